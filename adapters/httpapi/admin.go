@@ -1,0 +1,191 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kelisim/kelisim/partners"
+)
+
+// Partners is what the admin API needs of the partner registry.
+type Partners interface {
+	Onboard(ctx context.Context, actor string, reg partners.Registration) (partners.Partner, string, error)
+	Get(ctx context.Context, id string) (partners.Partner, error)
+	List(ctx context.Context) ([]partners.Partner, error)
+	Update(ctx context.Context, actor, id string, patch []byte) (partners.Partner, error)
+	RotateSecret(ctx context.Context, actor, id string, grace time.Duration) (partners.Partner, string, error)
+	Suspend(ctx context.Context, actor, id string) (partners.Partner, error)
+	Resume(ctx context.Context, actor, id string) (partners.Partner, error)
+	Audit(ctx context.Context, id string, limit int) ([]partners.AuditEntry, error)
+}
+
+type admin struct {
+	partners Partners
+	log      *slog.Logger
+}
+
+// adminAuth admits requests bearing the admin token, compared in constant
+// time (hashes first, so not even the length leaks).
+func adminAuth(token string) gin.HandlerFunc {
+	want := sha256.Sum256([]byte(token))
+	return func(c *gin.Context) {
+		got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || token == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="kelisim-admin"`)
+			problem(c, http.StatusUnauthorized, "Unauthorized", "A valid admin bearer token is required.")
+			return
+		}
+		c.Next()
+	}
+}
+
+// actor names who acted, for the audit log.
+func actor(c *gin.Context) string {
+	return "admin-token@" + c.ClientIP()
+}
+
+// partnerView is a partner as the admin API shows it; the secret appears
+// only right after it was made.
+type partnerView struct {
+	partners.Partner
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+func (a *admin) create(c *gin.Context) {
+	var reg partners.Registration
+	if !decodeStrict(c, &reg) {
+		return
+	}
+	p, secret, err := a.partners.Onboard(c.Request.Context(), actor(c), reg)
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.Header("Location", "/admin/v1/partners/"+p.ID)
+	c.JSON(http.StatusCreated, partnerView{Partner: p, ClientSecret: secret})
+}
+
+func (a *admin) list(c *gin.Context) {
+	ps, err := a.partners.List(c.Request.Context())
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"partners": ps})
+}
+
+func (a *admin) get(c *gin.Context) {
+	p, err := a.partners.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+func (a *admin) update(c *gin.Context) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		problem(c, http.StatusRequestEntityTooLarge, "Body too large", "")
+		return
+	}
+	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		problem(c, http.StatusBadRequest, "Invalid request", "The body must be a JSON merge patch object.")
+		return
+	}
+	p, err := a.partners.Update(c.Request.Context(), actor(c), c.Param("id"), body)
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+func (a *admin) rotateSecret(c *gin.Context) {
+	var req struct {
+		GraceSeconds int `json:"grace_seconds"`
+	}
+	if c.Request.ContentLength != 0 && !decodeStrict(c, &req) {
+		return
+	}
+	p, secret, err := a.partners.RotateSecret(c.Request.Context(), actor(c), c.Param("id"), time.Duration(req.GraceSeconds)*time.Second)
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, partnerView{Partner: p, ClientSecret: secret})
+}
+
+func (a *admin) suspend(c *gin.Context) {
+	p, err := a.partners.Suspend(c.Request.Context(), actor(c), c.Param("id"))
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+func (a *admin) resume(c *gin.Context) {
+	p, err := a.partners.Resume(c.Request.Context(), actor(c), c.Param("id"))
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+func (a *admin) audit(c *gin.Context) {
+	limit := 100
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			writeProblem(c, Problem{Title: "Invalid request", Status: http.StatusBadRequest,
+				Errors: []partners.FieldError{{Field: "limit", Message: "must be a whole number from 1 to 1000"}}})
+			return
+		}
+		limit = n
+	}
+	entries, err := a.partners.Audit(c.Request.Context(), c.Query("client_id"), limit)
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	if entries == nil {
+		entries = []partners.AuditEntry{}
+	}
+	c.JSON(http.StatusOK, gin.H{"entries": entries})
+}
+
+// decodeStrict reads one JSON object into v, refusing unknown fields, and
+// answers 400 itself when it cannot.
+func decodeStrict(c *gin.Context, v any) bool {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			problem(c, http.StatusRequestEntityTooLarge, "Body too large", "")
+			return false
+		}
+		problem(c, http.StatusBadRequest, "Invalid request", "The body is not valid JSON for this endpoint: "+err.Error())
+		return false
+	}
+	return true
+}

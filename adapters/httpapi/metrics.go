@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the gateway's Prometheus metrics.
+type Metrics struct {
+	registry      *prometheus.Registry
+	httpDuration  *prometheus.HistogramVec
+	tokensIssued  *prometheus.CounterVec
+	oauthErrors   *prometheus.CounterVec
+	storeDuration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the gateway's metrics, with the Go runtime's and the
+// process's, on a registry of its own.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		registry: reg,
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kelisim_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method", "status"}),
+		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelisim_tokens_issued_total",
+			Help: "Token responses issued, by grant type.",
+		}, []string{"grant_type"}),
+		oauthErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelisim_oauth_errors_total",
+			Help: "OAuth errors answered, by endpoint and error code.",
+		}, []string{"endpoint", "error"}),
+		storeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kelisim_store_operation_duration_seconds",
+			Help:    "Time of one store operation, by operation.",
+			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
+		}, []string{"operation"}),
+	}
+	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// TokenIssued implements oauth.Observer.
+func (m *Metrics) TokenIssued(grantType string) { m.tokensIssued.WithLabelValues(grantType).Inc() }
+
+// OAuthError implements oauth.Observer.
+func (m *Metrics) OAuthError(endpoint, kind string) {
+	m.oauthErrors.WithLabelValues(endpoint, kind).Inc()
+}
+
+// StoreOperation records how long one store operation took.
+func (m *Metrics) StoreOperation(op string, d time.Duration) {
+	m.storeDuration.WithLabelValues(op).Observe(d.Seconds())
+}
+
+func (m *Metrics) middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.httpDuration.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).
+			Observe(time.Since(start).Seconds())
+	}
+}
+
+// Handler serves /metrics and, for profiling, /debug/pprof/ on the metrics
+// listener, which is kept off the public network.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}

@@ -1,0 +1,302 @@
+// Package memory is the embedded store: everything in process memory, so the
+// gateway runs with nothing installed. Nothing survives a restart, and
+// replicas cannot share it: production runs on PostgreSQL.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// Store implements oauth.Store and partners.Store in memory.
+type Store struct {
+	mu       sync.Mutex
+	partners map[string]partners.Partner
+	audit    []partners.AuditEntry
+	records  map[recordKey]oauth.Record
+	keys     []oauth.SigningKey
+}
+
+var (
+	_ oauth.Store    = (*Store)(nil)
+	_ partners.Store = (*Store)(nil)
+)
+
+type recordKey struct {
+	kind      oauth.Kind
+	signature string
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{}}
+}
+
+// A transaction holds the store's lock from BeginTx to Commit or Rollback,
+// and keeps what each write replaced so Rollback can put it back.
+type txKey struct{}
+
+type tx struct {
+	store *Store
+	undo  []func()
+	done  bool
+}
+
+// lock takes the store's lock unless ctx carries this store's open
+// transaction, which holds it already. The returned function releases it,
+// and write records how to undo a change.
+func (s *Store) lock(ctx context.Context) (unlock func(), t *tx) {
+	if t, ok := ctx.Value(txKey{}).(*tx); ok && t.store == s && !t.done {
+		return func() {}, t
+	}
+	s.mu.Lock()
+	return s.mu.Unlock, nil
+}
+
+func (t *tx) onRollback(f func()) {
+	if t != nil {
+		t.undo = append(t.undo, f)
+	}
+}
+
+// BeginTx implements oauth.Store.
+func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
+	if t, ok := ctx.Value(txKey{}).(*tx); ok && t.store == s && !t.done {
+		return nil, errors.New("memory: transaction already open")
+	}
+	s.mu.Lock()
+	return context.WithValue(ctx, txKey{}, &tx{store: s}), nil
+}
+
+// Commit implements oauth.Store.
+func (s *Store) Commit(ctx context.Context) error {
+	t, ok := ctx.Value(txKey{}).(*tx)
+	if !ok || t.store != s {
+		return errors.New("memory: no transaction")
+	}
+	if t.done {
+		return errors.New("memory: transaction already closed")
+	}
+	t.done = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Rollback implements oauth.Store; after Commit it does nothing.
+func (s *Store) Rollback(ctx context.Context) error {
+	t, ok := ctx.Value(txKey{}).(*tx)
+	if !ok || t.store != s || t.done {
+		return nil
+	}
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		t.undo[i]()
+	}
+	t.done = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Ping implements oauth.Store.
+func (s *Store) Ping(context.Context) error { return nil }
+
+// setRecord writes r, remembering what it replaced.
+func (s *Store) setRecord(t *tx, r oauth.Record) {
+	k := recordKey{r.Kind, r.Signature}
+	old, had := s.records[k]
+	s.records[k] = r
+	t.onRollback(func() {
+		if had {
+			s.records[k] = old
+		} else {
+			delete(s.records, k)
+		}
+	})
+}
+
+// CreateRecord implements oauth.Store.
+func (s *Store) CreateRecord(ctx context.Context, r oauth.Record) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	if _, ok := s.records[recordKey{r.Kind, r.Signature}]; ok {
+		return oauth.ErrConflict
+	}
+	r.Request = slices.Clone(r.Request)
+	s.setRecord(t, r)
+	return nil
+}
+
+// GetRecord implements oauth.Store.
+func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string) (oauth.Record, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	r, ok := s.records[recordKey{kind, signature}]
+	if !ok {
+		return oauth.Record{}, oauth.ErrNotFound
+	}
+	r.Request = slices.Clone(r.Request)
+	return r, nil
+}
+
+// DeleteRecord implements oauth.Store.
+func (s *Store) DeleteRecord(ctx context.Context, kind oauth.Kind, signature string) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	k := recordKey{kind, signature}
+	if old, ok := s.records[k]; ok {
+		delete(s.records, k)
+		t.onRollback(func() { s.records[k] = old })
+	}
+	return nil
+}
+
+// DeactivateRecord implements oauth.Store.
+func (s *Store) DeactivateRecord(ctx context.Context, kind oauth.Kind, signature string) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	r, ok := s.records[recordKey{kind, signature}]
+	if !ok || !r.Active {
+		return oauth.ErrNotActive
+	}
+	r.Active = false
+	s.setRecord(t, r)
+	return nil
+}
+
+// DeactivateRequest implements oauth.Store.
+func (s *Store) DeactivateRequest(ctx context.Context, kind oauth.Kind, requestID string) error {
+	return s.deactivateWhere(ctx, func(r oauth.Record) bool { return r.Kind == kind && r.RequestID == requestID })
+}
+
+// DeactivateClient implements oauth.Store.
+func (s *Store) DeactivateClient(ctx context.Context, clientID string) error {
+	return s.deactivateWhere(ctx, func(r oauth.Record) bool {
+		return r.ClientID == clientID && (r.Kind == oauth.KindAccess || r.Kind == oauth.KindRefresh || r.Kind == oauth.KindCode)
+	})
+}
+
+func (s *Store) deactivateWhere(ctx context.Context, match func(oauth.Record) bool) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	for _, r := range s.records {
+		if r.Active && match(r) {
+			r.Active = false
+			s.setRecord(t, r)
+		}
+	}
+	return nil
+}
+
+// SigningKeys implements oauth.Store.
+func (s *Store) SigningKeys(ctx context.Context) ([]oauth.SigningKey, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	out := slices.Clone(s.keys)
+	slices.SortFunc(out, func(a, b oauth.SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
+}
+
+// EnsureSigningKey implements oauth.Store.
+func (s *Store) EnsureSigningKey(ctx context.Context, generate func() (oauth.SigningKey, error)) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	for _, k := range s.keys {
+		if k.RetiredAt.IsZero() {
+			return nil
+		}
+	}
+	k, err := generate()
+	if err != nil {
+		return err
+	}
+	s.keys = append(s.keys, k)
+	return nil
+}
+
+// CreatePartner implements partners.Store.
+func (s *Store) CreatePartner(ctx context.Context, p partners.Partner, e partners.AuditEntry) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	if _, ok := s.partners[p.ID]; ok {
+		return partners.ErrConflict
+	}
+	s.partners[p.ID] = clonePartner(p)
+	s.appendAudit(e)
+	return nil
+}
+
+// GetPartner implements partners.Store.
+func (s *Store) GetPartner(ctx context.Context, id string) (partners.Partner, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	p, ok := s.partners[id]
+	if !ok {
+		return partners.Partner{}, partners.ErrNotFound
+	}
+	return clonePartner(p), nil
+}
+
+// ListPartners implements partners.Store.
+func (s *Store) ListPartners(ctx context.Context) ([]partners.Partner, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	out := make([]partners.Partner, 0, len(s.partners))
+	for _, p := range s.partners {
+		out = append(out, clonePartner(p))
+	}
+	slices.SortFunc(out, func(a, b partners.Partner) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// UpdatePartner implements partners.Store.
+func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partners.AuditEntry) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	old, ok := s.partners[p.ID]
+	if !ok {
+		return partners.ErrNotFound
+	}
+	if old.Version != p.Version {
+		return partners.ErrConflict
+	}
+	p.Version++
+	s.partners[p.ID] = clonePartner(p)
+	s.appendAudit(e)
+	return nil
+}
+
+// ListAudit implements partners.Store.
+func (s *Store) ListAudit(ctx context.Context, partnerID string, limit int) ([]partners.AuditEntry, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []partners.AuditEntry
+	for i := len(s.audit) - 1; i >= 0 && len(out) < limit; i-- {
+		if partnerID == "" || s.audit[i].PartnerID == partnerID {
+			out = append(out, s.audit[i])
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) appendAudit(e partners.AuditEntry) {
+	e.ID = int64(len(s.audit) + 1)
+	s.audit = append(s.audit, e)
+}
+
+// clonePartner copies the slices of p, so callers never share memory with
+// the store.
+func clonePartner(p partners.Partner) partners.Partner {
+	p.RedirectURIs = slices.Clone(p.RedirectURIs)
+	p.Documents = slices.Clone(p.Documents)
+	p.JWKS = slices.Clone(p.JWKS)
+	p.SecretHash = slices.Clone(p.SecretHash)
+	p.PreviousSecretHash = slices.Clone(p.PreviousSecretHash)
+	return p
+}

@@ -1,0 +1,415 @@
+// Package postgres is the production store: PostgreSQL through pgx/v5, with
+// the schema in numbered SQL migrations embedded in the binary.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store implements oauth.Store and partners.Store on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var (
+	_ oauth.Store    = (*Store)(nil)
+	_ partners.Store = (*Store)(nil)
+)
+
+// Options tune the connection pool.
+type Options struct {
+	// MaxConns, when positive, sizes the pool.
+	MaxConns int32
+	// Observe, when set, is told how long each statement took, by operation.
+	Observe func(op string, d time.Duration)
+}
+
+// Open connects to the database at url.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.Observe != nil {
+		cfg.ConnConfig.Tracer = &tracer{observe: opts.Observe}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close releases the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping implements oauth.Store.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Migrate applies every embedded migration not yet applied. Replicas that
+// migrate at once wait for each other on an advisory lock.
+func (s *Store) Migrate(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), "kelisim_schema_version")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Transactions travel in the context.
+type txKey struct{}
+
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Store) q(ctx context.Context) querier {
+	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+		return tx
+	}
+	return s.pool
+}
+
+// BeginTx implements oauth.Store.
+func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
+	if _, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+		return nil, errors.New("postgres: transaction already open")
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+// Commit implements oauth.Store.
+func (s *Store) Commit(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	if !ok {
+		return errors.New("postgres: no transaction")
+	}
+	return translate(tx.Commit(ctx))
+}
+
+// Rollback implements oauth.Store; after Commit it does nothing.
+func (s *Store) Rollback(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	if !ok {
+		return nil
+	}
+	if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return err
+	}
+	return nil
+}
+
+// inTx runs fn in the context's transaction, or in a new one.
+func (s *Store) inTx(ctx context.Context, fn func(q querier) error) error {
+	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+		return fn(tx)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx) })
+}
+
+// translate maps PostgreSQL errors to the domain's, by SQLSTATE and
+// constraint name; this is the only place that looks at them.
+func translate(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		switch pgErr.ConstraintName {
+		case "partners_pkey":
+			return fmt.Errorf("%w: %s", partners.ErrConflict, pgErr.ConstraintName)
+		case "oauth_records_pkey":
+			return fmt.Errorf("%w: %s", oauth.ErrConflict, pgErr.ConstraintName)
+		}
+	}
+	return err
+}
+
+// CreateRecord implements oauth.Store.
+func (s *Store) CreateRecord(ctx context.Context, r oauth.Record) error {
+	_, err := s.q(ctx).Exec(ctx, `
+		INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8)`,
+		r.Kind, r.Signature, r.RequestID, r.ClientID, r.GrantID, r.Active, r.ExpiresAt, nonNil(r.Request))
+	return translate(err)
+}
+
+// GetRecord implements oauth.Store.
+func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string) (oauth.Record, error) {
+	r := oauth.Record{Kind: kind, Signature: signature}
+	var grantID *string
+	err := s.q(ctx).QueryRow(ctx, `
+		SELECT request_id, client_id, grant_id, active, expires_at, request
+		FROM oauth_records WHERE kind = $1 AND signature = $2`, kind, signature).
+		Scan(&r.RequestID, &r.ClientID, &grantID, &r.Active, &r.ExpiresAt, &r.Request)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return oauth.Record{}, oauth.ErrNotFound
+	}
+	if grantID != nil {
+		r.GrantID = *grantID
+	}
+	return r, translate(err)
+}
+
+// DeleteRecord implements oauth.Store.
+func (s *Store) DeleteRecord(ctx context.Context, kind oauth.Kind, signature string) error {
+	_, err := s.q(ctx).Exec(ctx, `DELETE FROM oauth_records WHERE kind = $1 AND signature = $2`, kind, signature)
+	return translate(err)
+}
+
+// DeactivateRecord implements oauth.Store.
+func (s *Store) DeactivateRecord(ctx context.Context, kind oauth.Kind, signature string) error {
+	tag, err := s.q(ctx).Exec(ctx, `
+		UPDATE oauth_records SET active = false
+		WHERE kind = $1 AND signature = $2 AND active`, kind, signature)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return oauth.ErrNotActive
+	}
+	return nil
+}
+
+// DeactivateRequest implements oauth.Store.
+func (s *Store) DeactivateRequest(ctx context.Context, kind oauth.Kind, requestID string) error {
+	_, err := s.q(ctx).Exec(ctx, `
+		UPDATE oauth_records SET active = false
+		WHERE request_id = $1 AND kind = $2 AND active`, requestID, kind)
+	return translate(err)
+}
+
+// DeactivateClient implements oauth.Store.
+func (s *Store) DeactivateClient(ctx context.Context, clientID string) error {
+	_, err := s.q(ctx).Exec(ctx, `
+		UPDATE oauth_records SET active = false
+		WHERE client_id = $1 AND active AND kind IN ('access', 'refresh', 'code')`, clientID)
+	return translate(err)
+}
+
+// SigningKeys implements oauth.Store.
+func (s *Store) SigningKeys(ctx context.Context) ([]oauth.SigningKey, error) {
+	rows, err := s.q(ctx).Query(ctx, `
+		SELECT kid, alg, private_key, created_at, retired_at
+		FROM signing_keys ORDER BY created_at DESC, kid`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (oauth.SigningKey, error) {
+		var k oauth.SigningKey
+		var retired *time.Time
+		err := row.Scan(&k.KID, &k.Alg, &k.Private, &k.CreatedAt, &retired)
+		if retired != nil {
+			k.RetiredAt = *retired
+		}
+		return k, err
+	})
+}
+
+// EnsureSigningKey implements oauth.Store. An advisory lock makes replicas
+// that start together agree on one key.
+func (s *Store) EnsureSigningKey(ctx context.Context, generate func() (oauth.SigningKey, error)) error {
+	return s.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('kelisim signing keys'))`); err != nil {
+			return err
+		}
+		var n int
+		if err := q.QueryRow(ctx, `SELECT count(*) FROM signing_keys WHERE retired_at IS NULL`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		k, err := generate()
+		if err != nil {
+			return err
+		}
+		_, err = q.Exec(ctx, `
+			INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES ($1, $2, $3, $4)`,
+			k.KID, k.Alg, k.Private, k.CreatedAt)
+		return translate(err)
+	})
+}
+
+// partnerColumns are read in this order by scanPartner.
+const partnerColumns = `id, registration, status, version, secret_hash, previous_secret_hash,
+	previous_secret_expires_at, created_at, updated_at`
+
+func scanPartner(row pgx.Row) (partners.Partner, error) {
+	var p partners.Partner
+	var reg []byte
+	var prevExp *time.Time
+	err := row.Scan(&p.ID, &reg, &p.Status, &p.Version, &p.SecretHash, &p.PreviousSecretHash,
+		&prevExp, &p.CreatedAt, &p.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return partners.Partner{}, partners.ErrNotFound
+	}
+	if err != nil {
+		return partners.Partner{}, translate(err)
+	}
+	if prevExp != nil {
+		p.PreviousSecretExpiresAt = *prevExp
+	}
+	if err := json.Unmarshal(reg, &p.Registration); err != nil {
+		return partners.Partner{}, fmt.Errorf("decode partner %s: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+// CreatePartner implements partners.Store.
+func (s *Store) CreatePartner(ctx context.Context, p partners.Partner, e partners.AuditEntry) error {
+	reg, err := json.Marshal(p.Registration)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(q querier) error {
+		_, err := q.Exec(ctx, `
+			INSERT INTO partners (`+partnerColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			p.ID, reg, p.Status, p.Version, p.SecretHash, p.PreviousSecretHash,
+			nullTime(p.PreviousSecretExpiresAt), p.CreatedAt, p.UpdatedAt)
+		if err != nil {
+			return translate(err)
+		}
+		return insertAudit(ctx, q, e)
+	})
+}
+
+// GetPartner implements partners.Store.
+func (s *Store) GetPartner(ctx context.Context, id string) (partners.Partner, error) {
+	return scanPartner(s.q(ctx).QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = $1`, id))
+}
+
+// ListPartners implements partners.Store.
+func (s *Store) ListPartners(ctx context.Context) ([]partners.Partner, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+partnerColumns+` FROM partners ORDER BY created_at, id`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []partners.Partner{}
+	for rows.Next() {
+		p, err := scanPartner(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, translate(rows.Err())
+}
+
+// UpdatePartner implements partners.Store.
+func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partners.AuditEntry) error {
+	reg, err := json.Marshal(p.Registration)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, `
+			UPDATE partners SET registration = $2, status = $3, version = version + 1,
+				secret_hash = $4, previous_secret_hash = $5, previous_secret_expires_at = $6, updated_at = $7
+			WHERE id = $1 AND version = $8`,
+			p.ID, reg, p.Status, p.SecretHash, p.PreviousSecretHash,
+			nullTime(p.PreviousSecretExpiresAt), p.UpdatedAt, p.Version)
+		if err != nil {
+			return translate(err)
+		}
+		if tag.RowsAffected() == 0 {
+			var exists bool
+			if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1)`, p.ID).Scan(&exists); err != nil {
+				return translate(err)
+			}
+			if !exists {
+				return partners.ErrNotFound
+			}
+			return partners.ErrConflict
+		}
+		return insertAudit(ctx, q, e)
+	})
+}
+
+// ListAudit implements partners.Store.
+func (s *Store) ListAudit(ctx context.Context, partnerID string, limit int) ([]partners.AuditEntry, error) {
+	rows, err := s.q(ctx).Query(ctx, `
+		SELECT id, at, actor, action, partner_id, before, after FROM audit_log
+		WHERE $1 = '' OR partner_id = $1 ORDER BY id DESC LIMIT $2`, partnerID, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (partners.AuditEntry, error) {
+		var e partners.AuditEntry
+		err := row.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.PartnerID, &e.Before, &e.After)
+		return e, err
+	})
+}
+
+func insertAudit(ctx context.Context, q querier, e partners.AuditEntry) error {
+	_, err := q.Exec(ctx, `
+		INSERT INTO audit_log (at, actor, action, partner_id, before, after)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		e.At, e.Actor, e.Action, e.PartnerID, nullJSON(e.Before), nullJSON(e.After))
+	return translate(err)
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullJSON(b json.RawMessage) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,50 @@
+package postgres
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// tracer times every statement, named by its verb and table ("update
+// oauth_records"), a small fixed set since all SQL lives in this package.
+type tracer struct {
+	observe func(op string, d time.Duration)
+	names   sync.Map // SQL text → operation name
+}
+
+type traceKey struct{}
+
+type traceStart struct {
+	op string
+	at time.Time
+}
+
+var tableRE = regexp.MustCompile(`(?i)\b(?:from|into|update)\s+([a-z_]+)`)
+
+func (t *tracer) operation(sql string) string {
+	if op, ok := t.names.Load(sql); ok {
+		return op.(string)
+	}
+	verb, _, _ := strings.Cut(strings.TrimSpace(sql), " ")
+	op := strings.ToLower(verb)
+	if m := tableRE.FindStringSubmatch(sql); m != nil {
+		op += " " + strings.ToLower(m[1])
+	}
+	t.names.Store(sql, op)
+	return op
+}
+
+func (t *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, traceKey{}, traceStart{op: t.operation(data.SQL), at: time.Now()})
+}
+
+func (t *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	if s, ok := ctx.Value(traceKey{}).(traceStart); ok {
+		t.observe(s.op, time.Since(s.at))
+	}
+}

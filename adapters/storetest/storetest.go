@@ -1,0 +1,352 @@
+// Package storetest is the contract every store adapter passes: the same
+// tests run against the memory store and against PostgreSQL.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// Store is what an adapter provides.
+type Store interface {
+	oauth.Store
+	partners.Store
+}
+
+// Run runs the contract against stores made by open, a fresh one per test.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Store)
+	}{
+		{"PartnerCreateGet", testPartnerCreateGet},
+		{"PartnerDuplicate", testPartnerDuplicate},
+		{"PartnerUpdateVersion", testPartnerUpdateVersion},
+		{"PartnerList", testPartnerList},
+		{"Audit", testAudit},
+		{"RecordLifecycle", testRecordLifecycle},
+		{"RecordDeactivateOnce", testRecordDeactivateOnce},
+		{"RecordFamilies", testRecordFamilies},
+		{"TxRollback", testTxRollback},
+		{"TxCommit", testTxCommit},
+		{"SigningKeyOnce", testSigningKeyOnce},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+}
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func partner(id string, at time.Time) partners.Partner {
+	return partners.Partner{
+		ID: id,
+		Registration: partners.Registration{
+			ClientName: "Bank " + id, ClientNameKK: "Банк " + id,
+			RedirectURIs:            []string{"https://bank.example/cb"},
+			TokenEndpointAuthMethod: partners.AuthSecretBasic,
+			Scope:                   "openid documents:id_card",
+			Documents:               []consent.DocumentType{"id_card"},
+			Delivery:                partners.DeliveryPull,
+		},
+		Status: partners.StatusActive, Version: 1, CreatedAt: at, UpdatedAt: at,
+		SecretHash: []byte{1, 2, 3},
+	}
+}
+
+func audit(id, action string) partners.AuditEntry {
+	return partners.AuditEntry{At: t0, Actor: "admin", Action: action, PartnerID: id, After: json.RawMessage(`{"client_id":"` + id + `"}`)}
+}
+
+func testPartnerCreateGet(t *testing.T, s Store) {
+	ctx := context.Background()
+	p := partner("p1", t0)
+	p.PreviousSecretHash, p.PreviousSecretExpiresAt = []byte{9}, t0.Add(time.Hour)
+	if err := s.CreatePartner(ctx, p, audit("p1", "partner.create")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetPartner(ctx, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ClientNameKK != "Банк p1" || got.Scope != p.Scope || string(got.SecretHash) != string(p.SecretHash) ||
+		!got.PreviousSecretExpiresAt.Equal(p.PreviousSecretExpiresAt) || got.Documents[0] != "id_card" || got.Version != 1 {
+		t.Errorf("got %+v, want %+v", got, p)
+	}
+	if _, err := s.GetPartner(ctx, "nobody"); !errors.Is(err, partners.ErrNotFound) {
+		t.Errorf("unknown partner: got %v, want ErrNotFound", err)
+	}
+}
+
+func testPartnerDuplicate(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.CreatePartner(ctx, partner("p1", t0), audit("p1", "partner.create")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreatePartner(ctx, partner("p1", t0), audit("p1", "partner.create")); !errors.Is(err, partners.ErrConflict) {
+		t.Errorf("duplicate id: got %v, want ErrConflict", err)
+	}
+	if got, _ := s.ListAudit(ctx, "p1", 10); len(got) != 1 {
+		t.Errorf("a refused create wrote %d audit entries, want 1", len(got))
+	}
+}
+
+func testPartnerUpdateVersion(t *testing.T, s Store) {
+	ctx := context.Background()
+	p := partner("p1", t0)
+	if err := s.CreatePartner(ctx, p, audit("p1", "partner.create")); err != nil {
+		t.Fatal(err)
+	}
+	p.Status = partners.StatusSuspended
+	if err := s.UpdatePartner(ctx, p, audit("p1", "partner.suspend")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.GetPartner(ctx, "p1")
+	if got.Status != partners.StatusSuspended || got.Version != 2 {
+		t.Errorf("after update: status %s version %d, want suspended 2", got.Status, got.Version)
+	}
+	// p still carries version 1: a stale writer.
+	if err := s.UpdatePartner(ctx, p, audit("p1", "partner.resume")); !errors.Is(err, partners.ErrConflict) {
+		t.Errorf("stale update: got %v, want ErrConflict", err)
+	}
+	p.ID = "nobody"
+	if err := s.UpdatePartner(ctx, p, audit("nobody", "partner.resume")); !errors.Is(err, partners.ErrNotFound) {
+		t.Errorf("unknown partner: got %v, want ErrNotFound", err)
+	}
+}
+
+func testPartnerList(t *testing.T, s Store) {
+	ctx := context.Background()
+	for i, id := range []string{"b", "a", "c"} {
+		if err := s.CreatePartner(ctx, partner(id, t0.Add(time.Duration(i)*time.Minute)), audit(id, "partner.create")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListPartners(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids string
+	for _, p := range got {
+		ids += p.ID
+	}
+	if ids != "bac" {
+		t.Errorf("list order %q, want oldest first %q", ids, "bac")
+	}
+}
+
+func testAudit(t *testing.T, s Store) {
+	ctx := context.Background()
+	p := partner("p1", t0)
+	_ = s.CreatePartner(ctx, p, audit("p1", "partner.create"))
+	_ = s.CreatePartner(ctx, partner("p2", t0), audit("p2", "partner.create"))
+	_ = s.UpdatePartner(ctx, p, audit("p1", "partner.update"))
+	got, err := s.ListAudit(ctx, "p1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Action != "partner.update" || got[1].Action != "partner.create" {
+		t.Fatalf("audit of p1 = %+v, want update then create", got)
+	}
+	if got[0].Actor != "admin" || !got[0].At.Equal(t0) || len(got[0].After) == 0 {
+		t.Errorf("audit entry lost fields: %+v", got[0])
+	}
+	all, _ := s.ListAudit(ctx, "", 2)
+	if len(all) != 2 {
+		t.Errorf("limit 2 gave %d entries", len(all))
+	}
+}
+
+func record(kind oauth.Kind, sig, req, client string) oauth.Record {
+	return oauth.Record{Kind: kind, Signature: sig, RequestID: req, ClientID: client, GrantID: "g1",
+		Active: true, ExpiresAt: t0.Add(time.Hour), Request: []byte(`{"id":"` + req + `"}`)}
+}
+
+func testRecordLifecycle(t *testing.T, s Store) {
+	ctx := context.Background()
+	r := record(oauth.KindAccess, "sig1", "req1", "p1")
+	if err := s.CreateRecord(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRecord(ctx, r); !errors.Is(err, oauth.ErrConflict) {
+		t.Errorf("duplicate: got %v, want ErrConflict", err)
+	}
+	// The same signature under another kind is another record.
+	if err := s.CreateRecord(ctx, record(oauth.KindRefresh, "sig1", "req1", "p1")); err != nil {
+		t.Errorf("same signature, other kind: %v", err)
+	}
+	got, err := s.GetRecord(ctx, oauth.KindAccess, "sig1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RequestID != "req1" || got.ClientID != "p1" || got.GrantID != "g1" || !got.Active ||
+		!got.ExpiresAt.Equal(r.ExpiresAt) || string(got.Request) != string(r.Request) {
+		t.Errorf("got %+v, want %+v", got, r)
+	}
+	if err := s.DeleteRecord(ctx, oauth.KindAccess, "sig1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRecord(ctx, oauth.KindAccess, "sig1"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("after delete: got %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteRecord(ctx, oauth.KindAccess, "sig1"); err != nil {
+		t.Errorf("deleting a missing record: %v", err)
+	}
+}
+
+func testRecordDeactivateOnce(t *testing.T, s Store) {
+	ctx := context.Background()
+	_ = s.CreateRecord(ctx, record(oauth.KindCode, "c1", "req1", "p1"))
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { errs[i] = s.DeactivateRecord(ctx, oauth.KindCode, "c1") })
+	}
+	wg.Wait()
+	var ok int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, oauth.ErrNotActive):
+			t.Errorf("unexpected error %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d concurrent deactivations succeeded, want exactly 1", ok)
+	}
+	if got, _ := s.GetRecord(ctx, oauth.KindCode, "c1"); got.Active {
+		t.Error("record still active")
+	}
+	if err := s.DeactivateRecord(ctx, oauth.KindCode, "missing"); !errors.Is(err, oauth.ErrNotActive) {
+		t.Errorf("missing record: got %v, want ErrNotActive", err)
+	}
+}
+
+func testRecordFamilies(t *testing.T, s Store) {
+	ctx := context.Background()
+	for _, r := range []oauth.Record{
+		record(oauth.KindAccess, "a1", "req1", "p1"),
+		record(oauth.KindAccess, "a2", "req1", "p1"),
+		record(oauth.KindRefresh, "r1", "req1", "p1"),
+		record(oauth.KindAccess, "a3", "req2", "p1"),
+		record(oauth.KindAccess, "a4", "req3", "p2"),
+		record(oauth.KindPKCE, "k1", "req2", "p1"),
+	} {
+		if err := s.CreateRecord(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active := func(kind oauth.Kind, sig string) bool {
+		r, err := s.GetRecord(ctx, kind, sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Active
+	}
+	if err := s.DeactivateRequest(ctx, oauth.KindAccess, "req1"); err != nil {
+		t.Fatal(err)
+	}
+	if active(oauth.KindAccess, "a1") || active(oauth.KindAccess, "a2") {
+		t.Error("access tokens of req1 still active")
+	}
+	if !active(oauth.KindRefresh, "r1") || !active(oauth.KindAccess, "a3") {
+		t.Error("DeactivateRequest reached another kind or family")
+	}
+	if err := s.DeactivateClient(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if active(oauth.KindRefresh, "r1") || active(oauth.KindAccess, "a3") {
+		t.Error("tokens of p1 still active after DeactivateClient")
+	}
+	if !active(oauth.KindAccess, "a4") {
+		t.Error("DeactivateClient reached another client")
+	}
+}
+
+func testTxRollback(t *testing.T, s Store) {
+	ctx := context.Background()
+	_ = s.CreateRecord(ctx, record(oauth.KindRefresh, "r1", "req1", "p1"))
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeactivateRecord(tx, oauth.KindRefresh, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRecord(tx, record(oauth.KindRefresh, "r2", "req1", "p1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecord(tx, oauth.KindRefresh, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rollback(tx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.GetRecord(ctx, oauth.KindRefresh, "r1"); err != nil || !r.Active {
+		t.Errorf("after rollback r1 = %+v, %v; want it back and active", r, err)
+	}
+	if _, err := s.GetRecord(ctx, oauth.KindRefresh, "r2"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("after rollback r2: %v, want ErrNotFound", err)
+	}
+}
+
+func testTxCommit(t *testing.T, s Store) {
+	ctx := context.Background()
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRecord(tx, record(oauth.KindAccess, "a1", "req1", "p1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rollback(tx); err != nil {
+		t.Errorf("rollback after commit: %v", err)
+	}
+	if _, err := s.GetRecord(ctx, oauth.KindAccess, "a1"); err != nil {
+		t.Errorf("after commit: %v", err)
+	}
+}
+
+func testSigningKeyOnce(t *testing.T, s Store) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	made := 0
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			err := s.EnsureSigningKey(ctx, func() (oauth.SigningKey, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				made++
+				return oauth.SigningKey{KID: fmt.Sprintf("k%d", made), Alg: "ES256", Private: []byte{1}, CreatedAt: t0}, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	keys, err := s.SigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || made != 1 {
+		t.Fatalf("%d keys stored, %d generated; want exactly one of each", len(keys), made)
+	}
+	if keys[0].KID != "k1" || keys[0].Alg != "ES256" || !keys[0].RetiredAt.IsZero() {
+		t.Errorf("key %+v", keys[0])
+	}
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.Issuer != "http://127.0.0.1:8080" || c.MetricsAddr != "127.0.0.1:9090" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if !c.Embedded() || !c.AllowLoopback || c.LogFormat != "text" || c.AccessTokenTTL != 10*time.Minute || !c.Migrate {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // each must appear in the error
+	}{
+		{"database without secrets", map[string]string{"KELISIM_DATABASE_URL": "postgres://x"},
+			[]string{"KELISIM_SECRET: is required", "KELISIM_ADMIN_TOKEN: is required"}},
+		{"short secret", map[string]string{"KELISIM_SECRET": "short"}, []string{"KELISIM_SECRET: is 5 characters"}},
+		{"http issuer off loopback", map[string]string{"KELISIM_ISSUER": "http://gateway.example"}, []string{"KELISIM_ISSUER"}},
+		{"bad duration", map[string]string{"KELISIM_ACCESS_TOKEN_TTL": "forever"}, []string{"KELISIM_ACCESS_TOKEN_TTL"}},
+		{"bad addr", map[string]string{"KELISIM_ADDR": "8080"}, []string{"KELISIM_ADDR"}},
+		{"bad bool", map[string]string{"KELISIM_MIGRATE": "maybe"}, []string{"KELISIM_MIGRATE"}},
+		{"bad pool", map[string]string{"KELISIM_DB_MAX_CONNS": "1"}, []string{"KELISIM_DB_MAX_CONNS"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(envOf(tt.env))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigHTTPSIssuer(t *testing.T) {
+	c, err := loadConfig(envOf(map[string]string{"KELISIM_ISSUER": "https://kelisim.example/"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Issuer != "https://kelisim.example" || c.AllowLoopback {
+		t.Errorf("issuer %q allowLoopback %v", c.Issuer, c.AllowLoopback)
+	}
+}

@@ -1,0 +1,252 @@
+// Command kelisim is the Kelisim consent gateway.
+//
+//	kelisim serve     run the gateway
+//	kelisim migrate   apply the PostgreSQL migrations
+//	kelisim version   print the version
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/kelisim/kelisim/adapters/httpapi"
+	"github.com/kelisim/kelisim/adapters/memory"
+	"github.com/kelisim/kelisim/adapters/postgres"
+	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "kelisim:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program, so tests can run it as it runs in production.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "help"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve":
+		cfg, err := loadConfig(getenv)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		return serve(ctx, cfg, stdout, stderr)
+	case "migrate":
+		cfg, err := loadConfig(getenv)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		if cfg.Embedded() {
+			return errors.New("migrate needs KELISIM_DATABASE_URL")
+		}
+		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2})
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		if err := store.Migrate(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "migrations applied")
+		return nil
+	case "version":
+		fmt.Fprintln(stdout, "kelisim", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | version\n\nconfiguration (environment):")
+		for _, e := range env {
+			fmt.Fprintf(stdout, "  %-28s %s\n", e.name, e.doc)
+		}
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (try: kelisim help)", cmd)
+	}
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v += " " + s.Value
+			}
+		}
+		v += " " + bi.GoVersion
+	}
+	return v
+}
+
+// serve runs the gateway until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	var lc net.ListenConfig
+	public, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	metrics, err := lc.Listen(ctx, "tcp", cfg.MetricsAddr)
+	if err != nil {
+		public.Close()
+		return err
+	}
+	var adminLn net.Listener
+	if cfg.AdminAddr != "" {
+		if adminLn, err = lc.Listen(ctx, "tcp", cfg.AdminAddr); err != nil {
+			public.Close()
+			metrics.Close()
+			return err
+		}
+	}
+	g, err := newGateway(ctx, &cfg, stdout, stderr)
+	if err != nil {
+		public.Close()
+		metrics.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+		return err
+	}
+	defer g.close()
+	return g.serve(ctx, public, metrics, adminLn)
+}
+
+// gateway is the wired application.
+type gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *httpapi.Metrics
+	deps    httpapi.Deps
+	close   func()
+}
+
+// newGateway wires the gateway by hand. On the embedded store, a missing
+// secret or admin token is generated; the admin token is printed once.
+func newGateway(ctx context.Context, cfg *Config, stdout, stderr io.Writer) (*gateway, error) {
+	var h slog.Handler = slog.NewJSONHandler(stderr, nil)
+	if cfg.LogFormat == "text" {
+		h = slog.NewTextHandler(stderr, nil)
+	}
+	log := slog.New(httpapi.LogHandler{Handler: h})
+	metrics := httpapi.NewMetrics()
+	now := time.Now
+
+	type store interface {
+		oauth.Store
+		partners.Store
+	}
+	var st store
+	closeStore := func() {}
+	if cfg.Embedded() {
+		log.Warn("NO DATABASE: running on the embedded in-memory store; nothing survives a restart and replicas cannot share it. Set KELISIM_DATABASE_URL for production.")
+		if cfg.Secret == "" {
+			cfg.Secret = randomToken()
+		}
+		if cfg.AdminToken == "" {
+			cfg.AdminToken = randomToken()
+			fmt.Fprintf(stdout, "Admin token for this run (shown once): %s\n", cfg.AdminToken)
+		}
+		st = memory.New()
+	} else {
+		pg, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: int32(cfg.DBMaxConns), Observe: metrics.StoreOperation})
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Migrate {
+			if err := pg.Migrate(ctx); err != nil {
+				pg.Close()
+				return nil, err
+			}
+		}
+		st, closeStore = pg, pg.Close
+	}
+	secrets, err := oauth.NewSecrets([]byte(cfg.Secret))
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	keys, err := oauth.NewKeys(ctx, st, secrets, now)
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	srv := oauth.New(oauth.Config{
+		Issuer:               cfg.Issuer,
+		AccessTokenLifespan:  cfg.AccessTokenTTL,
+		RefreshTokenLifespan: cfg.RefreshTokenTTL,
+	}, st, st, keys, secrets, oauth.Unavailable{}, metrics, log, now)
+	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
+	return &gateway{
+		cfg: *cfg, log: log, metrics: metrics, close: closeStore,
+		deps: httpapi.Deps{OAuth: srv, Partners: registry, AdminToken: cfg.AdminToken, Ready: st.Ping, Metrics: metrics, Log: log},
+	}, nil
+}
+
+// serve answers on the listeners until ctx ends; then it stops accepting
+// and waits up to the shutdown timeout for requests in flight.
+func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener) error {
+	servers := []*http.Server{
+		{Handler: httpapi.New(g.deps, httpapi.Parts{Public: true, Admin: admin == nil})},
+		{Handler: g.metrics.Handler()},
+	}
+	listeners := []net.Listener{public, metrics}
+	if admin != nil {
+		servers = append(servers, &http.Server{Handler: httpapi.New(g.deps, httpapi.Parts{Admin: true})})
+		listeners = append(listeners, admin)
+	}
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		s.ReadHeaderTimeout = 10 * time.Second
+		s.ReadTimeout = 30 * time.Second
+		s.WriteTimeout = 60 * time.Second
+		s.IdleTimeout = 2 * time.Minute
+		s.ErrorLog = slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
+	g.log.Info("kelisim listening", "addr", public.Addr().String(), "issuer", g.cfg.Issuer,
+		"metrics", metrics.Addr().String(), "version", version)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	g.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		if e := s.Shutdown(sctx); e != nil && err == nil {
+			err = e
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,152 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// Introspect serves token introspection (RFC 7662). The caller authenticates
+// as a partner (client_secret_basic or private_key_jwt) and learns about its
+// own tokens only: another partner's token is reported inactive, exactly as
+// an unknown one, so introspection reveals nothing across partners.
+func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		s.jsonError(w, fosite.ErrInvalidRequest.WithHint("Introspection takes POST."), PathIntrospect)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.jsonError(w, fosite.ErrInvalidRequest.WithHint("The body is not a form."), PathIntrospect)
+		return
+	}
+	caller, err := s.provider.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		s.jsonError(w, fosite.ErrInvalidClient.WithWrap(err), PathIntrospect)
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		s.jsonError(w, fosite.ErrInvalidRequest.WithHint("The token parameter is missing."), PathIntrospect)
+		return
+	}
+	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
+	if err != nil || ar.GetClient().GetID() != caller.GetID() {
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	sess, _ := ar.GetSession().(*Session)
+	out := map[string]any{
+		"active":    true,
+		"scope":     strings.Join(ar.GetGrantedScopes(), " "),
+		"client_id": ar.GetClient().GetID(),
+		"iat":       ar.GetRequestedAt().Unix(),
+		"iss":       s.cfg.Issuer,
+		"aud":       []string{ar.GetClient().GetID()},
+	}
+	switch use {
+	case fosite.AccessToken:
+		out["token_type"] = "Bearer"
+		out["exp"] = ar.GetSession().GetExpiresAt(fosite.AccessToken).Unix()
+	case fosite.RefreshToken:
+		out["token_type"] = "refresh_token"
+		if exp := ar.GetSession().GetExpiresAt(fosite.RefreshToken); !exp.IsZero() {
+			out["exp"] = exp.Unix()
+		}
+	}
+	if sess != nil && sess.Subject != "" {
+		out["sub"] = sess.Subject
+	}
+	if sess != nil && sess.GrantID != "" {
+		out["grant_id"] = sess.GrantID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Userinfo serves the OpenID Connect userinfo endpoint. It answers only the
+// pairwise subject: a citizen's data reaches partners as signed documents.
+func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token := fosite.AccessTokenFromRequest(r)
+	if token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kelisim"`)
+		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint("A bearer token is required."), PathUserinfo)
+		return
+	}
+	_, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint("The access token is not active."), PathUserinfo)
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="openid"`)
+		s.jsonError(w, fosite.ErrRequestForbidden.WithHint("The token was not granted the openid scope."), PathUserinfo)
+		return
+	}
+	sess, _ := ar.GetSession().(*Session)
+	if sess == nil || sess.Subject == "" {
+		s.jsonError(w, fosite.ErrRequestForbidden.WithHint("The token acts for no citizen."), PathUserinfo)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sub": sess.Subject})
+}
+
+// Discovery serves the OpenID Provider metadata.
+func (s *Server) Discovery(w http.ResponseWriter, _ *http.Request) {
+	iss := s.cfg.Issuer
+	scopes := append([]string{"openid", "offline_access"}, consent.DocumentScopes()...)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                           iss,
+		"authorization_endpoint":                           iss + PathAuthorize,
+		"token_endpoint":                                   iss + PathToken,
+		"pushed_authorization_request_endpoint":            iss + PathPAR,
+		"introspection_endpoint":                           iss + PathIntrospect,
+		"revocation_endpoint":                              iss + PathRevoke,
+		"userinfo_endpoint":                                iss + PathUserinfo,
+		"jwks_uri":                                         iss + PathJWKS,
+		"scopes_supported":                                 scopes,
+		"response_types_supported":                         []string{"code"},
+		"response_modes_supported":                         []string{"query"},
+		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                          []string{"pairwise"},
+		"id_token_signing_alg_values_supported":            []string{"ES256"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"ES256", "RS256", "PS256"},
+		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "private_key_jwt"},
+		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "private_key_jwt"},
+		"authorization_response_iss_parameter_supported":   true,
+		"require_pushed_authorization_requests":            false,
+		"claims_supported":                                 []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce"},
+		"ui_locales_supported":                             []string{"kk", "ru", "en"},
+		"request_parameter_supported":                      false,
+		"request_uri_parameter_supported":                  false,
+		"claims_parameter_supported":                       false,
+		"prompt_values_supported":                          []string{"login", "consent"},
+	})
+}
+
+// JWKS serves the public keys that verify ID tokens.
+func (s *Server) JWKS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, s.keys.JWKS())
+}
+
+// jsonError writes an OAuth error as JSON (RFC 6749 §5.2).
+func (s *Server) jsonError(w http.ResponseWriter, err error, endpoint string) {
+	s.observeError(endpoint, err)
+	e := fosite.ErrorToRFC6749Error(err)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, e.StatusCode(), map[string]string{"error": e.ErrorField, "error_description": e.GetDescription()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

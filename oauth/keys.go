@@ -1,0 +1,211 @@
+package oauth
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	josev4 "github.com/go-jose/go-jose/v4"
+)
+
+// Secrets derives every key the gateway needs from the one KELISIM_SECRET,
+// each for one purpose, so that no two uses share key material.
+type Secrets struct {
+	tokenHMAC  []byte
+	clientHMAC []byte
+	pairwise   []byte
+	sealing    []byte
+}
+
+// MinSecretLen is the shortest KELISIM_SECRET accepted.
+const MinSecretLen = 32
+
+// NewSecrets derives the gateway's keys from secret.
+func NewSecrets(secret []byte) (*Secrets, error) {
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("the secret must be at least %d bytes", MinSecretLen)
+	}
+	derive := func(purpose string) []byte {
+		k, err := hkdf.Key(sha256.New, secret, nil, "kelisim "+purpose, 32)
+		if err != nil {
+			panic(err) // only fails for lengths HKDF cannot produce
+		}
+		return k
+	}
+	return &Secrets{
+		tokenHMAC:  derive("token hmac"),
+		clientHMAC: derive("client secret hmac"),
+		pairwise:   derive("pairwise subject"),
+		sealing:    derive("sealing at rest"),
+	}, nil
+}
+
+// HashSecret returns the keyed hash a client secret is stored as. Client
+// secrets carry 256 random bits, so a fast keyed hash is as strong as a slow
+// password hash, and keeps the token endpoint fast.
+func (s *Secrets) HashSecret(secret []byte) []byte {
+	m := hmac.New(sha256.New, s.clientHMAC)
+	m.Write(secret)
+	return m.Sum(nil)
+}
+
+// Compare implements fosite.Hasher in constant time.
+func (s *Secrets) Compare(_ context.Context, hash, data []byte) error {
+	if !hmac.Equal(hash, s.HashSecret(data)) {
+		return errors.New("secret mismatch")
+	}
+	return nil
+}
+
+// Hash implements fosite.Hasher.
+func (s *Secrets) Hash(_ context.Context, data []byte) ([]byte, error) {
+	return s.HashSecret(data), nil
+}
+
+// PairwiseSubject is the subject partner clientID knows citizen by: stable
+// for that partner, unrelated across partners, and not reversible to the IIN.
+func (s *Secrets) PairwiseSubject(clientID, citizen string) string {
+	m := hmac.New(sha256.New, s.pairwise)
+	m.Write([]byte(clientID))
+	m.Write([]byte{0})
+	m.Write([]byte(citizen))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Seal encrypts plaintext for storage (AES-256-GCM, random nonce).
+func (s *Secrets) Seal(plaintext, aad []byte) []byte {
+	gcm := s.gcm()
+	nonce := make([]byte, gcm.NonceSize())
+	_, _ = rand.Read(nonce)
+	return gcm.Seal(nonce, nonce, plaintext, aad)
+}
+
+// Open decrypts what Seal made; it fails for anything altered or sealed
+// under another secret.
+func (s *Secrets) Open(sealed, aad []byte) ([]byte, error) {
+	gcm := s.gcm()
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("sealed data too short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
+}
+
+func (s *Secrets) gcm() cipher.AEAD {
+	block, err := aes.NewCipher(s.sealing)
+	if err != nil {
+		panic(err) // the key is always 32 bytes
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return gcm
+}
+
+// Keys holds the gateway's ES256 signing keys, loaded from the store. Every
+// replica reads the same keys, so any of them verifies what another signed.
+type Keys struct {
+	store   Store
+	secrets *Secrets
+	now     func() time.Time
+
+	mu      sync.RWMutex
+	current signingKey
+	all     []signingKey
+}
+
+type signingKey struct {
+	kid     string
+	private *ecdsa.PrivateKey
+	retired bool
+}
+
+// NewKeys loads the signing keys, making the first one when the store has
+// none. It fails when a key cannot be opened with this secret.
+func NewKeys(ctx context.Context, store Store, secrets *Secrets, now func() time.Time) (*Keys, error) {
+	k := &Keys{store: store, secrets: secrets, now: now}
+	err := store.EnsureSigningKey(ctx, func() (SigningKey, error) {
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return SigningKey{}, err
+		}
+		der, err := x509.MarshalECPrivateKey(priv)
+		if err != nil {
+			return SigningKey{}, err
+		}
+		id := make([]byte, 8)
+		_, _ = rand.Read(id)
+		kid := now().UTC().Format("20060102") + "-" + hex.EncodeToString(id)
+		return SigningKey{KID: kid, Alg: "ES256", Private: secrets.Seal(der, []byte(kid)), CreatedAt: now().UTC()}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure signing key: %w", err)
+	}
+	if err := k.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Reload reads the keys again from the store.
+func (k *Keys) Reload(ctx context.Context) error {
+	stored, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	var all []signingKey
+	var current signingKey
+	for _, sk := range stored {
+		der, err := k.secrets.Open(sk.Private, []byte(sk.KID))
+		if err != nil {
+			return fmt.Errorf("open signing key %s: wrong KELISIM_SECRET? %w", sk.KID, err)
+		}
+		priv, err := x509.ParseECPrivateKey(der)
+		if err != nil {
+			return fmt.Errorf("parse signing key %s: %w", sk.KID, err)
+		}
+		key := signingKey{kid: sk.KID, private: priv, retired: !sk.RetiredAt.IsZero()}
+		all = append(all, key)
+		if current.private == nil && !key.retired {
+			current = key // newest first
+		}
+	}
+	if current.private == nil {
+		return errors.New("no active signing key")
+	}
+	k.mu.Lock()
+	k.current, k.all = current, all
+	k.mu.Unlock()
+	return nil
+}
+
+// Current returns the key id and private key new signatures use.
+func (k *Keys) Current() (string, *ecdsa.PrivateKey) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.current.kid, k.current.private
+}
+
+// JWKS returns the public keys as a JSON Web Key Set.
+func (k *Keys) JWKS() josev4.JSONWebKeySet {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	set := josev4.JSONWebKeySet{Keys: make([]josev4.JSONWebKey, 0, len(k.all))}
+	for _, sk := range k.all {
+		set.Keys = append(set.Keys, josev4.JSONWebKey{Key: sk.private.Public(), KeyID: sk.kid, Algorithm: "ES256", Use: "sig"})
+	}
+	return set
+}

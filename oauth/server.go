@@ -1,0 +1,471 @@
+// Package oauth is Kelisim's OAuth 2.0 and OpenID Connect server, composed
+// from github.com/ory/fosite. It is the only package that uses fosite and
+// go-jose/v3. Partners are its clients; the citizen's consent is asked
+// through the Consent interface.
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	PathAuthorize     = "/oauth2/auth"
+	PathToken         = "/oauth2/token"
+	PathPAR           = "/oauth2/par"
+	PathIntrospect    = "/oauth2/introspect"
+	PathRevoke        = "/oauth2/revoke"
+	PathUserinfo      = "/userinfo"
+	PathJWKS          = "/.well-known/jwks.json"
+	PathDiscovery     = "/.well-known/openid-configuration"
+	parRequestURIBase = "urn:ietf:params:oauth:request_uri:"
+)
+
+// Config says how the server issues tokens.
+type Config struct {
+	// Issuer is the gateway's public base URL, without a trailing slash.
+	Issuer string
+	// AccessTokenLifespan is how long an access token works (≤ 10 min by default).
+	AccessTokenLifespan time.Duration
+	// RefreshTokenLifespan bounds a refresh token.
+	RefreshTokenLifespan time.Duration
+	// AuthorizeCodeLifespan is how long a code may wait to be exchanged (≤ 60 s).
+	AuthorizeCodeLifespan time.Duration
+	// IDTokenLifespan is the lifetime of an ID token.
+	IDTokenLifespan time.Duration
+	// ConsentLifespan is how long an authorization request waits for the citizen.
+	ConsentLifespan time.Duration
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultAccessTokenLifespan   = 10 * time.Minute
+	DefaultRefreshTokenLifespan  = 30 * 24 * time.Hour
+	DefaultAuthorizeCodeLifespan = time.Minute
+	DefaultIDTokenLifespan       = 10 * time.Minute
+	DefaultConsentLifespan       = 15 * time.Minute
+)
+
+func (c *Config) setDefaults() {
+	c.Issuer = strings.TrimRight(c.Issuer, "/")
+	if c.AccessTokenLifespan == 0 {
+		c.AccessTokenLifespan = DefaultAccessTokenLifespan
+	}
+	if c.RefreshTokenLifespan == 0 {
+		c.RefreshTokenLifespan = DefaultRefreshTokenLifespan
+	}
+	if c.AuthorizeCodeLifespan == 0 {
+		c.AuthorizeCodeLifespan = DefaultAuthorizeCodeLifespan
+	}
+	if c.IDTokenLifespan == 0 {
+		c.IDTokenLifespan = DefaultIDTokenLifespan
+	}
+	if c.ConsentLifespan == 0 {
+		c.ConsentLifespan = DefaultConsentLifespan
+	}
+}
+
+// Observer is told what the server did, for metrics.
+type Observer interface {
+	TokenIssued(grantType string)
+	OAuthError(endpoint, kind string)
+}
+
+// Server serves the OAuth 2.0 / OpenID Connect endpoints.
+type Server struct {
+	cfg      Config
+	provider *fosite.Fosite
+	storage  *fositeStorage
+	keys     *Keys
+	secrets  *Secrets
+	consent  Consent
+	observe  Observer
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// fositeConfig adds to fosite's configuration what it cannot express.
+type fositeConfig struct {
+	*fosite.Config
+	issuer string
+}
+
+// GetTokenURLs lets a client assertion name the issuer as its audience, as
+// certified relying-party libraries do, besides the token endpoint.
+func (c *fositeConfig) GetTokenURLs(context.Context) []string {
+	return []string{c.TokenURL, c.issuer, c.issuer + "/"}
+}
+
+// New composes the server. consent decides every authorization request.
+func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secrets, consent Consent, observe Observer, log *slog.Logger, now func() time.Time) *Server {
+	cfg.setDefaults()
+	st := &fositeStorage{store: store, partners: parts, now: now}
+	fc := &fosite.Config{
+		AccessTokenLifespan:             cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:            cfg.RefreshTokenLifespan,
+		AuthorizeCodeLifespan:           cfg.AuthorizeCodeLifespan,
+		IDTokenLifespan:                 cfg.IDTokenLifespan,
+		IDTokenIssuer:                   cfg.Issuer,
+		AccessTokenIssuer:               cfg.Issuer,
+		TokenURL:                        cfg.Issuer + PathToken,
+		GlobalSecret:                    secrets.tokenHMAC,
+		ClientSecretsHasher:             secrets,
+		EnforcePKCE:                     true,
+		EnablePKCEPlainChallengeMethod:  false,
+		ScopeStrategy:                   fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
+		RefreshTokenScopes:              []string{partners.ScopeOfflineAccess},
+		PushedAuthorizeRequestURIPrefix: parRequestURIBase,
+		PushedAuthorizeContextLifespan:  time.Minute,
+		MinParameterEntropy:             8,
+		AllowedPromptValues:             []string{"login", "none", "consent"},
+		JWKSFetcherStrategy:             fosite.NewDefaultJWKSFetcherStrategy(),
+	}
+	conf := &fositeConfig{Config: fc, issuer: cfg.Issuer}
+	keyGetter := func(context.Context) (interface{}, error) {
+		kid, priv := keys.Current()
+		return &jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: "ES256", Use: "sig"}, nil
+	}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(conf),
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: &jwt.DefaultSigner{GetPrivateKey: keyGetter}, Config: conf},
+		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},
+	}
+	provider := fosite.NewOAuth2Provider(st, conf)
+	for _, factory := range []compose.Factory{
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.PushedAuthorizeHandlerFactory,
+	} {
+		h := factory(conf, st, strategy)
+		if ah, ok := h.(fosite.AuthorizeEndpointHandler); ok {
+			fc.AuthorizeEndpointHandlers.Append(ah)
+		}
+		if th, ok := h.(fosite.TokenEndpointHandler); ok {
+			fc.TokenEndpointHandlers.Append(th)
+		}
+		if ti, ok := h.(fosite.TokenIntrospector); ok {
+			fc.TokenIntrospectionHandlers.Append(ti)
+		}
+		if rh, ok := h.(fosite.RevocationHandler); ok {
+			fc.RevocationHandlers.Append(rh)
+		}
+		if ph, ok := h.(fosite.PushedAuthorizeEndpointHandler); ok {
+			fc.PushedAuthorizeEndpointHandlers.Append(ph)
+		}
+	}
+	return &Server{cfg: cfg, provider: provider, storage: st, keys: keys, secrets: secrets,
+		consent: consent, observe: observe, log: log, now: now}
+}
+
+// TokenRevoker returns what ends a partner's tokens on suspension.
+func (s *Server) TokenRevoker() partners.TokenRevoker { return s.storage }
+
+// Pending is an authorization request, validated by fosite, that waits for
+// the citizen's consent.
+type Pending struct {
+	ID        string
+	ClientID  string
+	Scopes    []string // what the partner asked for
+	LoginHint string   // the IIN the partner suggests, if any
+	UILocales string
+	ExpiresAt time.Time
+}
+
+// Decision is the citizen's answer to a pending authorization request.
+type Decision struct {
+	// Allow is false when the citizen refused, or when no decision can be
+	// made (then Err says why).
+	Allow bool
+	// Err, when set, is sent to the partner instead of a code: a fosite
+	// error such as fosite.ErrAccessDenied or fosite.ErrTemporarilyUnavailable.
+	Err error
+	// Citizen is the IIN of the citizen who consented.
+	Citizen string
+	// Scopes are the scopes the citizen granted: a subset of what was asked.
+	Scopes []string
+	// GrantID names the consent record the tokens will be issued under.
+	GrantID string
+	// AuthTime is when the citizen authenticated.
+	AuthTime time.Time
+}
+
+// Consent asks the citizen to decide on an authorization request.
+type Consent interface {
+	// Prompt either answers the browser itself (a consent page that will
+	// later call Server.Finish) and returns decided=false, or returns the
+	// decision at once.
+	Prompt(w http.ResponseWriter, r *http.Request, p Pending) (d Decision, decided bool)
+}
+
+// Unavailable is the Consent of a gateway that has no way to ask citizens:
+// it refuses every request with temporarily_unavailable, never approving.
+type Unavailable struct{}
+
+// Prompt implements Consent.
+func (Unavailable) Prompt(http.ResponseWriter, *http.Request, Pending) (Decision, bool) {
+	return Decision{Err: fosite.ErrTemporarilyUnavailable.WithHint("Citizen consent is not available on this gateway.")}, true
+}
+
+// Authorize serves the authorization endpoint (RFC 6749 §4.1, with PKCE,
+// PAR and RFC 9207 iss on every redirect).
+func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
+	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.authorizeError(ctx, w, ar, err)
+		return
+	}
+	c := ar.GetClient().(*client)
+	if c.p.RequirePAR && !strings.HasPrefix(r.Form.Get("request_uri"), parRequestURIBase) {
+		s.authorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("This partner must use a pushed authorization request (PAR)."))
+		return
+	}
+	if ar.GetRequestForm().Get("redirect_uri") != "" && !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
+		// fosite lets loopback redirect URIs vary by port; Kelisim matches exactly.
+		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))
+		return
+	}
+	if slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
+		s.authorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("The citizen must consent interactively."))
+		return
+	}
+	ar.SetSession(NewSession())
+	id := randomID()
+	exp := s.now().Add(s.cfg.ConsentLifespan).UTC()
+	ar.GetSession().SetExpiresAt(fosite.PushedAuthorizeRequestContext, exp)
+	if err := s.storage.create(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext); err != nil {
+		s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	p := Pending{
+		ID: id, ClientID: c.GetID(), Scopes: ar.GetRequestedScopes(), ExpiresAt: exp,
+		LoginHint: ar.GetRequestForm().Get("login_hint"), UILocales: ar.GetRequestForm().Get("ui_locales"),
+	}
+	if d, decided := s.consent.Prompt(w, r, p); decided {
+		s.Finish(w, r, id, d)
+	}
+}
+
+// Finish completes the pending authorization request id with the citizen's
+// decision: it redirects to the partner with a code, or with an error. A
+// request can be finished once; an unknown or expired one gets a JSON error
+// because there is no validated place to redirect to.
+func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, d Decision) {
+	ctx := r.Context()
+	if _, ok := w.(*issuerWriter); !ok {
+		w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
+	}
+	ar, err := s.storage.getAuthorize(ctx, KindPending, id)
+	if err == nil {
+		err = s.storage.store.DeactivateRecord(ctx, KindPending, id)
+	}
+	if err != nil {
+		if !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, ErrNotActive) {
+			s.log.ErrorContext(ctx, "finish authorization", "err", err)
+		}
+		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The authorization request is unknown, expired or already answered; start again from the partner's app."))
+		return
+	}
+	if !d.Allow {
+		if d.Err == nil {
+			d.Err = fosite.ErrAccessDenied.WithHint("The citizen refused.")
+		}
+		s.authorizeError(ctx, w, ar, d.Err)
+		return
+	}
+	for _, sc := range d.Scopes {
+		if !ar.GetRequestedScopes().Has(sc) {
+			s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithDebugf("consent granted scope %q that was not requested", sc))
+			return
+		}
+		ar.GrantScope(sc)
+	}
+	sub := s.secrets.PairwiseSubject(ar.GetClient().GetID(), d.Citizen)
+	if d.AuthTime.IsZero() {
+		d.AuthTime = s.now()
+	}
+	sess := NewSession()
+	sess.Subject = sub
+	sess.Citizen = d.Citizen
+	sess.GrantID = d.GrantID
+	sess.Claims = &jwt.IDTokenClaims{
+		Subject:     sub,
+		Issuer:      s.cfg.Issuer,
+		AuthTime:    d.AuthTime.UTC(),
+		RequestedAt: ar.GetRequestedAt(),
+		Extra:       map[string]interface{}{},
+	}
+	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		s.authorizeError(ctx, w, ar, err)
+		return
+	}
+	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// PendingRequest returns a pending authorization request that has not been
+// answered and has not expired; fosite.ErrNotFound otherwise.
+func (s *Server) PendingRequest(ctx context.Context, id string) (Pending, error) {
+	ar, err := s.storage.getAuthorize(ctx, KindPending, id)
+	if err != nil {
+		return Pending{}, err
+	}
+	return Pending{
+		ID: id, ClientID: ar.GetClient().GetID(), Scopes: ar.GetRequestedScopes(),
+		ExpiresAt: ar.GetSession().GetExpiresAt(fosite.PushedAuthorizeRequestContext),
+		LoginHint: ar.GetRequestForm().Get("login_hint"), UILocales: ar.GetRequestForm().Get("ui_locales"),
+	}, nil
+}
+
+func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	s.observeError(PathAuthorize, err)
+	if ar == nil {
+		ar = fosite.NewAuthorizeRequest()
+	}
+	s.provider.WriteAuthorizeError(ctx, w, ar, err)
+}
+
+// PAR serves the pushed authorization request endpoint (RFC 9126).
+func (s *Server) PAR(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := s.provider.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.observeError(PathPAR, err)
+		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	c := ar.GetClient().(*client)
+	if !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
+		err := fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one.")
+		s.observeError(PathPAR, err)
+		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := s.provider.NewPushedAuthorizeResponse(ctx, ar, NewSession())
+	if err != nil {
+		s.observeError(PathPAR, err)
+		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	s.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// Token serves the token endpoint: authorization_code, refresh_token and
+// client_credentials. Client-credentials tokens act for no citizen and so
+// never carry document, openid or offline_access scopes.
+func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := s.provider.NewAccessRequest(ctx, r, NewSession())
+	if err != nil {
+		s.observeError(PathToken, err)
+		s.provider.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		for _, sc := range ar.GetRequestedScopes() {
+			if IsCitizenScope(sc) {
+				err := fosite.ErrInvalidScope.WithHintf("Scope '%s' needs a citizen's consent; client_credentials tokens cannot carry it.", sc)
+				s.observeError(PathToken, err)
+				s.provider.WriteAccessError(ctx, w, ar, err)
+				return
+			}
+			ar.GrantScope(sc)
+		}
+	}
+	resp, err := s.provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.observeError(PathToken, err)
+		s.provider.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	s.observe.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
+	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// IsCitizenScope reports whether scope may only be granted by a citizen.
+func IsCitizenScope(scope string) bool {
+	return scope == partners.ScopeOpenID || scope == partners.ScopeOfflineAccess || strings.HasPrefix(scope, consent.ScopePrefix)
+}
+
+// Revoke serves token revocation (RFC 7009). A partner can revoke only its
+// own tokens; revoking a refresh token revokes its family.
+func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := s.provider.NewRevocationRequest(ctx, r)
+	if err != nil {
+		s.observeError(PathRevoke, err)
+	}
+	s.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+func (s *Server) observeError(endpoint string, err error) {
+	s.observe.OAuthError(endpoint, fosite.ErrorToRFC6749Error(err).ErrorField)
+}
+
+func randomID() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// issuerWriter adds the RFC 9207 iss parameter to the authorization
+// endpoint's redirects, successful or not.
+type issuerWriter struct {
+	http.ResponseWriter
+	issuer string
+	wrote  bool
+}
+
+func (w *issuerWriter) WriteHeader(code int) {
+	if !w.wrote && code >= 300 && code < 400 {
+		if loc := w.Header().Get("Location"); loc != "" {
+			w.Header().Set("Location", addQuery(loc, "iss", w.issuer))
+		}
+	}
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *issuerWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func addQuery(rawURL, key, value string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

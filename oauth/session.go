@@ -1,0 +1,38 @@
+package oauth
+
+import (
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Session is what the gateway keeps with every code and token. Subject is
+// the pairwise subject the partner sees; Citizen, the citizen's IIN, stays
+// inside the gateway and is never sent to a partner.
+type Session struct {
+	*openid.DefaultSession
+	Citizen string `json:"citizen,omitempty"`
+	GrantID string `json:"grant_id,omitempty"`
+}
+
+var _ openid.Session = (*Session)(nil)
+
+// NewSession returns an empty session, ready to be filled or decoded into.
+func NewSession() *Session {
+	return &Session{DefaultSession: &openid.DefaultSession{
+		Claims:  &jwt.IDTokenClaims{},
+		Headers: &jwt.Headers{},
+	}}
+}
+
+// Clone returns a deep copy.
+func (s *Session) Clone() fosite.Session {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	if s.DefaultSession != nil {
+		c.DefaultSession = s.DefaultSession.Clone().(*openid.DefaultSession)
+	}
+	return &c
+}

@@ -1,0 +1,408 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	"github.com/ory/fosite/storage"
+
+	"github.com/kelisim/kelisim/partners"
+)
+
+// PartnerGetter is what the OAuth server needs of the partner registry.
+type PartnerGetter interface {
+	// GetPartner returns partners.ErrNotFound for an unknown id.
+	GetPartner(ctx context.Context, id string) (partners.Partner, error)
+}
+
+// fositeStorage implements every storage interface fosite asks for on top of
+// the small record Store, so the two store adapters stay free of fosite.
+type fositeStorage struct {
+	store    Store
+	partners PartnerGetter
+	now      func() time.Time
+}
+
+var (
+	_ fosite.Storage                     = (*fositeStorage)(nil)
+	_ oauth2.CoreStorage                 = (*fositeStorage)(nil)
+	_ oauth2.TokenRevocationStorage      = (*fositeStorage)(nil)
+	_ pkce.PKCERequestStorage            = (*fositeStorage)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*fositeStorage)(nil)
+	_ fosite.PARStorage                  = (*fositeStorage)(nil)
+	_ storage.Transactional              = (*fositeStorage)(nil)
+)
+
+// GetClient returns the partner as a fosite client. A suspended partner is
+// not found: it cannot authenticate, and tokens issued to it stop working.
+func (s *fositeStorage) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	p, err := s.partners.GetPartner(ctx, id)
+	if errors.Is(err, partners.ErrNotFound) {
+		return nil, fosite.ErrNotFound.WithDebug("no such partner")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != partners.StatusActive {
+		return nil, fosite.ErrNotFound.WithDebug("the partner is suspended")
+	}
+	return &client{p: p, now: s.now()}, nil
+}
+
+// ClientAssertionJWTValid returns fosite.ErrJTIKnown for a jti seen before
+// and not yet expired.
+func (s *fositeStorage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	r, err := s.store.GetRecord(ctx, KindJTI, jti)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.ExpiresAt.After(s.now()) {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// SetClientAssertionJWT remembers a jti until exp. Of two concurrent uses of
+// one jti, one gets fosite.ErrJTIKnown.
+func (s *fositeStorage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	rec := Record{Kind: KindJTI, Signature: jti, Active: true, ExpiresAt: exp}
+	err := s.store.CreateRecord(ctx, rec)
+	if !errors.Is(err, ErrConflict) {
+		return err
+	}
+	old, err := s.store.GetRecord(ctx, KindJTI, jti)
+	if err != nil {
+		return err
+	}
+	if old.ExpiresAt.After(s.now()) {
+		return fosite.ErrJTIKnown
+	}
+	// An expired entry is no longer needed: replace it. A concurrent
+	// replacement makes the second create conflict, which is a reuse.
+	if err := s.store.DeleteRecord(ctx, KindJTI, jti); err != nil {
+		return err
+	}
+	if err := s.store.CreateRecord(ctx, rec); errors.Is(err, ErrConflict) {
+		return fosite.ErrJTIKnown
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *fositeStorage) BeginTX(ctx context.Context) (context.Context, error) {
+	return s.store.BeginTx(ctx)
+}
+func (s *fositeStorage) Commit(ctx context.Context) error   { return s.store.Commit(ctx) }
+func (s *fositeStorage) Rollback(ctx context.Context) error { return s.store.Rollback(ctx) }
+
+// Authorization codes.
+
+func (s *fositeStorage) CreateAuthorizeCodeSession(ctx context.Context, code string, req fosite.Requester) error {
+	return s.create(ctx, KindCode, code, req, fosite.AuthorizeCode)
+}
+
+// GetAuthorizeCodeSession returns the request together with
+// fosite.ErrInvalidatedAuthorizeCode for a used code, so that fosite can
+// revoke what was issued from it.
+func (s *fositeStorage) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := s.get(ctx, KindCode, code, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, nil
+}
+
+func (s *fositeStorage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	return s.store.DeactivateRecord(ctx, KindCode, code)
+}
+
+// Access tokens.
+
+func (s *fositeStorage) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return s.create(ctx, KindAccess, signature, req, fosite.AccessToken)
+}
+
+func (s *fositeStorage) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := s.get(ctx, KindAccess, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return nil, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+func (s *fositeStorage) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return s.store.DeleteRecord(ctx, KindAccess, signature)
+}
+
+// Refresh tokens.
+
+func (s *fositeStorage) CreateRefreshTokenSession(ctx context.Context, signature, _ string, req fosite.Requester) error {
+	return s.create(ctx, KindRefresh, signature, req, fosite.RefreshToken)
+}
+
+// GetRefreshTokenSession returns the request together with
+// fosite.ErrInactiveToken for a rotated or revoked token, so that fosite
+// detects reuse and revokes the whole family.
+func (s *fositeStorage) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := s.get(ctx, KindRefresh, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+func (s *fositeStorage) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	return s.store.DeleteRecord(ctx, KindRefresh, signature)
+}
+
+// RotateRefreshToken retires the refresh token being used and every access
+// token of its family. Of two concurrent refreshes with one token, the second
+// gets fosite.ErrSerializationFailure.
+func (s *fositeStorage) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	if err := s.store.DeactivateRecord(ctx, KindRefresh, signature); errors.Is(err, ErrNotActive) {
+		return fosite.ErrSerializationFailure
+	} else if err != nil {
+		return err
+	}
+	return s.store.DeactivateRequest(ctx, KindAccess, requestID)
+}
+
+func (s *fositeStorage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return s.store.DeactivateRequest(ctx, KindRefresh, requestID)
+}
+
+func (s *fositeStorage) RevokeRefreshTokenMaybeGracePeriod(ctx context.Context, requestID, _ string) error {
+	return s.RevokeRefreshToken(ctx, requestID)
+}
+
+func (s *fositeStorage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return s.store.DeactivateRequest(ctx, KindAccess, requestID)
+}
+
+// RevokeClientTokens ends every token of one client.
+func (s *fositeStorage) RevokeClientTokens(ctx context.Context, clientID string) error {
+	return s.store.DeactivateClient(ctx, clientID)
+}
+
+// PKCE.
+
+func (s *fositeStorage) CreatePKCERequestSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return s.create(ctx, KindPKCE, signature, req, fosite.AuthorizeCode)
+}
+
+func (s *fositeStorage) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, _, err := s.get(ctx, KindPKCE, signature, session)
+	return req, err
+}
+
+func (s *fositeStorage) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return s.store.DeleteRecord(ctx, KindPKCE, signature)
+}
+
+// OpenID Connect.
+
+func (s *fositeStorage) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
+	return s.create(ctx, KindOIDC, code, req, fosite.AuthorizeCode)
+}
+
+func (s *fositeStorage) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
+	out, _, err := s.get(ctx, KindOIDC, code, req.GetSession())
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil, openid.ErrNoSessionFound
+	}
+	return out, err
+}
+
+func (s *fositeStorage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.store.DeleteRecord(ctx, KindOIDC, code)
+}
+
+// Pushed authorization requests.
+
+func (s *fositeStorage) CreatePARSession(ctx context.Context, requestURI string, req fosite.AuthorizeRequester) error {
+	return s.create(ctx, KindPAR, requestURI, req, fosite.PushedAuthorizeRequestContext)
+}
+
+func (s *fositeStorage) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	return s.getAuthorize(ctx, KindPAR, requestURI)
+}
+
+func (s *fositeStorage) DeletePARSession(ctx context.Context, requestURI string) error {
+	return s.store.DeleteRecord(ctx, KindPAR, requestURI)
+}
+
+// create stores req under (kind, signature), expiring when the session says
+// the artefact of type use expires.
+func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string, req fosite.Requester, use fosite.TokenType) error {
+	data, err := encodeRequest(req)
+	if err != nil {
+		return err
+	}
+	exp := req.GetSession().GetExpiresAt(use)
+	if exp.IsZero() {
+		exp = s.now().Add(defaultRecordLifespan)
+	}
+	var grantID string
+	if sess, ok := req.GetSession().(*Session); ok {
+		grantID = sess.GrantID
+	}
+	return s.store.CreateRecord(ctx, Record{
+		Kind: kind, Signature: signature, RequestID: req.GetID(), ClientID: req.GetClient().GetID(),
+		GrantID: grantID, Active: true, ExpiresAt: exp.UTC(), Request: data,
+	})
+}
+
+// defaultRecordLifespan bounds a record whose session names no expiry.
+const defaultRecordLifespan = time.Hour
+
+// get loads a record and rebuilds its request with a live client. An
+// unknown record, or one whose partner was removed or suspended, is
+// fosite.ErrNotFound.
+func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, session fosite.Session) (*fosite.Request, bool, error) {
+	rec, err := s.store.GetRecord(ctx, kind, signature)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(rec.Request, &sr); err != nil {
+		return nil, false, fmt.Errorf("decode %s record: %w", kind, err)
+	}
+	req, err := s.decodeRequest(ctx, sr, session)
+	if err != nil {
+		return nil, false, err
+	}
+	return req, rec.Active, nil
+}
+
+func (s *fositeStorage) getAuthorize(ctx context.Context, kind Kind, signature string) (*fosite.AuthorizeRequest, error) {
+	rec, err := s.store.GetRecord(ctx, kind, signature)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Active || !rec.ExpiresAt.After(s.now()) {
+		return nil, fosite.ErrNotFound.WithDebug("the request expired or was used")
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(rec.Request, &sr); err != nil {
+		return nil, fmt.Errorf("decode %s record: %w", kind, err)
+	}
+	req, err := s.decodeRequest(ctx, sr, NewSession())
+	if err != nil {
+		return nil, err
+	}
+	ar := &fosite.AuthorizeRequest{
+		Request:              *req,
+		ResponseTypes:        sr.ResponseTypes,
+		State:                sr.State,
+		ResponseMode:         fosite.ResponseModeType(sr.ResponseMode),
+		DefaultResponseMode:  fosite.ResponseModeType(sr.DefaultResponseMode),
+		HandledResponseTypes: fosite.Arguments{},
+	}
+	if sr.RedirectURI != "" {
+		if ar.RedirectURI, err = url.Parse(sr.RedirectURI); err != nil {
+			return nil, fmt.Errorf("decode %s record: %w", kind, err)
+		}
+	}
+	return ar, nil
+}
+
+// storedRequest is the JSON form of a fosite request.
+type storedRequest struct {
+	ID                string          `json:"id"`
+	RequestedAt       time.Time       `json:"requested_at"`
+	ClientID          string          `json:"client_id"`
+	RequestedScope    []string        `json:"requested_scope"`
+	GrantedScope      []string        `json:"granted_scope"`
+	RequestedAudience []string        `json:"requested_audience,omitempty"`
+	GrantedAudience   []string        `json:"granted_audience,omitempty"`
+	Form              url.Values      `json:"form"`
+	Session           json.RawMessage `json:"session"`
+
+	// Authorization requests only.
+	ResponseTypes       []string `json:"response_types,omitempty"`
+	RedirectURI         string   `json:"redirect_uri,omitempty"`
+	State               string   `json:"state,omitempty"`
+	ResponseMode        string   `json:"response_mode,omitempty"`
+	DefaultResponseMode string   `json:"default_response_mode,omitempty"`
+}
+
+// secretFormKeys are never stored with a request, whatever fosite passes.
+var secretFormKeys = []string{"client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "password", "token"}
+
+func encodeRequest(req fosite.Requester) ([]byte, error) {
+	sess, err := json.Marshal(req.GetSession())
+	if err != nil {
+		return nil, fmt.Errorf("encode session: %w", err)
+	}
+	form := url.Values{}
+	for k, v := range req.GetRequestForm() {
+		form[k] = v
+	}
+	for _, k := range secretFormKeys {
+		form.Del(k)
+	}
+	sr := storedRequest{
+		ID: req.GetID(), RequestedAt: req.GetRequestedAt(), ClientID: req.GetClient().GetID(),
+		RequestedScope: req.GetRequestedScopes(), GrantedScope: req.GetGrantedScopes(),
+		RequestedAudience: req.GetRequestedAudience(), GrantedAudience: req.GetGrantedAudience(),
+		Form: form, Session: sess,
+	}
+	if ar, ok := req.(fosite.AuthorizeRequester); ok {
+		sr.ResponseTypes = ar.GetResponseTypes()
+		if u := ar.GetRedirectURI(); u != nil {
+			sr.RedirectURI = u.String()
+		}
+		sr.State = ar.GetState()
+		sr.ResponseMode = string(ar.GetResponseMode())
+		sr.DefaultResponseMode = string(ar.GetDefaultResponseMode())
+	}
+	return json.Marshal(sr)
+}
+
+func (s *fositeStorage) decodeRequest(ctx context.Context, sr storedRequest, session fosite.Session) (*fosite.Request, error) {
+	c, err := s.GetClient(ctx, sr.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if session == nil {
+		session = NewSession()
+	}
+	if len(sr.Session) > 0 {
+		if err := json.Unmarshal(sr.Session, session); err != nil {
+			return nil, fmt.Errorf("decode session: %w", err)
+		}
+	}
+	return &fosite.Request{
+		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c,
+		RequestedScope: sr.RequestedScope, GrantedScope: sr.GrantedScope,
+		RequestedAudience: sr.RequestedAudience, GrantedAudience: sr.GrantedAudience,
+		Form: sr.Form, Session: session,
+	}, nil
+}

@@ -1,0 +1,86 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Kind tells what a Record holds.
+type Kind string
+
+const (
+	KindCode    Kind = "code"    // authorization code, keyed by its HMAC signature
+	KindAccess  Kind = "access"  // access token, keyed by its HMAC signature
+	KindRefresh Kind = "refresh" // refresh token, keyed by its HMAC signature
+	KindPKCE    Kind = "pkce"    // PKCE challenge of a code
+	KindOIDC    Kind = "oidc"    // OpenID Connect request of a code
+	KindPAR     Kind = "par"     // pushed authorization request, keyed by request_uri
+	KindPending Kind = "pending" // authorization request waiting for the citizen's consent
+	KindJTI     Kind = "jti"     // a client assertion's jti, kept to refuse its replay
+)
+
+// Record is one stored OAuth artefact. Tokens are stored only under their
+// signature, so the store never holds a usable token.
+type Record struct {
+	Kind      Kind
+	Signature string
+	RequestID string // shared by every token of one authorization (a family)
+	ClientID  string
+	GrantID   string // the citizen's grant the tokens were issued under, if any
+	Active    bool
+	ExpiresAt time.Time
+	Request   []byte // the serialised fosite request (JSON)
+}
+
+// Store keeps Records and signing keys. Both the PostgreSQL and the memory
+// adapter implement it and pass the same contract tests.
+type Store interface {
+	// CreateRecord returns ErrConflict when (Kind, Signature) exists.
+	CreateRecord(ctx context.Context, r Record) error
+	// GetRecord returns ErrNotFound when there is none, active or not.
+	GetRecord(ctx context.Context, kind Kind, signature string) (Record, error)
+	// DeleteRecord removes a record; a missing one is no error.
+	DeleteRecord(ctx context.Context, kind Kind, signature string) error
+	// DeactivateRecord flips an active record to inactive. Returns
+	// ErrNotActive when no active record matched, so of two concurrent
+	// callers exactly one succeeds.
+	DeactivateRecord(ctx context.Context, kind Kind, signature string) error
+	// DeactivateRequest deactivates every record of kind in one family.
+	DeactivateRequest(ctx context.Context, kind Kind, requestID string) error
+	// DeactivateClient deactivates every token of one client.
+	DeactivateClient(ctx context.Context, clientID string) error
+
+	// BeginTx starts a transaction that travels in the returned context:
+	// the methods above called with it take part in it until Commit or
+	// Rollback. Rollback after Commit is harmless.
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+
+	// SigningKeys returns every signing key, newest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// EnsureSigningKey stores the key made by generate unless a key that is
+	// not retired exists; safe when several replicas start at once.
+	EnsureSigningKey(ctx context.Context, generate func() (SigningKey, error)) error
+
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+}
+
+// Errors a Store returns.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("already exists")
+	ErrNotActive = errors.New("not active")
+)
+
+// SigningKey is a gateway signing key. Private is the key sealed with the
+// gateway secret, never the key in the clear.
+type SigningKey struct {
+	KID       string
+	Alg       string
+	Private   []byte
+	CreatedAt time.Time
+	RetiredAt time.Time // zero while the key signs
+}

@@ -1,0 +1,281 @@
+// Package partners is the registry of onboarded partners: the external
+// platforms (bank apps) that are OAuth clients of the gateway, the rules they
+// are admitted under, and the audit trail of every change the operator makes.
+package partners
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// Status is where a partner stands with the operator.
+//
+//	active ──suspend──▶ suspended ──resume──▶ active
+//
+// A suspended partner cannot authenticate, and every token it held was
+// revoked when it was suspended; resuming does not bring those tokens back.
+type Status string
+
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+)
+
+// Delivery is how documents reach a partner.
+type Delivery string
+
+const (
+	DeliveryPull Delivery = "pull" // the partner fetches through the API
+	DeliveryPush Delivery = "push" // the gateway posts to the partner's webhook
+)
+
+// Token endpoint authentication methods a partner may register with.
+const (
+	AuthSecretBasic   = "client_secret_basic"
+	AuthPrivateKeyJWT = "private_key_jwt"
+)
+
+// Scopes every partner may be allowed besides document scopes.
+const (
+	ScopeOpenID        = "openid"
+	ScopeOfflineAccess = "offline_access"
+)
+
+// Registration is what the operator says about a partner when onboarding it.
+// Field names follow OAuth Dynamic Client Registration (RFC 7591) metadata
+// where one exists.
+type Registration struct {
+	ClientName   string `json:"client_name"`
+	ClientNameKK string `json:"client_name#kk,omitempty"`
+	ClientNameRU string `json:"client_name#ru,omitempty"`
+	ClientNameEN string `json:"client_name#en,omitempty"`
+	LogoURI      string `json:"logo_uri,omitempty"`
+
+	RedirectURIs                []string        `json:"redirect_uris"`
+	TokenEndpointAuthMethod     string          `json:"token_endpoint_auth_method"`
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	JWKS                        json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                     string          `json:"jwks_uri,omitempty"`
+	Scope                       string          `json:"scope"`
+	RequirePAR                  bool            `json:"require_pushed_authorization_requests"`
+
+	Documents  []consent.DocumentType `json:"documents"`
+	Delivery   Delivery               `json:"delivery"`
+	WebhookURL string                 `json:"webhook_url,omitempty"`
+}
+
+// Partner is an onboarded partner. Its ID is its OAuth client_id.
+type Partner struct {
+	ID string `json:"client_id"`
+	Registration
+	Status    Status    `json:"status"`
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// SecretHash is the keyed hash of the client secret; never the secret.
+	SecretHash []byte `json:"-"`
+	// PreviousSecretHash stays valid until PreviousSecretExpiresAt after a
+	// rotation with a grace period, so a partner can roll its deployments.
+	PreviousSecretHash      []byte    `json:"-"`
+	PreviousSecretExpiresAt time.Time `json:"-"`
+}
+
+// Scopes returns the scopes the partner may request.
+func (p Partner) Scopes() []string { return strings.Fields(p.Scope) }
+
+// DisplayName is the partner's name in the language lang (kk, ru or en),
+// falling back to client_name.
+func (p Partner) DisplayName(lang string) string {
+	var n string
+	switch lang {
+	case "kk":
+		n = p.ClientNameKK
+	case "ru":
+		n = p.ClientNameRU
+	case "en":
+		n = p.ClientNameEN
+	}
+	if n == "" {
+		return p.ClientName
+	}
+	return n
+}
+
+// Signing algorithms a partner may sign its client assertions with.
+var assertionAlgs = []string{"ES256", "RS256", "PS256"}
+
+// normalize fills defaults the operator may leave out.
+func (r *Registration) normalize() {
+	r.ClientName = strings.TrimSpace(r.ClientName)
+	if r.TokenEndpointAuthMethod == "" {
+		r.TokenEndpointAuthMethod = AuthSecretBasic
+	}
+	if r.TokenEndpointAuthMethod == AuthPrivateKeyJWT && r.TokenEndpointAuthSigningAlg == "" {
+		r.TokenEndpointAuthSigningAlg = "ES256"
+	}
+	if r.Delivery == "" {
+		r.Delivery = DeliveryPull
+	}
+	if strings.TrimSpace(r.Scope) == "" {
+		scopes := []string{ScopeOpenID, ScopeOfflineAccess}
+		for _, d := range r.Documents {
+			scopes = append(scopes, d.Scope())
+		}
+		r.Scope = strings.Join(scopes, " ")
+	}
+	r.Scope = strings.Join(strings.Fields(r.Scope), " ")
+}
+
+// validate returns every problem with the registration, field by field.
+func (r *Registration) validate(allowLoopback bool) []FieldError {
+	var errs []FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if r.ClientName == "" {
+		add("client_name", "is required")
+	} else if len(r.ClientName) > 200 {
+		add("client_name", "is longer than 200 characters")
+	}
+	if r.LogoURI != "" {
+		if err := checkURL(r.LogoURI, allowLoopback); err != nil {
+			add("logo_uri", "%v", err)
+		}
+	}
+	if len(r.RedirectURIs) == 0 {
+		add("redirect_uris", "at least one redirect URI is required")
+	}
+	for i, u := range r.RedirectURIs {
+		if err := checkURL(u, allowLoopback); err != nil {
+			add(fmt.Sprintf("redirect_uris[%d]", i), "%v", err)
+		}
+	}
+	switch r.TokenEndpointAuthMethod {
+	case AuthSecretBasic:
+		if len(r.JWKS) > 0 || r.JWKSURI != "" {
+			add("token_endpoint_auth_method", "jwks and jwks_uri are for private_key_jwt")
+		}
+	case AuthPrivateKeyJWT:
+		if !slices.Contains(assertionAlgs, r.TokenEndpointAuthSigningAlg) {
+			add("token_endpoint_auth_signing_alg", "must be one of %s", strings.Join(assertionAlgs, ", "))
+		}
+		switch {
+		case len(r.JWKS) > 0 && r.JWKSURI != "":
+			add("jwks", "give jwks or jwks_uri, not both")
+		case len(r.JWKS) > 0:
+			if err := checkJWKS(r.JWKS); err != nil {
+				add("jwks", "%v", err)
+			}
+		case r.JWKSURI != "":
+			if err := checkURL(r.JWKSURI, allowLoopback); err != nil {
+				add("jwks_uri", "%v", err)
+			}
+		default:
+			add("jwks", "private_key_jwt needs jwks or jwks_uri")
+		}
+	default:
+		add("token_endpoint_auth_method", "must be %s or %s", AuthSecretBasic, AuthPrivateKeyJWT)
+	}
+	seen := map[consent.DocumentType]bool{}
+	for i, d := range r.Documents {
+		switch {
+		case !d.Known():
+			add(fmt.Sprintf("documents[%d]", i), "unknown document type %q", d)
+		case seen[d]:
+			add(fmt.Sprintf("documents[%d]", i), "%q is listed twice", d)
+		}
+		seen[d] = true
+	}
+	for _, s := range strings.Fields(r.Scope) {
+		switch {
+		case s == ScopeOpenID || s == ScopeOfflineAccess:
+		case strings.HasPrefix(s, consent.ScopePrefix):
+			if d := consent.DocumentType(strings.TrimPrefix(s, consent.ScopePrefix)); !seen[d] {
+				add("scope", "%q asks for a document not listed in documents", s)
+			}
+		default:
+			add("scope", "unknown scope %q", s)
+		}
+	}
+	switch r.Delivery {
+	case DeliveryPull:
+	case DeliveryPush:
+		if r.WebhookURL == "" {
+			add("webhook_url", "push delivery needs a webhook_url")
+		}
+	default:
+		add("delivery", "must be %q or %q", DeliveryPull, DeliveryPush)
+	}
+	if r.WebhookURL != "" {
+		if err := checkURL(r.WebhookURL, allowLoopback); err != nil {
+			add("webhook_url", "%v", err)
+		}
+	}
+	return errs
+}
+
+// checkURL accepts absolute https URLs without fragments, and plain http to a
+// loopback host when allowLoopback is set (a development gateway).
+func checkURL(raw string, allowLoopback bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return errors.New("must be an absolute URL")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return errors.New("must not have a fragment")
+	}
+	if u.User != nil {
+		return errors.New("must not carry credentials")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if allowLoopback && IsLoopback(u.Hostname()) {
+			return nil
+		}
+		if allowLoopback {
+			return errors.New("must use https (plain http only to a loopback host)")
+		}
+	}
+	return errors.New("must use https")
+}
+
+// IsLoopback reports whether host names this machine.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func checkJWKS(raw json.RawMessage) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return fmt.Errorf("is not a JSON Web Key Set: %v", err)
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("has no keys")
+	}
+	for _, k := range set.Keys {
+		if !k.Valid() {
+			return fmt.Errorf("key %q is not valid", k.KeyID)
+		}
+		if !k.IsPublic() {
+			return fmt.Errorf("key %q is private: publish only public keys", k.KeyID)
+		}
+	}
+	return nil
+}
