@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	g, err := newGateway(ctx, &cfg, stdout, stderr)
+	g, err := newGateway(ctx, &cfg, oauth.Unavailable{}, stdout, stderr)
 	if err != nil {
 		public.Close()
 		metrics.Close()
@@ -140,9 +140,10 @@ type gateway struct {
 	close   func()
 }
 
-// newGateway wires the gateway by hand. On the embedded store, a missing
-// secret or admin token is generated; the admin token is printed once.
-func newGateway(ctx context.Context, cfg *Config, stdout, stderr io.Writer) (*gateway, error) {
+// newGateway wires the gateway by hand; consent decides authorization
+// requests. On the embedded store, a missing secret or admin token is
+// generated; the admin token is printed once.
+func newGateway(ctx context.Context, cfg *Config, consent oauth.Consent, stdout, stderr io.Writer) (*gateway, error) {
 	var h slog.Handler = slog.NewJSONHandler(stderr, nil)
 	if cfg.LogFormat == "text" {
 		h = slog.NewTextHandler(stderr, nil)
@@ -194,7 +195,7 @@ func newGateway(ctx context.Context, cfg *Config, stdout, stderr io.Writer) (*ga
 		Issuer:               cfg.Issuer,
 		AccessTokenLifespan:  cfg.AccessTokenTTL,
 		RefreshTokenLifespan: cfg.RefreshTokenTTL,
-	}, st, st, keys, secrets, oauth.Unavailable{}, metrics, log, now)
+	}, st, st, keys, secrets, consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	return &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore,

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
+	"github.com/kelisim/kelisim/oauth"
+)
+
+// Demo citizen used by the tests.
+const citizenIIN = "850315300128"
+
+// approve is the test double of the citizen's consent: it approves every
+// request at once, as citizen, granting every scope asked for.
+type approve struct{ citizen string }
+
+func (a approve) Prompt(_ http.ResponseWriter, _ *http.Request, p oauth.Pending) (oauth.Decision, bool) {
+	return oauth.Decision{Allow: true, Citizen: a.citizen, Scopes: p.Scopes, GrantID: "grant-" + p.ID[:8]}, true
+}
+
+// gw is one running gateway, reached over real HTTP.
+type gw struct {
+	base  string
+	admin string
+	http  *http.Client // follows no redirects
+}
+
+const (
+	testSecret     = "test-secret-test-secret-test-secret-0123"
+	testAdminToken = "test-admin-token-test-admin-token-0123"
+)
+
+// startOn starts a gateway on dbURL ("" for the embedded store) with the
+// given consent, on loopback ports of its own, stopped when the test ends.
+func startOn(t *testing.T, dbURL string, consent oauth.Consent) *gw {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	cfg, err := loadConfig(envOf(map[string]string{
+		"KELISIM_ADDR": ln.Addr().String(), "KELISIM_DATABASE_URL": dbURL,
+		"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken,
+		"KELISIM_DB_MAX_CONNS": "8",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := newGateway(ctx, &cfg, consent, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.serve(ctx, ln, mln, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		g.close()
+	})
+	return &gw{base: base, admin: testAdminToken, http: &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// start runs one gateway on a fresh PostgreSQL schema, approving as the
+// demo citizen.
+func start(t *testing.T) *gw {
+	return startOn(t, pgtest.URL(t), approve{citizen: citizenIIN})
+}
+
+// do sends a request and decodes a JSON answer into a map.
+func (g *gw) do(t *testing.T, method, path string, body io.Reader, header http.Header) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, g.base+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := g.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp, m
+}
+
+func (g *gw) adminDo(t *testing.T, method, path string, body any) (*http.Response, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	return g.do(t, method, path, r, http.Header{"Authorization": {"Bearer " + g.admin}, "Content-Type": {"application/json"}})
+}
+
+// partner is an onboarded partner as a test sees it.
+type partner struct {
+	id, secret, redirect string
+}
+
+// onboard admits a partner allowed id_card and driver_license, with the
+// given extra registration fields.
+func (g *gw) onboard(t *testing.T, extra map[string]any) partner {
+	t.Helper()
+	reg := map[string]any{
+		"client_name":   "Test Bank",
+		"redirect_uris": []string{"http://127.0.0.1:7777/callback"},
+		"documents":     []string{"id_card", "driver_license"},
+	}
+	for k, v := range extra {
+		reg[k] = v
+	}
+	resp, body := g.adminDo(t, "POST", "/admin/v1/partners", reg)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("onboard: %d %v", resp.StatusCode, body)
+	}
+	secret, _ := body["client_secret"].(string)
+	return partner{id: body["client_id"].(string), secret: secret, redirect: reg["redirect_uris"].([]string)[0]}
+}
+
+func (g *gw) form(t *testing.T, path string, p partner, form url.Values) (*http.Response, map[string]any) {
+	t.Helper()
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	if p.secret != "" {
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(p.id)+":"+url.QueryEscape(p.secret))))
+	}
+	return g.do(t, "POST", path, strings.NewReader(form.Encode()), h)
+}
+
+// pkce returns a verifier and its S256 challenge.
+func pkce() (verifier, challenge string) {
+	verifier = "verifier-" + strings.Repeat("k", 40) + time.Now().Format("150405.000000000")
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// authorize sends the browser to the authorization endpoint and returns
+// where the gateway redirected it.
+func (g *gw) authorize(t *testing.T, q url.Values) *url.URL {
+	t.Helper()
+	resp, body := g.do(t, "GET", oauth.PathAuthorize+"?"+q.Encode(), nil, nil)
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+		t.Fatalf("authorize: status %d, body %v", resp.StatusCode, body)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func authQuery(p partner, scope, challenge string) url.Values {
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {p.id}, "redirect_uri": {p.redirect},
+		"scope": {scope}, "state": {"state-1234567890"}, "nonce": {"nonce-1234567890"},
+	}
+	if challenge != "" {
+		q.Set("code_challenge", challenge)
+		q.Set("code_challenge_method", "S256")
+	}
+	return q
+}
+
+// tokens runs the code flow with PKCE and returns the token response.
+func (g *gw) tokens(t *testing.T, p partner, scope string) map[string]any {
+	t.Helper()
+	verifier, challenge := pkce()
+	loc := g.authorize(t, authQuery(p, scope, challenge))
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in %s", loc)
+	}
+	resp, body := g.form(t, oauth.PathToken, p, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {p.redirect}, "code_verifier": {verifier},
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token: %d %v", resp.StatusCode, body)
+	}
+	return body
+}
+
+func (g *gw) introspect(t *testing.T, as partner, token string) map[string]any {
+	t.Helper()
+	resp, body := g.form(t, oauth.PathIntrospect, as, url.Values{"token": {token}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("introspect: %d %v", resp.StatusCode, body)
+	}
+	return body
+}
+
+func (g *gw) userinfo(t *testing.T, token string) (int, map[string]any) {
+	t.Helper()
+	resp, body := g.do(t, "GET", oauth.PathUserinfo, nil, http.Header{"Authorization": {"Bearer " + token}})
+	return resp.StatusCode, body
+}
+
+func pgtestURL(t *testing.T) string { return pgtest.URL(t) }
