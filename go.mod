@@ -3,6 +3,7 @@ module github.com/kelisim/kelisim
 go 1.26.0
 
 require (
+	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/evanphx/json-patch/v5 v5.9.11
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-jose/go-jose/v3 v3.0.3
@@ -11,6 +12,7 @@ require (
 	github.com/jackc/tern/v2 v2.3.4
 	github.com/ory/fosite v0.49.0
 	github.com/prometheus/client_golang v1.13.0
+	golang.org/x/oauth2 v0.37.0
 )
 
 require (
@@ -113,7 +115,6 @@ require (
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
-	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect

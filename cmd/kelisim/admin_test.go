@@ -1,0 +1,139 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/kelisim/kelisim/oauth"
+)
+
+func TestAdminNeedsToken(t *testing.T) {
+	g := start(t)
+	for _, auth := range []string{"", "Bearer", "Bearer wrong-token", "Basic " + testAdminToken, "Bearer " + testAdminToken + "x"} {
+		h := http.Header{}
+		if auth != "" {
+			h.Set("Authorization", auth)
+		}
+		resp, body := g.do(t, "GET", "/admin/v1/partners", nil, h)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Content-Type") != "application/problem+json" || body["status"] != float64(401) {
+			t.Errorf("Authorization %q: %d %s %v", auth, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+}
+
+func TestOnboardingBadInput(t *testing.T) {
+	g := start(t)
+	tests := []struct {
+		name   string
+		body   any
+		fields []string // each must be named in errors
+	}{
+		{"empty", map[string]any{}, []string{"client_name", "redirect_uris"}},
+		{"http redirect off loopback", map[string]any{"client_name": "B", "redirect_uris": []string{"http://bank.example/cb"}}, []string{"redirect_uris[0]"}},
+		{"fragment", map[string]any{"client_name": "B", "redirect_uris": []string{"https://bank.example/cb#x"}}, []string{"redirect_uris[0]"}},
+		{"unknown document", map[string]any{"client_name": "B", "redirect_uris": []string{"https://b.example/cb"}, "documents": []string{"passport"}}, []string{"documents[0]"}},
+		{"scope beyond documents", map[string]any{"client_name": "B", "redirect_uris": []string{"https://b.example/cb"}, "documents": []string{"id_card"}, "scope": "openid documents:diploma"}, []string{"scope"}},
+		{"push without webhook", map[string]any{"client_name": "B", "redirect_uris": []string{"https://b.example/cb"}, "delivery": "push"}, []string{"webhook_url"}},
+		{"bad delivery", map[string]any{"client_name": "B", "redirect_uris": []string{"https://b.example/cb"}, "delivery": "fax"}, []string{"delivery"}},
+		{"private_key_jwt without keys", map[string]any{"client_name": "B", "redirect_uris": []string{"https://b.example/cb"}, "token_endpoint_auth_method": "private_key_jwt"}, []string{"jwks"}},
+		{"unknown auth method", map[string]any{"client_name": "B", "redirect_uris": []string{"https://b.example/cb"}, "token_endpoint_auth_method": "none"}, []string{"token_endpoint_auth_method"}},
+		{"unknown field", map[string]any{"client_name": "B", "redirect_uris": []string{"https://b.example/cb"}, "grant_types": []string{"implicit"}}, nil},
+		{"not JSON", "client_name=B", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := g.adminDo(t, "POST", "/admin/v1/partners", tt.body)
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%d %s %v, want 400 problem+json", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			if body["title"] == nil || body["type"] == nil {
+				t.Errorf("not a problem document: %v", body)
+			}
+			raw, _ := json.Marshal(body["errors"])
+			for _, f := range tt.fields {
+				if !strings.Contains(string(raw), `"field":"`+f+`"`) {
+					t.Errorf("errors %s do not name %s", raw, f)
+				}
+			}
+		})
+	}
+	if _, body := g.adminDo(t, "GET", "/admin/v1/partners", nil); len(body["partners"].([]any)) != 0 {
+		t.Error("a refused registration was stored")
+	}
+}
+
+func TestAdminManagesPartners(t *testing.T) {
+	g := start(t)
+	p := g.onboard(t, map[string]any{"client_name#kk": "Сынақ банкі", "logo_uri": "https://bank.example/logo.png"})
+
+	resp, got := g.adminDo(t, "GET", "/admin/v1/partners/"+p.id, nil)
+	if resp.StatusCode != http.StatusOK || got["client_name#kk"] != "Сынақ банкі" || got["client_secret"] != nil {
+		t.Errorf("get: %d %v (and never the secret)", resp.StatusCode, got)
+	}
+	if resp, body := g.adminDo(t, "GET", "/admin/v1/partners/nope", nil); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("unknown partner: %d %v", resp.StatusCode, body)
+	}
+
+	// PATCH is a JSON merge patch over the registration.
+	resp, patched := g.adminDo(t, "PATCH", "/admin/v1/partners/"+p.id, map[string]any{
+		"redirect_uris": []string{"http://127.0.0.1:7777/callback", "http://127.0.0.1:7777/other"},
+		"documents":     []string{"id_card"},
+	})
+	if resp.StatusCode != http.StatusOK || len(patched["redirect_uris"].([]any)) != 2 || patched["scope"] != "openid offline_access documents:id_card" {
+		t.Fatalf("patch: %d %v", resp.StatusCode, patched)
+	}
+	if resp, body := g.adminDo(t, "PATCH", "/admin/v1/partners/"+p.id, map[string]any{"token_endpoint_auth_method": "private_key_jwt"}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("changing the auth method: %d %v", resp.StatusCode, body)
+	}
+	if resp, body := g.adminDo(t, "PATCH", "/admin/v1/partners/"+p.id, map[string]any{"redirect_uris": []string{}}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("patching to no redirect URIs: %d %v", resp.StatusCode, body)
+	}
+
+	// Rotation: the new secret works, the old one stops at once.
+	resp, rotated := g.adminDo(t, "POST", "/admin/v1/partners/"+p.id+"/secret", nil)
+	newSecret, _ := rotated["client_secret"].(string)
+	if resp.StatusCode != http.StatusOK || len(newSecret) < 43 || newSecret == p.secret {
+		t.Fatalf("rotate: %d %v", resp.StatusCode, rotated)
+	}
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	if resp, _ := g.form(t, oauth.PathToken, p, cc); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old secret still works: %d", resp.StatusCode)
+	}
+	if resp, body := g.form(t, oauth.PathToken, partner{id: p.id, secret: newSecret}, cc); resp.StatusCode != http.StatusOK {
+		t.Errorf("the new secret fails: %d %v", resp.StatusCode, body)
+	}
+	// With a grace period both work for a while.
+	_, rotated = g.adminDo(t, "POST", "/admin/v1/partners/"+p.id+"/secret", map[string]any{"grace_seconds": 3600})
+	newest := rotated["client_secret"].(string)
+	for _, s := range []string{newSecret, newest} {
+		if resp, _ := g.form(t, oauth.PathToken, partner{id: p.id, secret: s}, cc); resp.StatusCode != http.StatusOK {
+			t.Errorf("during the grace period a secret fails: %d", resp.StatusCode)
+		}
+	}
+
+	// Every action is audited, and no audit entry holds a secret.
+	resp, audit := g.adminDo(t, "GET", "/admin/v1/audit?client_id="+p.id, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("audit: %d", resp.StatusCode)
+	}
+	var actions []string
+	for _, e := range audit["entries"].([]any) {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	if strings.Join(actions, ",") != "partner.rotate_secret,partner.rotate_secret,partner.update,partner.create" {
+		t.Errorf("audit actions %v", actions)
+	}
+	raw, _ := json.Marshal(audit)
+	for _, s := range []string{p.secret, newSecret, newest} {
+		if strings.Contains(string(raw), s) {
+			t.Error("the audit log holds a client secret")
+		}
+	}
+	first := audit["entries"].([]any)[2].(map[string]any)
+	if first["before"] == nil || first["after"] == nil || first["actor"] == "" {
+		t.Errorf("update entry lacks before/after/actor: %v", first)
+	}
+}
