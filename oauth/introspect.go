@@ -42,11 +42,13 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
 	sess, _ := ar.GetSession().(*Session)
 	out := map[string]any{
 		"active":    true,
-		"scope":     strings.Join(ar.GetGrantedScopes(), " "),
 		"client_id": ar.GetClient().GetID(),
 		"iat":       ar.GetRequestedAt().Unix(),
 		"iss":       s.cfg.Issuer,
 		"aud":       []string{ar.GetClient().GetID()},
+	}
+	if scopes := ar.GetGrantedScopes(); len(scopes) > 0 {
+		out["scope"] = strings.Join(scopes, " ")
 	}
 	switch use {
 	case fosite.AccessToken:

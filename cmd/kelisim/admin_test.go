@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -135,5 +138,44 @@ func TestAdminManagesPartners(t *testing.T) {
 	first := audit["entries"].([]any)[2].(map[string]any)
 	if first["before"] == nil || first["after"] == nil || first["actor"] == "" {
 		t.Errorf("update entry lacks before/after/actor: %v", first)
+	}
+}
+
+// With KELISIM_ADMIN_ADDR the admin API leaves the public listener.
+func TestSeparateAdminListener(t *testing.T) {
+	cfg, err := loadConfig(envOf(map[string]string{"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken, "KELISIM_DATABASE_URL": pgtestURL(t)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lns [3]net.Listener
+	for i := range lns {
+		if lns[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := newGateway(ctx, &cfg, oauth.Unavailable{}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.serve(ctx, lns[0], lns[1], lns[2]) }()
+	t.Cleanup(func() { cancel(); <-done; g.close() })
+
+	status := func(addr string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/admin/v1/partners", nil)
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(lns[0].Addr().String()); got != http.StatusNotFound {
+		t.Errorf("admin API on the public listener: %d, want 404", got)
+	}
+	if got := status(lns[2].Addr().String()); got != http.StatusOK {
+		t.Errorf("admin API on the admin listener: %d, want 200", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -183,5 +184,41 @@ func TestDiscoveryDocument(t *testing.T) {
 	scopes, _ := json.Marshal(d["scopes_supported"])
 	if !strings.Contains(string(scopes), "documents:socid") {
 		t.Errorf("scopes_supported lacks the document scopes: %s", scopes)
+	}
+}
+
+// A partner may publish its keys at a jwks_uri instead of inline.
+func TestPrivateKeyJWTByURI(t *testing.T) {
+	g := start(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "uri-1", Algorithm: "ES256", Use: "sig"}}}
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(jwks)
+	}))
+	t.Cleanup(keys.Close)
+	p := g.onboard(t, map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": keys.URL})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "uri-1"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{
+		Issuer: p.id, Subject: p.id, Audience: jwt.Audience{g.base}, ID: randomJTI(),
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := g.form(t, oauth.PathToken, partner{}, url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {p.id},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {assertion},
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("jwks_uri client: %d %v", resp.StatusCode, body)
 	}
 }
