@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,9 +32,29 @@ func (a approve) Prompt(_ http.ResponseWriter, _ *http.Request, p oauth.Pending)
 
 // gw is one running gateway, reached over real HTTP.
 type gw struct {
-	base  string
-	admin string
-	http  *http.Client // follows no redirects
+	base    string
+	metrics string // base URL of the metrics listener
+	admin   string
+	http    *http.Client // follows no redirects
+	logs    *syncBuffer  // everything the gateway logged
+}
+
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 const (
@@ -63,7 +84,8 @@ func startOn(t *testing.T, dbURL string, consent oauth.Consent) *gw {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, &cfg, consent, io.Discard, io.Discard)
+	logs := &syncBuffer{}
+	g, err := newGateway(ctx, &cfg, consent, logs, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +98,7 @@ func startOn(t *testing.T, dbURL string, consent oauth.Consent) *gw {
 		}
 		g.close()
 	})
-	return &gw{base: base, admin: testAdminToken, http: &http.Client{
+	return &gw{base: base, metrics: "http://" + mln.Addr().String(), admin: testAdminToken, logs: logs, http: &http.Client{
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
