@@ -106,22 +106,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	if p.secret != "" {
 		t.Fatal("a private_key_jwt partner was given a secret")
 	}
-	assertion := func(aud, jti string) string {
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "bank-1"}},
-			(&jose.SignerOptions{}).WithType("JWT"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		s, err := jwt.Signed(signer).Claims(jwt.Claims{
-			Issuer: p.id, Subject: p.id, Audience: jwt.Audience{aud}, ID: jti,
-			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
-		}).Serialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	assertion := func(aud, jti string) string { return clientAssertion(t, key, "bank-1", p.id, aud, jti) }
 	token := func(aud, jti string) (int, map[string]any) {
 		resp, body := g.form(t, oauth.PathToken, partner{}, url.Values{
 			"grant_type": {"client_credentials"}, "client_id": {p.id},
@@ -155,6 +140,25 @@ func TestPrivateKeyJWT(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || in["active"] != true {
 		t.Errorf("introspection with private_key_jwt: %d %v", resp.StatusCode, in)
 	}
+}
+
+// clientAssertion is a private_key_jwt client assertion (RFC 7523).
+func clientAssertion(t *testing.T, key *ecdsa.PrivateKey, kid, clientID, aud, jti string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	s, err := jwt.Signed(signer).Claims(jwt.Claims{
+		Issuer: clientID, Subject: clientID, Audience: jwt.Audience{aud}, ID: jti,
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func randomJTI() string {
@@ -201,18 +205,7 @@ func TestPrivateKeyJWTByURI(t *testing.T) {
 	}))
 	t.Cleanup(keys.Close)
 	p := g.onboard(t, map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": keys.URL})
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "uri-1"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{
-		Issuer: p.id, Subject: p.id, Audience: jwt.Audience{g.base}, ID: randomJTI(),
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
-	}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
+	assertion := clientAssertion(t, key, "uri-1", p.id, g.base, randomJTI())
 	resp, body := g.form(t, oauth.PathToken, partner{}, url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {p.id},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
