@@ -9,7 +9,9 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
@@ -21,6 +23,10 @@ type Store struct {
 	audit    []partners.AuditEntry
 	records  map[recordKey]oauth.Record
 	keys     []oauth.SigningKey
+
+	challenges map[string]consent.Challenge
+	grants     map[string]consent.Grant
+	rateEvents map[string][]time.Time
 }
 
 var (
@@ -35,7 +41,10 @@ type recordKey struct {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{}}
+	return &Store{
+		partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{},
+		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
+	}
 }
 
 // A transaction holds the store's lock from BeginTx to Commit or Rollback,

@@ -20,14 +20,17 @@ import (
 type Store interface {
 	oauth.Store
 	partners.Store
+	consent.Store
+}
+
+type namedTest struct {
+	name string
+	fn   func(*testing.T, Store)
 }
 
 // Run runs the contract against stores made by open, a fresh one per test.
 func Run(t *testing.T, open func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, Store)
-	}{
+	tests := []namedTest{
 		{"PartnerCreateGet", testPartnerCreateGet},
 		{"PartnerDuplicate", testPartnerDuplicate},
 		{"PartnerUpdateVersion", testPartnerUpdateVersion},
@@ -40,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"TxCommit", testTxCommit},
 		{"SigningKeyOnce", testSigningKeyOnce},
 	}
+	tests = append(tests, consentTests()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}

@@ -1,0 +1,92 @@
+package memory
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+var _ consent.Store = (*Store)(nil)
+
+// Hit implements consent.Limiter.
+func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	since := now.Add(-window)
+	events := slices.DeleteFunc(s.rateEvents[key], func(t time.Time) bool { return !t.After(since) })
+	if len(events) >= limit {
+		s.rateEvents[key] = events
+		return &consent.RateLimitError{RetryAfter: slices.MinFunc(events, time.Time.Compare).Add(window).Sub(now)}
+	}
+	s.rateEvents[key] = append(events, now)
+	return nil
+}
+
+// CreateChallenge implements consent.Store.
+func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	s.challenges[c.ID] = cloneChallenge(c)
+	return nil
+}
+
+// GetChallenge implements consent.Store.
+func (s *Store) GetChallenge(ctx context.Context, id string) (consent.Challenge, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	c, ok := s.challenges[id]
+	if !ok {
+		return consent.Challenge{}, consent.ErrUnknownChallenge
+	}
+	return cloneChallenge(c), nil
+}
+
+// UpdateChallenge implements consent.Store.
+func (s *Store) UpdateChallenge(ctx context.Context, c consent.Challenge) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	return s.updateChallenge(c)
+}
+
+func (s *Store) updateChallenge(c consent.Challenge) error {
+	old, ok := s.challenges[c.ID]
+	if !ok || old.Version != c.Version {
+		return consent.ErrStale
+	}
+	c.Version++
+	c.Session, c.Citizen, c.PendingID, c.PartnerID, c.CreatedAt = old.Session, old.Citizen, old.PendingID, old.PartnerID, old.CreatedAt
+	s.challenges[c.ID] = cloneChallenge(c)
+	return nil
+}
+
+// ApproveChallenge implements consent.Store.
+func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	if err := s.updateChallenge(c); err != nil {
+		return err
+	}
+	g.Documents = slices.Clone(g.Documents)
+	s.grants[g.ID] = g
+	return nil
+}
+
+// GetGrant implements consent.Store.
+func (s *Store) GetGrant(ctx context.Context, id string) (consent.Grant, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	g, ok := s.grants[id]
+	if !ok {
+		return consent.Grant{}, consent.ErrGrantNotFound
+	}
+	g.Documents = slices.Clone(g.Documents)
+	return g, nil
+}
+
+func cloneChallenge(c consent.Challenge) consent.Challenge {
+	c.Documents = slices.Clone(c.Documents)
+	c.CodeHash = slices.Clone(c.CodeHash)
+	return c
+}

@@ -1,0 +1,153 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+var _ consent.Store = (*Store)(nil)
+
+// Hit implements consent.Limiter: under a per-key advisory lock it drops
+// the events that left the window, counts the rest, and records one more
+// when under the limit.
+func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
+	var retry time.Duration
+	err := s.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+			return err
+		}
+		since := now.Add(-window)
+		if _, err := q.Exec(ctx, `DELETE FROM rate_events WHERE key = $1 AND at <= $2`, key, since); err != nil {
+			return err
+		}
+		var n int
+		var oldest *time.Time
+		if err := q.QueryRow(ctx, `SELECT count(*), min(at) FROM rate_events WHERE key = $1`, key).Scan(&n, &oldest); err != nil {
+			return err
+		}
+		if n >= limit {
+			retry = oldest.Add(window).Sub(now)
+			return nil
+		}
+		_, err := q.Exec(ctx, `INSERT INTO rate_events (key, at) VALUES ($1, $2)`, key, now)
+		return err
+	})
+	if err != nil {
+		return translate(err)
+	}
+	if retry > 0 {
+		return &consent.RateLimitError{RetryAfter: retry}
+	}
+	return nil
+}
+
+const challengeColumns = `id, pending_id, partner_id, session, citizen, documents, days, code_hash,
+	attempts, resends, status, lang, created_at, sent_at, expires_at, version`
+
+// CreateChallenge implements consent.Store.
+func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error {
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO otp_challenges (`+challengeColumns+`)
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		c.ID, c.PendingID, c.PartnerID, c.Session, string(c.Citizen), docStrings(c.Documents), c.Days, c.CodeHash,
+		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version)
+	return translate(err)
+}
+
+// GetChallenge implements consent.Store.
+func (s *Store) GetChallenge(ctx context.Context, id string) (consent.Challenge, error) {
+	var c consent.Challenge
+	var citizen *string
+	var docs []string
+	err := s.q(ctx).QueryRow(ctx, `SELECT `+challengeColumns+` FROM otp_challenges WHERE id = $1`, id).Scan(
+		&c.ID, &c.PendingID, &c.PartnerID, &c.Session, &citizen, &docs, &c.Days, &c.CodeHash,
+		&c.Attempts, &c.Resends, &c.Status, &c.Lang, &c.CreatedAt, &c.SentAt, &c.ExpiresAt, &c.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.Challenge{}, consent.ErrUnknownChallenge
+	}
+	if err != nil {
+		return consent.Challenge{}, translate(err)
+	}
+	if citizen != nil {
+		c.Citizen = consent.IIN(*citizen)
+	}
+	c.Documents = docTypes(docs)
+	return c, nil
+}
+
+// UpdateChallenge implements consent.Store.
+func (s *Store) UpdateChallenge(ctx context.Context, c consent.Challenge) error {
+	return updateChallenge(ctx, s.q(ctx), c)
+}
+
+func updateChallenge(ctx context.Context, q querier, c consent.Challenge) error {
+	tag, err := q.Exec(ctx, `UPDATE otp_challenges SET documents = $2, days = $3, code_hash = $4,
+			attempts = $5, resends = $6, status = $7, sent_at = $8, expires_at = $9, version = version + 1
+		WHERE id = $1 AND version = $10`,
+		c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status, c.SentAt, c.ExpiresAt, c.Version)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return consent.ErrStale
+	}
+	return nil
+}
+
+// ApproveChallenge implements consent.Store.
+func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant) error {
+	return s.inTx(ctx, func(q querier) error {
+		if err := updateChallenge(ctx, q, c); err != nil {
+			return err
+		}
+		_, err := q.Exec(ctx, `INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
+				expires_at, terms_version, challenge_id, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
+			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status)
+		return translate(err)
+	})
+}
+
+// GetGrant implements consent.Store.
+func (s *Store) GetGrant(ctx context.Context, id string) (consent.Grant, error) {
+	var g consent.Grant
+	var citizen string
+	var docs []string
+	var changed *time.Time
+	err := s.q(ctx).QueryRow(ctx, `SELECT id, citizen, partner_id, documents, purpose, created_at, expires_at,
+			terms_version, challenge_id, status, status_changed_at, status_by, status_reason
+		FROM grants WHERE id = $1`, id).Scan(&g.ID, &citizen, &g.PartnerID, &docs, &g.Purpose, &g.CreatedAt,
+		&g.ExpiresAt, &g.TermsVersion, &g.ChallengeID, &g.Status, &changed, &g.StatusBy, &g.StatusReason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.Grant{}, consent.ErrGrantNotFound
+	}
+	if err != nil {
+		return consent.Grant{}, translate(err)
+	}
+	g.Citizen, g.Documents = consent.IIN(citizen), docTypes(docs)
+	if changed != nil {
+		g.StatusChangedAt = *changed
+	}
+	return g, nil
+}
+
+func docStrings(docs []consent.DocumentType) []string {
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = string(d)
+	}
+	return out
+}
+
+func docTypes(docs []string) []consent.DocumentType {
+	out := make([]consent.DocumentType, len(docs))
+	for i, d := range docs {
+		out[i] = consent.DocumentType(d)
+	}
+	return out
+}

@@ -1,0 +1,49 @@
+package consent
+
+import (
+	"errors"
+	"time"
+)
+
+// GrantStatus is where a grant stands.
+//
+//	active ──revoked by the citizen or the operator──▶ revoked
+//	active ──ExpiresAt passes──▶ expired
+//
+// revoked and expired are final. A grant past its ExpiresAt is expired
+// whether or not a job has marked it yet (see ActiveAt).
+type GrantStatus string
+
+const (
+	GrantActive  GrantStatus = "active"
+	GrantRevoked GrantStatus = "revoked"
+	GrantExpired GrantStatus = "expired"
+)
+
+// Grant is the record of one consent: which citizen let which partner see
+// which documents, why, from when until when, under which terms, approved
+// by which code, and where it stands.
+type Grant struct {
+	ID           string
+	Citizen      IIN
+	PartnerID    string
+	Documents    []DocumentType
+	Purpose      string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	TermsVersion string
+	ChallengeID  string
+	Status       GrantStatus
+	// Who changed the status, when and why; empty while active.
+	StatusChangedAt time.Time
+	StatusBy        string
+	StatusReason    string
+}
+
+// ErrGrantNotFound: no grant with that id.
+var ErrGrantNotFound = errors.New("grant not found")
+
+// ActiveAt reports whether the grant lets its partner see documents at t.
+func (g Grant) ActiveAt(t time.Time) bool {
+	return g.Status == GrantActive && t.Before(g.ExpiresAt)
+}

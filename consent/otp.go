@@ -1,0 +1,172 @@
+package consent
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ChallengeStatus is where a one-time-password challenge stands.
+//
+//	pending ──correct code──▶ used
+//	pending ──MaxAttempts-th wrong code──▶ dead
+//
+// A pending challenge past its ExpiresAt is expired: that state is read
+// from the clock, never stored. used and dead are final; only a pending,
+// unexpired challenge accepts a code or a resend.
+type ChallengeStatus string
+
+const (
+	ChallengePending ChallengeStatus = "pending"
+	ChallengeUsed    ChallengeStatus = "used"
+	ChallengeDead    ChallengeStatus = "dead"
+)
+
+// Challenge is one SMS code sent for one consent. The code itself is never
+// stored: only a keyed hash bound to the challenge and to what is being
+// consented to (partner, documents, duration), so that a code cannot
+// approve anything else.
+type Challenge struct {
+	ID        string
+	PendingID string // the authorization request being consented to
+	PartnerID string
+	Session   string // keyed hash of the browser session that asked
+	// Citizen is empty for a decoy: a challenge made when the IIN and phone
+	// did not match the registry, so the page answers the same, but no SMS
+	// goes and no code verifies.
+	Citizen   IIN
+	Documents []DocumentType
+	Days      int // how long the grant will last
+	CodeHash  []byte
+	Attempts  int // wrong codes so far
+	Resends   int
+	Status    ChallengeStatus
+	Lang      string
+	CreatedAt time.Time
+	SentAt    time.Time
+	ExpiresAt time.Time
+	Version   int // for compare-and-swap updates
+}
+
+// OTPConfig holds the rules of one-time passwords.
+type OTPConfig struct {
+	TTL         time.Duration // how long a code works (5 min)
+	MaxAttempts int           // wrong codes before the challenge dies (5)
+	ResendAfter time.Duration // earliest resend (60 s)
+	MaxResends  int           // resends per challenge (3)
+	PhoneLimit  int           // challenges per phone per PhoneWindow (5)
+	PhoneWindow time.Duration // (1 h)
+	IPLimit     int           // challenges per client IP per IPWindow (30)
+	IPWindow    time.Duration // (1 h)
+}
+
+// DefaultOTPConfig is the rule set of the service.
+var DefaultOTPConfig = OTPConfig{
+	TTL: 5 * time.Minute, MaxAttempts: 5, ResendAfter: time.Minute, MaxResends: 3,
+	PhoneLimit: 5, PhoneWindow: time.Hour, IPLimit: 30, IPWindow: time.Hour,
+}
+
+// Errors of the OTP engine; pages show each in the citizen's language.
+var (
+	ErrUnknownChallenge = errors.New("no such code request")
+	ErrCodeExpired      = errors.New("the code expired")
+	ErrCodeUsed         = errors.New("the code was already used")
+	ErrCodeDead         = errors.New("too many wrong codes")
+	ErrSelectionChanged = errors.New("the documents or duration changed after the code was sent")
+	ErrResendTooSoon    = errors.New("a new code can be sent a little later")
+	ErrNoResendsLeft    = errors.New("no more codes can be sent for this request")
+	ErrNoDocuments      = errors.New("no document was chosen")
+)
+
+// WrongCodeError says a code was wrong and how many tries remain.
+type WrongCodeError struct{ AttemptsLeft int }
+
+func (e *WrongCodeError) Error() string {
+	return fmt.Sprintf("wrong code, %d attempts left", e.AttemptsLeft)
+}
+
+// RateLimitError says a limit was reached and when to try again.
+type RateLimitError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("too many requests; retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// InputError is a field the citizen typed wrongly.
+type InputError struct {
+	Field string
+	Err   error
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// newCode returns six uniformly random digits from crypto/rand.
+func newCode() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+// codeHash binds a code to its challenge and to what it approves.
+func codeHash(key []byte, c Challenge, code string) []byte {
+	m := hmac.New(sha256.New, key)
+	for _, part := range []string{c.ID, c.PartnerID, string(c.Citizen), selectionKey(c.Documents, c.Days), code} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
+		m.Write(n[:])
+		m.Write([]byte(part))
+	}
+	return m.Sum(nil)
+}
+
+// selectionKey is the canonical form of a choice of documents and duration.
+func selectionKey(docs []DocumentType, days int) string {
+	s := make([]string, len(docs))
+	for i, d := range docs {
+		s[i] = string(d)
+	}
+	slices.Sort(s)
+	return strings.Join(s, ",") + "|" + strconv.Itoa(days)
+}
+
+func sameSelection(a []DocumentType, aDays int, b []DocumentType, bDays int) bool {
+	return selectionKey(a, aDays) == selectionKey(b, bDays)
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// keyed returns a keyed hash of personal data (a phone, an IP, a session),
+// for use as a lookup key that does not reveal it.
+func keyed(key []byte, kind, value string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(kind))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	return kind + ":" + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Limiter counts events per key in a sliding window, in the store, so the
+// limits hold across replicas.
+type Limiter interface {
+	// Hit records one event for key unless limit events happened within
+	// window before now; then it records nothing and returns a
+	// *RateLimitError saying when the oldest of them leaves the window.
+	Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
+}

@@ -1,0 +1,316 @@
+package consent
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Store keeps challenges and grants.
+type Store interface {
+	Limiter
+	// CreateChallenge stores a new challenge.
+	CreateChallenge(ctx context.Context, c Challenge) error
+	// GetChallenge returns ErrUnknownChallenge when there is none.
+	GetChallenge(ctx context.Context, id string) (Challenge, error)
+	// UpdateChallenge replaces the challenge whose Version is c.Version and
+	// stores it with Version+1; ErrStale when it moved on meanwhile.
+	UpdateChallenge(ctx context.Context, c Challenge) error
+	// ApproveChallenge marks the challenge c (at c.Version) used and stores
+	// g, in one transaction; ErrStale when the challenge moved on.
+	ApproveChallenge(ctx context.Context, c Challenge, g Grant) error
+	// GetGrant returns ErrGrantNotFound when there is none.
+	GetGrant(ctx context.Context, id string) (Grant, error)
+}
+
+// ErrStale: a compare-and-swap lost to a concurrent writer.
+var ErrStale = errors.New("changed concurrently")
+
+// Service runs the citizen's consent: it checks who the citizen is, sends
+// one-time passwords by SMS and records grants.
+type Service struct {
+	store    Store
+	registry Registry
+	sms      SMS
+	messages *Messages
+	key      []byte
+	cfg      OTPConfig
+	terms    string
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// NewService returns the consent service. key is secret key material for
+// code hashes and lookup keys; terms is the current terms version.
+func NewService(store Store, registry Registry, sms SMS, messages *Messages, key []byte, cfg OTPConfig, terms string, now func() time.Time, log *slog.Logger) *Service {
+	return &Service{store: store, registry: registry, sms: sms, messages: messages, key: key, cfg: cfg, terms: terms, now: now, log: log}
+}
+
+// TermsVersion is the version of the terms consents are given under now.
+func (s *Service) TermsVersion() string { return s.terms }
+
+// Config returns the OTP rules.
+func (s *Service) Config() OTPConfig { return s.cfg }
+
+// SessionKey turns a browser session cookie into what is stored.
+func (s *Service) SessionKey(cookie string) string { return keyed(s.key, "session", cookie) }
+
+// StartRequest is the citizen's first answer on the consent page.
+type StartRequest struct {
+	PendingID   string
+	PartnerID   string
+	PartnerName string // in the citizen's language, for the SMS
+	Session     string // the browser session cookie
+	IIN         string // as typed
+	Phone       string // as typed
+	Documents   []DocumentType
+	Days        int
+	Lang        string
+	ClientIP    string
+}
+
+// Start checks the IIN and phone and sends a code when they match the
+// registry. It answers the same whether or not they matched, so nobody
+// learns who is registered: without a match it returns a decoy challenge
+// that no code verifies, and sends nothing.
+//
+// Returns *InputError for a malformed IIN or phone, ErrNoDocuments,
+// *RateLimitError past the per-phone or per-IP limit, and
+// ErrRegistryUnavailable.
+func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) {
+	iin, err := ParseIIN(r.IIN)
+	if err != nil {
+		return Challenge{}, &InputError{Field: "iin", Err: err}
+	}
+	phone, err := ParsePhone(r.Phone)
+	if err != nil {
+		return Challenge{}, &InputError{Field: "phone", Err: err}
+	}
+	if len(r.Documents) == 0 {
+		return Challenge{}, ErrNoDocuments
+	}
+	now := s.now()
+	phoneKey := keyed(s.key, "phone", string(phone))
+	if err := s.store.Hit(ctx, keyed(s.key, "otp-ip", r.ClientIP), s.cfg.IPLimit, s.cfg.IPWindow, now); err != nil {
+		return Challenge{}, err
+	}
+	if err := s.store.Hit(ctx, "otp-"+phoneKey, s.cfg.PhoneLimit, s.cfg.PhoneWindow, now); err != nil {
+		return Challenge{}, err
+	}
+	citizen, err := s.registry.Citizen(ctx, iin)
+	switch {
+	case errors.Is(err, ErrUnknownCitizen):
+	case err != nil:
+		return Challenge{}, fmt.Errorf("%w: %v", ErrRegistryUnavailable, err)
+	}
+	matched := err == nil && citizen.Phone != "" && hmac.Equal([]byte(citizen.Phone), []byte(phone))
+
+	c := Challenge{
+		ID: newID(), PendingID: r.PendingID, PartnerID: r.PartnerID, Session: s.SessionKey(r.Session),
+		Documents: r.Documents, Days: r.Days, Status: ChallengePending, Lang: r.Lang,
+		CreatedAt: now, SentAt: now, ExpiresAt: now.Add(s.cfg.TTL), Version: 1,
+	}
+	code := newCode()
+	if matched {
+		c.Citizen = iin
+	}
+	c.CodeHash = codeHash(s.key, c, code)
+	if !matched {
+		c.CodeHash = codeHash(s.key, c, newID()) // no six-digit code matches
+	}
+	if err := s.store.CreateChallenge(ctx, c); err != nil {
+		return Challenge{}, err
+	}
+	if matched {
+		s.sendAsync(ctx, c, phone, r.PartnerName, code)
+	}
+	s.log.InfoContext(ctx, "otp challenge started", "challenge", c.ID, "partner", r.PartnerID, "iin", iin.Masked())
+	return c, nil
+}
+
+// sendAsync sends without making the caller wait, so a matched and an
+// unmatched IIN/phone pair take the same time to answer.
+func (s *Service) sendAsync(ctx context.Context, c Challenge, phone Phone, partnerName, code string) {
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s.send(ctx, c, phone, partnerName, code)
+	}()
+}
+
+// send delivers the code. A failed delivery is logged (never the code);
+// the citizen can ask for a new code.
+func (s *Service) send(ctx context.Context, c Challenge, phone Phone, partnerName, code string) {
+	l := s.messages.For(c.Lang)
+	names := make([]string, len(c.Documents))
+	for i, d := range c.Documents {
+		names[i] = l.Document(d)
+	}
+	text := l.T("sms_text", map[string]any{"Code": code, "Partner": partnerName, "Documents": strings.Join(names, ", ")})
+	id := fmt.Sprintf("%s-%d", c.ID, c.Resends)
+	if err := s.sms.Send(ctx, id, phone, text); err != nil {
+		s.log.ErrorContext(ctx, "sms not delivered", "challenge", c.ID, "err", err)
+	}
+}
+
+// Challenge returns the challenge id if it belongs to the browser session.
+func (s *Service) Challenge(ctx context.Context, id, session string) (Challenge, error) {
+	c, err := s.store.GetChallenge(ctx, id)
+	if err != nil {
+		return Challenge{}, err
+	}
+	if !hmac.Equal([]byte(c.Session), []byte(s.SessionKey(session))) {
+		return Challenge{}, ErrUnknownChallenge
+	}
+	return c, nil
+}
+
+// usable reports why a challenge takes no code or resend, if it does not.
+func (s *Service) usable(c Challenge) error {
+	switch {
+	case c.Status == ChallengeUsed:
+		return ErrCodeUsed
+	case c.Status == ChallengeDead:
+		return ErrCodeDead
+	case !s.now().Before(c.ExpiresAt):
+		return ErrCodeExpired
+	}
+	return nil
+}
+
+// Resend sends a new code for the challenge, bound to docs and days (the
+// citizen may have changed the selection). The old code stops working.
+// Returns ErrResendTooSoon (with the wait), ErrNoResendsLeft, or why the
+// challenge is not usable.
+func (s *Service) Resend(ctx context.Context, id, session, partnerName string, docs []DocumentType, days int) (Challenge, time.Duration, error) {
+	if len(docs) == 0 {
+		return Challenge{}, 0, ErrNoDocuments
+	}
+	for {
+		c, err := s.Challenge(ctx, id, session)
+		if err != nil {
+			return Challenge{}, 0, err
+		}
+		if c.Status == ChallengePending && c.Resends >= s.cfg.MaxResends {
+			return c, 0, ErrNoResendsLeft
+		}
+		if err := s.usable(c); err != nil && !errors.Is(err, ErrCodeExpired) {
+			return c, 0, err
+		}
+		if wait := c.SentAt.Add(s.cfg.ResendAfter).Sub(s.now()); wait > 0 {
+			return c, wait, ErrResendTooSoon
+		}
+		now := s.now()
+		code := newCode()
+		c.Resends++
+		c.Documents, c.Days = docs, days
+		c.SentAt, c.ExpiresAt = now, now.Add(s.cfg.TTL)
+		c.CodeHash = codeHash(s.key, c, code)
+		if c.Citizen == "" {
+			c.CodeHash = codeHash(s.key, c, newID())
+		}
+		err = s.store.UpdateChallenge(ctx, c)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return c, 0, err
+		}
+		c.Version++
+		if c.Citizen != "" {
+			citizen, err := s.registry.Citizen(ctx, c.Citizen)
+			if err != nil {
+				return c, 0, fmt.Errorf("%w: %v", ErrRegistryUnavailable, err)
+			}
+			s.send(ctx, c, citizen.Phone, partnerName, code)
+		}
+		return c, 0, nil
+	}
+}
+
+// ApproveRequest is the citizen's answer on the code page.
+type ApproveRequest struct {
+	ChallengeID string
+	Session     string
+	Code        string
+	Documents   []DocumentType // the selection as the page posted it
+	Days        int
+	Purpose     string
+}
+
+// Approve checks the code and, when it is right, records the grant.
+//
+// Returns *WrongCodeError (a try is spent; the last one kills the
+// challenge), ErrCodeDead, ErrCodeExpired, ErrCodeUsed,
+// ErrSelectionChanged (the selection differs from what the code was sent
+// for; no try is spent) or ErrUnknownChallenge.
+func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) {
+	for {
+		c, err := s.Challenge(ctx, r.ChallengeID, r.Session)
+		if err != nil {
+			return Grant{}, err
+		}
+		if err := s.usable(c); err != nil {
+			return Grant{}, err
+		}
+		if !sameSelection(c.Documents, c.Days, r.Documents, r.Days) {
+			return Grant{}, ErrSelectionChanged
+		}
+		if !hmac.Equal(c.CodeHash, codeHash(s.key, c, strings.TrimSpace(r.Code))) {
+			c.Attempts++
+			if c.Attempts >= s.cfg.MaxAttempts {
+				c.Status = ChallengeDead
+			}
+			err := s.store.UpdateChallenge(ctx, c)
+			if errors.Is(err, ErrStale) {
+				continue // a concurrent try: count this one against the new state
+			}
+			if err != nil {
+				return Grant{}, err
+			}
+			if c.Status == ChallengeDead {
+				return Grant{}, ErrCodeDead
+			}
+			return Grant{}, &WrongCodeError{AttemptsLeft: s.cfg.MaxAttempts - c.Attempts}
+		}
+		now := s.now()
+		g := Grant{
+			ID: newID(), Citizen: c.Citizen, PartnerID: c.PartnerID, Documents: c.Documents, Purpose: r.Purpose,
+			CreatedAt: now, ExpiresAt: now.Add(time.Duration(c.Days) * 24 * time.Hour), TermsVersion: s.terms,
+			ChallengeID: c.ID, Status: GrantActive,
+		}
+		c.Status = ChallengeUsed
+		err = s.store.ApproveChallenge(ctx, c, g)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return Grant{}, err
+		}
+		s.log.InfoContext(ctx, "grant created", "grant", g.ID, "partner", g.PartnerID, "iin", g.Citizen.Masked())
+		return g, nil
+	}
+}
+
+// Grant returns ErrGrantNotFound for an unknown id.
+func (s *Service) Grant(ctx context.Context, id string) (Grant, error) {
+	return s.store.GetGrant(ctx, id)
+}
+
+// GrantActive reports whether tokens issued under grant id may still be
+// used: the grant exists, is active and has not expired.
+func (s *Service) GrantActive(ctx context.Context, id string) (bool, error) {
+	g, err := s.store.GetGrant(ctx, id)
+	if errors.Is(err, ErrGrantNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return g.ActiveAt(s.now()), nil
+}
