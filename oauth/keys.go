@@ -24,6 +24,7 @@ import (
 // Secrets derives every key the gateway needs from the one KELISIM_SECRET,
 // each for one purpose, so that no two uses share key material.
 type Secrets struct {
+	secret     []byte
 	tokenHMAC  []byte
 	clientHMAC []byte
 	pairwise   []byte
@@ -46,11 +47,22 @@ func NewSecrets(secret []byte) (*Secrets, error) {
 		return k
 	}
 	return &Secrets{
+		secret:     secret,
 		tokenHMAC:  derive("token hmac"),
 		clientHMAC: derive("client secret hmac"),
 		pairwise:   derive("pairwise subject"),
 		sealing:    derive("sealing at rest"),
 	}, nil
+}
+
+// Key derives a 32-byte key for one purpose of another package (OTP
+// hashes, CSRF tokens); each purpose gets an unrelated key.
+func (s *Secrets) Key(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, s.secret, nil, "kelisim "+purpose, 32)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 // HashSecret returns the keyed hash a client secret is stored as. Client

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
+	"github.com/hashicorp/go-retryablehttp"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
@@ -114,10 +115,18 @@ func (c *fositeConfig) GetTokenURLs(context.Context) []string {
 	return []string{c.TokenURL, c.issuer, c.issuer + "/"}
 }
 
-// New composes the server. consent decides every authorization request.
-func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secrets, consent Consent, observe Observer, log *slog.Logger, now func() time.Time) *Server {
+// GrantChecker tells whether the citizen's grant behind a token still holds.
+type GrantChecker interface {
+	// GrantActive reports whether grant id exists, is active and unexpired.
+	GrantActive(ctx context.Context, id string) (bool, error)
+}
+
+// New composes the server. consent decides every authorization request;
+// grants is asked on every use of a token issued under a grant, so a
+// revoked or expired grant ends its tokens at once.
+func New(cfg Config, store Store, parts PartnerGetter, grants GrantChecker, keys *Keys, secrets *Secrets, consent Consent, observe Observer, log *slog.Logger, now func() time.Time) *Server {
 	cfg.setDefaults()
-	st := &fositeStorage{store: store, partners: parts, now: now}
+	st := &fositeStorage{store: store, partners: parts, grants: grants, now: now}
 	fc := &fosite.Config{
 		AccessTokenLifespan:             cfg.AccessTokenLifespan,
 		RefreshTokenLifespan:            cfg.RefreshTokenLifespan,
@@ -137,7 +146,7 @@ func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secr
 		PushedAuthorizeContextLifespan:  time.Minute,
 		MinParameterEntropy:             8,
 		AllowedPromptValues:             []string{"login", "none", "consent"},
-		JWKSFetcherStrategy:             fosite.NewDefaultJWKSFetcherStrategy(),
+		JWKSFetcherStrategy:             fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(jwksClient())),
 	}
 	conf := &fositeConfig{Config: fc, issuer: cfg.Issuer}
 	keyGetter := func(context.Context) (interface{}, error) {
@@ -182,6 +191,16 @@ func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secr
 		consent: consent, observe: observe, log: log, now: now}
 }
 
+// jwksClient fetches partners' jwks_uri: bounded in time and retries, and
+// logging nothing of its own.
+func jwksClient() *retryablehttp.Client {
+	c := retryablehttp.NewClient()
+	c.RetryMax = 2
+	c.Logger = nil
+	c.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	return c
+}
+
 // TokenRevoker returns what ends a partner's tokens on suspension.
 func (s *Server) TokenRevoker() partners.TokenRevoker { return s.storage }
 
@@ -194,6 +213,8 @@ type Pending struct {
 	LoginHint string   // the IIN the partner suggests, if any
 	UILocales string
 	ExpiresAt time.Time
+	// Params are the request's other parameters (purpose, grant_days, …).
+	Params url.Values
 }
 
 // Decision is the citizen's answer to a pending authorization request.
@@ -263,10 +284,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	p := Pending{
-		ID: id, ClientID: c.GetID(), Scopes: ar.GetRequestedScopes(), ExpiresAt: exp,
-		LoginHint: ar.GetRequestForm().Get("login_hint"), UILocales: ar.GetRequestForm().Get("ui_locales"),
-	}
+	p := pending(id, ar)
 	if d, decided := s.consent.Prompt(w, r, p); decided {
 		s.Finish(w, r, id, d)
 	}
@@ -336,11 +354,16 @@ func (s *Server) PendingRequest(ctx context.Context, id string) (Pending, error)
 	if err != nil {
 		return Pending{}, err
 	}
+	return pending(id, ar), nil
+}
+
+func pending(id string, ar fosite.AuthorizeRequester) Pending {
+	form := ar.GetRequestForm()
 	return Pending{
 		ID: id, ClientID: ar.GetClient().GetID(), Scopes: ar.GetRequestedScopes(),
 		ExpiresAt: ar.GetSession().GetExpiresAt(fosite.PushedAuthorizeRequestContext),
-		LoginHint: ar.GetRequestForm().Get("login_hint"), UILocales: ar.GetRequestForm().Get("ui_locales"),
-	}, nil
+		LoginHint: form.Get("login_hint"), UILocales: form.Get("ui_locales"), Params: form,
+	}
 }
 
 func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {

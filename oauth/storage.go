@@ -28,6 +28,7 @@ type PartnerGetter interface {
 type fositeStorage struct {
 	store    Store
 	partners PartnerGetter
+	grants   GrantChecker
 	now      func() time.Time
 }
 
@@ -294,6 +295,19 @@ func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, se
 	req, err := s.decodeRequest(ctx, sr, session)
 	if err != nil {
 		return nil, false, err
+	}
+	if rec.GrantID != "" && (kind == KindAccess || kind == KindRefresh) {
+		// A token never outlives the grant it was issued under.
+		ok, err := s.grants.GrantActive(ctx, rec.GrantID)
+		if err != nil {
+			return nil, false, err
+		}
+		if !ok && kind == KindAccess {
+			return nil, false, fosite.ErrInactiveToken
+		}
+		if !ok {
+			return nil, false, fosite.ErrNotFound.WithDebug("the grant is no longer active")
+		}
 	}
 	return req, rec.Active, nil
 }

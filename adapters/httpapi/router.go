@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 )
 
@@ -30,12 +31,19 @@ type OAuth interface {
 
 // Deps is what the router needs.
 type Deps struct {
-	OAuth      OAuth
-	Partners   Partners
-	AdminToken string
-	Ready      func(context.Context) error
-	Metrics    *Metrics
-	Log        *slog.Logger
+	OAuth          OAuth
+	Authorizations Authorizations
+	Consents       Consents
+	Messages       *consent.Messages
+	Consent        ConsentConfig
+	Partners       Partners
+	AdminToken     string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// for the client IP; none by default.
+	TrustedProxies []string
+	Ready          func(context.Context) error
+	Metrics        *Metrics
+	Log            *slog.Logger
 }
 
 // Parts says which parts a listener serves.
@@ -52,6 +60,9 @@ func init() { gin.SetMode(gin.ReleaseMode) }
 // New returns the handler of one listener.
 func New(d Deps, parts Parts) http.Handler {
 	r := gin.New()
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		panic(err) // validated with the configuration
+	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(requestID(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders())
@@ -82,6 +93,7 @@ func New(d Deps, parts Parts) http.Handler {
 		r.POST(oauth.PathRevoke, noStore, gin.WrapF(o.Revoke))
 		r.GET(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
 		r.POST(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
+		newConsentPages(d).routes(r)
 	}
 	if parts.Admin {
 		a := &admin{partners: d.Partners, log: d.Log}

@@ -143,7 +143,7 @@ func TestAdminManagesPartners(t *testing.T) {
 
 // With KELISIM_ADMIN_ADDR the admin API leaves the public listener.
 func TestSeparateAdminListener(t *testing.T) {
-	cfg, err := loadConfig(envOf(map[string]string{"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken, "KELISIM_DATABASE_URL": pgtestURL(t)}))
+	cfg, err := loadConfig(envOf(map[string]string{"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken, "KELISIM_DATABASE_URL": pgtestURL(t), "KELISIM_SMS": "console"}))
 	if err != nil {
 		t.Fatal(err)
 	}

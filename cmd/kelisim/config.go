@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
@@ -30,6 +31,20 @@ type Config struct {
 	AllowLoopback   bool          // KELISIM_ALLOW_LOOPBACK_URIS
 	LogFormat       string        // KELISIM_LOG_FORMAT: json or text
 	ShutdownTimeout time.Duration // KELISIM_SHUTDOWN_TIMEOUT
+	TrustedProxies  []string      // KELISIM_TRUSTED_PROXIES
+
+	SMS             string // KELISIM_SMS: console or http
+	SMSURL          string // KELISIM_SMS_URL
+	SMSToken        string // KELISIM_SMS_TOKEN
+	Registry        string // KELISIM_REGISTRY: demo or http
+	RegistryURL     string // KELISIM_REGISTRY_URL
+	RegistryTLS     struct{ Cert, Key, CA string }
+	RegistryTimeout time.Duration
+
+	TermsVersion string // KELISIM_TERMS_VERSION
+	GrantDays    int    // KELISIM_GRANT_DAYS: when the partner asks no duration
+	MaxGrantDays int    // KELISIM_MAX_GRANT_DAYS: the operator's cap
+	OTP          consent.OTPConfig
 }
 
 // Embedded reports whether the gateway runs on the in-memory store.
@@ -51,6 +66,22 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_ALLOW_LOOPBACK_URIS", "admit plain-http loopback redirect and webhook URIs (default: true only when the issuer is loopback)"},
 	{"KELISIM_LOG_FORMAT", "json or text (default text on the embedded store, json on PostgreSQL)"},
 	{"KELISIM_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight requests (default 20s)"},
+	{"KELISIM_TRUSTED_PROXIES", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed (default none)"},
+	{"KELISIM_SMS", "console (prints codes to stderr; development) or http (default console on the embedded store; required with a database)"},
+	{"KELISIM_SMS_URL", "SMS provider endpoint for KELISIM_SMS=http"},
+	{"KELISIM_SMS_TOKEN", "bearer token sent to the SMS provider"},
+	{"KELISIM_REGISTRY", "citizen registry: demo (embedded data file) or http (default demo)"},
+	{"KELISIM_REGISTRY_URL", "base URL of the HTTP citizen registry"},
+	{"KELISIM_REGISTRY_CERT", "client certificate (PEM) for the HTTP registry"},
+	{"KELISIM_REGISTRY_KEY", "client key (PEM) for the HTTP registry"},
+	{"KELISIM_REGISTRY_CA", "CA (PEM) of the HTTP registry's server certificate"},
+	{"KELISIM_REGISTRY_TIMEOUT", "timeout of one registry call (default 5s)"},
+	{"KELISIM_TERMS_VERSION", "version of the terms consents are given under (default 2026-11-01)"},
+	{"KELISIM_GRANT_DAYS", "grant duration when the partner asks none (default 90)"},
+	{"KELISIM_MAX_GRANT_DAYS", "the longest grant a partner may ask (default 365)"},
+	{"KELISIM_OTP_TTL", "how long an SMS code works (default 5m)"},
+	{"KELISIM_OTP_PHONE_LIMIT", "codes per phone per hour (default 5)"},
+	{"KELISIM_OTP_IP_LIMIT", "codes per client IP per hour (default 30)"},
 }
 
 // loadConfig reads and validates the configuration. Every wrong value gets
@@ -104,6 +135,64 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.RefreshTokenTTL = duration("KELISIM_REFRESH_TOKEN_TTL", oauth.DefaultRefreshTokenLifespan, 365*24*time.Hour)
 	c.ShutdownTimeout = duration("KELISIM_SHUTDOWN_TIMEOUT", 20*time.Second, 10*time.Minute)
 	c.Migrate = boolean("KELISIM_MIGRATE", true)
+	integer := func(name string, def, lo, hi int) int {
+		s := get(name, "")
+		if s == "" {
+			return def
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			bad(name, "%q is not a whole number from %d to %d", s, lo, hi)
+			return def
+		}
+		return n
+	}
+	if s := get("KELISIM_TRUSTED_PROXIES", ""); s != "" {
+		for _, p := range strings.Split(s, ",") {
+			p = strings.TrimSpace(p)
+			if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+				bad("KELISIM_TRUSTED_PROXIES", "%q is not an IP or CIDR", p)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
+	c.TermsVersion = get("KELISIM_TERMS_VERSION", "2026-11-01")
+	c.MaxGrantDays = integer("KELISIM_MAX_GRANT_DAYS", 365, 1, 3650)
+	c.GrantDays = integer("KELISIM_GRANT_DAYS", min(90, c.MaxGrantDays), 1, c.MaxGrantDays)
+	c.OTP = consent.DefaultOTPConfig
+	c.OTP.TTL = duration("KELISIM_OTP_TTL", c.OTP.TTL, 30*time.Minute)
+	c.OTP.PhoneLimit = integer("KELISIM_OTP_PHONE_LIMIT", c.OTP.PhoneLimit, 1, 1_000_000)
+	c.OTP.IPLimit = integer("KELISIM_OTP_IP_LIMIT", c.OTP.IPLimit, 1, 1_000_000)
+
+	c.SMS = get("KELISIM_SMS", map[bool]string{true: "console", false: ""}[c.DatabaseURL == ""])
+	c.SMSURL, c.SMSToken = get("KELISIM_SMS_URL", ""), get("KELISIM_SMS_TOKEN", "")
+	switch c.SMS {
+	case "console":
+	case "http":
+		if u, err := url.Parse(c.SMSURL); err != nil || !u.IsAbs() {
+			bad("KELISIM_SMS_URL", "%q is not an absolute URL (needed by KELISIM_SMS=http)", c.SMSURL)
+		}
+	case "":
+		bad("KELISIM_SMS", "is required with KELISIM_DATABASE_URL: http for a provider, or console to print codes (development only)")
+	default:
+		bad("KELISIM_SMS", "%q is not console or http", c.SMS)
+	}
+	c.Registry = get("KELISIM_REGISTRY", "demo")
+	c.RegistryURL = get("KELISIM_REGISTRY_URL", "")
+	c.RegistryTLS.Cert, c.RegistryTLS.Key, c.RegistryTLS.CA = get("KELISIM_REGISTRY_CERT", ""), get("KELISIM_REGISTRY_KEY", ""), get("KELISIM_REGISTRY_CA", "")
+	c.RegistryTimeout = duration("KELISIM_REGISTRY_TIMEOUT", 5*time.Second, time.Minute)
+	switch c.Registry {
+	case "demo":
+	case "http":
+		if u, err := url.Parse(c.RegistryURL); err != nil || !u.IsAbs() {
+			bad("KELISIM_REGISTRY_URL", "%q is not an absolute URL (needed by KELISIM_REGISTRY=http)", c.RegistryURL)
+		}
+		if (c.RegistryTLS.Cert == "") != (c.RegistryTLS.Key == "") {
+			bad("KELISIM_REGISTRY_CERT", "give both KELISIM_REGISTRY_CERT and KELISIM_REGISTRY_KEY, or neither")
+		}
+	default:
+		bad("KELISIM_REGISTRY", "%q is not demo or http", c.Registry)
+	}
 
 	for _, a := range []struct{ name, addr string }{{"KELISIM_ADDR", c.Addr}, {"KELISIM_METRICS_ADDR", c.MetricsAddr}, {"KELISIM_ADMIN_ADDR", c.AdminAddr}} {
 		if a.addr == "" {

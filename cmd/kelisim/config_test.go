@@ -28,7 +28,11 @@ func TestConfigErrors(t *testing.T) {
 		want []string // each must appear in the error
 	}{
 		{"database without secrets", map[string]string{"KELISIM_DATABASE_URL": "postgres://x"},
-			[]string{"KELISIM_SECRET: is required", "KELISIM_ADMIN_TOKEN: is required"}},
+			[]string{"KELISIM_SECRET: is required", "KELISIM_ADMIN_TOKEN: is required", "KELISIM_SMS: is required"}},
+		{"http sms without url", map[string]string{"KELISIM_SMS": "http"}, []string{"KELISIM_SMS_URL"}},
+		{"http registry without url", map[string]string{"KELISIM_REGISTRY": "http"}, []string{"KELISIM_REGISTRY_URL"}},
+		{"bad proxy", map[string]string{"KELISIM_TRUSTED_PROXIES": "10.0.0.0/8, proxy"}, []string{"KELISIM_TRUSTED_PROXIES"}},
+		{"grant days beyond cap", map[string]string{"KELISIM_MAX_GRANT_DAYS": "30", "KELISIM_GRANT_DAYS": "90"}, []string{"KELISIM_GRANT_DAYS"}},
 		{"short secret", map[string]string{"KELISIM_SECRET": "short"}, []string{"KELISIM_SECRET: is 5 characters"}},
 		{"http issuer off loopback", map[string]string{"KELISIM_ISSUER": "http://gateway.example"}, []string{"KELISIM_ISSUER"}},
 		{"bad duration", map[string]string{"KELISIM_ACCESS_TOKEN_TTL": "forever"}, []string{"KELISIM_ACCESS_TOKEN_TTL"}},

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -23,11 +24,12 @@ import (
 const citizenIIN = "850315300128"
 
 // approve is the test double of the citizen's consent: it approves every
-// request at once, as citizen, granting every scope asked for.
+// request at once, as citizen, granting every scope asked for, under no
+// grant (the consent tests use the real pages and grants).
 type approve struct{ citizen string }
 
 func (a approve) Prompt(_ http.ResponseWriter, _ *http.Request, p oauth.Pending) (oauth.Decision, bool) {
-	return oauth.Decision{Allow: true, Citizen: a.citizen, Scopes: p.Scopes, GrantID: "grant-" + p.ID[:8]}, true
+	return oauth.Decision{Allow: true, Citizen: a.citizen, Scopes: p.Scopes}, true
 }
 
 // gw is one running gateway, reached over real HTTP.
@@ -37,6 +39,70 @@ type gw struct {
 	admin   string
 	http    *http.Client // follows no redirects
 	logs    *syncBuffer  // everything the gateway logged
+	sms     *smsInbox    // every SMS the gateway sent
+}
+
+// smsInbox is an SMS provider: it receives the gateway's HTTP posts.
+type smsInbox struct {
+	mu   sync.Mutex
+	msgs []smsMessage
+	more chan struct{}
+}
+
+type smsMessage struct {
+	ID, To, Text string
+	Auth         string
+}
+
+func newSMSInbox(t *testing.T) (*smsInbox, string) {
+	in := &smsInbox{more: make(chan struct{}, 100)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m smsMessage
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		m.Auth = r.Header.Get("Authorization")
+		in.mu.Lock()
+		in.msgs = append(in.msgs, m)
+		in.mu.Unlock()
+		in.more <- struct{}{}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	return in, srv.URL
+}
+
+// next waits for the next SMS to phone and returns it.
+func (in *smsInbox) next(t *testing.T, phone string) smsMessage {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	seen := 0
+	for {
+		in.mu.Lock()
+		for i := seen; i < len(in.msgs); i++ {
+			if in.msgs[i].To == phone {
+				m := in.msgs[i]
+				in.msgs = append(in.msgs[:i], in.msgs[i+1:]...)
+				in.mu.Unlock()
+				return m
+			}
+		}
+		seen = len(in.msgs)
+		in.mu.Unlock()
+		select {
+		case <-in.more:
+		case <-deadline:
+			t.Fatalf("no SMS to %s", phone)
+		}
+	}
+}
+
+// count is how many messages wait in the inbox.
+func (in *smsInbox) count() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.msgs)
 }
 
 // syncBuffer collects log output written from many goroutines.
@@ -75,10 +141,11 @@ func startOn(t *testing.T, dbURL string, consent oauth.Consent) *gw {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
+	inbox, smsURL := newSMSInbox(t)
 	cfg, err := loadConfig(envOf(map[string]string{
 		"KELISIM_ADDR": ln.Addr().String(), "KELISIM_DATABASE_URL": dbURL,
 		"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken,
-		"KELISIM_DB_MAX_CONNS": "8",
+		"KELISIM_DB_MAX_CONNS": "8", "KELISIM_SMS": "http", "KELISIM_SMS_URL": smsURL, "KELISIM_SMS_TOKEN": "sms-provider-token",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +165,7 @@ func startOn(t *testing.T, dbURL string, consent oauth.Consent) *gw {
 		}
 		g.close()
 	})
-	return &gw{base: base, metrics: "http://" + mln.Addr().String(), admin: testAdminToken, logs: logs, http: &http.Client{
+	return &gw{base: base, metrics: "http://" + mln.Addr().String(), admin: testAdminToken, logs: logs, sms: inbox, http: &http.Client{
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

@@ -18,12 +18,16 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/adapters/memory"
 	"github.com/kelisim/kelisim/adapters/postgres"
+	"github.com/kelisim/kelisim/adapters/registry"
+	"github.com/kelisim/kelisim/adapters/sms"
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
@@ -118,7 +122,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	g, err := newGateway(ctx, &cfg, oauth.Unavailable{}, stdout, stderr)
+	g, err := newGateway(ctx, &cfg, httpapi.ConsentRedirect{}, stdout, stderr)
 	if err != nil {
 		public.Close()
 		metrics.Close()
@@ -143,7 +147,7 @@ type gateway struct {
 // newGateway wires the gateway by hand; consent decides authorization
 // requests. On the embedded store, a missing secret or admin token is
 // generated; the admin token is printed once.
-func newGateway(ctx context.Context, cfg *Config, consent oauth.Consent, stdout, stderr io.Writer) (*gateway, error) {
+func newGateway(ctx context.Context, cfg *Config, asker oauth.Consent, stdout, stderr io.Writer) (*gateway, error) {
 	var h slog.Handler = slog.NewJSONHandler(stderr, nil)
 	if cfg.LogFormat == "text" {
 		h = slog.NewTextHandler(stderr, nil)
@@ -155,6 +159,7 @@ func newGateway(ctx context.Context, cfg *Config, consent oauth.Consent, stdout,
 	type store interface {
 		oauth.Store
 		partners.Store
+		consent.Store
 	}
 	var st store
 	closeStore := func() {}
@@ -191,15 +196,37 @@ func newGateway(ctx context.Context, cfg *Config, consent oauth.Consent, stdout,
 		closeStore()
 		return nil, err
 	}
+	citizens, err := newRegistry(cfg)
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	messages, err := consent.NewMessages()
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	var sender consent.SMS = sms.NewConsole(stderr)
+	if cfg.SMS == "http" {
+		sender = sms.NewHTTP(cfg.SMSURL, cfg.SMSToken, 5*time.Second, 3)
+	}
+	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, now, log)
 	srv := oauth.New(oauth.Config{
 		Issuer:               cfg.Issuer,
 		AccessTokenLifespan:  cfg.AccessTokenTTL,
 		RefreshTokenLifespan: cfg.RefreshTokenTTL,
-	}, st, st, keys, secrets, consent, metrics, log, now)
+	}, st, st, consents, keys, secrets, asker, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	return &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore,
-		deps: httpapi.Deps{OAuth: srv, Partners: registry, AdminToken: cfg.AdminToken, Ready: st.Ping, Metrics: metrics, Log: log},
+		deps: httpapi.Deps{
+			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry,
+			Consent: httpapi.ConsentConfig{
+				DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays, CSRFKey: secrets.Key("csrf"),
+				Secure: strings.HasPrefix(cfg.Issuer, "https://"),
+			},
+			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Ready: st.Ping, Metrics: metrics, Log: log,
+		},
 	}, nil
 }
 
@@ -244,6 +271,16 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 		err = nil
 	}
 	return err
+}
+
+func newRegistry(cfg *Config) (consent.Registry, error) {
+	if cfg.Registry == "http" {
+		return registry.NewHTTP(registry.HTTPConfig{
+			BaseURL: cfg.RegistryURL, Timeout: cfg.RegistryTimeout, Retries: 2,
+			CertFile: cfg.RegistryTLS.Cert, KeyFile: cfg.RegistryTLS.Key, CAFile: cfg.RegistryTLS.CA,
+		})
+	}
+	return registry.NewDemo()
 }
 
 func randomToken() string {

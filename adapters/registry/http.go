@@ -1,0 +1,104 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// HTTPConfig says how to reach a state registry over HTTPS.
+type HTTPConfig struct {
+	BaseURL  string        // GET {BaseURL}/citizens/{iin}
+	Timeout  time.Duration // per attempt
+	Retries  int           // retries of a failed GET, with backoff
+	CertFile string        // client certificate (mutual TLS), optional
+	KeyFile  string
+	CAFile   string // CA of the registry's server certificate, optional
+}
+
+// HTTP asks a state registry for citizens. It answers
+//
+//	200 {"iin": …, "name": …, "phone": "+77…", "represents": [IIN…]}
+//	404 when no citizen has the IIN.
+type HTTP struct {
+	base   *url.URL
+	client *http.Client
+}
+
+var _ consent.Registry = (*HTTP)(nil)
+
+// NewHTTP returns a registry client.
+func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || !base.IsAbs() {
+		return nil, fmt.Errorf("registry URL %q is not absolute", cfg.BaseURL)
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("registry client certificate: %w", err)
+		}
+		tlsCfg.Certificates = []tls.Certificate{cert}
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("registry CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("registry CA: no certificate in file")
+		}
+		tlsCfg.RootCAs = pool
+	}
+	rc := retryablehttp.NewClient()
+	rc.RetryMax = cfg.Retries
+	rc.RetryWaitMin, rc.RetryWaitMax = 100*time.Millisecond, 2*time.Second
+	rc.Logger = nil
+	rc.HTTPClient = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16}}
+	return &HTTP{base: base, client: rc.StandardClient()}, nil
+}
+
+// Citizen implements consent.Registry.
+func (h *HTTP) Citizen(ctx context.Context, iin consent.IIN) (consent.Citizen, error) {
+	u := h.base.JoinPath("citizens", string(iin))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return consent.Citizen{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return consent.Citizen{}, fmt.Errorf("%w: %v", consent.ErrRegistryUnavailable, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return consent.Citizen{}, consent.ErrUnknownCitizen
+	default:
+		return consent.Citizen{}, fmt.Errorf("%w: status %d", consent.ErrRegistryUnavailable, resp.StatusCode)
+	}
+	var r record
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r); err != nil {
+		return consent.Citizen{}, fmt.Errorf("%w: %v", consent.ErrRegistryUnavailable, err)
+	}
+	c, err := r.citizen()
+	if err != nil || c.IIN != iin {
+		return consent.Citizen{}, fmt.Errorf("%w: the registry answered for another citizen or badly", consent.ErrRegistryUnavailable)
+	}
+	return c, nil
+}
