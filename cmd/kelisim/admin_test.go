@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelisim/kelisim/oauth"
 )
@@ -154,7 +155,7 @@ func TestSeparateAdminListener(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, &cfg, oauth.Unavailable{}, io.Discard, io.Discard)
+	g, err := newGateway(ctx, &cfg, wiring{consent: oauth.Unavailable{}, now: time.Now}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

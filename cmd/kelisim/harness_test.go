@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,10 +129,31 @@ const (
 	testAdminToken = "test-admin-token-test-admin-token-0123"
 )
 
-// startOn starts a gateway on dbURL ("" for the embedded store) with the
-// given consent, on loopback ports of its own, stopped when the test ends.
+// startOn starts a gateway on dbURL with the given consent.
 func startOn(t *testing.T, dbURL string, consent oauth.Consent) *gw {
 	t.Helper()
+	return startWith(t, options{db: dbURL, consent: consent})
+}
+
+// options of a test gateway.
+type options struct {
+	db      string
+	consent oauth.Consent
+	env     map[string]string // more configuration
+	clock   *clock            // nil: the real time
+}
+
+// clock is a test clock that can be moved forward.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// startWith starts a gateway on loopback ports of its own, stopped when the
+// test ends.
+func startWith(t *testing.T, o options) *gw {
+	t.Helper()
+	dbURL, consent := o.db, o.consent
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -142,17 +164,25 @@ func startOn(t *testing.T, dbURL string, consent oauth.Consent) *gw {
 	}
 	base := "http://" + ln.Addr().String()
 	inbox, smsURL := newSMSInbox(t)
-	cfg, err := loadConfig(envOf(map[string]string{
+	env := map[string]string{
 		"KELISIM_ADDR": ln.Addr().String(), "KELISIM_DATABASE_URL": dbURL,
 		"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken,
 		"KELISIM_DB_MAX_CONNS": "8", "KELISIM_SMS": "http", "KELISIM_SMS_URL": smsURL, "KELISIM_SMS_TOKEN": "sms-provider-token",
-	}))
+	}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	cfg, err := loadConfig(envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
-	g, err := newGateway(ctx, &cfg, consent, logs, logs)
+	now := time.Now
+	if o.clock != nil {
+		now = o.clock.now
+	}
+	g, err := newGateway(ctx, &cfg, wiring{consent: consent, now: now}, logs, logs)
 	if err != nil {
 		t.Fatal(err)
 	}

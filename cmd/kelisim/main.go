@@ -122,7 +122,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	g, err := newGateway(ctx, &cfg, httpapi.ConsentRedirect{}, stdout, stderr)
+	g, err := newGateway(ctx, &cfg, wiring{consent: httpapi.ConsentRedirect{}, now: time.Now}, stdout, stderr)
 	if err != nil {
 		public.Close()
 		metrics.Close()
@@ -144,17 +144,22 @@ type gateway struct {
 	close   func()
 }
 
-// newGateway wires the gateway by hand; consent decides authorization
-// requests. On the embedded store, a missing secret or admin token is
-// generated; the admin token is printed once.
-func newGateway(ctx context.Context, cfg *Config, asker oauth.Consent, stdout, stderr io.Writer) (*gateway, error) {
+// wiring is what production fixes and tests may replace.
+type wiring struct {
+	consent oauth.Consent    // how the authorization endpoint asks citizens
+	now     func() time.Time // the clock
+}
+
+// newGateway wires the gateway by hand. On the embedded store, a missing
+// secret or admin token is generated; the admin token is printed once.
+func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Writer) (*gateway, error) {
 	var h slog.Handler = slog.NewJSONHandler(stderr, nil)
 	if cfg.LogFormat == "text" {
 		h = slog.NewTextHandler(stderr, nil)
 	}
 	log := slog.New(httpapi.LogHandler{Handler: h})
 	metrics := httpapi.NewMetrics()
-	now := time.Now
+	now := w.now
 
 	type store interface {
 		oauth.Store
@@ -215,7 +220,7 @@ func newGateway(ctx context.Context, cfg *Config, asker oauth.Consent, stdout, s
 		Issuer:               cfg.Issuer,
 		AccessTokenLifespan:  cfg.AccessTokenTTL,
 		RefreshTokenLifespan: cfg.RefreshTokenTTL,
-	}, st, st, consents, keys, secrets, asker, metrics, log, now)
+	}, st, st, consents, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	return &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore,

@@ -35,7 +35,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	consent := slowConsent{entered: make(chan struct{}), release: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, &cfg, consent, io.Discard, io.Discard)
+	g, err := newGateway(ctx, &cfg, wiring{consent: consent, now: time.Now}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
