@@ -231,8 +231,6 @@ type Decision struct {
 	Scopes []string
 	// GrantID names the consent record the tokens will be issued under.
 	GrantID string
-	// AuthTime is when the citizen authenticated.
-	AuthTime time.Time
 }
 
 // Consent asks the citizen to decide on an authorization request.
@@ -325,17 +323,16 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, d Dec
 		ar.GrantScope(sc)
 	}
 	sub := s.secrets.PairwiseSubject(ar.GetClient().GetID(), d.Citizen)
-	if d.AuthTime.IsZero() {
-		d.AuthTime = s.now()
-	}
 	sess := NewSession()
 	sess.Subject = sub
 	sess.Citizen = d.Citizen
 	sess.GrantID = d.GrantID
 	sess.Claims = &jwt.IDTokenClaims{
-		Subject:     sub,
-		Issuer:      s.cfg.Issuer,
-		AuthTime:    d.AuthTime.UTC(),
+		Subject: sub,
+		Issuer:  s.cfg.Issuer,
+		// The citizen authenticated just now, with the code. fosite checks
+		// auth_time against the wall clock, so it is stamped with it.
+		AuthTime:    time.Now().UTC(),
 		RequestedAt: ar.GetRequestedAt(),
 		Extra:       map[string]interface{}{},
 	}

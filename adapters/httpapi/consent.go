@@ -479,7 +479,7 @@ func (p *consentPages) answer(c *gin.Context) {
 		scopes = append(scopes, d.Scope())
 	}
 	p.auth.Finish(c.Writer, c.Request, req.pending.ID, oauth.Decision{
-		Allow: true, Citizen: string(grant.Citizen), Scopes: scopes, GrantID: grant.ID, AuthTime: grant.CreatedAt,
+		Allow: true, Citizen: string(grant.Citizen), Scopes: scopes, GrantID: grant.ID,
 	})
 }
 
