@@ -35,10 +35,10 @@ func TestParseIIN(t *testing.T) {
 
 func TestParsePhone(t *testing.T) {
 	for in, want := range map[string]string{
-		"+77011234567":     "+77011234567",
-		"8 701 123 45 67":  "+77011234567",
+		"+77011234567":      "+77011234567",
+		"8 701 123 45 67":   "+77011234567",
 		"+7 (701) 123-4567": "+77011234567",
-		"77011234567":      "+77011234567",
+		"77011234567":       "+77011234567",
 	} {
 		got, err := ParsePhone(in)
 		if err != nil || string(got) != want {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
 	"github.com/kelisim/kelisim/adapters/httpapi"
@@ -358,5 +359,57 @@ func TestConsentCSRF(t *testing.T) {
 	fresh := newBrowser(t, g).get(page.url.String())
 	if sc := fresh.header.Get("Set-Cookie"); !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Lax") {
 		t.Errorf("session cookie %q", sc)
+	}
+}
+
+// consentTokens runs the whole consent path for Aidar and returns the
+// token response.
+func consentTokens(t *testing.T, g *gw, p partner) map[string]any {
+	t.Helper()
+	verifier, challenge := pkce()
+	b := newBrowser(t, g)
+	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+	otp := b.follow(b.submit(page, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}}))
+	back := b.submit(otp, url.Values{"otp": {code(t, g.sms.next(t, aidarPhone))}, "decision": {"allow"}})
+	loc, _ := url.Parse(back.location)
+	resp, tok := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token: %d %v", resp.StatusCode, tok)
+	}
+	return tok
+}
+
+// Tokens never outlive their grant: when it expires (or is revoked), the
+// access token is inactive and the refresh token refused, on the next use.
+func TestTokensEndWithGrant(t *testing.T) {
+	g := startConsent(t)
+	p := g.onboard(t, nil)
+	tok := consentTokens(t, g, p)
+	grantID := g.introspect(t, p, tok["access_token"].(string))["grant_id"].(string)
+
+	conn, err := pgx.Connect(context.Background(), g.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var citizen, terms, status string
+	var docs []string
+	if err := conn.QueryRow(context.Background(), `SELECT citizen, terms_version, status, documents FROM grants WHERE id = $1`, grantID).
+		Scan(&citizen, &terms, &status, &docs); err != nil {
+		t.Fatal(err)
+	}
+	if citizen != aidarIIN || terms != "2026-11-01" || status != "active" || strings.Join(docs, ",") != "id_card,driver_license" {
+		t.Errorf("grant row: %s %s %s %v", citizen, terms, status, docs)
+	}
+	if _, err := conn.Exec(context.Background(), `UPDATE grants SET expires_at = now() - interval '1 second' WHERE id = $1`, grantID); err != nil {
+		t.Fatal(err)
+	}
+	if in := g.introspect(t, p, tok["access_token"].(string)); in["active"] != false {
+		t.Errorf("access token of an expired grant: %v", in)
+	}
+	resp, body := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}})
+	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("refresh under an expired grant: %d %v", resp.StatusCode, body)
 	}
 }

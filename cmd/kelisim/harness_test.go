@@ -41,6 +41,7 @@ type gw struct {
 	http    *http.Client // follows no redirects
 	logs    *syncBuffer  // everything the gateway logged
 	sms     *smsInbox    // every SMS the gateway sent
+	db      string       // its database URL
 }
 
 // smsInbox is an SMS provider: it receives the gateway's HTTP posts.
@@ -195,7 +196,7 @@ func startWith(t *testing.T, o options) *gw {
 		}
 		g.close()
 	})
-	return &gw{base: base, metrics: "http://" + mln.Addr().String(), admin: testAdminToken, logs: logs, sms: inbox, http: &http.Client{
+	return &gw{base: base, metrics: "http://" + mln.Addr().String(), admin: testAdminToken, logs: logs, sms: inbox, db: dbURL, http: &http.Client{
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

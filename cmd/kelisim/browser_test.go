@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kelisim/kelisim/oauth"
+)
+
+// chromium starts a headless Chromium for the test. Without one the test
+// skips, except under CI=true, where it fails.
+func chromium(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Chromium is not installed, and CI=true: browser tests must run (apt-get install chromium)")
+		}
+		t.Skip("Chromium is not installed: skipping a browser test")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(480, 1000),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// artifact saves a screenshot where CI keeps test artifacts.
+func artifact(t *testing.T, name string, png []byte) {
+	t.Helper()
+	dir := filepath.Join("testdata", "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", filepath.Join(dir, name))
+}
+
+// A citizen in a real browser consents in Kazakh and in Russian, unticking
+// a document; the token's scopes shrink accordingly.
+func TestBrowserConsent(t *testing.T) {
+	ctx := chromium(t)
+	g := startConsent(t)
+
+	codes := make(chan url.Values, 4)
+	callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/callback" {
+			http.NotFound(w, r) // the browser asks for a favicon too
+			return
+		}
+		codes <- r.URL.Query()
+		_, _ = w.Write([]byte("partner app"))
+	}))
+	t.Cleanup(callback.Close)
+	p := g.onboard(t, map[string]any{"redirect_uris": []string{callback.URL + "/callback"}, "client_name#kk": "Демо Банк", "client_name#ru": "Демо Банк"})
+
+	for _, lang := range []string{"kk", "ru"} {
+		t.Run(lang, func(t *testing.T) {
+			verifier, challenge := pkce()
+			authURL := g.base + oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode()
+			css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+			steps := []chromedp.Action[chromedp.Void]{
+				chromedp.Navigate(authURL),
+				chromedp.WaitVisible(css(`input[name=iin]`)),
+			}
+			// Chromium asks for English; the citizen switches language on the page.
+			steps = append(steps, chromedp.Click(css(`a[hreflang=`+lang+`]`)), chromedp.WaitVisible(css(`html[lang=`+lang+`]`)))
+			steps = append(steps,
+				chromedp.Click(css(`input[value=driver_license]`)),
+				chromedp.SendKeys(css(`input[name=iin]`), aidarIIN),
+				chromedp.SendKeys(css(`input[name=phone]`), "+7 701 123 45 67"),
+			)
+			if err := chromedp.Do(ctx, steps...); err != nil {
+				t.Fatal(err)
+			}
+			heading, err := chromedp.Run(ctx, chromedp.Text(css(`legend`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			consentShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := chromedp.Do(ctx, chromedp.Click(css(`button[value=start]`)), chromedp.WaitVisible(css(`input[name=otp]`))); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"kk": "Құжаттар", "ru": "Документы"}[lang]
+			if heading != want {
+				t.Errorf("documents legend %q, want %q", heading, want)
+			}
+			sms := g.sms.next(t, aidarPhone)
+			if strings.Contains(sms.Text, map[string]string{"kk": "Жүргізуші", "ru": "Водительское"}[lang]) {
+				t.Errorf("the SMS names the unticked document: %q", sms.Text)
+			}
+			if err := chromedp.Do(ctx, chromedp.SendKeys(css(`input[name=otp]`), code(t, sms))); err != nil {
+				t.Fatal(err)
+			}
+			otpShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := chromedp.Do(ctx, chromedp.Click(css(`button[value=allow]`))); err != nil {
+				t.Fatal(err)
+			}
+			artifact(t, "consent-"+lang+".png", consentShot)
+			artifact(t, "consent-otp-"+lang+".png", otpShot)
+			var q url.Values
+			select {
+			case q = <-codes:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the browser never reached the partner")
+			}
+			if q.Get("iss") != g.base || q.Get("code") == "" {
+				t.Fatalf("partner callback %v", q)
+			}
+			resp, tok := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+				"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
+			if resp.StatusCode != http.StatusOK || tok["scope"] != "openid offline_access documents:id_card" {
+				t.Errorf("token: %d scope %v, want the driving licence left out", resp.StatusCode, tok["scope"])
+			}
+		})
+	}
+}
