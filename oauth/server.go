@@ -254,6 +254,7 @@ func (Unavailable) Prompt(http.ResponseWriter, *http.Request, Pending) (Decision
 // PAR and RFC 9207 iss on every redirect).
 func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	raw := w // the consent prompt answers the browser itself, with no iss
 	w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
@@ -283,7 +284,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := pending(id, ar)
-	if d, decided := s.consent.Prompt(w, r, p); decided {
+	if d, decided := s.consent.Prompt(raw, r, p); decided {
 		s.Finish(w, r, id, d)
 	}
 }

@@ -413,3 +413,15 @@ func TestTokensEndWithGrant(t *testing.T) {
 		t.Errorf("refresh under an expired grant: %d %v", resp.StatusCode, body)
 	}
 }
+
+// The authorization endpoint sends the browser to the consent page without
+// an iss parameter: iss goes only on redirects to the partner.
+func TestConsentRedirectHasNoIss(t *testing.T) {
+	g := startConsent(t)
+	p := g.onboard(t, nil)
+	_, challenge := pkce()
+	loc := g.authorize(t, authQuery(p, consentDocs, challenge))
+	if !strings.HasPrefix(loc.Path, "/consent/") || loc.Query().Has("iss") {
+		t.Errorf("redirect to %s", loc)
+	}
+}
