@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -423,5 +424,41 @@ func TestConsentRedirectHasNoIss(t *testing.T) {
 	loc := g.authorize(t, authQuery(p, consentDocs, challenge))
 	if !strings.HasPrefix(loc.Path, "/consent/") || loc.Query().Has("iss") {
 		t.Errorf("redirect to %s", loc)
+	}
+}
+
+// The partner's logo is served by the gateway, never linked from elsewhere,
+// and only as a small raster image.
+func TestConsentPartnerLogo(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\n fake but typed")
+	logos := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/logo.svg" {
+			w.Header().Set("Content-Type", "image/svg+xml")
+			_, _ = w.Write([]byte("<svg/>"))
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(png)
+	}))
+	t.Cleanup(logos.Close)
+	g := startConsent(t)
+	p := g.onboard(t, map[string]any{"logo_uri": logos.URL + "/logo.png"})
+	svg := g.onboard(t, map[string]any{"logo_uri": logos.URL + "/logo.svg"})
+	_, challenge := pkce()
+	page := newBrowser(t, g).consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+	if !strings.Contains(page.body, `src="/partner-logo/`+p.id+`"`) || strings.Contains(page.body, logos.URL) {
+		t.Error("the page does not take the logo from the gateway")
+	}
+	resp, err := http.Get(g.base + "/partner-logo/" + p.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || string(body) != string(png) {
+		t.Errorf("logo: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp, err := http.Get(g.base + "/partner-logo/" + svg.id); err != nil || resp.StatusCode == http.StatusOK {
+		t.Errorf("an SVG logo was passed through: %v", resp.StatusCode)
 	}
 }
