@@ -2,7 +2,12 @@
 // and (in later parts) the grants a citizen gives partners.
 package consent
 
-import "slices"
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+)
 
 // DocumentType names one kind of government digital document, as it appears
 // in the scope "documents:<type>".
@@ -43,3 +48,60 @@ func DocumentScopes() []string {
 	}
 	return out
 }
+
+// Document is a citizen's digital document as a partner receives it.
+type Document struct {
+	Type      DocumentType      `json:"type"`
+	Number    string            `json:"number"`
+	Issued    string            `json:"issued"`            // YYYY-MM-DD
+	Expires   string            `json:"expires,omitempty"` // YYYY-MM-DD; none: does not expire
+	Authority string            `json:"authority"`
+	Holder    Holder            `json:"holder"`
+	Fields    map[string]string `json:"fields,omitempty"`
+	// Status is valid or expired on the day it is delivered.
+	Status string `json:"status"`
+	// Relation says why the consenting citizen may share it: "self", or
+	// "legal_representative" for a minor's document (Rules §14).
+	Relation string `json:"relation"`
+}
+
+// Holder is whose document it is.
+type Holder struct {
+	Name string `json:"name"`
+	IIN  IIN    `json:"iin"`
+}
+
+// Document statuses and relations.
+const (
+	StatusValid         = "valid"
+	StatusExpired       = "expired"
+	RelationSelf        = "self"
+	RelationRepresented = "legal_representative"
+)
+
+// statusOn is the document's status on day now (in Kazakhstan, UTC+5).
+func (d Document) statusOn(now time.Time) string {
+	if d.Expires == "" {
+		return StatusValid
+	}
+	today := now.In(time.FixedZone("UTC+5", 5*3600)).Format(time.DateOnly)
+	if d.Expires < today {
+		return StatusExpired
+	}
+	return StatusValid
+}
+
+// DocumentSource is a state information system that holds documents.
+type DocumentSource interface {
+	// Documents returns every document of the citizen. Returns
+	// ErrSourceUnavailable when the source cannot answer: never a stale
+	// copy passed off as fresh.
+	Documents(ctx context.Context, iin IIN) ([]Document, error)
+}
+
+// Document errors.
+var (
+	ErrSourceUnavailable = errors.New("the document source is unavailable")
+	ErrNoDocument        = errors.New("the citizen has no such document")
+	ErrNotGranted        = errors.New("the grant does not cover this document")
+)

@@ -21,8 +21,9 @@ type Store interface {
 	// stores it with Version+1; ErrStale when it moved on meanwhile.
 	UpdateChallenge(ctx context.Context, c Challenge) error
 	// ApproveChallenge marks the challenge c (at c.Version) used and stores
-	// g, in one transaction; ErrStale when the challenge moved on.
-	ApproveChallenge(ctx context.Context, c Challenge, g Grant) error
+	// g and its outbox entries, in one transaction; ErrStale when the
+	// challenge moved on.
+	ApproveChallenge(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry) error
 	// GetGrant returns ErrGrantNotFound when there is none.
 	GetGrant(ctx context.Context, id string) (Grant, error)
 }
@@ -40,14 +41,18 @@ type Service struct {
 	key      []byte
 	cfg      OTPConfig
 	terms    string
+	outbox   func(context.Context, Grant) ([]OutboxEntry, error)
 	now      func() time.Time
 	log      *slog.Logger
 }
 
 // NewService returns the consent service. key is secret key material for
-// code hashes and lookup keys; terms is the current terms version.
-func NewService(store Store, registry Registry, sms SMS, messages *Messages, key []byte, cfg OTPConfig, terms string, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{store: store, registry: registry, sms: sms, messages: messages, key: key, cfg: cfg, terms: terms, now: now, log: log}
+// code hashes and lookup keys; terms is the current terms version; outbox
+// says which deliveries a new grant needs.
+func NewService(store Store, registry Registry, sms SMS, messages *Messages, key []byte, cfg OTPConfig, terms string,
+	outbox func(context.Context, Grant) ([]OutboxEntry, error), now func() time.Time, log *slog.Logger) *Service {
+	return &Service{store: store, registry: registry, sms: sms, messages: messages, key: key, cfg: cfg, terms: terms,
+		outbox: outbox, now: now, log: log}
 }
 
 // TermsVersion is the version of the terms consents are given under now.
@@ -285,7 +290,11 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 			ChallengeID: c.ID, Status: GrantActive,
 		}
 		c.Status = ChallengeUsed
-		err = s.store.ApproveChallenge(ctx, c, g)
+		out, err := s.outbox(ctx, g)
+		if err != nil {
+			return Grant{}, err
+		}
+		err = s.store.ApproveChallenge(ctx, c, g, out)
 		if errors.Is(err, ErrStale) {
 			continue
 		}

@@ -1,7 +1,9 @@
 package oauth
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -151,4 +153,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// AccessInfo is what an active access token says, for resource endpoints.
+type AccessInfo struct {
+	ClientID string
+	Subject  string // pairwise
+	Citizen  string // IIN; empty for client_credentials tokens
+	GrantID  string
+	Scopes   []string
+}
+
+// ErrInvalidToken: the token is unknown, expired, revoked, or its partner
+// or grant no longer holds.
+var ErrInvalidToken = errors.New("invalid access token")
+
+// AccessToken checks a bearer access token, on every call against the
+// store, so a revocation holds from the next request on.
+func (s *Server) AccessToken(ctx context.Context, token string) (AccessInfo, error) {
+	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if err != nil || use != fosite.AccessToken {
+		return AccessInfo{}, ErrInvalidToken
+	}
+	sess, _ := ar.GetSession().(*Session)
+	info := AccessInfo{ClientID: ar.GetClient().GetID(), Scopes: ar.GetGrantedScopes()}
+	if sess != nil {
+		info.Subject, info.Citizen, info.GrantID = sess.Subject, sess.Citizen, sess.GrantID
+	}
+	return info, nil
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -129,40 +130,40 @@ func (s *Secrets) gcm() cipher.AEAD {
 
 // Keys holds the gateway's ES256 signing keys, loaded from the store. Every
 // replica reads the same keys, so any of them verifies what another signed.
+//
+// Rotation publishes the new key at once and lets it sign only from
+// ActivatesAt, a little later, so every replica (reloading every
+// ReloadEvery) publishes it before anything it signed is seen. The retired
+// key stays published for PublishRetired, longer than anything it signed
+// lives.
 type Keys struct {
 	store   Store
 	secrets *Secrets
 	now     func() time.Time
 
-	mu      sync.RWMutex
-	current signingKey
-	all     []signingKey
+	mu   sync.RWMutex
+	keys []signingKey // newest first
 }
 
+// Key timings.
+const (
+	ReloadEvery    = 30 * time.Second
+	ActivateAfter  = 2 * ReloadEvery
+	PublishRetired = 24 * time.Hour
+)
+
 type signingKey struct {
-	kid     string
-	private *ecdsa.PrivateKey
-	retired bool
+	kid         string
+	private     *ecdsa.PrivateKey
+	activatesAt time.Time
+	retiredAt   time.Time
 }
 
 // NewKeys loads the signing keys, making the first one when the store has
 // none. It fails when a key cannot be opened with this secret.
 func NewKeys(ctx context.Context, store Store, secrets *Secrets, now func() time.Time) (*Keys, error) {
 	k := &Keys{store: store, secrets: secrets, now: now}
-	err := store.EnsureSigningKey(ctx, func() (SigningKey, error) {
-		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return SigningKey{}, err
-		}
-		der, err := x509.MarshalECPrivateKey(priv)
-		if err != nil {
-			return SigningKey{}, err
-		}
-		id := make([]byte, 8)
-		_, _ = rand.Read(id)
-		kid := now().UTC().Format("20060102") + "-" + hex.EncodeToString(id)
-		return SigningKey{KID: kid, Alg: "ES256", Private: secrets.Seal(der, []byte(kid)), CreatedAt: now().UTC()}, nil
-	})
+	err := store.EnsureSigningKey(ctx, func() (SigningKey, error) { return k.generate(now()) })
 	if err != nil {
 		return nil, fmt.Errorf("ensure signing key: %w", err)
 	}
@@ -172,14 +173,59 @@ func NewKeys(ctx context.Context, store Store, secrets *Secrets, now func() time
 	return k, nil
 }
 
+func (k *Keys) generate(activates time.Time) (SigningKey, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return SigningKey{}, err
+	}
+	der, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		return SigningKey{}, err
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	now := k.now().UTC()
+	kid := now.Format("20060102") + "-" + hex.EncodeToString(id)
+	return SigningKey{KID: kid, Alg: "ES256", Private: k.secrets.Seal(der, []byte(kid)), CreatedAt: now, ActivatesAt: activates.UTC()}, nil
+}
+
+// Rotate makes a new signing key that signs from ActivateAfter on; the
+// current one retires then. Returns the new key's id.
+func (k *Keys) Rotate(ctx context.Context) (string, error) {
+	sk, err := k.generate(k.now().Add(ActivateAfter))
+	if err != nil {
+		return "", err
+	}
+	if err := k.store.RotateSigningKey(ctx, sk); err != nil {
+		return "", fmt.Errorf("rotate signing key: %w", err)
+	}
+	return sk.KID, k.Reload(ctx)
+}
+
+// Run reloads the keys every ReloadEvery until ctx ends, so a rotation made
+// on any replica reaches this one.
+func (k *Keys) Run(ctx context.Context, log interface{ Error(string, ...any) }) {
+	t := time.NewTicker(ReloadEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
+				log.Error("reload signing keys", "err", err)
+			}
+		}
+	}
+}
+
 // Reload reads the keys again from the store.
 func (k *Keys) Reload(ctx context.Context) error {
 	stored, err := k.store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
-	var all []signingKey
-	var current signingKey
+	keys := make([]signingKey, 0, len(stored))
 	for _, sk := range stored {
 		der, err := k.secrets.Open(sk.Private, []byte(sk.KID))
 		if err != nil {
@@ -189,35 +235,90 @@ func (k *Keys) Reload(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("parse signing key %s: %w", sk.KID, err)
 		}
-		key := signingKey{kid: sk.KID, private: priv, retired: !sk.RetiredAt.IsZero()}
-		all = append(all, key)
-		if current.private == nil && !key.retired {
-			current = key // newest first
-		}
+		keys = append(keys, signingKey{kid: sk.KID, private: priv, activatesAt: sk.ActivatesAt, retiredAt: sk.RetiredAt})
 	}
-	if current.private == nil {
-		return errors.New("no active signing key")
+	if len(keys) == 0 {
+		return errors.New("no signing key")
 	}
 	k.mu.Lock()
-	k.current, k.all = current, all
+	k.keys = keys
 	k.mu.Unlock()
 	return nil
 }
 
-// Current returns the key id and private key new signatures use.
+// Current returns the key id and private key new signatures use: the
+// newest key that has activated and not retired.
 func (k *Keys) Current() (string, *ecdsa.PrivateKey) {
+	now := k.now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.current.kid, k.current.private
+	for _, sk := range k.keys {
+		if !sk.activatesAt.After(now) && (sk.retiredAt.IsZero() || sk.retiredAt.After(now)) {
+			return sk.kid, sk.private
+		}
+	}
+	// Clocks disagree around a rotation: sign with the newest active key.
+	for _, sk := range k.keys {
+		if !sk.activatesAt.After(now) {
+			return sk.kid, sk.private
+		}
+	}
+	last := k.keys[len(k.keys)-1]
+	return last.kid, last.private
 }
 
-// JWKS returns the public keys as a JSON Web Key Set.
+// JWKS returns the public keys to publish: upcoming, current, and retired
+// ones for PublishRetired after they retired.
 func (k *Keys) JWKS() josev4.JSONWebKeySet {
+	now := k.now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	set := josev4.JSONWebKeySet{Keys: make([]josev4.JSONWebKey, 0, len(k.all))}
-	for _, sk := range k.all {
+	set := josev4.JSONWebKeySet{Keys: make([]josev4.JSONWebKey, 0, len(k.keys))}
+	for _, sk := range k.keys {
+		if !sk.retiredAt.IsZero() && now.After(sk.retiredAt.Add(PublishRetired)) {
+			continue
+		}
 		set.Keys = append(set.Keys, josev4.JSONWebKey{Key: sk.private.Public(), KeyID: sk.kid, Algorithm: "ES256", Use: "sig"})
 	}
 	return set
+}
+
+// Sign returns payload as a compact JWS (ES256) with the current key, its
+// kid and the given typ.
+func (k *Keys) Sign(payload []byte, typ string) (string, error) {
+	kid, priv := k.Current()
+	signer, err := josev4.NewSigner(josev4.SigningKey{Algorithm: josev4.ES256, Key: josev4.JSONWebKey{Key: priv, KeyID: kid}},
+		(&josev4.SignerOptions{}).WithType(josev4.ContentType(typ)))
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// Encrypt wraps a compact JWS in a compact JWE to the partner's public key
+// (sign-then-encrypt): ECDH-ES+A256KW for EC keys, RSA-OAEP-256 for RSA,
+// A256GCM content encryption, cty "JWT".
+func Encrypt(jws string, jwk []byte) (string, error) {
+	var key josev4.JSONWebKey
+	if err := key.UnmarshalJSON(jwk); err != nil {
+		return "", fmt.Errorf("encryption key: %w", err)
+	}
+	alg := josev4.ECDH_ES_A256KW
+	if _, ok := key.Key.(*rsa.PublicKey); ok {
+		alg = josev4.RSA_OAEP_256
+	}
+	enc, err := josev4.NewEncrypter(josev4.A256GCM, josev4.Recipient{Algorithm: alg, Key: key.Key, KeyID: key.KeyID},
+		(&josev4.EncrypterOptions{}).WithContentType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	obj, err := enc.Encrypt([]byte(jws))
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
 }

@@ -63,6 +63,9 @@ type Store interface {
 	// EnsureSigningKey stores the key made by generate unless a key that is
 	// not retired exists; safe when several replicas start at once.
 	EnsureSigningKey(ctx context.Context, generate func() (SigningKey, error)) error
+	// RotateSigningKey stores k and retires, at k.ActivatesAt, every key
+	// not yet retired, in one transaction.
+	RotateSigningKey(ctx context.Context, k SigningKey) error
 
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
@@ -78,9 +81,10 @@ var (
 // SigningKey is a gateway signing key. Private is the key sealed with the
 // gateway secret, never the key in the clear.
 type SigningKey struct {
-	KID       string
-	Alg       string
-	Private   []byte
-	CreatedAt time.Time
-	RetiredAt time.Time // zero while the key signs
+	KID         string
+	Alg         string
+	Private     []byte
+	CreatedAt   time.Time
+	ActivatesAt time.Time // signs from then on
+	RetiredAt   time.Time // zero while the key may sign; then only verifies
 }

@@ -4,6 +4,9 @@
 package partners
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,6 +75,9 @@ type Registration struct {
 	Documents  []consent.DocumentType `json:"documents"`
 	Delivery   Delivery               `json:"delivery"`
 	WebhookURL string                 `json:"webhook_url,omitempty"`
+	// DocumentEncryptionJWK, when set, is a public key (EC P-256 or RSA)
+	// every document is encrypted to, after signing (JWE around the JWS).
+	DocumentEncryptionJWK json.RawMessage `json:"document_encryption_jwk,omitempty"`
 }
 
 // Partner is an onboarded partner. Its ID is its OAuth client_id.
@@ -222,6 +228,11 @@ func (r *Registration) validate(allowLoopback bool) []FieldError {
 			add("webhook_url", "%v", err)
 		}
 	}
+	if len(r.DocumentEncryptionJWK) > 0 {
+		if err := checkEncryptionKey(r.DocumentEncryptionJWK); err != nil {
+			add("document_encryption_jwk", "%v", err)
+		}
+	}
 	return errs
 }
 
@@ -276,6 +287,32 @@ func checkJWKS(raw json.RawMessage) error {
 		if !k.IsPublic() {
 			return fmt.Errorf("key %q is private: publish only public keys", k.KeyID)
 		}
+	}
+	return nil
+}
+
+func checkEncryptionKey(raw json.RawMessage) error {
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(raw); err != nil {
+		return fmt.Errorf("is not a JSON Web Key: %v", err)
+	}
+	if !k.Valid() || !k.IsPublic() {
+		return errors.New("must be a valid public key")
+	}
+	if k.Use != "" && k.Use != "enc" {
+		return errors.New(`must have use "enc"`)
+	}
+	switch key := k.Key.(type) {
+	case *ecdsa.PublicKey:
+		if key.Curve != elliptic.P256() {
+			return errors.New("an EC key must be on P-256")
+		}
+	case *rsa.PublicKey:
+		if key.N.BitLen() < 2048 {
+			return errors.New("an RSA key must have at least 2048 bits")
+		}
+	default:
+		return errors.New("must be an EC P-256 or RSA key")
 	}
 	return nil
 }

@@ -37,6 +37,9 @@ type Deps struct {
 	Messages       *consent.Messages
 	Consent        ConsentConfig
 	Partners       Partners
+	Tokens         Tokens
+	Documents      Documents
+	Keys           Keys
 	AdminToken     string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// for the client IP; none by default.
@@ -94,6 +97,10 @@ func New(d Deps, parts Parts) http.Handler {
 		r.GET(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
 		r.POST(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
 		newConsentPages(d).routes(r)
+		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
+		v1 := r.Group("/api/v1", api.bearer)
+		v1.GET("/documents", api.list)
+		v1.GET("/documents/:type", api.fetch)
 	}
 	if parts.Admin {
 		a := &admin{partners: d.Partners, log: d.Log}
@@ -106,6 +113,10 @@ func New(d Deps, parts Parts) http.Handler {
 		g.POST("/partners/:id/suspend", a.suspend)
 		g.POST("/partners/:id/resume", a.resume)
 		g.GET("/audit", a.audit)
+		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
+		g.GET("/deliveries", api.deliveries)
+		g.POST("/deliveries/:id/replay", api.replay)
+		g.POST("/keys/rotate", api.rotateKeys)
 	}
 	return r
 }

@@ -62,7 +62,7 @@ func (s *Store) updateChallenge(c consent.Challenge) error {
 }
 
 // ApproveChallenge implements consent.Store.
-func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant) error {
+func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
 	unlock, _ := s.lock(ctx)
 	defer unlock()
 	if err := s.updateChallenge(c); err != nil {
@@ -70,6 +70,9 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 	}
 	g.Documents = slices.Clone(g.Documents)
 	s.grants[g.ID] = g
+	for _, e := range outbox {
+		s.outbox[e.ID] = &outboxRow{entry: e}
+	}
 	return nil
 }
 

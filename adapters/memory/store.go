@@ -27,6 +27,8 @@ type Store struct {
 	challenges map[string]consent.Challenge
 	grants     map[string]consent.Grant
 	rateEvents map[string][]time.Time
+	access     []consent.AccessEvent
+	outbox     map[string]*outboxRow
 }
 
 var (
@@ -44,6 +46,7 @@ func New() *Store {
 	return &Store{
 		partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{},
 		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
+		outbox: map[string]*outboxRow{},
 	}
 }
 
@@ -206,8 +209,23 @@ func (s *Store) SigningKeys(ctx context.Context) ([]oauth.SigningKey, error) {
 	unlock, _ := s.lock(ctx)
 	defer unlock()
 	out := slices.Clone(s.keys)
-	slices.SortFunc(out, func(a, b oauth.SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	slices.SortFunc(out, func(a, b oauth.SigningKey) int {
+		return cmp.Or(b.ActivatesAt.Compare(a.ActivatesAt), b.CreatedAt.Compare(a.CreatedAt))
+	})
 	return out, nil
+}
+
+// RotateSigningKey implements oauth.Store.
+func (s *Store) RotateSigningKey(ctx context.Context, k oauth.SigningKey) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	for i := range s.keys {
+		if s.keys[i].RetiredAt.IsZero() {
+			s.keys[i].RetiredAt = k.ActivatesAt
+		}
+	}
+	s.keys = append(s.keys, k)
+	return nil
 }
 
 // EnsureSigningKey implements oauth.Store.

@@ -99,7 +99,7 @@ func updateChallenge(ctx context.Context, q querier, c consent.Challenge) error 
 }
 
 // ApproveChallenge implements consent.Store.
-func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant) error {
+func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
 	return s.inTx(ctx, func(q querier) error {
 		if err := updateChallenge(ctx, q, c); err != nil {
 			return err
@@ -109,7 +109,16 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
 			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status)
-		return translate(err)
+		if err != nil {
+			return translate(err)
+		}
+		for _, e := range outbox {
+			if _, err := q.Exec(ctx, `INSERT INTO outbox (id, partner_id, grant_id, kind, status, next_attempt_at, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.ID, e.PartnerID, e.GrantID, e.Kind, e.Status, e.NextAttemptAt, e.CreatedAt); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
 	})
 }
 

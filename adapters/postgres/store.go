@@ -232,15 +232,15 @@ func (s *Store) DeactivateClient(ctx context.Context, clientID string) error {
 // SigningKeys implements oauth.Store.
 func (s *Store) SigningKeys(ctx context.Context) ([]oauth.SigningKey, error) {
 	rows, err := s.q(ctx).Query(ctx, `
-		SELECT kid, alg, private_key, created_at, retired_at
-		FROM signing_keys ORDER BY created_at DESC, kid`)
+		SELECT kid, alg, private_key, created_at, activates_at, retired_at
+		FROM signing_keys ORDER BY activates_at DESC, created_at DESC, kid`)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (oauth.SigningKey, error) {
 		var k oauth.SigningKey
 		var retired *time.Time
-		err := row.Scan(&k.KID, &k.Alg, &k.Private, &k.CreatedAt, &retired)
+		err := row.Scan(&k.KID, &k.Alg, &k.Private, &k.CreatedAt, &k.ActivatesAt, &retired)
 		if retired != nil {
 			k.RetiredAt = *retired
 		}
@@ -266,11 +266,28 @@ func (s *Store) EnsureSigningKey(ctx context.Context, generate func() (oauth.Sig
 		if err != nil {
 			return err
 		}
-		_, err = q.Exec(ctx, `
-			INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES ($1, $2, $3, $4)`,
-			k.KID, k.Alg, k.Private, k.CreatedAt)
-		return translate(err)
+		return insertKey(ctx, q, k)
 	})
+}
+
+// RotateSigningKey implements oauth.Store.
+func (s *Store) RotateSigningKey(ctx context.Context, k oauth.SigningKey) error {
+	return s.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('kelisim signing keys'))`); err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, `UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL`, k.ActivatesAt); err != nil {
+			return translate(err)
+		}
+		return insertKey(ctx, q, k)
+	})
+}
+
+func insertKey(ctx context.Context, q querier, k oauth.SigningKey) error {
+	_, err := q.Exec(ctx, `
+		INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at) VALUES ($1, $2, $3, $4, $5)`,
+		k.KID, k.Alg, k.Private, k.CreatedAt, k.ActivatesAt)
+	return translate(err)
 }
 
 // partnerColumns are read in this order by scanPartner.

@@ -7,6 +7,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/kelisim/kelisim/consent"
 )
@@ -16,10 +18,34 @@ var demoData []byte
 
 // record is one citizen as the data file and the HTTP registry write it.
 type record struct {
-	IIN        string   `json:"iin"`
-	Name       string   `json:"name"`
-	Phone      string   `json:"phone,omitempty"`
-	Represents []string `json:"represents,omitempty"`
+	IIN        string     `json:"iin"`
+	Name       string     `json:"name"`
+	Phone      string     `json:"phone,omitempty"`
+	Represents []string   `json:"represents,omitempty"`
+	Documents  []document `json:"documents,omitempty"`
+}
+
+// document is one document as the data file and the HTTP source write it.
+type document struct {
+	Type      consent.DocumentType `json:"type"`
+	Number    string               `json:"number"`
+	Issued    string               `json:"issued"`
+	Expires   string               `json:"expires,omitempty"`
+	Authority string               `json:"authority"`
+	Fields    map[string]string    `json:"fields,omitempty"`
+}
+
+func (d document) forHolder(holder consent.Holder) (consent.Document, error) {
+	if !d.Type.Known() {
+		return consent.Document{}, fmt.Errorf("unknown document type %q", d.Type)
+	}
+	for _, date := range []string{d.Issued, d.Expires} {
+		if _, err := time.Parse(time.DateOnly, date); date != "" && err != nil {
+			return consent.Document{}, fmt.Errorf("document %s: bad date %q", d.Type, date)
+		}
+	}
+	return consent.Document{Type: d.Type, Number: d.Number, Issued: d.Issued, Expires: d.Expires,
+		Authority: d.Authority, Fields: d.Fields, Holder: holder}, nil
 }
 
 func (r record) citizen() (consent.Citizen, error) {
@@ -43,12 +69,17 @@ func (r record) citizen() (consent.Citizen, error) {
 	return c, nil
 }
 
-// Demo is the embedded demo registry. It is read-only, so replicas agree.
+// Demo is the embedded demo registry and document source. It is
+// read-only, so replicas agree.
 type Demo struct {
-	citizens map[consent.IIN]consent.Citizen
+	citizens  map[consent.IIN]consent.Citizen
+	documents map[consent.IIN][]consent.Document
 }
 
-var _ consent.Registry = (*Demo)(nil)
+var (
+	_ consent.Registry       = (*Demo)(nil)
+	_ consent.DocumentSource = (*Demo)(nil)
+)
 
 // NewDemo loads the demo citizens.
 func NewDemo() (*Demo, error) {
@@ -58,15 +89,27 @@ func NewDemo() (*Demo, error) {
 	if err := json.Unmarshal(demoData, &data); err != nil {
 		return nil, fmt.Errorf("demo registry: %w", err)
 	}
-	d := &Demo{citizens: map[consent.IIN]consent.Citizen{}}
+	d := &Demo{citizens: map[consent.IIN]consent.Citizen{}, documents: map[consent.IIN][]consent.Document{}}
 	for _, r := range data.Citizens {
 		c, err := r.citizen()
 		if err != nil {
 			return nil, fmt.Errorf("demo registry: %w", err)
 		}
 		d.citizens[c.IIN] = c
+		for _, doc := range r.Documents {
+			cd, err := doc.forHolder(consent.Holder{Name: c.Name, IIN: c.IIN})
+			if err != nil {
+				return nil, fmt.Errorf("demo registry: citizen %s: %w", c.IIN.Masked(), err)
+			}
+			d.documents[c.IIN] = append(d.documents[c.IIN], cd)
+		}
 	}
 	return d, nil
+}
+
+// Documents implements consent.DocumentSource.
+func (d *Demo) Documents(_ context.Context, iin consent.IIN) ([]consent.Document, error) {
+	return slices.Clone(d.documents[iin]), nil
 }
 
 // Citizen implements consent.Registry.

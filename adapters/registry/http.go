@@ -28,16 +28,25 @@ type HTTPConfig struct {
 	CAFile   string // CA of the registry's server certificate, optional
 }
 
-// HTTP asks a state registry for citizens. It answers
+// HTTP asks a state information system for citizens and their documents:
 //
-//	200 {"iin": …, "name": …, "phone": "+77…", "represents": [IIN…]}
-//	404 when no citizen has the IIN.
+//	GET {base}/citizens/{iin}
+//	  200 {"iin": …, "name": …, "phone": "+77…", "represents": [IIN…]}
+//	  404 when no citizen has the IIN
+//	GET {base}/citizens/{iin}/documents
+//	  200 {"name": …, "documents": [{"type", "number", "issued", "expires",
+//	       "authority", "fields"}…]}
+//
+// GETs are retried with backoff; anything but an answer is unavailability.
 type HTTP struct {
 	base   *url.URL
 	client *http.Client
 }
 
-var _ consent.Registry = (*HTTP)(nil)
+var (
+	_ consent.Registry       = (*HTTP)(nil)
+	_ consent.DocumentSource = (*HTTP)(nil)
+)
 
 // NewHTTP returns a registry client.
 func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
@@ -72,29 +81,58 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	return &HTTP{base: base, client: rc.StandardClient()}, nil
 }
 
-// Citizen implements consent.Registry.
-func (h *HTTP) Citizen(ctx context.Context, iin consent.IIN) (consent.Citizen, error) {
-	u := h.base.JoinPath("citizens", string(iin))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+// get fetches JSON into v; found is false on 404.
+func (h *HTTP) get(ctx context.Context, v any, path ...string) (found bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base.JoinPath(path...).String(), nil)
 	if err != nil {
-		return consent.Citizen{}, err
+		return false, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return consent.Citizen{}, fmt.Errorf("%w: %v", consent.ErrRegistryUnavailable, err)
+		return false, err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return consent.Citizen{}, consent.ErrUnknownCitizen
+		return false, nil
 	default:
-		return consent.Citizen{}, fmt.Errorf("%w: status %d", consent.ErrRegistryUnavailable, resp.StatusCode)
+		return false, fmt.Errorf("status %d", resp.StatusCode)
 	}
+	return true, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}
+
+// Documents implements consent.DocumentSource.
+func (h *HTTP) Documents(ctx context.Context, iin consent.IIN) ([]consent.Document, error) {
 	var r record
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r); err != nil {
+	found, err := h.get(ctx, &r, "citizens", string(iin), "documents")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", consent.ErrSourceUnavailable, err)
+	}
+	if !found {
+		return nil, nil
+	}
+	out := make([]consent.Document, 0, len(r.Documents))
+	for _, d := range r.Documents {
+		cd, err := d.forHolder(consent.Holder{Name: r.Name, IIN: iin})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", consent.ErrSourceUnavailable, err)
+		}
+		out = append(out, cd)
+	}
+	return out, nil
+}
+
+// Citizen implements consent.Registry.
+func (h *HTTP) Citizen(ctx context.Context, iin consent.IIN) (consent.Citizen, error) {
+	var r record
+	found, err := h.get(ctx, &r, "citizens", string(iin))
+	if err != nil {
 		return consent.Citizen{}, fmt.Errorf("%w: %v", consent.ErrRegistryUnavailable, err)
+	}
+	if !found {
+		return consent.Citizen{}, consent.ErrUnknownCitizen
 	}
 	c, err := r.citizen()
 	if err != nil || c.IIN != iin {

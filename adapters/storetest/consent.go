@@ -96,7 +96,7 @@ func testApprove(t *testing.T, s Store) {
 	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, Purpose: "loan",
 		CreatedAt: t0, ExpiresAt: t0.Add(30 * 24 * time.Hour), TermsVersion: "v1", ChallengeID: "c1", Status: consent.GrantActive}
 	c.Status = consent.ChallengeUsed
-	if err := s.ApproveChallenge(ctx, c, g); err != nil {
+	if err := s.ApproveChallenge(ctx, c, g, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetGrant(ctx, "g1")
@@ -110,7 +110,7 @@ func testApprove(t *testing.T, s Store) {
 	// A second approval of the same (now stale) challenge stores nothing.
 	g2 := g
 	g2.ID = "g2"
-	if err := s.ApproveChallenge(ctx, c, g2); !errors.Is(err, consent.ErrStale) {
+	if err := s.ApproveChallenge(ctx, c, g2, nil); !errors.Is(err, consent.ErrStale) {
 		t.Errorf("second approval: %v, want ErrStale", err)
 	}
 	if _, err := s.GetGrant(ctx, "g2"); !errors.Is(err, consent.ErrGrantNotFound) {

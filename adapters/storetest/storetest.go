@@ -21,6 +21,7 @@ type Store interface {
 	oauth.Store
 	partners.Store
 	consent.Store
+	consent.DeliveryStore
 }
 
 type namedTest struct {
@@ -44,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SigningKeyOnce", testSigningKeyOnce},
 	}
 	tests = append(tests, consentTests()...)
+	tests = append(tests, deliveryTests()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}
@@ -335,7 +337,7 @@ func testSigningKeyOnce(t *testing.T, s Store) {
 				mu.Lock()
 				defer mu.Unlock()
 				made++
-				return oauth.SigningKey{KID: fmt.Sprintf("k%d", made), Alg: "ES256", Private: []byte{1}, CreatedAt: t0}, nil
+				return oauth.SigningKey{KID: fmt.Sprintf("k%d", made), Alg: "ES256", Private: []byte{1}, CreatedAt: t0, ActivatesAt: t0}, nil
 			})
 			if err != nil {
 				t.Error(err)
@@ -352,5 +354,14 @@ func testSigningKeyOnce(t *testing.T, s Store) {
 	}
 	if keys[0].KID != "k1" || keys[0].Alg != "ES256" || !keys[0].RetiredAt.IsZero() {
 		t.Errorf("key %+v", keys[0])
+	}
+	// Rotation retires the old key when the new one activates.
+	next := oauth.SigningKey{KID: "k2", Alg: "ES256", Private: []byte{2}, CreatedAt: t0.Add(time.Hour), ActivatesAt: t0.Add(time.Hour + time.Minute)}
+	if err := s.RotateSigningKey(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ = s.SigningKeys(ctx)
+	if len(keys) != 2 || keys[0].KID != "k2" || !keys[0].RetiredAt.IsZero() || !keys[1].RetiredAt.Equal(next.ActivatesAt) || !keys[0].ActivatesAt.Equal(next.ActivatesAt) {
+		t.Errorf("after rotation: %+v", keys)
 	}
 }

@@ -45,6 +45,12 @@ type Config struct {
 	GrantDays    int    // KELISIM_GRANT_DAYS: when the partner asks no duration
 	MaxGrantDays int    // KELISIM_MAX_GRANT_DAYS: the operator's cap
 	OTP          consent.OTPConfig
+
+	DocumentTTL      time.Duration // KELISIM_DOCUMENT_TTL: exp of a signed document
+	DeliveryBackoff  time.Duration // KELISIM_DELIVERY_BACKOFF: first retry delay
+	DeliveryAttempts int           // KELISIM_DELIVERY_MAX_ATTEMPTS: before a dead letter
+	DeliveryLease    time.Duration // KELISIM_DELIVERY_LEASE
+	WebhookTimeout   time.Duration // KELISIM_WEBHOOK_TIMEOUT
 }
 
 // Embedded reports whether the gateway runs on the in-memory store.
@@ -82,6 +88,11 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_OTP_TTL", "how long an SMS code works (default 5m)"},
 	{"KELISIM_OTP_PHONE_LIMIT", "codes per phone per hour (default 5)"},
 	{"KELISIM_OTP_IP_LIMIT", "codes per client IP per hour (default 30)"},
+	{"KELISIM_DOCUMENT_TTL", "lifetime (exp) of a signed document (default 5m)"},
+	{"KELISIM_DELIVERY_BACKOFF", "first retry delay of a push delivery; doubles each try (default 2s)"},
+	{"KELISIM_DELIVERY_MAX_ATTEMPTS", "tries before a push delivery is dead-lettered (default 8)"},
+	{"KELISIM_DELIVERY_LEASE", "how long a replica holds a delivery it is sending (default 1m)"},
+	{"KELISIM_WEBHOOK_TIMEOUT", "timeout of one webhook POST (default 10s)"},
 }
 
 // loadConfig reads and validates the configuration. Every wrong value gets
@@ -163,6 +174,15 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.OTP.TTL = duration("KELISIM_OTP_TTL", c.OTP.TTL, 30*time.Minute)
 	c.OTP.PhoneLimit = integer("KELISIM_OTP_PHONE_LIMIT", c.OTP.PhoneLimit, 1, 1_000_000)
 	c.OTP.IPLimit = integer("KELISIM_OTP_IP_LIMIT", c.OTP.IPLimit, 1, 1_000_000)
+
+	c.DocumentTTL = duration("KELISIM_DOCUMENT_TTL", 5*time.Minute, time.Hour)
+	c.DeliveryBackoff = duration("KELISIM_DELIVERY_BACKOFF", 2*time.Second, time.Hour)
+	c.DeliveryAttempts = integer("KELISIM_DELIVERY_MAX_ATTEMPTS", 8, 1, 100)
+	c.DeliveryLease = duration("KELISIM_DELIVERY_LEASE", time.Minute, time.Hour)
+	c.WebhookTimeout = duration("KELISIM_WEBHOOK_TIMEOUT", 10*time.Second, 5*time.Minute)
+	if c.DeliveryLease <= c.WebhookTimeout {
+		bad("KELISIM_DELIVERY_LEASE", "must be longer than KELISIM_WEBHOOK_TIMEOUT (%s)", c.WebhookTimeout)
+	}
 
 	c.SMS = get("KELISIM_SMS", map[bool]string{true: "console", false: ""}[c.DatabaseURL == ""])
 	c.SMSURL, c.SMSToken = get("KELISIM_SMS_URL", ""), get("KELISIM_SMS_TOKEN", "")

@@ -19,9 +19,11 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/kelisim/kelisim/adapters/delivery"
 	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/adapters/memory"
 	"github.com/kelisim/kelisim/adapters/postgres"
@@ -75,11 +77,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintln(stdout, "migrations applied")
 		return nil
+	case "rotate-keys":
+		cfg, err := loadConfig(getenv)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		if cfg.Embedded() {
+			return errors.New("rotate-keys needs KELISIM_DATABASE_URL: the embedded store lives in one process")
+		}
+		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2})
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		secrets, err := oauth.NewSecrets([]byte(cfg.Secret))
+		if err != nil {
+			return err
+		}
+		keys, err := oauth.NewKeys(ctx, store, secrets, time.Now)
+		if err != nil {
+			return err
+		}
+		kid, err := keys.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new signing key %s published; it signs from %s\n", kid, time.Now().Add(oauth.ActivateAfter).UTC().Format(time.RFC3339))
+		return nil
 	case "version":
 		fmt.Fprintln(stdout, "kelisim", versionString())
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | version\n\nconfiguration (environment):")
+		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | rotate-keys | version\n\nconfiguration (environment):")
 		for _, e := range env {
 			fmt.Fprintf(stdout, "  %-28s %s\n", e.name, e.doc)
 		}
@@ -137,11 +166,13 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 // gateway is the wired application.
 type gateway struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *httpapi.Metrics
-	deps    httpapi.Deps
-	close   func()
+	cfg       Config
+	log       *slog.Logger
+	metrics   *httpapi.Metrics
+	deps      httpapi.Deps
+	keys      *oauth.Keys
+	deliverer *consent.Deliverer
+	close     func()
 }
 
 // wiring is what production fixes and tests may replace.
@@ -165,6 +196,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		oauth.Store
 		partners.Store
 		consent.Store
+		consent.DeliveryStore
 	}
 	var st store
 	closeStore := func() {}
@@ -215,7 +247,12 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	if cfg.SMS == "http" {
 		sender = sms.NewHTTP(cfg.SMSURL, cfg.SMSToken, 5*time.Second, 3)
 	}
-	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, now, log)
+	deliverer := consent.NewDeliverer(consent.DeliveryConfig{
+		Issuer: cfg.Issuer, DocumentTTL: cfg.DocumentTTL, MaxAttempts: cfg.DeliveryAttempts,
+		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease,
+	}, st, st, citizens, citizens, partnerDirectory{st}, delivery.Styles(cfg.WebhookTimeout),
+		keys, oauth.Encrypt, secrets.PairwiseSubject, now, log)
+	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, deliverer.Outbox, now, log)
 	srv := oauth.New(oauth.Config{
 		Issuer:               cfg.Issuer,
 		AccessTokenLifespan:  cfg.AccessTokenTTL,
@@ -223,9 +260,10 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	}, st, st, consents, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	return &gateway{
-		cfg: *cfg, log: log, metrics: metrics, close: closeStore,
+		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,
 		deps: httpapi.Deps{
 			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry,
+			Tokens: srv, Documents: deliverer, Keys: keys,
 			Consent: httpapi.ConsentConfig{
 				DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays, CSRFKey: secrets.Key("csrf"),
 				Secure: strings.HasPrefix(cfg.Issuer, "https://"),
@@ -256,6 +294,14 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 		s.ErrorLog = slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)
 		go func() { errc <- s.Serve(listeners[i]) }()
 	}
+	// Background work: key reloads and the delivery outbox, stopped after
+	// the listeners have drained.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { g.keys.Run(bg, g.log) })
+	wg.Go(func() { g.deliverer.RunOutbox(bg, 500*time.Millisecond) })
+	defer func() { stopBG(); wg.Wait() }()
+
 	g.log.Info("kelisim listening", "addr", public.Addr().String(), "issuer", g.cfg.Issuer,
 		"metrics", metrics.Addr().String(), "version", version)
 
@@ -278,7 +324,24 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 	return err
 }
 
-func newRegistry(cfg *Config) (consent.Registry, error) {
+// partnerDirectory tells delivery what it needs of a partner.
+type partnerDirectory struct{ partners partners.Store }
+
+func (d partnerDirectory) PartnerInfo(ctx context.Context, id string) (consent.PartnerInfo, error) {
+	p, err := d.partners.GetPartner(ctx, id)
+	if err != nil {
+		return consent.PartnerInfo{}, err
+	}
+	return consent.PartnerInfo{ID: p.ID, Delivery: string(p.Delivery), WebhookURL: p.WebhookURL, EncryptionJWK: p.DocumentEncryptionJWK}, nil
+}
+
+// stateSystem is a citizen registry that also holds documents.
+type stateSystem interface {
+	consent.Registry
+	consent.DocumentSource
+}
+
+func newRegistry(cfg *Config) (stateSystem, error) {
 	if cfg.Registry == "http" {
 		return registry.NewHTTP(registry.HTTPConfig{
 			BaseURL: cfg.RegistryURL, Timeout: cfg.RegistryTimeout, Retries: 2,

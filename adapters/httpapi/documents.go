@@ -1,0 +1,150 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
+)
+
+// Tokens checks partners' bearer tokens.
+type Tokens interface {
+	AccessToken(ctx context.Context, token string) (oauth.AccessInfo, error)
+}
+
+// Documents serves documents to partners and runs their delivery.
+type Documents interface {
+	List(ctx context.Context, tok consent.Token) ([]consent.Summary, error)
+	Fetch(ctx context.Context, tok consent.Token, t consent.DocumentType, holder string) (string, error)
+	Deliveries(ctx context.Context, status consent.OutboxStatus, limit int) ([]consent.OutboxEntry, error)
+	Replay(ctx context.Context, id string) (consent.OutboxEntry, error)
+}
+
+// Keys rotates the gateway's signing keys.
+type Keys interface {
+	Rotate(ctx context.Context) (string, error)
+}
+
+type documentsAPI struct {
+	tokens Tokens
+	docs   Documents
+	d      Deps
+}
+
+const tokenKey = "kelisim.token"
+
+// bearer admits requests with an active access token that acts for a
+// citizen under a grant; 401 otherwise (RFC 6750).
+func (a *documentsAPI) bearer(c *gin.Context) {
+	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || raw == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="kelisim"`)
+		problem(c, http.StatusUnauthorized, "Unauthorized", "A bearer access token is required.")
+		return
+	}
+	info, err := a.tokens.AccessToken(c.Request.Context(), raw)
+	if err != nil || info.GrantID == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
+		problem(c, http.StatusUnauthorized, "Unauthorized", "The access token is invalid, expired or revoked, or acts under no citizen's grant.")
+		return
+	}
+	c.Set(tokenKey, consent.Token{ClientID: info.ClientID, Subject: info.Subject, Citizen: consent.IIN(info.Citizen),
+		GrantID: info.GrantID, Scopes: info.Scopes})
+	c.Next()
+}
+
+func (a *documentsAPI) list(c *gin.Context) {
+	docs, err := a.docs.List(c.Request.Context(), c.MustGet(tokenKey).(consent.Token))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"documents": docs})
+}
+
+func (a *documentsAPI) fetch(c *gin.Context) {
+	t := consent.DocumentType(c.Param("type"))
+	if !t.Known() {
+		problem(c, http.StatusNotFound, "Not found", "No such document type.")
+		return
+	}
+	jose, err := a.docs.Fetch(c.Request.Context(), c.MustGet(tokenKey).(consent.Token), t, c.Query("holder"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "application/jose", []byte(jose))
+}
+
+func (a *documentsAPI) fail(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, consent.ErrNotGranted):
+		problem(c, http.StatusForbidden, "Forbidden", "The grant does not cover this document.")
+	case errors.Is(err, consent.ErrNoDocument):
+		problem(c, http.StatusNotFound, "Not found", "The citizen has no such document.")
+	case errors.Is(err, consent.ErrGrantNotFound):
+		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
+		problem(c, http.StatusUnauthorized, "Unauthorized", "The grant behind this token is no longer active.")
+	case errors.Is(err, consent.ErrSourceUnavailable):
+		a.d.Log.WarnContext(c.Request.Context(), "document source unavailable", "err", err)
+		c.Header("Retry-After", "30")
+		problem(c, http.StatusServiceUnavailable, "Document source unavailable",
+			"The state system that holds this document does not answer; try again later.")
+	default:
+		renderError(c, a.d.Log, err)
+	}
+}
+
+func (a *documentsAPI) deliveries(c *gin.Context) {
+	status := consent.OutboxStatus(c.DefaultQuery("status", string(consent.OutboxDead)))
+	switch status {
+	case consent.OutboxPending, consent.OutboxDelivered, consent.OutboxDead:
+	default:
+		problem(c, http.StatusBadRequest, "Invalid request", "status is pending, delivered or dead.")
+		return
+	}
+	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
+	if err != nil || limit < 1 || limit > 1000 {
+		problem(c, http.StatusBadRequest, "Invalid request", "limit is a whole number from 1 to 1000.")
+		return
+	}
+	out, err := a.docs.Deliveries(c.Request.Context(), status, limit)
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	if out == nil {
+		out = []consent.OutboxEntry{}
+	}
+	c.JSON(http.StatusOK, gin.H{"deliveries": out})
+}
+
+func (a *documentsAPI) replay(c *gin.Context) {
+	e, err := a.docs.Replay(c.Request.Context(), c.Param("id"))
+	if errors.Is(err, consent.ErrDeliveryNotFound) {
+		problem(c, http.StatusNotFound, "Not found", "No dead delivery with that id.")
+		return
+	}
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	c.JSON(http.StatusOK, e)
+}
+
+func (a *documentsAPI) rotateKeys(c *gin.Context) {
+	kid, err := a.d.Keys.Rotate(c.Request.Context())
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"kid": kid, "status": "published; signs after the activation delay"})
+}

@@ -1,0 +1,96 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+var _ consent.DeliveryStore = (*Store)(nil)
+
+type outboxRow struct {
+	entry       consent.OutboxEntry
+	lockedUntil time.Time
+}
+
+// RecordAccess implements consent.DeliveryStore.
+func (s *Store) RecordAccess(ctx context.Context, e consent.AccessEvent) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	e.ID = int64(len(s.access) + 1)
+	s.access = append(s.access, e)
+	return nil
+}
+
+// ListAccess implements consent.DeliveryStore.
+func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) ([]consent.AccessEvent, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.AccessEvent
+	for i := len(s.access) - 1; i >= 0 && len(out) < limit; i-- {
+		if e := s.access[i]; e.Citizen == citizen || e.Holder == citizen {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// ClaimDeliveries implements consent.DeliveryStore.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]consent.OutboxEntry, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var due []*outboxRow
+	for _, r := range s.outbox {
+		if r.entry.Status == consent.OutboxPending && !r.entry.NextAttemptAt.After(now) && r.lockedUntil.Before(now) {
+			due = append(due, r)
+		}
+	}
+	slices.SortFunc(due, func(a, b *outboxRow) int { return a.entry.NextAttemptAt.Compare(b.entry.NextAttemptAt) })
+	var out []consent.OutboxEntry
+	for _, r := range due[:min(limit, len(due))] {
+		r.lockedUntil = now.Add(lease)
+		out = append(out, r.entry)
+	}
+	return out, nil
+}
+
+// FinishDelivery implements consent.DeliveryStore.
+func (s *Store) FinishDelivery(ctx context.Context, e consent.OutboxEntry) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	if r, ok := s.outbox[e.ID]; ok {
+		r.entry, r.lockedUntil = e, time.Time{}
+	}
+	return nil
+}
+
+// ListDeliveries implements consent.DeliveryStore.
+func (s *Store) ListDeliveries(ctx context.Context, status consent.OutboxStatus, limit int) ([]consent.OutboxEntry, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.OutboxEntry
+	for _, r := range s.outbox {
+		if r.entry.Status == status {
+			out = append(out, r.entry)
+		}
+	}
+	slices.SortFunc(out, func(a, b consent.OutboxEntry) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out[:min(limit, len(out))], nil
+}
+
+// ReplayDelivery implements consent.DeliveryStore.
+func (s *Store) ReplayDelivery(ctx context.Context, id string, now time.Time) (consent.OutboxEntry, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	r, ok := s.outbox[id]
+	if !ok || r.entry.Status != consent.OutboxDead {
+		return consent.OutboxEntry{}, consent.ErrDeliveryNotFound
+	}
+	r.entry.Status, r.entry.Attempts, r.entry.NextAttemptAt, r.lockedUntil = consent.OutboxPending, 0, now, time.Time{}
+	return r.entry, nil
+}

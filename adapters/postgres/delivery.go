@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+var _ consent.DeliveryStore = (*Store)(nil)
+
+// RecordAccess implements consent.DeliveryStore.
+func (s *Store) RecordAccess(ctx context.Context, e consent.AccessEvent) error {
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.At, string(e.Citizen), string(e.Holder), e.PartnerID, e.GrantID, e.Document, e.Kind)
+	return translate(err)
+}
+
+// ListAccess implements consent.DeliveryStore.
+func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) ([]consent.AccessEvent, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT id, at, citizen, holder, partner_id, grant_id, document_type, kind
+		FROM access_events WHERE citizen = $1 OR holder = $1 ORDER BY id DESC LIMIT $2`, string(citizen), limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (consent.AccessEvent, error) {
+		var e consent.AccessEvent
+		var c, h string
+		err := row.Scan(&e.ID, &e.At, &c, &h, &e.PartnerID, &e.GrantID, &e.Document, &e.Kind)
+		e.Citizen, e.Holder = consent.IIN(c), consent.IIN(h)
+		return e, err
+	})
+}
+
+const outboxColumns = `id, partner_id, grant_id, kind, status, attempts, next_attempt_at, last_error, created_at, delivered_at`
+
+func scanOutbox(row pgx.CollectableRow) (consent.OutboxEntry, error) {
+	var e consent.OutboxEntry
+	var delivered *time.Time
+	err := row.Scan(&e.ID, &e.PartnerID, &e.GrantID, &e.Kind, &e.Status, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.CreatedAt, &delivered)
+	if delivered != nil {
+		e.DeliveredAt = *delivered
+	}
+	return e, err
+}
+
+// ClaimDeliveries implements consent.DeliveryStore: SKIP LOCKED lets
+// replicas claim disjoint entries without waiting for each other.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]consent.OutboxEntry, error) {
+	rows, err := s.q(ctx).Query(ctx, `UPDATE outbox SET locked_until = $2
+		WHERE id IN (
+			SELECT id FROM outbox
+			WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)
+			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING `+outboxColumns, now, now.Add(lease), limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return pgx.CollectRows(rows, scanOutbox)
+}
+
+// FinishDelivery implements consent.DeliveryStore.
+func (s *Store) FinishDelivery(ctx context.Context, e consent.OutboxEntry) error {
+	_, err := s.q(ctx).Exec(ctx, `UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5,
+			delivered_at = $6, locked_until = NULL WHERE id = $1`,
+		e.ID, e.Status, e.Attempts, e.NextAttemptAt, e.LastError, nullTime(e.DeliveredAt))
+	return translate(err)
+}
+
+// ListDeliveries implements consent.DeliveryStore.
+func (s *Store) ListDeliveries(ctx context.Context, status consent.OutboxStatus, limit int) ([]consent.OutboxEntry, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE status = $1 ORDER BY created_at, id LIMIT $2`, status, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return pgx.CollectRows(rows, scanOutbox)
+}
+
+// ReplayDelivery implements consent.DeliveryStore.
+func (s *Store) ReplayDelivery(ctx context.Context, id string, now time.Time) (consent.OutboxEntry, error) {
+	rows, err := s.q(ctx).Query(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL
+		WHERE id = $1 AND status = 'dead' RETURNING `+outboxColumns, id, now)
+	if err != nil {
+		return consent.OutboxEntry{}, translate(err)
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanOutbox)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.OutboxEntry{}, consent.ErrDeliveryNotFound
+	}
+	return e, translate(err)
+}

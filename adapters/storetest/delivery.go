@@ -1,0 +1,102 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+func deliveryTests() []namedTest {
+	return []namedTest{
+		{"OutboxWithGrantLeaseAndReplay", testOutbox},
+		{"AccessHistory", testAccessHistory},
+	}
+}
+
+func testOutbox(t *testing.T, s Store) {
+	ctx := context.Background()
+	c := challenge("c1")
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, CreatedAt: t0,
+		ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: "c1", Status: consent.GrantActive}
+	e := consent.OutboxEntry{ID: "o1", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantDocuments,
+		Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}
+	c.Status = consent.ChallengeUsed
+	if err := s.ApproveChallenge(ctx, c, g, []consent.OutboxEntry{e}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.ClaimDeliveries(ctx, t0, time.Minute, 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != "o1" || claimed[0].GrantID != "g1" {
+		t.Fatalf("claim: %+v %v", claimed, err)
+	}
+	// Leased: another worker gets nothing until the lease ends.
+	if again, _ := s.ClaimDeliveries(ctx, t0.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
+		t.Errorf("a leased entry was claimed twice: %+v", again)
+	}
+	if again, _ := s.ClaimDeliveries(ctx, t0.Add(61*time.Second), time.Minute, 10); len(again) != 1 {
+		t.Errorf("an expired lease was not claimable again: %+v", again)
+	}
+	e = claimed[0]
+	e.Attempts, e.NextAttemptAt, e.LastError = 1, t0.Add(5*time.Minute), "status 503"
+	if err := s.FinishDelivery(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.ClaimDeliveries(ctx, t0.Add(4*time.Minute), time.Minute, 10); len(due) != 0 {
+		t.Error("claimed before its next attempt")
+	}
+	e.Status, e.Attempts, e.LastError = consent.OutboxDead, 8, "status 500"
+	if err := s.FinishDelivery(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	dead, _ := s.ListDeliveries(ctx, consent.OutboxDead, 10)
+	if len(dead) != 1 || dead[0].Attempts != 8 || dead[0].LastError != "status 500" {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	if due, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10); len(due) != 0 {
+		t.Error("a dead entry was claimed")
+	}
+	replayed, err := s.ReplayDelivery(ctx, "o1", t0.Add(2*time.Hour))
+	if err != nil || replayed.Status != consent.OutboxPending || replayed.Attempts != 0 {
+		t.Fatalf("replay: %+v %v", replayed, err)
+	}
+	if _, err := s.ReplayDelivery(ctx, "o1", t0.Add(2*time.Hour)); !errors.Is(err, consent.ErrDeliveryNotFound) {
+		t.Errorf("replaying a pending entry: %v", err)
+	}
+	due, _ := s.ClaimDeliveries(ctx, t0.Add(2*time.Hour), time.Minute, 10)
+	if len(due) != 1 {
+		t.Fatal("a replayed entry is not due")
+	}
+	due[0].Status, due[0].DeliveredAt = consent.OutboxDelivered, t0.Add(2*time.Hour)
+	_ = s.FinishDelivery(ctx, due[0])
+	if done, _ := s.ListDeliveries(ctx, consent.OutboxDelivered, 10); len(done) != 1 || !done[0].DeliveredAt.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("delivered: %+v", done)
+	}
+}
+
+func testAccessHistory(t *testing.T, s Store) {
+	ctx := context.Background()
+	for i, e := range []consent.AccessEvent{
+		{Citizen: "900101400559", Holder: "900101400559", Document: "id_card"},
+		{Citizen: "900101400559", Holder: "150612601232", Document: "birth_certificate"},
+		{Citizen: "850315300128", Holder: "850315300128", Document: "diploma"},
+	} {
+		e.At, e.PartnerID, e.GrantID, e.Kind = t0.Add(time.Duration(i)*time.Minute), "p1", "g1", consent.AccessFetch
+		if err := s.RecordAccess(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mother, _ := s.ListAccess(ctx, "900101400559", 10)
+	if len(mother) != 2 || mother[0].Document != "birth_certificate" || mother[1].Document != "id_card" {
+		t.Errorf("the representative's history: %+v", mother)
+	}
+	// The minor's history shows the view of their document too.
+	child, _ := s.ListAccess(ctx, "150612601232", 10)
+	if len(child) != 1 || child[0].Holder != "150612601232" || !child[0].At.Equal(t0.Add(time.Minute)) {
+		t.Errorf("the minor's history: %+v", child)
+	}
+}

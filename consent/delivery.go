@@ -1,0 +1,460 @@
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
+	"time"
+)
+
+// AccessEvent is one entry of a citizen's access history: a partner
+// fetched a document, or the gateway delivered it.
+type AccessEvent struct {
+	ID        int64        `json:"id"`
+	At        time.Time    `json:"at"`
+	Citizen   IIN          `json:"-"`
+	Holder    IIN          `json:"-"` // whose document: the citizen or a minor
+	PartnerID string       `json:"partner_id"`
+	GrantID   string       `json:"grant_id"`
+	Document  DocumentType `json:"document"`
+	Kind      string       `json:"kind"` // fetch or delivery
+}
+
+// Access event kinds.
+const (
+	AccessFetch    = "fetch"
+	AccessDelivery = "delivery"
+)
+
+// OutboxStatus is where a push delivery stands.
+//
+//	pending ──partner answers 2xx──▶ delivered
+//	pending ──MaxAttempts-th failure──▶ dead ──operator replays──▶ pending
+type OutboxStatus string
+
+const (
+	OutboxPending   OutboxStatus = "pending"
+	OutboxDelivered OutboxStatus = "delivered"
+	OutboxDead      OutboxStatus = "dead"
+)
+
+// OutboxEntry is one delivery to make to a partner. It is written in the
+// same transaction as what caused it (a grant), so a crash loses nothing;
+// its ID is the Idempotency-Key the partner sees on every attempt.
+type OutboxEntry struct {
+	ID            string       `json:"id"`
+	PartnerID     string       `json:"client_id"`
+	GrantID       string       `json:"grant_id"`
+	Kind          string       `json:"kind"`
+	Status        OutboxStatus `json:"status"`
+	Attempts      int          `json:"attempts"`
+	NextAttemptAt time.Time    `json:"next_attempt_at"`
+	LastError     string       `json:"last_error,omitempty"`
+	CreatedAt     time.Time    `json:"created_at"`
+	DeliveredAt   time.Time    `json:"delivered_at,omitzero"`
+}
+
+// KindGrantDocuments delivers the documents of a new grant.
+const KindGrantDocuments = "grant.documents"
+
+// ErrDeliveryNotFound: no outbox entry with that id.
+var ErrDeliveryNotFound = errors.New("delivery not found")
+
+// DeliveryStore keeps the access history and the outbox.
+type DeliveryStore interface {
+	RecordAccess(ctx context.Context, e AccessEvent) error
+	// ListAccess returns the citizen's history (as holder or as the one
+	// who consented), newest first.
+	ListAccess(ctx context.Context, citizen IIN, limit int) ([]AccessEvent, error)
+	// ClaimDeliveries leases up to limit pending entries due at now to the
+	// caller until now+lease; another worker skips them meanwhile.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]OutboxEntry, error)
+	// FinishDelivery stores the outcome of an attempt and ends the lease.
+	FinishDelivery(ctx context.Context, e OutboxEntry) error
+	// ListDeliveries returns entries with the status, oldest first.
+	ListDeliveries(ctx context.Context, status OutboxStatus, limit int) ([]OutboxEntry, error)
+	// ReplayDelivery makes a dead entry pending again, due at now.
+	// Returns ErrDeliveryNotFound for an unknown or not dead entry.
+	ReplayDelivery(ctx context.Context, id string, now time.Time) (OutboxEntry, error)
+}
+
+// PartnerInfo is what delivery needs to know of a partner.
+type PartnerInfo struct {
+	ID            string
+	Delivery      string // the style's name: pull, push, …
+	WebhookURL    string
+	EncryptionJWK []byte // set: documents are encrypted to it
+}
+
+// Partners looks partners up for delivery.
+type Partners interface {
+	PartnerInfo(ctx context.Context, id string) (PartnerInfo, error)
+}
+
+// DeliveryStyle is how documents reach one kind of partner. Each style is
+// one adapter; a partner names its style at onboarding.
+type DeliveryStyle interface {
+	// OnGrant returns the kinds of outbox entries a new grant needs.
+	OnGrant(p PartnerInfo) []string
+	// Deliver sends the signed body of one outbox entry. An error makes
+	// the entry retry later.
+	Deliver(ctx context.Context, p PartnerInfo, e OutboxEntry, body []byte) error
+}
+
+// Signer signs payloads as compact JWS with a key in the published JWKS.
+type Signer interface {
+	Sign(payload []byte, typ string) (string, error)
+}
+
+// Token is what a partner's access token says.
+type Token struct {
+	ClientID string
+	Subject  string // pairwise
+	Citizen  IIN
+	GrantID  string
+	Scopes   []string
+}
+
+// DeliveryConfig tunes signing and retries.
+type DeliveryConfig struct {
+	Issuer      string
+	DocumentTTL time.Duration // exp of a signed document (5 min)
+	MaxAttempts int           // before an entry is dead (8)
+	Backoff     time.Duration // first retry delay; doubles, with jitter (2 s)
+	MaxBackoff  time.Duration // (10 min)
+	Lease       time.Duration // how long a worker holds an entry (1 min)
+}
+
+// JWS types of what the gateway signs.
+const (
+	TypeDocument = "kelisim-document+jwt"
+	TypeDelivery = "kelisim-delivery+jwt"
+)
+
+// Deliverer serves documents to partners: fetched (pull) or delivered
+// through the outbox (push), always signed, always recorded in the
+// citizen's history.
+type Deliverer struct {
+	cfg      DeliveryConfig
+	store    DeliveryStore
+	grants   interface{ GetGrant(context.Context, string) (Grant, error) }
+	registry Registry
+	source   DocumentSource
+	partners Partners
+	styles   map[string]DeliveryStyle
+	signer   Signer
+	encrypt  func(jws string, jwk []byte) (string, error)
+	pairwise func(clientID, citizen string) string
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// NewDeliverer wires the document delivery.
+func NewDeliverer(cfg DeliveryConfig, store DeliveryStore, grants interface{ GetGrant(context.Context, string) (Grant, error) },
+	registry Registry, source DocumentSource, partners Partners, styles map[string]DeliveryStyle, signer Signer,
+	encrypt func(string, []byte) (string, error), pairwise func(string, string) string, now func() time.Time, log *slog.Logger) *Deliverer {
+	return &Deliverer{cfg: cfg, store: store, grants: grants, registry: registry, source: source, partners: partners,
+		styles: styles, signer: signer, encrypt: encrypt, pairwise: pairwise, now: now, log: log}
+}
+
+// Outbox returns the entries a new grant for partner needs.
+func (d *Deliverer) Outbox(ctx context.Context, g Grant) ([]OutboxEntry, error) {
+	p, err := d.partners.PartnerInfo(ctx, g.PartnerID)
+	if err != nil {
+		return nil, err
+	}
+	style, ok := d.styles[p.Delivery]
+	if !ok {
+		return nil, fmt.Errorf("partner %s: no delivery style %q", p.ID, p.Delivery)
+	}
+	var out []OutboxEntry
+	for _, kind := range style.OnGrant(p) {
+		out = append(out, OutboxEntry{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: kind,
+			Status: OutboxPending, NextAttemptAt: g.CreatedAt, CreatedAt: g.CreatedAt})
+	}
+	return out, nil
+}
+
+// covered returns the documents grant g lets its partner see, of type t
+// (all covered types when t is empty): the citizen's own and those of the
+// minors the registry says the citizen represents.
+func (d *Deliverer) covered(ctx context.Context, g Grant, t DocumentType) ([]Document, error) {
+	citizen, err := d.registry.Citizen(ctx, g.Citizen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+	}
+	var out []Document
+	now := d.now()
+	for i, holder := range append([]IIN{g.Citizen}, citizen.Represents...) {
+		docs, err := d.source.Documents(ctx, holder)
+		if err != nil {
+			return nil, err
+		}
+		for _, doc := range docs {
+			if !slices.Contains(g.Documents, doc.Type) || (t != "" && doc.Type != t) {
+				continue
+			}
+			doc.Status = doc.statusOn(now)
+			doc.Relation = RelationSelf
+			if i > 0 {
+				doc.Relation = RelationRepresented
+			}
+			out = append(out, doc)
+		}
+	}
+	return out, nil
+}
+
+// grantFor returns the active grant behind a token.
+func (d *Deliverer) grantFor(ctx context.Context, tok Token) (Grant, error) {
+	g, err := d.grants.GetGrant(ctx, tok.GrantID)
+	if err != nil {
+		return Grant{}, err
+	}
+	if !g.ActiveAt(d.now()) || g.PartnerID != tok.ClientID || g.Citizen != tok.Citizen {
+		return Grant{}, ErrGrantNotFound
+	}
+	return g, nil
+}
+
+// Summary describes one document a grant covers, without its contents.
+type Summary struct {
+	Type     DocumentType `json:"type"`
+	Status   string       `json:"status"`
+	Expires  string       `json:"expires,omitempty"`
+	Relation string       `json:"relation"`
+	// Holder names whose document it is, as the partner knows them: the
+	// pairwise subject of the citizen or of the minor.
+	Holder string `json:"holder"`
+}
+
+// List returns the documents the token's grant covers.
+func (d *Deliverer) List(ctx context.Context, tok Token) ([]Summary, error) {
+	g, err := d.grantFor(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := d.covered(ctx, g, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, 0, len(docs))
+	for _, doc := range docs {
+		if !slices.Contains(tok.Scopes, doc.Type.Scope()) {
+			continue
+		}
+		out = append(out, Summary{Type: doc.Type, Status: doc.Status, Expires: doc.Expires, Relation: doc.Relation,
+			Holder: d.pairwise(tok.ClientID, string(doc.Holder.IIN))})
+	}
+	return out, nil
+}
+
+// Fetch returns document t of the token's grant, signed for the partner
+// (and encrypted when it registered a key), and records the fetch. holder,
+// when set, picks a minor's document by its pairwise holder id; else the
+// citizen's own is preferred.
+//
+// Returns ErrNotGranted for a type the grant or token does not cover,
+// ErrNoDocument when there is no such document, ErrSourceUnavailable.
+func (d *Deliverer) Fetch(ctx context.Context, tok Token, t DocumentType, holder string) (string, error) {
+	g, err := d.grantFor(ctx, tok)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(g.Documents, t) || !slices.Contains(tok.Scopes, t.Scope()) {
+		return "", ErrNotGranted
+	}
+	docs, err := d.covered(ctx, g, t)
+	if err != nil {
+		return "", err
+	}
+	var doc *Document
+	for i := range docs {
+		ref := d.pairwise(tok.ClientID, string(docs[i].Holder.IIN))
+		if (holder == "" && (doc == nil || docs[i].Relation == RelationSelf)) || holder == ref {
+			doc = &docs[i]
+		}
+	}
+	if doc == nil {
+		return "", ErrNoDocument
+	}
+	p, err := d.partners.PartnerInfo(ctx, g.PartnerID)
+	if err != nil {
+		return "", err
+	}
+	out, err := d.signDocument(p, g, *doc)
+	if err != nil {
+		return "", err
+	}
+	if err := d.store.RecordAccess(ctx, AccessEvent{At: d.now(), Citizen: g.Citizen, Holder: doc.Holder.IIN,
+		PartnerID: g.PartnerID, GrantID: g.ID, Document: t, Kind: AccessFetch}); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+func (d *Deliverer) claims(p PartnerInfo, g Grant) map[string]any {
+	now := d.now()
+	return map[string]any{
+		"iss": d.cfg.Issuer, "aud": p.ID, "sub": d.pairwise(p.ID, string(g.Citizen)),
+		"iat": now.Unix(), "exp": now.Add(d.cfg.DocumentTTL).Unix(), "jti": newID(), "grant_id": g.ID,
+	}
+}
+
+// signDocument is one document as a partner receives it: a JWS, wrapped in
+// a JWE when the partner registered an encryption key.
+func (d *Deliverer) signDocument(p PartnerInfo, g Grant, doc Document) (string, error) {
+	c := d.claims(p, g)
+	c["document"] = doc
+	jws, err := d.sign(c, TypeDocument)
+	if err != nil {
+		return "", err
+	}
+	return d.seal(p, jws)
+}
+
+func (d *Deliverer) sign(claims map[string]any, typ string) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return d.signer.Sign(payload, typ)
+}
+
+func (d *Deliverer) seal(p PartnerInfo, jws string) (string, error) {
+	if len(p.EncryptionJWK) == 0 {
+		return jws, nil
+	}
+	return d.encrypt(jws, p.EncryptionJWK)
+}
+
+// RunOutbox delivers due outbox entries until ctx ends. Several replicas
+// may run it: each entry is leased to one at a time.
+func (d *Deliverer) RunOutbox(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for d.DeliverDue(ctx) > 0 && ctx.Err() == nil {
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// DeliverDue makes one attempt at each due entry it can claim, and
+// returns how many it claimed.
+func (d *Deliverer) DeliverDue(ctx context.Context) int {
+	entries, err := d.store.ClaimDeliveries(ctx, d.now(), d.cfg.Lease, 16)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.ErrorContext(ctx, "claim deliveries", "err", err)
+		}
+		return 0
+	}
+	for _, e := range entries {
+		err := d.attempt(ctx, e)
+		e.Attempts++
+		now := d.now()
+		switch {
+		case err == nil:
+			e.Status, e.DeliveredAt, e.LastError = OutboxDelivered, now, ""
+		case errors.Is(err, errNoLongerDeliverable) || e.Attempts >= d.cfg.MaxAttempts:
+			e.Status, e.LastError = OutboxDead, err.Error()
+			d.log.WarnContext(ctx, "delivery dead-lettered", "delivery", e.ID, "partner", e.PartnerID, "attempts", e.Attempts, "err", err)
+		default:
+			e.NextAttemptAt, e.LastError = now.Add(d.backoff(e.Attempts)), err.Error()
+		}
+		// The outcome is stored even when ctx ends, so it is not repeated.
+		if err := d.store.FinishDelivery(context.WithoutCancel(ctx), e); err != nil {
+			d.log.ErrorContext(ctx, "finish delivery", "delivery", e.ID, "err", err)
+		}
+	}
+	return len(entries)
+}
+
+var errNoLongerDeliverable = errors.New("the grant is no longer active")
+
+// attempt builds and sends one entry.
+func (d *Deliverer) attempt(ctx context.Context, e OutboxEntry) error {
+	g, err := d.grants.GetGrant(ctx, e.GrantID)
+	if err != nil {
+		return err
+	}
+	if !g.ActiveAt(d.now()) {
+		return errNoLongerDeliverable
+	}
+	p, err := d.partners.PartnerInfo(ctx, e.PartnerID)
+	if err != nil {
+		return err
+	}
+	style, ok := d.styles[p.Delivery]
+	if !ok {
+		return fmt.Errorf("no delivery style %q", p.Delivery)
+	}
+	docs, err := d.covered(ctx, g, "")
+	if err != nil {
+		return err
+	}
+	signed := make([]string, len(docs))
+	for i, doc := range docs {
+		c := d.claims(p, g)
+		c["document"] = doc
+		if signed[i], err = d.sign(c, TypeDocument); err != nil {
+			return err
+		}
+	}
+	c := d.claims(p, g)
+	c["jti"], c["event"], c["documents"] = e.ID, e.Kind, signed
+	body, err := d.sign(c, TypeDelivery)
+	if err != nil {
+		return err
+	}
+	if body, err = d.seal(p, body); err != nil {
+		return err
+	}
+	if err := style.Deliver(ctx, p, e, []byte(body)); err != nil {
+		return err
+	}
+	for _, doc := range docs {
+		if err := d.store.RecordAccess(ctx, AccessEvent{At: d.now(), Citizen: g.Citizen, Holder: doc.Holder.IIN,
+			PartnerID: g.PartnerID, GrantID: g.ID, Document: doc.Type, Kind: AccessDelivery}); err != nil {
+			d.log.ErrorContext(ctx, "record delivery", "delivery", e.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// backoff is the wait before attempt n+1: exponential with full jitter in
+// its upper half, capped.
+func (d *Deliverer) backoff(n int) time.Duration {
+	wait := d.cfg.Backoff << min(n-1, 30)
+	if wait <= 0 || wait > d.cfg.MaxBackoff {
+		wait = d.cfg.MaxBackoff
+	}
+	half := int64(wait / 2)
+	j, _ := rand.Int(rand.Reader, big.NewInt(half+1))
+	return time.Duration(half + j.Int64())
+}
+
+// Deliveries lists outbox entries by status, for the operator.
+func (d *Deliverer) Deliveries(ctx context.Context, status OutboxStatus, limit int) ([]OutboxEntry, error) {
+	return d.store.ListDeliveries(ctx, status, limit)
+}
+
+// Replay sends a dead entry again, with the same Idempotency-Key.
+func (d *Deliverer) Replay(ctx context.Context, id string) (OutboxEntry, error) {
+	return d.store.ReplayDelivery(ctx, id, d.now())
+}
+
+// History returns the citizen's access history, newest first.
+func (d *Deliverer) History(ctx context.Context, citizen IIN, limit int) ([]AccessEvent, error) {
+	return d.store.ListAccess(ctx, citizen, limit)
+}
