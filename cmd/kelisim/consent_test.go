@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
 	"github.com/kelisim/kelisim/adapters/httpapi"
@@ -389,11 +388,7 @@ func TestTokensEndWithGrant(t *testing.T) {
 	tok := consentTokens(t, g, p)
 	grantID := g.introspect(t, p, tok["access_token"].(string))["grant_id"].(string)
 
-	conn, err := pgx.Connect(context.Background(), g.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := dbConn(t, g)
 	var citizen, terms, status string
 	var docs []string
 	if err := conn.QueryRow(context.Background(), `SELECT citizen, terms_version, status, documents FROM grants WHERE id = $1`, grantID).

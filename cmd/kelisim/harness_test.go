@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
 	"github.com/kelisim/kelisim/oauth"
 )
@@ -42,6 +44,21 @@ type gw struct {
 	logs    *syncBuffer  // everything the gateway logged
 	sms     *smsInbox    // every SMS the gateway sent
 	db      string       // its database URL
+	stopped func()       // stops it; also run when the test ends
+}
+
+// stop shuts the gateway down before the test ends.
+func (g *gw) stop(t *testing.T) { g.stopped() }
+
+// dbConn connects to the gateway's database.
+func dbConn(t *testing.T, g *gw) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), g.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }
 
 // smsInbox is an SMS provider: it receives the gateway's HTTP posts.
@@ -189,14 +206,18 @@ func startWith(t *testing.T, o options) *gw {
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.serve(ctx, ln, mln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		g.close()
-	})
-	return &gw{base: base, metrics: "http://" + mln.Addr().String(), admin: testAdminToken, logs: logs, sms: inbox, db: dbURL, http: &http.Client{
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			g.close()
+		})
+	}
+	t.Cleanup(stop)
+	return &gw{base: base, metrics: "http://" + mln.Addr().String(), admin: testAdminToken, logs: logs, sms: inbox, db: dbURL, stopped: stop, http: &http.Client{
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
