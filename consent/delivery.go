@@ -140,9 +140,11 @@ const (
 // through the outbox (push), always signed, always recorded in the
 // citizen's history.
 type Deliverer struct {
-	cfg      DeliveryConfig
-	store    DeliveryStore
-	grants   interface{ GetGrant(context.Context, string) (Grant, error) }
+	cfg    DeliveryConfig
+	store  DeliveryStore
+	grants interface {
+		GetGrant(context.Context, string) (Grant, error)
+	}
 	registry Registry
 	source   DocumentSource
 	partners Partners
@@ -155,7 +157,9 @@ type Deliverer struct {
 }
 
 // NewDeliverer wires the document delivery.
-func NewDeliverer(cfg DeliveryConfig, store DeliveryStore, grants interface{ GetGrant(context.Context, string) (Grant, error) },
+func NewDeliverer(cfg DeliveryConfig, store DeliveryStore, grants interface {
+	GetGrant(context.Context, string) (Grant, error)
+},
 	registry Registry, source DocumentSource, partners Partners, styles map[string]DeliveryStyle, signer Signer,
 	encrypt func(string, []byte) (string, error), pairwise func(string, string) string, now func() time.Time, log *slog.Logger) *Deliverer {
 	return &Deliverer{cfg: cfg, store: store, grants: grants, registry: registry, source: source, partners: partners,
