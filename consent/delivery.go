@@ -51,6 +51,7 @@ type OutboxEntry struct {
 	PartnerID     string       `json:"client_id"`
 	GrantID       string       `json:"grant_id"`
 	Kind          string       `json:"kind"`
+	Document      DocumentType `json:"document,omitempty"` // for document.changed: which one
 	Status        OutboxStatus `json:"status"`
 	Attempts      int          `json:"attempts"`
 	NextAttemptAt time.Time    `json:"next_attempt_at"`
@@ -59,8 +60,14 @@ type OutboxEntry struct {
 	DeliveredAt   time.Time    `json:"delivered_at,omitzero"`
 }
 
-// KindGrantDocuments delivers the documents of a new grant.
-const KindGrantDocuments = "grant.documents"
+// Outbox entry kinds.
+const (
+	// KindGrantDocuments delivers the documents of a new grant.
+	KindGrantDocuments = "grant.documents"
+	// KindDocumentChanged delivers a covered document that was renewed or
+	// changed at its source.
+	KindDocumentChanged = "document.changed"
+)
 
 // ErrDeliveryNotFound: no outbox entry with that id.
 var ErrDeliveryNotFound = errors.New("delivery not found")
@@ -81,6 +88,11 @@ type DeliveryStore interface {
 	// ReplayDelivery makes a dead entry pending again, due at now.
 	// Returns ErrDeliveryNotFound for an unknown or not dead entry.
 	ReplayDelivery(ctx context.Context, id string, now time.Time) (OutboxEntry, error)
+	// ActiveGrants returns the grants of citizen active at now that cover
+	// document t.
+	ActiveGrants(ctx context.Context, citizen IIN, t DocumentType, now time.Time) ([]Grant, error)
+	// EnqueueDeliveries stores new outbox entries.
+	EnqueueDeliveries(ctx context.Context, entries []OutboxEntry) error
 }
 
 // PartnerInfo is what delivery needs to know of a partner.
@@ -104,6 +116,12 @@ type DeliveryStyle interface {
 	// Deliver sends the signed body of one outbox entry. An error makes
 	// the entry retry later.
 	Deliver(ctx context.Context, p PartnerInfo, e OutboxEntry, body []byte) error
+}
+
+// GrantGetter reads grants.
+type GrantGetter interface {
+	// GetGrant returns ErrGrantNotFound for an unknown id.
+	GetGrant(ctx context.Context, id string) (Grant, error)
 }
 
 // Signer signs payloads as compact JWS with a key in the published JWKS.
@@ -140,11 +158,9 @@ const (
 // through the outbox (push), always signed, always recorded in the
 // citizen's history.
 type Deliverer struct {
-	cfg    DeliveryConfig
-	store  DeliveryStore
-	grants interface {
-		GetGrant(context.Context, string) (Grant, error)
-	}
+	cfg      DeliveryConfig
+	store    DeliveryStore
+	grants   GrantGetter
 	registry Registry
 	source   DocumentSource
 	partners Partners
@@ -403,7 +419,7 @@ func (d *Deliverer) attempt(ctx context.Context, e OutboxEntry) error {
 	if !ok {
 		return fmt.Errorf("no delivery style %q", p.Delivery)
 	}
-	docs, err := d.covered(ctx, g, "")
+	docs, err := d.covered(ctx, g, e.Document)
 	if err != nil {
 		return err
 	}
@@ -446,6 +462,31 @@ func (d *Deliverer) backoff(n int) time.Duration {
 	half := int64(wait / 2)
 	j, _ := rand.Int(rand.Reader, big.NewInt(half+1))
 	return time.Duration(half + j.Int64())
+}
+
+// DocumentChanged is told by a document source that a citizen's document
+// was renewed or changed: every active grant covering it whose partner
+// takes pushes gets the new version through the outbox. It returns how many
+// deliveries it queued.
+func (d *Deliverer) DocumentChanged(ctx context.Context, citizen IIN, t DocumentType) (int, error) {
+	now := d.now()
+	grants, err := d.store.ActiveGrants(ctx, citizen, t, now)
+	if err != nil {
+		return 0, err
+	}
+	var out []OutboxEntry
+	for _, g := range grants {
+		p, err := d.partners.PartnerInfo(ctx, g.PartnerID)
+		if err != nil {
+			return 0, err
+		}
+		if style, ok := d.styles[p.Delivery]; !ok || len(style.OnGrant(p)) == 0 {
+			continue // this partner fetches for itself
+		}
+		out = append(out, OutboxEntry{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: KindDocumentChanged,
+			Document: t, Status: OutboxPending, NextAttemptAt: now, CreatedAt: now})
+	}
+	return len(out), d.store.EnqueueDeliveries(ctx, out)
 }
 
 // Deliveries lists outbox entries by status, for the operator.

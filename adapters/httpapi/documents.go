@@ -24,6 +24,7 @@ type Documents interface {
 	Fetch(ctx context.Context, tok consent.Token, t consent.DocumentType, holder string) (string, error)
 	Deliveries(ctx context.Context, status consent.OutboxStatus, limit int) ([]consent.OutboxEntry, error)
 	Replay(ctx context.Context, id string) (consent.OutboxEntry, error)
+	DocumentChanged(ctx context.Context, citizen consent.IIN, t consent.DocumentType) (int, error)
 }
 
 // Keys rotates the gateway's signing keys.
@@ -147,4 +148,27 @@ func (a *documentsAPI) rotateKeys(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"kid": kid, "status": "published; signs after the activation delay"})
+}
+
+// documentChanged is the hook a state system calls when it renews or
+// changes a document: partners that take pushes get the new version.
+func (a *documentsAPI) documentChanged(c *gin.Context) {
+	var req struct {
+		IIN  string               `json:"iin"`
+		Type consent.DocumentType `json:"type"`
+	}
+	if !decodeStrict(c, &req) {
+		return
+	}
+	iin, err := consent.ParseIIN(req.IIN)
+	if err != nil || !req.Type.Known() {
+		problem(c, http.StatusBadRequest, "Invalid request", "iin must be a valid IIN and type a known document type.")
+		return
+	}
+	n, err := a.docs.DocumentChanged(c.Request.Context(), iin, req.Type)
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"queued": n})
 }

@@ -117,6 +117,7 @@ func New(d Deps, parts Parts) http.Handler {
 		g.GET("/deliveries", api.deliveries)
 		g.POST("/deliveries/:id/replay", api.replay)
 		g.POST("/keys/rotate", api.rotateKeys)
+		g.POST("/documents/changed", api.documentChanged)
 	}
 	return r
 }

@@ -94,3 +94,28 @@ func (s *Store) ReplayDelivery(ctx context.Context, id string, now time.Time) (c
 	r.entry.Status, r.entry.Attempts, r.entry.NextAttemptAt, r.lockedUntil = consent.OutboxPending, 0, now, time.Time{}
 	return r.entry, nil
 }
+
+// ActiveGrants implements consent.DeliveryStore.
+func (s *Store) ActiveGrants(ctx context.Context, citizen consent.IIN, t consent.DocumentType, now time.Time) ([]consent.Grant, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.Grant
+	for _, g := range s.grants {
+		if g.Citizen == citizen && g.ActiveAt(now) && slices.Contains(g.Documents, t) {
+			g.Documents = slices.Clone(g.Documents)
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b consent.Grant) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// EnqueueDeliveries implements consent.DeliveryStore.
+func (s *Store) EnqueueDeliveries(ctx context.Context, entries []consent.OutboxEntry) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	for _, e := range entries {
+		s.outbox[e.ID] = &outboxRow{entry: e}
+	}
+	return nil
+}

@@ -112,13 +112,7 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 		if err != nil {
 			return translate(err)
 		}
-		for _, e := range outbox {
-			if _, err := q.Exec(ctx, `INSERT INTO outbox (id, partner_id, grant_id, kind, status, next_attempt_at, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.ID, e.PartnerID, e.GrantID, e.Kind, e.Status, e.NextAttemptAt, e.CreatedAt); err != nil {
-				return translate(err)
-			}
-		}
-		return nil
+		return insertOutbox(ctx, q, outbox)
 	})
 }
 

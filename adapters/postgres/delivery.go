@@ -35,12 +35,12 @@ func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) 
 	})
 }
 
-const outboxColumns = `id, partner_id, grant_id, kind, status, attempts, next_attempt_at, last_error, created_at, delivered_at`
+const outboxColumns = `id, partner_id, grant_id, kind, document_type, status, attempts, next_attempt_at, last_error, created_at, delivered_at`
 
 func scanOutbox(row pgx.CollectableRow) (consent.OutboxEntry, error) {
 	var e consent.OutboxEntry
 	var delivered *time.Time
-	err := row.Scan(&e.ID, &e.PartnerID, &e.GrantID, &e.Kind, &e.Status, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.CreatedAt, &delivered)
+	err := row.Scan(&e.ID, &e.PartnerID, &e.GrantID, &e.Kind, &e.Document, &e.Status, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.CreatedAt, &delivered)
 	if delivered != nil {
 		e.DeliveredAt = *delivered
 	}
@@ -91,4 +91,42 @@ func (s *Store) ReplayDelivery(ctx context.Context, id string, now time.Time) (c
 		return consent.OutboxEntry{}, consent.ErrDeliveryNotFound
 	}
 	return e, translate(err)
+}
+
+// ActiveGrants implements consent.DeliveryStore.
+func (s *Store) ActiveGrants(ctx context.Context, citizen consent.IIN, t consent.DocumentType, now time.Time) ([]consent.Grant, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT id FROM grants
+		WHERE citizen = $1 AND status = 'active' AND expires_at > $2 AND $3 = ANY(documents) ORDER BY created_at`,
+		string(citizen), now, string(t))
+	if err != nil {
+		return nil, translate(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]consent.Grant, 0, len(ids))
+	for _, id := range ids {
+		g, err := s.GetGrant(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// EnqueueDeliveries implements consent.DeliveryStore.
+func (s *Store) EnqueueDeliveries(ctx context.Context, entries []consent.OutboxEntry) error {
+	return s.inTx(ctx, func(q querier) error { return insertOutbox(ctx, q, entries) })
+}
+
+func insertOutbox(ctx context.Context, q querier, entries []consent.OutboxEntry) error {
+	for _, e := range entries {
+		if _, err := q.Exec(ctx, `INSERT INTO outbox (id, partner_id, grant_id, kind, document_type, status, next_attempt_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.PartnerID, e.GrantID, e.Kind, e.Document, e.Status, e.NextAttemptAt, e.CreatedAt); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ func deliveryTests() []namedTest {
 	return []namedTest{
 		{"OutboxWithGrantLeaseAndReplay", testOutbox},
 		{"AccessHistory", testAccessHistory},
+		{"ActiveGrantsAndEnqueue", testActiveGrantsAndEnqueue},
 	}
 }
 
@@ -98,5 +99,34 @@ func testAccessHistory(t *testing.T, s Store) {
 	child, _ := s.ListAccess(ctx, "150612601232", 10)
 	if len(child) != 1 || child[0].Holder != "150612601232" || !child[0].At.Equal(t0.Add(time.Minute)) {
 		t.Errorf("the minor's history: %+v", child)
+	}
+}
+
+func testActiveGrantsAndEnqueue(t *testing.T, s Store) {
+	ctx := context.Background()
+	for i, docs := range [][]consent.DocumentType{{"id_card"}, {"diploma"}, {"id_card", "diploma"}} {
+		c := challenge(string(rune('a' + i)))
+		_ = s.CreateChallenge(ctx, c)
+		c.Status = consent.ChallengeUsed
+		g := consent.Grant{ID: "g" + c.ID, Citizen: "850315300128", PartnerID: "p1", Documents: docs, CreatedAt: t0.Add(time.Duration(i) * time.Minute),
+			ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+		if err := s.ApproveChallenge(ctx, c, g, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ActiveGrants(ctx, "850315300128", "id_card", t0.Add(10*time.Minute))
+	if err != nil || len(got) != 2 || got[0].ID != "ga" || got[1].ID != "gc" {
+		t.Fatalf("active grants covering id_card: %+v %v", got, err)
+	}
+	if got, _ := s.ActiveGrants(ctx, "850315300128", "id_card", t0.Add(2*time.Hour)); len(got) != 0 {
+		t.Errorf("expired grants returned: %+v", got)
+	}
+	e := consent.OutboxEntry{ID: "o9", PartnerID: "p1", GrantID: "ga", Kind: consent.KindDocumentChanged, Document: "id_card",
+		Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}
+	if err := s.EnqueueDeliveries(ctx, []consent.OutboxEntry{e}); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10); len(due) != 1 || due[0].Document != "id_card" || due[0].Kind != consent.KindDocumentChanged {
+		t.Errorf("enqueued: %+v", due)
 	}
 }

@@ -383,3 +383,31 @@ func TestDocumentSourceDown(t *testing.T) {
 		t.Errorf("source down: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
+
+// A renewed document reaches push partners whose grants cover it.
+func TestDocumentChangedIsPushed(t *testing.T) {
+	hook, hookURL := newWebhook(t, 0)
+	g := startWith(t, options{db: pgtest.URL(t), consent: httpapi.ConsentRedirect{}})
+	p := g.onboard(t, map[string]any{"delivery": "push", "webhook_url": hookURL})
+	consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card documents:driver_license")
+	hook.waitAttempts(t, 1)
+	resp, body := g.adminDo(t, "POST", "/admin/v1/documents/changed", map[string]any{"iin": aidarIIN, "type": "driver_license"})
+	if resp.StatusCode != http.StatusAccepted || body["queued"] != float64(1) {
+		t.Fatalf("document changed: %d %v", resp.StatusCode, body)
+	}
+	hook.waitAttempts(t, 2)
+	hook.mu.Lock()
+	last := hook.bodies[len(hook.bodies)-1]
+	hook.mu.Unlock()
+	claims, _ := verify(t, g, last)
+	docs := claims["documents"].([]any)
+	if claims["event"] != "document.changed" || len(docs) != 1 {
+		t.Fatalf("change delivery %v", claims)
+	}
+	if c, _ := verify(t, g, docs[0].(string)); c["document"].(map[string]any)["type"] != "driver_license" {
+		t.Errorf("changed document %v", c)
+	}
+	if resp, _ := g.adminDo(t, "POST", "/admin/v1/documents/changed", map[string]any{"iin": "850315300127", "type": "id_card"}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad IIN: %d", resp.StatusCode)
+	}
+}

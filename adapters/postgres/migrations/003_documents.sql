@@ -23,6 +23,7 @@ CREATE TABLE outbox (
     partner_id      text        NOT NULL,
     grant_id        text        NOT NULL,
     kind            text        NOT NULL,
+    document_type   text        NOT NULL DEFAULT '',
     status          text        NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
     attempts        integer     NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL,
