@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// verifyDocument is the README's snippet for partners, kept compiling and
+// working here: it verifies a document with nothing but the JWKS.
+func verifyDocument(issuer, clientID, compact string) (json.RawMessage, error) {
+	resp, err := http.Get(issuer + "/.well-known/jwks.json")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var jwks jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&jwks); err != nil {
+		return nil, err
+	}
+	tok, err := jwt.ParseSigned(compact, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, err
+	}
+	if typ, _ := tok.Headers[0].ExtraHeaders["typ"].(string); typ != "kelisim-document+jwt" {
+		return nil, fmt.Errorf("not a Kelisim document: typ %q", typ)
+	}
+	var claims struct {
+		jwt.Claims
+		GrantID  string          `json:"grant_id"`
+		Document json.RawMessage `json:"document"`
+	}
+	if err := tok.Claims(jwks, &claims); err != nil { // picks the key by kid
+		return nil, err
+	}
+	if err := claims.Validate(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{clientID}, Time: time.Now()}); err != nil {
+		return nil, err
+	}
+	return claims.Document, nil
+}
+
+func TestReadmeVerifySnippet(t *testing.T) {
+	g := startConsent(t)
+	p := g.onboard(t, nil)
+	other := g.onboard(t, nil)
+	tok := consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card")
+	_, body := g.api(t, tok["access_token"].(string), "/api/v1/documents/id_card")
+	doc, err := verifyDocument(g.base, p.id, string(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d map[string]any
+	_ = json.Unmarshal(doc, &d)
+	if d["type"] != "id_card" {
+		t.Errorf("document %s", doc)
+	}
+	if _, err := verifyDocument(g.base, other.id, string(body)); err == nil {
+		t.Error("another partner accepted a document addressed to this one")
+	}
+	tampered := string(body[:len(body)-4]) + "AAAA"
+	if _, err := verifyDocument(g.base, p.id, tampered); err == nil {
+		t.Error("a tampered signature verified")
+	}
+	// Six minutes later the same document has expired.
+	parsed, _ := jwt.ParseSigned(string(body), []jose.SignatureAlgorithm{jose.ES256})
+	var c jwt.Claims
+	_ = parsed.UnsafeClaimsWithoutVerification(&c)
+	if err := c.Validate(jwt.Expected{AnyAudience: jwt.Audience{p.id}, Time: time.Now().Add(6 * time.Minute)}); err != jwt.ErrExpired {
+		t.Errorf("six minutes later: %v, want jwt.ErrExpired", err)
+	}
+}
