@@ -67,7 +67,13 @@ const (
 	// KindDocumentChanged delivers a covered document that was renewed or
 	// changed at its source.
 	KindDocumentChanged = "document.changed"
+	// KindGrantRevoked notifies the partner that a grant was revoked, with
+	// a Security Event Token (RFC 8417).
+	KindGrantRevoked = "grant.revoked"
 )
+
+// SessionRevoked is the CAEP event type a revocation is announced with.
+const SessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 
 // ErrDeliveryNotFound: no outbox entry with that id.
 var ErrDeliveryNotFound = errors.New("delivery not found")
@@ -93,6 +99,14 @@ type DeliveryStore interface {
 	ActiveGrants(ctx context.Context, citizen IIN, t DocumentType, now time.Time) ([]Grant, error)
 	// EnqueueDeliveries stores new outbox entries.
 	EnqueueDeliveries(ctx context.Context, entries []OutboxEntry) error
+	// AckRevocation records when the partner acknowledged a revocation.
+	AckRevocation(ctx context.Context, grantID string, at time.Time) error
+}
+
+// Webhook posts to partners' webhooks.
+type Webhook interface {
+	// Post sends body; any 2xx is success. key is the Idempotency-Key.
+	Post(ctx context.Context, url, contentType, key string, body []byte) error
 }
 
 // PartnerInfo is what delivery needs to know of a partner.
@@ -166,6 +180,7 @@ type Deliverer struct {
 	partners Partners
 	styles   map[string]DeliveryStyle
 	signer   Signer
+	webhook  Webhook
 	encrypt  func(jws string, jwk []byte) (string, error)
 	pairwise func(clientID, citizen string) string
 	now      func() time.Time
@@ -176,10 +191,47 @@ type Deliverer struct {
 func NewDeliverer(cfg DeliveryConfig, store DeliveryStore, grants interface {
 	GetGrant(context.Context, string) (Grant, error)
 },
-	registry Registry, source DocumentSource, partners Partners, styles map[string]DeliveryStyle, signer Signer,
+	registry Registry, source DocumentSource, partners Partners, styles map[string]DeliveryStyle, signer Signer, webhook Webhook,
 	encrypt func(string, []byte) (string, error), pairwise func(string, string) string, now func() time.Time, log *slog.Logger) *Deliverer {
 	return &Deliverer{cfg: cfg, store: store, grants: grants, registry: registry, source: source, partners: partners,
-		styles: styles, signer: signer, encrypt: encrypt, pairwise: pairwise, now: now, log: log}
+		styles: styles, signer: signer, webhook: webhook, encrypt: encrypt, pairwise: pairwise, now: now, log: log}
+}
+
+// revocationOutbox returns the notification a revocation of g needs: a
+// Security Event Token to the partner's webhook, when it has one.
+func (d *Deliverer) revocationOutbox(ctx context.Context, g Grant, now time.Time) ([]OutboxEntry, error) {
+	p, err := d.partners.PartnerInfo(ctx, g.PartnerID)
+	if err != nil {
+		return nil, err
+	}
+	if p.WebhookURL == "" {
+		return nil, nil
+	}
+	return []OutboxEntry{{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: KindGrantRevoked,
+		Status: OutboxPending, NextAttemptAt: now, CreatedAt: now}}, nil
+}
+
+// sendRevocation posts the Security Event Token (RFC 8417) of a revoked
+// grant and records the partner's acknowledgement.
+func (d *Deliverer) sendRevocation(ctx context.Context, p PartnerInfo, g Grant, e OutboxEntry) error {
+	set := map[string]any{
+		"iss": d.cfg.Issuer, "aud": p.ID, "iat": d.now().Unix(), "jti": e.ID,
+		"sub_id": map[string]string{"format": "opaque", "id": d.pairwise(p.ID, string(g.Citizen))},
+		"events": map[string]any{SessionRevoked: map[string]any{
+			"event_timestamp":   g.StatusChangedAt.Unix(),
+			"initiating_entity": "user",
+			"reason_admin":      map[string]string{"en": g.StatusReason},
+			"grant_id":          g.ID,
+		}},
+	}
+	body, err := d.sign(set, "secevent+jwt")
+	if err != nil {
+		return err
+	}
+	if err := d.webhook.Post(ctx, p.WebhookURL, "application/secevent+jwt", e.ID, []byte(body)); err != nil {
+		return err
+	}
+	return d.store.AckRevocation(ctx, g.ID, d.now())
 }
 
 // Outbox returns the entries a new grant for partner needs.
@@ -408,12 +460,15 @@ func (d *Deliverer) attempt(ctx context.Context, e OutboxEntry) error {
 	if err != nil {
 		return err
 	}
-	if !g.ActiveAt(d.now()) {
-		return errNoLongerDeliverable
-	}
 	p, err := d.partners.PartnerInfo(ctx, e.PartnerID)
 	if err != nil {
 		return err
+	}
+	if e.Kind == KindGrantRevoked {
+		return d.sendRevocation(ctx, p, g, e)
+	}
+	if !g.ActiveAt(d.now()) {
+		return errNoLongerDeliverable
 	}
 	style, ok := d.styles[p.Delivery]
 	if !ok {

@@ -38,6 +38,9 @@ type Grant struct {
 	StatusChangedAt time.Time
 	StatusBy        string
 	StatusReason    string
+	// RevocationAckedAt is when the partner acknowledged the revocation
+	// (its webhook answered 2xx to the Security Event Token).
+	RevocationAckedAt time.Time
 }
 
 // ErrGrantNotFound: no grant with that id.

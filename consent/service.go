@@ -78,6 +78,10 @@ type StartRequest struct {
 	ClientIP    string
 }
 
+// LoginPartner stands for the gateway itself in a challenge that logs a
+// citizen in to their settings rather than consenting to a partner.
+const LoginPartner = ""
+
 // Start checks the IIN and phone and sends a code when they match the
 // registry. It answers the same whether or not they matched, so nobody
 // learns who is registered: without a match it returns a decoy challenge
@@ -95,7 +99,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 	if err != nil {
 		return Challenge{}, &InputError{Field: "phone", Err: err}
 	}
-	if len(r.Documents) == 0 {
+	if len(r.Documents) == 0 && r.PartnerID != LoginPartner {
 		return Challenge{}, ErrNoDocuments
 	}
 	now := s.now()
@@ -156,7 +160,11 @@ func (s *Service) send(ctx context.Context, c Challenge, phone Phone, partnerNam
 	for i, d := range c.Documents {
 		names[i] = l.Document(d)
 	}
-	text := l.T("sms_text", map[string]any{"Code": code, "Partner": partnerName, "Documents": strings.Join(names, ", ")})
+	msg := "sms_text"
+	if c.PartnerID == LoginPartner {
+		msg = "sms_login_text"
+	}
+	text := l.T(msg, map[string]any{"Code": code, "Partner": partnerName, "Documents": strings.Join(names, ", ")})
 	id := fmt.Sprintf("%s-%d", c.ID, c.Resends)
 	if err := s.sms.Send(ctx, id, phone, text); err != nil {
 		s.log.ErrorContext(ctx, "sms not delivered", "challenge", c.ID, "err", err)
@@ -193,11 +201,11 @@ func (s *Service) usable(c Challenge) error {
 // Returns ErrResendTooSoon (with the wait), ErrNoResendsLeft, or why the
 // challenge is not usable.
 func (s *Service) Resend(ctx context.Context, id, session, partnerName string, docs []DocumentType, days int) (Challenge, time.Duration, error) {
-	if len(docs) == 0 {
-		return Challenge{}, 0, ErrNoDocuments
-	}
 	for {
 		c, err := s.Challenge(ctx, id, session)
+		if err == nil && len(docs) == 0 && c.PartnerID != LoginPartner {
+			return Challenge{}, 0, ErrNoDocuments
+		}
 		if err != nil {
 			return Challenge{}, 0, err
 		}
@@ -256,32 +264,9 @@ type ApproveRequest struct {
 // for; no try is spent) or ErrUnknownChallenge.
 func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) {
 	for {
-		c, err := s.Challenge(ctx, r.ChallengeID, r.Session)
+		c, err := s.checkCode(ctx, r.ChallengeID, r.Session, r.Code, r.Documents, r.Days)
 		if err != nil {
 			return Grant{}, err
-		}
-		if err := s.usable(c); err != nil {
-			return Grant{}, err
-		}
-		if !sameSelection(c.Documents, c.Days, r.Documents, r.Days) {
-			return Grant{}, ErrSelectionChanged
-		}
-		if !hmac.Equal(c.CodeHash, codeHash(s.key, c, strings.TrimSpace(r.Code))) {
-			c.Attempts++
-			if c.Attempts >= s.cfg.MaxAttempts {
-				c.Status = ChallengeDead
-			}
-			err := s.store.UpdateChallenge(ctx, c)
-			if errors.Is(err, ErrStale) {
-				continue // a concurrent try: count this one against the new state
-			}
-			if err != nil {
-				return Grant{}, err
-			}
-			if c.Status == ChallengeDead {
-				return Grant{}, ErrCodeDead
-			}
-			return Grant{}, &WrongCodeError{AttemptsLeft: s.cfg.MaxAttempts - c.Attempts}
 		}
 		now := s.now()
 		g := Grant{
@@ -303,6 +288,41 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 		}
 		s.log.InfoContext(ctx, "grant created", "grant", g.ID, "partner", g.PartnerID, "iin", g.Citizen.Masked())
 		return g, nil
+	}
+}
+
+// checkCode returns the challenge when code is right for it and for the
+// selection; a wrong code spends a try, the last one kills the challenge.
+func (s *Service) checkCode(ctx context.Context, id, session, code string, docs []DocumentType, days int) (Challenge, error) {
+	for {
+		c, err := s.Challenge(ctx, id, session)
+		if err != nil {
+			return Challenge{}, err
+		}
+		if err := s.usable(c); err != nil {
+			return Challenge{}, err
+		}
+		if !sameSelection(c.Documents, c.Days, docs, days) {
+			return Challenge{}, ErrSelectionChanged
+		}
+		if hmac.Equal(c.CodeHash, codeHash(s.key, c, strings.TrimSpace(code))) {
+			return c, nil
+		}
+		c.Attempts++
+		if c.Attempts >= s.cfg.MaxAttempts {
+			c.Status = ChallengeDead
+		}
+		err = s.store.UpdateChallenge(ctx, c)
+		if errors.Is(err, ErrStale) {
+			continue // a concurrent try: count this one against the new state
+		}
+		if err != nil {
+			return Challenge{}, err
+		}
+		if c.Status == ChallengeDead {
+			return Challenge{}, ErrCodeDead
+		}
+		return Challenge{}, &WrongCodeError{AttemptsLeft: s.cfg.MaxAttempts - c.Attempts}
 	}
 }
 

@@ -1,12 +1,8 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"time"
 
 	"github.com/kelisim/kelisim/consent"
 )
@@ -23,17 +19,10 @@ import (
 // Any 2xx is acknowledgement; anything else, or no answer within the
 // timeout, is retried later by the outbox with the same Idempotency-Key.
 type Push struct {
-	Client *http.Client
+	Webhook consent.Webhook
 }
 
 var _ consent.DeliveryStyle = Push{}
-
-// NewPush returns the push style with a bounded HTTP client.
-func NewPush(timeout time.Duration) Push {
-	return Push{Client: &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse // a webhook answers; it does not send us elsewhere
-	}}}
-}
 
 // OnGrant implements consent.DeliveryStyle.
 func (Push) OnGrant(consent.PartnerInfo) []string { return []string{consent.KindGrantDocuments} }
@@ -43,26 +32,10 @@ func (p Push) Deliver(ctx context.Context, partner consent.PartnerInfo, e consen
 	if partner.WebhookURL == "" {
 		return fmt.Errorf("partner %s has no webhook_url", partner.ID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, partner.WebhookURL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/jose")
-	req.Header.Set("Idempotency-Key", e.ID)
-	req.Header.Set("User-Agent", "kelisim-delivery")
-	resp, err := p.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook answered %d", resp.StatusCode)
-	}
-	return nil
+	return p.Webhook.Post(ctx, partner.WebhookURL, "application/jose", e.ID, body)
 }
 
 // Styles are the delivery styles by the name a partner registers.
-func Styles(timeout time.Duration) map[string]consent.DeliveryStyle {
-	return map[string]consent.DeliveryStyle{"pull": Pull{}, "push": NewPush(timeout)}
+func Styles(w consent.Webhook) map[string]consent.DeliveryStyle {
+	return map[string]consent.DeliveryStyle{"pull": Pull{}, "push": Push{Webhook: w}}
 }

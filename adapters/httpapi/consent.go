@@ -227,9 +227,7 @@ func (p *consentPages) session(c *gin.Context) string {
 	if s, err := c.Cookie(sessionCookie); err == nil && len(s) >= 32 {
 		return s
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	s := base64.RawURLEncoding.EncodeToString(b)
+	s := randomToken()
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: s, Path: "/consent", HttpOnly: true,
 		Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode})
 	return s
@@ -245,8 +243,7 @@ func (p *consentPages) csrf(session, pendingID string) string {
 // protect refuses a POST that is cross-origin or lacks the form's token.
 func (p *consentPages) protect(c *gin.Context) {
 	session, err := c.Cookie(sessionCookie)
-	ok := err == nil && p.cop.Check(c.Request) == nil &&
-		hmac.Equal([]byte(c.PostForm("csrf")), []byte(p.csrf(session, c.Param("id"))))
+	ok := err == nil && p.cop.Check(c.Request) == nil && safeEqual(c.PostForm("csrf"), p.csrf(session, c.Param("id")))
 	if !ok {
 		p.fail(c, p.localizer(c, ""), http.StatusForbidden, "err_forbidden")
 		return
@@ -535,7 +532,7 @@ func (p *consentPages) fail(c *gin.Context, l *consent.Localizer, status int, ms
 	p.render(c, status, "error.html", view{L: l, Lang: l.Lang, Title: l.T("error_title", nil), Error: l.T(msgID, nil)})
 }
 
-func (p *consentPages) render(c *gin.Context, status int, name string, v view) {
+func (p *consentPages) render(c *gin.Context, status int, name string, v any) {
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Status(status)
 	if err := p.tmpl.ExecuteTemplate(c.Writer, name, v); err != nil {
@@ -576,3 +573,13 @@ func (p *consentPages) logo(c *gin.Context) {
 	c.Header("Cache-Control", "public, max-age=3600")
 	c.Data(http.StatusOK, ct, body)
 }
+
+// randomToken returns 256 random bits, base64url.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// safeEqual compares secrets in constant time.
+func safeEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }

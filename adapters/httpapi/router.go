@@ -40,6 +40,7 @@ type Deps struct {
 	Tokens         Tokens
 	Documents      Documents
 	Keys           Keys
+	Settings       Settings
 	AdminToken     string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// for the client IP; none by default.
@@ -96,7 +97,9 @@ func New(d Deps, parts Parts) http.Handler {
 		r.POST(oauth.PathRevoke, noStore, gin.WrapF(o.Revoke))
 		r.GET(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
 		r.POST(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
-		newConsentPages(d).routes(r)
+		pages := newConsentPages(d)
+		pages.routes(r)
+		(&myPages{consentPages: pages, settings: d.Settings}).routes(r)
 		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
 		v1 := r.Group("/api/v1", api.bearer)
 		v1.GET("/documents", api.list)

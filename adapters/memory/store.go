@@ -29,6 +29,7 @@ type Store struct {
 	rateEvents map[string][]time.Time
 	access     []consent.AccessEvent
 	outbox     map[string]*outboxRow
+	sessions   map[string]consent.CitizenSession
 }
 
 var (
@@ -46,7 +47,7 @@ func New() *Store {
 	return &Store{
 		partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{},
 		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
-		outbox: map[string]*outboxRow{},
+		outbox: map[string]*outboxRow{}, sessions: map[string]consent.CitizenSession{},
 	}
 }
 

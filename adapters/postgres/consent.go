@@ -116,16 +116,16 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 	})
 }
 
-// GetGrant implements consent.Store.
-func (s *Store) GetGrant(ctx context.Context, id string) (consent.Grant, error) {
+const grantColumns = `id, citizen, partner_id, documents, purpose, created_at, expires_at,
+	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at`
+
+func scanGrant(row pgx.Row) (consent.Grant, error) {
 	var g consent.Grant
 	var citizen string
 	var docs []string
-	var changed *time.Time
-	err := s.q(ctx).QueryRow(ctx, `SELECT id, citizen, partner_id, documents, purpose, created_at, expires_at,
-			terms_version, challenge_id, status, status_changed_at, status_by, status_reason
-		FROM grants WHERE id = $1`, id).Scan(&g.ID, &citizen, &g.PartnerID, &docs, &g.Purpose, &g.CreatedAt,
-		&g.ExpiresAt, &g.TermsVersion, &g.ChallengeID, &g.Status, &changed, &g.StatusBy, &g.StatusReason)
+	var changed, acked *time.Time
+	err := row.Scan(&g.ID, &citizen, &g.PartnerID, &docs, &g.Purpose, &g.CreatedAt,
+		&g.ExpiresAt, &g.TermsVersion, &g.ChallengeID, &g.Status, &changed, &g.StatusBy, &g.StatusReason, &acked)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return consent.Grant{}, consent.ErrGrantNotFound
 	}
@@ -136,7 +136,33 @@ func (s *Store) GetGrant(ctx context.Context, id string) (consent.Grant, error) 
 	if changed != nil {
 		g.StatusChangedAt = *changed
 	}
+	if acked != nil {
+		g.RevocationAckedAt = *acked
+	}
 	return g, nil
+}
+
+// GetGrant implements consent.Store.
+func (s *Store) GetGrant(ctx context.Context, id string) (consent.Grant, error) {
+	return scanGrant(s.q(ctx).QueryRow(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = $1`, id))
+}
+
+// ListGrants implements consent.SettingsStore.
+func (s *Store) ListGrants(ctx context.Context, citizen consent.IIN) ([]consent.Grant, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE citizen = $1 ORDER BY created_at DESC, id`, string(citizen))
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []consent.Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, translate(rows.Err())
 }
 
 func docStrings(docs []consent.DocumentType) []string {

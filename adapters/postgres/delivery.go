@@ -106,7 +106,7 @@ func (s *Store) ActiveGrants(ctx context.Context, citizen consent.IIN, t consent
 		return nil, translate(err)
 	}
 	out := make([]consent.Grant, 0, len(ids))
-	for _, id := range ids {
+	for _, id := range ids { // few grants per citizen and document
 		g, err := s.GetGrant(ctx, id)
 		if err != nil {
 			return nil, err

@@ -197,6 +197,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		partners.Store
 		consent.Store
 		consent.DeliveryStore
+		consent.SettingsStore
 	}
 	var st store
 	closeStore := func() {}
@@ -247,11 +248,12 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	if cfg.SMS == "http" {
 		sender = sms.NewHTTP(cfg.SMSURL, cfg.SMSToken, 5*time.Second, 3)
 	}
+	webhook := delivery.NewWebhook(cfg.WebhookTimeout)
 	deliverer := consent.NewDeliverer(consent.DeliveryConfig{
 		Issuer: cfg.Issuer, DocumentTTL: cfg.DocumentTTL, MaxAttempts: cfg.DeliveryAttempts,
 		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease,
-	}, st, st, citizens, citizens, partnerDirectory{st}, delivery.Styles(cfg.WebhookTimeout),
-		keys, oauth.Encrypt, secrets.PairwiseSubject, now, log)
+	}, st, st, citizens, citizens, partnerDirectory{st}, delivery.Styles(webhook),
+		keys, webhook, oauth.Encrypt, secrets.PairwiseSubject, now, log)
 	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, deliverer.Outbox, now, log)
 	srv := oauth.New(oauth.Config{
 		Issuer:               cfg.Issuer,
@@ -259,11 +261,12 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		RefreshTokenLifespan: cfg.RefreshTokenTTL,
 	}, st, st, consents, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
+	settings := consent.NewSettings(consents, st, deliverer, secrets.Key("settings"), now)
 	return &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,
 		deps: httpapi.Deps{
 			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry,
-			Tokens: srv, Documents: deliverer, Keys: keys,
+			Tokens: srv, Documents: deliverer, Keys: keys, Settings: settings,
 			Consent: httpapi.ConsentConfig{
 				DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays, CSRFKey: secrets.Key("csrf"),
 				Secure: strings.HasPrefix(cfg.Issuer, "https://"),

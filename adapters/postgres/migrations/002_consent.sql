@@ -30,7 +30,7 @@ CREATE TABLE grants (
     created_at        timestamptz NOT NULL,
     expires_at        timestamptz NOT NULL,
     terms_version     text        NOT NULL,
-    challenge_id      text        NOT NULL UNIQUE REFERENCES otp_challenges (id),
+    challenge_id      text        NOT NULL UNIQUE, -- kept after erasure deletes the challenge
     status            text        NOT NULL CHECK (status IN ('active', 'revoked', 'expired')),
     status_changed_at timestamptz,
     status_by         text        NOT NULL DEFAULT '',

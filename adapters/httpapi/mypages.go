@@ -1,0 +1,314 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// The citizen's settings pages under /my/: log-in by IIN, phone and SMS
+// code, the grants with their revoke forms, the history, and erasure.
+
+const (
+	myPreCookie     = "kelisim_my_pre" // the browser before log-in (CSRF, challenge)
+	mySessionCookie = "kelisim_my"     // the logged-in session
+)
+
+type myPages struct {
+	*consentPages
+	settings Settings
+}
+
+func (p *myPages) routes(r *gin.Engine) {
+	g := r.Group("/my", p.pageHeaders)
+	g.GET("/", p.home)
+	g.POST("/login", p.protectMy, p.startLogin)
+	g.GET("/login/otp", p.showLoginOTP)
+	g.POST("/login/otp", p.protectMy, p.login)
+	g.POST("/logout", p.protectMy, p.logout)
+	g.POST("/revoke", p.protectMy, p.revoke)
+	g.POST("/erase", p.protectMy, p.erase)
+}
+
+// myView is what the settings templates get.
+type myView struct {
+	view
+	Grants  []grantRow
+	History []historyRow
+	Erasure *erasureView
+}
+
+type grantRow struct {
+	ID, Partner, PartnerID, LogoURL string
+	Documents                       []string
+	Since, Until, LastUsed          string
+	Status, StatusLabel             string
+	Active                          bool
+	Ack                             string
+}
+
+type historyRow struct{ When, Text string }
+
+type erasureView struct {
+	Revoked string
+	Deleted []string
+	Kept    string
+}
+
+// preSession is the browser's cookie before log-in, made when missing.
+func (p *myPages) preSession(c *gin.Context) string {
+	if s, err := c.Cookie(myPreCookie); err == nil && len(s) >= 32 {
+		return s
+	}
+	s := randomToken()
+	http.SetCookie(c.Writer, &http.Cookie{Name: myPreCookie, Value: s, Path: "/my", HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode})
+	return s
+}
+
+// protectMy refuses a POST that is cross-origin or lacks the form's token.
+func (p *myPages) protectMy(c *gin.Context) {
+	pre, err := c.Cookie(myPreCookie)
+	if err != nil || p.cop.Check(c.Request) != nil || !safeEqual(c.PostForm("csrf"), p.csrf(pre, "my")) {
+		p.fail(c, p.localizer(c, ""), http.StatusForbidden, "err_forbidden")
+		return
+	}
+	c.Next()
+}
+
+func (p *myPages) myBase(c *gin.Context, l *consent.Localizer) myView {
+	v := myView{view: view{L: l, Lang: l.Lang, Title: l.T("my_title", nil), CSRF: p.csrf(p.preSession(c), "my")}}
+	q := c.Request.URL.Query()
+	for _, lang := range consent.Languages {
+		q.Set("lang", lang)
+		v.LangLinks = append(v.LangLinks, langLink{Lang: lang, Label: l.T("lang_"+lang, nil),
+			URL: c.Request.URL.Path + "?" + q.Encode(), Current: lang == l.Lang})
+	}
+	return v
+}
+
+// citizen returns the logged-in citizen, or "" after sending the browser
+// to log in.
+func (p *myPages) citizen(c *gin.Context) consent.IIN {
+	token, _ := c.Cookie(mySessionCookie)
+	iin, err := p.settings.Citizen(c.Request.Context(), token)
+	if err != nil {
+		if !errors.Is(err, consent.ErrNoSession) {
+			p.log.ErrorContext(c.Request.Context(), "session", "err", err)
+		}
+		return ""
+	}
+	return iin
+}
+
+func (p *myPages) home(c *gin.Context) {
+	l := p.localizer(c, "")
+	v := p.myBase(c, l)
+	iin := p.citizen(c)
+	if iin == "" {
+		v.Action = "/my/login"
+		p.render(c, http.StatusOK, "mylogin.html", v)
+		return
+	}
+	ctx := c.Request.Context()
+	grants, err := p.settings.Grants(ctx, iin)
+	if err != nil {
+		p.renderFailure(c, l, err)
+		return
+	}
+	names := map[string]string{}
+	partner := func(id string) string {
+		if n, ok := names[id]; ok {
+			return n
+		}
+		n := id
+		if pt, err := p.partners.Get(ctx, id); err == nil {
+			n = pt.DisplayName(l.Lang)
+		}
+		names[id] = n
+		return n
+	}
+	day := func(t time.Time) string { return t.In(almaty).Format("2006-01-02") }
+	stamp := func(t time.Time) string { return t.In(almaty).Format("2006-01-02 15:04") }
+	for _, g := range grants {
+		row := grantRow{ID: g.ID, PartnerID: g.PartnerID, Partner: partner(g.PartnerID), Since: day(g.CreatedAt), Until: day(g.ExpiresAt),
+			LastUsed: l.T("never", nil), Status: string(g.Status)}
+		if g.Expired {
+			row.Status = string(consent.GrantExpired)
+		}
+		row.StatusLabel = l.T("status_"+row.Status, nil)
+		row.Active = row.Status == string(consent.GrantActive)
+		if !g.LastUsed.IsZero() {
+			row.LastUsed = stamp(g.LastUsed)
+		}
+		if pt, err := p.partners.Get(ctx, g.PartnerID); err == nil && pt.LogoURI != "" {
+			row.LogoURL = "/partner-logo/" + url.PathEscape(pt.ID)
+		}
+		for _, d := range g.Documents {
+			row.Documents = append(row.Documents, l.Document(d))
+		}
+		if g.Status == consent.GrantRevoked {
+			row.Ack = l.T("ack_pending", nil)
+			if !g.RevocationAckedAt.IsZero() {
+				row.Ack = l.T("ack_done", map[string]any{"Time": stamp(g.RevocationAckedAt)})
+			}
+		}
+		v.Grants = append(v.Grants, row)
+	}
+	events, err := p.settings.History(ctx, iin, 200)
+	if err != nil {
+		p.renderFailure(c, l, err)
+		return
+	}
+	for _, e := range events {
+		v.History = append(v.History, historyRow{When: stamp(e.At),
+			Text: l.T("ev_"+e.Kind, map[string]any{"Partner": partner(e.PartnerID), "Document": docName(l, e.Document)})})
+	}
+	p.render(c, http.StatusOK, "mysettings.html", v)
+}
+
+func docName(l *consent.Localizer, t consent.DocumentType) string {
+	if t == "" {
+		return ""
+	}
+	return l.Document(t)
+}
+
+func (p *myPages) startLogin(c *gin.Context) {
+	l := p.localizer(c, "")
+	v := p.myBase(c, l)
+	v.Action = "/my/login"
+	v.IIN, v.Phone = c.PostForm("iin"), c.PostForm("phone")
+	ch, err := p.settings.StartLogin(c.Request.Context(), p.preSession(c), v.IIN, v.Phone, l.Lang, c.ClientIP())
+	if err != nil {
+		var input *consent.InputError
+		var limited *consent.RateLimitError
+		switch {
+		case errors.As(err, &input):
+			v.Error = l.T(map[error]string{consent.ErrIINFormat: "err_iin_format", consent.ErrIINCheck: "err_iin_check", consent.ErrPhone: "err_phone"}[input.Err], nil)
+			p.render(c, http.StatusBadRequest, "mylogin.html", v)
+		case errors.As(err, &limited):
+			p.tooMany(c, l, limited.RetryAfter)
+		default:
+			p.renderFailure(c, l, err)
+		}
+		return
+	}
+	phone, _ := consent.ParsePhone(v.Phone)
+	c.Redirect(http.StatusSeeOther, "/my/login/otp?"+url.Values{"challenge": {ch.ID}, "to": {phone.Masked()}}.Encode())
+}
+
+func (p *myPages) loginOTPView(c *gin.Context, l *consent.Localizer, challenge string) myView {
+	v := p.myBase(c, l)
+	v.Action = "/my/login/otp?" + url.Values{"to": {maskedPhone(c.Query("to"))}}.Encode()
+	v.Challenge, v.CanAnswer = challenge, true
+	v.Notice = l.T("otp_sent", map[string]any{"Phone": maskedPhone(c.Query("to"))})
+	return v
+}
+
+func (p *myPages) showLoginOTP(c *gin.Context) {
+	l := p.localizer(c, "")
+	p.render(c, http.StatusOK, "mylogin-otp.html", p.loginOTPView(c, l, c.Query("challenge")))
+}
+
+func (p *myPages) login(c *gin.Context) {
+	l := p.localizer(c, "")
+	token, _, err := p.settings.LogIn(c.Request.Context(), c.PostForm("challenge"), p.preSession(c), c.PostForm("otp"))
+	if err != nil {
+		v := p.loginOTPView(c, l, c.PostForm("challenge"))
+		v.Notice = ""
+		var wrong *consent.WrongCodeError
+		switch {
+		case errors.As(err, &wrong):
+			v.Error = l.T("err_wrong_code", nil, wrong.AttemptsLeft)
+		case errors.Is(err, consent.ErrCodeDead):
+			v.Error, v.CanAnswer = l.T("err_code_dead", nil), false
+		case errors.Is(err, consent.ErrCodeExpired):
+			v.Error = l.T("err_code_expired", nil)
+		case errors.Is(err, consent.ErrCodeUsed):
+			v.Error, v.CanAnswer = l.T("err_code_used", nil), false
+		case errors.Is(err, consent.ErrUnknownChallenge):
+			p.fail(c, l, http.StatusNotFound, "err_request_gone")
+			return
+		default:
+			p.renderFailure(c, l, err)
+			return
+		}
+		p.render(c, http.StatusBadRequest, "mylogin-otp.html", v)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: mySessionCookie, Value: token, Path: "/my", HttpOnly: true,
+		Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode, MaxAge: int(consent.SessionAbsolute.Seconds())})
+	c.Redirect(http.StatusSeeOther, "/my/")
+}
+
+func (p *myPages) logout(c *gin.Context) {
+	if token, err := c.Cookie(mySessionCookie); err == nil {
+		if err := p.settings.LogOut(c.Request.Context(), token); err != nil {
+			p.renderFailure(c, p.localizer(c, ""), err)
+			return
+		}
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: mySessionCookie, Value: "", Path: "/my", MaxAge: -1, HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode})
+	c.Redirect(http.StatusSeeOther, "/my/")
+}
+
+func (p *myPages) revoke(c *gin.Context) {
+	l := p.localizer(c, "")
+	iin := p.citizen(c)
+	if iin == "" {
+		c.Redirect(http.StatusSeeOther, "/my/")
+		return
+	}
+	r := consent.Revocation{GrantID: c.PostForm("grant_id"), PartnerID: c.PostForm("partner_id"), All: c.PostForm("all") == "true"}
+	if r.GrantID == "" && r.PartnerID == "" && !r.All {
+		p.fail(c, l, http.StatusBadRequest, "err_grant_gone")
+		return
+	}
+	if _, err := p.settings.Revoke(c.Request.Context(), iin, r, "citizen"); err != nil {
+		if errors.Is(err, consent.ErrGrantNotFound) {
+			p.fail(c, l, http.StatusNotFound, "err_grant_gone")
+			return
+		}
+		p.renderFailure(c, l, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/my/")
+}
+
+func (p *myPages) erase(c *gin.Context) {
+	l := p.localizer(c, "")
+	iin := p.citizen(c)
+	if iin == "" {
+		c.Redirect(http.StatusSeeOther, "/my/")
+		return
+	}
+	report, err := p.settings.Erase(c.Request.Context(), iin)
+	if err != nil {
+		p.renderFailure(c, l, err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: mySessionCookie, Value: "", Path: "/my", MaxAge: -1, HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode})
+	v := p.myBase(c, l)
+	v.Title = l.T("erased_title", nil)
+	e := &erasureView{Revoked: l.T("erased_revoked", nil, report.Revoked), Kept: l.T("erased_kept", nil)}
+	for _, kind := range []string{"sessions", "otp_records", "tokens"} {
+		e.Deleted = append(e.Deleted, l.T("kind_"+kind, nil)+": "+strconv.Itoa(report.Deleted[kind]))
+	}
+	v.Erasure = e
+	p.render(c, http.StatusOK, "myerased.html", v)
+}
+
+func (p *myPages) renderFailure(c *gin.Context, l *consent.Localizer, err error) {
+	if errors.Is(err, consent.ErrRegistryUnavailable) {
+		p.fail(c, l, http.StatusServiceUnavailable, "err_registry_down")
+		return
+	}
+	p.log.ErrorContext(c.Request.Context(), "settings", "err", err)
+	p.fail(c, l, http.StatusInternalServerError, "err_internal")
+}

@@ -1,0 +1,19 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// Settings is the citizen's side the /my/ pages and /api/v1/me/ serve.
+type Settings interface {
+	StartLogin(ctx context.Context, session, iin, phone, lang, clientIP string) (consent.Challenge, error)
+	LogIn(ctx context.Context, challengeID, session, code string) (string, consent.IIN, error)
+	Citizen(ctx context.Context, token string) (consent.IIN, error)
+	LogOut(ctx context.Context, token string) error
+	Grants(ctx context.Context, citizen consent.IIN) ([]consent.GrantView, error)
+	Revoke(ctx context.Context, citizen consent.IIN, r consent.Revocation, by string) (int, error)
+	History(ctx context.Context, citizen consent.IIN, limit int) ([]consent.Event, error)
+	Erase(ctx context.Context, citizen consent.IIN) (consent.Erasure, error)
+}

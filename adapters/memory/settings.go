@@ -1,0 +1,151 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+var _ consent.SettingsStore = (*Store)(nil)
+
+// CreateSession implements consent.SettingsStore.
+func (s *Store) CreateSession(ctx context.Context, sess consent.CitizenSession) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	s.sessions[sess.ID] = sess
+	return nil
+}
+
+// GetSession implements consent.SettingsStore.
+func (s *Store) GetSession(ctx context.Context, id string) (consent.CitizenSession, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	sess, ok := s.sessions[id]
+	if !ok {
+		return consent.CitizenSession{}, consent.ErrNoSession
+	}
+	return sess, nil
+}
+
+// TouchSession implements consent.SettingsStore.
+func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	if sess, ok := s.sessions[id]; ok {
+		sess.LastSeen = at
+		s.sessions[id] = sess
+	}
+	return nil
+}
+
+// DeleteSession implements consent.SettingsStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	delete(s.sessions, id)
+	return nil
+}
+
+// ListGrants implements consent.SettingsStore.
+func (s *Store) ListGrants(ctx context.Context, citizen consent.IIN) ([]consent.Grant, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.Grant
+	for _, g := range s.grants {
+		if g.Citizen == citizen {
+			g.Documents = slices.Clone(g.Documents)
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b consent.Grant) int { return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// LastUsed implements consent.SettingsStore.
+func (s *Store) LastUsed(ctx context.Context, citizen consent.IIN) (map[string]time.Time, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	out := map[string]time.Time{}
+	for _, e := range s.access {
+		if e.Citizen == citizen && e.At.After(out[e.GrantID]) {
+			out[e.GrantID] = e.At
+		}
+	}
+	return out, nil
+}
+
+// RevokeGrant implements consent.SettingsStore.
+func (s *Store) RevokeGrant(ctx context.Context, id, by, reason string, at time.Time, outbox []consent.OutboxEntry) (bool, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	g, ok := s.grants[id]
+	if !ok || g.Status != consent.GrantActive {
+		return false, nil
+	}
+	g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantRevoked, at, by, reason
+	s.grants[id] = g
+	for _, e := range outbox {
+		s.outbox[e.ID] = &outboxRow{entry: e}
+	}
+	return true, nil
+}
+
+// AckRevocation implements consent.DeliveryStore.
+func (s *Store) AckRevocation(ctx context.Context, grantID string, at time.Time) error {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	if g, ok := s.grants[grantID]; ok && g.RevocationAckedAt.IsZero() {
+		g.RevocationAckedAt = at
+		s.grants[grantID] = g
+	}
+	return nil
+}
+
+// Erase implements consent.SettingsStore.
+func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string) (map[string]int, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	counts := map[string]int{}
+	for id, sess := range s.sessions {
+		if sess.Citizen == citizen {
+			delete(s.sessions, id)
+			counts["sessions"]++
+		}
+	}
+	for id, c := range s.challenges {
+		if c.Citizen == citizen {
+			delete(s.challenges, id)
+			counts["otp_records"]++
+		}
+	}
+	grants := map[string]bool{}
+	for id, g := range s.grants {
+		if g.Citizen == citizen {
+			grants[id] = true
+			g.Citizen = consent.IIN(pseudonym)
+			s.grants[id] = g
+			counts["grants_pseudonymised"]++
+		}
+	}
+	for k, r := range s.records {
+		if r.GrantID != "" && grants[r.GrantID] {
+			delete(s.records, k)
+			counts["tokens"]++
+		}
+	}
+	for i, e := range s.access {
+		if e.Citizen == citizen || e.Holder == citizen {
+			if e.Citizen == citizen {
+				s.access[i].Citizen = consent.IIN(pseudonym)
+			}
+			if e.Holder == citizen {
+				s.access[i].Holder = consent.IIN(pseudonym)
+			}
+			counts["history_pseudonymised"]++
+		}
+	}
+	return counts, nil
+}

@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+var _ consent.SettingsStore = (*Store)(nil)
+
+// CreateSession implements consent.SettingsStore.
+func (s *Store) CreateSession(ctx context.Context, sess consent.CitizenSession) error {
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO citizen_sessions (id, citizen, created_at, last_seen) VALUES ($1, $2, $3, $4)`,
+		sess.ID, string(sess.Citizen), sess.CreatedAt, sess.LastSeen)
+	return translate(err)
+}
+
+// GetSession implements consent.SettingsStore.
+func (s *Store) GetSession(ctx context.Context, id string) (consent.CitizenSession, error) {
+	sess := consent.CitizenSession{ID: id}
+	var citizen string
+	err := s.q(ctx).QueryRow(ctx, `SELECT citizen, created_at, last_seen FROM citizen_sessions WHERE id = $1`, id).
+		Scan(&citizen, &sess.CreatedAt, &sess.LastSeen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.CitizenSession{}, consent.ErrNoSession
+	}
+	sess.Citizen = consent.IIN(citizen)
+	return sess, translate(err)
+}
+
+// TouchSession implements consent.SettingsStore.
+func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
+	_, err := s.q(ctx).Exec(ctx, `UPDATE citizen_sessions SET last_seen = $2 WHERE id = $1`, id, at)
+	return translate(err)
+}
+
+// DeleteSession implements consent.SettingsStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	_, err := s.q(ctx).Exec(ctx, `DELETE FROM citizen_sessions WHERE id = $1`, id)
+	return translate(err)
+}
+
+// LastUsed implements consent.SettingsStore.
+func (s *Store) LastUsed(ctx context.Context, citizen consent.IIN) (map[string]time.Time, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT grant_id, max(at) FROM access_events WHERE citizen = $1 GROUP BY grant_id`, string(citizen))
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, translate(err)
+		}
+		out[id] = at
+	}
+	return out, translate(rows.Err())
+}
+
+// RevokeGrant implements consent.SettingsStore.
+func (s *Store) RevokeGrant(ctx context.Context, id, by, reason string, at time.Time, outbox []consent.OutboxEntry) (bool, error) {
+	var revoked bool
+	err := s.inTx(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, `UPDATE grants SET status = 'revoked', status_changed_at = $2, status_by = $3, status_reason = $4
+			WHERE id = $1 AND status = 'active'`, id, at, by, reason)
+		if err != nil {
+			return translate(err)
+		}
+		if revoked = tag.RowsAffected() == 1; !revoked {
+			return nil
+		}
+		return insertOutbox(ctx, q, outbox)
+	})
+	return revoked, err
+}
+
+// AckRevocation implements consent.DeliveryStore.
+func (s *Store) AckRevocation(ctx context.Context, grantID string, at time.Time) error {
+	_, err := s.q(ctx).Exec(ctx, `UPDATE grants SET revocation_acked_at = $2 WHERE id = $1 AND revocation_acked_at IS NULL`, grantID, at)
+	return translate(err)
+}
+
+// Erase implements consent.SettingsStore.
+func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string) (map[string]int, error) {
+	counts := map[string]int{}
+	err := s.inTx(ctx, func(q querier) error {
+		for _, step := range []struct{ name, sql string }{
+			{"sessions", `DELETE FROM citizen_sessions WHERE citizen = $1`},
+			{"otp_records", `DELETE FROM otp_challenges WHERE citizen = $1`},
+			{"tokens", `DELETE FROM oauth_records WHERE grant_id IN (SELECT id FROM grants WHERE citizen = $1)`},
+			{"grants_pseudonymised", `UPDATE grants SET citizen = $2 WHERE citizen = $1`},
+			{"history_pseudonymised", `UPDATE access_events SET citizen = CASE WHEN citizen = $1 THEN $2 ELSE citizen END,
+				holder = CASE WHEN holder = $1 THEN $2 ELSE holder END WHERE citizen = $1 OR holder = $1`},
+		} {
+			args := []any{string(citizen)}
+			if step.name == "grants_pseudonymised" || step.name == "history_pseudonymised" {
+				args = append(args, pseudonym)
+			}
+			tag, err := q.Exec(ctx, step.sql, args...)
+			if err != nil {
+				return translate(err)
+			}
+			counts[step.name] = int(tag.RowsAffected())
+		}
+		return nil
+	})
+	return counts, err
+}
