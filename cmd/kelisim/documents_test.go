@@ -244,7 +244,7 @@ func newWebhook(t *testing.T, fail int) (*webhook, string) {
 		w.mu.Lock()
 		w.attempts++
 		failing := w.attempts <= w.fail
-		if !failing && r.Header.Get("Content-Type") == "application/jose" {
+		if ct := r.Header.Get("Content-Type"); !failing && (ct == "application/jose" || ct == "application/secevent+jwt") {
 			w.accepted[r.Header.Get("Idempotency-Key")]++
 			w.bodies = append(w.bodies, string(body))
 		}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/adapters/httpapi"
+	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
+	"github.com/kelisim/kelisim/consent"
+)
+
+// logIn logs a browser in to /my/ as the citizen and returns the settings
+// page.
+func (b *browser) logIn(iin, phone string) page {
+	b.t.Helper()
+	login := b.get("/my/")
+	if !strings.Contains(login.body, `action="/my/login"`) {
+		b.t.Fatalf("login page:\n%s", login.body)
+	}
+	otp := b.follow(b.submit(login, url.Values{"iin": {iin}, "phone": {phone}}))
+	if !strings.Contains(otp.body, `name="otp"`) {
+		b.t.Fatalf("login code page: %d\n%s", otp.status, otp.body)
+	}
+	home := b.follow(b.submit(otp, url.Values{"otp": {code(b.t, b.g.sms.next(b.t, phone))}}))
+	if home.status != http.StatusOK || !strings.Contains(home.body, `action="/my/logout"`) {
+		b.t.Fatalf("after log-in: %d\n%s", home.status, home.body)
+	}
+	return home
+}
+
+var grantFormRE = regexp.MustCompile(`name="grant_id" value="([0-9a-f]+)"`)
+
+// revokeForm posts the revoke form of one grant.
+func (b *browser) revokeGrant(home page, grantID string) page {
+	b.t.Helper()
+	csrf := hiddenRE.FindStringSubmatch(home.body)[2]
+	return b.do("POST", "/my/revoke", url.Values{"csrf": {html.UnescapeString(csrf)}, "grant_id": {grantID}})
+}
+
+// The citizen revokes on the settings page: the token fails at once on
+// both replicas, the partner's webhook gets a signed SET, and its
+// acknowledgement shows on the page.
+func TestRevokeFromSettings(t *testing.T) {
+	db := pgtest.URL(t)
+	hook, hookURL := newWebhook(t, 0)
+	a := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}})
+	b2 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}})
+	p := a.onboard(t, map[string]any{"webhook_url": hookURL, "client_name#kk": "Демо Банк"})
+	tok := consentAs(t, a, p, aidarIIN, aidarPhone, "openid offline_access documents:id_card")
+	access := tok["access_token"].(string)
+	grantID := a.introspect(t, p, access)["grant_id"].(string)
+	if resp, _ := b2.api(t, access, "/api/v1/documents/id_card"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("fetch on the second replica: %d", resp.StatusCode)
+	}
+
+	br := newBrowser(t, a)
+	home := br.logIn(aidarIIN, aidarPhone)
+	if !strings.Contains(home.body, "Демо Банк") || !strings.Contains(home.body, "Жеке куәлік") || grantFormRE.FindStringSubmatch(home.body)[1] != grantID {
+		t.Fatalf("settings page lacks the grant:\n%s", home.body)
+	}
+	res := br.revokeGrant(home, grantID)
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("revoke: %d\n%s", res.status, res.body)
+	}
+	for _, g := range []*gw{a, b2} {
+		if resp, _ := g.api(t, access, "/api/v1/documents/id_card"); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("token after revocation: %d", resp.StatusCode)
+		}
+		if in := g.introspect(t, p, access); in["active"] != false {
+			t.Errorf("introspection after revocation: %v", in)
+		}
+	}
+	resp, body := a.form(t, "/oauth2/token", p, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}})
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("refresh after revocation: %v", body)
+	}
+	// Revoking twice is harmless.
+	if res := br.revokeGrant(home, grantID); res.status != http.StatusSeeOther {
+		t.Errorf("second revoke: %d", res.status)
+	}
+
+	hook.waitAttempts(t, 1)
+	hook.mu.Lock()
+	var set string
+	for _, b := range hook.bodies {
+		set = b
+	}
+	hook.mu.Unlock()
+	if set == "" {
+		t.Fatal("no SET reached the webhook")
+	}
+	claims, header := verify(t, a, set)
+	events, _ := claims["events"].(map[string]any)
+	ev, _ := events[consent.SessionRevoked].(map[string]any)
+	if header["typ"] != "secevent+jwt" || claims["aud"] != p.id || ev["grant_id"] != grantID || claims["sub_id"].(map[string]any)["id"] == aidarIIN {
+		t.Errorf("SET %v %v", header, claims)
+	}
+	// The acknowledgement shows to the citizen.
+	var page page
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if page = br.get("/my/"); strings.Contains(page.body, "растады") {
+			break
+		}
+	}
+	if !strings.Contains(page.body, "Серіктес кері қайтаруды") || !strings.Contains(page.body, "растады") {
+		t.Errorf("acknowledgement not shown:\n%s", page.body)
+	}
+	if !strings.Contains(page.body, "рұқсаты кері қайтарылды") {
+		t.Error("history lacks the revocation")
+	}
+}
+
+// Only the citizen's own active grants can be revoked: another citizen's
+// grant or an unknown id answers 404 and changes nothing.
+func TestRevokeForeignGrant(t *testing.T) {
+	g := startConsent(t)
+	p := g.onboard(t, map[string]any{"documents": []string{"id_card", "birth_certificate"}})
+	aidar := consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card")
+	aidarGrant := g.introspect(t, p, aidar["access_token"].(string))["grant_id"].(string)
+	consentAs(t, g, p, aigerimIIN, aigerimTel, "openid documents:id_card")
+
+	br := newBrowser(t, g)
+	home := br.logIn(aigerimIIN, aigerimTel)
+	for _, id := range []string{aidarGrant, "0123456789abcdef0123456789abcdef"} {
+		if res := br.revokeGrant(home, id); res.status != http.StatusNotFound {
+			t.Errorf("revoking %s: %d, want 404", id, res.status)
+		}
+	}
+	if in := g.introspect(t, p, aidar["access_token"].(string)); in["active"] != true {
+		t.Error("another citizen revoked Aidar's grant")
+	}
+	// Without log-in nothing is revoked either.
+	anon := newBrowser(t, g)
+	login := anon.get("/my/")
+	if res := anon.revokeGrant(login, aidarGrant); res.status != http.StatusSeeOther || res.location != "/my/" {
+		t.Errorf("anonymous revoke: %d %s", res.status, res.location)
+	}
+	// A form without its token is refused.
+	if res := br.do("POST", "/my/revoke", url.Values{"grant_id": {aidarGrant}}); res.status != http.StatusForbidden {
+		t.Errorf("revoke without CSRF token: %d", res.status)
+	}
+}
+
+// Revoking all grants of a partner, then everything.
+func TestRevokeByPartnerAndAll(t *testing.T) {
+	g := startConsent(t)
+	p1 := g.onboard(t, nil)
+	p2 := g.onboard(t, map[string]any{"client_name": "Other Bank"})
+	t1 := consentAs(t, g, p1, aidarIIN, aidarPhone, "openid documents:id_card")
+	t1b := consentAs(t, g, p1, aidarIIN, aidarPhone, "openid documents:driver_license")
+	t2 := consentAs(t, g, p2, aidarIIN, aidarPhone, "openid documents:id_card")
+	br := newBrowser(t, g)
+	home := br.logIn(aidarIIN, aidarPhone)
+	csrf := html.UnescapeString(hiddenRE.FindStringSubmatch(home.body)[2])
+	br.do("POST", "/my/revoke", url.Values{"csrf": {csrf}, "partner_id": {p1.id}})
+	if g.introspect(t, p1, t1["access_token"].(string))["active"] != false || g.introspect(t, p1, t1b["access_token"].(string))["active"] != false {
+		t.Error("a grant of the partner survived")
+	}
+	if g.introspect(t, p2, t2["access_token"].(string))["active"] != true {
+		t.Fatal("another partner's grant was revoked")
+	}
+	br.do("POST", "/my/revoke", url.Values{"csrf": {csrf}, "all": {"true"}})
+	if g.introspect(t, p2, t2["access_token"].(string))["active"] != false {
+		t.Error("revoke everything left a grant")
+	}
+}
+
+// Erasure revokes everything and leaves no session, OTP or token rows.
+func TestEraseMyData(t *testing.T) {
+	g := startConsent(t)
+	p := g.onboard(t, nil)
+	tok := consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card")
+	g.api(t, tok["access_token"].(string), "/api/v1/documents/id_card")
+	br := newBrowser(t, g)
+	home := br.logIn(aidarIIN, aidarPhone)
+	csrf := html.UnescapeString(hiddenRE.FindStringSubmatch(home.body)[2])
+	res := br.do("POST", "/my/erase", url.Values{"csrf": {csrf}})
+	if res.status != http.StatusOK || !strings.Contains(res.body, "Деректеріңіз жойылды") {
+		t.Fatalf("erase: %d\n%s", res.status, res.body)
+	}
+	conn := dbConn(t, g)
+	for table, query := range map[string]string{
+		"sessions":       `SELECT count(*) FROM citizen_sessions WHERE citizen = $1`,
+		"otp":            `SELECT count(*) FROM otp_challenges WHERE citizen = $1`,
+		"grants by IIN":  `SELECT count(*) FROM grants WHERE citizen = $1`,
+		"history by IIN": `SELECT count(*) FROM access_events WHERE citizen = $1 OR holder = $1`,
+		"tokens":         `SELECT count(*) FROM oauth_records WHERE convert_from(request, 'UTF8') LIKE '%' || $1 || '%'`,
+	} {
+		var n int
+		if err := conn.QueryRow(context.Background(), query, aidarIIN).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s: %d rows still hold the citizen", table, n)
+		}
+	}
+	var kept int
+	_ = conn.QueryRow(context.Background(), `SELECT count(*) FROM grants WHERE citizen LIKE 'p-%' AND status = 'revoked'`).Scan(&kept)
+	if kept != 1 {
+		t.Errorf("pseudonymised grants kept: %d, want 1", kept)
+	}
+	if in := g.introspect(t, p, tok["access_token"].(string)); in["active"] != false {
+		t.Error("the token survived erasure")
+	}
+	if page := br.get("/my/"); !strings.Contains(page.body, `action="/my/login"`) {
+		t.Error("the session survived erasure")
+	}
+}
+
+// Sessions end after 15 idle minutes, and log-out ends them at once.
+func TestSettingsSession(t *testing.T) {
+	clk := &clock{}
+	g := startWith(t, options{db: pgtest.URL(t), consent: httpapi.ConsentRedirect{}, clock: clk})
+	br := newBrowser(t, g)
+	br.logIn(aidarIIN, aidarPhone)
+	clk.advance(14 * time.Minute)
+	if page := br.get("/my/"); !strings.Contains(page.body, `action="/my/logout"`) {
+		t.Fatal("logged out before the idle timeout")
+	}
+	clk.advance(16 * time.Minute)
+	if page := br.get("/my/"); !strings.Contains(page.body, `action="/my/login"`) {
+		t.Error("still logged in after 16 idle minutes")
+	}
+	home := br.logIn(aidarIIN, aidarPhone)
+	csrf := html.UnescapeString(hiddenRE.FindStringSubmatch(home.body)[2])
+	br.do("POST", "/my/logout", url.Values{"csrf": {csrf}})
+	if page := br.get("/my/"); !strings.Contains(page.body, `action="/my/login"`) {
+		t.Error("still logged in after log-out")
+	}
+}
