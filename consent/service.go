@@ -76,6 +76,9 @@ type StartRequest struct {
 	Days        int
 	Lang        string
 	ClientIP    string
+	// NoDocuments allows a consent to no document: a first-party app's
+	// access to the citizen's settings.
+	NoDocuments bool
 }
 
 // LoginPartner stands for the gateway itself in a challenge that logs a
@@ -99,7 +102,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 	if err != nil {
 		return Challenge{}, &InputError{Field: "phone", Err: err}
 	}
-	if len(r.Documents) == 0 && r.PartnerID != LoginPartner {
+	if len(r.Documents) == 0 && r.PartnerID != LoginPartner && !r.NoDocuments {
 		return Challenge{}, ErrNoDocuments
 	}
 	now := s.now()
@@ -203,7 +206,7 @@ func (s *Service) usable(c Challenge) error {
 func (s *Service) Resend(ctx context.Context, id, session, partnerName string, docs []DocumentType, days int) (Challenge, time.Duration, error) {
 	for {
 		c, err := s.Challenge(ctx, id, session)
-		if err == nil && len(docs) == 0 && c.PartnerID != LoginPartner {
+		if err == nil && len(docs) == 0 && len(c.Documents) > 0 {
 			return Challenge{}, 0, ErrNoDocuments
 		}
 		if err != nil {

@@ -52,6 +52,9 @@ const (
 const (
 	ScopeOpenID        = "openid"
 	ScopeOfflineAccess = "offline_access"
+	// ScopeMe lets a first-party app (the operator's own mobile app) act
+	// on the citizen's settings through /api/v1/me/.
+	ScopeMe = "me"
 )
 
 // Registration is what the operator says about a partner when onboarding it.
@@ -71,6 +74,8 @@ type Registration struct {
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	Scope                       string          `json:"scope"`
 	RequirePAR                  bool            `json:"require_pushed_authorization_requests"`
+	// FirstParty marks the operator's own app, which may ask for "me".
+	FirstParty bool `json:"first_party,omitempty"`
 
 	Documents  []consent.DocumentType `json:"documents"`
 	Delivery   Delivery               `json:"delivery"`
@@ -206,6 +211,10 @@ func (r *Registration) validate(allowLoopback bool) []FieldError {
 	for _, s := range strings.Fields(r.Scope) {
 		switch {
 		case s == ScopeOpenID || s == ScopeOfflineAccess:
+		case s == ScopeMe:
+			if !r.FirstParty {
+				add("scope", "%q is only for the operator's first-party app", s)
+			}
 		case strings.HasPrefix(s, consent.ScopePrefix):
 			if d := consent.DocumentType(strings.TrimPrefix(s, consent.ScopePrefix)); !seen[d] {
 				add("scope", "%q asks for a document not listed in documents", s)

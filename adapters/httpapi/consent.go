@@ -354,6 +354,7 @@ func (p *consentPages) start(c *gin.Context) {
 	ch, err := p.consents.Start(c.Request.Context(), consent.StartRequest{
 		PendingID: req.pending.ID, PartnerID: req.partner.ID, PartnerName: req.partner.DisplayName(l.Lang),
 		Session: session, IIN: v.IIN, Phone: v.Phone, Documents: docs, Days: days, Lang: l.Lang, ClientIP: c.ClientIP(),
+		NoDocuments: len(req.docs) == 0 && slices.Contains(req.otherScps, partners.ScopeMe),
 	})
 	if err != nil {
 		p.startError(c, l, v, err)

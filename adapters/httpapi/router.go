@@ -100,6 +100,7 @@ func New(d Deps, parts Parts) http.Handler {
 		pages := newConsentPages(d)
 		pages.routes(r)
 		(&myPages{consentPages: pages, settings: d.Settings}).routes(r)
+		(&meAPI{tokens: d.Tokens, settings: d.Settings, partners: d.Partners, d: d}).routes(r)
 		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
 		v1 := r.Group("/api/v1", api.bearer)
 		v1.GET("/documents", api.list)

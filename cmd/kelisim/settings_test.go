@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"html"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,5 +234,71 @@ func TestSettingsSession(t *testing.T) {
 	br.do("POST", "/my/logout", url.Values{"csrf": {csrf}})
 	if page := br.get("/my/"); !strings.Contains(page.body, `action="/my/login"`) {
 		t.Error("still logged in after log-out")
+	}
+}
+
+// The operator's app, a first-party client, manages the citizen's grants
+// through /api/v1/me/ with a token carrying the "me" scope.
+func TestMeAPI(t *testing.T) {
+	g := startConsent(t)
+	bank := g.onboard(t, nil)
+	app := g.onboard(t, map[string]any{"client_name": "eGov Mobile", "first_party": true, "documents": []string{}, "scope": "openid offline_access me"})
+	if resp, body := g.adminDo(t, "POST", "/admin/v1/partners", map[string]any{"client_name": "Sly", "redirect_uris": []string{"https://x.example/cb"}, "scope": "openid me"}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a third party got the me scope: %d %v", resp.StatusCode, body)
+	}
+	bankTok := consentAs(t, g, bank, aidarIIN, aidarPhone, "openid documents:id_card")
+	bankGrant := g.introspect(t, bank, bankTok["access_token"].(string))["grant_id"].(string)
+	other := consentAs(t, g, bank, aigerimIIN, aigerimTel, "openid documents:id_card")
+	otherGrant := g.introspect(t, bank, other["access_token"].(string))["grant_id"].(string)
+	me := consentAs(t, g, app, aidarIIN, aidarPhone, "openid me")["access_token"].(string)
+
+	call := func(method, path, token string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, g.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := g.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	status, body := call("GET", "/api/v1/me/grants", me)
+	if status != http.StatusOK {
+		t.Fatalf("grants: %d %v", status, body)
+	}
+	var ids []string
+	for _, gr := range body["grants"].([]any) {
+		ids = append(ids, gr.(map[string]any)["grant_id"].(string))
+	}
+	if !slices.Contains(ids, bankGrant) || slices.Contains(ids, otherGrant) {
+		t.Errorf("grants %v: want Aidar's only", ids)
+	}
+	if status, _ := call("GET", "/api/v1/me/grants", bankTok["access_token"].(string)); status != http.StatusForbidden {
+		t.Errorf("a partner token on /me: %d", status)
+	}
+	if status, _ := call("POST", "/api/v1/me/grants/"+otherGrant+"/revoke", me); status != http.StatusNotFound {
+		t.Errorf("revoking another citizen's grant: %d", status)
+	}
+	if g.introspect(t, bank, other["access_token"].(string))["active"] != true {
+		t.Fatal("another citizen's grant was revoked")
+	}
+	if status, body := call("POST", "/api/v1/me/grants/"+bankGrant+"/revoke", me); status != http.StatusOK || body["revoked"] != float64(1) {
+		t.Fatalf("revoke: %d %v", status, body)
+	}
+	if resp, _ := g.api(t, bankTok["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bank token after revocation through the app: %d", resp.StatusCode)
+	}
+	if status, body := call("POST", "/api/v1/me/grants/"+bankGrant+"/revoke", me); status != http.StatusOK || body["revoked"] != float64(0) {
+		t.Errorf("revoking twice: %d %v", status, body)
+	}
+	status, body = call("GET", "/api/v1/me/history", me)
+	kinds := ""
+	for _, e := range body["events"].([]any) {
+		kinds += e.(map[string]any)["kind"].(string) + " "
+	}
+	if status != http.StatusOK || !strings.Contains(kinds, "revocation") || !strings.Contains(kinds, "consent") {
+		t.Errorf("history: %d %s", status, kinds)
 	}
 }

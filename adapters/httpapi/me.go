@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// The citizen's settings as a JSON API for the operator's mobile app, a
+// first-party client whose tokens carry the "me" scope.
+
+type meAPI struct {
+	tokens   Tokens
+	settings Settings
+	partners Partners
+	d        Deps
+}
+
+const citizenKey = "kelisim.citizen"
+
+func (a *meAPI) routes(r *gin.Engine) {
+	g := r.Group("/api/v1/me", a.bearer)
+	g.GET("/grants", a.grants)
+	g.POST("/grants/:id/revoke", a.revoke)
+	g.POST("/partners/:id/revoke", a.revoke)
+	g.POST("/revoke-all", a.revoke)
+	g.GET("/history", a.history)
+	g.POST("/erase", a.erase)
+}
+
+// bearer admits tokens of a citizen with the "me" scope.
+func (a *meAPI) bearer(c *gin.Context) {
+	raw, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	info, err := a.tokens.AccessToken(c.Request.Context(), raw)
+	if raw == "" || err != nil || info.Citizen == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
+		problem(c, http.StatusUnauthorized, "Unauthorized", "A valid citizen access token is required.")
+		return
+	}
+	if !slices.Contains(info.Scopes, partners.ScopeMe) {
+		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="insufficient_scope", scope="me"`)
+		problem(c, http.StatusForbidden, "Forbidden", `The token lacks the "me" scope.`)
+		return
+	}
+	c.Set(citizenKey, consent.IIN(info.Citizen))
+	c.Next()
+}
+
+type grantJSON struct {
+	ID           string                 `json:"grant_id"`
+	Partner      partnerJSON            `json:"partner"`
+	Documents    []consent.DocumentType `json:"documents"`
+	Purpose      string                 `json:"purpose,omitempty"`
+	Since        time.Time              `json:"since"`
+	Until        time.Time              `json:"until"`
+	Status       string                 `json:"status"`
+	LastUsed     *time.Time             `json:"last_used,omitempty"`
+	RevokedAt    *time.Time             `json:"revoked_at,omitempty"`
+	RevokedBy    string                 `json:"revoked_by,omitempty"`
+	PartnerAck   *time.Time             `json:"partner_acknowledged_at,omitempty"`
+	TermsVersion string                 `json:"terms_version"`
+}
+
+type partnerJSON struct {
+	ID      string            `json:"client_id"`
+	Name    string            `json:"name"`
+	Names   map[string]string `json:"names,omitempty"`
+	LogoURI string            `json:"logo_uri,omitempty"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (a *meAPI) grants(c *gin.Context) {
+	ctx := c.Request.Context()
+	views, err := a.settings.Grants(ctx, c.MustGet(citizenKey).(consent.IIN))
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	out := make([]grantJSON, 0, len(views))
+	for _, g := range views {
+		pj := partnerJSON{ID: g.PartnerID, Name: g.PartnerID}
+		if p, err := a.partners.Get(ctx, g.PartnerID); err == nil {
+			pj = partnerJSON{ID: p.ID, Name: p.ClientName, LogoURI: p.LogoURI,
+				Names: map[string]string{"kk": p.DisplayName("kk"), "ru": p.DisplayName("ru"), "en": p.DisplayName("en")}}
+		}
+		status := string(g.Status)
+		if g.Expired {
+			status = string(consent.GrantExpired)
+		}
+		j := grantJSON{ID: g.ID, Partner: pj, Documents: g.Documents, Purpose: g.Purpose, Since: g.CreatedAt, Until: g.ExpiresAt,
+			Status: status, LastUsed: optTime(g.LastUsed), PartnerAck: optTime(g.RevocationAckedAt), TermsVersion: g.TermsVersion}
+		if g.Status == consent.GrantRevoked {
+			j.RevokedAt, j.RevokedBy = optTime(g.StatusChangedAt), g.StatusBy
+		}
+		if j.Documents == nil {
+			j.Documents = []consent.DocumentType{}
+		}
+		out = append(out, j)
+	}
+	c.JSON(http.StatusOK, gin.H{"grants": out})
+}
+
+func (a *meAPI) revoke(c *gin.Context) {
+	var r consent.Revocation
+	switch {
+	case strings.HasPrefix(c.FullPath(), "/api/v1/me/grants/"):
+		r.GrantID = c.Param("id")
+	case strings.HasPrefix(c.FullPath(), "/api/v1/me/partners/"):
+		r.PartnerID = c.Param("id")
+	default:
+		r.All = true
+	}
+	n, err := a.settings.Revoke(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), r, "citizen")
+	if errors.Is(err, consent.ErrGrantNotFound) {
+		problem(c, http.StatusNotFound, "Not found", "The citizen has no such grant.")
+		return
+	}
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"revoked": n})
+}
+
+func (a *meAPI) history(c *gin.Context) {
+	events, err := a.settings.History(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), 500)
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	type eventJSON struct {
+		At       time.Time            `json:"at"`
+		Kind     string               `json:"kind"`
+		Partner  string               `json:"client_id"`
+		GrantID  string               `json:"grant_id"`
+		Document consent.DocumentType `json:"document,omitempty"`
+		By       string               `json:"by,omitempty"`
+	}
+	out := make([]eventJSON, len(events))
+	for i, e := range events {
+		out[i] = eventJSON{At: e.At, Kind: e.Kind, Partner: e.PartnerID, GrantID: e.GrantID, Document: e.Document, By: e.By}
+	}
+	c.JSON(http.StatusOK, gin.H{"events": out})
+}
+
+func (a *meAPI) erase(c *gin.Context) {
+	report, err := a.settings.Erase(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN))
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"revoked": report.Revoked, "deleted": report.Deleted,
+		"kept": gin.H{"what": report.Kept, "why": "the law requires an audit trail of who saw which document; it is kept without the IIN"},
+	})
+}
