@@ -146,13 +146,17 @@ func (p *myPages) home(c *gin.Context) {
 		if !g.LastUsed.IsZero() {
 			row.LastUsed = stamp(g.LastUsed)
 		}
-		if pt, err := p.partners.Get(ctx, g.PartnerID); err == nil && pt.LogoURI != "" {
-			row.LogoURL = "/partner-logo/" + url.PathEscape(pt.ID)
+		notified := false // a partner without a webhook learns of a revocation on its next call
+		if pt, err := p.partners.Get(ctx, g.PartnerID); err == nil {
+			if pt.LogoURI != "" {
+				row.LogoURL = "/partner-logo/" + url.PathEscape(pt.ID)
+			}
+			notified = pt.WebhookURL != ""
 		}
 		for _, d := range g.Documents {
 			row.Documents = append(row.Documents, l.Document(d))
 		}
-		if g.Status == consent.GrantRevoked {
+		if g.Status == consent.GrantRevoked && notified {
 			row.Ack = l.T("ack_pending", nil)
 			if !g.RevocationAckedAt.IsZero() {
 				row.Ack = l.T("ack_done", map[string]any{"Time": stamp(g.RevocationAckedAt)})

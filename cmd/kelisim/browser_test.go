@@ -150,3 +150,61 @@ func TestBrowserConsent(t *testing.T) {
 		})
 	}
 }
+
+// A citizen in a real browser logs in to the settings, revokes a grant and
+// sees the revocation in the history.
+func TestBrowserSettings(t *testing.T) {
+	ctx := chromium(t)
+	g := startConsent(t)
+	p := g.onboard(t, map[string]any{"client_name#kk": "Демо Банк", "client_name#ru": "Демо Банк"})
+	other := g.onboard(t, map[string]any{"client_name": "Halyk-style Bank", "client_name#kk": "Екінші Банк"})
+	tok := consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card documents:driver_license")
+	g.api(t, tok["access_token"].(string), "/api/v1/documents/id_card")
+	consentAs(t, g, other, aidarIIN, aidarPhone, "openid documents:id_card")
+	grantID := g.introspect(t, p, tok["access_token"].(string))["grant_id"].(string)
+
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(g.base+"/my/?lang=kk"),
+		chromedp.WaitVisible(css(`input[name=iin]`)),
+		chromedp.SendKeys(css(`input[name=iin]`), aidarIIN),
+		chromedp.SendKeys(css(`input[name=phone]`), aidarPhone),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`input[name=otp]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(css(`input[name=otp]`), code(t, g.sms.next(t, aidarPhone))),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`#grant-`+grantID)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	before, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifact(t, "settings-kk.png", before)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(css(`#grant-`+grantID+` button.secondary`)),
+		chromedp.WaitVisible(css(`#grant-`+grantID+` .status-revoked`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	history, err := chromedp.Run(ctx, chromedp.Text(css(`.timeline`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(history, "Демо Банк рұқсаты кері қайтарылды") || !strings.Contains(history, "Демо Банк алды: Жеке куәлік") {
+		t.Errorf("history after revocation:\n%s", history)
+	}
+	after, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifact(t, "settings-revoked-kk.png", after)
+	if resp, _ := g.api(t, tok["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("token after revoking in the browser: %d", resp.StatusCode)
+	}
+}
