@@ -211,6 +211,23 @@ func (d *Deliverer) revocationOutbox(ctx context.Context, g Grant, now time.Time
 		Status: OutboxPending, NextAttemptAt: now, CreatedAt: now}}, nil
 }
 
+// notifyEnded queues the Security Event Tokens telling partners that
+// grants ended (expired or superseded), as for a revocation.
+func (d *Deliverer) notifyEnded(ctx context.Context, ended []Grant, now time.Time) error {
+	var out []OutboxEntry
+	for _, g := range ended {
+		e, err := d.revocationOutbox(ctx, g, now)
+		if err != nil {
+			return err
+		}
+		out = append(out, e...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return d.store.EnqueueDeliveries(ctx, out)
+}
+
 // sendRevocation posts the Security Event Token (RFC 8417) of a revoked
 // grant and records the partner's acknowledgement.
 func (d *Deliverer) sendRevocation(ctx context.Context, p PartnerInfo, g Grant, e OutboxEntry) error {
@@ -219,7 +236,7 @@ func (d *Deliverer) sendRevocation(ctx context.Context, p PartnerInfo, g Grant, 
 		"sub_id": map[string]string{"format": "opaque", "id": d.pairwise(p.ID, string(g.Citizen))},
 		"events": map[string]any{SessionRevoked: map[string]any{
 			"event_timestamp":   g.StatusChangedAt.Unix(),
-			"initiating_entity": "user",
+			"initiating_entity": map[bool]string{true: "user", false: "policy"}[g.StatusBy == "citizen"],
 			"reason_admin":      map[string]string{"en": g.StatusReason},
 			"grant_id":          g.ID,
 		}},

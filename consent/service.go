@@ -41,18 +41,20 @@ type Service struct {
 	key      []byte
 	cfg      OTPConfig
 	terms    string
-	outbox   func(context.Context, Grant) ([]OutboxEntry, error)
+	delivery *Deliverer
+	janitor  Janitor
 	now      func() time.Time
 	log      *slog.Logger
 }
 
 // NewService returns the consent service. key is secret key material for
-// code hashes and lookup keys; terms is the current terms version; outbox
-// says which deliveries a new grant needs.
+// code hashes and lookup keys; terms is the current terms version; delivery
+// says which deliveries a new grant needs and tells partners of ended
+// grants; janitor ends grants given under older terms.
 func NewService(store Store, registry Registry, sms SMS, messages *Messages, key []byte, cfg OTPConfig, terms string,
-	outbox func(context.Context, Grant) ([]OutboxEntry, error), now func() time.Time, log *slog.Logger) *Service {
+	delivery *Deliverer, janitor Janitor, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{store: store, registry: registry, sms: sms, messages: messages, key: key, cfg: cfg, terms: terms,
-		outbox: outbox, now: now, log: log}
+		delivery: delivery, janitor: janitor, now: now, log: log}
 }
 
 // TermsVersion is the version of the terms consents are given under now.
@@ -278,7 +280,7 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 			ChallengeID: c.ID, Status: GrantActive,
 		}
 		c.Status = ChallengeUsed
-		out, err := s.outbox(ctx, g)
+		out, err := s.delivery.Outbox(ctx, g)
 		if err != nil {
 			return Grant{}, err
 		}
@@ -290,7 +292,22 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 			return Grant{}, err
 		}
 		s.log.InfoContext(ctx, "grant created", "grant", g.ID, "partner", g.PartnerID, "iin", g.Citizen.Masked())
+		s.supersede(ctx, g)
 		return g, nil
+	}
+}
+
+// supersede ends the citizen's grants for the same partner given under an
+// older version of the terms: they work only until the partner asks for
+// consent again, and it just did. Nothing is re-consented silently: the
+// new grant is the citizen's own, given with a code.
+func (s *Service) supersede(ctx context.Context, g Grant) {
+	ended, err := s.janitor.SupersedeGrants(ctx, g.Citizen, g.PartnerID, g.TermsVersion, g.CreatedAt)
+	if err == nil {
+		err = s.delivery.notifyEnded(ctx, ended, g.CreatedAt)
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "supersede grants under old terms", "grant", g.ID, "err", err)
 	}
 }
 

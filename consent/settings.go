@@ -272,3 +272,76 @@ func (s *Settings) Erase(ctx context.Context, citizen IIN) (Erasure, error) {
 	}
 	return Erasure{Revoked: n, Deleted: counts, Kept: []string{"grants", "history"}}, nil
 }
+
+// Janitor is the store's upkeep: what the background job asks of it.
+type Janitor interface {
+	// ExpireGrants marks active grants past their expiry as expired and
+	// returns them.
+	ExpireGrants(ctx context.Context, now time.Time) ([]Grant, error)
+	// Purge deletes what is past retention: expired tokens, codes and
+	// authorization requests, OTP challenges older than otpRetention,
+	// spent rate-limit events, dead sessions and old delivered outbox
+	// entries. It returns how many rows it deleted, by kind.
+	Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error)
+	// SupersedeGrants ends the citizen's active grants for partner given
+	// under terms other than terms, and returns them.
+	SupersedeGrants(ctx context.Context, citizen IIN, partnerID, terms string, at time.Time) ([]Grant, error)
+}
+
+// Upkeep runs the background work that keeps grants and the store honest:
+// expiry (partners are told as for a revocation) and purges. It is safe
+// on several replicas at once: each step is one idempotent statement.
+type Upkeep struct {
+	store        Janitor
+	deliverer    *Deliverer
+	otpRetention time.Duration
+	now          func() time.Time
+	log          interface {
+		Error(string, ...any)
+		Info(string, ...any)
+	}
+}
+
+// NewUpkeep returns the background job.
+func NewUpkeep(store Janitor, deliverer *Deliverer, otpRetention time.Duration, now func() time.Time, log interface {
+	Error(string, ...any)
+	Info(string, ...any)
+}) *Upkeep {
+	return &Upkeep{store: store, deliverer: deliverer, otpRetention: otpRetention, now: now, log: log}
+}
+
+// Once runs one round.
+func (u *Upkeep) Once(ctx context.Context) error {
+	now := u.now()
+	expired, err := u.store.ExpireGrants(ctx, now)
+	if err != nil {
+		return err
+	}
+	if err := u.deliverer.notifyEnded(ctx, expired, now); err != nil {
+		return err
+	}
+	purged, err := u.store.Purge(ctx, now, u.otpRetention)
+	if err != nil {
+		return err
+	}
+	if len(expired) > 0 || len(purged) > 0 {
+		u.log.Info("upkeep", "grants_expired", len(expired), "purged", purged)
+	}
+	return nil
+}
+
+// Run does a round every interval until ctx ends.
+func (u *Upkeep) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := u.Once(ctx); err != nil && ctx.Err() == nil {
+			u.log.Error("upkeep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

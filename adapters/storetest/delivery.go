@@ -14,6 +14,8 @@ func deliveryTests() []namedTest {
 		{"OutboxWithGrantLeaseAndReplay", testOutbox},
 		{"AccessHistory", testAccessHistory},
 		{"ActiveGrantsAndEnqueue", testActiveGrantsAndEnqueue},
+		{"Upkeep", testUpkeep},
+		{"SettingsStore", testSettingsStore},
 	}
 }
 
@@ -128,5 +130,106 @@ func testActiveGrantsAndEnqueue(t *testing.T, s Store) {
 	}
 	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10); len(due) != 1 || due[0].Document != "id_card" || due[0].Kind != consent.KindDocumentChanged {
 		t.Errorf("enqueued: %+v", due)
+	}
+}
+
+func testUpkeep(t *testing.T, s Store) {
+	ctx := context.Background()
+	mk := func(id string, partner, terms string, exp time.Time) {
+		c := challenge("c" + id)
+		_ = s.CreateChallenge(ctx, c)
+		c.Status = consent.ChallengeUsed
+		g := consent.Grant{ID: id, Citizen: "850315300128", PartnerID: partner, Documents: c.Documents, CreatedAt: t0,
+			ExpiresAt: exp, TermsVersion: terms, ChallengeID: c.ID, Status: consent.GrantActive}
+		if err := s.ApproveChallenge(ctx, c, g, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("old", "p1", "v1", t0.Add(time.Hour))
+	mk("fresh", "p1", "v1", t0.Add(48*time.Hour))
+	mk("other", "p2", "v1", t0.Add(48*time.Hour))
+	expired, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour))
+	if err != nil || len(expired) != 1 || expired[0].ID != "old" || expired[0].Status != consent.GrantExpired {
+		t.Fatalf("expire: %+v %v", expired, err)
+	}
+	if again, _ := s.ExpireGrants(ctx, t0.Add(2*time.Hour)); len(again) != 0 {
+		t.Errorf("expired twice: %+v", again)
+	}
+	ended, err := s.SupersedeGrants(ctx, "850315300128", "p1", "v2", t0.Add(3*time.Hour))
+	if err != nil || len(ended) != 1 || ended[0].ID != "fresh" {
+		t.Fatalf("supersede: %+v %v", ended, err)
+	}
+	if g, _ := s.GetGrant(ctx, "other"); g.Status != consent.GrantActive {
+		t.Error("another partner's grant was superseded")
+	}
+	_ = s.CreateRecord(ctx, record("access", "gone", "r1", "p1"))
+	_ = s.CreateSession(ctx, consent.CitizenSession{ID: "s1", Citizen: "850315300128", CreatedAt: t0, LastSeen: t0})
+	_ = s.Hit(ctx, "k", 10, time.Hour, t0)
+	purged, err := s.Purge(ctx, t0.Add(72*time.Hour), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"oauth_records", "otp_challenges", "sessions", "rate_events"} {
+		if purged[kind] == 0 {
+			t.Errorf("nothing purged of %s: %v", kind, purged)
+		}
+	}
+	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, consent.ErrNoSession) {
+		t.Error("a dead session survived the purge")
+	}
+}
+
+func testSettingsStore(t *testing.T, s Store) {
+	ctx := context.Background()
+	c := challenge("c1")
+	_ = s.CreateChallenge(ctx, c)
+	c.Status = consent.ChallengeUsed
+	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, CreatedAt: t0,
+		ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: "c1", Status: consent.GrantActive}
+	if err := s.ApproveChallenge(ctx, c, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	set := consent.OutboxEntry{ID: "set1", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantRevoked, Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}
+	if ok, err := s.RevokeGrant(ctx, "g1", "citizen", "why", t0.Add(time.Minute), []consent.OutboxEntry{set}); !ok || err != nil {
+		t.Fatalf("revoke: %v %v", ok, err)
+	}
+	set.ID = "set2"
+	if ok, err := s.RevokeGrant(ctx, "g1", "citizen", "why", t0.Add(2*time.Minute), []consent.OutboxEntry{set}); ok || err != nil {
+		t.Errorf("second revoke: %v %v", ok, err)
+	}
+	if due, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10); len(due) != 1 || due[0].ID != "set1" {
+		t.Errorf("notifications queued: %+v, want only the first revocation's", due)
+	}
+	_ = s.AckRevocation(ctx, "g1", t0.Add(3*time.Minute))
+	got, _ := s.ListGrants(ctx, c.Citizen)
+	if len(got) != 1 || got[0].Status != consent.GrantRevoked || !got[0].StatusChangedAt.Equal(t0.Add(time.Minute)) ||
+		got[0].StatusBy != "citizen" || !got[0].RevocationAckedAt.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("grant after revoke: %+v", got)
+	}
+	_ = s.CreateSession(ctx, consent.CitizenSession{ID: "s1", Citizen: c.Citizen, CreatedAt: t0, LastSeen: t0})
+	_ = s.TouchSession(ctx, "s1", t0.Add(time.Minute))
+	if sess, err := s.GetSession(ctx, "s1"); err != nil || !sess.LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Errorf("session %+v %v", sess, err)
+	}
+	_ = s.RecordAccess(ctx, consent.AccessEvent{At: t0, Citizen: c.Citizen, Holder: c.Citizen, PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch})
+	if used, _ := s.LastUsed(ctx, c.Citizen); !used["g1"].Equal(t0) {
+		t.Errorf("last used %v", used)
+	}
+	_ = s.CreateRecord(ctx, record("access", "tok", "r1", "p1")) // grant g1
+	counts, err := s.Erase(ctx, c.Citizen, "p-x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["sessions"] != 1 || counts["otp_records"] != 1 || counts["tokens"] != 1 || counts["grants_pseudonymised"] != 1 || counts["history_pseudonymised"] != 1 {
+		t.Errorf("erase counts %v", counts)
+	}
+	if got, _ := s.ListGrants(ctx, c.Citizen); len(got) != 0 {
+		t.Error("grants still listed under the IIN")
+	}
+	if h, _ := s.ListAccess(ctx, c.Citizen, 10); len(h) != 0 {
+		t.Error("history still under the IIN")
+	}
+	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, consent.ErrNoSession) {
+		t.Error("session survived erasure")
 	}
 }

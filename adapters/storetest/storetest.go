@@ -22,6 +22,8 @@ type Store interface {
 	partners.Store
 	consent.Store
 	consent.DeliveryStore
+	consent.SettingsStore
+	consent.Janitor
 }
 
 type namedTest struct {

@@ -51,6 +51,9 @@ type Config struct {
 	DeliveryAttempts int           // KELISIM_DELIVERY_MAX_ATTEMPTS: before a dead letter
 	DeliveryLease    time.Duration // KELISIM_DELIVERY_LEASE
 	WebhookTimeout   time.Duration // KELISIM_WEBHOOK_TIMEOUT
+
+	UpkeepEvery  time.Duration // KELISIM_UPKEEP_EVERY: expiry and purge rounds
+	OTPRetention time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
 }
 
 // Embedded reports whether the gateway runs on the in-memory store.
@@ -93,6 +96,8 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_DELIVERY_MAX_ATTEMPTS", "tries before a push delivery is dead-lettered (default 8)"},
 	{"KELISIM_DELIVERY_LEASE", "how long a replica holds a delivery it is sending (default 1m)"},
 	{"KELISIM_WEBHOOK_TIMEOUT", "timeout of one webhook POST (default 10s)"},
+	{"KELISIM_UPKEEP_EVERY", "how often grants are expired and old records purged (default 1m)"},
+	{"KELISIM_OTP_RETENTION", "how long OTP records are kept after they expire, for disputes (default 720h)"},
 }
 
 // loadConfig reads and validates the configuration. Every wrong value gets
@@ -180,6 +185,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.DeliveryAttempts = integer("KELISIM_DELIVERY_MAX_ATTEMPTS", 8, 1, 100)
 	c.DeliveryLease = duration("KELISIM_DELIVERY_LEASE", time.Minute, time.Hour)
 	c.WebhookTimeout = duration("KELISIM_WEBHOOK_TIMEOUT", 10*time.Second, 5*time.Minute)
+	c.UpkeepEvery = duration("KELISIM_UPKEEP_EVERY", time.Minute, 24*time.Hour)
+	c.OTPRetention = duration("KELISIM_OTP_RETENTION", 30*24*time.Hour, 5*365*24*time.Hour)
 	if c.DeliveryLease <= c.WebhookTimeout {
 		bad("KELISIM_DELIVERY_LEASE", "must be longer than KELISIM_WEBHOOK_TIMEOUT (%s)", c.WebhookTimeout)
 	}

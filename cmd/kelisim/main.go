@@ -172,6 +172,7 @@ type gateway struct {
 	deps      httpapi.Deps
 	keys      *oauth.Keys
 	deliverer *consent.Deliverer
+	upkeep    *consent.Upkeep
 	close     func()
 }
 
@@ -198,6 +199,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		consent.Store
 		consent.DeliveryStore
 		consent.SettingsStore
+		consent.Janitor
 	}
 	var st store
 	closeStore := func() {}
@@ -254,7 +256,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease,
 	}, st, st, citizens, citizens, partnerDirectory{st}, delivery.Styles(webhook),
 		keys, webhook, oauth.Encrypt, secrets.PairwiseSubject, now, log)
-	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, deliverer.Outbox, now, log)
+	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, deliverer, st, now, log)
 	srv := oauth.New(oauth.Config{
 		Issuer:               cfg.Issuer,
 		AccessTokenLifespan:  cfg.AccessTokenTTL,
@@ -264,6 +266,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	settings := consent.NewSettings(consents, st, deliverer, secrets.Key("settings"), now)
 	return &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,
+		upkeep: consent.NewUpkeep(st, deliverer, cfg.OTPRetention, now, log),
 		deps: httpapi.Deps{
 			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry,
 			Tokens: srv, Documents: deliverer, Keys: keys, Settings: settings,
@@ -303,6 +306,7 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 	var wg sync.WaitGroup
 	wg.Go(func() { g.keys.Run(bg, g.log) })
 	wg.Go(func() { g.deliverer.RunOutbox(bg, 500*time.Millisecond) })
+	wg.Go(func() { g.upkeep.Run(bg, g.cfg.UpkeepEvery) })
 	defer func() { stopBG(); wg.Wait() }()
 
 	g.log.Info("kelisim listening", "addr", public.Addr().String(), "issuer", g.cfg.Issuer,

@@ -1,0 +1,88 @@
+package memory
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+var _ consent.Janitor = (*Store)(nil)
+
+// ExpireGrants implements consent.Janitor.
+func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Grant, error) {
+	return s.endGrants(ctx, func(g consent.Grant) bool { return !g.ExpiresAt.After(now) }, func(g *consent.Grant) {
+		g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantExpired, g.ExpiresAt, "system", "expired"
+	})
+}
+
+// SupersedeGrants implements consent.Janitor.
+func (s *Store) SupersedeGrants(ctx context.Context, citizen consent.IIN, partnerID, terms string, at time.Time) ([]consent.Grant, error) {
+	return s.endGrants(ctx, func(g consent.Grant) bool {
+		return g.Citizen == citizen && g.PartnerID == partnerID && g.TermsVersion != terms
+	}, func(g *consent.Grant) {
+		g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantRevoked, at, "system", "superseded by a consent under terms "+terms
+	})
+}
+
+func (s *Store) endGrants(ctx context.Context, match func(consent.Grant) bool, end func(*consent.Grant)) ([]consent.Grant, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.Grant
+	for id, g := range s.grants {
+		if g.Status == consent.GrantActive && match(g) {
+			end(&g)
+			s.grants[id] = g
+			g.Documents = slices.Clone(g.Documents)
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// Purge implements consent.Janitor.
+func (s *Store) Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	counts := map[string]int{}
+	for k, r := range s.records {
+		if r.ExpiresAt.Before(now) {
+			delete(s.records, k)
+			counts["oauth_records"]++
+		}
+	}
+	for id, c := range s.challenges {
+		if c.ExpiresAt.Before(now.Add(-otpRetention)) {
+			delete(s.challenges, id)
+			counts["otp_challenges"]++
+		}
+	}
+	for key, events := range s.rateEvents {
+		kept := slices.DeleteFunc(events, func(t time.Time) bool { return t.Before(now.Add(-24 * time.Hour)) })
+		counts["rate_events"] += len(events) - len(kept)
+		if len(kept) == 0 {
+			delete(s.rateEvents, key)
+		} else {
+			s.rateEvents[key] = kept
+		}
+	}
+	for id, sess := range s.sessions {
+		if sess.LastSeen.Before(now.Add(-consent.SessionIdle)) || sess.CreatedAt.Before(now.Add(-consent.SessionAbsolute)) {
+			delete(s.sessions, id)
+			counts["sessions"]++
+		}
+	}
+	for id, r := range s.outbox {
+		if r.entry.Status == consent.OutboxDelivered && r.entry.DeliveredAt.Before(now.Add(-30*24*time.Hour)) {
+			delete(s.outbox, id)
+			counts["outbox"]++
+		}
+	}
+	for k, n := range counts {
+		if n == 0 {
+			delete(counts, k)
+		}
+	}
+	return counts, nil
+}
