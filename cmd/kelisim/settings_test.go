@@ -302,3 +302,69 @@ func TestMeAPI(t *testing.T) {
 		t.Errorf("history: %d %s", status, kinds)
 	}
 }
+
+// An expired grant behaves like a revoked one: the upkeep job marks it, its
+// tokens fail, and the partner is told.
+func TestGrantExpiry(t *testing.T) {
+	clk := &clock{}
+	hook, hookURL := newWebhook(t, 0)
+	g := startWith(t, options{db: pgtest.URL(t), consent: httpapi.ConsentRedirect{}, clock: clk,
+		env: map[string]string{"KELISIM_UPKEEP_EVERY": "1s"}})
+	p := g.onboard(t, map[string]any{"webhook_url": hookURL})
+	verifier, challenge := pkce()
+	q := authQuery(p, "openid documents:id_card", challenge)
+	q.Set("grant_days", "1")
+	b := newBrowser(t, g)
+	page := b.consentTo("/oauth2/auth?" + q.Encode())
+	otp := b.follow(b.submit(page, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}}))
+	back := b.submit(otp, url.Values{"otp": {code(t, g.sms.next(t, aidarPhone))}, "decision": {"allow"}})
+	loc, _ := url.Parse(back.location)
+	_, tok := g.form(t, "/oauth2/token", p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
+	grantID := g.introspect(t, p, tok["access_token"].(string))["grant_id"].(string)
+
+	clk.advance(25 * time.Hour)
+	hook.waitAttempts(t, 1)
+	var status, by string
+	if err := dbConn(t, g).QueryRow(context.Background(), `SELECT status, status_by FROM grants WHERE id = $1`, grantID).Scan(&status, &by); err != nil {
+		t.Fatal(err)
+	}
+	if status != "expired" || by != "system" {
+		t.Errorf("grant after expiry: %s by %s", status, by)
+	}
+	hook.mu.Lock()
+	set := hook.bodies[0]
+	hook.mu.Unlock()
+	claims, _ := verify(t, g, set)
+	ev := claims["events"].(map[string]any)[consent.SessionRevoked].(map[string]any)
+	if ev["grant_id"] != grantID || ev["initiating_entity"] != "policy" {
+		t.Errorf("expiry SET %v", ev)
+	}
+}
+
+// A new version of the terms: a grant under the old terms keeps working
+// until the partner asks for consent again; the new consent replaces it.
+func TestTermsChange(t *testing.T) {
+	db := pgtest.URL(t)
+	v1 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: map[string]string{"KELISIM_TERMS_VERSION": "v1"}})
+	p := v1.onboard(t, nil)
+	old := consentAs(t, v1, p, aidarIIN, aidarPhone, "openid documents:id_card")
+	v1.stop(t)
+
+	v2 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: map[string]string{"KELISIM_TERMS_VERSION": "v2"}})
+	if resp, _ := v2.api(t, old["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a grant under old terms stopped before the partner asked again: %d", resp.StatusCode)
+	}
+	fresh := consentAs(t, v2, p, aidarIIN, aidarPhone, "openid documents:id_card")
+	if resp, _ := v2.api(t, old["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old-terms grant still works after the new consent: %d", resp.StatusCode)
+	}
+	if resp, _ := v2.api(t, fresh["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the new grant fails: %d", resp.StatusCode)
+	}
+	var terms string
+	_ = dbConn(t, v2).QueryRow(context.Background(), `SELECT terms_version FROM grants WHERE status = 'active'`).Scan(&terms)
+	if terms != "v2" {
+		t.Errorf("active grant under terms %q", terms)
+	}
+}
