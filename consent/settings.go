@@ -59,13 +59,25 @@ type Settings struct {
 	consents  *Service
 	store     SettingsStore
 	deliverer *Deliverer
+	reports   *Reports
 	key       []byte
 	now       func() time.Time
 }
 
 // NewSettings returns the citizen's settings service.
-func NewSettings(consents *Service, store SettingsStore, deliverer *Deliverer, key []byte, now func() time.Time) *Settings {
-	return &Settings{consents: consents, store: store, deliverer: deliverer, key: key, now: now}
+func NewSettings(consents *Service, store SettingsStore, deliverer *Deliverer, reports *Reports, key []byte, now func() time.Time) *Settings {
+	return &Settings{consents: consents, store: store, deliverer: deliverer, reports: reports, key: key, now: now}
+}
+
+// Report records an error report on one of the citizen's documents and
+// forwards it to the document's source.
+func (s *Settings) Report(ctx context.Context, citizen IIN, t DocumentType, description string) (ErrorReport, error) {
+	return s.reports.Report(ctx, citizen, t, description)
+}
+
+// Reports lists the citizen's error reports.
+func (s *Settings) Reports(ctx context.Context, citizen IIN) ([]ErrorReport, error) {
+	return s.reports.List(ctx, citizen)
 }
 
 // StartLogin sends a log-in code when IIN and phone match, with the same
@@ -270,7 +282,7 @@ func (s *Settings) Erase(ctx context.Context, citizen IIN) (Erasure, error) {
 	if err != nil {
 		return Erasure{}, err
 	}
-	return Erasure{Revoked: n, Deleted: counts, Kept: []string{"grants", "history"}}, nil
+	return Erasure{Revoked: n, Deleted: counts, Kept: []string{"grants", "history", "reports"}}, nil
 }
 
 // Janitor is the store's upkeep: what the background job asks of it.
@@ -294,6 +306,7 @@ type Janitor interface {
 type Upkeep struct {
 	store        Janitor
 	deliverer    *Deliverer
+	reports      *Reports
 	otpRetention time.Duration
 	now          func() time.Time
 	log          interface {
@@ -303,11 +316,11 @@ type Upkeep struct {
 }
 
 // NewUpkeep returns the background job.
-func NewUpkeep(store Janitor, deliverer *Deliverer, otpRetention time.Duration, now func() time.Time, log interface {
+func NewUpkeep(store Janitor, deliverer *Deliverer, reports *Reports, otpRetention time.Duration, now func() time.Time, log interface {
 	Error(string, ...any)
 	Info(string, ...any)
 }) *Upkeep {
-	return &Upkeep{store: store, deliverer: deliverer, otpRetention: otpRetention, now: now, log: log}
+	return &Upkeep{store: store, deliverer: deliverer, reports: reports, otpRetention: otpRetention, now: now, log: log}
 }
 
 // Once runs one round.
@@ -318,6 +331,9 @@ func (u *Upkeep) Once(ctx context.Context) error {
 		return err
 	}
 	if err := u.deliverer.notifyEnded(ctx, expired, now); err != nil {
+		return err
+	}
+	if err := u.reports.ForwardReceived(ctx); err != nil {
 		return err
 	}
 	purged, err := u.store.Purge(ctx, now, u.otpRetention)

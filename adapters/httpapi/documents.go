@@ -172,3 +172,25 @@ func (a *documentsAPI) documentChanged(c *gin.Context) {
 	}
 	c.JSON(http.StatusAccepted, gin.H{"queued": n})
 }
+
+// answerReport is how the responsible body answers an error report.
+func (a *documentsAPI) answerReport(c *gin.Context) {
+	var req struct {
+		Status consent.ReportStatus `json:"status"`
+		Note   string               `json:"note"`
+	}
+	if !decodeStrict(c, &req) {
+		return
+	}
+	rep, err := a.d.Reports.Answer(c.Request.Context(), c.Param("id"), req.Status, req.Note)
+	switch {
+	case errors.Is(err, consent.ErrReportNotFound):
+		problem(c, http.StatusNotFound, "Not found", "No report with that tracking number.")
+	case err != nil && (req.Status != consent.ReportResolved && req.Status != consent.ReportRejected):
+		problem(c, http.StatusBadRequest, "Invalid request", "status is resolved or rejected.")
+	case err != nil:
+		renderError(c, a.d.Log, err)
+	default:
+		c.JSON(http.StatusOK, rep)
+	}
+}

@@ -33,6 +33,41 @@ func (a *meAPI) routes(r *gin.Engine) {
 	g.POST("/revoke-all", a.revoke)
 	g.GET("/history", a.history)
 	g.POST("/erase", a.erase)
+	g.POST("/reports", a.report)
+	g.GET("/reports", a.reports)
+}
+
+func (a *meAPI) report(c *gin.Context) {
+	var req struct {
+		Document    consent.DocumentType `json:"document"`
+		Description string               `json:"description"`
+	}
+	if !decodeStrict(c, &req) {
+		return
+	}
+	rep, err := a.settings.Report(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), req.Document, req.Description)
+	if errors.Is(err, consent.ErrReportDescription) || errors.Is(err, consent.ErrNoDocument) {
+		writeProblem(c, Problem{Title: "Invalid request", Status: http.StatusBadRequest, Errors: []partners.FieldError{
+			{Field: "description", Message: "10 to 1000 characters"}, {Field: "document", Message: "a known document type"}}})
+		return
+	}
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	c.JSON(http.StatusCreated, rep)
+}
+
+func (a *meAPI) reports(c *gin.Context) {
+	reps, err := a.settings.Reports(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN))
+	if err != nil {
+		renderError(c, a.d.Log, err)
+		return
+	}
+	if reps == nil {
+		reps = []consent.ErrorReport{}
+	}
+	c.JSON(http.StatusOK, gin.H{"reports": reps})
 }
 
 // bearer admits tokens of a citizen with the "me" scope.

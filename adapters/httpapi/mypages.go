@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -34,15 +35,20 @@ func (p *myPages) routes(r *gin.Engine) {
 	g.POST("/logout", p.protectMy, p.logout)
 	g.POST("/revoke", p.protectMy, p.revoke)
 	g.POST("/erase", p.protectMy, p.erase)
+	g.POST("/report", p.protectMy, p.report)
 }
 
 // myView is what the settings templates get.
 type myView struct {
 	view
-	Grants  []grantRow
-	History []historyRow
-	Erasure *erasureView
+	Grants   []grantRow
+	History  []historyRow
+	Erasure  *erasureView
+	Reports  []reportRow
+	DocTypes []docOption
 }
+
+type reportRow struct{ ID, Document, Status, Date string }
 
 type grantRow struct {
 	ID, Partner, PartnerID, LogoURL string
@@ -173,7 +179,41 @@ func (p *myPages) home(c *gin.Context) {
 		v.History = append(v.History, historyRow{When: stamp(e.At),
 			Text: l.T("ev_"+e.Kind, map[string]any{"Partner": partner(e.PartnerID), "Document": docName(l, e.Document)})})
 	}
+	reports, err := p.settings.Reports(ctx, iin)
+	if err != nil {
+		p.renderFailure(c, l, err)
+		return
+	}
+	for _, r := range reports {
+		v.Reports = append(v.Reports, reportRow{ID: r.ID, Document: l.Document(r.Document),
+			Status: l.T("report_status_"+string(r.Status), nil), Date: day(r.UpdatedAt)})
+	}
+	for _, t := range consent.DocumentTypes {
+		v.DocTypes = append(v.DocTypes, docOption{Type: t, Name: l.Document(t)})
+	}
+	if id := c.Query("reported"); id != "" && strings.HasPrefix(id, "KL-") && len(id) == 13 {
+		v.Notice = l.T("report_sent", map[string]any{"ID": id})
+	}
 	p.render(c, http.StatusOK, "mysettings.html", v)
+}
+
+func (p *myPages) report(c *gin.Context) {
+	l := p.localizer(c, "")
+	iin := p.citizen(c)
+	if iin == "" {
+		c.Redirect(http.StatusSeeOther, "/my/")
+		return
+	}
+	rep, err := p.settings.Report(c.Request.Context(), iin, consent.DocumentType(c.PostForm("document")), c.PostForm("description"))
+	switch {
+	case errors.Is(err, consent.ErrReportDescription), errors.Is(err, consent.ErrNoDocument):
+		p.fail(c, l, http.StatusBadRequest, "err_report_description")
+		return
+	case err != nil:
+		p.renderFailure(c, l, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/my/?"+url.Values{"reported": {rep.ID}}.Encode())
 }
 
 func docName(l *consent.Localizer, t consent.DocumentType) string {

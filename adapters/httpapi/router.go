@@ -41,6 +41,7 @@ type Deps struct {
 	Documents      Documents
 	Keys           Keys
 	Settings       Settings
+	Reports        Reports
 	AdminToken     string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// for the client IP; none by default.
@@ -122,6 +123,7 @@ func New(d Deps, parts Parts) http.Handler {
 		g.POST("/deliveries/:id/replay", api.replay)
 		g.POST("/keys/rotate", api.rotateKeys)
 		g.POST("/documents/changed", api.documentChanged)
+		g.POST("/reports/:id/answer", api.answerReport)
 	}
 	return r
 }

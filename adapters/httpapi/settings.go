@@ -16,4 +16,11 @@ type Settings interface {
 	Revoke(ctx context.Context, citizen consent.IIN, r consent.Revocation, by string) (int, error)
 	History(ctx context.Context, citizen consent.IIN, limit int) ([]consent.Event, error)
 	Erase(ctx context.Context, citizen consent.IIN) (consent.Erasure, error)
+	Report(ctx context.Context, citizen consent.IIN, t consent.DocumentType, description string) (consent.ErrorReport, error)
+	Reports(ctx context.Context, citizen consent.IIN) ([]consent.ErrorReport, error)
+}
+
+// Reports lets a state body answer error reports.
+type Reports interface {
+	Answer(ctx context.Context, id string, status consent.ReportStatus, note string) (consent.ErrorReport, error)
 }

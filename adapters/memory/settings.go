@@ -147,5 +147,12 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			counts["history_pseudonymised"]++
 		}
 	}
+	for id, r := range s.reports {
+		if r.Citizen == citizen {
+			r.Citizen = consent.IIN(pseudonym)
+			s.reports[id] = r
+			counts["reports_pseudonymised"]++
+		}
+	}
 	return counts, nil
 }

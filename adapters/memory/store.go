@@ -30,6 +30,7 @@ type Store struct {
 	access     []consent.AccessEvent
 	outbox     map[string]*outboxRow
 	sessions   map[string]consent.CitizenSession
+	reports    map[string]consent.ErrorReport
 }
 
 var (
@@ -48,6 +49,7 @@ func New() *Store {
 		partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{},
 		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
 		outbox: map[string]*outboxRow{}, sessions: map[string]consent.CitizenSession{},
+		reports: map[string]consent.ErrorReport{},
 	}
 }
 

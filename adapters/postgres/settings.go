@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -97,9 +98,10 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			{"grants_pseudonymised", `UPDATE grants SET citizen = $2 WHERE citizen = $1`},
 			{"history_pseudonymised", `UPDATE access_events SET citizen = CASE WHEN citizen = $1 THEN $2 ELSE citizen END,
 				holder = CASE WHEN holder = $1 THEN $2 ELSE holder END WHERE citizen = $1 OR holder = $1`},
+			{"reports_pseudonymised", `UPDATE error_reports SET citizen = $2 WHERE citizen = $1`},
 		} {
 			args := []any{string(citizen)}
-			if step.name == "grants_pseudonymised" || step.name == "history_pseudonymised" {
+			if strings.HasSuffix(step.name, "_pseudonymised") {
 				args = append(args, pseudonym)
 			}
 			tag, err := q.Exec(ctx, step.sql, args...)

@@ -120,3 +120,9 @@ func (d *Demo) Citizen(_ context.Context, iin consent.IIN) (consent.Citizen, err
 	}
 	return c, nil
 }
+
+// ReportError implements consent.ErrorReceiver: the demo registry takes
+// every report and answers with a reference of its own.
+func (d *Demo) ReportError(_ context.Context, r consent.ErrorReport) (string, error) {
+	return "DEMO-" + r.ID, nil
+}

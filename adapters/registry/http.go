@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -139,4 +140,39 @@ func (h *HTTP) Citizen(ctx context.Context, iin consent.IIN) (consent.Citizen, e
 		return consent.Citizen{}, fmt.Errorf("%w: the registry answered for another citizen or badly", consent.ErrRegistryUnavailable)
 	}
 	return c, nil
+}
+
+// ReportError implements consent.ErrorReceiver:
+//
+//	POST {base}/reports {"tracking_number", "iin", "document", "description"}
+//	2xx {"reference": "…"}
+//
+// The tracking number makes a retried POST recognisable to the system.
+func (h *HTTP) ReportError(ctx context.Context, r consent.ErrorReport) (string, error) {
+	body, err := json.Marshal(map[string]string{"tracking_number": r.ID, "iin": string(r.Citizen),
+		"document": string(r.Document), "description": r.Description})
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base.JoinPath("reports").String(), bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", r.ID)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", consent.ErrSourceUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return "", fmt.Errorf("%w: status %d", consent.ErrSourceUnavailable, resp.StatusCode)
+	}
+	var out struct {
+		Reference string `json:"reference"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&out); err != nil {
+		return "", fmt.Errorf("%w: %v", consent.ErrSourceUnavailable, err)
+	}
+	return out.Reference, nil
 }

@@ -200,6 +200,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		consent.DeliveryStore
 		consent.SettingsStore
 		consent.Janitor
+		consent.ReportStore
 	}
 	var st store
 	closeStore := func() {}
@@ -263,13 +264,14 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		RefreshTokenLifespan: cfg.RefreshTokenTTL,
 	}, st, st, consents, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
-	settings := consent.NewSettings(consents, st, deliverer, secrets.Key("settings"), now)
+	reports := consent.NewReports(st, citizens, now)
+	settings := consent.NewSettings(consents, st, deliverer, reports, secrets.Key("settings"), now)
 	return &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,
-		upkeep: consent.NewUpkeep(st, deliverer, cfg.OTPRetention, now, log),
+		upkeep: consent.NewUpkeep(st, deliverer, reports, cfg.OTPRetention, now, log),
 		deps: httpapi.Deps{
 			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry,
-			Tokens: srv, Documents: deliverer, Keys: keys, Settings: settings,
+			Tokens: srv, Documents: deliverer, Keys: keys, Settings: settings, Reports: reports,
 			Consent: httpapi.ConsentConfig{
 				DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays, CSRFKey: secrets.Key("csrf"),
 				Secure: strings.HasPrefix(cfg.Issuer, "https://"),
@@ -346,6 +348,7 @@ func (d partnerDirectory) PartnerInfo(ctx context.Context, id string) (consent.P
 type stateSystem interface {
 	consent.Registry
 	consent.DocumentSource
+	consent.ErrorReceiver
 }
 
 func newRegistry(cfg *Config) (stateSystem, error) {

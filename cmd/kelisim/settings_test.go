@@ -368,3 +368,36 @@ func TestTermsChange(t *testing.T) {
 		t.Errorf("active grant under terms %q", terms)
 	}
 }
+
+// A citizen reports an error in a document: it gets a tracking number, is
+// forwarded to the source, and the citizen follows its status.
+func TestErrorReport(t *testing.T) {
+	g := startConsent(t)
+	br := newBrowser(t, g)
+	home := br.logIn(aidarIIN, aidarPhone)
+	csrf := html.UnescapeString(hiddenRE.FindStringSubmatch(home.body)[2])
+	if res := br.do("POST", "/my/report", url.Values{"csrf": {csrf}, "document": {"diploma"}, "description": {"short"}}); res.status != http.StatusBadRequest {
+		t.Errorf("a too short report: %d", res.status)
+	}
+	res := br.do("POST", "/my/report", url.Values{"csrf": {csrf}, "document": {"diploma"}, "description": {"The specialty on my diploma is wrong."}})
+	m := regexp.MustCompile(`reported=(KL-[0-9A-Z]{10})`).FindStringSubmatch(res.location)
+	if res.status != http.StatusSeeOther || m == nil {
+		t.Fatalf("report: %d %s", res.status, res.location)
+	}
+	id := m[1]
+	page := br.get(res.location)
+	if !strings.Contains(page.body, id+" өтініші тіркелді") || !strings.Contains(page.body, "жауапты органға жіберілді") {
+		t.Errorf("report not shown as forwarded:\n%s", page.body)
+	}
+	if resp, body := g.adminDo(t, "POST", "/admin/v1/reports/"+id+"/answer", map[string]any{"status": "resolved", "note": "corrected"}); resp.StatusCode != http.StatusOK || body["status"] != "resolved" {
+		t.Fatalf("answer: %d %v", resp.StatusCode, body)
+	}
+	if page := br.get("/my/"); !strings.Contains(page.body, "түзетілді") {
+		t.Error("the resolution is not shown")
+	}
+	var ref string
+	_ = dbConn(t, g).QueryRow(context.Background(), `SELECT source_ref FROM error_reports WHERE id = $1`, id).Scan(&ref)
+	if ref != "DEMO-"+id {
+		t.Errorf("source reference %q", ref)
+	}
+}
