@@ -265,13 +265,20 @@ func (p *consentPages) base(c *gin.Context, req *request, l *consent.Localizer, 
 	if v.Purpose == "" {
 		v.Purpose = l.T("purpose_none", nil)
 	}
+	v.LangLinks = langLinks(c, l)
+	return v
+}
+
+// langLinks are the page's language switch: the same URL in each language.
+func langLinks(c *gin.Context, l *consent.Localizer) []langLink {
 	q := c.Request.URL.Query()
+	var out []langLink
 	for _, lang := range consent.Languages {
 		q.Set("lang", lang)
-		v.LangLinks = append(v.LangLinks, langLink{Lang: lang, Label: l.T("lang_"+lang, nil),
+		out = append(out, langLink{Lang: lang, Label: l.T("lang_"+lang, nil),
 			URL: c.Request.URL.Path + "?" + q.Encode(), Current: lang == l.Lang})
 	}
-	return v
+	return out
 }
 
 func (p *consentPages) options(req *request, l *consent.Localizer, chosen []consent.DocumentType, days int) ([]docOption, []dayOption) {

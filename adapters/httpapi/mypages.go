@@ -88,14 +88,7 @@ func (p *myPages) protectMy(c *gin.Context) {
 }
 
 func (p *myPages) myBase(c *gin.Context, l *consent.Localizer) myView {
-	v := myView{view: view{L: l, Lang: l.Lang, Title: l.T("my_title", nil), CSRF: p.csrf(p.preSession(c), "my")}}
-	q := c.Request.URL.Query()
-	for _, lang := range consent.Languages {
-		q.Set("lang", lang)
-		v.LangLinks = append(v.LangLinks, langLink{Lang: lang, Label: l.T("lang_"+lang, nil),
-			URL: c.Request.URL.Path + "?" + q.Encode(), Current: lang == l.Lang})
-	}
-	return v
+	return myView{view: view{L: l, Lang: l.Lang, Title: l.T("my_title", nil), CSRF: p.csrf(p.preSession(c), "my"), LangLinks: langLinks(c, l)}}
 }
 
 // citizen returns the logged-in citizen, or "" after sending the browser

@@ -149,7 +149,12 @@ func (s *Store) GetGrant(ctx context.Context, id string) (consent.Grant, error) 
 
 // ListGrants implements consent.SettingsStore.
 func (s *Store) ListGrants(ctx context.Context, citizen consent.IIN) ([]consent.Grant, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE citizen = $1 ORDER BY created_at DESC, id`, string(citizen))
+	return s.queryGrants(ctx, `SELECT `+grantColumns+` FROM grants WHERE citizen = $1 ORDER BY created_at DESC, id`, string(citizen))
+}
+
+// queryGrants runs a query (or an UPDATE … RETURNING) that yields grants.
+func (s *Store) queryGrants(ctx context.Context, sql string, args ...any) ([]consent.Grant, error) {
+	rows, err := s.q(ctx).Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err)
 	}

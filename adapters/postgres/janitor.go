@@ -11,33 +11,16 @@ var _ consent.Janitor = (*Store)(nil)
 
 // ExpireGrants implements consent.Janitor.
 func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Grant, error) {
-	return s.endGrants(ctx, `UPDATE grants SET status = 'expired', status_changed_at = expires_at, status_by = 'system',
+	return s.queryGrants(ctx, `UPDATE grants SET status = 'expired', status_changed_at = expires_at, status_by = 'system',
 		status_reason = 'expired' WHERE status = 'active' AND expires_at <= $1 RETURNING `+grantColumns, now)
 }
 
 // SupersedeGrants implements consent.Janitor.
 func (s *Store) SupersedeGrants(ctx context.Context, citizen consent.IIN, partnerID, terms string, at time.Time) ([]consent.Grant, error) {
-	return s.endGrants(ctx, `UPDATE grants SET status = 'revoked', status_changed_at = $4, status_by = 'system',
+	return s.queryGrants(ctx, `UPDATE grants SET status = 'revoked', status_changed_at = $4, status_by = 'system',
 		status_reason = 'superseded by a consent under terms ' || $3
 		WHERE citizen = $1 AND partner_id = $2 AND status = 'active' AND terms_version <> $3 RETURNING `+grantColumns,
 		string(citizen), partnerID, terms, at)
-}
-
-func (s *Store) endGrants(ctx context.Context, sql string, args ...any) ([]consent.Grant, error) {
-	rows, err := s.q(ctx).Query(ctx, sql, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []consent.Grant
-	for rows.Next() {
-		g, err := scanGrant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, translate(rows.Err())
 }
 
 // Purge implements consent.Janitor. Refresh tokens are kept until they

@@ -362,30 +362,12 @@ func TestConsentCSRF(t *testing.T) {
 	}
 }
 
-// consentTokens runs the whole consent path for Aidar and returns the
-// token response.
-func consentTokens(t *testing.T, g *gw, p partner) map[string]any {
-	t.Helper()
-	verifier, challenge := pkce()
-	b := newBrowser(t, g)
-	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
-	otp := b.follow(b.submit(page, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}}))
-	back := b.submit(otp, url.Values{"otp": {code(t, g.sms.next(t, aidarPhone))}, "decision": {"allow"}})
-	loc, _ := url.Parse(back.location)
-	resp, tok := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
-		"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("token: %d %v", resp.StatusCode, tok)
-	}
-	return tok
-}
-
 // Tokens never outlive their grant: when it expires (or is revoked), the
 // access token is inactive and the refresh token refused, on the next use.
 func TestTokensEndWithGrant(t *testing.T) {
 	g := startConsent(t)
 	p := g.onboard(t, nil)
-	tok := consentTokens(t, g, p)
+	tok := consentAs(t, g, p, aidarIIN, aidarPhone, consentDocs)
 	grantID := g.introspect(t, p, tok["access_token"].(string))["grant_id"].(string)
 
 	conn := dbConn(t, g)
