@@ -55,6 +55,8 @@ const (
 	// ScopeMe lets a first-party app (the operator's own mobile app) act
 	// on the citizen's settings through /api/v1/me/.
 	ScopeMe = "me"
+	// ScopeVerify lets a verifier check share codes.
+	ScopeVerify = "verify"
 )
 
 // Registration is what the operator says about a partner when onboarding it.
@@ -76,6 +78,9 @@ type Registration struct {
 	RequirePAR                  bool            `json:"require_pushed_authorization_requests"`
 	// FirstParty marks the operator's own app, which may ask for "me".
 	FirstParty bool `json:"first_party,omitempty"`
+	// Verifier lets the partner check citizens' share codes (scope
+	// "verify", client_credentials).
+	Verifier bool `json:"verifier,omitempty"`
 
 	Documents  []consent.DocumentType `json:"documents"`
 	Delivery   Delivery               `json:"delivery"`
@@ -142,6 +147,9 @@ func (r *Registration) normalize() {
 		scopes := []string{ScopeOpenID, ScopeOfflineAccess}
 		for _, d := range r.Documents {
 			scopes = append(scopes, d.Scope())
+		}
+		if r.Verifier {
+			scopes = append(scopes, ScopeVerify)
 		}
 		r.Scope = strings.Join(scopes, " ")
 	}
@@ -214,6 +222,10 @@ func (r *Registration) validate(allowLoopback bool) []FieldError {
 		case s == ScopeMe:
 			if !r.FirstParty {
 				add("scope", "%q is only for the operator's first-party app", s)
+			}
+		case s == ScopeVerify:
+			if !r.Verifier {
+				add("scope", "%q is only for partners onboarded as verifiers", s)
 			}
 		case strings.HasPrefix(s, consent.ScopePrefix):
 			if d := consent.DocumentType(strings.TrimPrefix(s, consent.ScopePrefix)); !seen[d] {

@@ -35,6 +35,7 @@ func (a *meAPI) routes(r *gin.Engine) {
 	g.POST("/erase", a.erase)
 	g.POST("/reports", a.report)
 	g.GET("/reports", a.reports)
+	a.shareRoutes(g)
 }
 
 func (a *meAPI) report(c *gin.Context) {

@@ -24,6 +24,7 @@ const (
 type myPages struct {
 	*consentPages
 	settings Settings
+	shares   Shares
 }
 
 func (p *myPages) routes(r *gin.Engine) {
@@ -36,6 +37,7 @@ func (p *myPages) routes(r *gin.Engine) {
 	g.POST("/revoke", p.protectMy, p.revoke)
 	g.POST("/erase", p.protectMy, p.erase)
 	g.POST("/report", p.protectMy, p.report)
+	p.shareRoutes(g)
 }
 
 // myView is what the settings templates get.
@@ -46,6 +48,8 @@ type myView struct {
 	Erasure  *erasureView
 	Reports  []reportRow
 	DocTypes []docOption
+	Sharable []shareRow
+	Share    *shareView
 }
 
 type reportRow struct{ ID, Document, Status, Date string }
@@ -183,6 +187,11 @@ func (p *myPages) home(c *gin.Context) {
 	}
 	for _, t := range consent.DocumentTypes {
 		v.DocTypes = append(v.DocTypes, docOption{Type: t, Name: l.Document(t)})
+	}
+	if sharable, err := p.shares.Sharable(ctx, iin); err == nil {
+		for _, s := range sharable {
+			v.Sharable = append(v.Sharable, shareRow{Value: string(s.Holder) + "/" + string(s.Document), Label: s.Name + " — " + l.Document(s.Document)})
+		}
 	}
 	if id := c.Query("reported"); id != "" && strings.HasPrefix(id, "KL-") && len(id) == 13 {
 		v.Notice = l.T("report_sent", map[string]any{"ID": id})

@@ -42,6 +42,8 @@ type Deps struct {
 	Keys           Keys
 	Settings       Settings
 	Reports        Reports
+	Shares         Shares
+	Issuer         string
 	AdminToken     string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// for the client IP; none by default.
@@ -100,7 +102,8 @@ func New(d Deps, parts Parts) http.Handler {
 		r.POST(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
 		pages := newConsentPages(d)
 		pages.routes(r)
-		(&myPages{consentPages: pages, settings: d.Settings}).routes(r)
+		(&myPages{consentPages: pages, settings: d.Settings, shares: d.Shares}).routes(r)
+		(&verifyAPI{d: d}).routes(r)
 		(&meAPI{tokens: d.Tokens, settings: d.Settings, partners: d.Partners, d: d}).routes(r)
 		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
 		v1 := r.Group("/api/v1", api.bearer)

@@ -31,6 +31,7 @@ type Store struct {
 	outbox     map[string]*outboxRow
 	sessions   map[string]consent.CitizenSession
 	reports    map[string]consent.ErrorReport
+	shares     map[string]consent.Share
 }
 
 var (
@@ -49,7 +50,7 @@ func New() *Store {
 		partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{},
 		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
 		outbox: map[string]*outboxRow{}, sessions: map[string]consent.CitizenSession{},
-		reports: map[string]consent.ErrorReport{},
+		reports: map[string]consent.ErrorReport{}, shares: map[string]consent.Share{},
 	}
 }
 

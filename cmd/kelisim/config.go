@@ -54,6 +54,8 @@ type Config struct {
 
 	UpkeepEvery  time.Duration // KELISIM_UPKEEP_EVERY: expiry and purge rounds
 	OTPRetention time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
+
+	VerifyWrongLimit int // KELISIM_VERIFY_WRONG_LIMIT: wrong share codes a verifier may try per minute
 }
 
 // Embedded reports whether the gateway runs on the in-memory store.
@@ -98,6 +100,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_WEBHOOK_TIMEOUT", "timeout of one webhook POST (default 10s)"},
 	{"KELISIM_UPKEEP_EVERY", "how often grants are expired and old records purged (default 1m)"},
 	{"KELISIM_OTP_RETENTION", "how long OTP records are kept after they expire, for disputes (default 720h)"},
+	{"KELISIM_VERIFY_WRONG_LIMIT", "wrong share codes a verifier may try per minute (default 10)"},
 }
 
 // loadConfig reads and validates the configuration. Every wrong value gets
@@ -186,6 +189,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.DeliveryLease = duration("KELISIM_DELIVERY_LEASE", time.Minute, time.Hour)
 	c.WebhookTimeout = duration("KELISIM_WEBHOOK_TIMEOUT", 10*time.Second, 5*time.Minute)
 	c.UpkeepEvery = duration("KELISIM_UPKEEP_EVERY", time.Minute, 24*time.Hour)
+	c.VerifyWrongLimit = integer("KELISIM_VERIFY_WRONG_LIMIT", 10, 1, 10_000)
 	c.OTPRetention = duration("KELISIM_OTP_RETENTION", 30*24*time.Hour, 5*365*24*time.Hour)
 	if c.DeliveryLease <= c.WebhookTimeout {
 		bad("KELISIM_DELIVERY_LEASE", "must be longer than KELISIM_WEBHOOK_TIMEOUT (%s)", c.WebhookTimeout)

@@ -201,6 +201,8 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		consent.SettingsStore
 		consent.Janitor
 		consent.ReportStore
+		consent.ShareStore
+		consent.Peeker
 	}
 	var st store
 	closeStore := func() {}
@@ -265,6 +267,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	}, st, st, consents, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	reports := consent.NewReports(st, citizens, now)
+	shares := consent.NewShares(st, st, deliverer, secrets.Key("shares"), cfg.Issuer, cfg.VerifyWrongLimit, now)
 	settings := consent.NewSettings(consents, st, deliverer, reports, secrets.Key("settings"), now)
 	return &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,
@@ -272,6 +275,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		deps: httpapi.Deps{
 			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry,
 			Tokens: srv, Documents: deliverer, Keys: keys, Settings: settings, Reports: reports,
+			Shares: shares, Issuer: cfg.Issuer,
 			Consent: httpapi.ConsentConfig{
 				DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays, CSRFKey: secrets.Key("csrf"),
 				Secure: strings.HasPrefix(cfg.Issuer, "https://"),

@@ -12,7 +12,7 @@ CREATE TABLE access_events (
     partner_id    text        NOT NULL,
     grant_id      text        NOT NULL,
     document_type text        NOT NULL,
-    kind          text        NOT NULL CHECK (kind IN ('fetch', 'delivery'))
+    kind          text        NOT NULL CHECK (kind IN ('fetch', 'delivery', 'view'))
 );
 CREATE INDEX access_events_citizen_idx ON access_events (citizen, id DESC);
 CREATE INDEX access_events_holder_idx ON access_events (holder, id DESC);

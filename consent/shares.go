@@ -1,0 +1,333 @@
+package consent
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Share is open access to one document for a third party (Rules §15–19):
+// a six-digit short code and a QR code, valid for a few minutes.
+//
+//	open ──citizen closes──▶ closed
+//	open ──ExpiresAt passes──▶ expired (read from the clock)
+//
+// The citizen may extend an open share up to MaxShareLife from opening.
+// The short code and the QR token are derived from the share's id with a
+// secret key, so neither is stored: the store keeps only their keyed
+// hashes, for lookup.
+type Share struct {
+	ID        string
+	Citizen   IIN // who opened it
+	Holder    IIN // whose document: the citizen, or a minor they represent
+	Document  DocumentType
+	CodeKey   string
+	TokenKey  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Status    string // open or closed
+	ClosedAt  time.Time
+}
+
+// Share rules.
+const (
+	ShareTTL      = 5 * time.Minute  // validity when opened, and each extension
+	MaxShareLife  = 30 * time.Minute // from opening, extensions included
+	ShareOpen     = "open"
+	ShareClosed   = "closed"
+	AccessView    = "view" // a third party viewed a shared document
+	VerifyScope   = "verify"
+	verifyWindow  = time.Minute
+	verifyRetries = 5 // tries to find a free short code
+)
+
+// Share errors.
+var (
+	ErrShareNotFound = errors.New("no such open share")
+	ErrShareMaxed    = errors.New("the share cannot last longer")
+)
+
+// ShareStore keeps shares.
+type ShareStore interface {
+	// CreateShare stores an open share; ErrShareCodeTaken when an open,
+	// unexpired share has the same short code.
+	CreateShare(ctx context.Context, s Share, now time.Time) error
+	// GetShare returns ErrShareNotFound for an unknown id.
+	GetShare(ctx context.Context, id string) (Share, error)
+	// ShareBy returns the open share whose code or token key is key;
+	// ErrShareNotFound when none.
+	ShareBy(ctx context.Context, codeKey, tokenKey string) (Share, error)
+	// UpdateShare stores new expiry, status and closing time.
+	UpdateShare(ctx context.Context, s Share) error
+	// ListShares returns the citizen's shares, newest first.
+	ListShares(ctx context.Context, citizen IIN, limit int) ([]Share, error)
+	// ViewsBy returns the views a verifier made, newest first.
+	ViewsBy(ctx context.Context, partnerID string, limit int) ([]AccessEvent, error)
+}
+
+// ErrShareCodeTaken: the short code belongs to another open share.
+var ErrShareCodeTaken = errors.New("short code taken")
+
+// Peeker tells whether a key is over its limit without counting a hit.
+type Peeker interface {
+	Peek(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
+}
+
+// Shares runs open access for third parties.
+type Shares struct {
+	store  ShareStore
+	limits interface {
+		Limiter
+		Peeker
+	}
+	deliverer *Deliverer
+	key       []byte
+	issuer    string
+	wrongMax  int // wrong codes a verifier may try per minute
+	now       func() time.Time
+}
+
+// NewShares returns the share service; wrongMax bounds each verifier's
+// wrong attempts per minute.
+func NewShares(store ShareStore, limits interface {
+	Limiter
+	Peeker
+}, deliverer *Deliverer, key []byte, issuer string, wrongMax int, now func() time.Time) *Shares {
+	return &Shares{store: store, limits: limits, deliverer: deliverer, key: key, issuer: issuer, wrongMax: wrongMax, now: now}
+}
+
+// Code is the six-digit short code of share id.
+func (s *Shares) Code(id string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("share-code\x00" + id))
+	return fmt.Sprintf("%06d", binary.BigEndian.Uint64(m.Sum(nil)[:8])%1_000_000)
+}
+
+// Token is the QR token of share id: 256 bits, not the short code.
+func (s *Shares) Token(id string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("share-token\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// URL is what the QR code encodes.
+func (s *Shares) URL(id string) string { return s.issuer + "/v/" + s.Token(id) }
+
+func (s *Shares) codeKey(code string) string   { return keyed(s.key, "share-code", code) }
+func (s *Shares) tokenKey(token string) string { return keyed(s.key, "share-token", token) }
+
+// Open opens access to document t of holder (the citizen, or a minor the
+// citizen represents). Returns ErrNoDocument when there is no such document
+// or it has expired.
+func (s *Shares) Open(ctx context.Context, citizen, holder IIN, t DocumentType) (Share, error) {
+	if holder == "" {
+		holder = citizen
+	}
+	if _, err := s.document(ctx, citizen, holder, t); err != nil {
+		return Share{}, err
+	}
+	now := s.now()
+	for range verifyRetries {
+		sh := Share{ID: newID(), Citizen: citizen, Holder: holder, Document: t, CreatedAt: now, ExpiresAt: now.Add(ShareTTL), Status: ShareOpen}
+		sh.CodeKey, sh.TokenKey = s.codeKey(s.Code(sh.ID)), s.tokenKey(s.Token(sh.ID))
+		err := s.store.CreateShare(ctx, sh, now)
+		if errors.Is(err, ErrShareCodeTaken) {
+			continue // another open share has this code: draw again
+		}
+		return sh, err
+	}
+	return Share{}, errors.New("no free short code")
+}
+
+// document returns the shared document as the source has it now: a share
+// of a document that expired or is gone stops working.
+func (s *Shares) document(ctx context.Context, citizen, holder IIN, t DocumentType) (Document, error) {
+	if holder != citizen {
+		c, err := s.deliverer.registry.Citizen(ctx, citizen)
+		if err != nil {
+			return Document{}, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+		}
+		if !slices.Contains(c.Represents, holder) {
+			return Document{}, ErrNoDocument
+		}
+	}
+	docs, err := s.deliverer.source.Documents(ctx, holder)
+	if err != nil {
+		return Document{}, err
+	}
+	for _, d := range docs {
+		if d.Type == t {
+			d.Status, d.Relation = d.statusOn(s.now()), RelationSelf
+			if holder != citizen {
+				d.Relation = RelationRepresented
+			}
+			if d.Status != StatusValid {
+				return Document{}, ErrNoDocument
+			}
+			return d, nil
+		}
+	}
+	return Document{}, ErrNoDocument
+}
+
+// mine returns the citizen's open, unexpired share id.
+func (s *Shares) mine(ctx context.Context, citizen IIN, id string) (Share, error) {
+	sh, err := s.store.GetShare(ctx, id)
+	if err != nil || sh.Citizen != citizen {
+		return Share{}, ErrShareNotFound
+	}
+	return sh, nil
+}
+
+// Get returns one of the citizen's shares.
+func (s *Shares) Get(ctx context.Context, citizen IIN, id string) (Share, error) {
+	return s.mine(ctx, citizen, id)
+}
+
+// Active reports whether the share can be used now.
+func (s *Shares) Active(sh Share) bool {
+	return sh.Status == ShareOpen && s.now().Before(sh.ExpiresAt)
+}
+
+// Extend adds ShareTTL, never past MaxShareLife from opening. Returns
+// ErrShareMaxed when the share already lasts as long as it may, and
+// ErrShareNotFound when it is not open.
+func (s *Shares) Extend(ctx context.Context, citizen IIN, id string) (Share, error) {
+	sh, err := s.mine(ctx, citizen, id)
+	if err != nil {
+		return Share{}, err
+	}
+	if !s.Active(sh) {
+		return Share{}, ErrShareNotFound
+	}
+	limit := sh.CreatedAt.Add(MaxShareLife)
+	if !sh.ExpiresAt.Before(limit) {
+		return Share{}, ErrShareMaxed
+	}
+	sh.ExpiresAt = sh.ExpiresAt.Add(ShareTTL)
+	if sh.ExpiresAt.After(limit) {
+		sh.ExpiresAt = limit
+	}
+	return sh, s.store.UpdateShare(ctx, sh)
+}
+
+// Close ends a share early; closing twice is harmless.
+func (s *Shares) Close(ctx context.Context, citizen IIN, id string) (Share, error) {
+	sh, err := s.mine(ctx, citizen, id)
+	if err != nil {
+		return Share{}, err
+	}
+	if sh.Status == ShareOpen {
+		sh.Status, sh.ClosedAt = ShareClosed, s.now()
+		err = s.store.UpdateShare(ctx, sh)
+	}
+	return sh, err
+}
+
+// List returns the citizen's recent shares.
+func (s *Shares) List(ctx context.Context, citizen IIN) ([]Share, error) {
+	return s.store.ListShares(ctx, citizen, 20)
+}
+
+// Verify is a verifier presenting a short code or a QR token. It returns
+// the document signed for the verifier and records the view in the
+// histories of the citizen and of the verifier. A wrong code reveals
+// nothing (ErrShareNotFound, as for an expired or closed share); past
+// wrongMax wrong tries a minute the verifier gets *RateLimitError, right
+// or wrong.
+func (s *Shares) Verify(ctx context.Context, verifier, code, token string) (string, Share, error) {
+	now := s.now()
+	limitKey := "verify-wrong:" + verifier
+	if err := s.limits.Peek(ctx, limitKey, s.wrongMax, verifyWindow, now); err != nil {
+		return "", Share{}, err
+	}
+	var codeKey, tokenKey string
+	switch {
+	case token != "":
+		tokenKey = s.tokenKey(token)
+	case len(code) == 6:
+		codeKey = s.codeKey(code)
+	}
+	sh, err := s.store.ShareBy(ctx, codeKey, tokenKey)
+	if err == nil && !s.Active(sh) {
+		err = ErrShareNotFound
+	}
+	if errors.Is(err, ErrShareNotFound) {
+		if hit := s.limits.Hit(ctx, limitKey, s.wrongMax, verifyWindow, now); hit != nil {
+			return "", Share{}, hit
+		}
+		return "", Share{}, ErrShareNotFound
+	}
+	if err != nil {
+		return "", Share{}, err
+	}
+	doc, err := s.document(ctx, sh.Citizen, sh.Holder, sh.Document)
+	if errors.Is(err, ErrNoDocument) {
+		sh.Status, sh.ClosedAt = ShareClosed, now // the document is gone or expired at its source
+		_ = s.store.UpdateShare(ctx, sh)
+		return "", Share{}, ErrShareNotFound
+	}
+	if err != nil {
+		return "", Share{}, err
+	}
+	d := s.deliverer
+	claims := map[string]any{
+		"iss": d.cfg.Issuer, "aud": verifier, "sub": d.pairwise(verifier, string(sh.Holder)),
+		"iat": now.Unix(), "exp": now.Add(d.cfg.DocumentTTL).Unix(), "jti": newID(), "share_id": sh.ID, "document": doc,
+	}
+	jws, err := d.sign(claims, TypeDocument)
+	if err != nil {
+		return "", Share{}, err
+	}
+	if err := d.store.RecordAccess(ctx, AccessEvent{At: now, Citizen: sh.Citizen, Holder: sh.Holder, PartnerID: verifier,
+		GrantID: sh.ID, Document: sh.Document, Kind: AccessView}); err != nil {
+		return "", Share{}, err
+	}
+	return jws, sh, nil
+}
+
+// Views returns the views a verifier made, for its own history.
+func (s *Shares) Views(ctx context.Context, verifier string) ([]AccessEvent, error) {
+	return s.store.ViewsBy(ctx, verifier, 200)
+}
+
+// Sharable is a document the citizen may open access to.
+type Sharable struct {
+	Holder   IIN
+	Name     string // the holder's name
+	Document DocumentType
+	Relation string
+}
+
+// Sharable lists the citizen's valid documents and those of the minors
+// they represent.
+func (s *Shares) Sharable(ctx context.Context, citizen IIN) ([]Sharable, error) {
+	c, err := s.deliverer.registry.Citizen(ctx, citizen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+	}
+	var out []Sharable
+	for i, holder := range append([]IIN{citizen}, c.Represents...) {
+		docs, err := s.deliverer.source.Documents(ctx, holder)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			if d.statusOn(s.now()) != StatusValid {
+				continue
+			}
+			rel := RelationSelf
+			if i > 0 {
+				rel = RelationRepresented
+			}
+			out = append(out, Sharable{Holder: holder, Name: d.Holder.Name, Document: d.Type, Relation: rel})
+		}
+	}
+	return out, nil
+}
