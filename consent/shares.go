@@ -132,7 +132,7 @@ func (s *Shares) Open(ctx context.Context, citizen, holder IIN, t DocumentType) 
 	if _, err := s.document(ctx, citizen, holder, t); err != nil {
 		return Share{}, err
 	}
-	now := s.now()
+	now := s.now().UTC().Truncate(time.Microsecond) // as the store keeps it
 	for range verifyRetries {
 		sh := Share{ID: newID(), Citizen: citizen, Holder: holder, Document: t, CreatedAt: now, ExpiresAt: now.Add(ShareTTL), Status: ShareOpen}
 		sh.CodeKey, sh.TokenKey = s.codeKey(s.Code(sh.ID)), s.tokenKey(s.Token(sh.ID))
