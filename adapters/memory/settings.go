@@ -147,6 +147,12 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			counts["history_pseudonymised"]++
 		}
 	}
+	for id, sh := range s.shares {
+		if sh.Citizen == citizen || sh.Holder == citizen {
+			delete(s.shares, id)
+			counts["shares"]++
+		}
+	}
 	for id, r := range s.reports {
 		if r.Citizen == citizen {
 			r.Citizen = consent.IIN(pseudonym)

@@ -99,6 +99,7 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			{"history_pseudonymised", `UPDATE access_events SET citizen = CASE WHEN citizen = $1 THEN $2 ELSE citizen END,
 				holder = CASE WHEN holder = $1 THEN $2 ELSE holder END WHERE citizen = $1 OR holder = $1`},
 			{"reports_pseudonymised", `UPDATE error_reports SET citizen = $2 WHERE citizen = $1`},
+			{"shares", `DELETE FROM shares WHERE citizen = $1 OR holder = $1`},
 		} {
 			args := []any{string(citizen)}
 			if strings.HasSuffix(step.name, "_pseudonymised") {

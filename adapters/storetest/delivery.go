@@ -16,6 +16,7 @@ func deliveryTests() []namedTest {
 		{"ActiveGrantsAndEnqueue", testActiveGrantsAndEnqueue},
 		{"Upkeep", testUpkeep},
 		{"SettingsStore", testSettingsStore},
+		{"Shares", testShares},
 	}
 }
 
@@ -231,5 +232,55 @@ func testSettingsStore(t *testing.T, s Store) {
 	}
 	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, consent.ErrNoSession) {
 		t.Error("session survived erasure")
+	}
+}
+
+func testShares(t *testing.T, s Store) {
+	ctx := context.Background()
+	sh := consent.Share{ID: "s1", Citizen: "850315300128", Holder: "850315300128", Document: "id_card", CodeKey: "c1", TokenKey: "t1",
+		CreatedAt: t0, ExpiresAt: t0.Add(5 * time.Minute), Status: consent.ShareOpen}
+	if err := s.CreateShare(ctx, sh, t0); err != nil {
+		t.Fatal(err)
+	}
+	dup := sh
+	dup.ID, dup.TokenKey = "s2", "t2"
+	if err := s.CreateShare(ctx, dup, t0.Add(time.Minute)); !errors.Is(err, consent.ErrShareCodeTaken) {
+		t.Errorf("same open code: %v, want ErrShareCodeTaken", err)
+	}
+	// Once the first has expired its code is free again.
+	if err := s.CreateShare(ctx, dup, t0.Add(6*time.Minute)); err != nil {
+		t.Errorf("code of an expired share: %v", err)
+	}
+	if got, err := s.ShareBy(ctx, "", "t2"); err != nil || got.ID != "s2" {
+		t.Errorf("by token: %+v %v", got, err)
+	}
+	if got, err := s.ShareBy(ctx, "c1", ""); err != nil || got.ID != "s2" {
+		t.Errorf("by code: %+v %v", got, err)
+	}
+	if _, err := s.ShareBy(ctx, "", ""); !errors.Is(err, consent.ErrShareNotFound) {
+		t.Errorf("by nothing: %v", err)
+	}
+	got, _ := s.GetShare(ctx, "s2")
+	got.Status, got.ClosedAt = consent.ShareClosed, t0.Add(7*time.Minute)
+	_ = s.UpdateShare(ctx, got)
+	if _, err := s.ShareBy(ctx, "c1", ""); !errors.Is(err, consent.ErrShareNotFound) {
+		t.Errorf("a closed share was found: %v", err)
+	}
+	if list, _ := s.ListShares(ctx, "850315300128", 10); len(list) != 2 {
+		t.Errorf("list: %+v", list)
+	}
+	for i := range 3 {
+		_ = s.Hit(ctx, "v", 3, time.Minute, t0.Add(time.Duration(i)*time.Second))
+	}
+	var rl *consent.RateLimitError
+	if err := s.Peek(ctx, "v", 3, time.Minute, t0.Add(10*time.Second)); !errors.As(err, &rl) {
+		t.Errorf("peek over the limit: %v", err)
+	}
+	if err := s.Peek(ctx, "v", 3, time.Minute, t0.Add(61*time.Second)); err != nil {
+		t.Errorf("peek after the window: %v", err)
+	}
+	_ = s.RecordAccess(ctx, consent.AccessEvent{At: t0, Citizen: "850315300128", Holder: "850315300128", PartnerID: "verifier", GrantID: "s1", Document: "id_card", Kind: consent.AccessView})
+	if views, _ := s.ViewsBy(ctx, "verifier", 10); len(views) != 1 || views[0].GrantID != "s1" {
+		t.Errorf("views %+v", views)
 	}
 }

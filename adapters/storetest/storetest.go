@@ -24,6 +24,8 @@ type Store interface {
 	consent.DeliveryStore
 	consent.SettingsStore
 	consent.Janitor
+	consent.ShareStore
+	consent.Peeker
 }
 
 type namedTest struct {

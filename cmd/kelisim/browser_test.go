@@ -204,6 +204,25 @@ func TestBrowserSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	artifact(t, "settings-revoked-kk.png", after)
+
+	// Open access to the ID card for a third party: the page shows the
+	// QR code and the short code.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(css(`select[name=document]`), aidarIIN+"/id_card"),
+		chromedp.Click(css(`form[action="/my/share"] button`)),
+		chromedp.WaitVisible(css(`#short-code`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	shortCode, err := chromedp.Run(ctx, chromedp.Text(css(`#short-code`)))
+	if err != nil || len(strings.TrimSpace(shortCode)) != 6 {
+		t.Errorf("short code %q %v", shortCode, err)
+	}
+	shareShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifact(t, "share-kk.png", shareShot)
 	if resp, _ := g.api(t, tok["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("token after revoking in the browser: %d", resp.StatusCode)
 	}
