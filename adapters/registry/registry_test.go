@@ -140,3 +140,21 @@ func TestHTTPRegistry(t *testing.T) {
 		t.Errorf("without a client certificate: %v", err)
 	}
 }
+
+func TestSyntheticPopulation(t *testing.T) {
+	seen := map[consent.IIN]bool{}
+	phones := map[consent.Phone]bool{}
+	for i := range 20000 {
+		iin, phone := Synthetic(i)
+		if _, err := consent.ParseIIN(string(iin)); err != nil {
+			t.Fatalf("citizen %d: %v", i, err)
+		}
+		if seen[iin] || phones[phone] {
+			t.Fatalf("citizen %d repeats %s or %s", i, iin, phone)
+		}
+		seen[iin], phones[phone] = true, true
+	}
+	if a, _ := Synthetic(42); a != func() consent.IIN { b, _ := Synthetic(42); return b }() {
+		t.Error("not deterministic")
+	}
+}

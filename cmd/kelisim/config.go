@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"log/slog"
 	"fmt"
 	"net"
 	"net/url"
@@ -56,6 +57,9 @@ type Config struct {
 	OTPRetention time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
 
 	VerifyWrongLimit int // KELISIM_VERIFY_WRONG_LIMIT: wrong share codes a verifier may try per minute
+
+	SyntheticCitizens int        // KELISIM_SYNTHETIC_CITIZENS: extra demo citizens for load tests
+	LogLevel          slog.Level // KELISIM_LOG_LEVEL
 }
 
 // Embedded reports whether the gateway runs on the in-memory store.
@@ -101,6 +105,8 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_UPKEEP_EVERY", "how often grants are expired and old records purged (default 1m)"},
 	{"KELISIM_OTP_RETENTION", "how long OTP records are kept after they expire, for disputes (default 720h)"},
 	{"KELISIM_VERIFY_WRONG_LIMIT", "wrong share codes a verifier may try per minute (default 10)"},
+	{"KELISIM_SYNTHETIC_CITIZENS", "add this many synthetic citizens to the demo registry, for load tests (default 0)"},
+	{"KELISIM_LOG_LEVEL", "debug, info, warn or error (default info)"},
 }
 
 // loadConfig reads and validates the configuration. Every wrong value gets
@@ -189,6 +195,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.DeliveryLease = duration("KELISIM_DELIVERY_LEASE", time.Minute, time.Hour)
 	c.WebhookTimeout = duration("KELISIM_WEBHOOK_TIMEOUT", 10*time.Second, 5*time.Minute)
 	c.UpkeepEvery = duration("KELISIM_UPKEEP_EVERY", time.Minute, 24*time.Hour)
+	c.SyntheticCitizens = integer("KELISIM_SYNTHETIC_CITIZENS", 0, 0, 1_000_000)
+	if err := c.LogLevel.UnmarshalText([]byte(get("KELISIM_LOG_LEVEL", "info"))); err != nil {
+		bad("KELISIM_LOG_LEVEL", "%q is not debug, info, warn or error", get("KELISIM_LOG_LEVEL", ""))
+	}
 	c.VerifyWrongLimit = integer("KELISIM_VERIFY_WRONG_LIMIT", 10, 1, 10_000)
 	c.OTPRetention = duration("KELISIM_OTP_RETENTION", 30*24*time.Hour, 5*365*24*time.Hour)
 	if c.DeliveryLease <= c.WebhookTimeout {

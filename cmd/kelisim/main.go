@@ -185,9 +185,10 @@ type wiring struct {
 // newGateway wires the gateway by hand. On the embedded store, a missing
 // secret or admin token is generated; the admin token is printed once.
 func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Writer) (*gateway, error) {
-	var h slog.Handler = slog.NewJSONHandler(stderr, nil)
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(stderr, opts)
 	if cfg.LogFormat == "text" {
-		h = slog.NewTextHandler(stderr, nil)
+		h = slog.NewTextHandler(stderr, opts)
 	}
 	log := slog.New(httpapi.LogHandler{Handler: h})
 	metrics := httpapi.NewMetrics()
@@ -362,7 +363,12 @@ func newRegistry(cfg *Config) (stateSystem, error) {
 			CertFile: cfg.RegistryTLS.Cert, KeyFile: cfg.RegistryTLS.Key, CAFile: cfg.RegistryTLS.CA,
 		})
 	}
-	return registry.NewDemo()
+	demo, err := registry.NewDemo()
+	if err != nil {
+		return nil, err
+	}
+	demo.AddSynthetic(cfg.SyntheticCitizens)
+	return demo, nil
 }
 
 func randomToken() string {
