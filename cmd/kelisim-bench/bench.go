@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kelisim/kelisim/adapters/registry"
+)
+
+type partner struct{ id, secret string }
+
+type bench struct {
+	o        options
+	client   *http.Client // shared transport, no redirects
+	sms      *smsReceiver
+	bank     partner // pull partner allowed id_card and driver_license
+	verifier partner // verifier for client_credentials
+	next     atomic.Int64
+}
+
+const redirectURI = "http://127.0.0.1:9/callback" // never visited: the tool reads the code from Location
+
+func newBench(ctx context.Context, o options) (*bench, error) {
+	tr := &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: 90 * time.Second}
+	b := &bench{o: o, client: &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	sms, err := newSMSReceiver(o.smsAddr)
+	if err != nil {
+		return nil, err
+	}
+	b.sms = sms
+	if b.bank, err = b.onboard(ctx, map[string]any{"client_name": "Bench Bank", "redirect_uris": []string{redirectURI},
+		"documents": []string{"id_card", "driver_license"}}); err != nil {
+		sms.close()
+		return nil, err
+	}
+	if b.verifier, err = b.onboard(ctx, map[string]any{"client_name": "Bench Verifier", "redirect_uris": []string{redirectURI},
+		"documents": []string{}, "verifier": true}); err != nil {
+		sms.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) close() { b.sms.close() }
+
+func (b *bench) onboard(ctx context.Context, reg map[string]any) (partner, error) {
+	body, _ := json.Marshal(reg)
+	req, _ := http.NewRequestWithContext(ctx, "POST", b.o.base+"/admin/v1/partners", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+b.o.adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return partner{}, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusCreated {
+		return partner{}, fmt.Errorf("onboard: %d %v", resp.StatusCode, out)
+	}
+	return partner{id: out["client_id"].(string), secret: out["client_secret"].(string)}, nil
+}
+
+// form posts a form, authenticating as p when set, and decodes JSON.
+func (b *bench) form(ctx context.Context, client *http.Client, path string, p partner, form url.Values) (int, map[string]any, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", b.o.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p.id != "" {
+		req.SetBasicAuth(url.QueryEscape(p.id), url.QueryEscape(p.secret))
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, nil
+}
+
+func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, error) {
+	switch name {
+	case "token":
+		cc := b.measure(ctx, "token/client_credentials", conc, func(int, int) (int, bool) {
+			status, body, err := b.form(ctx, b.client, "/oauth2/token", b.verifier, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
+			return status, err == nil && status == 200 && body["access_token"] != nil
+		})
+		chains := make([]string, conc)
+		if err := b.parallel(ctx, conc, func(i int) error {
+			tok, err := b.consent(ctx, "openid offline_access documents:id_card")
+			chains[i] = tok.refresh
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		rt := b.measure(ctx, "token/refresh_token", conc, func(w, _ int) (int, bool) {
+			status, body, err := b.form(ctx, b.client, "/oauth2/token", b.bank, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
+			if err != nil || status != 200 {
+				return status, false
+			}
+			chains[w] = body["refresh_token"].(string)
+			return status, true
+		})
+		return []result{cc, rt}, nil
+	case "introspect":
+		pool := make([]string, 4000)
+		if err := b.parallel(ctx, 32, func(i int) error {
+			for j := i; j < len(pool); j += 32 {
+				status, body, err := b.form(ctx, b.client, "/oauth2/token", b.bank, url.Values{"grant_type": {"client_credentials"}})
+				if err != nil || status != 200 {
+					return fmt.Errorf("token for the pool: %d %v", status, err)
+				}
+				pool[j] = body["access_token"].(string)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		return []result{b.measure(ctx, "introspect", conc, func(w, i int) (int, bool) {
+			tok := pool[(w*7919+i*31)%len(pool)]
+			status, body, err := b.form(ctx, b.client, "/oauth2/introspect", b.bank, url.Values{"token": {tok}})
+			return status, err == nil && status == 200 && body["active"] == true
+		})}, nil
+	case "documents":
+		tokens := make([]string, 512)
+		if err := b.parallel(ctx, 16, func(i int) error {
+			for j := i; j < len(tokens); j += 16 {
+				tok, err := b.consent(ctx, "openid documents:id_card documents:driver_license")
+				if err != nil {
+					return err
+				}
+				tokens[j] = tok.access
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		return []result{b.measure(ctx, "documents", conc, func(w, i int) (int, bool) {
+			req, _ := http.NewRequestWithContext(ctx, "GET", b.o.base+"/api/v1/documents/id_card", nil)
+			req.Header.Set("Authorization", "Bearer "+tokens[(w*131+i)%len(tokens)])
+			resp, err := b.client.Do(req)
+			if err != nil {
+				return 0, false
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, resp.StatusCode == 200 && resp.Header.Get("Content-Type") == "application/jose"
+		})}, nil
+	case "consent":
+		return []result{b.measure(ctx, "consent (full flow)", conc, func(int, int) (int, bool) {
+			_, err := b.consent(ctx, "openid documents:id_card")
+			var se statusError
+			if errors.As(err, &se) {
+				return int(se), false
+			}
+			return 200, err == nil
+		})}, nil
+	}
+	return nil, fmt.Errorf("unknown scenario %q", name)
+}
+
+// parallel runs fn(0..n-1) at once and returns the first error.
+func (b *bench) parallel(ctx context.Context, n int, fn func(i int) error) error {
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs <- fn(i) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+type statusError int
+
+func (e statusError) Error() string { return fmt.Sprintf("status %d", int(e)) }
+
+type tokens struct{ access, refresh string }
+
+var (
+	actionRE = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+	hiddenRE = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`)
+	docRE    = regexp.MustCompile(`name="doc" value="([a-z_]+)" checked`)
+	daysRE   = regexp.MustCompile(`<option value="([0-9]+)" selected>`)
+)
+
+// consent runs the whole citizen path for the next synthetic citizen:
+// authorize → consent page → IIN/phone → SMS → code → token.
+func (b *bench) consent(ctx context.Context, scope string) (tokens, error) {
+	iin, phone := registry.Synthetic(int(b.next.Add(1)-1) % b.o.population)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Transport: b.client.Transport, Jar: jar, Timeout: 30 * time.Second, CheckRedirect: b.client.CheckRedirect}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	verifier := base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {b.bank.id}, "redirect_uri": {redirectURI}, "scope": {scope},
+		"state": {"bench-state-123"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	get := func(u string) (int, string, string, error) {
+		if !strings.HasPrefix(u, "http") {
+			u = b.o.base + u
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, "", "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(body), nil
+	}
+	post := func(page string, fields url.Values) (int, string, string, error) {
+		m := actionRE.FindStringSubmatch(page)
+		if m == nil {
+			return 0, "", "", errors.New("no form")
+		}
+		form := url.Values{}
+		for _, h := range hiddenRE.FindAllStringSubmatch(page, -1) {
+			form.Set(h[1], strings.ReplaceAll(h[2], "&amp;", "&"))
+		}
+		for _, d := range docRE.FindAllStringSubmatch(page, -1) {
+			form.Add("doc", d[1])
+		}
+		if d := daysRE.FindStringSubmatch(page); d != nil {
+			form.Set("days", d[1])
+		}
+		for k, v := range fields {
+			form[k] = v
+		}
+		req, _ := http.NewRequestWithContext(ctx, "POST", b.o.base+strings.ReplaceAll(m[1], "&amp;", "&"), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, "", "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(body), nil
+	}
+	status, loc, _, err := get("/oauth2/auth?" + q.Encode())
+	if err != nil || status != 303 {
+		return tokens{}, orStatus(err, status)
+	}
+	status, _, page, err := get(loc)
+	if err != nil || status != 200 {
+		return tokens{}, orStatus(err, status)
+	}
+	codes := b.sms.expect(string(phone))
+	status, loc, _, err = post(page, url.Values{"iin": {string(iin)}, "phone": {string(phone)}, "decision": {"start"}})
+	if err != nil || status != 303 {
+		return tokens{}, orStatus(err, status)
+	}
+	status, _, otpPage, err := get(loc)
+	if err != nil || status != 200 {
+		return tokens{}, orStatus(err, status)
+	}
+	var code string
+	select {
+	case code = <-codes:
+	case <-time.After(15 * time.Second):
+		return tokens{}, errors.New("no SMS")
+	case <-ctx.Done():
+		return tokens{}, ctx.Err()
+	}
+	status, loc, _, err = post(otpPage, url.Values{"otp": {code}, "decision": {"allow"}})
+	if err != nil || status != 303 {
+		return tokens{}, orStatus(err, status)
+	}
+	u, _ := url.Parse(loc)
+	st, body, err := b.form(ctx, b.client, "/oauth2/token", b.bank, url.Values{"grant_type": {"authorization_code"},
+		"code": {u.Query().Get("code")}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
+	if err != nil || st != 200 {
+		return tokens{}, orStatus(err, st)
+	}
+	t := tokens{access: body["access_token"].(string)}
+	t.refresh, _ = body["refresh_token"].(string)
+	return t, nil
+}
+
+func orStatus(err error, status int) error {
+	if err != nil {
+		return err
+	}
+	return statusError(status)
+}
+
+// smsReceiver is the gateway's SMS provider during a run.
+type smsReceiver struct {
+	srv     *http.Server
+	mu      sync.Mutex
+	waiting map[string]chan string
+}
+
+var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+func newSMSReceiver(addr string) (*smsReceiver, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("SMS receiver: %w", err)
+	}
+	r := &smsReceiver{waiting: map[string]chan string{}}
+	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var m struct{ To, Text string }
+		if err := json.NewDecoder(req.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		ch := r.waiting[m.To]
+		delete(r.waiting, m.To)
+		r.mu.Unlock()
+		if ch != nil {
+			ch <- sixDigits.FindString(m.Text)
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+// expect returns where the next code to phone will arrive.
+func (r *smsReceiver) expect(phone string) <-chan string {
+	ch := make(chan string, 1)
+	r.mu.Lock()
+	r.waiting[phone] = ch
+	r.mu.Unlock()
+	return ch
+}
+
+func (r *smsReceiver) close() { _ = r.srv.Close() }

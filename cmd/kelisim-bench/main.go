@@ -1,0 +1,298 @@
+// Command kelisim-bench drives a running Kelisim gateway over HTTP on
+// loopback and reports, per scenario and concurrency: requests per second,
+// p50/p90/p99/max latency, errors by status, and — given the gateway's pid
+// — CPU seconds per request and peak resident memory.
+//
+//	kelisim-bench -base http://127.0.0.1:8080 -admin-token … -sms-addr 127.0.0.1:18025 \
+//	  -scenarios token,introspect,documents,consent -concurrency 16,64 -duration 10s -pid 1234
+//
+// It onboards its own partners through the admin API and acts as the
+// gateway's SMS provider (run the gateway with KELISIM_SMS=http and
+// KELISIM_SMS_URL=http://{sms-addr}/sms) to read one-time codes. The
+// consent scenario needs the synthetic population
+// (KELISIM_SYNTHETIC_CITIZENS) and limits raised for load.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kelisim-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	base, adminToken, smsAddr string
+	scenarios                 []string
+	concurrency               []int
+	duration                  time.Duration
+	maxRequests               int
+	pid                       int
+	population                int
+	jsonOut                   bool
+	markdown                  string
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("kelisim-bench", flag.ContinueOnError)
+	var o options
+	var scenarios, conc string
+	fs.StringVar(&o.base, "base", "http://127.0.0.1:8080", "gateway base URL (loopback)")
+	fs.StringVar(&o.adminToken, "admin-token", os.Getenv("KELISIM_ADMIN_TOKEN"), "admin bearer token")
+	fs.StringVar(&o.smsAddr, "sms-addr", "127.0.0.1:18025", "where the tool receives the gateway's SMS posts")
+	fs.StringVar(&scenarios, "scenarios", "token,introspect,documents,consent", "scenarios to run")
+	fs.StringVar(&conc, "concurrency", "16,64", "concurrency levels")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "time per scenario and concurrency")
+	fs.IntVar(&o.maxRequests, "max-requests", 1_000_000, "bound on requests per scenario and concurrency")
+	fs.IntVar(&o.pid, "pid", 0, "the gateway's pid, for CPU per request and peak RSS")
+	fs.IntVar(&o.population, "population", 20000, "synthetic citizens the gateway has (KELISIM_SYNTHETIC_CITIZENS)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of a table")
+	fs.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.scenarios = strings.Split(scenarios, ",")
+	for _, c := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 || n > 1024 {
+			return fmt.Errorf("bad concurrency %q", c)
+		}
+		o.concurrency = append(o.concurrency, n)
+	}
+	if u := strings.TrimPrefix(strings.TrimPrefix(o.base, "http://"), "https://"); !isLoopback(u) {
+		return fmt.Errorf("%s is not on loopback: the load tool only drives a local gateway", o.base)
+	}
+	if o.adminToken == "" {
+		return errors.New("-admin-token (or KELISIM_ADMIN_TOKEN) is required")
+	}
+
+	b, err := newBench(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	var results []result
+	for _, sc := range o.scenarios {
+		for _, c := range o.concurrency {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rs, err := b.scenario(ctx, strings.TrimSpace(sc), c)
+			if err != nil {
+				return fmt.Errorf("%s at %d: %w", sc, c, err)
+			}
+			for _, r := range rs {
+				results = append(results, r)
+				if !o.jsonOut {
+					fmt.Fprintln(out, r.row())
+				}
+			}
+		}
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+	}
+	if o.markdown != "" {
+		return os.WriteFile(o.markdown, []byte(markdown(results)), 0o644)
+	}
+	return nil
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(strings.SplitN(hostport, "/", 2)[0])
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// result is one scenario at one concurrency.
+type result struct {
+	Scenario    string         `json:"scenario"`
+	Concurrency int            `json:"concurrency"`
+	Requests    int            `json:"requests"`
+	Seconds     float64        `json:"seconds"`
+	RPS         float64        `json:"rps"`
+	P50, P90    float64        `json:"-"`
+	P99, Max    float64        `json:"-"`
+	LatencyMS   map[string]any `json:"latency_ms"`
+	Errors      map[string]int `json:"errors"`
+	CPUPerReqMS float64        `json:"cpu_ms_per_request,omitempty"`
+	PeakRSSMB   float64        `json:"peak_rss_mb,omitempty"`
+}
+
+func (r result) row() string {
+	errs := "-"
+	if len(r.Errors) > 0 {
+		var parts []string
+		for k, v := range r.Errors {
+			parts = append(parts, fmt.Sprintf("%s:%d", k, v))
+		}
+		slices.Sort(parts)
+		errs = strings.Join(parts, " ")
+	}
+	cpu, rss := "-", "-"
+	if r.CPUPerReqMS > 0 {
+		cpu, rss = fmt.Sprintf("%.3f", r.CPUPerReqMS), fmt.Sprintf("%.0f", r.PeakRSSMB)
+	}
+	return fmt.Sprintf("%-28s c=%-3d %8.0f req/s  p50 %6.1f ms  p90 %6.1f ms  p99 %6.1f ms  max %7.1f ms  cpu/req %s ms  rss %s MB  errors %s",
+		r.Scenario, r.Concurrency, r.RPS, r.P50, r.P90, r.P99, r.Max, cpu, rss, errs)
+}
+
+func markdown(rs []result) string {
+	var b strings.Builder
+	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range rs {
+		errs := "0"
+		if len(r.Errors) > 0 {
+			var parts []string
+			for k, v := range r.Errors {
+				parts = append(parts, fmt.Sprintf("%s: %d", k, v))
+			}
+			slices.Sort(parts)
+			errs = strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s |\n",
+			r.Scenario, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Max, r.CPUPerReqMS, r.PeakRSSMB, errs)
+	}
+	return b.String()
+}
+
+// measure runs op from conc workers until the duration or the request
+// bound is reached and summarises it. op returns the HTTP status (0 for a
+// transport error) and whether the request succeeded.
+func (b *bench) measure(ctx context.Context, name string, conc int, op func(worker, i int) (int, bool)) result {
+	ctx, cancel := context.WithTimeout(ctx, b.o.duration)
+	defer cancel()
+	var count atomic.Int64
+	lat := make([][]time.Duration, conc)
+	errs := make([]map[string]int, conc)
+	cpu0 := procCPU(b.o.pid)
+	peak := &rssPeak{}
+	stopRSS := peak.watch(b.o.pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range conc {
+		errs[w] = map[string]int{}
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil && count.Add(1) <= int64(b.o.maxRequests); i++ {
+				t := time.Now()
+				status, ok := op(w, i)
+				if ctx.Err() != nil && !ok {
+					return // cut off by the end of the run, not a failure
+				}
+				lat[w] = append(lat[w], time.Since(t))
+				if !ok {
+					errs[w][strconv.Itoa(status)]++
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopRSS()
+	var all []time.Duration
+	merged := map[string]int{}
+	for w := range conc {
+		all = append(all, lat[w]...)
+		for k, v := range errs[w] {
+			merged[k] += v
+		}
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
+	}
+	r := result{Scenario: name, Concurrency: conc, Requests: len(all), Seconds: elapsed.Seconds(),
+		RPS: float64(len(all)) / elapsed.Seconds(), P50: pct(.50), P90: pct(.90), P99: pct(.99), Errors: merged}
+	if len(all) > 0 {
+		r.Max = float64(all[len(all)-1].Microseconds()) / 1000
+	}
+	r.LatencyMS = map[string]any{"p50": r.P50, "p90": r.P90, "p99": r.P99, "max": r.Max}
+	if b.o.pid > 0 && len(all) > 0 {
+		r.CPUPerReqMS = (procCPU(b.o.pid) - cpu0) * 1000 / float64(len(all))
+		r.PeakRSSMB = float64(peak.max.Load()) / 1024
+	}
+	return r
+}
+
+// procCPU is the process's user+system CPU seconds so far.
+func procCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// rssPeak samples the resident set size while a scenario runs.
+type rssPeak struct{ max atomic.Int64 } // KiB
+
+func (p *rssPeak) watch(pid int) (stop func()) {
+	if pid <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err == nil {
+				for _, line := range strings.Split(string(raw), "\n") {
+					if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+						kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+						if kb > p.max.Load() {
+							p.max.Store(kb)
+						}
+					}
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
