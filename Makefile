@@ -5,7 +5,7 @@ export KELISIM_TEST_DATABASE_URL
 
 GO ?= go
 
-.PHONY: test check-postgres build vet lint run
+.PHONY: test check-postgres build vet lint run bench
 
 test: check-postgres
 	$(GO) vet ./...
@@ -26,3 +26,8 @@ build:
 
 run:
 	$(GO) run ./cmd/kelisim serve
+
+# bench starts a gateway on PostgreSQL, runs every load scenario at
+# concurrency 16 and 64 and writes BENCHMARKS.md. Not part of make test.
+bench: check-postgres
+	bash cmd/kelisim-bench/bench.sh

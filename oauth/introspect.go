@@ -17,6 +17,7 @@ import (
 // own tokens only: another partner's token is reported inactive, exactly as
 // an unknown one, so introspection reveals nothing across partners.
 func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(withClientCache(r.Context()))
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
 		s.jsonError(w, fosite.ErrInvalidRequest.WithHint("Introspection takes POST."), PathIntrospect)
@@ -74,6 +75,7 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
 // Userinfo serves the OpenID Connect userinfo endpoint. It answers only the
 // pairwise subject: a citizen's data reaches partners as signed documents.
 func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(withClientCache(r.Context()))
 	ctx := r.Context()
 	token := fosite.AccessTokenFromRequest(r)
 	if token == "" {
@@ -171,6 +173,7 @@ var ErrInvalidToken = errors.New("invalid access token")
 // AccessToken checks a bearer access token, on every call against the
 // store, so a revocation holds from the next request on.
 func (s *Server) AccessToken(ctx context.Context, token string) (AccessInfo, error) {
+	ctx = withClientCache(ctx)
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
 	if err != nil || use != fosite.AccessToken {
 		return AccessInfo{}, ErrInvalidToken

@@ -253,6 +253,7 @@ func (Unavailable) Prompt(http.ResponseWriter, *http.Request, Pending) (Decision
 // Authorize serves the authorization endpoint (RFC 6749 §4.1, with PKCE,
 // PAR and RFC 9207 iss on every redirect).
 func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(withClientCache(r.Context()))
 	ctx := r.Context()
 	raw := w // the consent prompt answers the browser itself, with no iss
 	w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
@@ -294,6 +295,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 // request can be finished once; an unknown or expired one gets a JSON error
 // because there is no validated place to redirect to.
 func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, d Decision) {
+	r = r.WithContext(withClientCache(r.Context()))
 	ctx := r.Context()
 	if _, ok := w.(*issuerWriter); !ok {
 		w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
@@ -374,6 +376,7 @@ func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar f
 
 // PAR serves the pushed authorization request endpoint (RFC 9126).
 func (s *Server) PAR(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(withClientCache(r.Context()))
 	ctx := r.Context()
 	ar, err := s.provider.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
@@ -401,6 +404,7 @@ func (s *Server) PAR(w http.ResponseWriter, r *http.Request) {
 // client_credentials. Client-credentials tokens act for no citizen and so
 // never carry document, openid or offline_access scopes.
 func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(withClientCache(r.Context()))
 	ctx := r.Context()
 	ar, err := s.provider.NewAccessRequest(ctx, r, NewSession())
 	if err != nil {
@@ -437,6 +441,7 @@ func IsCitizenScope(scope string) bool {
 // Revoke serves token revocation (RFC 7009). A partner can revoke only its
 // own tokens; revoking a refresh token revokes its family.
 func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(withClientCache(r.Context()))
 	ctx := r.Context()
 	err := s.provider.NewRevocationRequest(ctx, r)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -42,10 +43,46 @@ var (
 	_ storage.Transactional              = (*fositeStorage)(nil)
 )
 
+// clientCache holds the partners one HTTP request has read: fosite asks
+// for the same client several times per request. It lives only as long as
+// the request, so a suspension still holds from the next request on.
+type clientCache struct {
+	mu       sync.Mutex
+	partners map[string]partners.Partner
+}
+
+type clientCacheKey struct{}
+
+func withClientCache(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(clientCacheKey{}).(*clientCache); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, clientCacheKey{}, &clientCache{partners: map[string]partners.Partner{}})
+}
+
+func (s *fositeStorage) partner(ctx context.Context, id string) (partners.Partner, error) {
+	cache, _ := ctx.Value(clientCacheKey{}).(*clientCache)
+	if cache != nil {
+		cache.mu.Lock()
+		p, ok := cache.partners[id]
+		cache.mu.Unlock()
+		if ok {
+			return p, nil
+		}
+	}
+	p, err := s.partners.GetPartner(ctx, id)
+	if err == nil && cache != nil {
+		cache.mu.Lock()
+		cache.partners[id] = p
+		cache.mu.Unlock()
+	}
+	return p, err
+}
+
 // GetClient returns the partner as a fosite client. A suspended partner is
 // not found: it cannot authenticate, and tokens issued to it stop working.
 func (s *fositeStorage) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	p, err := s.partners.GetPartner(ctx, id)
+	p, err := s.partner(ctx, id)
 	if errors.Is(err, partners.ErrNotFound) {
 		return nil, fosite.ErrNotFound.WithDebug("no such partner")
 	}

@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"

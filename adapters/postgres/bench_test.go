@@ -1,0 +1,57 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/adapters/postgres"
+	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
+	"github.com/kelisim/kelisim/oauth"
+)
+
+func benchStore(b *testing.B) *postgres.Store {
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, pgtest.URL(b), postgres.Options{MaxConns: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// The queries every token use makes: a record by primary key, and the
+// insert of a new token.
+func BenchmarkRecordQueries(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	rec := oauth.Record{Kind: oauth.KindAccess, Signature: "sig", RequestID: "req", ClientID: "p1", Active: true,
+		ExpiresAt: time.Now().Add(time.Hour), Request: []byte(`{"id":"req"}`)}
+	if err := s.CreateRecord(ctx, rec); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("GetRecord", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.GetRecord(ctx, oauth.KindAccess, "sig"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("CreateRecord", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			r := rec
+			r.Signature = fmt.Sprintf("sig-%d", i)
+			if err := s.CreateRecord(ctx, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
