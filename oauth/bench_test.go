@@ -17,7 +17,9 @@ func (benchStore) EnsureSigningKey(_ context.Context, generate func() (SigningKe
 	benchKey = k
 	return err
 }
-func (benchStore) SigningKeys(context.Context) ([]SigningKey, error) { return []SigningKey{benchKey}, nil }
+func (benchStore) SigningKeys(context.Context) ([]SigningKey, error) {
+	return []SigningKey{benchKey}, nil
+}
 
 var benchKey SigningKey
 

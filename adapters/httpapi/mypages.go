@@ -34,10 +34,23 @@ func (p *myPages) routes(r *gin.Engine) {
 	g.GET("/login/otp", p.showLoginOTP)
 	g.POST("/login/otp", p.protectMy, p.login)
 	g.POST("/logout", p.protectMy, p.logout)
-	g.POST("/revoke", p.protectMy, p.revoke)
-	g.POST("/erase", p.protectMy, p.erase)
-	g.POST("/report", p.protectMy, p.report)
+	g.POST("/revoke", p.protectMy, p.loggedIn, p.revoke)
+	g.POST("/erase", p.protectMy, p.loggedIn, p.erase)
+	g.POST("/report", p.protectMy, p.loggedIn, p.report)
 	p.shareRoutes(g)
+}
+
+// loggedIn admits requests of a logged-in citizen and sends others to log
+// in.
+func (p *myPages) loggedIn(c *gin.Context) {
+	iin := p.citizen(c)
+	if iin == "" {
+		c.Redirect(http.StatusSeeOther, "/my/")
+		c.Abort()
+		return
+	}
+	c.Set(citizenKey, iin)
+	c.Next()
 }
 
 // myView is what the settings templates get.
@@ -201,11 +214,7 @@ func (p *myPages) home(c *gin.Context) {
 
 func (p *myPages) report(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := p.citizen(c)
-	if iin == "" {
-		c.Redirect(http.StatusSeeOther, "/my/")
-		return
-	}
+	iin := c.MustGet(citizenKey).(consent.IIN)
 	rep, err := p.settings.Report(c.Request.Context(), iin, consent.DocumentType(c.PostForm("document")), c.PostForm("description"))
 	switch {
 	case errors.Is(err, consent.ErrReportDescription), errors.Is(err, consent.ErrNoDocument):
@@ -306,11 +315,7 @@ func (p *myPages) logout(c *gin.Context) {
 
 func (p *myPages) revoke(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := p.citizen(c)
-	if iin == "" {
-		c.Redirect(http.StatusSeeOther, "/my/")
-		return
-	}
+	iin := c.MustGet(citizenKey).(consent.IIN)
 	r := consent.Revocation{GrantID: c.PostForm("grant_id"), PartnerID: c.PostForm("partner_id"), All: c.PostForm("all") == "true"}
 	if r.GrantID == "" && r.PartnerID == "" && !r.All {
 		p.fail(c, l, http.StatusBadRequest, "err_grant_gone")
@@ -329,11 +334,7 @@ func (p *myPages) revoke(c *gin.Context) {
 
 func (p *myPages) erase(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := p.citizen(c)
-	if iin == "" {
-		c.Redirect(http.StatusSeeOther, "/my/")
-		return
-	}
+	iin := c.MustGet(citizenKey).(consent.IIN)
 	report, err := p.settings.Erase(c.Request.Context(), iin)
 	if err != nil {
 		p.renderFailure(c, l, err)

@@ -224,20 +224,16 @@ type shareView struct {
 }
 
 func (p *myPages) shareRoutes(g *gin.RouterGroup) {
-	g.POST("/share", p.protectMy, p.openShare)
-	g.GET("/share/:id", p.showShare)
+	g.POST("/share", p.protectMy, p.loggedIn, p.openShare)
+	g.GET("/share/:id", p.loggedIn, p.showShare)
 	g.GET("/share/:id/qr.png", p.shareQR)
-	g.POST("/share/:id/extend", p.protectMy, p.extendShare)
-	g.POST("/share/:id/close", p.protectMy, p.closeShare)
+	g.POST("/share/:id/extend", p.protectMy, p.loggedIn, p.extendShare)
+	g.POST("/share/:id/close", p.protectMy, p.loggedIn, p.closeShare)
 }
 
 func (p *myPages) openShare(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := p.citizen(c)
-	if iin == "" {
-		c.Redirect(http.StatusSeeOther, "/my/")
-		return
-	}
+	iin := c.MustGet(citizenKey).(consent.IIN)
 	holder, doc, _ := strings.Cut(c.PostForm("document"), "/")
 	sh, err := p.shares.Open(c.Request.Context(), iin, consent.IIN(holder), consent.DocumentType(doc))
 	if err != nil {
@@ -253,11 +249,7 @@ func (p *myPages) openShare(c *gin.Context) {
 
 func (p *myPages) showShare(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := p.citizen(c)
-	if iin == "" {
-		c.Redirect(http.StatusSeeOther, "/my/")
-		return
-	}
+	iin := c.MustGet(citizenKey).(consent.IIN)
 	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
 	if err != nil {
 		p.fail(c, l, http.StatusNotFound, "err_request_gone")
@@ -287,11 +279,7 @@ func (p *myPages) extendShare(c *gin.Context) { p.changeShare(c, p.shares.Extend
 func (p *myPages) closeShare(c *gin.Context)  { p.changeShare(c, p.shares.Close) }
 
 func (p *myPages) changeShare(c *gin.Context, change func(context.Context, consent.IIN, string) (consent.Share, error)) {
-	iin := p.citizen(c)
-	if iin == "" {
-		c.Redirect(http.StatusSeeOther, "/my/")
-		return
-	}
+	iin := c.MustGet(citizenKey).(consent.IIN)
 	if _, err := change(c.Request.Context(), iin, c.Param("id")); err != nil && !errors.Is(err, consent.ErrShareMaxed) {
 		p.fail(c, p.localizer(c, ""), http.StatusNotFound, "err_request_gone")
 		return

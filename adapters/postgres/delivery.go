@@ -21,18 +21,22 @@ func (s *Store) RecordAccess(ctx context.Context, e consent.AccessEvent) error {
 
 // ListAccess implements consent.DeliveryStore.
 func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) ([]consent.AccessEvent, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT id, at, citizen, holder, partner_id, grant_id, document_type, kind
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+`
 		FROM access_events WHERE citizen = $1 OR holder = $1 ORDER BY id DESC LIMIT $2`, string(citizen), limit)
 	if err != nil {
 		return nil, translate(err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (consent.AccessEvent, error) {
-		var e consent.AccessEvent
-		var c, h string
-		err := row.Scan(&e.ID, &e.At, &c, &h, &e.PartnerID, &e.GrantID, &e.Document, &e.Kind)
-		e.Citizen, e.Holder = consent.IIN(c), consent.IIN(h)
-		return e, err
-	})
+	return pgx.CollectRows(rows, scanAccess)
+}
+
+const accessColumns = `id, at, citizen, holder, partner_id, grant_id, document_type, kind`
+
+func scanAccess(row pgx.CollectableRow) (consent.AccessEvent, error) {
+	var e consent.AccessEvent
+	var c, h string
+	err := row.Scan(&e.ID, &e.At, &c, &h, &e.PartnerID, &e.GrantID, &e.Document, &e.Kind)
+	e.Citizen, e.Holder = consent.IIN(c), consent.IIN(h)
+	return e, err
 }
 
 const outboxColumns = `id, partner_id, grant_id, kind, document_type, status, attempts, next_attempt_at, last_error, created_at, delivered_at`

@@ -107,16 +107,10 @@ func (s *Store) ListShares(ctx context.Context, citizen consent.IIN, limit int) 
 
 // ViewsBy implements consent.ShareStore.
 func (s *Store) ViewsBy(ctx context.Context, partnerID string, limit int) ([]consent.AccessEvent, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT id, at, citizen, holder, partner_id, grant_id, document_type, kind
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+`
 		FROM access_events WHERE partner_id = $1 AND kind = 'view' ORDER BY id DESC LIMIT $2`, partnerID, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (consent.AccessEvent, error) {
-		var e consent.AccessEvent
-		var c, h string
-		err := row.Scan(&e.ID, &e.At, &c, &h, &e.PartnerID, &e.GrantID, &e.Document, &e.Kind)
-		e.Citizen, e.Holder = consent.IIN(c), consent.IIN(h)
-		return e, err
-	})
+	return pgx.CollectRows(rows, scanAccess)
 }

@@ -148,16 +148,21 @@ type result struct {
 	PeakRSSMB   float64        `json:"peak_rss_mb,omitempty"`
 }
 
-func (r result) row() string {
-	errs := "-"
-	if len(r.Errors) > 0 {
-		var parts []string
-		for k, v := range r.Errors {
-			parts = append(parts, fmt.Sprintf("%s:%d", k, v))
-		}
-		slices.Sort(parts)
-		errs = strings.Join(parts, " ")
+// errorList is the errors by status, sorted, or none.
+func (r result) errorList(none, sep string) string {
+	if len(r.Errors) == 0 {
+		return none
 	}
+	var parts []string
+	for k, v := range r.Errors {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, v))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, sep)
+}
+
+func (r result) row() string {
+	errs := r.errorList("-", " ")
 	cpu, rss := "-", "-"
 	if r.CPUPerReqMS > 0 {
 		cpu, rss = fmt.Sprintf("%.3f", r.CPUPerReqMS), fmt.Sprintf("%.0f", r.PeakRSSMB)
@@ -171,15 +176,7 @@ func markdown(rs []result) string {
 	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rs {
-		errs := "0"
-		if len(r.Errors) > 0 {
-			var parts []string
-			for k, v := range r.Errors {
-				parts = append(parts, fmt.Sprintf("%s: %d", k, v))
-			}
-			slices.Sort(parts)
-			errs = strings.Join(parts, ", ")
-		}
+		errs := r.errorList("0", ", ")
 		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s |\n",
 			r.Scenario, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Max, r.CPUPerReqMS, r.PeakRSSMB, errs)
 	}
