@@ -190,6 +190,9 @@ func (s *Shares) Get(ctx context.Context, citizen IIN, id string) (Share, error)
 	return s.mine(ctx, citizen, id)
 }
 
+// Left is how long the share still works.
+func (s *Shares) Left(sh Share) time.Duration { return max(0, sh.ExpiresAt.Sub(s.now())) }
+
 // Active reports whether the share can be used now.
 func (s *Shares) Active(sh Share) bool {
 	return sh.Status == ShareOpen && s.now().Before(sh.ExpiresAt)

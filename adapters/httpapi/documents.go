@@ -3,7 +3,9 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,30 +40,47 @@ type documentsAPI struct {
 	d      Deps
 }
 
-const tokenKey = "kelisim.token"
+const accessKey = "kelisim.access"
 
-// bearer admits requests with an active access token that acts for a
-// citizen under a grant; 401 otherwise (RFC 6750).
-func (a *documentsAPI) bearer(c *gin.Context) {
-	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || raw == "" {
-		c.Header("WWW-Authenticate", `Bearer realm="kelisim"`)
-		problem(c, http.StatusUnauthorized, "Unauthorized", "A bearer access token is required.")
-		return
+// requireToken admits requests with an active bearer access token (RFC
+// 6750) that carries scope (when set) and that admit accepts: 401 for a
+// missing or bad token, 403 for a missing scope. The token's facts go in
+// the request under accessKey.
+func requireToken(tokens Tokens, scope, who string, admit func(oauth.AccessInfo) bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		if !ok || raw == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="kelisim"`)
+			problem(c, http.StatusUnauthorized, "Unauthorized", "A bearer access token is required.")
+			return
+		}
+		info, err := tokens.AccessToken(c.Request.Context(), raw)
+		if err != nil || !admit(info) {
+			c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
+			problem(c, http.StatusUnauthorized, "Unauthorized", "The access token is invalid, expired or revoked, or is not "+who+".")
+			return
+		}
+		if scope != "" && !slices.Contains(info.Scopes, scope) {
+			c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="insufficient_scope", scope="`+scope+`"`)
+			problem(c, http.StatusForbidden, "Forbidden", fmt.Sprintf("The token lacks the %q scope.", scope))
+			return
+		}
+		c.Set(accessKey, info)
+		c.Next()
 	}
-	info, err := a.tokens.AccessToken(c.Request.Context(), raw)
-	if err != nil || info.GrantID == "" {
-		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
-		problem(c, http.StatusUnauthorized, "Unauthorized", "The access token is invalid, expired or revoked, or acts under no citizen's grant.")
-		return
-	}
-	c.Set(tokenKey, consent.Token{ClientID: info.ClientID, Subject: info.Subject, Citizen: consent.IIN(info.Citizen),
-		GrantID: info.GrantID, Scopes: info.Scopes})
-	c.Next()
+}
+
+func access(c *gin.Context) oauth.AccessInfo { return c.MustGet(accessKey).(oauth.AccessInfo) }
+
+// partnerToken is the partner's token as the delivery sees it.
+func partnerToken(c *gin.Context) consent.Token {
+	info := access(c)
+	return consent.Token{ClientID: info.ClientID, Subject: info.Subject, Citizen: consent.IIN(info.Citizen),
+		GrantID: info.GrantID, Scopes: info.Scopes}
 }
 
 func (a *documentsAPI) list(c *gin.Context) {
-	docs, err := a.docs.List(c.Request.Context(), c.MustGet(tokenKey).(consent.Token))
+	docs, err := a.docs.List(c.Request.Context(), partnerToken(c))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -76,7 +95,7 @@ func (a *documentsAPI) fetch(c *gin.Context) {
 		problem(c, http.StatusNotFound, "Not found", "No such document type.")
 		return
 	}
-	jose, err := a.docs.Fetch(c.Request.Context(), c.MustGet(tokenKey).(consent.Token), t, c.Query("holder"))
+	jose, err := a.docs.Fetch(c.Request.Context(), partnerToken(c), t, c.Query("holder"))
 	if err != nil {
 		a.fail(c, err)
 		return

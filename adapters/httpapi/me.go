@@ -3,13 +3,13 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
 
@@ -26,7 +26,7 @@ type meAPI struct {
 const citizenKey = "kelisim.citizen"
 
 func (a *meAPI) routes(r *gin.Engine) {
-	g := r.Group("/api/v1/me", a.bearer)
+	g := r.Group("/api/v1/me", requireToken(a.tokens, partners.ScopeMe, "a citizen's", func(i oauth.AccessInfo) bool { return i.Citizen != "" }))
 	g.GET("/grants", a.grants)
 	g.POST("/grants/:id/revoke", a.revoke)
 	g.POST("/partners/:id/revoke", a.revoke)
@@ -46,7 +46,7 @@ func (a *meAPI) report(c *gin.Context) {
 	if !decodeStrict(c, &req) {
 		return
 	}
-	rep, err := a.settings.Report(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), req.Document, req.Description)
+	rep, err := a.settings.Report(c.Request.Context(), citizen(c), req.Document, req.Description)
 	if errors.Is(err, consent.ErrReportDescription) || errors.Is(err, consent.ErrNoDocument) {
 		writeProblem(c, Problem{Title: "Invalid request", Status: http.StatusBadRequest, Errors: []partners.FieldError{
 			{Field: "description", Message: "10 to 1000 characters"}, {Field: "document", Message: "a known document type"}}})
@@ -60,7 +60,7 @@ func (a *meAPI) report(c *gin.Context) {
 }
 
 func (a *meAPI) reports(c *gin.Context) {
-	reps, err := a.settings.Reports(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN))
+	reps, err := a.settings.Reports(c.Request.Context(), citizen(c))
 	if err != nil {
 		renderError(c, a.d.Log, err)
 		return
@@ -71,22 +71,13 @@ func (a *meAPI) reports(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"reports": reps})
 }
 
-// bearer admits tokens of a citizen with the "me" scope.
-func (a *meAPI) bearer(c *gin.Context) {
-	raw, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	info, err := a.tokens.AccessToken(c.Request.Context(), raw)
-	if raw == "" || err != nil || info.Citizen == "" {
-		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
-		problem(c, http.StatusUnauthorized, "Unauthorized", "A valid citizen access token is required.")
-		return
+// citizen is the citizen the request acts for: the logged-in one on the
+// pages, the token's on the API.
+func citizen(c *gin.Context) consent.IIN {
+	if iin, ok := c.Get(citizenKey); ok {
+		return iin.(consent.IIN)
 	}
-	if !slices.Contains(info.Scopes, partners.ScopeMe) {
-		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="insufficient_scope", scope="me"`)
-		problem(c, http.StatusForbidden, "Forbidden", `The token lacks the "me" scope.`)
-		return
-	}
-	c.Set(citizenKey, consent.IIN(info.Citizen))
-	c.Next()
+	return consent.IIN(access(c).Citizen)
 }
 
 type grantJSON struct {
@@ -120,7 +111,7 @@ func optTime(t time.Time) *time.Time {
 
 func (a *meAPI) grants(c *gin.Context) {
 	ctx := c.Request.Context()
-	views, err := a.settings.Grants(ctx, c.MustGet(citizenKey).(consent.IIN))
+	views, err := a.settings.Grants(ctx, citizen(c))
 	if err != nil {
 		renderError(c, a.d.Log, err)
 		return
@@ -159,7 +150,7 @@ func (a *meAPI) revoke(c *gin.Context) {
 	default:
 		r.All = true
 	}
-	n, err := a.settings.Revoke(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), r, "citizen")
+	n, err := a.settings.Revoke(c.Request.Context(), citizen(c), r, "citizen")
 	if errors.Is(err, consent.ErrGrantNotFound) {
 		problem(c, http.StatusNotFound, "Not found", "The citizen has no such grant.")
 		return
@@ -172,7 +163,7 @@ func (a *meAPI) revoke(c *gin.Context) {
 }
 
 func (a *meAPI) history(c *gin.Context) {
-	events, err := a.settings.History(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), 500)
+	events, err := a.settings.History(c.Request.Context(), citizen(c), 500)
 	if err != nil {
 		renderError(c, a.d.Log, err)
 		return
@@ -193,7 +184,7 @@ func (a *meAPI) history(c *gin.Context) {
 }
 
 func (a *meAPI) erase(c *gin.Context) {
-	report, err := a.settings.Erase(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN))
+	report, err := a.settings.Erase(c.Request.Context(), citizen(c))
 	if err != nil {
 		renderError(c, a.d.Log, err)
 		return

@@ -214,7 +214,7 @@ func (p *myPages) home(c *gin.Context) {
 
 func (p *myPages) report(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := c.MustGet(citizenKey).(consent.IIN)
+	iin := citizen(c)
 	rep, err := p.settings.Report(c.Request.Context(), iin, consent.DocumentType(c.PostForm("document")), c.PostForm("description"))
 	switch {
 	case errors.Is(err, consent.ErrReportDescription), errors.Is(err, consent.ErrNoDocument):
@@ -315,7 +315,7 @@ func (p *myPages) logout(c *gin.Context) {
 
 func (p *myPages) revoke(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := c.MustGet(citizenKey).(consent.IIN)
+	iin := citizen(c)
 	r := consent.Revocation{GrantID: c.PostForm("grant_id"), PartnerID: c.PostForm("partner_id"), All: c.PostForm("all") == "true"}
 	if r.GrantID == "" && r.PartnerID == "" && !r.All {
 		p.fail(c, l, http.StatusBadRequest, "err_grant_gone")
@@ -334,7 +334,7 @@ func (p *myPages) revoke(c *gin.Context) {
 
 func (p *myPages) erase(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := c.MustGet(citizenKey).(consent.IIN)
+	iin := citizen(c)
 	report, err := p.settings.Erase(c.Request.Context(), iin)
 	if err != nil {
 		p.renderFailure(c, l, err)

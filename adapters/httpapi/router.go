@@ -106,7 +106,7 @@ func New(d Deps, parts Parts) http.Handler {
 		(&verifyAPI{d: d}).routes(r)
 		(&meAPI{tokens: d.Tokens, settings: d.Settings, partners: d.Partners, d: d}).routes(r)
 		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
-		v1 := r.Group("/api/v1", api.bearer)
+		v1 := r.Group("/api/v1", requireToken(d.Tokens, "", "a citizen's grant", func(i oauth.AccessInfo) bool { return i.GrantID != "" }))
 		v1.GET("/documents", api.list)
 		v1.GET("/documents/:type", api.fetch)
 	}

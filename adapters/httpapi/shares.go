@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
 
@@ -26,6 +26,7 @@ type Shares interface {
 	Close(ctx context.Context, citizen consent.IIN, id string) (consent.Share, error)
 	Sharable(ctx context.Context, citizen consent.IIN) ([]consent.Sharable, error)
 	Active(sh consent.Share) bool
+	Left(sh consent.Share) time.Duration
 	Code(id string) string
 	URL(id string) string
 	Verify(ctx context.Context, verifier, code, token string) (string, consent.Share, error)
@@ -70,7 +71,7 @@ func (a *meAPI) openShare(c *gin.Context) {
 	if !decodeStrict(c, &req) {
 		return
 	}
-	sh, err := a.d.Shares.Open(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), consent.IIN(req.Holder), req.Document)
+	sh, err := a.d.Shares.Open(c.Request.Context(), citizen(c), consent.IIN(req.Holder), req.Document)
 	if a.shareError(c, err) {
 		return
 	}
@@ -78,7 +79,7 @@ func (a *meAPI) openShare(c *gin.Context) {
 }
 
 func (a *meAPI) getShare(c *gin.Context) {
-	sh, err := a.d.Shares.Get(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), c.Param("id"))
+	sh, err := a.d.Shares.Get(c.Request.Context(), citizen(c), c.Param("id"))
 	if a.shareError(c, err) {
 		return
 	}
@@ -86,7 +87,7 @@ func (a *meAPI) getShare(c *gin.Context) {
 }
 
 func (a *meAPI) shareQR(c *gin.Context) {
-	sh, err := a.d.Shares.Get(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), c.Param("id"))
+	sh, err := a.d.Shares.Get(c.Request.Context(), citizen(c), c.Param("id"))
 	if a.shareError(c, err) {
 		return
 	}
@@ -94,7 +95,7 @@ func (a *meAPI) shareQR(c *gin.Context) {
 }
 
 func (a *meAPI) extendShare(c *gin.Context) {
-	sh, err := a.d.Shares.Extend(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), c.Param("id"))
+	sh, err := a.d.Shares.Extend(c.Request.Context(), citizen(c), c.Param("id"))
 	if a.shareError(c, err) {
 		return
 	}
@@ -102,7 +103,7 @@ func (a *meAPI) extendShare(c *gin.Context) {
 }
 
 func (a *meAPI) closeShare(c *gin.Context) {
-	sh, err := a.d.Shares.Close(c.Request.Context(), c.MustGet(citizenKey).(consent.IIN), c.Param("id"))
+	sh, err := a.d.Shares.Close(c.Request.Context(), citizen(c), c.Param("id"))
 	if a.shareError(c, err) {
 		return
 	}
@@ -136,30 +137,10 @@ type verifyAPI struct {
 }
 
 func (v *verifyAPI) routes(r *gin.Engine) {
-	g := r.Group("/api/v1/verify", v.bearer)
+	g := r.Group("/api/v1/verify", requireToken(v.d.Tokens, partners.ScopeVerify, "a verifier's", func(oauth.AccessInfo) bool { return true }))
 	g.POST("", v.verify)
 	g.GET("/history", v.history)
 	r.GET("/v/:token", v.landing)
-}
-
-const verifierKey = "kelisim.verifier"
-
-// bearer admits client_credentials tokens with the verify scope.
-func (v *verifyAPI) bearer(c *gin.Context) {
-	raw, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	info, err := v.d.Tokens.AccessToken(c.Request.Context(), raw)
-	if raw == "" || err != nil {
-		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
-		problem(c, http.StatusUnauthorized, "Unauthorized", "A valid verifier access token is required.")
-		return
-	}
-	if !slices.Contains(info.Scopes, partners.ScopeVerify) {
-		c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="insufficient_scope", scope="verify"`)
-		problem(c, http.StatusForbidden, "Forbidden", `The token lacks the "verify" scope.`)
-		return
-	}
-	c.Set(verifierKey, info.ClientID)
-	c.Next()
 }
 
 func (v *verifyAPI) verify(c *gin.Context) {
@@ -173,7 +154,7 @@ func (v *verifyAPI) verify(c *gin.Context) {
 	if t, ok := strings.CutPrefix(req.Token, v.d.Issuer+"/v/"); ok {
 		req.Token = t // the whole scanned URL is accepted too
 	}
-	jws, _, err := v.d.Shares.Verify(c.Request.Context(), c.MustGet(verifierKey).(string), strings.TrimSpace(req.Code), req.Token)
+	jws, _, err := v.d.Shares.Verify(c.Request.Context(), access(c).ClientID, strings.TrimSpace(req.Code), req.Token)
 	var limited *consent.RateLimitError
 	switch {
 	case errors.As(err, &limited):
@@ -193,7 +174,7 @@ func (v *verifyAPI) verify(c *gin.Context) {
 }
 
 func (v *verifyAPI) history(c *gin.Context) {
-	views, err := v.d.Shares.Views(c.Request.Context(), c.MustGet(verifierKey).(string))
+	views, err := v.d.Shares.Views(c.Request.Context(), access(c).ClientID)
 	if err != nil {
 		renderError(c, v.d.Log, err)
 		return
@@ -233,7 +214,7 @@ func (p *myPages) shareRoutes(g *gin.RouterGroup) {
 
 func (p *myPages) openShare(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := c.MustGet(citizenKey).(consent.IIN)
+	iin := citizen(c)
 	holder, doc, _ := strings.Cut(c.PostForm("document"), "/")
 	sh, err := p.shares.Open(c.Request.Context(), iin, consent.IIN(holder), consent.DocumentType(doc))
 	if err != nil {
@@ -249,14 +230,14 @@ func (p *myPages) openShare(c *gin.Context) {
 
 func (p *myPages) showShare(c *gin.Context) {
 	l := p.localizer(c, "")
-	iin := c.MustGet(citizenKey).(consent.IIN)
+	iin := citizen(c)
 	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
 	if err != nil {
 		p.fail(c, l, http.StatusNotFound, "err_request_gone")
 		return
 	}
 	v := p.myBase(c, l)
-	left := time.Until(sh.ExpiresAt)
+	left := p.shares.Left(sh)
 	v.Share = &shareView{ID: sh.ID, Code: p.shares.Code(sh.ID), Document: l.Document(sh.Document),
 		Until: sh.ExpiresAt.In(almaty).Format("15:04:05"), Active: p.shares.Active(sh),
 		CanExtend: p.shares.Active(sh) && sh.ExpiresAt.Before(sh.CreatedAt.Add(consent.MaxShareLife)),
@@ -279,7 +260,7 @@ func (p *myPages) extendShare(c *gin.Context) { p.changeShare(c, p.shares.Extend
 func (p *myPages) closeShare(c *gin.Context)  { p.changeShare(c, p.shares.Close) }
 
 func (p *myPages) changeShare(c *gin.Context, change func(context.Context, consent.IIN, string) (consent.Share, error)) {
-	iin := c.MustGet(citizenKey).(consent.IIN)
+	iin := citizen(c)
 	if _, err := change(c.Request.Context(), iin, c.Param("id")); err != nil && !errors.Is(err, consent.ErrShareMaxed) {
 		p.fail(c, p.localizer(c, ""), http.StatusNotFound, "err_request_gone")
 		return

@@ -182,7 +182,7 @@ func TestDocumentsEncrypted(t *testing.T) {
 	if parts := strings.Split(string(body), "."); len(parts) != 5 {
 		t.Fatalf("not a compact JWE: %d parts", len(parts))
 	}
-	jwe, err := jose.ParseEncrypted(string(body), []jose.KeyAlgorithm{jose.ECDH_ES_A256KW}, []jose.ContentEncryption{jose.A256GCM})
+	jwe, err := jose.ParseEncryptedCompact(string(body), []jose.KeyAlgorithm{jose.ECDH_ES_A256KW}, []jose.ContentEncryption{jose.A256GCM})
 	if err != nil {
 		t.Fatal(err)
 	}
