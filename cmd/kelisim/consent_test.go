@@ -259,9 +259,8 @@ func TestConsentUncheckShrinksScopes(t *testing.T) {
 func TestConsentCannotAddDocument(t *testing.T) {
 	g := startConsent(t)
 	p := g.onboard(t, map[string]any{"documents": []string{"id_card", "diploma"}})
-	_, challenge := pkce()
 	b := newBrowser(t, g)
-	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, "openid documents:id_card", challenge).Encode())
+	page := b.open(p, "openid documents:id_card")
 	res := b.submit(page, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}, "doc": {"id_card", "diploma"}})
 	if res.status != http.StatusBadRequest {
 		t.Errorf("adding a document: %d, want 400", res.status)
@@ -271,16 +270,15 @@ func TestConsentCannotAddDocument(t *testing.T) {
 func TestConsentDeny(t *testing.T) {
 	g := startConsent(t)
 	p := g.onboard(t, nil)
-	_, challenge := pkce()
 	b := newBrowser(t, g)
 	// On the code page.
-	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+	page := b.open(p, consentDocs)
 	otp := b.follow(b.submit(page, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}}))
 	res := b.submit(otp, url.Values{"decision": {"deny"}})
 	loc, _ := url.Parse(res.location)
 	assertErrorRedirect(t, g, loc, "access_denied")
 	// On the first page.
-	page = b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+	page = b.open(p, consentDocs)
 	res = b.submit(page, url.Values{"decision": {"deny"}})
 	loc, _ = url.Parse(res.location)
 	assertErrorRedirect(t, g, loc, "access_denied")
@@ -290,10 +288,9 @@ func TestConsentDeny(t *testing.T) {
 func TestConsentNoEnumeration(t *testing.T) {
 	g := startConsent(t)
 	p := g.onboard(t, nil)
-	_, challenge := pkce()
 	answer := func(iin, phone string) page {
 		b := newBrowser(t, g)
-		page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+		page := b.open(p, consentDocs)
 		return b.follow(b.submit(page, url.Values{"iin": {iin}, "phone": {phone}, "decision": {"start"}}))
 	}
 	normalize := func(s string) string {
@@ -323,9 +320,8 @@ func TestConsentNoEnumeration(t *testing.T) {
 func TestConsentCSRF(t *testing.T) {
 	g := startConsent(t)
 	p := g.onboard(t, nil)
-	_, challenge := pkce()
 	b := newBrowser(t, g)
-	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+	page := b.open(p, consentDocs)
 	action := html.UnescapeString(actionRE.FindStringSubmatch(page.body)[1])
 	res := b.do("POST", action, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "doc": {"id_card"}, "days": {"90"}})
 	if res.status != http.StatusForbidden {
@@ -435,4 +431,12 @@ func TestConsentPartnerLogo(t *testing.T) {
 	if resp, err := http.Get(g.base + "/partner-logo/" + svg.id); err != nil || resp.StatusCode == http.StatusOK {
 		t.Errorf("an SVG logo was passed through: %v", resp.StatusCode)
 	}
+}
+
+// open starts a fresh authorization request of partner p for scope, with
+// PKCE, and returns the consent page.
+func (b *browser) open(p partner, scope string) page {
+	b.t.Helper()
+	_, challenge := pkce()
+	return b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, scope, challenge).Encode())
 }

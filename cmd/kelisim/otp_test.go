@@ -28,8 +28,7 @@ func otpSetup(t *testing.T, env map[string]string) (*gw, *clock, *browser, partn
 // codePage opens a consent for partner p and asks a code for iin and phone.
 func (b *browser) codePage(p partner, iin, phone string) page {
 	b.t.Helper()
-	_, challenge := pkce()
-	consentPage := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+	consentPage := b.open(p, consentDocs)
 	otp := b.follow(b.submit(consentPage, url.Values{"iin": {iin}, "phone": {phone}, "decision": {"start"}}))
 	if otp.status != http.StatusOK || !strings.Contains(otp.body, `name="challenge"`) {
 		b.t.Fatalf("code page: %d\n%s", otp.status, otp.body)
@@ -126,8 +125,7 @@ func TestOTPPerPhoneLimit(t *testing.T) {
 		newBrowser(t, g).codePage(p, aidarIIN, aidarPhone)
 	}
 	b := newBrowser(t, g)
-	_, challenge := pkce()
-	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+	page := b.open(p, consentDocs)
 	res := b.submit(page, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}})
 	retry, _ := strconv.Atoi(res.header.Get("Retry-After"))
 	if res.status != http.StatusTooManyRequests || retry < 3500 || retry > 3600 || !strings.Contains(text(res), "Код тым көп сұралды") {
@@ -144,8 +142,7 @@ func TestOTPPerIPLimit(t *testing.T) {
 	g, _, _, p, _ := otpSetup(t, map[string]string{"KELISIM_OTP_IP_LIMIT": "2"})
 	newBrowser(t, g).codePage(p, aigerimIIN, aigerimTel)
 	b := newBrowser(t, g)
-	_, challenge := pkce()
-	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, consentDocs, challenge).Encode())
+	page := b.open(p, consentDocs)
 	res := b.submit(page, url.Values{"iin": {"150612601232"}, "phone": {"+77050000011"}, "decision": {"start"}})
 	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
 		t.Fatalf("third challenge from one IP: %d\n%s", res.status, res.body)
