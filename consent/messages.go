@@ -33,6 +33,9 @@ func NewMessages() (*Messages, error) {
 	return &Messages{bundle: b}, nil
 }
 
+// matcher picks among Languages, in their order.
+var matcher = language.NewMatcher([]language.Tag{language.Kazakh, language.Russian, language.English})
+
 // Localizer speaks one language.
 type Localizer struct {
 	Lang string
@@ -43,7 +46,6 @@ type Localizer struct {
 // speaks; prefs may be tags ("ru", "en-GB") or Accept-Language values.
 func (m *Messages) For(prefs ...string) *Localizer {
 	lang := Languages[0]
-	matcher := language.NewMatcher([]language.Tag{language.Kazakh, language.Russian, language.English})
 	for _, p := range prefs {
 		if p == "" {
 			continue
