@@ -150,6 +150,11 @@ type Token struct {
 	Citizen  IIN
 	GrantID  string
 	Scopes   []string
+
+	// Grant and Partner, when set, were read with the token in this
+	// request; the delivery then does not read them again.
+	Grant   *Grant
+	Partner *PartnerInfo
 }
 
 // DeliveryConfig tunes signing and retries.
@@ -301,10 +306,17 @@ func (d *Deliverer) covered(ctx context.Context, g Grant, t DocumentType) ([]Doc
 
 // grantFor returns the active grant behind a token.
 func (d *Deliverer) grantFor(ctx context.Context, tok Token) (Grant, error) {
+	if tok.Grant != nil && tok.Grant.ID == tok.GrantID {
+		return d.checkGrant(*tok.Grant, tok)
+	}
 	g, err := d.grants.GetGrant(ctx, tok.GrantID)
 	if err != nil {
 		return Grant{}, err
 	}
+	return d.checkGrant(g, tok)
+}
+
+func (d *Deliverer) checkGrant(g Grant, tok Token) (Grant, error) {
 	if !g.ActiveAt(d.now()) || g.PartnerID != tok.ClientID || g.Citizen != tok.Citizen {
 		return Grant{}, ErrGrantNotFound
 	}
@@ -372,7 +384,7 @@ func (d *Deliverer) Fetch(ctx context.Context, tok Token, t DocumentType, holder
 	if doc == nil {
 		return "", ErrNoDocument
 	}
-	p, err := d.partners.PartnerInfo(ctx, g.PartnerID)
+	p, err := d.partnerOf(ctx, tok, g)
 	if err != nil {
 		return "", err
 	}
@@ -385,6 +397,14 @@ func (d *Deliverer) Fetch(ctx context.Context, tok Token, t DocumentType, holder
 		return "", err
 	}
 	return out, nil
+}
+
+// partnerOf returns the partner of the token's grant.
+func (d *Deliverer) partnerOf(ctx context.Context, tok Token, g Grant) (PartnerInfo, error) {
+	if tok.Partner != nil && tok.Partner.ID == g.PartnerID {
+		return *tok.Partner, nil
+	}
+	return d.partners.PartnerInfo(ctx, g.PartnerID)
 }
 
 func (d *Deliverer) claims(p PartnerInfo, g Grant) map[string]any {

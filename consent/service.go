@@ -350,16 +350,3 @@ func (s *Service) checkCode(ctx context.Context, id, session, code string, docs 
 func (s *Service) Grant(ctx context.Context, id string) (Grant, error) {
 	return s.store.GetGrant(ctx, id)
 }
-
-// GrantActive reports whether tokens issued under grant id may still be
-// used: the grant exists, is active and has not expired.
-func (s *Service) GrantActive(ctx context.Context, id string) (bool, error) {
-	g, err := s.store.GetGrant(ctx, id)
-	if errors.Is(err, ErrGrantNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return g.ActiveAt(s.now()), nil
-}

@@ -10,6 +10,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/partners"
 )
 
 // Introspect serves token introspection (RFC 7662). The caller authenticates
@@ -17,7 +18,7 @@ import (
 // own tokens only: another partner's token is reported inactive, exactly as
 // an unknown one, so introspection reveals nothing across partners.
 func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withClientCache(r.Context()))
+	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
 		s.jsonError(w, fosite.ErrInvalidRequest.WithHint("Introspection takes POST."), PathIntrospect)
@@ -75,7 +76,7 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
 // Userinfo serves the OpenID Connect userinfo endpoint. It answers only the
 // pairwise subject: a citizen's data reaches partners as signed documents.
 func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withClientCache(r.Context()))
+	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	token := fosite.AccessTokenFromRequest(r)
 	if token == "" {
@@ -164,6 +165,12 @@ type AccessInfo struct {
 	Citizen  string // IIN; empty for client_credentials tokens
 	GrantID  string
 	Scopes   []string
+
+	// Read with the token in the same round trip, so a resource endpoint
+	// need not read them again: the token's partner, and its grant (nil
+	// for a token that acts for no citizen).
+	Partner partners.Partner
+	Grant   *consent.Grant
 }
 
 // ErrInvalidToken: the token is unknown, expired, revoked, or its partner
@@ -173,7 +180,7 @@ var ErrInvalidToken = errors.New("invalid access token")
 // AccessToken checks a bearer access token, on every call against the
 // store, so a revocation holds from the next request on.
 func (s *Server) AccessToken(ctx context.Context, token string) (AccessInfo, error) {
-	ctx = withClientCache(ctx)
+	ctx = withRequestCache(ctx)
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
 	if err != nil || use != fosite.AccessToken {
 		return AccessInfo{}, ErrInvalidToken
@@ -182,6 +189,11 @@ func (s *Server) AccessToken(ctx context.Context, token string) (AccessInfo, err
 	info := AccessInfo{ClientID: ar.GetClient().GetID(), Scopes: ar.GetGrantedScopes()}
 	if sess != nil {
 		info.Subject, info.Citizen, info.GrantID = sess.Subject, sess.Citizen, sess.GrantID
+	}
+	cache := cacheOf(ctx)
+	info.Partner, _ = cache.partner(info.ClientID)
+	if g, ok := cache.grant(info.GrantID); ok && info.GrantID != "" {
+		info.Grant = &g
 	}
 	return info, nil
 }

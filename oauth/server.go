@@ -115,18 +115,12 @@ func (c *fositeConfig) GetTokenURLs(context.Context) []string {
 	return []string{c.TokenURL, c.issuer, c.issuer + "/"}
 }
 
-// GrantChecker tells whether the citizen's grant behind a token still holds.
-type GrantChecker interface {
-	// GrantActive reports whether grant id exists, is active and unexpired.
-	GrantActive(ctx context.Context, id string) (bool, error)
-}
-
-// New composes the server. consent decides every authorization request;
-// grants is asked on every use of a token issued under a grant, so a
+// New composes the server. consent decides every authorization request.
+// Every use of a token issued under a grant reads the grant with it, so a
 // revoked or expired grant ends its tokens at once.
-func New(cfg Config, store Store, parts PartnerGetter, grants GrantChecker, keys *Keys, secrets *Secrets, consent Consent, observe Observer, log *slog.Logger, now func() time.Time) *Server {
+func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secrets, consent Consent, observe Observer, log *slog.Logger, now func() time.Time) *Server {
 	cfg.setDefaults()
-	st := &fositeStorage{store: store, partners: parts, grants: grants, now: now}
+	st := &fositeStorage{store: store, partners: parts, now: now}
 	fc := &fosite.Config{
 		AccessTokenLifespan:             cfg.AccessTokenLifespan,
 		RefreshTokenLifespan:            cfg.RefreshTokenLifespan,
@@ -253,7 +247,7 @@ func (Unavailable) Prompt(http.ResponseWriter, *http.Request, Pending) (Decision
 // Authorize serves the authorization endpoint (RFC 6749 §4.1, with PKCE,
 // PAR and RFC 9207 iss on every redirect).
 func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withClientCache(r.Context()))
+	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	raw := w // the consent prompt answers the browser itself, with no iss
 	w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
@@ -295,7 +289,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 // request can be finished once; an unknown or expired one gets a JSON error
 // because there is no validated place to redirect to.
 func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, d Decision) {
-	r = r.WithContext(withClientCache(r.Context()))
+	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	if _, ok := w.(*issuerWriter); !ok {
 		w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
@@ -376,7 +370,7 @@ func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar f
 
 // PAR serves the pushed authorization request endpoint (RFC 9126).
 func (s *Server) PAR(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withClientCache(r.Context()))
+	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	ar, err := s.provider.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
@@ -404,7 +398,7 @@ func (s *Server) PAR(w http.ResponseWriter, r *http.Request) {
 // client_credentials. Client-credentials tokens act for no citizen and so
 // never carry document, openid or offline_access scopes.
 func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withClientCache(r.Context()))
+	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	ar, err := s.provider.NewAccessRequest(ctx, r, NewSession())
 	if err != nil {
@@ -441,7 +435,7 @@ func IsCitizenScope(scope string) bool {
 // Revoke serves token revocation (RFC 7009). A partner can revoke only its
 // own tokens; revoking a refresh token revokes its family.
 func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withClientCache(r.Context()))
+	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	err := s.provider.NewRevocationRequest(ctx, r)
 	if err != nil {

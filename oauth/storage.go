@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/pkce"
 	"github.com/ory/fosite/storage"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/partners"
 )
 
@@ -29,7 +30,6 @@ type PartnerGetter interface {
 type fositeStorage struct {
 	store    Store
 	partners PartnerGetter
-	grants   GrantChecker
 	now      func() time.Time
 }
 
@@ -43,38 +43,74 @@ var (
 	_ storage.Transactional              = (*fositeStorage)(nil)
 )
 
-// clientCache holds the partners one HTTP request has read: fosite asks
-// for the same client several times per request. It lives only as long as
-// the request, so a suspension still holds from the next request on.
-type clientCache struct {
+// requestCache holds the partners and grants one HTTP request has read:
+// fosite asks for the same client several times per request, and a
+// resource endpoint needs the token's partner and grant again after the
+// token check. It lives only as long as the request, so a suspension or a
+// revocation still holds from the next request on.
+type requestCache struct {
 	mu       sync.Mutex
 	partners map[string]partners.Partner
+	grants   map[string]consent.Grant
 }
 
-type clientCacheKey struct{}
+type requestCacheKey struct{}
 
-func withClientCache(ctx context.Context) context.Context {
-	if _, ok := ctx.Value(clientCacheKey{}).(*clientCache); ok {
+func withRequestCache(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(requestCacheKey{}).(*requestCache); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, clientCacheKey{}, &clientCache{partners: map[string]partners.Partner{}})
+	return context.WithValue(ctx, requestCacheKey{}, &requestCache{
+		partners: map[string]partners.Partner{}, grants: map[string]consent.Grant{}})
+}
+
+func cacheOf(ctx context.Context) *requestCache {
+	c, _ := ctx.Value(requestCacheKey{}).(*requestCache)
+	return c
+}
+
+func (c *requestCache) partner(id string) (partners.Partner, bool) {
+	if c == nil {
+		return partners.Partner{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.partners[id]
+	return p, ok
+}
+
+func (c *requestCache) grant(id string) (consent.Grant, bool) {
+	if c == nil {
+		return consent.Grant{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.grants[id]
+	return g, ok
+}
+
+func (c *requestCache) put(p *partners.Partner, g *consent.Grant) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p != nil {
+		c.partners[p.ID] = *p
+	}
+	if g != nil {
+		c.grants[g.ID] = *g
+	}
 }
 
 func (s *fositeStorage) partner(ctx context.Context, id string) (partners.Partner, error) {
-	cache, _ := ctx.Value(clientCacheKey{}).(*clientCache)
-	if cache != nil {
-		cache.mu.Lock()
-		p, ok := cache.partners[id]
-		cache.mu.Unlock()
-		if ok {
-			return p, nil
-		}
+	cache := cacheOf(ctx)
+	if p, ok := cache.partner(id); ok {
+		return p, nil
 	}
 	p, err := s.partners.GetPartner(ctx, id)
-	if err == nil && cache != nil {
-		cache.mu.Lock()
-		cache.partners[id] = p
-		cache.mu.Unlock()
+	if err == nil {
+		cache.put(&p, nil)
 	}
 	return p, err
 }
@@ -316,14 +352,31 @@ const defaultRecordLifespan = time.Hour
 
 // get loads a record and rebuilds its request with a live client. An
 // unknown record, or one whose partner was removed or suspended, is
-// fosite.ErrNotFound.
+// fosite.ErrNotFound. A token is read with its partner and grant in one
+// round trip, and never outlives the grant it was issued under.
 func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, session fosite.Session) (*fosite.Request, bool, error) {
-	rec, err := s.store.GetRecord(ctx, kind, signature)
-	if errors.Is(err, ErrNotFound) {
-		return nil, false, fosite.ErrNotFound
-	}
-	if err != nil {
-		return nil, false, err
+	var rec Record
+	var grantEnded bool
+	if kind == KindAccess || kind == KindRefresh {
+		tok, err := s.store.GetToken(ctx, kind, signature)
+		if errors.Is(err, ErrNotFound) {
+			return nil, false, fosite.ErrNotFound
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		rec = tok.Record
+		cacheOf(ctx).put(tok.Partner, tok.Grant)
+		grantEnded = rec.GrantID != "" && (tok.Grant == nil || !tok.Grant.ActiveAt(s.now()))
+	} else {
+		var err error
+		rec, err = s.store.GetRecord(ctx, kind, signature)
+		if errors.Is(err, ErrNotFound) {
+			return nil, false, fosite.ErrNotFound
+		}
+		if err != nil {
+			return nil, false, err
+		}
 	}
 	var sr storedRequest
 	if err := json.Unmarshal(rec.Request, &sr); err != nil {
@@ -333,18 +386,11 @@ func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, se
 	if err != nil {
 		return nil, false, err
 	}
-	if rec.GrantID != "" && (kind == KindAccess || kind == KindRefresh) {
-		// A token never outlives the grant it was issued under.
-		ok, err := s.grants.GrantActive(ctx, rec.GrantID)
-		if err != nil {
-			return nil, false, err
-		}
-		if !ok && kind == KindAccess {
-			return nil, false, fosite.ErrInactiveToken
-		}
-		if !ok {
-			return nil, false, fosite.ErrNotFound.WithDebug("the grant is no longer active")
-		}
+	switch {
+	case grantEnded && kind == KindAccess:
+		return nil, false, fosite.ErrInactiveToken
+	case grantEnded:
+		return nil, false, fosite.ErrNotFound.WithDebug("the grant is no longer active")
 	}
 	return req, rec.Active, nil
 }

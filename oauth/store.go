@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/partners"
 )
 
 // Kind tells what a Record holds.
@@ -33,6 +36,15 @@ type Record struct {
 	Request   []byte // the serialised fosite request (JSON)
 }
 
+// TokenRecord is the record of an access or refresh token read together
+// with what every use of the token checks: its partner and the citizen's
+// grant it was issued under.
+type TokenRecord struct {
+	Record
+	Partner *partners.Partner // nil when the partner is gone
+	Grant   *consent.Grant    // nil when the record names no grant or the grant is gone
+}
+
 // Store keeps Records and signing keys. Both the PostgreSQL and the memory
 // adapter implement it and pass the same contract tests.
 type Store interface {
@@ -40,6 +52,10 @@ type Store interface {
 	CreateRecord(ctx context.Context, r Record) error
 	// GetRecord returns ErrNotFound when there is none, active or not.
 	GetRecord(ctx context.Context, kind Kind, signature string) (Record, error)
+	// GetToken returns a token's record with its partner and grant in one
+	// read: a token is checked on every request, so this is the hottest
+	// read of the gateway. Returns ErrNotFound when there is no record.
+	GetToken(ctx context.Context, kind Kind, signature string) (TokenRecord, error)
 	// DeleteRecord removes a record; a missing one is no error.
 	DeleteRecord(ctx context.Context, kind Kind, signature string) error
 	// DeactivateRecord flips an active record to inactive. Returns

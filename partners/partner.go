@@ -107,6 +107,12 @@ type Partner struct {
 	PreviousSecretExpiresAt time.Time `json:"-"`
 }
 
+// DeliveryInfo is what document delivery needs to know of the partner.
+func (p Partner) DeliveryInfo() consent.PartnerInfo {
+	return consent.PartnerInfo{ID: p.ID, Delivery: string(p.Delivery), WebhookURL: p.WebhookURL,
+		EncryptionJWK: p.DocumentEncryptionJWK}
+}
+
 // Scopes returns the scopes the partner may request.
 func (p Partner) Scopes() []string { return strings.Fields(p.Scope) }
 

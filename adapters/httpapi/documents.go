@@ -75,8 +75,13 @@ func access(c *gin.Context) oauth.AccessInfo { return c.MustGet(accessKey).(oaut
 // partnerToken is the partner's token as the delivery sees it.
 func partnerToken(c *gin.Context) consent.Token {
 	info := access(c)
-	return consent.Token{ClientID: info.ClientID, Subject: info.Subject, Citizen: consent.IIN(info.Citizen),
-		GrantID: info.GrantID, Scopes: info.Scopes}
+	tok := consent.Token{ClientID: info.ClientID, Subject: info.Subject, Citizen: consent.IIN(info.Citizen),
+		GrantID: info.GrantID, Scopes: info.Scopes, Grant: info.Grant}
+	if info.Partner.ID != "" {
+		p := info.Partner.DeliveryInfo()
+		tok.Partner = &p
+	}
+	return tok
 }
 
 func (a *documentsAPI) list(c *gin.Context) {

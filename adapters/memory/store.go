@@ -159,6 +159,27 @@ func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string
 	return r, nil
 }
 
+// GetToken implements oauth.Store.
+func (s *Store) GetToken(ctx context.Context, kind oauth.Kind, signature string) (oauth.TokenRecord, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	r, ok := s.records[recordKey{kind, signature}]
+	if !ok {
+		return oauth.TokenRecord{}, oauth.ErrNotFound
+	}
+	r.Request = slices.Clone(r.Request)
+	t := oauth.TokenRecord{Record: r}
+	if p, ok := s.partners[r.ClientID]; ok {
+		p = clonePartner(p)
+		t.Partner = &p
+	}
+	if g, ok := s.grants[r.GrantID]; ok && r.GrantID != "" {
+		g.Documents = slices.Clone(g.Documents)
+		t.Grant = &g
+	}
+	return t, nil
+}
+
 // DeleteRecord implements oauth.Store.
 func (s *Store) DeleteRecord(ctx context.Context, kind oauth.Kind, signature string) error {
 	unlock, t := s.lock(ctx)

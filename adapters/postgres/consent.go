@@ -120,26 +120,46 @@ const grantColumns = `id, citizen, partner_id, documents, purpose, created_at, e
 	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at`
 
 func scanGrant(row pgx.Row) (consent.Grant, error) {
-	var g consent.Grant
-	var citizen string
-	var docs []string
-	var changed, acked *time.Time
-	err := row.Scan(&g.ID, &citizen, &g.PartnerID, &docs, &g.Purpose, &g.CreatedAt,
-		&g.ExpiresAt, &g.TermsVersion, &g.ChallengeID, &g.Status, &changed, &g.StatusBy, &g.StatusReason, &acked)
+	var r grantRow
+	err := row.Scan(r.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return consent.Grant{}, consent.ErrGrantNotFound
 	}
 	if err != nil {
 		return consent.Grant{}, translate(err)
 	}
-	g.Citizen, g.Documents = consent.IIN(citizen), docTypes(docs)
-	if changed != nil {
-		g.StatusChangedAt = *changed
+	return *r.grant(), nil
+}
+
+// grantRow receives grantColumns, every one nullable so that an outer
+// join can read them too.
+type grantRow struct {
+	id, citizen, partnerID, purpose, terms, challenge, status, by, reason *string
+	docs                                                                  []string
+	created, expires, changed, acked                                      *time.Time
+}
+
+func (r *grantRow) dest() []any {
+	return []any{&r.id, &r.citizen, &r.partnerID, &r.docs, &r.purpose, &r.created, &r.expires,
+		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked}
+}
+
+// grant is nil when the row held no grant (an outer join's miss).
+func (r *grantRow) grant() *consent.Grant {
+	if r.id == nil {
+		return nil
 	}
-	if acked != nil {
-		g.RevocationAckedAt = *acked
+	g := consent.Grant{ID: *r.id, Citizen: consent.IIN(*r.citizen), PartnerID: *r.partnerID,
+		Documents: docTypes(r.docs), Purpose: *r.purpose, CreatedAt: *r.created, ExpiresAt: *r.expires,
+		TermsVersion: *r.terms, ChallengeID: *r.challenge, Status: consent.GrantStatus(*r.status),
+		StatusBy: *r.by, StatusReason: *r.reason}
+	if r.changed != nil {
+		g.StatusChangedAt = *r.changed
 	}
-	return g, nil
+	if r.acked != nil {
+		g.RevocationAckedAt = *r.acked
+	}
+	return &g
 }
 
 // GetGrant implements consent.Store.

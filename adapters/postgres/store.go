@@ -295,24 +295,48 @@ const partnerColumns = `id, registration, status, version, secret_hash, previous
 	previous_secret_expires_at, created_at, updated_at`
 
 func scanPartner(row pgx.Row) (partners.Partner, error) {
-	var p partners.Partner
-	var reg []byte
-	var prevExp *time.Time
-	err := row.Scan(&p.ID, &reg, &p.Status, &p.Version, &p.SecretHash, &p.PreviousSecretHash,
-		&prevExp, &p.CreatedAt, &p.UpdatedAt)
+	var r partnerRow
+	err := row.Scan(r.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return partners.Partner{}, partners.ErrNotFound
 	}
 	if err != nil {
 		return partners.Partner{}, translate(err)
 	}
-	if prevExp != nil {
-		p.PreviousSecretExpiresAt = *prevExp
+	p, err := r.partner()
+	if err != nil {
+		return partners.Partner{}, err
 	}
-	if err := json.Unmarshal(reg, &p.Registration); err != nil {
-		return partners.Partner{}, fmt.Errorf("decode partner %s: %w", p.ID, err)
+	return *p, nil
+}
+
+// partnerRow receives partnerColumns, every one nullable so that an outer
+// join can read them too.
+type partnerRow struct {
+	id, status                 *string
+	reg, secret, prevSecret    []byte
+	version                    *int
+	prevExp, created, updated *time.Time
+}
+
+func (r *partnerRow) dest() []any {
+	return []any{&r.id, &r.reg, &r.status, &r.version, &r.secret, &r.prevSecret, &r.prevExp, &r.created, &r.updated}
+}
+
+// partner is nil when the row held no partner (an outer join's miss).
+func (r *partnerRow) partner() (*partners.Partner, error) {
+	if r.id == nil {
+		return nil, nil
 	}
-	return p, nil
+	p := partners.Partner{ID: *r.id, Status: partners.Status(*r.status), Version: *r.version,
+		SecretHash: r.secret, PreviousSecretHash: r.prevSecret, CreatedAt: *r.created, UpdatedAt: *r.updated}
+	if r.prevExp != nil {
+		p.PreviousSecretExpiresAt = *r.prevExp
+	}
+	if err := json.Unmarshal(r.reg, &p.Registration); err != nil {
+		return nil, fmt.Errorf("decode partner %s: %w", p.ID, err)
+	}
+	return &p, nil
 }
 
 // CreatePartner implements partners.Store.

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RecordLifecycle", testRecordLifecycle},
 		{"RecordDeactivateOnce", testRecordDeactivateOnce},
 		{"RecordFamilies", testRecordFamilies},
+		{"TokenWithPartnerAndGrant", testTokenWithPartnerAndGrant},
 		{"TxRollback", testTxRollback},
 		{"TxCommit", testTxCommit},
 		{"SigningKeyOnce", testSigningKeyOnce},
@@ -210,6 +211,68 @@ func testRecordLifecycle(t *testing.T, s Store) {
 	}
 	if err := s.DeleteRecord(ctx, oauth.KindAccess, "sig1"); err != nil {
 		t.Errorf("deleting a missing record: %v", err)
+	}
+}
+
+// A token is read with its partner and grant; a token without a grant, or
+// whose partner is unknown, comes back without them.
+func testTokenWithPartnerAndGrant(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.CreatePartner(ctx, partner("p1", t0), audit("p1", "partner.create")); err != nil {
+		t.Fatal(err)
+	}
+	c := challenge("c1")
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, Purpose: "loan",
+		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), TermsVersion: "v1", ChallengeID: "c1", Status: consent.GrantActive}
+	c.Status = consent.ChallengeUsed
+	if err := s.ApproveChallenge(ctx, c, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	withGrant := record(oauth.KindAccess, "sig1", "req1", "p1")
+	machine := record(oauth.KindAccess, "sig2", "req2", "p1")
+	machine.GrantID = ""
+	orphan := record(oauth.KindRefresh, "sig3", "req3", "gone")
+	orphan.GrantID = "no-such-grant"
+	for _, r := range []oauth.Record{withGrant, machine, orphan} {
+		if err := s.CreateRecord(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	got, err := s.GetToken(ctx, oauth.KindAccess, "sig1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RequestID != "req1" || got.GrantID != "g1" || !got.Active || string(got.Request) != string(withGrant.Request) {
+		t.Errorf("record %+v", got.Record)
+	}
+	if got.Partner == nil || got.Partner.ID != "p1" || got.Partner.ClientNameKK != "Банк p1" || got.Partner.Status != partners.StatusActive {
+		t.Errorf("partner %+v", got.Partner)
+	}
+	if got.Grant == nil || got.Grant.ID != "g1" || got.Grant.Citizen != c.Citizen || len(got.Grant.Documents) != 2 ||
+		got.Grant.Status != consent.GrantActive || !got.Grant.ExpiresAt.Equal(g.ExpiresAt) {
+		t.Errorf("grant %+v", got.Grant)
+	}
+
+	// What the token reads is current: a revocation shows on the next read.
+	if _, err := s.RevokeGrant(ctx, "g1", "citizen", "revoked", t0.Add(time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.GetToken(ctx, oauth.KindAccess, "sig1"); err != nil || got.Grant == nil || got.Grant.Status != consent.GrantRevoked {
+		t.Errorf("after revocation: %+v, %v", got.Grant, err)
+	}
+
+	if got, err = s.GetToken(ctx, oauth.KindAccess, "sig2"); err != nil || got.Grant != nil || got.Partner == nil {
+		t.Errorf("machine token: grant %+v partner %v, %v", got.Grant, got.Partner, err)
+	}
+	if got, err = s.GetToken(ctx, oauth.KindRefresh, "sig3"); err != nil || got.Grant != nil || got.Partner != nil || got.GrantID != "no-such-grant" {
+		t.Errorf("orphan token: %+v, %v", got, err)
+	}
+	if _, err := s.GetToken(ctx, oauth.KindRefresh, "sig1"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("another kind: got %v, want ErrNotFound", err)
 	}
 }
 

@@ -265,7 +265,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		Issuer:               cfg.Issuer,
 		AccessTokenLifespan:  cfg.AccessTokenTTL,
 		RefreshTokenLifespan: cfg.RefreshTokenTTL,
-	}, st, st, consents, keys, secrets, w.consent, metrics, log, now)
+	}, st, st, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	reports := consent.NewReports(st, citizens, now)
 	shares := consent.NewShares(st, st, deliverer, secrets.Key("shares"), cfg.Issuer, cfg.VerifyWrongLimit, now)
@@ -346,7 +346,7 @@ func (d partnerDirectory) PartnerInfo(ctx context.Context, id string) (consent.P
 	if err != nil {
 		return consent.PartnerInfo{}, err
 	}
-	return consent.PartnerInfo{ID: p.ID, Delivery: string(p.Delivery), WebhookURL: p.WebhookURL, EncryptionJWK: p.DocumentEncryptionJWK}, nil
+	return p.DeliveryInfo(), nil
 }
 
 // stateSystem is a citizen registry that also holds documents.
