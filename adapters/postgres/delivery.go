@@ -12,13 +12,6 @@ import (
 
 var _ consent.DeliveryStore = (*Store)(nil)
 
-// RecordAccess implements consent.DeliveryStore.
-func (s *Store) RecordAccess(ctx context.Context, e consent.AccessEvent) error {
-	_, err := s.q(ctx).Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.At, string(e.Citizen), string(e.Holder), e.PartnerID, e.GrantID, e.Document, e.Kind)
-	return translate(err)
-}
-
 // ListAccess implements consent.DeliveryStore.
 func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) ([]consent.AccessEvent, error) {
 	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+`

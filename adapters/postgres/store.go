@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,11 @@ var migrations embed.FS
 // Store implements oauth.Store and partners.Store on PostgreSQL.
 type Store struct {
 	pool *pgxpool.Pool
+
+	history     chan historyWrite // to the history writer
+	closing     chan struct{}     // closed by Close
+	historyDone chan struct{}     // closed when the writer has stopped
+	closeOnce   sync.Once
 }
 
 var (
@@ -61,11 +67,20 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool, history: make(chan historyWrite), closing: make(chan struct{}), historyDone: make(chan struct{})}
+	go s.writeHistory()
+	return s, nil
 }
 
-// Close releases the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close stops the history writer, after it has written what it was
+// handed, and releases the pool.
+func (s *Store) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.historyDone
+		s.pool.Close()
+	})
+}
 
 // Ping implements oauth.Store.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
@@ -102,6 +117,11 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Store) inTxContext(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(pgx.Tx)
+	return ok
 }
 
 func (s *Store) q(ctx context.Context) querier {

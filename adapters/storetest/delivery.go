@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,6 +104,35 @@ func testAccessHistory(t *testing.T, s Store) {
 	child, _ := s.ListAccess(ctx, "150612601232", 10)
 	if len(child) != 1 || child[0].Holder != "150612601232" || !child[0].At.Equal(t0.Add(time.Minute)) {
 		t.Errorf("the minor's history: %+v", child)
+	}
+
+	// Many fetches at once: each one acknowledged is in the history.
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs <- s.RecordAccess(ctx, consent.AccessEvent{At: t0.Add(time.Duration(i) * time.Second), Citizen: "870412300415",
+				Holder: "870412300415", PartnerID: "p1", GrantID: fmt.Sprintf("g%d", i), Document: "id_card", Kind: consent.AccessFetch})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListAccess(ctx, "870412300415", 2*n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range got {
+		seen[e.GrantID] = true
+	}
+	if len(got) != n || len(seen) != n {
+		t.Errorf("%d concurrent fetches acknowledged, %d in the history (%d distinct)", n, len(got), len(seen))
 	}
 }
 
