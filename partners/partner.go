@@ -107,6 +107,17 @@ type Partner struct {
 	PreviousSecretExpiresAt time.Time `json:"-"`
 }
 
+// Clone returns a copy of p that shares no slice with it.
+func (p Partner) Clone() Partner {
+	p.RedirectURIs = slices.Clone(p.RedirectURIs)
+	p.Documents = slices.Clone(p.Documents)
+	p.JWKS = slices.Clone(p.JWKS)
+	p.DocumentEncryptionJWK = slices.Clone(p.DocumentEncryptionJWK)
+	p.SecretHash = slices.Clone(p.SecretHash)
+	p.PreviousSecretHash = slices.Clone(p.PreviousSecretHash)
+	return p
+}
+
 // DeliveryInfo is what document delivery needs to know of the partner.
 func (p Partner) DeliveryInfo() consent.PartnerInfo {
 	return consent.PartnerInfo{ID: p.ID, Delivery: string(p.Delivery), WebhookURL: p.WebhookURL,

@@ -170,7 +170,7 @@ func (s *Store) GetToken(ctx context.Context, kind oauth.Kind, signature string)
 	r.Request = slices.Clone(r.Request)
 	t := oauth.TokenRecord{Record: r}
 	if p, ok := s.partners[r.ClientID]; ok {
-		p = clonePartner(p)
+		p = p.Clone()
 		t.Partner = &p
 	}
 	if g, ok := s.grants[r.GrantID]; ok && r.GrantID != "" {
@@ -277,7 +277,7 @@ func (s *Store) CreatePartner(ctx context.Context, p partners.Partner, e partner
 	if _, ok := s.partners[p.ID]; ok {
 		return partners.ErrConflict
 	}
-	s.partners[p.ID] = clonePartner(p)
+	s.partners[p.ID] = p.Clone()
 	s.appendAudit(e)
 	return nil
 }
@@ -290,7 +290,7 @@ func (s *Store) GetPartner(ctx context.Context, id string) (partners.Partner, er
 	if !ok {
 		return partners.Partner{}, partners.ErrNotFound
 	}
-	return clonePartner(p), nil
+	return p.Clone(), nil
 }
 
 // ListPartners implements partners.Store.
@@ -299,7 +299,7 @@ func (s *Store) ListPartners(ctx context.Context) ([]partners.Partner, error) {
 	defer unlock()
 	out := make([]partners.Partner, 0, len(s.partners))
 	for _, p := range s.partners {
-		out = append(out, clonePartner(p))
+		out = append(out, p.Clone())
 	}
 	slices.SortFunc(out, func(a, b partners.Partner) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
@@ -319,7 +319,7 @@ func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partner
 		return partners.ErrConflict
 	}
 	p.Version++
-	s.partners[p.ID] = clonePartner(p)
+	s.partners[p.ID] = p.Clone()
 	s.appendAudit(e)
 	return nil
 }
@@ -344,11 +344,3 @@ func (s *Store) appendAudit(e partners.AuditEntry) {
 
 // clonePartner copies the slices of p, so callers never share memory with
 // the store.
-func clonePartner(p partners.Partner) partners.Partner {
-	p.RedirectURIs = slices.Clone(p.RedirectURIs)
-	p.Documents = slices.Clone(p.Documents)
-	p.JWKS = slices.Clone(p.JWKS)
-	p.SecretHash = slices.Clone(p.SecretHash)
-	p.PreviousSecretHash = slices.Clone(p.PreviousSecretHash)
-	return p
-}

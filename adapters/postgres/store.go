@@ -32,6 +32,9 @@ type Store struct {
 	closing     chan struct{}     // closed by Close
 	historyDone chan struct{}     // closed when the writer has stopped
 	closeOnce   sync.Once
+
+	partners     *partnerCache // nil unless Options.CachePartners
+	listenerDone chan struct{}
 }
 
 var (
@@ -45,6 +48,9 @@ type Options struct {
 	MaxConns int32
 	// Observe, when set, is told how long each statement took, by operation.
 	Observe func(op string, d time.Duration)
+	// CachePartners keeps a connection listening for partner changes, so
+	// that CachedPartners can serve partners from memory.
+	CachePartners bool
 }
 
 // Open connects to the database at url.
@@ -69,6 +75,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s := &Store{pool: pool, history: make(chan historyWrite), closing: make(chan struct{}), historyDone: make(chan struct{})}
 	go s.writeHistory()
+	if opts.CachePartners {
+		s.partners, s.listenerDone = newPartnerCache(), make(chan struct{})
+		go s.listenPartners(cfg.ConnConfig.Copy())
+	}
 	return s, nil
 }
 
@@ -78,6 +88,9 @@ func (s *Store) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.historyDone
+		if s.listenerDone != nil {
+			<-s.listenerDone
+		}
 		s.pool.Close()
 	})
 }
@@ -333,9 +346,9 @@ func scanPartner(row pgx.Row) (partners.Partner, error) {
 // partnerRow receives partnerColumns, every one nullable so that an outer
 // join can read them too.
 type partnerRow struct {
-	id, status                 *string
-	reg, secret, prevSecret    []byte
-	version                    *int
+	id, status                *string
+	reg, secret, prevSecret   []byte
+	version                   *int
 	prevExp, created, updated *time.Time
 }
 
@@ -378,6 +391,21 @@ func (s *Store) CreatePartner(ctx context.Context, p partners.Partner, e partner
 	})
 }
 
+// notifyPartner tells every replica's cache, when the transaction
+// commits, that partner id changed.
+func notifyPartner(ctx context.Context, q querier, id string) error {
+	_, err := q.Exec(ctx, `SELECT pg_notify('`+partnersChannel+`', $1)`, id)
+	return translate(err)
+}
+
+// evictPartner drops partner id from this replica's cache at once; the
+// others hear it from the notification.
+func (s *Store) evictPartner(id string) {
+	if s.partners != nil {
+		s.partners.evict(id)
+	}
+}
+
 // GetPartner implements partners.Store.
 func (s *Store) GetPartner(ctx context.Context, id string) (partners.Partner, error) {
 	return scanPartner(s.q(ctx).QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = $1`, id))
@@ -407,7 +435,7 @@ func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partner
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(q querier) error {
+	err = s.inTx(ctx, func(q querier) error {
 		tag, err := q.Exec(ctx, `
 			UPDATE partners SET registration = $2, status = $3, version = version + 1,
 				secret_hash = $4, previous_secret_hash = $5, previous_secret_expires_at = $6, updated_at = $7
@@ -427,8 +455,13 @@ func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partner
 			}
 			return partners.ErrConflict
 		}
+		if err := notifyPartner(ctx, q, p.ID); err != nil {
+			return err
+		}
 		return insertAudit(ctx, q, e)
 	})
+	s.evictPartner(p.ID)
+	return err
 }
 
 // ListAudit implements partners.Store.

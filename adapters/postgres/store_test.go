@@ -11,6 +11,7 @@ import (
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
 	"github.com/kelisim/kelisim/adapters/storetest"
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/partners"
 )
 
 func open(t *testing.T) *postgres.Store {
@@ -85,5 +86,75 @@ func TestHistoryAfterClose(t *testing.T) {
 	s.Close()
 	if err := s.RecordAccess(ctx, e); err == nil {
 		t.Error("a write after Close was acknowledged")
+	}
+}
+
+// A partner read through the cache reflects a change made on the same
+// replica at once, and one made on another replica as soon as its
+// notification arrives.
+func TestPartnerCacheFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	replica := func() *postgres.Store {
+		s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 4, CachePartners: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := replica(), replica()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	p := partners.Partner{ID: "p1", Registration: partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
+		TokenEndpointAuthMethod: partners.AuthSecretBasic, Scope: "openid", Delivery: partners.DeliveryPull},
+		Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now, SecretHash: []byte{1}}
+	if err := a.CreatePartner(ctx, p, partners.AuditEntry{At: now, Actor: "admin", Action: "partner.create", PartnerID: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	cachedA, cachedB := a.CachedPartners(), b.CachedPartners()
+	waitListening := func(c *postgres.CachedPartners) {
+		// The cache is used only once its replica listens; read until a
+		// second read is served without the database.
+		for range 100 {
+			if _, err := c.GetPartner(ctx, "p1"); err != nil {
+				t.Fatal(err)
+			}
+			if c.Cached("p1") {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatal("the partner cache never started")
+	}
+	waitListening(cachedA)
+	waitListening(cachedB)
+
+	suspend := func(s *postgres.Store, version int) {
+		q := p
+		q.Status, q.Version = partners.StatusSuspended, version
+		if err := s.UpdatePartner(ctx, q, partners.AuditEntry{At: now, Actor: "admin", Action: "partner.suspend", PartnerID: "p1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	suspend(a, 1)
+	if got, _ := cachedA.GetPartner(ctx, "p1"); got.Status != partners.StatusSuspended {
+		t.Errorf("same replica right after the change: %s", got.Status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := cachedB.GetPartner(ctx, "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == partners.StatusSuspended {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica never heard of the change")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -206,6 +206,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		consent.Peeker
 	}
 	var st store
+	var clients oauth.PartnerGetter // partners as the OAuth server reads them
 	closeStore := func() {}
 	if cfg.Embedded() {
 		log.Warn("NO DATABASE: running on the embedded in-memory store; nothing survives a restart and replicas cannot share it. Set KELISIM_DATABASE_URL for production.")
@@ -217,8 +218,10 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 			fmt.Fprintf(stdout, "Admin token for this run (shown once): %s\n", cfg.AdminToken)
 		}
 		st = memory.New()
+		clients = st
 	} else {
-		pg, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: int32(cfg.DBMaxConns), Observe: metrics.StoreOperation})
+		pg, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
+			MaxConns: int32(cfg.DBMaxConns), Observe: metrics.StoreOperation, CachePartners: true})
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +231,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 				return nil, err
 			}
 		}
-		st, closeStore = pg, pg.Close
+		st, clients, closeStore = pg, pg.CachedPartners(), pg.Close
 	}
 	secrets, err := oauth.NewSecrets([]byte(cfg.Secret))
 	if err != nil {
@@ -265,7 +268,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		Issuer:               cfg.Issuer,
 		AccessTokenLifespan:  cfg.AccessTokenTTL,
 		RefreshTokenLifespan: cfg.RefreshTokenTTL,
-	}, st, st, keys, secrets, w.consent, metrics, log, now)
+	}, st, clients, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	reports := consent.NewReports(st, citizens, now)
 	shares := consent.NewShares(st, st, deliverer, secrets.Key("shares"), cfg.Issuer, cfg.VerifyWrongLimit, now)

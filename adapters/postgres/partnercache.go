@@ -1,0 +1,148 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kelisim/kelisim/partners"
+)
+
+// Partners are read on nearly every request (each client authentication,
+// each consent page) and change rarely, so the OAuth server reads them
+// through a cache. Every change to a partner notifies the channel
+// partnersChannel in its transaction; each replica listens on it and drops
+// the partner when the change commits. The cache is trusted only while the
+// replica is listening: when the listening connection is lost, the cache
+// is emptied and bypassed until it listens again. A token's use never
+// relies on the cache: GetToken reads the partner with the token.
+const partnersChannel = "kelisim_partners"
+
+// partnerCacheTTL bounds how long an entry lives even with no
+// notification, should one ever be missed.
+const partnerCacheTTL = time.Minute
+
+type partnerCache struct {
+	mu        sync.Mutex
+	listening bool
+	gen       uint64 // bumped by every eviction: a read that overlaps one is not kept
+	entries   map[string]cachedPartner
+	now       func() time.Time
+}
+
+type cachedPartner struct {
+	p  partners.Partner
+	at time.Time
+}
+
+func newPartnerCache() *partnerCache {
+	return &partnerCache{entries: map[string]cachedPartner{}, now: time.Now}
+}
+
+func (c *partnerCache) get(id string) (partners.Partner, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if ok && c.listening && c.now().Sub(e.at) < partnerCacheTTL {
+		return e.p.Clone(), c.gen, true
+	}
+	return partners.Partner{}, c.gen, false
+}
+
+// put keeps p unless an eviction happened since the read began (gen).
+func (c *partnerCache) put(p partners.Partner, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.listening && c.gen == gen {
+		c.entries[p.ID] = cachedPartner{p: p.Clone(), at: c.now()}
+	}
+}
+
+func (c *partnerCache) evict(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.entries, id)
+}
+
+// reset empties the cache and says whether it may be used from now on.
+func (c *partnerCache) reset(listening bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.listening = listening
+	clear(c.entries)
+}
+
+// listenPartners keeps a connection listening on partnersChannel until
+// the store closes, reconnecting after a second when it is lost.
+func (s *Store) listenPartners(cfg *pgx.ConnConfig) {
+	defer close(s.listenerDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-s.closing
+		cancel()
+	}()
+	for ctx.Err() == nil {
+		s.listenOnce(ctx, cfg)
+		s.partners.reset(false)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+partnersChannel); err != nil {
+		return
+	}
+	// What changed before LISTEN took effect is not in the cache: empty.
+	s.partners.reset(true)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return
+		}
+		s.partners.evict(n.Payload)
+	}
+}
+
+// CachedPartners returns the partner reader for the OAuth server: as
+// GetPartner, through the cache described above.
+func (s *Store) CachedPartners() *CachedPartners { return &CachedPartners{s: s} }
+
+// CachedPartners reads partners through the store's cache.
+type CachedPartners struct{ s *Store }
+
+// Cached reports whether partner id would be served from memory.
+func (c *CachedPartners) Cached(id string) bool {
+	if c.s.partners == nil {
+		return false
+	}
+	_, _, ok := c.s.partners.get(id)
+	return ok
+}
+
+// GetPartner returns partners.ErrNotFound for an unknown id.
+func (c *CachedPartners) GetPartner(ctx context.Context, id string) (partners.Partner, error) {
+	if c.s.partners == nil || c.s.inTxContext(ctx) {
+		return c.s.GetPartner(ctx, id)
+	}
+	p, gen, ok := c.s.partners.get(id)
+	if ok {
+		return p, nil
+	}
+	p, err := c.s.GetPartner(ctx, id)
+	if err == nil {
+		c.s.partners.put(p, gen)
+	}
+	return p, err
+}
