@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
@@ -28,10 +29,10 @@ var migrations embed.FS
 type Store struct {
 	pool *pgxpool.Pool
 
-	history     chan historyWrite // to the history writer
-	closing     chan struct{}     // closed by Close
-	historyDone chan struct{}     // closed when the writer has stopped
-	closeOnce   sync.Once
+	closing   chan struct{} // closed by Close
+	closeOnce sync.Once
+	history   *batcher[consent.AccessEvent]
+	records   *batcher[oauth.Record]
 
 	partners     *partnerCache // nil unless Options.CachePartners
 	listenerDone chan struct{}
@@ -73,8 +74,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	s := &Store{pool: pool, history: make(chan historyWrite), closing: make(chan struct{}), historyDone: make(chan struct{})}
-	go s.writeHistory()
+	s := &Store{pool: pool, closing: make(chan struct{})}
+	s.history = newBatcher(s.closing, s.writeHistory)
+	s.records = newBatcher(s.closing, s.writeRecords)
 	if opts.CachePartners {
 		s.partners, s.listenerDone = newPartnerCache(), make(chan struct{})
 		go s.listenPartners(cfg.ConnConfig.Copy())
@@ -82,12 +84,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close stops the history writer, after it has written what it was
+// Close stops the batch writers, after they have written what they were
 // handed, and releases the pool.
 func (s *Store) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		<-s.historyDone
+		<-s.history.done
+		<-s.records.done
 		if s.listenerDone != nil {
 			<-s.listenerDone
 		}
@@ -200,13 +203,61 @@ func translate(err error) error {
 	return err
 }
 
-// CreateRecord implements oauth.Store.
+// CreateRecord implements oauth.Store. Inside a transaction the record is
+// written in it; else it joins the next batch of records.
 func (s *Store) CreateRecord(ctx context.Context, r oauth.Record) error {
+	if s.inTxContext(ctx) {
+		return s.insertRecord(ctx, r)
+	}
+	return s.records.do(ctx, r)
+}
+
+func (s *Store) insertRecord(ctx context.Context, r oauth.Record) error {
 	_, err := s.q(ctx).Exec(ctx, `
 		INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
 		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8)`,
 		r.Kind, r.Signature, r.RequestID, r.ClientID, r.GrantID, r.Active, r.ExpiresAt, nonNil(r.Request))
 	return translate(err)
+}
+
+// writeRecords inserts a batch in one statement; a record whose key is
+// taken (by an older record or earlier in the batch) gets ErrConflict.
+func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
+	n := len(recs)
+	kind, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	grant, active, exp, body := make([]*string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
+	for i, r := range recs {
+		kind[i], sig[i], req[i], client[i], active[i], exp[i], body[i] =
+			string(r.Kind), r.Signature, r.RequestID, r.ClientID, r.Active, r.ExpiresAt, nonNil(r.Request)
+		if r.GrantID != "" {
+			grant[i] = &recs[i].GrantID
+		}
+	}
+	rows, err := s.pool.Query(ctx, `
+		INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[], $8::bytea[])
+		ON CONFLICT (kind, signature) DO NOTHING
+		RETURNING kind, signature`, kind, sig, req, client, grant, active, exp, body)
+	if err == nil {
+		type key struct{ kind, sig string }
+		inserted := map[key]bool{}
+		var k key
+		_, err = pgx.ForEachRow(rows, []any{&k.kind, &k.sig}, func() error { inserted[k] = true; return nil })
+		if err == nil {
+			errs := make([]error, n)
+			for i := range recs {
+				k := key{kind[i], sig[i]}
+				if !inserted[k] {
+					errs[i] = fmt.Errorf("%w: oauth_records_pkey", oauth.ErrConflict)
+				}
+				delete(inserted, k) // a second record with the same key conflicts
+			}
+			return errs
+		}
+	}
+	return oneByOne(ctx, recs, translate(err), func(ctx context.Context, r []oauth.Record) error {
+		return s.insertRecord(ctx, r[0])
+	})
 }
 
 // GetRecord implements oauth.Store.

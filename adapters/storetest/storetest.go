@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RecordDeactivateOnce", testRecordDeactivateOnce},
 		{"RecordFamilies", testRecordFamilies},
 		{"TokenWithPartnerAndGrant", testTokenWithPartnerAndGrant},
+		{"RecordsCreatedAtOnce", testRecordsCreatedAtOnce},
 		{"TxRollback", testTxRollback},
 		{"TxCommit", testTxCommit},
 		{"SigningKeyOnce", testSigningKeyOnce},
@@ -211,6 +212,62 @@ func testRecordLifecycle(t *testing.T, s Store) {
 	}
 	if err := s.DeleteRecord(ctx, oauth.KindAccess, "sig1"); err != nil {
 		t.Errorf("deleting a missing record: %v", err)
+	}
+}
+
+// Records created at once, as many token requests do, are each stored;
+// of several with one key exactly one is, and the others conflict.
+func testRecordsCreatedAtOnce(t *testing.T, s Store) {
+	ctx := context.Background()
+	const n = 120
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sig := fmt.Sprintf("sig%d", i)
+			if i%3 == 0 {
+				sig = fmt.Sprintf("shared%d", i%6) // two keys, twenty creators each
+			}
+			r := record(oauth.KindAccess, sig, fmt.Sprintf("req%d", i), "p1")
+			if i%2 == 0 {
+				r.GrantID = ""
+			}
+			errs[i] = s.CreateRecord(ctx, r)
+		})
+	}
+	wg.Wait()
+	won := map[string]int{}
+	for i, err := range errs {
+		sig := fmt.Sprintf("sig%d", i)
+		if i%3 == 0 {
+			sig = fmt.Sprintf("shared%d", i%6)
+		}
+		switch {
+		case err == nil:
+			won[sig]++
+		case !errors.Is(err, oauth.ErrConflict):
+			t.Errorf("create %d: %v", i, err)
+		case i%3 != 0:
+			t.Errorf("create %d with a key of its own: %v", i, err)
+		}
+	}
+	for sig, w := range won {
+		if w != 1 {
+			t.Errorf("%s stored %d times", sig, w)
+		}
+		got, err := s.GetRecord(ctx, oauth.KindAccess, sig)
+		if err != nil || !got.Active || got.ClientID != "p1" {
+			t.Errorf("%s: %+v, %v", sig, got, err)
+		}
+	}
+	if len(won) != n-n/3+2 {
+		t.Errorf("%d keys stored, want %d", len(won), n-n/3+2)
+	}
+	if got, _ := s.GetRecord(ctx, oauth.KindAccess, "sig1"); got.GrantID != "g1" || string(got.Request) != `{"id":"req1"}` {
+		t.Errorf("sig1: %+v", got)
+	}
+	if got, _ := s.GetRecord(ctx, oauth.KindAccess, "sig2"); got.GrantID != "" {
+		t.Errorf("sig2 has grant %q, want none", got.GrantID)
 	}
 }
 
