@@ -31,6 +31,11 @@ type Partners interface {
 	Audit(ctx context.Context, id string, limit int) ([]partners.AuditEntry, error)
 }
 
+// Directory reads one partner; partners.ErrNotFound for an unknown id.
+type Directory interface {
+	GetPartner(ctx context.Context, id string) (partners.Partner, error)
+}
+
 type admin struct {
 	partners Partners
 	log      *slog.Logger

@@ -71,7 +71,7 @@ func (ConsentRedirect) Prompt(w http.ResponseWriter, r *http.Request, p oauth.Pe
 type consentPages struct {
 	auth     Authorizations
 	consents Consents
-	partners Partners
+	partners Directory
 	messages *consent.Messages
 	cfg      ConsentConfig
 	tmpl     *template.Template
@@ -105,7 +105,7 @@ func newConsentPages(d Deps) *consentPages {
 		},
 	}).ParseFS(assets, "templates/*.html"))
 	return &consentPages{
-		auth: d.Authorizations, consents: d.Consents, partners: d.Partners, messages: d.Messages,
+		auth: d.Authorizations, consents: d.Consents, partners: d.Directory, messages: d.Messages,
 		cfg: d.Consent, tmpl: t, log: d.Log, cop: http.NewCrossOriginProtection(),
 		logos: &http.Client{Timeout: 3 * time.Second},
 	}
@@ -190,7 +190,7 @@ func (p *consentPages) load(c *gin.Context) (*request, *consent.Localizer, bool)
 		p.fail(c, l, http.StatusNotFound, "err_request_gone")
 		return nil, l, false
 	}
-	partner, err := p.partners.Get(c.Request.Context(), pend.ClientID)
+	partner, err := p.partners.GetPartner(c.Request.Context(), pend.ClientID)
 	if err != nil {
 		p.fail(c, l, http.StatusNotFound, "err_request_gone")
 		return nil, l, false
@@ -552,7 +552,7 @@ func (p *consentPages) render(c *gin.Context, status int, name string, v any) {
 // logo serves a partner's logo from the gateway itself, so the consent page
 // loads nothing from third parties. Only small raster images pass.
 func (p *consentPages) logo(c *gin.Context) {
-	partner, err := p.partners.Get(c.Request.Context(), c.Param("client"))
+	partner, err := p.partners.GetPartner(c.Request.Context(), c.Param("client"))
 	if err != nil || partner.LogoURI == "" {
 		c.Status(http.StatusNotFound)
 		return

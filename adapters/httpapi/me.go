@@ -19,7 +19,7 @@ import (
 type meAPI struct {
 	tokens   Tokens
 	settings Settings
-	partners Partners
+	partners Directory
 	d        Deps
 }
 
@@ -119,7 +119,7 @@ func (a *meAPI) grants(c *gin.Context) {
 	out := make([]grantJSON, 0, len(views))
 	for _, g := range views {
 		pj := partnerJSON{ID: g.PartnerID, Name: g.PartnerID}
-		if p, err := a.partners.Get(ctx, g.PartnerID); err == nil {
+		if p, err := a.partners.GetPartner(ctx, g.PartnerID); err == nil {
 			pj = partnerJSON{ID: p.ID, Name: p.ClientName, LogoURI: p.LogoURI,
 				Names: map[string]string{"kk": p.DisplayName("kk"), "ru": p.DisplayName("ru"), "en": p.DisplayName("en")}}
 		}

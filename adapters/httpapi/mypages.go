@@ -143,7 +143,7 @@ func (p *myPages) home(c *gin.Context) {
 			return n
 		}
 		n := id
-		if pt, err := p.partners.Get(ctx, id); err == nil {
+		if pt, err := p.partners.GetPartner(ctx, id); err == nil {
 			n = pt.DisplayName(l.Lang)
 		}
 		names[id] = n
@@ -163,7 +163,7 @@ func (p *myPages) home(c *gin.Context) {
 			row.LastUsed = stamp(g.LastUsed)
 		}
 		notified := false // a partner without a webhook learns of a revocation on its next call
-		if pt, err := p.partners.Get(ctx, g.PartnerID); err == nil {
+		if pt, err := p.partners.GetPartner(ctx, g.PartnerID); err == nil {
 			if pt.LogoURI != "" {
 				row.LogoURL = "/partner-logo/" + url.PathEscape(pt.ID)
 			}

@@ -37,14 +37,17 @@ type Deps struct {
 	Messages       *consent.Messages
 	Consent        ConsentConfig
 	Partners       Partners
-	Tokens         Tokens
-	Documents      Documents
-	Keys           Keys
-	Settings       Settings
-	Reports        Reports
-	Shares         Shares
-	Issuer         string
-	AdminToken     string
+	// Directory reads partners for display on every page and API answer;
+	// it may serve them from a cache the store keeps current.
+	Directory  Directory
+	Tokens     Tokens
+	Documents  Documents
+	Keys       Keys
+	Settings   Settings
+	Reports    Reports
+	Shares     Shares
+	Issuer     string
+	AdminToken string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// for the client IP; none by default.
 	TrustedProxies []string
@@ -104,7 +107,7 @@ func New(d Deps, parts Parts) http.Handler {
 		pages.routes(r)
 		(&myPages{consentPages: pages, settings: d.Settings, shares: d.Shares}).routes(r)
 		(&verifyAPI{d: d}).routes(r)
-		(&meAPI{tokens: d.Tokens, settings: d.Settings, partners: d.Partners, d: d}).routes(r)
+		(&meAPI{tokens: d.Tokens, settings: d.Settings, partners: d.Directory, d: d}).routes(r)
 		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
 		v1 := r.Group("/api/v1", requireToken(d.Tokens, "", "a citizen's grant", func(i oauth.AccessInfo) bool { return i.GrantID != "" }))
 		v1.GET("/documents", api.list)

@@ -261,7 +261,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	deliverer := consent.NewDeliverer(consent.DeliveryConfig{
 		Issuer: cfg.Issuer, DocumentTTL: cfg.DocumentTTL, MaxAttempts: cfg.DeliveryAttempts,
 		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease,
-	}, st, st, citizens, citizens, partnerDirectory{st}, delivery.Styles(webhook),
+	}, st, st, citizens, citizens, partnerDirectory{clients}, delivery.Styles(webhook),
 		keys, webhook, oauth.Encrypt, secrets.PairwiseSubject, now, log)
 	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, deliverer, st, now, log)
 	srv := oauth.New(oauth.Config{
@@ -277,7 +277,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,
 		upkeep: consent.NewUpkeep(st, deliverer, reports, cfg.OTPRetention, now, log),
 		deps: httpapi.Deps{
-			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry,
+			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry, Directory: clients,
 			Tokens: srv, Documents: deliverer, Keys: keys, Settings: settings, Reports: reports,
 			Shares: shares, Issuer: cfg.Issuer,
 			Consent: httpapi.ConsentConfig{
@@ -342,7 +342,7 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 }
 
 // partnerDirectory tells delivery what it needs of a partner.
-type partnerDirectory struct{ partners partners.Store }
+type partnerDirectory struct{ partners oauth.PartnerGetter }
 
 func (d partnerDirectory) PartnerInfo(ctx context.Context, id string) (consent.PartnerInfo, error) {
 	p, err := d.partners.GetPartner(ctx, id)
