@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kelisim/kelisim/consent"
 )
@@ -13,34 +14,33 @@ import (
 var _ consent.Store = (*Store)(nil)
 
 // Hit implements consent.Limiter: under a per-key advisory lock it drops
-// the events that left the window, counts the rest, and records one more
-// when under the limit.
+// the events that left the window and records one more when under the
+// limit. The statements go in one round trip: outside a transaction they
+// form one implicit transaction, which the lock lasts for.
 func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
-	var retry time.Duration
-	err := s.inTx(ctx, func(q querier) error {
-		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
-			return err
-		}
-		since := now.Add(-window)
-		if _, err := q.Exec(ctx, `DELETE FROM rate_events WHERE key = $1 AND at <= $2`, key, since); err != nil {
-			return err
-		}
-		var n int
-		var oldest *time.Time
-		if err := q.QueryRow(ctx, `SELECT count(*), min(at) FROM rate_events WHERE key = $1`, key).Scan(&n, &oldest); err != nil {
-			return err
-		}
-		if n >= limit {
-			retry = oldest.Add(window).Sub(now)
-			return nil
-		}
-		_, err := q.Exec(ctx, `INSERT INTO rate_events (key, at) VALUES ($1, $2)`, key, now)
-		return err
+	since := now.Add(-window)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key)
+	b.Queue(`DELETE FROM rate_events WHERE key = $1 AND at <= $2`, key, since)
+	insert := b.Queue(`INSERT INTO rate_events (key, at)
+		SELECT $1, $2 WHERE (SELECT count(*) FROM rate_events WHERE key = $1) < $3`, key, now, limit)
+	var oldest *time.Time
+	b.Queue(`SELECT min(at) FROM rate_events WHERE key = $1`, key).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&oldest)
 	})
-	if err != nil {
+	var counted bool
+	insert.Exec(func(tag pgconn.CommandTag) error {
+		counted = tag.RowsAffected() == 1
+		return nil
+	})
+	if err := s.q(ctx).SendBatch(ctx, b).Close(); err != nil {
 		return translate(err)
 	}
-	if retry > 0 {
+	if !counted {
+		retry := time.Second
+		if oldest != nil {
+			retry = oldest.Add(window).Sub(now)
+		}
 		return &consent.RateLimitError{RetryAfter: retry}
 	}
 	return nil

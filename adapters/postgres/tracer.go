@@ -48,3 +48,20 @@ func (t *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQuer
 		t.observe(s.op, time.Since(s.at))
 	}
 }
+
+// A batch sends several statements in one round trip; each is counted
+// under its own operation, timed from the start of the batch.
+
+type batchKey struct{}
+
+func (t *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return context.WithValue(ctx, batchKey{}, time.Now())
+}
+
+func (t *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if at, ok := ctx.Value(batchKey{}).(time.Time); ok {
+		t.observe(t.operation(data.SQL), time.Since(at))
+	}
+}
+
+func (t *tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}

@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +40,25 @@ func testRateLimit(t *testing.T, s Store) {
 	}
 	if err := s.Hit(ctx, "k", 3, time.Hour, t0.Add(time.Hour+2*time.Second)); err == nil {
 		t.Error("a refused hit was counted, or the window forgot events")
+	}
+
+	// Hits at once, as from many replicas: exactly the limit gets through.
+	const n, limit = 60, 10
+	var wg sync.WaitGroup
+	var passed atomic.Int32
+	for i := range n {
+		wg.Go(func() {
+			err := s.Hit(ctx, "burst", limit, time.Hour, t0.Add(time.Duration(i)*time.Millisecond))
+			if err == nil {
+				passed.Add(1)
+			} else if !errors.As(err, new(*consent.RateLimitError)) {
+				t.Errorf("hit %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if passed.Load() != limit {
+		t.Errorf("%d of %d concurrent hits passed a limit of %d", passed.Load(), n, limit)
 	}
 }
 
