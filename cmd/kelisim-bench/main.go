@@ -146,6 +146,11 @@ type result struct {
 	Errors      map[string]int `json:"errors"`
 	CPUPerReqMS float64        `json:"cpu_ms_per_request,omitempty"`
 	PeakRSSMB   float64        `json:"peak_rss_mb,omitempty"`
+	// Where the rest of the machine's CPU went, per request: this tool,
+	// and PostgreSQL's processes; Busy is the share of all cores in use.
+	ToolCPUPerReqMS float64 `json:"tool_cpu_ms_per_request"`
+	PGCPUPerReqMS   float64 `json:"postgres_cpu_ms_per_request"`
+	BusyPercent     float64 `json:"machine_busy_percent"`
 }
 
 // errorList is the errors by status, sorted, or none.
@@ -167,18 +172,19 @@ func (r result) row() string {
 	if r.CPUPerReqMS > 0 {
 		cpu, rss = fmt.Sprintf("%.3f", r.CPUPerReqMS), fmt.Sprintf("%.0f", r.PeakRSSMB)
 	}
-	return fmt.Sprintf("%-28s c=%-3d %8.0f req/s  p50 %6.1f ms  p90 %6.1f ms  p99 %6.1f ms  max %7.1f ms  cpu/req %s ms  rss %s MB  errors %s",
-		r.Scenario, r.Concurrency, r.RPS, r.P50, r.P90, r.P99, r.Max, cpu, rss, errs)
+	return fmt.Sprintf("%-28s c=%-3d %8.0f req/s  p50 %6.1f ms  p90 %6.1f ms  p99 %6.1f ms  max %7.1f ms  cpu/req %s ms  rss %s MB  errors %s  (pg %.3f ms, tool %.3f ms, busy %.0f%%)",
+		r.Scenario, r.Concurrency, r.RPS, r.P50, r.P90, r.P99, r.Max, cpu, rss, errs, r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent)
 }
 
 func markdown(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors | PostgreSQL CPU ms/req | load tool CPU ms/req | machine busy |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rs {
 		errs := r.errorList("0", ", ")
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s |\n",
-			r.Scenario, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Max, r.CPUPerReqMS, r.PeakRSSMB, errs)
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s | %.3f | %.3f | %.0f %% |\n",
+			r.Scenario, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Max, r.CPUPerReqMS, r.PeakRSSMB, errs,
+			r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent)
 	}
 	return b.String()
 }
@@ -192,7 +198,8 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	var count atomic.Int64
 	lat := make([][]time.Duration, conc)
 	errs := make([]map[string]int, conc)
-	cpu0 := procCPU(b.o.pid)
+	cpu0, tool0, pg0 := procCPU(b.o.pid), procCPU(os.Getpid()), postgresCPU()
+	busy0, total0 := machineCPU()
 	peak := &rssPeak{}
 	stopRSS := peak.watch(b.o.pid)
 	start := time.Now()
@@ -215,6 +222,8 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	tool1, pg1 := procCPU(os.Getpid()), postgresCPU()
+	busy1, total1 := machineCPU()
 	stopRSS()
 	var all []time.Duration
 	merged := map[string]int{}
@@ -237,6 +246,12 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 		r.Max = float64(all[len(all)-1].Microseconds()) / 1000
 	}
 	r.LatencyMS = map[string]any{"p50": r.P50, "p90": r.P90, "p99": r.P99, "max": r.Max}
+	if n := float64(len(all)); n > 0 {
+		r.ToolCPUPerReqMS, r.PGCPUPerReqMS = (tool1-tool0)*1000/n, (pg1-pg0)*1000/n
+	}
+	if total1 > total0 {
+		r.BusyPercent = 100 * (busy1 - busy0) / (total1 - total0)
+	}
 	if b.o.pid > 0 && len(all) > 0 {
 		r.CPUPerReqMS = (procCPU(b.o.pid) - cpu0) * 1000 / float64(len(all))
 		r.PeakRSSMB = float64(peak.max.Load()) / 1024
@@ -258,6 +273,40 @@ func procCPU(pid int) float64 {
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	return (utime + stime) / 100 // USER_HZ
+}
+
+// postgresCPU is the CPU seconds so far of every running process named
+// postgres (its backends live as long as the gateway's pool connections).
+func postgresCPU() float64 {
+	dirs, _ := os.ReadDir("/proc")
+	var sum float64
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			sum += procCPU(pid)
+		}
+	}
+	return sum
+}
+
+// machineCPU returns the busy and total jiffies of all cores so far.
+func machineCPU() (busy, total float64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
 }
 
 // rssPeak samples the resident set size while a scenario runs.
