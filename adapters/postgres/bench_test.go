@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,8 +25,9 @@ func benchStore(b *testing.B) *postgres.Store {
 	return s
 }
 
-// The queries every token use makes: a record by primary key, and the
-// insert of a new token.
+// The queries every token use makes: a record by primary key (alone, and
+// with its partner and grant as every token check reads it), and the
+// insert of a new token, one caller at a time and many at once (batched).
 func BenchmarkRecordQueries(b *testing.B) {
 	s := benchStore(b)
 	ctx := context.Background()
@@ -38,6 +40,27 @@ func BenchmarkRecordQueries(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if _, err := s.GetRecord(ctx, oauth.KindAccess, "sig"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("GetToken", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.GetToken(ctx, oauth.KindAccess, "sig"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("CreateRecordParallel", func(b *testing.B) {
+		var n atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r := rec
+				r.Signature = fmt.Sprintf("par-%d", n.Add(1))
+				if err := s.CreateRecord(ctx, r); err != nil {
 					b.Fatal(err)
 				}
 			}
