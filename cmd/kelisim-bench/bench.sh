@@ -11,34 +11,63 @@ POPULATION=20000
 
 go build -o bin/kelisim ./cmd/kelisim
 go build -o bin/kelisim-bench ./cmd/kelisim-bench
-psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench" 2>/dev/null
-psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE kelisim_bench"
-
 export KELISIM_DATABASE_URL="$PG/kelisim_bench?sslmode=disable" KELISIM_SECRET="$SECRET" KELISIM_ADMIN_TOKEN="$ADMIN" \
   KELISIM_ADDR=127.0.0.1:18080 KELISIM_METRICS_ADDR=127.0.0.1:19090 \
   KELISIM_SMS=http KELISIM_SMS_URL=http://127.0.0.1:18025/sms KELISIM_SYNTHETIC_CITIZENS=$POPULATION \
   KELISIM_TRUSTED_PROXIES=127.0.0.1 KELISIM_LOG_LEVEL=warn KELISIM_DB_MAX_CONNS=32
-bin/kelisim serve 2>/tmp/kelisim-bench-gateway.log &
-GW=$!
-trap 'kill $GW 2>/dev/null; wait $GW 2>/dev/null' EXIT
-for _ in $(seq 1 50); do curl -fs http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
 
-bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 \
-  -population $POPULATION -concurrency 16,64 -duration "$DURATION" -pid $GW -markdown /tmp/kelisim-bench.md
-curl -fs http://127.0.0.1:19090/metrics > /tmp/kelisim-metrics-16-64.txt || true
+# Each scenario gets a fresh database and gateway, so its figures do not
+# depend on what the scenarios before it left in the tables.
+GW=
+start_gateway() {
+  psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench" 2>/dev/null
+  psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE kelisim_bench"
+  bin/kelisim serve 2>>/tmp/kelisim-bench-gateway.log &
+  GW=$!
+  for _ in $(seq 1 50); do curl -fs http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
+}
+stop_gateway() {
+  if [ -n "$GW" ]; then kill "$GW" 2>/dev/null || true; wait "$GW" 2>/dev/null || true; fi
+  GW=
+}
+trap stop_gateway EXIT
+tool() {
+  bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 \
+    -population $POPULATION -pid "$GW" "$@"
+}
+# table appends a scenario's table to $2, without its header after the first.
+table() {
+  if [ -s "$2" ]; then tail -n +3 "$1" >> "$2"; else cat "$1" > "$2"; fi
+}
+
+: > /tmp/kelisim-bench.md
+: > /tmp/kelisim-bench-256.md
+: > /tmp/kelisim-bench-gateway.log
+for scenario in token introspect documents consent; do
+  start_gateway
+  tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
+  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench.md
+  curl -fs http://127.0.0.1:19090/metrics > /tmp/kelisim-metrics-$scenario.txt || true
+  stop_gateway
+done
 
 # No stall at 256: a short run of the token and document scenarios.
-bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 \
-  -population $POPULATION -scenarios token,documents -concurrency 256 -duration 5s -pid $GW -markdown /tmp/kelisim-bench-256.md
+for scenario in token documents; do
+  start_gateway
+  tool -scenarios $scenario -concurrency 256 -duration 5s -markdown /tmp/kelisim-bench-one.md
+  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-256.md
+  stop_gateway
+done
 
-# A CPU profile of the gateway while documents are fetched at 64 (a run of its own: its
+# A CPU profile of the gateway while documents are fetched at 64 (its
 # setup makes 512 grants first, then the profile covers 8 s of fetching).
-bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 \
-  -population $POPULATION -scenarios documents -concurrency 64 -duration 16s >/dev/null &
+start_gateway
+tool -scenarios documents -concurrency 64 -duration 16s >/dev/null &
 RUN=$!
 sleep 14
 curl -fs "http://127.0.0.1:19090/debug/pprof/profile?seconds=8" -o /tmp/kelisim-documents.pprof || true
 wait $RUN || true
+stop_gateway
 
 {
   echo "# Benchmarks"
@@ -50,9 +79,10 @@ wait $RUN || true
   echo "- gateway: \`KELISIM_DB_MAX_CONNS=32\`, \`KELISIM_LOG_LEVEL=warn\`, HTTP SMS to the load tool, $POPULATION synthetic citizens,"
   echo "  \`KELISIM_TRUSTED_PROXIES=127.0.0.1\`: each synthetic citizen comes from an address of its own (X-Forwarded-For"
   echo "  from the tool), so the OTP limits stay at their defaults (5 an hour per phone, 30 per address); all else default"
-  echo "- PostgreSQL as installed (fsync on, synchronous_commit on)"
-  echo "- each scenario runs $DURATION per concurrency; CPU ms/req and peak RSS are the gateway's, PostgreSQL's CPU is"
-  echo "  the sum over its processes, the load tool's its own, machine busy the share of both cores in use (all from /proc)"
+  echo "- PostgreSQL as installed: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')")"
+  echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency; CPU ms/req and peak RSS"
+  echo "  are the gateway's, PostgreSQL's CPU is the sum over its processes, the load tool's its own, machine busy"
+  echo "  the share of both cores in use (all from /proc)"
   echo
   cat /tmp/kelisim-bench.md
   echo
@@ -96,11 +126,16 @@ TXT
   echo
   echo "## Store round trips"
   echo
-  echo "Statements the gateway ran during the 16/64 runs, by operation (from \`kelisim_store_operation_duration_seconds_count\`):"
-  echo
-  echo '```'
-  grep '^kelisim_store_operation_duration_seconds_count' /tmp/kelisim-metrics-16-64.txt | sed 's/kelisim_store_operation_duration_seconds_count//' | sort -t' ' -k2 -nr | head -20
-  echo '```'
+  echo "Statements the gateway ran during each scenario's 16 and 64 runs (setup included), the most frequent"
+  echo "by operation (from \`kelisim_store_operation_duration_seconds_count\`; a batched INSERT counts once):"
+  for scenario in token introspect documents consent; do
+    echo
+    echo "$scenario:"
+    echo
+    echo '```'
+    grep '^kelisim_store_operation_duration_seconds_count' /tmp/kelisim-metrics-$scenario.txt | sed 's/kelisim_store_operation_duration_seconds_count//' | sort -t' ' -k2 -nr | head -12
+    echo '```'
+  done
   echo
   if [ -s /tmp/kelisim-documents.pprof ]; then
     echo "## Where the gateway's CPU goes (documents, concurrency 64, 8 s profile)"
