@@ -329,7 +329,7 @@ func (s *fositeStorage) DeletePARSession(ctx context.Context, requestURI string)
 // create stores req under (kind, signature), expiring when the session says
 // the artefact of type use expires.
 func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string, req fosite.Requester, use fosite.TokenType) error {
-	data, err := encodeRequest(req)
+	data, err := encodeRequest(req, kind)
 	if err != nil {
 		return err
 	}
@@ -453,8 +453,23 @@ type storedRequest struct {
 // secretFormKeys are never stored with a request, whatever fosite passes.
 var secretFormKeys = []string{"client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "password", "token"}
 
-func encodeRequest(req fosite.Requester) ([]byte, error) {
-	sess, err := json.Marshal(req.GetSession())
+// accessSession is what an access token's record keeps of its session:
+// every use of the token reads it, and nothing reads an ID token's claims
+// from an access token (they travel with codes and refresh tokens), so
+// they are left out.
+type accessSession struct {
+	ExpiresAt map[fosite.TokenType]time.Time `json:"expires_at"`
+	Subject   string                         `json:"subject,omitempty"`
+	Citizen   string                         `json:"citizen,omitempty"`
+	GrantID   string                         `json:"grant_id,omitempty"`
+}
+
+func encodeRequest(req fosite.Requester, kind Kind) ([]byte, error) {
+	var session any = req.GetSession()
+	if s, ok := session.(*Session); ok && kind == KindAccess && s.DefaultSession != nil {
+		session = accessSession{ExpiresAt: s.ExpiresAt, Subject: s.Subject, Citizen: s.Citizen, GrantID: s.GrantID}
+	}
+	sess, err := json.Marshal(session)
 	if err != nil {
 		return nil, fmt.Errorf("encode session: %w", err)
 	}
