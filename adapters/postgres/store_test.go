@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
 	"github.com/kelisim/kelisim/adapters/storetest"
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
 
@@ -30,6 +33,22 @@ func open(t *testing.T) *postgres.Store {
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return open(t) })
+}
+
+// The gateway runs with the partner cache; the contract holds with it too.
+func TestContractWithPartnerCache(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		ctx := context.Background()
+		s, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{MaxConns: 8, CachePartners: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }
 
 // Migrating twice, as every replica does at start, is harmless.
@@ -139,9 +158,40 @@ func TestPartnerCacheFollowsChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	suspend(a, 1)
+	rec := oauth.Record{Kind: oauth.KindAccess, Signature: "sig", RequestID: "req", ClientID: "p1", Active: true,
+		ExpiresAt: time.Now().Add(time.Hour), Request: []byte(`{}`)}
+	if err := a.CreateRecord(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := b.GetToken(ctx, oauth.KindAccess, "sig"); err != nil || tok.Partner == nil || tok.Partner.Status != partners.StatusActive {
+		t.Fatalf("token before the change: %+v, %v", tok.Partner, err)
+	}
+	// Even a change no replica is told of (as if its notification were
+	// lost) shows at once in a token's read: it reads the partner's
+	// version with the token.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE partners SET status = 'suspended', version = version + 1 WHERE id = 'p1'`); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := b.GetToken(ctx, oauth.KindAccess, "sig"); err != nil || tok.Partner == nil || tok.Partner.Status != partners.StatusSuspended {
+		t.Errorf("token after an unannounced change: %+v, %v", tok.Partner, err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE partners SET status = 'active', version = version + 1 WHERE id = 'p1'`); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := b.GetToken(ctx, oauth.KindAccess, "sig"); err != nil || tok.Partner == nil || tok.Partner.Status != partners.StatusActive {
+		t.Fatalf("token after the partner came back: %+v, %v", tok.Partner, err)
+	}
+	suspend(a, 3)
 	if got, _ := cachedA.GetPartner(ctx, "p1"); got.Status != partners.StatusSuspended {
 		t.Errorf("same replica right after the change: %s", got.Status)
+	}
+	if tok, err := b.GetToken(ctx, oauth.KindAccess, "sig"); err != nil || tok.Partner == nil || tok.Partner.Status != partners.StatusSuspended {
+		t.Errorf("token on the other replica right after the change: %+v, %v", tok.Partner, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
