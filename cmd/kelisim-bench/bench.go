@@ -102,9 +102,12 @@ func (b *bench) form(ctx context.Context, client *http.Client, path string, p pa
 func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, error) {
 	switch name {
 	case "token":
-		cc := b.measure(ctx, "token/client_credentials", conc, func(int, int) (int, bool) {
-			status, body, err := b.form(ctx, b.client, "/oauth2/token", b.verifier, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
-			return status, err == nil && status == 200 && body["access_token"] != nil
+		conns := b.rawConns(conc)
+		defer closeAll(conns)
+		req := rawForm(hostOf(b.o.base), "/oauth2/token", b.verifier, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
+		cc := b.measure(ctx, "token/client_credentials", conc, func(w, _ int) (int, bool) {
+			status, body, _, err := conns[w].do(ctx, req)
+			return status, err == nil && status == 200 && bytes.Contains(body, []byte(`"access_token":"`))
 		})
 		chains := make([]string, conc)
 		if err := b.parallel(ctx, conc, func(i int) error {
@@ -137,10 +140,15 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		}); err != nil {
 			return nil, err
 		}
+		reqs := make([][]byte, len(pool))
+		for i, tok := range pool {
+			reqs[i] = rawForm(hostOf(b.o.base), "/oauth2/introspect", b.bank, url.Values{"token": {tok}})
+		}
+		conns := b.rawConns(conc)
+		defer closeAll(conns)
 		return []result{b.measure(ctx, "introspect", conc, func(w, i int) (int, bool) {
-			tok := pool[(w*7919+i*31)%len(pool)]
-			status, body, err := b.form(ctx, b.client, "/oauth2/introspect", b.bank, url.Values{"token": {tok}})
-			return status, err == nil && status == 200 && body["active"] == true
+			status, body, _, err := conns[w].do(ctx, reqs[(w*7919+i*31)%len(reqs)])
+			return status, err == nil && status == 200 && bytes.Contains(body, []byte(`"active":true`))
 		})}, nil
 	case "documents":
 		tokens := make([]string, 512)
@@ -156,16 +164,15 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		}); err != nil {
 			return nil, err
 		}
+		reqs := make([][]byte, len(tokens))
+		for i, tok := range tokens {
+			reqs[i] = rawGet(hostOf(b.o.base), "/api/v1/documents/id_card", tok)
+		}
+		conns := b.rawConns(conc)
+		defer closeAll(conns)
 		return []result{b.measure(ctx, "documents", conc, func(w, i int) (int, bool) {
-			req, _ := http.NewRequestWithContext(ctx, "GET", b.o.base+"/api/v1/documents/id_card", nil)
-			req.Header.Set("Authorization", "Bearer "+tokens[(w*131+i)%len(tokens)])
-			resp, err := b.client.Do(req)
-			if err != nil {
-				return 0, false
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode, resp.StatusCode == 200 && resp.Header.Get("Content-Type") == "application/jose"
+			status, body, h, err := conns[w].do(ctx, reqs[(w*131+i)%len(reqs)])
+			return status, err == nil && status == 200 && h.Get("Content-Type") == "application/jose" && len(body) > 0
 		})}, nil
 	case "consent":
 		return []result{b.measure(ctx, "consent (full flow)", conc, func(int, int) (int, bool) {
@@ -178,6 +185,21 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		})}, nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q", name)
+}
+
+// rawConns are one lean connection per worker (see rawConn).
+func (b *bench) rawConns(n int) []*rawConn {
+	conns := make([]*rawConn, n)
+	for i := range conns {
+		conns[i], _ = newRawConn(b.o.base)
+	}
+	return conns
+}
+
+func closeAll(conns []*rawConn) {
+	for _, c := range conns {
+		c.close()
+	}
 }
 
 // parallel runs fn(0..n-1) at once and returns the first error.
