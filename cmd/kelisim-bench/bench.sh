@@ -20,7 +20,7 @@ export KELISIM_DATABASE_URL="$PG/kelisim_bench?sslmode=disable" KELISIM_SECRET="
 # depend on what the scenarios before it left in the tables.
 GW=
 start_gateway() {
-  psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench" 2>/dev/null
+  psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench WITH (FORCE)"
   psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE kelisim_bench"
   bin/kelisim serve 2>>/tmp/kelisim-bench-gateway.log &
   GW=$!
