@@ -29,7 +29,6 @@ type partnerCache struct {
 	listening bool
 	gen       uint64 // bumped by every eviction: a read that overlaps one is not kept
 	entries   map[string]cachedPartner
-	now       func() time.Time
 }
 
 type cachedPartner struct {
@@ -38,14 +37,14 @@ type cachedPartner struct {
 }
 
 func newPartnerCache() *partnerCache {
-	return &partnerCache{entries: map[string]cachedPartner{}, now: time.Now}
+	return &partnerCache{entries: map[string]cachedPartner{}}
 }
 
 func (c *partnerCache) get(id string) (partners.Partner, uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
-	if ok && c.listening && c.now().Sub(e.at) < partnerCacheTTL {
+	if ok && c.listening && time.Since(e.at) < partnerCacheTTL {
 		return e.p.Clone(), c.gen, true
 	}
 	return partners.Partner{}, c.gen, false
@@ -56,7 +55,7 @@ func (c *partnerCache) put(p partners.Partner, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.listening && c.gen == gen {
-		c.entries[p.ID] = cachedPartner{p: p.Clone(), at: c.now()}
+		c.entries[p.ID] = cachedPartner{p: p.Clone(), at: time.Now()}
 	}
 }
 
