@@ -96,17 +96,18 @@ stop_gateway
   cat <<'TXT'
 ## Reading the figures
 
-Every scenario saturates the machine ("machine busy" near 100 %), and the columns on the right
-say where the two cores go per request: the gateway, PostgreSQL and the load tool each take a
-comparable share. A request costs at least one loopback HTTP exchange for the tool and, for
-anything that touches the store, one PostgreSQL statement; on this machine those alone cost
-about 0.15 ms of PostgreSQL and 0.15–0.2 ms of tool CPU per request, so even a gateway that cost
-nothing could not pass about 5,500 requests/s. Store statements per request now:
+The scenarios keep the machine busy ("machine busy" near 100 %), and the columns on the right say
+where the two cores go per request: the gateway, PostgreSQL and the load tool. The steady
+scenarios use one lean keep-alive connection per worker so the tool takes little (about 0.05 ms
+per request); the consent flow drives real pages through net/http with cookies. Runs on this
+shared virtual machine vary by ±20 % from one to the next, so read a target met by a few percent
+as met on this run. Store statements per request:
 
 - `client_credentials`: none to authenticate (partners come from the notified cache), one INSERT
   shared with every concurrent token request (the batch writer), so one commit serves many tokens.
 - refresh: the refresh token with its partner and grant (one statement), then one transaction that
-  deactivates the old refresh token and the family's access tokens and inserts the new pair.
+  deactivates the old refresh token and the family's access tokens and inserts the new pair —
+  about 1.5 ms of PostgreSQL CPU a rotation, which bounds it near 700 a second here.
 - introspection: one statement (the token with its partner and grant); the caller's partner is
   cached.
 - documents: one statement for the token, partner and grant; one ES256 signature (about a fifth
@@ -114,14 +115,15 @@ nothing could not pass about 5,500 requests/s. Store statements per request now:
   waits for its commit.
 - consent: seven HTTP exchanges and about 35 statements (the pending request is read by each
   page, the OTP challenge is written three times, the code exchange reads the code, PKCE and OIDC
-  records and writes the tokens in one transaction).
+  records and writes the tokens in one transaction); PostgreSQL spends more CPU on a flow than the
+  gateway does.
 
-Where a target is missed, what is left: introspection is at the machine's limit described above
-(PostgreSQL and the tool alone take about 0.35 ms per request); the document p99 at 64 is
-queueing on two busy cores (p50 is already 64 ÷ throughput); the consent flow spends more
-PostgreSQL CPU than gateway CPU, so it needs fewer statements per flow (carry the pending request
-and the challenge between pages in a signed cookie instead of re-reading them, write the code's
-PKCE and OIDC records as one) or PostgreSQL on cores of its own.
+What is left: the document p99 at concurrency 64 is set by queueing on two busy cores (p50 is
+already concurrency ÷ throughput) and by a few long pauses (see max); shorter tails need less CPU
+per fetch — go-jose allocates about 12 KB per signature, and the gateway's garbage collection is
+about a tenth of its CPU — or more cores. The consent flow would gain most from fewer statements
+per flow (the pending request and the challenge re-read on every page) and from PostgreSQL on
+cores of its own.
 TXT
   echo
   echo "## Store round trips"
@@ -133,7 +135,8 @@ TXT
     echo "$scenario:"
     echo
     echo '```'
-    grep '^kelisim_store_operation_duration_seconds_count' /tmp/kelisim-metrics-$scenario.txt | sed 's/kelisim_store_operation_duration_seconds_count//' | sort -t' ' -k2 -nr | head -12
+    grep '^kelisim_store_operation_duration_seconds_count' /tmp/kelisim-metrics-$scenario.txt |
+      sed 's/kelisim_store_operation_duration_seconds_count{operation="\(.*\)"} \(.*\)/\2 \1/' | sort -nr | head -12
     echo '```'
   done
   echo
