@@ -13,16 +13,7 @@ import (
 )
 
 func benchStore(b *testing.B) *postgres.Store {
-	ctx := context.Background()
-	s, err := postgres.Open(ctx, pgtest.URL(b), postgres.Options{MaxConns: 16})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Close)
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return s
+	return openAt(b, pgtest.URL(b), postgres.Options{MaxConns: 16})
 }
 
 // The queries every token use makes: a record by primary key (alone, and
@@ -54,8 +45,9 @@ func BenchmarkRecordQueries(b *testing.B) {
 			}
 		})
 	})
+	var n atomic.Int64 // across runs: the benchmark function runs more than once
 	b.Run("CreateRecordParallel", func(b *testing.B) {
-		var n atomic.Int64
+		b.SetParallelism(16) // many requests at once, as under load
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				r := rec

@@ -19,8 +19,14 @@ import (
 
 func open(t *testing.T) *postgres.Store {
 	t.Helper()
+	return openAt(t, pgtest.URL(t), postgres.Options{MaxConns: 8})
+}
+
+// openAt opens and migrates a store on the database at url.
+func openAt(t testing.TB, url string, opts postgres.Options) *postgres.Store {
+	t.Helper()
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{MaxConns: 8})
+	s, err := postgres.Open(ctx, url, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,16 +44,7 @@ func TestContract(t *testing.T) {
 // The gateway runs with the partner cache; the contract holds with it too.
 func TestContractWithPartnerCache(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store {
-		ctx := context.Background()
-		s, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{MaxConns: 8, CachePartners: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return openAt(t, pgtest.URL(t), postgres.Options{MaxConns: 8, CachePartners: true})
 	})
 }
 
@@ -114,18 +111,8 @@ func TestHistoryAfterClose(t *testing.T) {
 func TestPartnerCacheFollowsChanges(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
-	replica := func() *postgres.Store {
-		s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 4, CachePartners: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	a, b := replica(), replica()
+	a := openAt(t, url, postgres.Options{MaxConns: 4, CachePartners: true})
+	b := openAt(t, url, postgres.Options{MaxConns: 4, CachePartners: true})
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	p := partners.Partner{ID: "p1", Registration: partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
 		TokenEndpointAuthMethod: partners.AuthSecretBasic, Scope: "openid", Delivery: partners.DeliveryPull},
