@@ -151,6 +151,11 @@ func (s *Store) CreateRecord(ctx context.Context, r oauth.Record) error {
 func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string) (oauth.Record, error) {
 	unlock, _ := s.lock(ctx)
 	defer unlock()
+	return s.record(kind, signature)
+}
+
+// record is a copy of a stored record; the caller holds the lock.
+func (s *Store) record(kind oauth.Kind, signature string) (oauth.Record, error) {
 	r, ok := s.records[recordKey{kind, signature}]
 	if !ok {
 		return oauth.Record{}, oauth.ErrNotFound
@@ -163,11 +168,10 @@ func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string
 func (s *Store) GetToken(ctx context.Context, kind oauth.Kind, signature string) (oauth.TokenRecord, error) {
 	unlock, _ := s.lock(ctx)
 	defer unlock()
-	r, ok := s.records[recordKey{kind, signature}]
-	if !ok {
-		return oauth.TokenRecord{}, oauth.ErrNotFound
+	r, err := s.record(kind, signature)
+	if err != nil {
+		return oauth.TokenRecord{}, err
 	}
-	r.Request = slices.Clone(r.Request)
 	t := oauth.TokenRecord{Record: r}
 	if p, ok := s.partners[r.ClientID]; ok {
 		p = p.Clone()

@@ -251,11 +251,9 @@ func (b *bench) consent(ctx context.Context, scope string) (tokens, error) {
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"response_type": {"code"}, "client_id": {b.bank.id}, "redirect_uri": {redirectURI}, "scope": {scope},
 		"state": {"bench-state-123"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	get := func(u string) (int, string, string, error) {
-		if !strings.HasPrefix(u, "http") {
-			u = b.o.base + u
-		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	// send makes a request as the citizen's browser and returns the
+	// status, the redirect and the page.
+	send := func(req *http.Request) (int, string, string, error) {
 		req.Header.Set("X-Forwarded-For", addr)
 		resp, err := c.Do(req)
 		if err != nil {
@@ -264,6 +262,13 @@ func (b *bench) consent(ctx context.Context, scope string) (tokens, error) {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header.Get("Location"), string(body), nil
+	}
+	get := func(u string) (int, string, string, error) {
+		if !strings.HasPrefix(u, "http") {
+			u = b.o.base + u
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+		return send(req)
 	}
 	post := func(page string, fields url.Values) (int, string, string, error) {
 		m := actionRE.FindStringSubmatch(page)
@@ -285,14 +290,7 @@ func (b *bench) consent(ctx context.Context, scope string) (tokens, error) {
 		}
 		req, _ := http.NewRequestWithContext(ctx, "POST", b.o.base+strings.ReplaceAll(m[1], "&amp;", "&"), strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", addr)
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, "", "", err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("Location"), string(body), nil
+		return send(req)
 	}
 	status, loc, _, err := get("/oauth2/auth?" + q.Encode())
 	if err != nil || status != 303 {
