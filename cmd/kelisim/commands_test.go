@@ -39,3 +39,33 @@ func TestCommands(t *testing.T) {
 		t.Error("an unknown command succeeded")
 	}
 }
+
+// The operator's commands ask only for what they use: migrate needs the
+// database, rotate-keys the database and the secret that seals the keys;
+// neither needs SMS, registry or admin settings, which a migration job
+// does not carry.
+func TestCommandsNeedOnlyWhatTheyUse(t *testing.T) {
+	db := pgtest.URL(t)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"migrate"}, envOf(map[string]string{"KELISIM_DATABASE_URL": db}), &out, &out); err != nil {
+		t.Fatalf("migrate with only KELISIM_DATABASE_URL: %v", err)
+	}
+	if err := run(ctx, []string{"rotate-keys"}, envOf(map[string]string{"KELISIM_DATABASE_URL": db, "KELISIM_SECRET": testSecret}), &out, &out); err != nil {
+		t.Fatalf("rotate-keys with the database and the secret: %v", err)
+	}
+	for _, tt := range []struct {
+		cmd  string
+		env  map[string]string
+		want string
+	}{
+		{"migrate", nil, "KELISIM_DATABASE_URL"},
+		{"rotate-keys", map[string]string{"KELISIM_DATABASE_URL": db}, "KELISIM_SECRET"},
+		{"rotate-keys", map[string]string{"KELISIM_DATABASE_URL": db, "KELISIM_SECRET": "short"}, "KELISIM_SECRET"},
+	} {
+		err := run(ctx, []string{tt.cmd}, envOf(tt.env), &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s with %v: %v, want an error naming %s", tt.cmd, tt.env, err, tt.want)
+		}
+	}
+}

@@ -109,8 +109,29 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_LOG_LEVEL", "debug, info, warn or error (default info)"},
 }
 
-// loadConfig reads and validates the configuration. Every wrong value gets
-// its own line in the error.
+// commandConfig is what the operator's one-shot commands read: the
+// database (they run on PostgreSQL only) and, when withSecret, the secret
+// that seals signing keys. Nothing else is asked of them, so a migration
+// job carries only the database URL.
+func commandConfig(getenv func(string) string, withSecret bool) (Config, error) {
+	var errs []error
+	c := Config{DatabaseURL: strings.TrimSpace(getenv("KELISIM_DATABASE_URL")), Secret: strings.TrimSpace(getenv("KELISIM_SECRET"))}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("KELISIM_DATABASE_URL: is required: this command works on PostgreSQL (the embedded store lives in one process)"))
+	}
+	if withSecret {
+		switch {
+		case c.Secret == "":
+			errs = append(errs, errors.New("KELISIM_SECRET: is required: it seals the signing keys"))
+		case len(c.Secret) < oauth.MinSecretLen:
+			errs = append(errs, fmt.Errorf("KELISIM_SECRET: is %d characters; at least %d are needed", len(c.Secret), oauth.MinSecretLen))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// loadConfig reads and validates the configuration of serve. Every wrong
+// value gets its own line in the error.
 func loadConfig(getenv func(string) string) (Config, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) {

@@ -60,12 +60,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return serve(ctx, cfg, stdout, stderr)
 	case "migrate":
-		cfg, err := loadConfig(getenv)
+		cfg, err := commandConfig(getenv, false)
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
-		}
-		if cfg.Embedded() {
-			return errors.New("migrate needs KELISIM_DATABASE_URL")
 		}
 		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2})
 		if err != nil {
@@ -78,12 +75,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "migrations applied")
 		return nil
 	case "rotate-keys":
-		cfg, err := loadConfig(getenv)
+		cfg, err := commandConfig(getenv, true)
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
-		}
-		if cfg.Embedded() {
-			return errors.New("rotate-keys needs KELISIM_DATABASE_URL: the embedded store lives in one process")
 		}
 		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2})
 		if err != nil {
