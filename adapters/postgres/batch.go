@@ -3,6 +3,9 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
 )
 
 // Some writes come from many concurrent requests and each needs its own
@@ -16,6 +19,7 @@ type batcher[T any] struct {
 	in      chan batchItem[T]
 	closing <-chan struct{}
 	done    chan struct{}
+	timeout time.Duration // of one write
 	// write writes items in one statement and returns one error per item.
 	write func(ctx context.Context, items []T) []error
 }
@@ -31,8 +35,8 @@ const maxBatch = 256
 // errClosed: the store was closed.
 var errClosed = errors.New("postgres: store closed")
 
-func newBatcher[T any](closing <-chan struct{}, write func(context.Context, []T) []error) *batcher[T] {
-	b := &batcher[T]{in: make(chan batchItem[T]), closing: closing, done: make(chan struct{}), write: write}
+func newBatcher[T any](closing <-chan struct{}, timeout time.Duration, write func(context.Context, []T) []error) *batcher[T] {
+	b := &batcher[T]{in: make(chan batchItem[T]), closing: closing, done: make(chan struct{}), timeout: timeout, write: write}
 	go b.run()
 	return b
 }
@@ -49,6 +53,9 @@ func (b *batcher[T]) do(ctx context.Context, v T) error {
 	}
 	select {
 	case err := <-it.done:
+		if unavailable(err) {
+			consent.NoteUnavailable(ctx)
+		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -81,7 +88,9 @@ func (b *batcher[T]) run() {
 		for _, it := range items {
 			values = append(values, it.v)
 		}
-		errs := b.write(context.Background(), values)
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		errs := b.write(ctx, values)
+		cancel()
 		for i, it := range items {
 			it.done <- errs[i]
 		}

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kelisim/kelisim/partners"
 )
@@ -94,23 +96,49 @@ func (s *Store) listenPartners(cfg *pgx.ConnConfig) {
 	}
 }
 
+// DefaultListenCheck is how long the listener waits for a notification
+// before it checks that the server still answers (Options.ListenCheck): a
+// server or network that froze sends nothing, and a cache trusted
+// meanwhile would miss changes.
+const DefaultListenCheck = 5 * time.Second
+
 func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err == nil {
+		_, err = conn.Exec(cctx, "LISTEN "+partnersChannel)
+	}
+	cancel()
 	if err != nil {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
 		return
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+partnersChannel); err != nil {
-		return
-	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
 	// What changed before LISTEN took effect is not in the cache: empty.
 	s.partners.reset(true)
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		wctx, cancel := context.WithTimeout(ctx, s.listenCheck)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			s.partners.evict(n.Payload)
+			continue
+		case ctx.Err() != nil || !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded):
 			return
 		}
-		s.partners.evict(n.Payload)
+		pctx, cancel := context.WithTimeout(ctx, s.timeout)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return // not listening: the caller empties the cache and bypasses it
+		}
 	}
 }
 

@@ -27,7 +27,8 @@ var migrations embed.FS
 
 // Store implements oauth.Store and partners.Store on PostgreSQL.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	timeout time.Duration // of each call to the server
 
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -36,6 +37,7 @@ type Store struct {
 
 	partners     *partnerCache // nil unless Options.CachePartners
 	listenerDone chan struct{}
+	listenCheck  time.Duration
 }
 
 var (
@@ -52,6 +54,11 @@ type Options struct {
 	// CachePartners keeps a connection listening for partner changes, so
 	// that CachedPartners can serve partners from memory.
 	CachePartners bool
+	// Timeout bounds every call to the server (DefaultTimeout when zero).
+	Timeout time.Duration
+	// ListenCheck is how often a quiet partner listener checks that the
+	// server answers (DefaultListenCheck when zero).
+	ListenCheck time.Duration
 }
 
 // Open connects to the database at url.
@@ -66,17 +73,23 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Observe != nil {
 		cfg.ConnConfig.Tracer = &tracer{observe: opts.Observe}
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.ListenCheck <= 0 {
+		opts.ListenCheck = DefaultListenCheck
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	if err := pool.Ping(ctx); err != nil {
+	s := &Store{pool: pool, timeout: opts.Timeout, listenCheck: opts.ListenCheck, closing: make(chan struct{})}
+	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	s := &Store{pool: pool, closing: make(chan struct{})}
-	s.history = newBatcher(s.closing, s.writeHistory)
-	s.records = newBatcher(s.closing, s.writeRecords)
+	s.history = newBatcher(s.closing, s.timeout, s.writeHistory)
+	s.records = newBatcher(s.closing, s.timeout, s.writeRecords)
 	if opts.CachePartners {
 		s.partners, s.listenerDone = newPartnerCache(), make(chan struct{})
 		go s.listenPartners(cfg.ConnConfig.Copy())
@@ -99,11 +112,20 @@ func (s *Store) Close() {
 }
 
 // Ping implements oauth.Store.
-func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return failed(ctx, s.pool.Ping(ctx))
+}
+
+// migrateTimeout bounds a migration, which may rewrite large tables.
+const migrateTimeout = 30 * time.Minute
 
 // Migrate applies every embedded migration not yet applied. Replicas that
 // migrate at once wait for each other on an advisory lock.
 func (s *Store) Migrate(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
+	defer cancel()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -141,11 +163,13 @@ func (s *Store) inTxContext(ctx context.Context) bool {
 	return ok
 }
 
+// q is what a statement is sent through: the context's transaction or the
+// pool, with a deadline.
 func (s *Store) q(ctx context.Context) querier {
 	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
-		return tx
+		return timed{q: tx, timeout: s.timeout}
 	}
-	return s.pool
+	return timed{q: s.pool, timeout: s.timeout}
 }
 
 // BeginTx implements oauth.Store.
@@ -153,9 +177,11 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if _, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
 		return nil, errors.New("postgres: transaction already open")
 	}
-	tx, err := s.pool.Begin(ctx)
+	bctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	tx, err := s.pool.Begin(bctx)
 	if err != nil {
-		return nil, err
+		return nil, failed(ctx, err)
 	}
 	return context.WithValue(ctx, txKey{}, tx), nil
 }
@@ -166,7 +192,9 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("postgres: no transaction")
 	}
-	return translate(tx.Commit(ctx))
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return failed(ctx, translate(tx.Commit(cctx)))
 }
 
 // Rollback implements oauth.Store; after Commit it does nothing.
@@ -175,18 +203,24 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-		return err
+	// A rollback is owed even when the request has gone away.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	if err := tx.Rollback(rctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return failed(ctx, err)
 	}
 	return nil
 }
 
-// inTx runs fn in the context's transaction, or in a new one.
+// inTx runs fn in the context's transaction, or in a new one that has
+// the store's deadline as a whole.
 func (s *Store) inTx(ctx context.Context, fn func(q querier) error) error {
 	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
-		return fn(tx)
+		return fn(timed{q: tx, timeout: s.timeout})
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx) })
+	tctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return failed(ctx, pgx.BeginFunc(tctx, s.pool, func(tx pgx.Tx) error { return fn(timed{q: tx, timeout: s.timeout}) }))
 }
 
 // translate maps PostgreSQL errors to the domain's, by SQLSTATE and
@@ -234,7 +268,7 @@ func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
 			grant[i] = &recs[i].GrantID
 		}
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.q(ctx).Query(ctx, `
 		INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[], $8::bytea[])
 		ON CONFLICT (kind, signature) DO NOTHING
