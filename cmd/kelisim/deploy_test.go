@@ -454,6 +454,8 @@ func registryClientCert(t *testing.T) (cert, key, ca string) {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(clientKey)
-	enc := func(typ string, der []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})) }
+	enc := func(typ string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	}
 	return enc("CERTIFICATE", clientDER), enc("EC PRIVATE KEY", keyDER), enc("CERTIFICATE", caDER)
 }
