@@ -179,7 +179,10 @@ func (s *Shares) document(ctx context.Context, citizen, holder IIN, t DocumentTy
 // mine returns the citizen's open, unexpired share id.
 func (s *Shares) mine(ctx context.Context, citizen IIN, id string) (Share, error) {
 	sh, err := s.store.GetShare(ctx, id)
-	if err != nil || sh.Citizen != citizen {
+	if err != nil {
+		return Share{}, err
+	}
+	if sh.Citizen != citizen {
 		return Share{}, ErrShareNotFound
 	}
 	return sh, nil

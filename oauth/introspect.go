@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -30,6 +31,9 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	caller, err := s.provider.AuthenticateClient(ctx, r, r.PostForm)
 	if err != nil {
+		if s.storeDown(ctx, w, PathIntrospect, err) {
+			return
+		}
 		s.jsonError(w, fosite.ErrInvalidClient.WithWrap(err), PathIntrospect)
 		return
 	}
@@ -39,6 +43,9 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
+	if s.storeDown(ctx, w, PathIntrospect, err) {
+		return // never "active": false for a token the store was not asked about
+	}
 	if err != nil || ar.GetClient().GetID() != caller.GetID() {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
@@ -85,6 +92,9 @@ func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if s.storeDown(ctx, w, PathUserinfo, err) {
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint("The access token is not active."), PathUserinfo)
@@ -178,10 +188,15 @@ type AccessInfo struct {
 var ErrInvalidToken = errors.New("invalid access token")
 
 // AccessToken checks a bearer access token, on every call against the
-// store, so a revocation holds from the next request on.
+// store, so a revocation holds from the next request on. Returns
+// ErrInvalidToken, or consent.ErrUnavailable when the store could not be
+// asked.
 func (s *Server) AccessToken(ctx context.Context, token string) (AccessInfo, error) {
 	ctx = withRequestCache(ctx)
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if consent.StoreFailed(ctx, err) {
+		return AccessInfo{}, fmt.Errorf("check access token: %w", consent.ErrUnavailable)
+	}
 	if err != nil || use != fosite.AccessToken {
 		return AccessInfo{}, ErrInvalidToken
 	}

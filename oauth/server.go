@@ -299,6 +299,9 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, d Dec
 		err = s.storage.store.DeactivateRecord(ctx, KindPending, id)
 	}
 	if err != nil {
+		if s.storeDown(ctx, w, PathAuthorize, err) {
+			return
+		}
 		if !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, ErrNotActive) {
 			s.log.ErrorContext(ctx, "finish authorization", "err", err)
 		}
@@ -361,6 +364,9 @@ func pending(id string, ar fosite.AuthorizeRequester) Pending {
 }
 
 func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	if s.storeDown(ctx, w, PathAuthorize, err) {
+		return
+	}
 	s.observeError(PathAuthorize, err)
 	if ar == nil {
 		ar = fosite.NewAuthorizeRequest()
@@ -374,24 +380,28 @@ func (s *Server) PAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ar, err := s.provider.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
-		s.observeError(PathPAR, err)
-		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		s.parError(ctx, w, ar, err)
 		return
 	}
 	c := ar.GetClient().(*client)
 	if !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
-		err := fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one.")
-		s.observeError(PathPAR, err)
-		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		s.parError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))
 		return
 	}
 	resp, err := s.provider.NewPushedAuthorizeResponse(ctx, ar, NewSession())
 	if err != nil {
-		s.observeError(PathPAR, err)
-		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		s.parError(ctx, w, ar, err)
 		return
 	}
 	s.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+func (s *Server) parError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	if s.storeDown(ctx, w, PathPAR, err) {
+		return
+	}
+	s.observeError(PathPAR, err)
+	s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
 }
 
 // Token serves the token endpoint: authorization_code, refresh_token and
@@ -402,16 +412,13 @@ func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ar, err := s.provider.NewAccessRequest(ctx, r, NewSession())
 	if err != nil {
-		s.observeError(PathToken, err)
-		s.provider.WriteAccessError(ctx, w, ar, err)
+		s.tokenError(ctx, w, ar, err)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		for _, sc := range ar.GetRequestedScopes() {
 			if IsCitizenScope(sc) {
-				err := fosite.ErrInvalidScope.WithHintf("Scope '%s' needs a citizen's consent; client_credentials tokens cannot carry it.", sc)
-				s.observeError(PathToken, err)
-				s.provider.WriteAccessError(ctx, w, ar, err)
+				s.tokenError(ctx, w, ar, fosite.ErrInvalidScope.WithHintf("Scope '%s' needs a citizen's consent; client_credentials tokens cannot carry it.", sc))
 				return
 			}
 			ar.GrantScope(sc)
@@ -419,12 +426,19 @@ func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
-		s.observeError(PathToken, err)
-		s.provider.WriteAccessError(ctx, w, ar, err)
+		s.tokenError(ctx, w, ar, err)
 		return
 	}
 	s.observe.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func (s *Server) tokenError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
+	if s.storeDown(ctx, w, PathToken, err) {
+		return
+	}
+	s.observeError(PathToken, err)
+	s.provider.WriteAccessError(ctx, w, ar, err)
 }
 
 // IsCitizenScope reports whether scope may only be granted by a citizen.
@@ -438,11 +452,38 @@ func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	err := s.provider.NewRevocationRequest(ctx, r)
+	// fosite answers 200 to any error it does not know, so a revocation
+	// the store never saw would pass for done.
+	if consent.StoreFailed(ctx, err) {
+		s.storeDown(ctx, w, PathRevoke, err)
+		return
+	}
 	if err != nil {
 		s.observeError(PathRevoke, err)
 	}
 	s.provider.WriteRevocationResponse(ctx, w, err)
 }
+
+// storeDown answers 503 temporarily_unavailable with Retry-After when the
+// store failed while serving this request, whatever fosite made of the
+// failure (an unknown client, an inactive token); it reports whether it
+// answered.
+func (s *Server) storeDown(ctx context.Context, w http.ResponseWriter, endpoint string, err error) bool {
+	if !consent.StoreFailed(ctx, err) {
+		return false
+	}
+	s.observe.OAuthError(endpoint, "temporarily_unavailable")
+	s.log.WarnContext(ctx, "store unavailable", "endpoint", endpoint, "err", err)
+	w.Header().Set("Retry-After", RetryAfterUnavailable)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable",
+		"error_description": "The gateway cannot reach its store right now; try again shortly."})
+	return true
+}
+
+// RetryAfterUnavailable is the Retry-After, in seconds, of a 503 answered
+// because the store could not be reached.
+const RetryAfterUnavailable = "5"
 
 func (s *Server) observeError(endpoint string, err error) {
 	s.observe.OAuthError(endpoint, fosite.ErrorToRFC6749Error(err).ErrorField)

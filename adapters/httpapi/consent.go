@@ -187,12 +187,12 @@ func (p *consentPages) load(c *gin.Context) (*request, *consent.Localizer, bool)
 	pend, err := p.auth.PendingRequest(c.Request.Context(), c.Param("id"))
 	l := p.localizer(c, pend.UILocales)
 	if err != nil {
-		p.fail(c, l, http.StatusNotFound, "err_request_gone")
+		p.gone(c, l, err)
 		return nil, l, false
 	}
 	partner, err := p.partners.GetPartner(c.Request.Context(), pend.ClientID)
 	if err != nil {
-		p.fail(c, l, http.StatusNotFound, "err_request_gone")
+		p.gone(c, l, err)
 		return nil, l, false
 	}
 	req := &request{pending: pend, partner: partner, maxDays: p.cfg.DefaultDays}
@@ -384,12 +384,8 @@ func (p *consentPages) startError(c *gin.Context, l *consent.Localizer, v view, 
 		p.render(c, http.StatusBadRequest, "consent.html", v)
 	case errors.As(err, &limited):
 		p.tooMany(c, l, limited.RetryAfter)
-	case errors.Is(err, consent.ErrRegistryUnavailable):
-		p.log.WarnContext(c.Request.Context(), "registry unavailable", "err", err)
-		p.fail(c, l, http.StatusServiceUnavailable, "err_registry_down")
 	default:
-		p.log.ErrorContext(c.Request.Context(), "consent start", "err", err)
-		p.fail(c, l, http.StatusInternalServerError, "err_internal")
+		p.failure(c, l, err)
 	}
 }
 
@@ -409,8 +405,11 @@ func (p *consentPages) showOTP(c *gin.Context) {
 	}
 	session, _ := c.Cookie(sessionCookie)
 	ch, err := p.consents.Challenge(c.Request.Context(), c.Query("challenge"), session)
-	if err != nil || ch.PendingID != req.pending.ID {
-		p.fail(c, l, http.StatusNotFound, "err_request_gone")
+	if err == nil && ch.PendingID != req.pending.ID {
+		err = consent.ErrUnknownChallenge
+	}
+	if err != nil {
+		p.gone(c, l, err)
 		return
 	}
 	v := p.otpView(c, req, l, session, ch)
@@ -437,8 +436,11 @@ func (p *consentPages) answer(c *gin.Context) {
 	ctx := c.Request.Context()
 	session, _ := c.Cookie(sessionCookie)
 	ch, err := p.consents.Challenge(ctx, c.PostForm("challenge"), session)
-	if err != nil || ch.PendingID != req.pending.ID {
-		p.fail(c, l, http.StatusNotFound, "err_request_gone")
+	if err == nil && ch.PendingID != req.pending.ID {
+		err = consent.ErrUnknownChallenge
+	}
+	if err != nil {
+		p.gone(c, l, err)
 		return
 	}
 	if c.PostForm("decision") == "deny" {
@@ -511,14 +513,10 @@ func (p *consentPages) answerError(c *gin.Context, l *consent.Localizer, v view,
 		p.tooMany(c, l, limited.RetryAfter)
 		return
 	case errors.Is(err, consent.ErrUnknownChallenge):
-		p.fail(c, l, http.StatusNotFound, "err_request_gone")
-		return
-	case errors.Is(err, consent.ErrRegistryUnavailable):
-		p.fail(c, l, http.StatusServiceUnavailable, "err_registry_down")
+		p.gone(c, l, err)
 		return
 	default:
-		p.log.ErrorContext(c.Request.Context(), "consent answer", "err", err)
-		p.fail(c, l, http.StatusInternalServerError, "err_internal")
+		p.failure(c, l, err)
 		return
 	}
 	p.render(c, status, "otp.html", v)
@@ -533,6 +531,35 @@ func (p *consentPages) tooMany(c *gin.Context, l *consent.Localizer, wait time.D
 		"Minutes": int(math.Ceil(wait.Minutes())),
 	})
 	p.render(c, http.StatusTooManyRequests, "error.html", view{L: l, Lang: l.Lang, Title: l.T("too_many_title", nil), Error: msg})
+}
+
+// failure renders an error the citizen cannot fix: 503 with Retry-After
+// when the store or the citizen registry cannot be reached, else 500.
+func (p *consentPages) failure(c *gin.Context, l *consent.Localizer, err error) {
+	ctx := c.Request.Context()
+	switch {
+	case consent.StoreFailed(ctx, err):
+		p.log.WarnContext(ctx, "store unavailable", "route", c.FullPath(), "err", err)
+		c.Header("Retry-After", RetryAfterUnavailable)
+		p.fail(c, l, http.StatusServiceUnavailable, "err_unavailable")
+	case errors.Is(err, consent.ErrRegistryUnavailable), errors.Is(err, consent.ErrSourceUnavailable):
+		p.log.WarnContext(ctx, "registry unavailable", "route", c.FullPath(), "err", err)
+		c.Header("Retry-After", "30")
+		p.fail(c, l, http.StatusServiceUnavailable, "err_registry_down")
+	default:
+		p.log.ErrorContext(ctx, "page failed", "route", c.FullPath(), "err", err)
+		p.fail(c, l, http.StatusInternalServerError, "err_internal")
+	}
+}
+
+// gone renders "this request is gone" for what could not be found, unless
+// it could not be looked for.
+func (p *consentPages) gone(c *gin.Context, l *consent.Localizer, err error) {
+	if consent.StoreFailed(c.Request.Context(), err) {
+		p.failure(c, l, err)
+		return
+	}
+	p.fail(c, l, http.StatusNotFound, "err_request_gone")
 }
 
 // fail renders a page that only explains.

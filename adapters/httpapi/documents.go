@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -46,7 +47,7 @@ const accessKey = "kelisim.access"
 // 6750) that carries scope (when set) and that admit accepts: 401 for a
 // missing or bad token, 403 for a missing scope. The token's facts go in
 // the request under accessKey.
-func requireToken(tokens Tokens, scope, who string, admit func(oauth.AccessInfo) bool) gin.HandlerFunc {
+func requireToken(tokens Tokens, log *slog.Logger, scope, who string, admit func(oauth.AccessInfo) bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 		if !ok || raw == "" {
@@ -55,6 +56,10 @@ func requireToken(tokens Tokens, scope, who string, admit func(oauth.AccessInfo)
 			return
 		}
 		info, err := tokens.AccessToken(c.Request.Context(), raw)
+		if err != nil && consent.StoreFailed(c.Request.Context(), err) {
+			unavailable(c, log, err)
+			return
+		}
 		if err != nil || !admit(info) {
 			c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
 			problem(c, http.StatusUnauthorized, "Unauthorized", "The access token is invalid, expired or revoked, or is not "+who+".")

@@ -26,7 +26,7 @@ type meAPI struct {
 const citizenKey = "kelisim.citizen"
 
 func (a *meAPI) routes(r *gin.Engine) {
-	g := r.Group("/api/v1/me", requireToken(a.tokens, partners.ScopeMe, "a citizen's", func(i oauth.AccessInfo) bool { return i.Citizen != "" }))
+	g := r.Group("/api/v1/me", requireToken(a.tokens, a.d.Log, partners.ScopeMe, "a citizen's", func(i oauth.AccessInfo) bool { return i.Citizen != "" }))
 	g.GET("/grants", a.grants)
 	g.POST("/grants/:id/revoke", a.revoke)
 	g.POST("/partners/:id/revoke", a.revoke)

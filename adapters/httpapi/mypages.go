@@ -43,7 +43,10 @@ func (p *myPages) routes(r *gin.Engine) {
 // loggedIn admits requests of a logged-in citizen and sends others to log
 // in.
 func (p *myPages) loggedIn(c *gin.Context) {
-	iin := p.citizen(c)
+	iin, ok := p.citizen(c)
+	if !ok {
+		return
+	}
 	if iin == "" {
 		c.Redirect(http.StatusSeeOther, "/my/")
 		c.Abort()
@@ -108,24 +111,29 @@ func (p *myPages) myBase(c *gin.Context, l *consent.Localizer) myView {
 	return myView{view: view{L: l, Lang: l.Lang, Title: l.T("my_title", nil), CSRF: p.csrf(p.preSession(c), "my"), LangLinks: langLinks(c, l)}}
 }
 
-// citizen returns the logged-in citizen, or "" after sending the browser
-// to log in.
-func (p *myPages) citizen(c *gin.Context) consent.IIN {
+// citizen returns the logged-in citizen, or "" when nobody is logged in.
+// It answers the request itself and returns false when the session could
+// not be looked up: a store that is down does not log anybody out.
+func (p *myPages) citizen(c *gin.Context) (consent.IIN, bool) {
 	token, _ := c.Cookie(mySessionCookie)
 	iin, err := p.settings.Citizen(c.Request.Context(), token)
-	if err != nil {
-		if !errors.Is(err, consent.ErrNoSession) {
-			p.log.ErrorContext(c.Request.Context(), "session", "err", err)
-		}
-		return ""
+	switch {
+	case errors.Is(err, consent.ErrNoSession):
+		return "", true
+	case err != nil:
+		p.failure(c, p.localizer(c, ""), err)
+		return "", false
 	}
-	return iin
+	return iin, true
 }
 
 func (p *myPages) home(c *gin.Context) {
 	l := p.localizer(c, "")
 	v := p.myBase(c, l)
-	iin := p.citizen(c)
+	iin, ok := p.citizen(c)
+	if !ok {
+		return
+	}
 	if iin == "" {
 		v.Action = "/my/login"
 		p.render(c, http.StatusOK, "mylogin.html", v)
@@ -288,7 +296,7 @@ func (p *myPages) login(c *gin.Context) {
 		case errors.Is(err, consent.ErrCodeUsed):
 			v.Error, v.CanAnswer = l.T("err_code_used", nil), false
 		case errors.Is(err, consent.ErrUnknownChallenge):
-			p.fail(c, l, http.StatusNotFound, "err_request_gone")
+			p.gone(c, l, err)
 			return
 		default:
 			p.renderFailure(c, l, err)
@@ -351,11 +359,4 @@ func (p *myPages) erase(c *gin.Context) {
 	p.render(c, http.StatusOK, "myerased.html", v)
 }
 
-func (p *myPages) renderFailure(c *gin.Context, l *consent.Localizer, err error) {
-	if errors.Is(err, consent.ErrRegistryUnavailable) {
-		p.fail(c, l, http.StatusServiceUnavailable, "err_registry_down")
-		return
-	}
-	p.log.ErrorContext(c.Request.Context(), "settings", "err", err)
-	p.fail(c, l, http.StatusInternalServerError, "err_internal")
-}
+func (p *myPages) renderFailure(c *gin.Context, l *consent.Localizer, err error) { p.failure(c, l, err) }

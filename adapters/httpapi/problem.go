@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/partners"
 )
 
@@ -50,10 +51,24 @@ func renderError(c *gin.Context, log *slog.Logger, err error) {
 		problem(c, http.StatusNotFound, "Not found", "No partner with that client_id.")
 	case errors.Is(err, partners.ErrConflict):
 		problem(c, http.StatusConflict, "Conflict", "The partner changed concurrently; try again.")
+	case consent.StoreFailed(c.Request.Context(), err):
+		unavailable(c, log, err)
 	case errors.Is(err, context.Canceled):
 		c.Abort()
 	default:
 		log.ErrorContext(c.Request.Context(), "request failed", "err", err)
 		problem(c, http.StatusInternalServerError, "Internal error", "The gateway could not complete the request.")
 	}
+}
+
+// RetryAfterUnavailable is how many seconds a client is asked to wait when
+// the store cannot be reached.
+const RetryAfterUnavailable = "5"
+
+// unavailable answers 503 with Retry-After: the store could not be asked,
+// which says nothing about the request itself.
+func unavailable(c *gin.Context, log *slog.Logger, err error) {
+	log.WarnContext(c.Request.Context(), "store unavailable", "route", c.FullPath(), "err", err)
+	c.Header("Retry-After", RetryAfterUnavailable)
+	problem(c, http.StatusServiceUnavailable, "Service unavailable", "The gateway cannot reach its store right now; try again shortly.")
 }

@@ -85,6 +85,7 @@ func New(d Deps, parts Parts) http.Handler {
 		defer cancel()
 		if err := d.Ready(ctx); err != nil {
 			d.Log.WarnContext(ctx, "not ready", "err", err)
+			c.Header("Retry-After", RetryAfterUnavailable)
 			problem(c, http.StatusServiceUnavailable, "Not ready", "The store is not reachable.")
 			return
 		}
@@ -109,7 +110,7 @@ func New(d Deps, parts Parts) http.Handler {
 		(&verifyAPI{d: d}).routes(r)
 		(&meAPI{tokens: d.Tokens, settings: d.Settings, partners: d.Directory, d: d}).routes(r)
 		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
-		v1 := r.Group("/api/v1", requireToken(d.Tokens, "", "a citizen's grant", func(i oauth.AccessInfo) bool { return i.GrantID != "" }))
+		v1 := r.Group("/api/v1", requireToken(d.Tokens, d.Log, "", "a citizen's grant", func(i oauth.AccessInfo) bool { return i.GrantID != "" }))
 		v1.GET("/documents", api.list)
 		v1.GET("/documents/:type", api.fetch)
 	}
@@ -146,7 +147,9 @@ func requestID() gin.HandlerFunc {
 			id = hex.EncodeToString(b)
 		}
 		c.Header("X-Request-Id", id)
-		c.Request = c.Request.WithContext(withRequestID(c.Request.Context(), id))
+		// The store notes in the context when it fails, so that no answer
+		// computed without it passes for a real one.
+		c.Request = c.Request.WithContext(consent.WatchStore(withRequestID(c.Request.Context(), id)))
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
 		c.Next()
 	}

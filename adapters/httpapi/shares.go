@@ -137,7 +137,7 @@ type verifyAPI struct {
 }
 
 func (v *verifyAPI) routes(r *gin.Engine) {
-	g := r.Group("/api/v1/verify", requireToken(v.d.Tokens, partners.ScopeVerify, "a verifier's", func(oauth.AccessInfo) bool { return true }))
+	g := r.Group("/api/v1/verify", requireToken(v.d.Tokens, v.d.Log, partners.ScopeVerify, "a verifier's", func(oauth.AccessInfo) bool { return true }))
 	g.POST("", v.verify)
 	g.GET("/history", v.history)
 	r.GET("/v/:token", v.landing)
@@ -219,10 +219,10 @@ func (p *myPages) openShare(c *gin.Context) {
 	sh, err := p.shares.Open(c.Request.Context(), iin, consent.IIN(holder), consent.DocumentType(doc))
 	if err != nil {
 		if errors.Is(err, consent.ErrNoDocument) {
-			p.fail(c, l, http.StatusNotFound, "err_request_gone")
+			p.gone(c, l, err)
 			return
 		}
-		p.renderFailure(c, l, err)
+		p.failure(c, l, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/share/"+url.PathEscape(sh.ID))
@@ -233,7 +233,7 @@ func (p *myPages) showShare(c *gin.Context) {
 	iin := citizen(c)
 	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
 	if err != nil {
-		p.fail(c, l, http.StatusNotFound, "err_request_gone")
+		p.gone(c, l, err)
 		return
 	}
 	v := p.myBase(c, l)
@@ -247,8 +247,16 @@ func (p *myPages) showShare(c *gin.Context) {
 }
 
 func (p *myPages) shareQR(c *gin.Context) {
-	iin := p.citizen(c)
+	iin, ok := p.citizen(c)
+	if !ok {
+		return
+	}
 	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
+	if err != nil && consent.StoreFailed(c.Request.Context(), err) {
+		c.Header("Retry-After", RetryAfterUnavailable)
+		c.Status(http.StatusServiceUnavailable)
+		return
+	}
 	if iin == "" || err != nil || !p.shares.Active(sh) {
 		c.Status(http.StatusNotFound)
 		return
@@ -262,7 +270,7 @@ func (p *myPages) closeShare(c *gin.Context)  { p.changeShare(c, p.shares.Close)
 func (p *myPages) changeShare(c *gin.Context, change func(context.Context, consent.IIN, string) (consent.Share, error)) {
 	iin := citizen(c)
 	if _, err := change(c.Request.Context(), iin, c.Param("id")); err != nil && !errors.Is(err, consent.ErrShareMaxed) {
-		p.fail(c, p.localizer(c, ""), http.StatusNotFound, "err_request_gone")
+		p.gone(c, p.localizer(c, ""), err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/share/"+url.PathEscape(c.Param("id")))

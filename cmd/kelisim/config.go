@@ -29,6 +29,7 @@ type Config struct {
 	RefreshTokenTTL time.Duration // KELISIM_REFRESH_TOKEN_TTL
 	Migrate         bool          // KELISIM_MIGRATE: serve applies migrations at start
 	DBMaxConns      int           // KELISIM_DB_MAX_CONNS
+	DBTimeout       time.Duration // KELISIM_DB_TIMEOUT: of each call to PostgreSQL
 	AllowLoopback   bool          // KELISIM_ALLOW_LOOPBACK_URIS
 	LogFormat       string        // KELISIM_LOG_FORMAT: json or text
 	ShutdownTimeout time.Duration // KELISIM_SHUTDOWN_TIMEOUT
@@ -78,6 +79,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_REFRESH_TOKEN_TTL", "refresh token lifetime (default 720h)"},
 	{"KELISIM_MIGRATE", "serve applies migrations at start (default true)"},
 	{"KELISIM_DB_MAX_CONNS", "PostgreSQL pool size (default 16)"},
+	{"KELISIM_DB_TIMEOUT", "deadline of each call to PostgreSQL; past it the request answers 503 (default 5s)"},
 	{"KELISIM_ALLOW_LOOPBACK_URIS", "admit plain-http loopback redirect and webhook URIs (default: true only when the issuer is loopback)"},
 	{"KELISIM_LOG_FORMAT", "json or text (default text on the embedded store, json on PostgreSQL)"},
 	{"KELISIM_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight requests (default 20s)"},
@@ -180,6 +182,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.AccessTokenTTL = duration("KELISIM_ACCESS_TOKEN_TTL", oauth.DefaultAccessTokenLifespan, time.Hour)
 	c.RefreshTokenTTL = duration("KELISIM_REFRESH_TOKEN_TTL", oauth.DefaultRefreshTokenLifespan, 365*24*time.Hour)
 	c.ShutdownTimeout = duration("KELISIM_SHUTDOWN_TIMEOUT", 20*time.Second, 10*time.Minute)
+	c.DBTimeout = duration("KELISIM_DB_TIMEOUT", 5*time.Second, time.Minute)
 	c.Migrate = boolean("KELISIM_MIGRATE", true)
 	integer := func(name string, def, lo, hi int) int {
 		s := get(name, "")

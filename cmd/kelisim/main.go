@@ -215,7 +215,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		clients = st
 	} else {
 		pg, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
-			MaxConns: int32(cfg.DBMaxConns), Observe: metrics.StoreOperation, CachePartners: true})
+			MaxConns: int32(cfg.DBMaxConns), Observe: metrics.StoreOperation, CachePartners: true, Timeout: cfg.DBTimeout})
 		if err != nil {
 			return nil, err
 		}
