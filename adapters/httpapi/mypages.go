@@ -359,4 +359,6 @@ func (p *myPages) erase(c *gin.Context) {
 	p.render(c, http.StatusOK, "myerased.html", v)
 }
 
-func (p *myPages) renderFailure(c *gin.Context, l *consent.Localizer, err error) { p.failure(c, l, err) }
+func (p *myPages) renderFailure(c *gin.Context, l *consent.Localizer, err error) {
+	p.failure(c, l, err)
+}
