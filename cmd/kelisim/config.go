@@ -33,6 +33,7 @@ type Config struct {
 	AllowLoopback   bool          // KELISIM_ALLOW_LOOPBACK_URIS
 	LogFormat       string        // KELISIM_LOG_FORMAT: json or text
 	ShutdownTimeout time.Duration // KELISIM_SHUTDOWN_TIMEOUT
+	DrainTimeout    time.Duration // KELISIM_DRAIN_TIMEOUT: /readyz fails this long before the listener closes
 	TrustedProxies  []string      // KELISIM_TRUSTED_PROXIES
 
 	SMS             string // KELISIM_SMS: console or http
@@ -83,6 +84,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_ALLOW_LOOPBACK_URIS", "admit plain-http loopback redirect and webhook URIs (default: true only when the issuer is loopback)"},
 	{"KELISIM_LOG_FORMAT", "json or text (default text on the embedded store, json on PostgreSQL)"},
 	{"KELISIM_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight requests (default 20s)"},
+	{"KELISIM_DRAIN_TIMEOUT", "after SIGTERM, how long /readyz fails while requests are still served, before the listener closes (default 10s with a database, 0 on the embedded store)"},
 	{"KELISIM_TRUSTED_PROXIES", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed (default none)"},
 	{"KELISIM_SMS", "console (prints codes to stderr; development) or http (default console on the embedded store; required with a database)"},
 	{"KELISIM_SMS_URL", "SMS provider endpoint for KELISIM_SMS=http"},
@@ -183,6 +185,15 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.RefreshTokenTTL = duration("KELISIM_REFRESH_TOKEN_TTL", oauth.DefaultRefreshTokenLifespan, 365*24*time.Hour)
 	c.ShutdownTimeout = duration("KELISIM_SHUTDOWN_TIMEOUT", 20*time.Second, 10*time.Minute)
 	c.DBTimeout = duration("KELISIM_DB_TIMEOUT", 5*time.Second, time.Minute)
+	c.DrainTimeout = map[bool]time.Duration{true: 0, false: 10 * time.Second}[c.Embedded()]
+	if s := get("KELISIM_DRAIN_TIMEOUT", ""); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > 5*time.Minute {
+			bad("KELISIM_DRAIN_TIMEOUT", "%q is not a duration from 0s to 5m (like 10s)", s)
+		} else {
+			c.DrainTimeout = d
+		}
+	}
 	c.Migrate = boolean("KELISIM_MIGRATE", true)
 	integer := func(name string, def, lo, hi int) int {
 		s := get(name, "")

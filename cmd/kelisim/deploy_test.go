@@ -77,6 +77,11 @@ func startBinary(t *testing.T, env []string, args ...string) *process {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
+			return
+		default:
+		}
+		select {
+		case <-p.done:
 		case <-time.After(30 * time.Second):
 			_ = p.cmd.Process.Kill()
 			t.Errorf("kelisim %s did not stop on SIGTERM", strings.Join(args, " "))
@@ -316,6 +321,7 @@ func podEnv(t *testing.T, pod k8sPodSpec, c k8sContainer, secrets map[string]map
 // two replicas of the Deployment with theirs, each ready on the probe's
 // path; the placeholders start a gateway that is ready.
 func TestKubernetesManifestsStart(t *testing.T) {
+	t.Parallel() // it waits out the drain window
 	objs := k8sObjects(t)
 	job, ok := objs["Job/kelisim-migrate"]
 	if !ok {
@@ -351,6 +357,8 @@ func TestKubernetesManifestsStart(t *testing.T) {
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Port != "http" {
 		t.Fatal("the Deployment has no readiness probe on the http port")
 	}
+	var replicas []*process
+	var ready []string
 	for replica := range dep.Spec.Replicas {
 		env := podEnv(t, pod, c, secrets, dir)
 		if env["KELISIM_REGISTRY"] != "http" || env["KELISIM_SMS"] != "http" {
@@ -359,6 +367,7 @@ func TestKubernetesManifestsStart(t *testing.T) {
 		addrs := relisten(t, env, published)
 		p := startBinary(t, envList(env), c.Args...)
 		waitReady(t, p, "http://"+addrs["KELISIM_ADDR"]+c.ReadinessProbe.HTTPGet.Path)
+		replicas, ready = append(replicas, p), append(ready, "http://"+addrs["KELISIM_ADDR"]+c.ReadinessProbe.HTTPGet.Path)
 		resp, err := http.Get("http://" + addrs["KELISIM_ADMIN_ADDR"] + "/admin/v1/partners")
 		if err != nil {
 			t.Fatal(err)
@@ -368,11 +377,44 @@ func TestKubernetesManifestsStart(t *testing.T) {
 			t.Errorf("replica %d: the admin port answered %d without a token, want 401", replica, resp.StatusCode)
 		}
 	}
+	// A rolling update sends SIGTERM: each replica fails its probe at once,
+	// keeps answering through the drain window, and exits cleanly within
+	// the pod's grace period.
+	for _, p := range replicas {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for i := range replicas {
+		status := 0
+		for deadline := time.Now().Add(2 * time.Second); status != http.StatusServiceUnavailable && time.Now().Before(deadline); {
+			resp, err := http.Get(ready[i])
+			if err != nil {
+				t.Errorf("replica %d refused its probe right after SIGTERM: %v", i, err)
+				break
+			}
+			resp.Body.Close()
+			status = resp.StatusCode
+			time.Sleep(20 * time.Millisecond)
+		}
+		if status != http.StatusServiceUnavailable {
+			t.Errorf("replica %d answered its probe %d after SIGTERM, want 503", i, status)
+		}
+	}
+	for i, p := range replicas {
+		select {
+		case <-p.done:
+			if p.err != nil {
+				t.Errorf("replica %d exited with %v:\n%s", i, p.err, p.output)
+			}
+		case <-time.After(time.Duration(pod.TerminationGracePeriodSeconds) * time.Second):
+			t.Errorf("replica %d still running after the grace period of %ds", i, pod.TerminationGracePeriodSeconds)
+		}
+	}
 }
 
 // The compose file's gateway, with the Dockerfile's environment and the
 // compose file's (interpolated from the shell as docker compose does).
 func TestComposeFileStarts(t *testing.T) {
+	t.Parallel() // it waits out the drain window
 	raw, err := os.ReadFile("../../deploy/compose.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -186,6 +186,7 @@ func startWith(t *testing.T, o options) *gw {
 		"KELISIM_ADDR": ln.Addr().String(), "KELISIM_DATABASE_URL": dbURL,
 		"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken,
 		"KELISIM_DB_MAX_CONNS": "8", "KELISIM_SMS": "http", "KELISIM_SMS_URL": smsURL, "KELISIM_SMS_TOKEN": "sms-provider-token",
+		"KELISIM_DRAIN_TIMEOUT": "0s", // no load balancer to wait for
 	}
 	for k, v := range o.env {
 		env[k] = v

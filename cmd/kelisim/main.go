@@ -20,6 +20,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -161,6 +162,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 // gateway is the wired application.
 type gateway struct {
 	cfg       Config
+	draining  atomic.Bool // set on SIGTERM: /readyz fails from then on
 	log       *slog.Logger
 	metrics   *httpapi.Metrics
 	deps      httpapi.Deps
@@ -267,7 +269,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	reports := consent.NewReports(st, citizens, now)
 	shares := consent.NewShares(st, st, deliverer, secrets.Key("shares"), cfg.Issuer, cfg.VerifyWrongLimit, now)
 	settings := consent.NewSettings(consents, st, deliverer, reports, secrets.Key("settings"), now)
-	return &gateway{
+	g := &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,
 		upkeep: consent.NewUpkeep(st, deliverer, reports, cfg.OTPRetention, now, log),
 		deps: httpapi.Deps{
@@ -278,10 +280,21 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 				DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays, CSRFKey: secrets.Key("csrf"),
 				Secure: strings.HasPrefix(cfg.Issuer, "https://"),
 			},
-			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Ready: st.Ping, Metrics: metrics, Log: log,
+			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Metrics: metrics, Log: log,
 		},
-	}, nil
+	}
+	g.deps.Ready = func(ctx context.Context) error {
+		if g.draining.Load() {
+			return errDraining
+		}
+		return st.Ping(ctx)
+	}
+	return g, nil
 }
+
+// errDraining: the gateway got SIGTERM and waits for load balancers to
+// stop sending before it closes its listeners.
+var errDraining = errors.New("shutting down")
 
 // serve answers on the listeners until ctx ends; then it stops accepting
 // and waits up to the shutdown timeout for requests in flight.
@@ -319,6 +332,14 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 	var err error
 	select {
 	case <-ctx.Done():
+		// Fail readiness first and keep serving for the drain window, so
+		// load balancers stop sending before connections are cut.
+		g.draining.Store(true)
+		g.log.Info("draining: readiness fails, requests are still served", "for", g.cfg.DrainTimeout)
+		select {
+		case <-time.After(g.cfg.DrainTimeout):
+		case err = <-errc:
+		}
 	case err = <-errc:
 	}
 	g.log.Info("shutting down")

@@ -29,7 +29,8 @@ func TestGracefulShutdown(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	mln, _ := net.Listen("tcp", "127.0.0.1:0")
 	cfg, err := loadConfig(envOf(map[string]string{"KELISIM_ADDR": ln.Addr().String(), "KELISIM_DATABASE_URL": db,
-		"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken, "KELISIM_SMS": "console"}))
+		"KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken, "KELISIM_SMS": "console",
+		"KELISIM_DRAIN_TIMEOUT": "0s"}))
 	if err != nil {
 		t.Fatal(err)
 	}
