@@ -89,14 +89,19 @@ func (s *Settings) StartLogin(ctx context.Context, session, iin, phone, lang, cl
 
 // LogIn checks the code and opens a session; it returns the token for the
 // cookie.
+//
+// Returns ErrUnknownChallenge for a challenge that is not a log-in's (a
+// consent's code logs nobody in), and checkCode's errors.
 func (s *Settings) LogIn(ctx context.Context, challengeID, session, code string) (string, IIN, error) {
+	if c, err := s.consents.Challenge(ctx, challengeID, session); err != nil {
+		return "", "", err
+	} else if c.PartnerID != LoginPartner {
+		return "", "", ErrUnknownChallenge
+	}
 	for {
 		c, err := s.consents.checkCode(ctx, challengeID, session, code, nil, 0)
 		if err != nil {
 			return "", "", err
-		}
-		if c.PartnerID != LoginPartner {
-			return "", "", ErrUnknownChallenge
 		}
 		c.Status = ChallengeUsed
 		if err := s.consents.store.UpdateChallenge(ctx, c); errors.Is(err, ErrStale) {

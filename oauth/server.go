@@ -181,8 +181,10 @@ func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secr
 			fc.PushedAuthorizeEndpointHandlers.Append(ph)
 		}
 	}
-	return &Server{cfg: cfg, provider: provider, storage: st, keys: keys, secrets: secrets,
+	srv := &Server{cfg: cfg, provider: provider, storage: st, keys: keys, secrets: secrets,
 		consent: consent, observe: observe, log: log, now: now}
+	fc.ClientAuthenticationStrategy = srv.authenticateClient
+	return srv
 }
 
 // jwksClient fetches partners' jwks_uri: bounded in time and retries, and
@@ -436,6 +438,15 @@ func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
 func (s *Server) tokenError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
 	if s.storeDown(ctx, w, PathToken, err) {
 		return
+	}
+	if errors.Is(err, errCodeUsedAtOnce) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		// Another exchange of the same code, at the same time, got there
+		// first (fosite reads the code twice; either read can be the one
+		// that finds it used). This one is refused like any used code. What
+		// the first exchange issued stands: PKCE makes a racing exchange
+		// the client's own double submit, not a thief's; a code presented
+		// again after its exchange finished still revokes it.
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	}
 	s.observeError(PathToken, err)
 	s.provider.WriteAccessError(ctx, w, ar, err)

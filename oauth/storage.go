@@ -201,9 +201,19 @@ func (s *fositeStorage) GetAuthorizeCodeSession(ctx context.Context, code string
 	return req, nil
 }
 
+// InvalidateAuthorizeCodeSession marks a code used. Of two exchanges of
+// one code at once, the second finds it used here (the first holds it
+// until it commits) and gets errCodeUsedAtOnce.
 func (s *fositeStorage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	return s.store.DeactivateRecord(ctx, KindCode, code)
+	err := s.store.DeactivateRecord(ctx, KindCode, code)
+	if errors.Is(err, ErrNotActive) {
+		return errCodeUsedAtOnce
+	}
+	return err
 }
+
+// errCodeUsedAtOnce: another exchange of the same code got there first.
+var errCodeUsedAtOnce = errors.New("the authorization code was exchanged by a concurrent request")
 
 // Access tokens.
 

@@ -75,7 +75,11 @@ func New(d Deps, parts Parts) http.Handler {
 	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(requestID(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders())
+	var pages *consentPages
+	if parts.Public {
+		pages = newConsentPages(d)
+	}
+	r.Use(requestID(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders(), cleanText(pages))
 	r.NoRoute(func(c *gin.Context) { problem(c, http.StatusNotFound, "Not found", "No such resource.") })
 	r.NoMethod(func(c *gin.Context) { problem(c, http.StatusMethodNotAllowed, "Method not allowed", "") })
 
@@ -104,7 +108,6 @@ func New(d Deps, parts Parts) http.Handler {
 		r.POST(oauth.PathRevoke, noStore, gin.WrapF(o.Revoke))
 		r.GET(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
 		r.POST(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
-		pages := newConsentPages(d)
 		pages.routes(r)
 		(&myPages{consentPages: pages, settings: d.Settings, shares: d.Shares}).routes(r)
 		(&verifyAPI{d: d}).routes(r)
