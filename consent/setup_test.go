@@ -165,4 +165,6 @@ func codeIn(t *testing.T, text string) string {
 	return c
 }
 
-func (r fakeRegistry) ReportError(context.Context, consent.ErrorReport) (string, error) { return "ref", nil }
+func (r fakeRegistry) ReportError(context.Context, consent.ErrorReport) (string, error) {
+	return "ref", nil
+}
