@@ -82,20 +82,23 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
 
 // Userinfo serves the OpenID Connect userinfo endpoint. It answers only the
 // pairwise subject: a citizen's data reaches partners as signed documents.
+// It takes an access token, and only in the Authorization header: a token
+// in a query or a form body leaks into logs and histories, and a refresh
+// token is never a bearer token.
 func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
-	token := fosite.AccessTokenFromRequest(r)
-	if token == "" {
+	token, ok := BearerToken(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kelisim"`)
-		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint("A bearer token is required."), PathUserinfo)
+		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint("A bearer access token is required in the Authorization header."), PathUserinfo)
 		return
 	}
-	_, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
 	if s.storeDown(ctx, w, PathUserinfo, err) {
 		return
 	}
-	if err != nil {
+	if err != nil || use != fosite.AccessToken {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint("The access token is not active."), PathUserinfo)
 		return
@@ -111,6 +114,17 @@ func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sub": sess.Subject})
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header (the
+// scheme is case-insensitive, RFC 7235 §2.1), and only from there.
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // Discovery serves the OpenID Provider metadata.

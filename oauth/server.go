@@ -6,7 +6,9 @@ package oauth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -54,6 +56,13 @@ type Config struct {
 	IDTokenLifespan time.Duration
 	// ConsentLifespan is how long an authorization request waits for the citizen.
 	ConsentLifespan time.Duration
+	// PendingPerAddress bounds the authorization requests one client
+	// address may leave waiting within a ConsentLifespan; zero: no bound.
+	// Each waits in the store, and asking costs no credential.
+	PendingPerAddress int
+	// Limiter counts them, in the store so the bound holds across
+	// replicas; needed when PendingPerAddress is set.
+	Limiter consent.Limiter
 }
 
 // Defaults for Config fields left zero.
@@ -253,6 +262,10 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	raw := w // the consent prompt answers the browser itself, with no iss
 	w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
+	if err := s.parForClient(ctx, r); err != nil {
+		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), err)
+		return
+	}
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.authorizeError(ctx, w, ar, err)
@@ -272,6 +285,10 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("The citizen must consent interactively."))
 		return
 	}
+	if err := s.countPending(ctx); err != nil {
+		s.authorizeError(ctx, w, ar, err)
+		return
+	}
 	ar.SetSession(NewSession())
 	id := randomID()
 	exp := s.now().Add(s.cfg.ConsentLifespan).UTC()
@@ -284,6 +301,54 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 	if d, decided := s.consent.Prompt(raw, r, p); decided {
 		s.Finish(w, r, id, d)
 	}
+}
+
+// countPending counts one more waiting request against the client's
+// address; past the bound the partner hears temporarily_unavailable.
+func (s *Server) countPending(ctx context.Context) error {
+	addr, ok := ctx.Value(clientAddressKey{}).(string)
+	if s.cfg.PendingPerAddress <= 0 || s.cfg.Limiter == nil || !ok {
+		return nil
+	}
+	m := hmac.New(sha256.New, s.secrets.Key("pending per address"))
+	m.Write([]byte(addr))
+	key := "authorize-ip:" + hex.EncodeToString(m.Sum(nil)[:16])
+	err := s.cfg.Limiter.Hit(ctx, key, s.cfg.PendingPerAddress, s.cfg.ConsentLifespan, s.now())
+	var limited *consent.RateLimitError
+	if errors.As(err, &limited) {
+		s.log.WarnContext(ctx, "authorization requests over the bound for one address", "retry_after", limited.RetryAfter)
+		return fosite.ErrTemporarilyUnavailable.WithHint("Too many authorization requests from this address are waiting; try again later.")
+	}
+	return err
+}
+
+type clientAddressKey struct{}
+
+// WithClientAddress tells the server the client's address, as the HTTP
+// layer resolved it (through trusted proxies), for the bound on waiting
+// authorization requests.
+func WithClientAddress(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddressKey{}, addr)
+}
+
+// parForClient refuses a pushed request_uri presented by a client other
+// than the one that pushed it, before fosite reads it: fosite uses it up
+// first and compares clients after, so a stranger could spoil it.
+func (s *Server) parForClient(ctx context.Context, r *http.Request) error {
+	uri := r.FormValue("request_uri")
+	if !strings.HasPrefix(uri, parRequestURIBase) {
+		return nil
+	}
+	rec, err := s.storage.store.GetRecord(ctx, KindPAR, uri)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil // fosite says it is invalid
+	case err != nil:
+		return err
+	case rec.ClientID != r.FormValue("client_id"):
+		return fosite.ErrInvalidRequestURI.WithHint("The request_uri was pushed by another client.")
+	}
+	return nil
 }
 
 // Finish completes the pending authorization request id with the citizen's
@@ -368,6 +433,9 @@ func pending(id string, ar fosite.AuthorizeRequester) Pending {
 func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
 	if s.storeDown(ctx, w, PathAuthorize, err) {
 		return
+	}
+	if errors.Is(err, errPARUsedAtOnce) {
+		err = fosite.ErrInvalidRequestURI.WithHint("The request_uri has already been used.")
 	}
 	s.observeError(PathAuthorize, err)
 	if ar == nil {

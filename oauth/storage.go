@@ -332,9 +332,19 @@ func (s *fositeStorage) GetPARSession(ctx context.Context, requestURI string) (f
 	return s.getAuthorize(ctx, KindPAR, requestURI)
 }
 
+// DeletePARSession uses a request_uri up. Of two uses at once, the second
+// gets errPARUsedAtOnce.
 func (s *fositeStorage) DeletePARSession(ctx context.Context, requestURI string) error {
-	return s.store.DeleteRecord(ctx, KindPAR, requestURI)
+	if err := s.store.DeactivateRecord(ctx, KindPAR, requestURI); errors.Is(err, ErrNotActive) {
+		return errPARUsedAtOnce
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
+
+// errPARUsedAtOnce: another authorization request used the request_uri.
+var errPARUsedAtOnce = errors.New("the request_uri was used by a concurrent request")
 
 // create stores req under (kind, signature), expiring when the session says
 // the artefact of type use expires.

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -49,8 +48,8 @@ const accessKey = "kelisim.access"
 // the request under accessKey.
 func requireToken(tokens Tokens, log *slog.Logger, scope, who string, admit func(oauth.AccessInfo) bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		if !ok || raw == "" {
+		raw, ok := oauth.BearerToken(c.Request)
+		if !ok {
 			c.Header("WWW-Authenticate", `Bearer realm="kelisim"`)
 			problem(c, http.StatusUnauthorized, "Unauthorized", "A bearer access token is required.")
 			return

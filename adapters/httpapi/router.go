@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -79,7 +80,7 @@ func New(d Deps, parts Parts) http.Handler {
 	if parts.Public {
 		pages = newConsentPages(d)
 	}
-	r.Use(requestID(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders(), cleanText(pages))
+	r.Use(requestID(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders(strings.HasPrefix(d.Issuer, "https://")), cleanText(pages))
 	r.NoRoute(func(c *gin.Context) { problem(c, http.StatusNotFound, "Not found", "No such resource.") })
 	r.NoMethod(func(c *gin.Context) { problem(c, http.StatusMethodNotAllowed, "Method not allowed", "") })
 
@@ -100,8 +101,12 @@ func New(d Deps, parts Parts) http.Handler {
 		noStore := func(c *gin.Context) { c.Header("Cache-Control", "no-store"); c.Header("Pragma", "no-cache") }
 		r.GET(oauth.PathDiscovery, gin.WrapF(o.Discovery))
 		r.GET(oauth.PathJWKS, gin.WrapF(o.JWKS))
-		r.GET(oauth.PathAuthorize, noStore, gin.WrapF(o.Authorize))
-		r.POST(oauth.PathAuthorize, noStore, gin.WrapF(o.Authorize))
+		authorize := func(c *gin.Context) {
+			c.Request = c.Request.WithContext(oauth.WithClientAddress(c.Request.Context(), c.ClientIP()))
+			o.Authorize(c.Writer, c.Request)
+		}
+		r.GET(oauth.PathAuthorize, noStore, authorize)
+		r.POST(oauth.PathAuthorize, noStore, authorize)
 		r.POST(oauth.PathToken, noStore, gin.WrapF(o.Token))
 		r.POST(oauth.PathPAR, noStore, gin.WrapF(o.PAR))
 		r.POST(oauth.PathIntrospect, noStore, gin.WrapF(o.Introspect))
@@ -189,9 +194,14 @@ func recoverProblem(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-func secureHeaders() gin.HandlerFunc {
+// secureHeaders are on every answer; on an https issuer HSTS too, so a
+// browser never reaches the gateway over plain http again.
+func secureHeaders(https bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
+		if https {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")

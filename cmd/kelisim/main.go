@@ -264,6 +264,8 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		Issuer:               cfg.Issuer,
 		AccessTokenLifespan:  cfg.AccessTokenTTL,
 		RefreshTokenLifespan: cfg.RefreshTokenTTL,
+		PendingPerAddress:    cfg.AuthorizeIPLimit,
+		Limiter:              st,
 	}, st, clients, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	reports := consent.NewReports(st, citizens, now)
