@@ -12,23 +12,23 @@ var _ consent.Store = (*Store)(nil)
 
 // Hit implements consent.Limiter.
 func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	since := now.Add(-window)
-	events := slices.DeleteFunc(s.rateEvents[key], func(t time.Time) bool { return !t.After(since) })
+	events := slices.DeleteFunc(slices.Clone(s.rateEvents[key]), func(at time.Time) bool { return !at.After(since) })
 	if len(events) >= limit {
-		s.rateEvents[key] = events
+		put(t, s.rateEvents, key, events)
 		return &consent.RateLimitError{RetryAfter: slices.MinFunc(events, time.Time.Compare).Add(window).Sub(now)}
 	}
-	s.rateEvents[key] = append(events, now)
+	put(t, s.rateEvents, key, append(events, now))
 	return nil
 }
 
 // CreateChallenge implements consent.Store.
 func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	s.challenges[c.ID] = cloneChallenge(c)
+	put(t, s.challenges, c.ID, cloneChallenge(c))
 	return nil
 }
 
@@ -45,33 +45,33 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (consent.Challenge,
 
 // UpdateChallenge implements consent.Store.
 func (s *Store) UpdateChallenge(ctx context.Context, c consent.Challenge) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	return s.updateChallenge(c)
+	return s.updateChallenge(t, c)
 }
 
-func (s *Store) updateChallenge(c consent.Challenge) error {
+func (s *Store) updateChallenge(t *tx, c consent.Challenge) error {
 	old, ok := s.challenges[c.ID]
 	if !ok || old.Version != c.Version {
 		return consent.ErrStale
 	}
 	c.Version++
 	c.Session, c.Citizen, c.PendingID, c.PartnerID, c.CreatedAt = old.Session, old.Citizen, old.PendingID, old.PartnerID, old.CreatedAt
-	s.challenges[c.ID] = cloneChallenge(c)
+	put(t, s.challenges, c.ID, cloneChallenge(c))
 	return nil
 }
 
 // ApproveChallenge implements consent.Store.
 func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	if err := s.updateChallenge(c); err != nil {
+	if err := s.updateChallenge(t, c); err != nil {
 		return err
 	}
 	g.Documents = slices.Clone(g.Documents)
-	s.grants[g.ID] = g
+	put(t, s.grants, g.ID, g)
 	for _, e := range outbox {
-		s.outbox[e.ID] = &outboxRow{entry: e}
+		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
 	return nil
 }

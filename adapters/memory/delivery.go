@@ -18,10 +18,10 @@ type outboxRow struct {
 
 // RecordAccess implements consent.DeliveryStore.
 func (s *Store) RecordAccess(ctx context.Context, e consent.AccessEvent) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	e.ID = int64(len(s.access) + 1)
-	s.access = append(s.access, e)
+	appendTo(t, &s.access, e)
 	return nil
 }
 
@@ -40,18 +40,19 @@ func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) 
 
 // ClaimDeliveries implements consent.DeliveryStore.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]consent.OutboxEntry, error) {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	var due []*outboxRow
+	var due []outboxRow
 	for _, r := range s.outbox {
 		if r.entry.Status == consent.OutboxPending && !r.entry.NextAttemptAt.After(now) && r.lockedUntil.Before(now) {
 			due = append(due, r)
 		}
 	}
-	slices.SortFunc(due, func(a, b *outboxRow) int { return a.entry.NextAttemptAt.Compare(b.entry.NextAttemptAt) })
+	slices.SortFunc(due, func(a, b outboxRow) int { return a.entry.NextAttemptAt.Compare(b.entry.NextAttemptAt) })
 	var out []consent.OutboxEntry
 	for _, r := range due[:min(limit, len(due))] {
 		r.lockedUntil = now.Add(lease)
+		put(t, s.outbox, r.entry.ID, r)
 		out = append(out, r.entry)
 	}
 	return out, nil
@@ -59,10 +60,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 
 // FinishDelivery implements consent.DeliveryStore.
 func (s *Store) FinishDelivery(ctx context.Context, e consent.OutboxEntry) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	if r, ok := s.outbox[e.ID]; ok {
-		r.entry, r.lockedUntil = e, time.Time{}
+	if _, ok := s.outbox[e.ID]; ok {
+		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
 	return nil
 }
@@ -85,13 +86,14 @@ func (s *Store) ListDeliveries(ctx context.Context, status consent.OutboxStatus,
 
 // ReplayDelivery implements consent.DeliveryStore.
 func (s *Store) ReplayDelivery(ctx context.Context, id string, now time.Time) (consent.OutboxEntry, error) {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	r, ok := s.outbox[id]
 	if !ok || r.entry.Status != consent.OutboxDead {
 		return consent.OutboxEntry{}, consent.ErrDeliveryNotFound
 	}
 	r.entry.Status, r.entry.Attempts, r.entry.NextAttemptAt, r.lockedUntil = consent.OutboxPending, 0, now, time.Time{}
+	put(t, s.outbox, id, r)
 	return r.entry, nil
 }
 
@@ -112,10 +114,10 @@ func (s *Store) ActiveGrants(ctx context.Context, citizen consent.IIN, t consent
 
 // EnqueueDeliveries implements consent.DeliveryStore.
 func (s *Store) EnqueueDeliveries(ctx context.Context, entries []consent.OutboxEntry) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	for _, e := range entries {
-		s.outbox[e.ID] = &outboxRow{entry: e}
+		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
 	return nil
 }

@@ -27,13 +27,13 @@ func (s *Store) SupersedeGrants(ctx context.Context, citizen consent.IIN, partne
 }
 
 func (s *Store) endGrants(ctx context.Context, match func(consent.Grant) bool, end func(*consent.Grant)) ([]consent.Grant, error) {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	var out []consent.Grant
 	for id, g := range s.grants {
 		if g.Status == consent.GrantActive && match(g) {
 			end(&g)
-			s.grants[id] = g
+			put(t, s.grants, id, g)
 			g.Documents = slices.Clone(g.Documents)
 			out = append(out, g)
 		}
@@ -43,39 +43,39 @@ func (s *Store) endGrants(ctx context.Context, match func(consent.Grant) bool, e
 
 // Purge implements consent.Janitor.
 func (s *Store) Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error) {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	counts := map[string]int{}
 	for k, r := range s.records {
 		if r.ExpiresAt.Before(now) {
-			delete(s.records, k)
+			remove(t, s.records, k)
 			counts["oauth_records"]++
 		}
 	}
 	for id, c := range s.challenges {
 		if c.ExpiresAt.Before(now.Add(-otpRetention)) {
-			delete(s.challenges, id)
+			remove(t, s.challenges, id)
 			counts["otp_challenges"]++
 		}
 	}
 	for key, events := range s.rateEvents {
-		kept := slices.DeleteFunc(events, func(t time.Time) bool { return t.Before(now.Add(-24 * time.Hour)) })
+		kept := slices.DeleteFunc(slices.Clone(events), func(at time.Time) bool { return at.Before(now.Add(-24 * time.Hour)) })
 		counts["rate_events"] += len(events) - len(kept)
 		if len(kept) == 0 {
-			delete(s.rateEvents, key)
+			remove(t, s.rateEvents, key)
 		} else {
-			s.rateEvents[key] = kept
+			put(t, s.rateEvents, key, kept)
 		}
 	}
 	for id, sess := range s.sessions {
 		if sess.LastSeen.Before(now.Add(-consent.SessionIdle)) || sess.CreatedAt.Before(now.Add(-consent.SessionAbsolute)) {
-			delete(s.sessions, id)
+			remove(t, s.sessions, id)
 			counts["sessions"]++
 		}
 	}
 	for id, r := range s.outbox {
 		if r.entry.Status == consent.OutboxDelivered && r.entry.DeliveredAt.Before(now.Add(-30*24*time.Hour)) {
-			delete(s.outbox, id)
+			remove(t, s.outbox, id)
 			counts["outbox"]++
 		}
 	}

@@ -12,19 +12,19 @@ var _ consent.ReportStore = (*Store)(nil)
 
 // CreateReport implements consent.ReportStore.
 func (s *Store) CreateReport(ctx context.Context, r consent.ErrorReport) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	s.reports[r.ID] = r
+	put(t, s.reports, r.ID, r)
 	return nil
 }
 
 // UpdateReport implements consent.ReportStore.
 func (s *Store) UpdateReport(ctx context.Context, r consent.ErrorReport) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	if old, ok := s.reports[r.ID]; ok {
 		old.Status, old.SourceRef, old.Note, old.UpdatedAt = r.Status, r.SourceRef, r.Note, r.UpdatedAt
-		s.reports[r.ID] = old
+		put(t, s.reports, r.ID, old)
 	}
 	return nil
 }

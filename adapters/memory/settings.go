@@ -13,9 +13,9 @@ var _ consent.SettingsStore = (*Store)(nil)
 
 // CreateSession implements consent.SettingsStore.
 func (s *Store) CreateSession(ctx context.Context, sess consent.CitizenSession) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	s.sessions[sess.ID] = sess
+	put(t, s.sessions, sess.ID, sess)
 	return nil
 }
 
@@ -32,20 +32,20 @@ func (s *Store) GetSession(ctx context.Context, id string) (consent.CitizenSessi
 
 // TouchSession implements consent.SettingsStore.
 func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	if sess, ok := s.sessions[id]; ok {
 		sess.LastSeen = at
-		s.sessions[id] = sess
+		put(t, s.sessions, id, sess)
 	}
 	return nil
 }
 
 // DeleteSession implements consent.SettingsStore.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	delete(s.sessions, id)
+	remove(t, s.sessions, id)
 	return nil
 }
 
@@ -79,45 +79,45 @@ func (s *Store) LastUsed(ctx context.Context, citizen consent.IIN) (map[string]t
 
 // RevokeGrant implements consent.SettingsStore.
 func (s *Store) RevokeGrant(ctx context.Context, id, by, reason string, at time.Time, outbox []consent.OutboxEntry) (bool, error) {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	g, ok := s.grants[id]
 	if !ok || g.Status != consent.GrantActive {
 		return false, nil
 	}
 	g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantRevoked, at, by, reason
-	s.grants[id] = g
+	put(t, s.grants, id, g)
 	for _, e := range outbox {
-		s.outbox[e.ID] = &outboxRow{entry: e}
+		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
 	return true, nil
 }
 
 // AckRevocation implements consent.DeliveryStore.
 func (s *Store) AckRevocation(ctx context.Context, grantID string, at time.Time) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	if g, ok := s.grants[grantID]; ok && g.RevocationAckedAt.IsZero() {
 		g.RevocationAckedAt = at
-		s.grants[grantID] = g
+		put(t, s.grants, grantID, g)
 	}
 	return nil
 }
 
 // Erase implements consent.SettingsStore.
 func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string) (map[string]int, error) {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	counts := map[string]int{}
 	for id, sess := range s.sessions {
 		if sess.Citizen == citizen {
-			delete(s.sessions, id)
+			remove(t, s.sessions, id)
 			counts["sessions"]++
 		}
 	}
 	for id, c := range s.challenges {
 		if c.Citizen == citizen {
-			delete(s.challenges, id)
+			remove(t, s.challenges, id)
 			counts["otp_records"]++
 		}
 	}
@@ -126,18 +126,19 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 		if g.Citizen == citizen {
 			grants[id] = true
 			g.Citizen = consent.IIN(pseudonym)
-			s.grants[id] = g
+			put(t, s.grants, id, g)
 			counts["grants_pseudonymised"]++
 		}
 	}
 	for k, r := range s.records {
 		if r.GrantID != "" && grants[r.GrantID] {
-			delete(s.records, k)
+			remove(t, s.records, k)
 			counts["tokens"]++
 		}
 	}
 	for i, e := range s.access {
 		if e.Citizen == citizen || e.Holder == citizen {
+			t.onRollback(func() { s.access[i] = e })
 			if e.Citizen == citizen {
 				s.access[i].Citizen = consent.IIN(pseudonym)
 			}
@@ -149,14 +150,14 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 	}
 	for id, sh := range s.shares {
 		if sh.Citizen == citizen || sh.Holder == citizen {
-			delete(s.shares, id)
+			remove(t, s.shares, id)
 			counts["shares"]++
 		}
 	}
 	for id, r := range s.reports {
 		if r.Citizen == citizen {
 			r.Citizen = consent.IIN(pseudonym)
-			s.reports[id] = r
+			put(t, s.reports, id, r)
 			counts["reports_pseudonymised"]++
 		}
 	}

@@ -32,7 +32,7 @@ func (s *Store) Peek(ctx context.Context, key string, limit int, window time.Dur
 
 // CreateShare implements consent.ShareStore.
 func (s *Store) CreateShare(ctx context.Context, sh consent.Share, now time.Time) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	for id, o := range s.shares {
 		if o.Status == consent.ShareOpen && o.CodeKey == sh.CodeKey {
@@ -40,10 +40,10 @@ func (s *Store) CreateShare(ctx context.Context, sh consent.Share, now time.Time
 				return consent.ErrShareCodeTaken
 			}
 			o.Status, o.ClosedAt = consent.ShareClosed, o.ExpiresAt
-			s.shares[id] = o
+			put(t, s.shares, id, o)
 		}
 	}
-	s.shares[sh.ID] = sh
+	put(t, s.shares, sh.ID, sh)
 	return nil
 }
 
@@ -72,11 +72,11 @@ func (s *Store) ShareBy(ctx context.Context, codeKey, tokenKey string) (consent.
 
 // UpdateShare implements consent.ShareStore.
 func (s *Store) UpdateShare(ctx context.Context, sh consent.Share) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	if old, ok := s.shares[sh.ID]; ok {
 		old.ExpiresAt, old.Status, old.ClosedAt = sh.ExpiresAt, sh.Status, sh.ClosedAt
-		s.shares[sh.ID] = old
+		put(t, s.shares, sh.ID, old)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ type Store struct {
 	grants     map[string]consent.Grant
 	rateEvents map[string][]time.Time
 	access     []consent.AccessEvent
-	outbox     map[string]*outboxRow
+	outbox     map[string]outboxRow
 	sessions   map[string]consent.CitizenSession
 	reports    map[string]consent.ErrorReport
 	shares     map[string]consent.Share
@@ -49,7 +49,7 @@ func New() *Store {
 	return &Store{
 		partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{},
 		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
-		outbox: map[string]*outboxRow{}, sessions: map[string]consent.CitizenSession{},
+		outbox: map[string]outboxRow{}, sessions: map[string]consent.CitizenSession{},
 		reports: map[string]consent.ErrorReport{}, shares: map[string]consent.Share{},
 	}
 }
@@ -79,6 +79,40 @@ func (t *tx) onRollback(f func()) {
 	if t != nil {
 		t.undo = append(t.undo, f)
 	}
+}
+
+// put sets m[k] to v; inside a transaction, Rollback puts back what was
+// there. Every write of the store goes through put, remove or appendTo,
+// so a transaction's every write can be undone.
+func put[K comparable, V any](t *tx, m map[K]V, k K, v V) {
+	if t != nil {
+		old, had := m[k]
+		t.onRollback(func() {
+			if had {
+				m[k] = old
+			} else {
+				delete(m, k)
+			}
+		})
+	}
+	m[k] = v
+}
+
+// remove deletes m[k], undoably.
+func remove[K comparable, V any](t *tx, m map[K]V, k K) {
+	old, had := m[k]
+	if !had {
+		return
+	}
+	delete(m, k)
+	t.onRollback(func() { m[k] = old })
+}
+
+// appendTo appends v to *s, undoably.
+func appendTo[V any](t *tx, s *[]V, v V) {
+	n := len(*s)
+	*s = append(*s, v)
+	t.onRollback(func() { *s = (*s)[:n] })
 }
 
 // BeginTx implements oauth.Store.
@@ -123,16 +157,7 @@ func (s *Store) Ping(context.Context) error { return nil }
 
 // setRecord writes r, remembering what it replaced.
 func (s *Store) setRecord(t *tx, r oauth.Record) {
-	k := recordKey{r.Kind, r.Signature}
-	old, had := s.records[k]
-	s.records[k] = r
-	t.onRollback(func() {
-		if had {
-			s.records[k] = old
-		} else {
-			delete(s.records, k)
-		}
-	})
+	put(t, s.records, recordKey{r.Kind, r.Signature}, r)
 }
 
 // CreateRecord implements oauth.Store.
@@ -188,11 +213,7 @@ func (s *Store) GetToken(ctx context.Context, kind oauth.Kind, signature string)
 func (s *Store) DeleteRecord(ctx context.Context, kind oauth.Kind, signature string) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
-	k := recordKey{kind, signature}
-	if old, ok := s.records[k]; ok {
-		delete(s.records, k)
-		t.onRollback(func() { s.records[k] = old })
-	}
+	remove(t, s.records, recordKey{kind, signature})
 	return nil
 }
 
@@ -246,8 +267,11 @@ func (s *Store) SigningKeys(ctx context.Context) ([]oauth.SigningKey, error) {
 
 // RotateSigningKey implements oauth.Store.
 func (s *Store) RotateSigningKey(ctx context.Context, k oauth.SigningKey) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
+	old := slices.Clone(s.keys)
+	t.onRollback(func() { s.keys = old })
+	s.keys = slices.Clone(s.keys)
 	for i := range s.keys {
 		if s.keys[i].RetiredAt.IsZero() {
 			s.keys[i].RetiredAt = k.ActivatesAt
@@ -259,7 +283,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, k oauth.SigningKey) error 
 
 // EnsureSigningKey implements oauth.Store.
 func (s *Store) EnsureSigningKey(ctx context.Context, generate func() (oauth.SigningKey, error)) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	for _, k := range s.keys {
 		if k.RetiredAt.IsZero() {
@@ -270,19 +294,19 @@ func (s *Store) EnsureSigningKey(ctx context.Context, generate func() (oauth.Sig
 	if err != nil {
 		return err
 	}
-	s.keys = append(s.keys, k)
+	appendTo(t, &s.keys, k)
 	return nil
 }
 
 // CreatePartner implements partners.Store.
 func (s *Store) CreatePartner(ctx context.Context, p partners.Partner, e partners.AuditEntry) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	if _, ok := s.partners[p.ID]; ok {
 		return partners.ErrConflict
 	}
-	s.partners[p.ID] = p.Clone()
-	s.appendAudit(e)
+	put(t, s.partners, p.ID, p.Clone())
+	s.appendAudit(t, e)
 	return nil
 }
 
@@ -313,7 +337,7 @@ func (s *Store) ListPartners(ctx context.Context) ([]partners.Partner, error) {
 
 // UpdatePartner implements partners.Store.
 func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partners.AuditEntry) error {
-	unlock, _ := s.lock(ctx)
+	unlock, t := s.lock(ctx)
 	defer unlock()
 	old, ok := s.partners[p.ID]
 	if !ok {
@@ -323,8 +347,8 @@ func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partner
 		return partners.ErrConflict
 	}
 	p.Version++
-	s.partners[p.ID] = p.Clone()
-	s.appendAudit(e)
+	put(t, s.partners, p.ID, p.Clone())
+	s.appendAudit(t, e)
 	return nil
 }
 
@@ -341,9 +365,9 @@ func (s *Store) ListAudit(ctx context.Context, partnerID string, limit int) ([]p
 	return out, nil
 }
 
-func (s *Store) appendAudit(e partners.AuditEntry) {
+func (s *Store) appendAudit(t *tx, e partners.AuditEntry) {
 	e.ID = int64(len(s.audit) + 1)
-	s.audit = append(s.audit, e)
+	appendTo(t, &s.audit, e)
 }
 
 // clonePartner copies the slices of p, so callers never share memory with

@@ -16,6 +16,7 @@ func consentTests() []namedTest {
 		{"RateLimitSlidingWindow", testRateLimit},
 		{"ChallengeCompareAndSwap", testChallengeCAS},
 		{"ApproveChallengeCreatesGrant", testApprove},
+		{"ApprovalRolledBack", testApprovalRolledBack},
 	}
 }
 
@@ -139,5 +140,56 @@ func testApprove(t *testing.T, s Store) {
 	}
 	if ch, _ := s.GetChallenge(ctx, "c1"); ch.Status != consent.ChallengeUsed {
 		t.Errorf("challenge status %s, want used", ch.Status)
+	}
+}
+
+// An approval inside a transaction that is rolled back leaves nothing: no
+// grant, no outbox entry, no superseded grant, and the challenge as it was
+// (the gateway approves in the transaction that issues the code, so a
+// grant never exists without one).
+func testApprovalRolledBack(t *testing.T, s Store) {
+	ctx := context.Background()
+	old := consent.Grant{ID: "g0", Citizen: "850315300128", PartnerID: "p1", Documents: []consent.DocumentType{"id_card"},
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v0", ChallengeID: "c0", Status: consent.GrantActive}
+	c0 := challenge("c0")
+	_ = s.CreateChallenge(ctx, c0)
+	c0.Status = consent.ChallengeUsed
+	if err := s.ApproveChallenge(ctx, c0, old, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := challenge("c1")
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Rollback(tx) }()
+	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, CreatedAt: t0,
+		ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: "c1", Status: consent.GrantActive}
+	c.Status = consent.ChallengeUsed
+	out := []consent.OutboxEntry{{ID: "o1", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantDocuments,
+		Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}}
+	if err := s.ApproveChallenge(tx, c, g, out); err != nil {
+		t.Fatal(err)
+	}
+	if ended, err := s.SupersedeGrants(tx, c.Citizen, "p1", "v1", t0); err != nil || len(ended) != 1 {
+		t.Fatalf("supersede in the transaction: %v, %v", ended, err)
+	}
+	if err := s.Rollback(tx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetGrant(ctx, "g1"); !errors.Is(err, consent.ErrGrantNotFound) {
+		t.Errorf("grant after rollback: %v, want ErrGrantNotFound", err)
+	}
+	if g0, _ := s.GetGrant(ctx, "g0"); g0.Status != consent.GrantActive {
+		t.Errorf("superseded grant after rollback: %s, want active", g0.Status)
+	}
+	if ch, _ := s.GetChallenge(ctx, "c1"); ch.Status != consent.ChallengePending || ch.Version != 1 {
+		t.Errorf("challenge after rollback: %s v%d, want pending v1", ch.Status, ch.Version)
+	}
+	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10); len(due) != 0 {
+		t.Errorf("outbox after rollback: %v", due)
 	}
 }
