@@ -293,14 +293,44 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 	id := randomID()
 	exp := s.now().Add(s.cfg.ConsentLifespan).UTC()
 	ar.GetSession().SetExpiresAt(fosite.PushedAuthorizeRequestContext, exp)
+	if err := s.rehearse(ctx, ar); err != nil {
+		s.authorizeError(ctx, w, ar, err)
+		return
+	}
 	if err := s.storage.create(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext); err != nil {
 		s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
 	p := pending(id, ar)
 	if d, decided := s.consent.Prompt(raw, r, p); decided {
-		s.Finish(w, r, id, d)
+		_ = s.Finish(w, r, id, func(context.Context) (Decision, error) { return d, nil })
 	}
+}
+
+// rehearse runs, before anybody is asked, every check fosite makes when
+// it answers a request (PKCE, nonce, prompt, …): it answers a copy of the
+// request as it will be stored, granting all it asks, in a transaction it
+// rolls back. A request the partner got wrong goes back to the partner
+// now, not after the citizen has typed a code.
+func (s *Server) rehearse(ctx context.Context, ar fosite.AuthorizeRequester) error {
+	data, err := encodeRequest(ar, KindPending)
+	if err != nil {
+		return err
+	}
+	tx, err := s.storage.store.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.storage.store.Rollback(tx) }()
+	dry, err := s.storage.decodeAuthorize(tx, data)
+	if err != nil {
+		return err
+	}
+	for _, sc := range dry.GetRequestedScopes() {
+		dry.GrantScope(sc)
+	}
+	_, err = s.provider.NewAuthorizeResponse(tx, dry, s.citizenSession(dry, "", ""))
+	return err
 }
 
 // countPending counts one more waiting request against the client's
@@ -351,49 +381,94 @@ func (s *Server) parForClient(ctx context.Context, r *http.Request) error {
 	return nil
 }
 
-// Finish completes the pending authorization request id with the citizen's
-// decision: it redirects to the partner with a code, or with an error. A
-// request can be finished once; an unknown or expired one gets a JSON error
-// because there is no validated place to redirect to.
-func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, d Decision) {
+// Finish answers the pending authorization request id with the citizen's
+// decision, made by decide inside the transaction that issues the code:
+// what decide writes (the citizen's grant) commits with the code, or not at
+// all, so no grant exists without a code. When decide itself fails (a wrong
+// code), what it wrote is kept (the try is counted), the request stays
+// open, nothing is written to w, and its error is returned. Otherwise
+// Finish answers the browser, with a redirect to the partner (a code, or
+// an error) or an error of its own, and returns nil. A request is
+// answered once; an unknown or expired one gets an error without a
+// redirect, since there is no validated place to send it.
+func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decide func(ctx context.Context) (Decision, error)) error {
 	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
 	if _, ok := w.(*issuerWriter); !ok {
 		w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
 	}
-	ar, err := s.storage.getAuthorize(ctx, KindPending, id)
-	if err == nil {
-		err = s.storage.store.DeactivateRecord(ctx, KindPending, id)
-	}
+	tx, err := s.storage.store.BeginTx(ctx)
 	if err != nil {
-		if s.storeDown(ctx, w, PathAuthorize, err) {
-			return
+		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err))
+		return nil
+	}
+	defer func() { _ = s.storage.store.Rollback(tx) }()
+	ar, err := s.storage.getAuthorize(tx, KindPending, id)
+	if err != nil {
+		s.requestGone(ctx, w, err)
+		return nil
+	}
+	d, err := decide(tx)
+	if err != nil {
+		if cerr := s.storage.store.Commit(tx); cerr != nil {
+			return cerr
 		}
-		if !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, ErrNotActive) {
-			s.log.ErrorContext(ctx, "finish authorization", "err", err)
-		}
-		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The authorization request is unknown, expired or already answered; start again from the partner's app."))
-		return
+		return err
+	}
+	if err := s.storage.store.DeactivateRecord(tx, KindPending, id); err != nil {
+		s.requestGone(ctx, w, err) // answered meanwhile by another request
+		return nil
 	}
 	if !d.Allow {
 		if d.Err == nil {
 			d.Err = fosite.ErrAccessDenied.WithHint("The citizen refused.")
 		}
+		if err := s.storage.store.Commit(tx); err != nil {
+			s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+			return nil
+		}
 		s.authorizeError(ctx, w, ar, d.Err)
-		return
+		return nil
 	}
 	for _, sc := range d.Scopes {
 		if !ar.GetRequestedScopes().Has(sc) {
 			s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithDebugf("consent granted scope %q that was not requested", sc))
-			return
+			return nil
 		}
 		ar.GrantScope(sc)
 	}
-	sub := s.secrets.PairwiseSubject(ar.GetClient().GetID(), d.Citizen)
+	resp, err := s.provider.NewAuthorizeResponse(tx, ar, s.citizenSession(ar, d.Citizen, d.GrantID))
+	if err == nil {
+		err = s.storage.store.Commit(tx)
+	}
+	if err != nil {
+		s.authorizeError(ctx, w, ar, err)
+		return nil
+	}
+	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	return nil
+}
+
+// requestGone answers a request that cannot be finished: unknown, expired,
+// already answered, or its partner gone.
+func (s *Server) requestGone(ctx context.Context, w http.ResponseWriter, err error) {
+	if s.storeDown(ctx, w, PathAuthorize, err) {
+		return
+	}
+	if !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, ErrNotActive) {
+		s.log.ErrorContext(ctx, "finish authorization", "err", err)
+	}
+	s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The authorization request is unknown, expired or already answered; start again from the partner's app."))
+}
+
+// citizenSession is the session a code is issued with: the citizen's
+// pairwise subject for the partner, the grant, and ID token claims.
+func (s *Server) citizenSession(ar fosite.AuthorizeRequester, citizen, grantID string) *Session {
+	sub := s.secrets.PairwiseSubject(ar.GetClient().GetID(), citizen)
 	sess := NewSession()
 	sess.Subject = sub
-	sess.Citizen = d.Citizen
-	sess.GrantID = d.GrantID
+	sess.Citizen = citizen
+	sess.GrantID = grantID
 	sess.Claims = &jwt.IDTokenClaims{
 		Subject: sub,
 		Issuer:  s.cfg.Issuer,
@@ -403,12 +478,7 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, d Dec
 		RequestedAt: ar.GetRequestedAt(),
 		Extra:       map[string]interface{}{},
 	}
-	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
-	if err != nil {
-		s.authorizeError(ctx, w, ar, err)
-		return
-	}
-	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	return sess
 }
 
 // PendingRequest returns a pending authorization request that has not been

@@ -426,9 +426,19 @@ func (s *fositeStorage) getAuthorize(ctx context.Context, kind Kind, signature s
 	if !rec.Active || !rec.ExpiresAt.After(s.now()) {
 		return nil, fosite.ErrNotFound.WithDebug("the request expired or was used")
 	}
-	var sr storedRequest
-	if err := json.Unmarshal(rec.Request, &sr); err != nil {
+	ar, err := s.decodeAuthorize(ctx, rec.Request)
+	if err != nil {
 		return nil, fmt.Errorf("decode %s record: %w", kind, err)
+	}
+	return ar, nil
+}
+
+// decodeAuthorize rebuilds an authorization request from its stored form,
+// with a live client.
+func (s *fositeStorage) decodeAuthorize(ctx context.Context, data []byte) (*fosite.AuthorizeRequest, error) {
+	var sr storedRequest
+	if err := json.Unmarshal(data, &sr); err != nil {
+		return nil, err
 	}
 	req, err := s.decodeRequest(ctx, sr, NewSession())
 	if err != nil {
@@ -444,7 +454,7 @@ func (s *fositeStorage) getAuthorize(ctx context.Context, kind Kind, signature s
 	}
 	if sr.RedirectURI != "" {
 		if ar.RedirectURI, err = url.Parse(sr.RedirectURI); err != nil {
-			return nil, fmt.Errorf("decode %s record: %w", kind, err)
+			return nil, err
 		}
 	}
 	return ar, nil

@@ -36,9 +36,14 @@ type Authorizations interface {
 	// PendingRequest returns an authorization request still waiting for
 	// the citizen, or an error when it is unknown, expired or answered.
 	PendingRequest(ctx context.Context, id string) (oauth.Pending, error)
-	// Finish answers the partner: a code, or an error.
-	Finish(w http.ResponseWriter, r *http.Request, id string, d oauth.Decision)
+	// Finish answers the partner with decide's decision, made inside the
+	// transaction that issues the code (so no grant exists without one).
+	// When decide fails it returns decide's error and writes nothing.
+	Finish(w http.ResponseWriter, r *http.Request, id string, decide func(ctx context.Context) (oauth.Decision, error)) error
 }
+
+// deny is the citizen's refusal.
+func deny(context.Context) (oauth.Decision, error) { return oauth.Decision{}, nil }
 
 // Consents is what the pages need of the consent service.
 type Consents interface {
@@ -344,7 +349,9 @@ func (p *consentPages) start(c *gin.Context) {
 	}
 	session, _ := c.Cookie(sessionCookie)
 	if c.PostForm("decision") == "deny" {
-		p.auth.Finish(c.Writer, c.Request, req.pending.ID, oauth.Decision{})
+		if err := p.auth.Finish(c.Writer, c.Request, req.pending.ID, deny); err != nil {
+			p.failure(c, l, err)
+		}
 		return
 	}
 	docs, days, ok := p.selection(c, req)
@@ -444,7 +451,9 @@ func (p *consentPages) answer(c *gin.Context) {
 		return
 	}
 	if c.PostForm("decision") == "deny" {
-		p.auth.Finish(c.Writer, c.Request, req.pending.ID, oauth.Decision{})
+		if err := p.auth.Finish(c.Writer, c.Request, req.pending.ID, deny); err != nil {
+			p.failure(c, l, err)
+		}
 		return
 	}
 	v := p.otpView(c, req, l, session, ch)
@@ -473,21 +482,23 @@ func (p *consentPages) answer(c *gin.Context) {
 		p.answerError(c, l, v, err)
 		return
 	}
-	grant, err := p.consents.Approve(ctx, consent.ApproveRequest{
-		ChallengeID: ch.ID, Session: session, Code: c.PostForm("otp"), Documents: docs, Days: days,
-		Purpose: strings.TrimSpace(req.pending.Params.Get("purpose")),
+	err = p.auth.Finish(c.Writer, c.Request, req.pending.ID, func(ctx context.Context) (oauth.Decision, error) {
+		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{
+			ChallengeID: ch.ID, Session: session, Code: c.PostForm("otp"), Documents: docs, Days: days,
+			Purpose: strings.TrimSpace(req.pending.Params.Get("purpose")),
+		})
+		if err != nil {
+			return oauth.Decision{}, err
+		}
+		scopes := slices.Clone(req.otherScps)
+		for _, d := range grant.Documents {
+			scopes = append(scopes, d.Scope())
+		}
+		return oauth.Decision{Allow: true, Citizen: string(grant.Citizen), Scopes: scopes, GrantID: grant.ID}, nil
 	})
 	if err != nil {
 		p.answerError(c, l, v, err)
-		return
 	}
-	scopes := slices.Clone(req.otherScps)
-	for _, d := range grant.Documents {
-		scopes = append(scopes, d.Scope())
-	}
-	p.auth.Finish(c.Writer, c.Request, req.pending.ID, oauth.Decision{
-		Allow: true, Citizen: string(grant.Citizen), Scopes: scopes, GrantID: grant.ID,
-	})
 }
 
 func (p *consentPages) answerError(c *gin.Context, l *consent.Localizer, v view, err error) {
