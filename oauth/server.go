@@ -29,6 +29,9 @@ import (
 	"github.com/kelisim/kelisim/partners"
 )
 
+// minParameterEntropy is the shortest state and nonce accepted.
+const minParameterEntropy = 8
+
 // Endpoint paths, relative to the issuer.
 const (
 	PathAuthorize     = "/oauth2/auth"
@@ -147,7 +150,7 @@ func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secr
 		RefreshTokenScopes:              []string{partners.ScopeOfflineAccess},
 		PushedAuthorizeRequestURIPrefix: parRequestURIBase,
 		PushedAuthorizeContextLifespan:  time.Minute,
-		MinParameterEntropy:             8,
+		MinParameterEntropy:             minParameterEntropy,
 		AllowedPromptValues:             []string{"login", "none", "consent"},
 		JWKSFetcherStrategy:             fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(jwksClient())),
 	}
@@ -279,6 +282,12 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 	if ar.GetRequestForm().Get("redirect_uri") != "" && !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
 		// fosite lets loopback redirect URIs vary by port; Kelisim matches exactly.
 		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))
+		return
+	}
+	if nonce := ar.GetRequestForm().Get("nonce"); nonce != "" && len(nonce) < minParameterEntropy {
+		// fosite would refuse it only when the ID token is made, at the
+		// code's exchange, long after the citizen consented.
+		s.authorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHintf("Parameter 'nonce' must have at least %d characters.", minParameterEntropy))
 		return
 	}
 	if slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
