@@ -44,7 +44,11 @@ type Challenge struct {
 	// Citizen is empty for a decoy: a challenge made when the IIN and phone
 	// did not match the registry, so the page answers the same, but no SMS
 	// goes and no code verifies.
-	Citizen   IIN
+	Citizen IIN
+	// Budget is the keyed hash of what the challenge's sends count
+	// against: the purpose (consent or log-in) with the IIN and phone as
+	// typed, the same whether or not they matched.
+	Budget    string
 	Documents []DocumentType
 	Days      int // how long the grant will last
 	CodeHash  []byte
@@ -59,21 +63,39 @@ type Challenge struct {
 }
 
 // OTPConfig holds the rules of one-time passwords.
+//
+// Every code asked for — a first send or a resend, sent or not — counts
+// against three budgets, each a sliding window in the store:
+//
+//   - the client address: IPLimit per IPWindow, whatever is asked;
+//   - the IIN and phone typed, from this address: PhoneLimit per
+//     PhoneWindow;
+//   - the IIN and phone typed, from every address: PhoneTotalLimit per
+//     PhoneWindow.
+//
+// Consent and the settings log-in have budgets of their own. For a
+// registered pair the last two are the phone's budget (nobody reaches that
+// phone without that IIN), so strangers who pair other IINs with a phone
+// never touch its budget, and a stranger at one address, even with the
+// right IIN, uses only that address's share: the owner elsewhere still gets
+// codes. Whether the pair is registered never changes which budget is
+// counted, so a refusal tells nothing about it.
 type OTPConfig struct {
-	TTL         time.Duration // how long a code works (5 min)
-	MaxAttempts int           // wrong codes before the challenge dies (5)
-	ResendAfter time.Duration // earliest resend (60 s)
-	MaxResends  int           // resends per challenge (3)
-	PhoneLimit  int           // challenges per phone per PhoneWindow (5)
-	PhoneWindow time.Duration // (1 h)
-	IPLimit     int           // challenges per client IP per IPWindow (30)
-	IPWindow    time.Duration // (1 h)
+	TTL             time.Duration // how long a code works (5 min)
+	MaxAttempts     int           // wrong codes before the challenge dies (5)
+	ResendAfter     time.Duration // earliest resend (60 s)
+	MaxResends      int           // resends per challenge (3)
+	PhoneLimit      int           // codes per IIN and phone from one address per PhoneWindow (5)
+	PhoneTotalLimit int           // codes per IIN and phone from all addresses per PhoneWindow (15)
+	PhoneWindow     time.Duration // (1 h)
+	IPLimit         int           // codes per client address per IPWindow (30)
+	IPWindow        time.Duration // (1 h)
 }
 
 // DefaultOTPConfig is the rule set of the service.
 var DefaultOTPConfig = OTPConfig{
 	TTL: 5 * time.Minute, MaxAttempts: 5, ResendAfter: time.Minute, MaxResends: 3,
-	PhoneLimit: 5, PhoneWindow: time.Hour, IPLimit: 30, IPWindow: time.Hour,
+	PhoneLimit: 5, PhoneTotalLimit: 15, PhoneWindow: time.Hour, IPLimit: 30, IPWindow: time.Hour,
 }
 
 // Errors of the OTP engine; pages show each in the citizen's language.

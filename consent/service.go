@@ -108,11 +108,12 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 		return Challenge{}, ErrNoDocuments
 	}
 	now := s.now()
-	phoneKey := keyed(s.key, "phone", string(phone))
-	if err := s.store.Hit(ctx, keyed(s.key, "otp-ip", r.ClientIP), s.cfg.IPLimit, s.cfg.IPWindow, now); err != nil {
-		return Challenge{}, err
+	purpose := "consent"
+	if r.PartnerID == LoginPartner {
+		purpose = "login"
 	}
-	if err := s.store.Hit(ctx, "otp-"+phoneKey, s.cfg.PhoneLimit, s.cfg.PhoneWindow, now); err != nil {
+	budget := keyed(s.key, "otp-"+purpose, string(iin)+"|"+string(phone))
+	if err := s.count(ctx, budget, r.ClientIP, now); err != nil {
 		return Challenge{}, err
 	}
 	citizen, err := s.registry.Citizen(ctx, iin)
@@ -124,7 +125,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 	matched := err == nil && citizen.Phone != "" && hmac.Equal([]byte(citizen.Phone), []byte(phone))
 
 	c := Challenge{
-		ID: newID(), PendingID: r.PendingID, PartnerID: r.PartnerID, Session: s.SessionKey(r.Session),
+		ID: newID(), PendingID: r.PendingID, PartnerID: r.PartnerID, Session: s.SessionKey(r.Session), Budget: budget,
 		Documents: r.Documents, Days: r.Days, Status: ChallengePending, Lang: r.Lang,
 		CreatedAt: now, SentAt: now, ExpiresAt: now.Add(s.cfg.TTL), Version: 1,
 	}
@@ -146,13 +147,39 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 	return c, nil
 }
 
+// count spends one code of each budget a send counts against (see
+// OTPConfig): the client address's, and the challenge's from this address
+// and from all. Returns *RateLimitError past any of them.
+func (s *Service) count(ctx context.Context, budget, clientIP string, now time.Time) error {
+	if err := s.store.Hit(ctx, keyed(s.key, "otp-ip", clientIP), s.cfg.IPLimit, s.cfg.IPWindow, now); err != nil {
+		return err
+	}
+	if budget == "" {
+		return nil // a challenge from before budgets were kept with it
+	}
+	if err := s.store.Hit(ctx, keyed(s.key, "otp-from", budget+"|"+clientIP), s.cfg.PhoneLimit, s.cfg.PhoneWindow, now); err != nil {
+		return err
+	}
+	return s.store.Hit(ctx, budget, s.cfg.PhoneTotalLimit, s.cfg.PhoneWindow, now)
+}
+
 // sendAsync sends without making the caller wait, so a matched and an
-// unmatched IIN/phone pair take the same time to answer.
+// unmatched IIN/phone pair take the same time to answer, and a provider
+// that hangs holds up nobody. Without a phone, it reads the citizen's from
+// the registry there.
 func (s *Service) sendAsync(ctx context.Context, c Challenge, phone Phone, partnerName, code string) {
 	ctx = context.WithoutCancel(ctx)
 	go func() {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
+		if phone == "" {
+			citizen, err := s.registry.Citizen(ctx, c.Citizen)
+			if err != nil {
+				s.log.ErrorContext(ctx, "sms not sent: registry", "challenge", c.ID, "err", err)
+				return
+			}
+			phone = citizen.Phone
+		}
 		s.send(ctx, c, phone, partnerName, code)
 	}()
 }
@@ -202,10 +229,12 @@ func (s *Service) usable(c Challenge) error {
 }
 
 // Resend sends a new code for the challenge, bound to docs and days (the
-// citizen may have changed the selection). The old code stops working.
-// Returns ErrResendTooSoon (with the wait), ErrNoResendsLeft, or why the
-// challenge is not usable.
-func (s *Service) Resend(ctx context.Context, id, session, partnerName string, docs []DocumentType, days int) (Challenge, time.Duration, error) {
+// citizen may have changed the selection). The old code stops working. It
+// counts against the same budgets as the first code, from clientIP, and
+// answers without waiting for the SMS, as Start does. Returns
+// ErrResendTooSoon (with the wait), ErrNoResendsLeft, *RateLimitError, or
+// why the challenge is not usable.
+func (s *Service) Resend(ctx context.Context, id, session, partnerName string, docs []DocumentType, days int, clientIP string) (Challenge, time.Duration, error) {
 	for {
 		c, err := s.Challenge(ctx, id, session)
 		if err == nil && len(docs) == 0 && len(c.Documents) > 0 {
@@ -224,6 +253,9 @@ func (s *Service) Resend(ctx context.Context, id, session, partnerName string, d
 			return c, wait, ErrResendTooSoon
 		}
 		now := s.now()
+		if err := s.count(ctx, c.Budget, clientIP, now); err != nil {
+			return c, 0, err
+		}
 		code := newCode()
 		c.Resends++
 		c.Documents, c.Days = docs, days
@@ -241,11 +273,7 @@ func (s *Service) Resend(ctx context.Context, id, session, partnerName string, d
 		}
 		c.Version++
 		if c.Citizen != "" {
-			citizen, err := s.registry.Citizen(ctx, c.Citizen)
-			if err != nil {
-				return c, 0, fmt.Errorf("%w: %v", ErrRegistryUnavailable, err)
-			}
-			s.send(ctx, c, citizen.Phone, partnerName, code)
+			s.sendAsync(ctx, c, "", partnerName, code)
 		}
 		return c, 0, nil
 	}

@@ -49,7 +49,7 @@ func deny(context.Context) (oauth.Decision, error) { return oauth.Decision{}, ni
 type Consents interface {
 	Start(ctx context.Context, r consent.StartRequest) (consent.Challenge, error)
 	Challenge(ctx context.Context, id, session string) (consent.Challenge, error)
-	Resend(ctx context.Context, id, session, partnerName string, docs []consent.DocumentType, days int) (consent.Challenge, time.Duration, error)
+	Resend(ctx context.Context, id, session, partnerName string, docs []consent.DocumentType, days int, clientIP string) (consent.Challenge, time.Duration, error)
 	Approve(ctx context.Context, r consent.ApproveRequest) (consent.Grant, error)
 	TermsVersion() string
 	Config() consent.OTPConfig
@@ -465,7 +465,7 @@ func (p *consentPages) answer(c *gin.Context) {
 	}
 	v.Documents, v.Days = p.options(req, l, docs, days)
 	if c.PostForm("action") == "resend" {
-		ch, wait, err := p.consents.Resend(ctx, ch.ID, session, req.partner.DisplayName(l.Lang), docs, days)
+		ch, wait, err := p.consents.Resend(ctx, ch.ID, session, req.partner.DisplayName(l.Lang), docs, days, c.ClientIP())
 		if err == nil {
 			v = p.otpView(c, req, l, session, ch)
 			v.Notice = l.T("otp_sent", map[string]any{"Phone": maskedPhone(c.Query("to"))})

@@ -56,7 +56,7 @@ func (s *Store) updateChallenge(t *tx, c consent.Challenge) error {
 		return consent.ErrStale
 	}
 	c.Version++
-	c.Session, c.Citizen, c.PendingID, c.PartnerID, c.CreatedAt = old.Session, old.Citizen, old.PendingID, old.PartnerID, old.CreatedAt
+	c.Session, c.Citizen, c.PendingID, c.PartnerID, c.CreatedAt, c.Budget = old.Session, old.Citizen, old.PendingID, old.PartnerID, old.CreatedAt, old.Budget
 	put(t, s.challenges, c.ID, cloneChallenge(c))
 	return nil
 }

@@ -47,14 +47,14 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 }
 
 const challengeColumns = `id, pending_id, partner_id, session, citizen, documents, days, code_hash,
-	attempts, resends, status, lang, created_at, sent_at, expires_at, version`
+	attempts, resends, status, lang, created_at, sent_at, expires_at, version, budget`
 
 // CreateChallenge implements consent.Store.
 func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error {
 	_, err := s.q(ctx).Exec(ctx, `INSERT INTO otp_challenges (`+challengeColumns+`)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.ID, c.PendingID, c.PartnerID, c.Session, string(c.Citizen), docStrings(c.Documents), c.Days, c.CodeHash,
-		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version)
+		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version, c.Budget)
 	return translate(err)
 }
 
@@ -65,7 +65,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (consent.Challenge,
 	var docs []string
 	err := s.q(ctx).QueryRow(ctx, `SELECT `+challengeColumns+` FROM otp_challenges WHERE id = $1`, id).Scan(
 		&c.ID, &c.PendingID, &c.PartnerID, &c.Session, &citizen, &docs, &c.Days, &c.CodeHash,
-		&c.Attempts, &c.Resends, &c.Status, &c.Lang, &c.CreatedAt, &c.SentAt, &c.ExpiresAt, &c.Version)
+		&c.Attempts, &c.Resends, &c.Status, &c.Lang, &c.CreatedAt, &c.SentAt, &c.ExpiresAt, &c.Version, &c.Budget)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return consent.Challenge{}, consent.ErrUnknownChallenge
 	}

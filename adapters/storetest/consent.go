@@ -65,7 +65,7 @@ func testRateLimit(t *testing.T, s Store) {
 
 func challenge(id string) consent.Challenge {
 	return consent.Challenge{
-		ID: id, PendingID: "pend", PartnerID: "p1", Session: "session:abc", Citizen: "850315300128",
+		ID: id, PendingID: "pend", PartnerID: "p1", Session: "session:abc", Citizen: "850315300128", Budget: "otp-consent:0123",
 		Documents: []consent.DocumentType{"id_card", "diploma"}, Days: 30, CodeHash: []byte{1, 2, 3},
 		Status: consent.ChallengePending, Lang: "kk", CreatedAt: t0, SentAt: t0, ExpiresAt: t0.Add(5 * time.Minute), Version: 1,
 	}
@@ -91,7 +91,7 @@ func testChallengeCAS(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Citizen != c.Citizen || len(got.Documents) != 2 || got.Days != 30 || got.Lang != "kk" || !got.ExpiresAt.Equal(c.ExpiresAt) || got.Version != 1 {
+	if got.Citizen != c.Citizen || got.Budget != c.Budget || len(got.Documents) != 2 || got.Days != 30 || got.Lang != "kk" || !got.ExpiresAt.Equal(c.ExpiresAt) || got.Version != 1 {
 		t.Errorf("got %+v", got)
 	}
 	got.Attempts = 1
@@ -104,7 +104,7 @@ func testChallengeCAS(t *testing.T, s Store) {
 		t.Errorf("stale update: %v, want ErrStale", err)
 	}
 	now, _ := s.GetChallenge(ctx, "c1")
-	if now.Attempts != 1 || now.Version != 2 {
+	if now.Attempts != 1 || now.Version != 2 || now.Budget != c.Budget {
 		t.Errorf("after updates: attempts %d version %d, want 1 and 2", now.Attempts, now.Version)
 	}
 }

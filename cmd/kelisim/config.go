@@ -101,8 +101,9 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_GRANT_DAYS", "grant duration when the partner asks none (default 90)"},
 	{"KELISIM_MAX_GRANT_DAYS", "the longest grant a partner may ask (default 365)"},
 	{"KELISIM_OTP_TTL", "how long an SMS code works (default 5m)"},
-	{"KELISIM_OTP_PHONE_LIMIT", "codes per phone per hour (default 5)"},
-	{"KELISIM_OTP_IP_LIMIT", "codes per client IP per hour (default 30)"},
+	{"KELISIM_OTP_PHONE_LIMIT", "codes per IIN and phone from one client address per hour, consent and log-in each (default 5)"},
+	{"KELISIM_OTP_PHONE_TOTAL_LIMIT", "codes per IIN and phone from all addresses per hour, consent and log-in each; above KELISIM_OTP_PHONE_LIMIT, so one address never uses it up (default 15)"},
+	{"KELISIM_OTP_IP_LIMIT", "codes per client address per hour (default 30)"},
 	{"KELISIM_DOCUMENT_TTL", "lifetime (exp) of a signed document (default 5m)"},
 	{"KELISIM_DELIVERY_BACKOFF", "first retry delay of a push delivery; doubles each try (default 2s)"},
 	{"KELISIM_DELIVERY_MAX_ATTEMPTS", "tries before a push delivery is dead-lettered (default 8)"},
@@ -226,6 +227,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.OTP.TTL = duration("KELISIM_OTP_TTL", c.OTP.TTL, 30*time.Minute)
 	c.OTP.PhoneLimit = integer("KELISIM_OTP_PHONE_LIMIT", c.OTP.PhoneLimit, 1, 1_000_000)
 	c.OTP.IPLimit = integer("KELISIM_OTP_IP_LIMIT", c.OTP.IPLimit, 1, 1_000_000)
+	c.OTP.PhoneTotalLimit = integer("KELISIM_OTP_PHONE_TOTAL_LIMIT", max(c.OTP.PhoneTotalLimit, 3*c.OTP.PhoneLimit), 2, 1_000_000)
+	if c.OTP.PhoneTotalLimit <= c.OTP.PhoneLimit {
+		bad("KELISIM_OTP_PHONE_TOTAL_LIMIT", "must be above KELISIM_OTP_PHONE_LIMIT (%d): else one address can use up a phone's codes", c.OTP.PhoneLimit)
+	}
 
 	c.DocumentTTL = duration("KELISIM_DOCUMENT_TTL", 5*time.Minute, time.Hour)
 	c.DeliveryBackoff = duration("KELISIM_DELIVERY_BACKOFF", 2*time.Second, time.Hour)

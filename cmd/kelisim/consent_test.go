@@ -41,6 +41,7 @@ type browser struct {
 	g      *gw
 	client *http.Client
 	lang   string // Accept-Language
+	from   string // the client address a trusted proxy reports, if set
 }
 
 func newBrowser(t *testing.T, g *gw) *browser {
@@ -79,6 +80,9 @@ func (b *browser) do(method, rawURL string, form url.Values) page {
 	}
 	if b.lang != "" {
 		req.Header.Set("Accept-Language", b.lang)
+	}
+	if b.from != "" {
+		req.Header.Set("X-Forwarded-For", b.from)
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {

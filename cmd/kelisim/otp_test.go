@@ -214,3 +214,59 @@ func TestConsentLanguages(t *testing.T) {
 		t.Errorf("unknown request: %d\n%s", gone.status, gone.body)
 	}
 }
+
+// A stranger at one address who pairs any valid IIN with the owner's phone
+// (no SMS goes: the pair does not match), and then the owner's own IIN
+// and phone until refused, cannot stop the owner, at another address,
+// from logging in to the settings and revoking.
+func TestStrangerCannotLockTheOwnerOutOfRevoking(t *testing.T) {
+	g := startWith(t, options{db: pgtestURL(t), consent: httpapi.ConsentRedirect{},
+		env: map[string]string{"KELISIM_TRUSTED_PROXIES": "127.0.0.1"}})
+	p := g.onboard(t, nil)
+	owner := newBrowser(t, g)
+	owner.from = "198.51.100.9"
+	tok := consentAsFrom(t, g, owner, p, "openid offline_access documents:id_card")
+	stranger := newBrowser(t, g)
+	stranger.from = "203.0.113.7"
+	for range 5 {
+		stranger.codePage(p, aigerimIIN, aidarPhone)
+	}
+	if g.sms.count() != 0 {
+		t.Fatalf("%d SMS for a pair that does not match", g.sms.count())
+	}
+	for {
+		page := stranger.open(p, consentDocs)
+		res := stranger.follow(stranger.submit(page, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}}))
+		if res.status == http.StatusTooManyRequests {
+			break
+		}
+		if res.status != http.StatusOK {
+			t.Fatalf("stranger: %d\n%s", res.status, res.body)
+		}
+		g.sms.next(t, aidarPhone)
+	}
+	home := owner.logIn(aidarIIN, aidarPhone)
+	grantID := g.introspect(t, p, tok["access_token"].(string))["grant_id"].(string)
+	if res := owner.revokeGrant(home, grantID); res.status != http.StatusSeeOther {
+		t.Fatalf("revoke: %d\n%s", res.status, res.body)
+	}
+	if in := g.introspect(t, p, tok["access_token"].(string)); in["active"] != false {
+		t.Error("the owner could not revoke")
+	}
+}
+
+// consentAsFrom runs the consent path for Aidar in browser b.
+func consentAsFrom(t *testing.T, g *gw, b *browser, p partner, scope string) map[string]any {
+	t.Helper()
+	verifier, challenge := pkce()
+	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, scope, challenge).Encode())
+	otp := b.follow(b.submit(page, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}}))
+	back := b.submit(otp, url.Values{"otp": {code(t, g.sms.next(t, aidarPhone))}, "decision": {"allow"}})
+	loc, _ := url.Parse(back.location)
+	resp, tok := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token: %d %v", resp.StatusCode, tok)
+	}
+	return tok
+}
