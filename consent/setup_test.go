@@ -47,7 +47,7 @@ func (r fakeRegistry) Citizen(_ context.Context, iin consent.IIN) (consent.Citiz
 }
 
 func (r fakeRegistry) Documents(_ context.Context, iin consent.IIN) ([]consent.Document, error) {
-	return []consent.Document{{Type: "id_card", Number: "1", Issued: "2020-01-01", Holder: consent.Holder{Name: r[iin].Name, IIN: iin}}}, nil
+	return []consent.Document{{Type: "id_card", Number: "1", Issued: "2020-01-01", Expires: "2099-01-01", Holder: consent.Holder{Name: r[iin].Name, IIN: iin}}}, nil
 }
 
 // sms records messages; send blocks while blocked is set.
@@ -120,6 +120,13 @@ func (pullStyle) Deliver(context.Context, consent.PartnerInfo, consent.OutboxEnt
 	return nil
 }
 
+// fakeSigner "signs" by returning the payload.
+type fakeSigner struct{}
+
+func (fakeSigner) Sign(payload []byte, typ string) (string, error) {
+	return typ + ":" + string(payload), nil
+}
+
 type fixture struct {
 	store    *memory.Store
 	clock    *fakeClock
@@ -127,6 +134,7 @@ type fixture struct {
 	registry fakeRegistry
 	consents *consent.Service
 	settings *consent.Settings
+	shares   *consent.Shares
 }
 
 func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
@@ -145,11 +153,12 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	deliverer := consent.NewDeliverer(consent.DeliveryConfig{Issuer: "https://kelisim.test", DocumentTTL: time.Minute, MaxAttempts: 3,
 		Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute}, f.store, f.store, f.registry, f.registry, partnerInfo{},
-		map[string]consent.DeliveryStyle{"pull": pullStyle{}}, nil, nil, nil, func(a, b string) string { return a + "/" + b }, f.clock.now, log)
+		map[string]consent.DeliveryStyle{"pull": pullStyle{}}, fakeSigner{}, nil, nil, func(a, b string) string { return a + "/" + b }, f.clock.now, log)
 	key := []byte("0123456789abcdef0123456789abcdef")
 	f.consents = consent.NewService(f.store, f.registry, f.sms, messages, key, cfg, "2026-11-01", deliverer, f.store, f.clock.now, log)
 	reports := consent.NewReports(f.store, f.registry, f.clock.now)
 	f.settings = consent.NewSettings(f.consents, f.store, deliverer, reports, key, f.clock.now)
+	f.shares = consent.NewShares(f.store, f.store, deliverer, key, "https://kelisim.test", consent.VerifyLimits{PerVerifier: 3, All: 5}, f.clock.now)
 	return f
 }
 

@@ -74,9 +74,19 @@ type ShareStore interface {
 // ErrShareCodeTaken: the short code belongs to another open share.
 var ErrShareCodeTaken = errors.New("short code taken")
 
-// Peeker tells whether a key is over its limit without counting a hit.
-type Peeker interface {
-	Peek(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
+// Releaser gives back an event a Hit counted.
+type Releaser interface {
+	// Release removes one event counted for key at at; none left is no
+	// error.
+	Release(ctx context.Context, key string, at time.Time) error
+}
+
+// VerifyLimits bound guessing of short codes. A short code is six digits,
+// so with N shares open a guess finds one with odds N in 1,000,000: what
+// bounds a guesser is how many guesses are looked up.
+type VerifyLimits struct {
+	PerVerifier int // wrong codes or tokens one verifier may try per minute
+	All         int // wrong short codes all verifiers together may try per minute
 }
 
 // Shares runs open access for third parties.
@@ -84,22 +94,21 @@ type Shares struct {
 	store  ShareStore
 	limits interface {
 		Limiter
-		Peeker
+		Releaser
 	}
 	deliverer *Deliverer
 	key       []byte
 	issuer    string
-	wrongMax  int // wrong codes a verifier may try per minute
+	wrong     VerifyLimits
 	now       func() time.Time
 }
 
-// NewShares returns the share service; wrongMax bounds each verifier's
-// wrong attempts per minute.
+// NewShares returns the share service.
 func NewShares(store ShareStore, limits interface {
 	Limiter
-	Peeker
-}, deliverer *Deliverer, key []byte, issuer string, wrongMax int, now func() time.Time) *Shares {
-	return &Shares{store: store, limits: limits, deliverer: deliverer, key: key, issuer: issuer, wrongMax: wrongMax, now: now}
+	Releaser
+}, deliverer *Deliverer, key []byte, issuer string, wrong VerifyLimits, now func() time.Time) *Shares {
+	return &Shares{store: store, limits: limits, deliverer: deliverer, key: key, issuer: issuer, wrong: wrong, now: now}
 }
 
 // Code is the six-digit short code of share id.
@@ -244,35 +253,46 @@ func (s *Shares) List(ctx context.Context, citizen IIN) ([]Share, error) {
 // Verify is a verifier presenting a short code or a QR token. It returns
 // the document signed for the verifier and records the view in the
 // histories of the citizen and of the verifier. A wrong code reveals
-// nothing (ErrShareNotFound, as for an expired or closed share); past
-// wrongMax wrong tries a minute the verifier gets *RateLimitError, right
-// or wrong.
+// nothing (ErrShareNotFound, as for an expired or closed share).
+//
+// Each attempt is counted as wrong before the lookup, in the store, and
+// given back when it finds an open share: so no more than the limits are
+// ever looked up, however many replicas the attempts reach at once. Past
+// VerifyLimits.PerVerifier attempts a minute the verifier gets
+// *RateLimitError, right code or wrong; past VerifyLimits.All short codes
+// a minute from all verifiers, every verifier's short codes do (a QR token
+// cannot be guessed and is never held back by others' guesses).
 func (s *Shares) Verify(ctx context.Context, verifier, code, token string) (string, Share, error) {
 	now := s.now()
-	limitKey := "verify-wrong:" + verifier
-	if err := s.limits.Peek(ctx, limitKey, s.wrongMax, verifyWindow, now); err != nil {
-		return "", Share{}, err
-	}
+	reserved := []string{"verify-wrong:" + verifier}
+	limits := []int{s.wrong.PerVerifier}
 	var codeKey, tokenKey string
 	switch {
 	case token != "":
 		tokenKey = s.tokenKey(token)
-	case len(code) == 6:
-		codeKey = s.codeKey(code)
+	default:
+		if len(code) == 6 {
+			codeKey = s.codeKey(code)
+		}
+		reserved, limits = append(reserved, "verify-wrong-all"), append(limits, s.wrong.All)
+	}
+	for i, key := range reserved {
+		if err := s.limits.Hit(ctx, key, limits[i], verifyWindow, now); err != nil {
+			s.release(ctx, reserved[:i], now)
+			return "", Share{}, err
+		}
 	}
 	sh, err := s.store.ShareBy(ctx, codeKey, tokenKey)
 	if err == nil && !s.Active(sh) {
 		err = ErrShareNotFound
 	}
-	if errors.Is(err, ErrShareNotFound) {
-		if hit := s.limits.Hit(ctx, limitKey, s.wrongMax, verifyWindow, now); hit != nil {
-			return "", Share{}, hit
-		}
-		return "", Share{}, ErrShareNotFound
-	}
 	if err != nil {
+		if !errors.Is(err, ErrShareNotFound) {
+			s.release(ctx, reserved, now) // not a guess that was looked at
+		}
 		return "", Share{}, err
 	}
+	s.release(ctx, reserved, now)
 	doc, err := s.document(ctx, sh.Citizen, sh.Holder, sh.Document)
 	if errors.Is(err, ErrNoDocument) {
 		sh.Status, sh.ClosedAt = ShareClosed, now // the document is gone or expired at its source
@@ -296,6 +316,13 @@ func (s *Shares) Verify(ctx context.Context, verifier, code, token string) (stri
 		return "", Share{}, err
 	}
 	return jws, sh, nil
+}
+
+// release gives back attempts counted for keys at now: they were not wrong.
+func (s *Shares) release(ctx context.Context, keys []string, now time.Time) {
+	for _, k := range keys {
+		_ = s.limits.Release(context.WithoutCancel(ctx), k, now)
+	}
 }
 
 // Views returns the views a verifier made, for its own history.

@@ -139,7 +139,7 @@ func TestFinishKeepsARefusalsWrites(t *testing.T) {
 	if !errors.Is(err, wrong) || rec.Body.Len() != 0 || rec.Header().Get("Location") != "" {
 		t.Errorf("refusal: %v, wrote %d %q", err, rec.Code, rec.Body)
 	}
-	if err := st.Peek(context.Background(), "tries", 1, time.Hour, time.Now()); err == nil {
+	if err := st.Hit(context.Background(), "tries", 1, time.Hour, time.Now()); err == nil {
 		t.Error("what the refusing decide wrote was rolled back")
 	}
 	if _, err := srv.PendingRequest(context.Background(), id); err != nil {

@@ -11,21 +11,16 @@ import (
 
 var (
 	_ consent.ShareStore = (*Store)(nil)
-	_ consent.Peeker     = (*Store)(nil)
+	_ consent.Releaser   = (*Store)(nil)
 )
 
-// Peek implements consent.Peeker.
-func (s *Store) Peek(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
-	unlock, _ := s.lock(ctx)
+// Release implements consent.Releaser.
+func (s *Store) Release(ctx context.Context, key string, at time.Time) error {
+	unlock, t := s.lock(ctx)
 	defer unlock()
-	var live []time.Time
-	for _, t := range s.rateEvents[key] {
-		if t.After(now.Add(-window)) {
-			live = append(live, t)
-		}
-	}
-	if len(live) >= limit {
-		return &consent.RateLimitError{RetryAfter: slices.MinFunc(live, time.Time.Compare).Add(window).Sub(now)}
+	events := s.rateEvents[key]
+	if i := slices.IndexFunc(events, at.Equal); i >= 0 {
+		put(t, s.rateEvents, key, slices.Delete(slices.Clone(events), i, i+1))
 	}
 	return nil
 }

@@ -13,21 +13,14 @@ import (
 
 var (
 	_ consent.ShareStore = (*Store)(nil)
-	_ consent.Peeker     = (*Store)(nil)
+	_ consent.Releaser   = (*Store)(nil)
 )
 
-// Peek implements consent.Peeker.
-func (s *Store) Peek(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
-	var n int
-	var oldest *time.Time
-	if err := s.q(ctx).QueryRow(ctx, `SELECT count(*), min(at) FROM rate_events WHERE key = $1 AND at > $2`,
-		key, now.Add(-window)).Scan(&n, &oldest); err != nil {
-		return translate(err)
-	}
-	if n >= limit {
-		return &consent.RateLimitError{RetryAfter: oldest.Add(window).Sub(now)}
-	}
-	return nil
+// Release implements consent.Releaser.
+func (s *Store) Release(ctx context.Context, key string, at time.Time) error {
+	_, err := s.q(ctx).Exec(ctx, `DELETE FROM rate_events WHERE ctid = (
+		SELECT ctid FROM rate_events WHERE key = $1 AND at = $2 LIMIT 1)`, key, at)
+	return translate(err)
 }
 
 const shareColumns = `id, citizen, holder, document, code_key, token_key, created_at, expires_at, status, closed_at`

@@ -304,11 +304,21 @@ func testShares(t *testing.T, s Store) {
 		_ = s.Hit(ctx, "v", 3, time.Minute, t0.Add(time.Duration(i)*time.Second))
 	}
 	var rl *consent.RateLimitError
-	if err := s.Peek(ctx, "v", 3, time.Minute, t0.Add(10*time.Second)); !errors.As(err, &rl) {
-		t.Errorf("peek over the limit: %v", err)
+	if err := s.Hit(ctx, "v", 3, time.Minute, t0.Add(10*time.Second)); !errors.As(err, &rl) {
+		t.Errorf("hit over the limit: %v", err)
 	}
-	if err := s.Peek(ctx, "v", 3, time.Minute, t0.Add(61*time.Second)); err != nil {
-		t.Errorf("peek after the window: %v", err)
+	// An event given back frees its place, once.
+	if err := s.Release(ctx, "v", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "v", t0.Add(time.Second)); err != nil {
+		t.Errorf("releasing what is gone: %v", err)
+	}
+	if err := s.Hit(ctx, "v", 3, time.Minute, t0.Add(11*time.Second)); err != nil {
+		t.Errorf("hit after a release: %v", err)
+	}
+	if err := s.Hit(ctx, "v", 3, time.Minute, t0.Add(12*time.Second)); !errors.As(err, &rl) {
+		t.Errorf("a release freed two places: %v", err)
 	}
 	_ = s.RecordAccess(ctx, consent.AccessEvent{At: t0, Citizen: "850315300128", Holder: "850315300128", PartnerID: "verifier", GrantID: "s1", Document: "id_card", Kind: consent.AccessView})
 	if views, _ := s.ViewsBy(ctx, "verifier", 10); len(views) != 1 || views[0].GrantID != "s1" {

@@ -25,7 +25,7 @@ type Store interface {
 	consent.SettingsStore
 	consent.Janitor
 	consent.ShareStore
-	consent.Peeker
+	consent.Releaser
 }
 
 type namedTest struct {

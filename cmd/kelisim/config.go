@@ -58,7 +58,8 @@ type Config struct {
 	UpkeepEvery  time.Duration // KELISIM_UPKEEP_EVERY: expiry and purge rounds
 	OTPRetention time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
 
-	VerifyWrongLimit int // KELISIM_VERIFY_WRONG_LIMIT: wrong share codes a verifier may try per minute
+	VerifyWrongLimit       int // KELISIM_VERIFY_WRONG_LIMIT: wrong share codes a verifier may try per minute
+	VerifyGlobalWrongLimit int // KELISIM_VERIFY_GLOBAL_WRONG_LIMIT: wrong short codes all verifiers may try per minute
 
 	AuthorizeIPLimit int // KELISIM_AUTHORIZE_IP_LIMIT: authorization requests one address may leave waiting
 
@@ -112,6 +113,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_UPKEEP_EVERY", "how often grants are expired and old records purged (default 1m)"},
 	{"KELISIM_OTP_RETENTION", "how long OTP records are kept after they expire, for disputes (default 720h)"},
 	{"KELISIM_VERIFY_WRONG_LIMIT", "wrong share codes a verifier may try per minute (default 10)"},
+	{"KELISIM_VERIFY_GLOBAL_WRONG_LIMIT", "wrong short codes all verifiers together may try per minute (default 60)"},
 	{"KELISIM_AUTHORIZE_IP_LIMIT", "authorization requests one client address may leave waiting for citizens, per 15 minutes (default 300)"},
 	{"KELISIM_SYNTHETIC_CITIZENS", "add this many synthetic citizens to the demo registry, for load tests (default 0)"},
 	{"KELISIM_LOG_LEVEL", "debug, info, warn or error (default info)"},
@@ -243,6 +245,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		bad("KELISIM_LOG_LEVEL", "%q is not debug, info, warn or error", get("KELISIM_LOG_LEVEL", ""))
 	}
 	c.VerifyWrongLimit = integer("KELISIM_VERIFY_WRONG_LIMIT", 10, 1, 10_000)
+	c.VerifyGlobalWrongLimit = integer("KELISIM_VERIFY_GLOBAL_WRONG_LIMIT", 60, 1, 100_000)
 	c.AuthorizeIPLimit = integer("KELISIM_AUTHORIZE_IP_LIMIT", 300, 1, 1_000_000)
 	c.OTPRetention = duration("KELISIM_OTP_RETENTION", 30*24*time.Hour, 5*365*24*time.Hour)
 	if c.DeliveryLease <= c.WebhookTimeout {

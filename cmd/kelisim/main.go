@@ -199,7 +199,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		consent.Janitor
 		consent.ReportStore
 		consent.ShareStore
-		consent.Peeker
+		consent.Releaser
 	}
 	var st store
 	var clients oauth.PartnerGetter // partners as the OAuth server reads them
@@ -269,7 +269,8 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	}, st, clients, keys, secrets, w.consent, metrics, log, now)
 	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
 	reports := consent.NewReports(st, citizens, now)
-	shares := consent.NewShares(st, st, deliverer, secrets.Key("shares"), cfg.Issuer, cfg.VerifyWrongLimit, now)
+	shares := consent.NewShares(st, st, deliverer, secrets.Key("shares"), cfg.Issuer,
+		consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}, now)
 	settings := consent.NewSettings(consents, st, deliverer, reports, secrets.Key("settings"), now)
 	g := &gateway{
 		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,

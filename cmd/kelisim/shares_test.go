@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	_ "image/png"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,5 +225,76 @@ func TestSharePage(t *testing.T) {
 	}
 	if other := newBrowser(t, g).get(res.location + "/qr.png"); other.status != http.StatusNotFound {
 		t.Errorf("another browser got the QR: %d", other.status)
+	}
+}
+
+// Wrong short codes sent at once by one verifier to two replicas: no more
+// than the limit is ever looked up (each attempt is counted before the
+// lookup, in the store); and all verifiers together look up no more than
+// the global ceiling a minute.
+func TestShareGuessingUnderConcurrency(t *testing.T) {
+	db := pgtest.URL(t)
+	env := map[string]string{"KELISIM_VERIFY_WRONG_LIMIT": "10", "KELISIM_VERIFY_GLOBAL_WRONG_LIMIT": "25"}
+	a := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: env})
+	b := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: env})
+	token := func(v partner) string {
+		_, body := a.form(t, oauth.PathToken, v, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
+		return body["access_token"].(string)
+	}
+	guess := func(verifierTokens []string, n int) (looked, limited int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				g := []*gw{a, b}[i%2]
+				resp, _ := g.bearerJSON(t, "POST", "/api/v1/verify", verifierTokens[i%len(verifierTokens)], map[string]any{"code": fmt.Sprintf("%06d", 900000+i)})
+				mu.Lock()
+				defer mu.Unlock()
+				switch resp.StatusCode {
+				case http.StatusNotFound:
+					looked++
+				case http.StatusTooManyRequests:
+					limited++
+				default:
+					t.Errorf("guess %d: %d", i, resp.StatusCode)
+				}
+			})
+		}
+		wg.Wait()
+		return looked, limited
+	}
+	// Lookups as both replicas' store metrics count them.
+	lookups := func() int {
+		n := 0
+		for _, g := range []*gw{a, b} {
+			resp, err := http.Get(g.metrics + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			m := regexp.MustCompile(`kelisim_store_operation_duration_seconds_count\{operation="select shares"\} ([0-9]+)`).FindSubmatch(raw)
+			if m != nil {
+				k, _ := strconv.Atoi(string(m[1]))
+				n += k
+			}
+		}
+		return n
+	}
+	one := a.onboard(t, map[string]any{"client_name": "Airport", "verifier": true, "documents": []string{}})
+	before := lookups()
+	answered404, limited := guess([]string{token(one)}, 80)
+	if looked := lookups() - before; looked != 10 || answered404 != 10 || limited != 70 {
+		t.Errorf("one verifier, 80 wrong codes at once on two replicas: %d looked up, %d answered 404, %d refused; want 10, 10 and 70", looked, answered404, limited)
+	}
+	var others []string
+	for i := range 4 {
+		v := a.onboard(t, map[string]any{"client_name": fmt.Sprint("Verifier ", i), "verifier": true, "documents": []string{}})
+		others = append(others, token(v))
+	}
+	before = lookups()
+	guess(others, 40)
+	if looked := lookups() - before; looked > 25-10 {
+		t.Errorf("four more verifiers looked up %d codes in the same minute; the ceiling of 25 leaves 15", looked)
 	}
 }
