@@ -35,6 +35,13 @@ const (
 //
 //	pending ──partner answers 2xx──▶ delivered
 //	pending ──MaxAttempts-th failure──▶ dead ──operator replays──▶ pending
+//
+// A worker claims an entry for a lease, renews the lease right before each
+// post, and posts for at most half a lease (a post never outlives the
+// lease, even with the replicas' clocks somewhat apart); the attempt is
+// counted, and the entry dead-lettered, by the store, and only by the
+// worker that still holds the lease. So two workers never post one entry
+// at once, and a dead letter comes after exactly MaxAttempts posts.
 type OutboxStatus string
 
 const (
@@ -58,7 +65,23 @@ type OutboxEntry struct {
 	LastError     string       `json:"last_error,omitempty"`
 	CreatedAt     time.Time    `json:"created_at"`
 	DeliveredAt   time.Time    `json:"delivered_at,omitzero"`
+	// Claim names the lease a worker holds on the entry, if any.
+	Claim string `json:"-"`
 }
+
+// DeliveryOutcome is what one attempt at an outbox entry came to.
+type DeliveryOutcome struct {
+	Delivered   bool
+	Final       bool // no use retrying: dead now, whatever the count
+	Error       string
+	At          time.Time
+	RetryAt     time.Time // the next attempt, when one is due
+	MaxAttempts int       // the failure that reaches it dead-letters the entry
+}
+
+// ErrLeaseLost: the worker's lease on an outbox entry ran out and another
+// worker claimed it.
+var ErrLeaseLost = errors.New("the delivery lease was lost")
 
 // Outbox entry kinds.
 const (
@@ -84,11 +107,20 @@ type DeliveryStore interface {
 	// ListAccess returns the citizen's history (as holder or as the one
 	// who consented), newest first.
 	ListAccess(ctx context.Context, citizen IIN, limit int) ([]AccessEvent, error)
-	// ClaimDeliveries leases up to limit pending entries due at now to the
-	// caller until now+lease; another worker skips them meanwhile.
-	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]OutboxEntry, error)
-	// FinishDelivery stores the outcome of an attempt and ends the lease.
-	FinishDelivery(ctx context.Context, e OutboxEntry) error
+	// ClaimDeliveries leases up to limit pending entries due at now to
+	// the caller, under claim, until now+lease; another worker skips them
+	// meanwhile.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, claim string) ([]OutboxEntry, error)
+	// RenewDelivery extends the lease on entry id held under claim until
+	// until. Returns ErrLeaseLost when another worker holds it now, or it
+	// is no longer pending.
+	RenewDelivery(ctx context.Context, id, claim string, until time.Time) error
+	// FinishDelivery counts an attempt at entry id (one more, in the
+	// store), stores its outcome and ends the lease, if claim still holds
+	// it: the entry is delivered, dead (a final failure, or the one that
+	// reaches MaxAttempts) or pending until RetryAt. It returns the entry
+	// as stored, or ErrLeaseLost.
+	FinishDelivery(ctx context.Context, id, claim string, o DeliveryOutcome) (OutboxEntry, error)
 	// ListDeliveries returns entries with the status, oldest first.
 	ListDeliveries(ctx context.Context, status OutboxStatus, limit int) ([]OutboxEntry, error)
 	// ReplayDelivery makes a dead entry pending again, due at now.
@@ -459,9 +491,11 @@ func (d *Deliverer) RunOutbox(ctx context.Context, every time.Duration) {
 }
 
 // DeliverDue makes one attempt at each due entry it can claim, and
-// returns how many it claimed.
+// returns how many it claimed. Each post has a lease of its own (see
+// OutboxStatus).
 func (d *Deliverer) DeliverDue(ctx context.Context) int {
-	entries, err := d.store.ClaimDeliveries(ctx, d.now(), d.cfg.Lease, 16)
+	claim := newID()
+	entries, err := d.store.ClaimDeliveries(ctx, d.now(), d.cfg.Lease, 16, claim)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.ErrorContext(ctx, "claim deliveries", "err", err)
@@ -469,21 +503,32 @@ func (d *Deliverer) DeliverDue(ctx context.Context) int {
 		return 0
 	}
 	for _, e := range entries {
-		err := d.attempt(ctx, e)
-		e.Attempts++
+		if ctx.Err() != nil {
+			break // the lease runs out; another worker takes the rest
+		}
+		if err := d.store.RenewDelivery(ctx, e.ID, claim, d.now().Add(d.cfg.Lease)); err != nil {
+			if !errors.Is(err, ErrLeaseLost) {
+				d.log.ErrorContext(ctx, "renew delivery lease", "delivery", e.ID, "err", err)
+			}
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, d.cfg.Lease/2)
+		err := d.attempt(pctx, e)
+		cancel()
 		now := d.now()
-		switch {
-		case err == nil:
-			e.Status, e.DeliveredAt, e.LastError = OutboxDelivered, now, ""
-		case errors.Is(err, errNoLongerDeliverable) || e.Attempts >= d.cfg.MaxAttempts:
-			e.Status, e.LastError = OutboxDead, err.Error()
-			d.log.WarnContext(ctx, "delivery dead-lettered", "delivery", e.ID, "partner", e.PartnerID, "attempts", e.Attempts, "err", err)
-		default:
-			e.NextAttemptAt, e.LastError = now.Add(d.backoff(e.Attempts)), err.Error()
+		o := DeliveryOutcome{Delivered: err == nil, At: now, MaxAttempts: d.cfg.MaxAttempts}
+		if err != nil {
+			o.Final, o.Error, o.RetryAt = errors.Is(err, errNoLongerDeliverable), err.Error(), now.Add(d.backoff(e.Attempts+1))
 		}
 		// The outcome is stored even when ctx ends, so it is not repeated.
-		if err := d.store.FinishDelivery(context.WithoutCancel(ctx), e); err != nil {
-			d.log.ErrorContext(ctx, "finish delivery", "delivery", e.ID, "err", err)
+		stored, ferr := d.store.FinishDelivery(context.WithoutCancel(ctx), e.ID, claim, o)
+		switch {
+		case errors.Is(ferr, ErrLeaseLost):
+			d.log.WarnContext(ctx, "delivery lease lost before the attempt was recorded", "delivery", e.ID)
+		case ferr != nil:
+			d.log.ErrorContext(ctx, "finish delivery", "delivery", e.ID, "err", ferr)
+		case stored.Status == OutboxDead:
+			d.log.WarnContext(ctx, "delivery dead-lettered", "delivery", e.ID, "partner", e.PartnerID, "attempts", stored.Attempts, "err", err)
 		}
 	}
 	return len(entries)

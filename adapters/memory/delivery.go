@@ -39,7 +39,7 @@ func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) 
 }
 
 // ClaimDeliveries implements consent.DeliveryStore.
-func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]consent.OutboxEntry, error) {
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, claim string) ([]consent.OutboxEntry, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	var due []outboxRow
@@ -51,21 +51,47 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	slices.SortFunc(due, func(a, b outboxRow) int { return a.entry.NextAttemptAt.Compare(b.entry.NextAttemptAt) })
 	var out []consent.OutboxEntry
 	for _, r := range due[:min(limit, len(due))] {
-		r.lockedUntil = now.Add(lease)
+		r.lockedUntil, r.entry.Claim = now.Add(lease), claim
 		put(t, s.outbox, r.entry.ID, r)
 		out = append(out, r.entry)
 	}
 	return out, nil
 }
 
-// FinishDelivery implements consent.DeliveryStore.
-func (s *Store) FinishDelivery(ctx context.Context, e consent.OutboxEntry) error {
+// RenewDelivery implements consent.DeliveryStore.
+func (s *Store) RenewDelivery(ctx context.Context, id, claim string, until time.Time) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
-	if _, ok := s.outbox[e.ID]; ok {
-		put(t, s.outbox, e.ID, outboxRow{entry: e})
+	r, ok := s.outbox[id]
+	if !ok || r.entry.Claim != claim || r.entry.Status != consent.OutboxPending {
+		return consent.ErrLeaseLost
 	}
+	r.lockedUntil = until
+	put(t, s.outbox, id, r)
 	return nil
+}
+
+// FinishDelivery implements consent.DeliveryStore.
+func (s *Store) FinishDelivery(ctx context.Context, id, claim string, o consent.DeliveryOutcome) (consent.OutboxEntry, error) {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	r, ok := s.outbox[id]
+	if !ok || r.entry.Claim != claim {
+		return consent.OutboxEntry{}, consent.ErrLeaseLost
+	}
+	e := r.entry
+	e.Attempts++
+	e.LastError, e.Claim = o.Error, ""
+	switch {
+	case o.Delivered:
+		e.Status, e.DeliveredAt = consent.OutboxDelivered, o.At
+	case o.Final || e.Attempts >= o.MaxAttempts:
+		e.Status = consent.OutboxDead
+	default:
+		e.NextAttemptAt = o.RetryAt
+	}
+	put(t, s.outbox, id, outboxRow{entry: e})
+	return e, nil
 }
 
 // ListDeliveries implements consent.DeliveryStore.
@@ -92,7 +118,7 @@ func (s *Store) ReplayDelivery(ctx context.Context, id string, now time.Time) (c
 	if !ok || r.entry.Status != consent.OutboxDead {
 		return consent.OutboxEntry{}, consent.ErrDeliveryNotFound
 	}
-	r.entry.Status, r.entry.Attempts, r.entry.NextAttemptAt, r.lockedUntil = consent.OutboxPending, 0, now, time.Time{}
+	r.entry.Status, r.entry.Attempts, r.entry.NextAttemptAt, r.lockedUntil, r.entry.Claim = consent.OutboxPending, 0, now, time.Time{}, ""
 	put(t, s.outbox, id, r)
 	return r.entry, nil
 }

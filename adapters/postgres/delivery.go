@@ -32,39 +32,67 @@ func scanAccess(row pgx.CollectableRow) (consent.AccessEvent, error) {
 	return e, err
 }
 
-const outboxColumns = `id, partner_id, grant_id, kind, document_type, status, attempts, next_attempt_at, last_error, created_at, delivered_at`
+const outboxColumns = `id, partner_id, grant_id, kind, document_type, status, attempts, next_attempt_at, last_error, created_at, delivered_at, claim`
 
 func scanOutbox(row pgx.CollectableRow) (consent.OutboxEntry, error) {
 	var e consent.OutboxEntry
 	var delivered *time.Time
-	err := row.Scan(&e.ID, &e.PartnerID, &e.GrantID, &e.Kind, &e.Document, &e.Status, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.CreatedAt, &delivered)
+	var claim *string
+	err := row.Scan(&e.ID, &e.PartnerID, &e.GrantID, &e.Kind, &e.Document, &e.Status, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.CreatedAt, &delivered, &claim)
 	if delivered != nil {
 		e.DeliveredAt = *delivered
+	}
+	if claim != nil {
+		e.Claim = *claim
 	}
 	return e, err
 }
 
 // ClaimDeliveries implements consent.DeliveryStore: SKIP LOCKED lets
 // replicas claim disjoint entries without waiting for each other.
-func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]consent.OutboxEntry, error) {
-	rows, err := s.q(ctx).Query(ctx, `UPDATE outbox SET locked_until = $2
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, claim string) ([]consent.OutboxEntry, error) {
+	rows, err := s.q(ctx).Query(ctx, `UPDATE outbox SET locked_until = $2, claim = $4
 		WHERE id IN (
 			SELECT id FROM outbox
 			WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)
 			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING `+outboxColumns, now, now.Add(lease), limit)
+		RETURNING `+outboxColumns, now, now.Add(lease), limit, claim)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return pgx.CollectRows(rows, scanOutbox)
 }
 
-// FinishDelivery implements consent.DeliveryStore.
-func (s *Store) FinishDelivery(ctx context.Context, e consent.OutboxEntry) error {
-	_, err := s.q(ctx).Exec(ctx, `UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5,
-			delivered_at = $6, locked_until = NULL WHERE id = $1`,
-		e.ID, e.Status, e.Attempts, e.NextAttemptAt, e.LastError, nullTime(e.DeliveredAt))
-	return translate(err)
+// RenewDelivery implements consent.DeliveryStore.
+func (s *Store) RenewDelivery(ctx context.Context, id, claim string, until time.Time) error {
+	tag, err := s.q(ctx).Exec(ctx, `UPDATE outbox SET locked_until = $3 WHERE id = $1 AND claim = $2 AND status = 'pending'`, id, claim, until)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return consent.ErrLeaseLost
+	}
+	return nil
+}
+
+// FinishDelivery implements consent.DeliveryStore: the attempt is counted
+// and the entry dead-lettered in the statement, from the stored count.
+func (s *Store) FinishDelivery(ctx context.Context, id, claim string, o consent.DeliveryOutcome) (consent.OutboxEntry, error) {
+	rows, err := s.q(ctx).Query(ctx, `UPDATE outbox SET attempts = attempts + 1,
+			status = CASE WHEN $3 THEN 'delivered' WHEN $4 OR attempts + 1 >= $5 THEN 'dead' ELSE 'pending' END,
+			delivered_at = CASE WHEN $3 THEN $6 ELSE delivered_at END,
+			next_attempt_at = CASE WHEN $3 OR $4 OR attempts + 1 >= $5 THEN next_attempt_at ELSE $7 END,
+			last_error = $8, locked_until = NULL, claim = NULL
+		WHERE id = $1 AND claim = $2
+		RETURNING `+outboxColumns, id, claim, o.Delivered, o.Final, o.MaxAttempts, o.At, o.RetryAt, o.Error)
+	if err != nil {
+		return consent.OutboxEntry{}, translate(err)
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanOutbox)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.OutboxEntry{}, consent.ErrLeaseLost
+	}
+	return e, translate(err)
 }
 
 // ListDeliveries implements consent.DeliveryStore.
@@ -78,7 +106,7 @@ func (s *Store) ListDeliveries(ctx context.Context, status consent.OutboxStatus,
 
 // ReplayDelivery implements consent.DeliveryStore.
 func (s *Store) ReplayDelivery(ctx context.Context, id string, now time.Time) (consent.OutboxEntry, error) {
-	rows, err := s.q(ctx).Query(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL
+	rows, err := s.q(ctx).Query(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL, claim = NULL
 		WHERE id = $1 AND status = 'dead' RETURNING `+outboxColumns, id, now)
 	if err != nil {
 		return consent.OutboxEntry{}, translate(err)

@@ -189,7 +189,7 @@ func testApprovalRolledBack(t *testing.T, s Store) {
 	if ch, _ := s.GetChallenge(ctx, "c1"); ch.Status != consent.ChallengePending || ch.Version != 1 {
 		t.Errorf("challenge after rollback: %s v%d, want pending v1", ch.Status, ch.Version)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10); len(due) != 0 {
+	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10, "w"); len(due) != 0 {
 		t.Errorf("outbox after rollback: %v", due)
 	}
 }

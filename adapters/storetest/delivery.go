@@ -36,34 +36,63 @@ func testOutbox(t *testing.T, s Store) {
 	if err := s.ApproveChallenge(ctx, c, g, []consent.OutboxEntry{e}); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := s.ClaimDeliveries(ctx, t0, time.Minute, 10)
-	if err != nil || len(claimed) != 1 || claimed[0].ID != "o1" || claimed[0].GrantID != "g1" {
+	claimed, err := s.ClaimDeliveries(ctx, t0, time.Minute, 10, "w1")
+	if err != nil || len(claimed) != 1 || claimed[0].ID != "o1" || claimed[0].GrantID != "g1" || claimed[0].Claim != "w1" {
 		t.Fatalf("claim: %+v %v", claimed, err)
 	}
-	// Leased: another worker gets nothing until the lease ends.
-	if again, _ := s.ClaimDeliveries(ctx, t0.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
+	// Leased: another worker gets nothing until the lease ends; renewing
+	// it keeps the entry.
+	if again, _ := s.ClaimDeliveries(ctx, t0.Add(30*time.Second), time.Minute, 10, "w2"); len(again) != 0 {
 		t.Errorf("a leased entry was claimed twice: %+v", again)
 	}
-	if again, _ := s.ClaimDeliveries(ctx, t0.Add(61*time.Second), time.Minute, 10); len(again) != 1 {
-		t.Errorf("an expired lease was not claimable again: %+v", again)
-	}
-	e = claimed[0]
-	e.Attempts, e.NextAttemptAt, e.LastError = 1, t0.Add(5*time.Minute), "status 503"
-	if err := s.FinishDelivery(ctx, e); err != nil {
+	if err := s.RenewDelivery(ctx, "o1", "w1", t0.Add(90*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0.Add(4*time.Minute), time.Minute, 10); len(due) != 0 {
+	if again, _ := s.ClaimDeliveries(ctx, t0.Add(61*time.Second), time.Minute, 10, "w2"); len(again) != 0 {
+		t.Errorf("a renewed lease was claimed: %+v", again)
+	}
+	// Once it runs out another worker claims it, and the first can neither
+	// renew nor record an attempt.
+	if again, _ := s.ClaimDeliveries(ctx, t0.Add(91*time.Second), time.Minute, 10, "w2"); len(again) != 1 {
+		t.Fatalf("an expired lease was not claimable again: %+v", again)
+	}
+	if err := s.RenewDelivery(ctx, "o1", "w1", t0.Add(2*time.Minute)); !errors.Is(err, consent.ErrLeaseLost) {
+		t.Errorf("renewing a lost lease: %v", err)
+	}
+	fail := consent.DeliveryOutcome{Error: "status 503", At: t0.Add(2 * time.Minute), RetryAt: t0.Add(5 * time.Minute), MaxAttempts: 3}
+	if _, err := s.FinishDelivery(ctx, "o1", "w1", fail); !errors.Is(err, consent.ErrLeaseLost) {
+		t.Errorf("finishing under a lost lease: %v", err)
+	}
+	e, err = s.FinishDelivery(ctx, "o1", "w2", fail)
+	if err != nil || e.Attempts != 1 || e.Status != consent.OutboxPending || !e.NextAttemptAt.Equal(t0.Add(5*time.Minute)) || e.LastError != "status 503" {
+		t.Fatalf("first failure: %+v %v", e, err)
+	}
+	if _, err := s.FinishDelivery(ctx, "o1", "w2", fail); !errors.Is(err, consent.ErrLeaseLost) {
+		t.Errorf("a finished attempt was recorded twice: %v", err)
+	}
+	if due, _ := s.ClaimDeliveries(ctx, t0.Add(4*time.Minute), time.Minute, 10, "w3"); len(due) != 0 {
 		t.Error("claimed before its next attempt")
 	}
-	e.Status, e.Attempts, e.LastError = consent.OutboxDead, 8, "status 500"
-	if err := s.FinishDelivery(ctx, e); err != nil {
-		t.Fatal(err)
+	// The store counts attempts: the third failure is the dead letter.
+	for i, at := range []time.Time{t0.Add(5 * time.Minute), t0.Add(10 * time.Minute)} {
+		due, _ := s.ClaimDeliveries(ctx, at, time.Minute, 10, fmt.Sprint("w", 4+i))
+		if len(due) != 1 || due[0].Attempts != 1+i {
+			t.Fatalf("claim %d: %+v", i, due)
+		}
+		fail.At, fail.RetryAt = at, at.Add(5*time.Minute)
+		e, err = s.FinishDelivery(ctx, "o1", due[0].Claim, fail)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.Status != consent.OutboxDead || e.Attempts != 3 {
+		t.Errorf("after the third failure: %+v, want dead after 3 attempts", e)
 	}
 	dead, _ := s.ListDeliveries(ctx, consent.OutboxDead, 10)
-	if len(dead) != 1 || dead[0].Attempts != 8 || dead[0].LastError != "status 500" {
+	if len(dead) != 1 || dead[0].Attempts != 3 || dead[0].LastError != "status 503" {
 		t.Fatalf("dead letters: %+v", dead)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10); len(due) != 0 {
+	if due, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10, "w6"); len(due) != 0 {
 		t.Error("a dead entry was claimed")
 	}
 	replayed, err := s.ReplayDelivery(ctx, "o1", t0.Add(2*time.Hour))
@@ -73,14 +102,22 @@ func testOutbox(t *testing.T, s Store) {
 	if _, err := s.ReplayDelivery(ctx, "o1", t0.Add(2*time.Hour)); !errors.Is(err, consent.ErrDeliveryNotFound) {
 		t.Errorf("replaying a pending entry: %v", err)
 	}
-	due, _ := s.ClaimDeliveries(ctx, t0.Add(2*time.Hour), time.Minute, 10)
+	due, _ := s.ClaimDeliveries(ctx, t0.Add(2*time.Hour), time.Minute, 10, "w7")
 	if len(due) != 1 {
 		t.Fatal("a replayed entry is not due")
 	}
-	due[0].Status, due[0].DeliveredAt = consent.OutboxDelivered, t0.Add(2*time.Hour)
-	_ = s.FinishDelivery(ctx, due[0])
-	if done, _ := s.ListDeliveries(ctx, consent.OutboxDelivered, 10); len(done) != 1 || !done[0].DeliveredAt.Equal(t0.Add(2*time.Hour)) {
+	if _, err := s.FinishDelivery(ctx, "o1", "w7", consent.DeliveryOutcome{Delivered: true, At: t0.Add(2 * time.Hour), MaxAttempts: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if done, _ := s.ListDeliveries(ctx, consent.OutboxDelivered, 10); len(done) != 1 || !done[0].DeliveredAt.Equal(t0.Add(2*time.Hour)) || done[0].Attempts != 1 {
 		t.Errorf("delivered: %+v", done)
+	}
+	// A final failure (the grant ended) dead-letters at once.
+	_ = s.EnqueueDeliveries(ctx, []consent.OutboxEntry{{ID: "o2", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantDocuments,
+		Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}})
+	due, _ = s.ClaimDeliveries(ctx, t0.Add(3*time.Hour), time.Minute, 10, "w8")
+	if e, err := s.FinishDelivery(ctx, "o2", "w8", consent.DeliveryOutcome{Final: true, Error: "grant ended", At: t0.Add(3 * time.Hour), MaxAttempts: 3}); err != nil || e.Status != consent.OutboxDead || e.Attempts != 1 || len(due) != 1 {
+		t.Errorf("final failure: %+v %v", e, err)
 	}
 }
 
@@ -160,7 +197,7 @@ func testActiveGrantsAndEnqueue(t *testing.T, s Store) {
 	if err := s.EnqueueDeliveries(ctx, []consent.OutboxEntry{e}); err != nil {
 		t.Fatal(err)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10); len(due) != 1 || due[0].Document != "id_card" || due[0].Kind != consent.KindDocumentChanged {
+	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10, "w"); len(due) != 1 || due[0].Document != "id_card" || due[0].Kind != consent.KindDocumentChanged {
 		t.Errorf("enqueued: %+v", due)
 	}
 }
@@ -229,7 +266,7 @@ func testSettingsStore(t *testing.T, s Store) {
 	if ok, err := s.RevokeGrant(ctx, "g1", "citizen", "why", t0.Add(2*time.Minute), []consent.OutboxEntry{set}); ok || err != nil {
 		t.Errorf("second revoke: %v %v", ok, err)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10); len(due) != 1 || due[0].ID != "set1" {
+	if due, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10, "w"); len(due) != 1 || due[0].ID != "set1" {
 		t.Errorf("notifications queued: %+v, want only the first revocation's", due)
 	}
 	_ = s.AckRevocation(ctx, "g1", t0.Add(3*time.Minute))

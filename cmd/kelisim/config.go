@@ -248,8 +248,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.VerifyGlobalWrongLimit = integer("KELISIM_VERIFY_GLOBAL_WRONG_LIMIT", 60, 1, 100_000)
 	c.AuthorizeIPLimit = integer("KELISIM_AUTHORIZE_IP_LIMIT", 300, 1, 1_000_000)
 	c.OTPRetention = duration("KELISIM_OTP_RETENTION", 30*24*time.Hour, 5*365*24*time.Hour)
-	if c.DeliveryLease <= c.WebhookTimeout {
-		bad("KELISIM_DELIVERY_LEASE", "must be longer than KELISIM_WEBHOOK_TIMEOUT (%s)", c.WebhookTimeout)
+	// A post may last half a lease, so it ends within the lease even with
+	// the replicas' clocks somewhat apart.
+	if c.DeliveryLease < 2*c.WebhookTimeout {
+		bad("KELISIM_DELIVERY_LEASE", "must be at least twice KELISIM_WEBHOOK_TIMEOUT (%s): a post ends within half a lease", c.WebhookTimeout)
 	}
 
 	c.SMS = get("KELISIM_SMS", map[bool]string{true: "console", false: ""}[c.DatabaseURL == ""])

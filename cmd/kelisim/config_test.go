@@ -39,6 +39,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad addr", map[string]string{"KELISIM_ADDR": "8080"}, []string{"KELISIM_ADDR"}},
 		{"bad bool", map[string]string{"KELISIM_MIGRATE": "maybe"}, []string{"KELISIM_MIGRATE"}},
 		{"bad pool", map[string]string{"KELISIM_DB_MAX_CONNS": "1"}, []string{"KELISIM_DB_MAX_CONNS"}},
+		{"lease shorter than two posts", map[string]string{"KELISIM_DELIVERY_LEASE": "15s", "KELISIM_WEBHOOK_TIMEOUT": "10s"}, []string{"KELISIM_DELIVERY_LEASE"}},
+		{"phone total within one address's share", map[string]string{"KELISIM_OTP_PHONE_LIMIT": "5", "KELISIM_OTP_PHONE_TOTAL_LIMIT": "5"}, []string{"KELISIM_OTP_PHONE_TOTAL_LIMIT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
