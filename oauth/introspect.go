@@ -18,37 +18,37 @@ import (
 // as a partner (client_secret_basic or private_key_jwt) and learns about its
 // own tokens only: another partner's token is reported inactive, exactly as
 // an unknown one, so introspection reveals nothing across partners.
-func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withRequestCache(r.Context()))
+func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) { s.settle(w, r, s.introspect) }
+
+func (s *Server) introspect(r *http.Request) answer {
 	ctx := r.Context()
+	fail := func(err error) answer {
+		return func(w http.ResponseWriter) {
+			if !s.storeDown(ctx, w, PathIntrospect, err) {
+				s.jsonError(w, err, PathIntrospect)
+			}
+		}
+	}
 	if r.Method != http.MethodPost {
-		s.jsonError(w, fosite.ErrInvalidRequest.WithHint("Introspection takes POST."), PathIntrospect)
-		return
+		return fail(fosite.ErrInvalidRequest.WithHint("Introspection takes POST."))
 	}
 	if err := r.ParseForm(); err != nil {
-		s.jsonError(w, fosite.ErrInvalidRequest.WithHint("The body is not a form."), PathIntrospect)
-		return
+		return fail(fosite.ErrInvalidRequest.WithHint("The body is not a form."))
 	}
 	caller, err := s.provider.AuthenticateClient(ctx, r, r.PostForm)
 	if err != nil {
-		if s.storeDown(ctx, w, PathIntrospect, err) {
-			return
-		}
-		s.jsonError(w, fosite.ErrInvalidClient.WithWrap(err), PathIntrospect)
-		return
+		return fail(fosite.ErrInvalidClient.WithWrap(err))
 	}
 	token := r.PostForm.Get("token")
 	if token == "" {
-		s.jsonError(w, fosite.ErrInvalidRequest.WithHint("The token parameter is missing."), PathIntrospect)
-		return
+		return fail(fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
 	}
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
-	if s.storeDown(ctx, w, PathIntrospect, err) {
-		return // never "active": false for a token the store was not asked about
+	if consent.StoreFailed(ctx, err) {
+		return fail(err) // never "active": false for a token the store was not asked about
 	}
 	if err != nil || ar.GetClient().GetID() != caller.GetID() {
-		writeJSON(w, http.StatusOK, map[string]any{"active": false})
-		return
+		return func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, map[string]any{"active": false}) }
 	}
 	sess, _ := ar.GetSession().(*Session)
 	out := map[string]any{
@@ -77,7 +77,7 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) {
 	if sess != nil && sess.GrantID != "" {
 		out["grant_id"] = sess.GrantID
 	}
-	writeJSON(w, http.StatusOK, out)
+	return func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, out) }
 }
 
 // Userinfo serves the OpenID Connect userinfo endpoint. It answers only the

@@ -260,60 +260,95 @@ func (Unavailable) Prompt(http.ResponseWriter, *http.Request, Pending) (Decision
 
 // Authorize serves the authorization endpoint (RFC 6749 §4.1, with PKCE,
 // PAR and RFC 9207 iss on every redirect).
-func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withRequestCache(r.Context()))
+func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) { s.settle(w, r, s.authorize) }
+
+// answer is how a decided request is written.
+type answer func(w http.ResponseWriter)
+
+func (s *Server) authorize(r *http.Request) answer {
 	ctx := r.Context()
-	raw := w // the consent prompt answers the browser itself, with no iss
-	w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
+	fail := func(ar fosite.AuthorizeRequester, err error) answer {
+		return func(w http.ResponseWriter) {
+			s.authorizeError(ctx, &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}, ar, err)
+		}
+	}
 	if err := s.parForClient(ctx, r); err != nil {
-		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), err)
-		return
+		return fail(fosite.NewAuthorizeRequest(), err)
 	}
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
-		s.authorizeError(ctx, w, ar, err)
-		return
+		return fail(ar, err)
 	}
 	c := ar.GetClient().(*client)
 	if c.p.RequirePAR && !strings.HasPrefix(r.Form.Get("request_uri"), parRequestURIBase) {
-		s.authorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("This partner must use a pushed authorization request (PAR)."))
-		return
+		return fail(ar, fosite.ErrInvalidRequest.WithHint("This partner must use a pushed authorization request (PAR)."))
 	}
 	if ar.GetRequestForm().Get("redirect_uri") != "" && !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
 		// fosite lets loopback redirect URIs vary by port; Kelisim matches exactly.
-		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))
-		return
+		return fail(fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))
 	}
 	if nonce := ar.GetRequestForm().Get("nonce"); nonce != "" && len(nonce) < minParameterEntropy {
 		// fosite would refuse it only when the ID token is made, at the
 		// code's exchange, long after the citizen consented.
-		s.authorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHintf("Parameter 'nonce' must have at least %d characters.", minParameterEntropy))
-		return
+		return fail(ar, fosite.ErrInvalidRequest.WithHintf("Parameter 'nonce' must have at least %d characters.", minParameterEntropy))
 	}
 	if slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
-		s.authorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("The citizen must consent interactively."))
-		return
+		return fail(ar, fosite.ErrConsentRequired.WithHint("The citizen must consent interactively."))
 	}
 	if err := s.countPending(ctx); err != nil {
-		s.authorizeError(ctx, w, ar, err)
-		return
+		return fail(ar, err)
 	}
 	ar.SetSession(NewSession())
 	id := randomID()
 	exp := s.now().Add(s.cfg.ConsentLifespan).UTC()
 	ar.GetSession().SetExpiresAt(fosite.PushedAuthorizeRequestContext, exp)
 	if err := s.rehearse(ctx, ar); err != nil {
-		s.authorizeError(ctx, w, ar, err)
-		return
+		return fail(ar, err)
 	}
 	if err := s.storage.create(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext); err != nil {
-		s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
-		return
+		return fail(ar, fosite.ErrServerError.WithWrap(err))
 	}
 	p := pending(id, ar)
-	if d, decided := s.consent.Prompt(raw, r, p); decided {
-		_ = s.Finish(w, r, id, func(context.Context) (Decision, error) { return d, nil })
+	return func(w http.ResponseWriter) {
+		// The consent prompt answers the browser itself, with no iss.
+		if d, decided := s.consent.Prompt(w, r, p); decided {
+			_ = s.Finish(w, r, id, func(context.Context) (Decision, error) { return d, nil })
+		}
 	}
+}
+
+// settle decides a request, then writes the answer. When a partner the
+// decision read through the shared reader (which may serve a per-replica
+// cache a moment behind the store) proves not to be as the store has it —
+// the store refused a record decided on it, or shows another version — the
+// request is decided once more with partners read from the store. So no
+// replica acts on a partner state the admin API has already changed: not
+// a suspended partner, a rotated secret, a removed redirect URI.
+func (s *Server) settle(w http.ResponseWriter, r *http.Request, decide func(r *http.Request) answer) {
+	r = r.WithContext(withRequestCache(r.Context()))
+	write := decide(r)
+	if s.stale(r.Context()) {
+		cacheOf(r.Context()).reset()
+		write = decide(r.WithContext(partners.Fresh(r.Context())))
+	}
+	write(w)
+}
+
+// stale reports whether the request was decided on a partner the store
+// has otherwise. A partner nothing confirmed is read from the store once:
+// that happens to refusals and to answers that stored nothing.
+func (s *Server) stale(ctx context.Context) bool {
+	changed, unconfirmed := cacheOf(ctx).stale()
+	if changed {
+		return true
+	}
+	for id, version := range unconfirmed {
+		p, err := s.storage.partners.GetPartner(partners.Fresh(ctx), id)
+		if errors.Is(err, partners.ErrNotFound) || (err == nil && p.Version != version) {
+			return true
+		}
+	}
+	return false
 }
 
 // rehearse runs, before anybody is asked, every check fosite makes when
@@ -401,7 +436,9 @@ func (s *Server) parForClient(ctx context.Context, r *http.Request) error {
 // answered once; an unknown or expired one gets an error without a
 // redirect, since there is no validated place to send it.
 func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decide func(ctx context.Context) (Decision, error)) error {
-	r = r.WithContext(withRequestCache(r.Context()))
+	// The partner is read from the store: the request is checked against
+	// it as it is now, and the code stored only while it stays so.
+	r = r.WithContext(partners.Fresh(withRequestCache(r.Context())))
 	ctx := r.Context()
 	if _, ok := w.(*issuerWriter); !ok {
 		w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
@@ -413,8 +450,15 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 	}
 	defer func() { _ = s.storage.store.Rollback(tx) }()
 	ar, err := s.storage.getAuthorize(tx, KindPending, id)
+	if err == nil {
+		err = stillAllowed(ar)
+	}
 	if err != nil {
 		s.requestGone(ctx, w, err)
+		return nil
+	}
+	if scopes := ar.GetClient().GetScopes(); !scopes.Has(ar.GetRequestedScopes()...) {
+		s.authorizeError(ctx, w, ar, fosite.ErrInvalidScope.WithHint("The partner is no longer allowed everything it asked for; ask again."))
 		return nil
 	}
 	d, err := decide(tx)
@@ -455,6 +499,15 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		return nil
 	}
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	return nil
+}
+
+// stillAllowed refuses a waiting request whose redirect URI its partner
+// no longer has: the answer must not go there.
+func stillAllowed(ar fosite.AuthorizeRequester) error {
+	if u := ar.GetRedirectURI(); u != nil && !slices.Contains(ar.GetClient().GetRedirectURIs(), u.String()) {
+		return fosite.ErrNotFound.WithDebug("the redirect URI was removed")
+	}
 	return nil
 }
 
@@ -524,25 +577,26 @@ func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar f
 }
 
 // PAR serves the pushed authorization request endpoint (RFC 9126).
-func (s *Server) PAR(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withRequestCache(r.Context()))
+func (s *Server) PAR(w http.ResponseWriter, r *http.Request) { s.settle(w, r, s.par) }
+
+func (s *Server) par(r *http.Request) answer {
 	ctx := r.Context()
+	fail := func(ar fosite.AuthorizeRequester, err error) answer {
+		return func(w http.ResponseWriter) { s.parError(ctx, w, ar, err) }
+	}
 	ar, err := s.provider.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
-		s.parError(ctx, w, ar, err)
-		return
+		return fail(ar, err)
 	}
 	c := ar.GetClient().(*client)
 	if !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
-		s.parError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))
-		return
+		return fail(ar, fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))
 	}
 	resp, err := s.provider.NewPushedAuthorizeResponse(ctx, ar, NewSession())
 	if err != nil {
-		s.parError(ctx, w, ar, err)
-		return
+		return fail(ar, err)
 	}
-	s.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+	return func(w http.ResponseWriter) { s.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp) }
 }
 
 func (s *Server) parError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
@@ -556,30 +610,39 @@ func (s *Server) parError(ctx context.Context, w http.ResponseWriter, ar fosite.
 // Token serves the token endpoint: authorization_code, refresh_token and
 // client_credentials. Client-credentials tokens act for no citizen and so
 // never carry document, openid or offline_access scopes.
-func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withRequestCache(r.Context()))
+func (s *Server) Token(w http.ResponseWriter, r *http.Request) { s.settle(w, r, s.token) }
+
+func (s *Server) token(r *http.Request) answer {
 	ctx := r.Context()
+	fail := func(ar fosite.AccessRequester, err error) answer {
+		return func(w http.ResponseWriter) { s.tokenError(ctx, w, ar, err) }
+	}
 	ar, err := s.provider.NewAccessRequest(ctx, r, NewSession())
 	if err != nil {
-		s.tokenError(ctx, w, ar, err)
-		return
+		return fail(ar, err)
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		for _, sc := range ar.GetRequestedScopes() {
 			if IsCitizenScope(sc) {
-				s.tokenError(ctx, w, ar, fosite.ErrInvalidScope.WithHintf("Scope '%s' needs a citizen's consent; client_credentials tokens cannot carry it.", sc))
-				return
+				return fail(ar, fosite.ErrInvalidScope.WithHintf("Scope '%s' needs a citizen's consent; client_credentials tokens cannot carry it.", sc))
 			}
 			ar.GrantScope(sc)
 		}
 	}
+	if ar.GetGrantTypes().ExactOne("authorization_code") {
+		// A code is exchanged only for a redirect URI the partner still has.
+		if uri := ar.GetRequestForm().Get("redirect_uri"); !slices.Contains(ar.GetClient().(*client).p.RedirectURIs, uri) {
+			return fail(ar, fosite.ErrInvalidGrant.WithHint("The redirect_uri is no longer registered for this partner."))
+		}
+	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
-		s.tokenError(ctx, w, ar, err)
-		return
+		return fail(ar, err)
 	}
-	s.observe.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
-	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+	return func(w http.ResponseWriter) {
+		s.observe.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
+		s.provider.WriteAccessResponse(ctx, w, ar, resp)
+	}
 }
 
 func (s *Server) tokenError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
@@ -606,20 +669,23 @@ func IsCitizenScope(scope string) bool {
 
 // Revoke serves token revocation (RFC 7009). A partner can revoke only its
 // own tokens; revoking a refresh token revokes its family.
-func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(withRequestCache(r.Context()))
+func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) { s.settle(w, r, s.revoke) }
+
+func (s *Server) revoke(r *http.Request) answer {
 	ctx := r.Context()
 	err := s.provider.NewRevocationRequest(ctx, r)
-	// fosite answers 200 to any error it does not know, so a revocation
-	// the store never saw would pass for done.
-	if consent.StoreFailed(ctx, err) {
-		s.storeDown(ctx, w, PathRevoke, err)
-		return
+	return func(w http.ResponseWriter) {
+		// fosite answers 200 to any error it does not know, so a
+		// revocation the store never saw would pass for done.
+		if consent.StoreFailed(ctx, err) {
+			s.storeDown(ctx, w, PathRevoke, err)
+			return
+		}
+		if err != nil {
+			s.observeError(PathRevoke, err)
+		}
+		s.provider.WriteRevocationResponse(ctx, w, err)
 	}
-	if err != nil {
-		s.observeError(PathRevoke, err)
-	}
-	s.provider.WriteRevocationResponse(ctx, w, err)
 }
 
 // storeDown answers 503 temporarily_unavailable with Retry-After when the

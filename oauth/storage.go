@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"sync"
 	"time"
@@ -48,10 +49,20 @@ var (
 // resource endpoint needs the token's partner and grant again after the
 // token check. It lives only as long as the request, so a suspension or a
 // revocation still holds from the next request on.
+//
+// It also keeps track of partners read through the shared partner reader,
+// which may serve them from a per-replica cache a moment behind the store:
+// such a partner is unconfirmed until the store vouches for its version (a
+// record decided on it is stored, or the store returns it with a token).
+// If the store shows it changed, the request is stale and is decided again
+// with partners read from the store (see Server.settle).
 type requestCache struct {
-	mu       sync.Mutex
-	partners map[string]partners.Partner
-	grants   map[string]consent.Grant
+	mu          sync.Mutex
+	partners    map[string]partners.Partner
+	grants      map[string]consent.Grant
+	unconfirmed map[string]int // partner id → version read through the shared reader
+	changed     bool           // a partner read here is not as the store has it
+	jtis        map[string]bool
 }
 
 type requestCacheKey struct{}
@@ -60,8 +71,80 @@ func withRequestCache(ctx context.Context) context.Context {
 	if _, ok := ctx.Value(requestCacheKey{}).(*requestCache); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, requestCacheKey{}, &requestCache{
-		partners: map[string]partners.Partner{}, grants: map[string]consent.Grant{}})
+	c := &requestCache{jtis: map[string]bool{}}
+	c.reset()
+	return context.WithValue(ctx, requestCacheKey{}, c)
+}
+
+// reset forgets what was read, for deciding the request again; the
+// client-assertion jtis this request stored are kept, as its own.
+func (c *requestCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.partners, c.grants, c.unconfirmed, c.changed = map[string]partners.Partner{}, map[string]consent.Grant{}, map[string]int{}, false
+}
+
+// fromReader keeps p, read through the shared reader, as unconfirmed.
+func (c *requestCache) fromReader(p partners.Partner) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.partners[p.ID] = p
+	c.unconfirmed[p.ID] = p.Version
+}
+
+// confirm records that the store has partner id at version.
+func (c *requestCache) confirm(id string, version int) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.unconfirmed[id]; ok {
+		c.changed = c.changed || v != version
+		delete(c.unconfirmed, id)
+	}
+}
+
+// markChanged records that a partner read here is not as the store has it.
+func (c *requestCache) markChanged() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.changed = true
+	c.mu.Unlock()
+}
+
+// stale reports whether the request was decided on a partner the store
+// has otherwise, and which partners are still unconfirmed.
+func (c *requestCache) stale() (bool, map[string]int) {
+	if c == nil {
+		return false, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed, maps.Clone(c.unconfirmed)
+}
+
+func (c *requestCache) ownJTI(jti string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.jtis[jti]
+}
+
+func (c *requestCache) storedJTI(jti string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.jtis[jti] = true
+	c.mu.Unlock()
 }
 
 func cacheOf(ctx context.Context) *requestCache {
@@ -89,9 +172,13 @@ func (c *requestCache) grant(id string) (consent.Grant, bool) {
 	return g, ok
 }
 
+// put keeps a partner and a grant read from the store itself.
 func (c *requestCache) put(p *partners.Partner, g *consent.Grant) {
 	if c == nil {
 		return
+	}
+	if p != nil {
+		c.confirm(p.ID, p.Version)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -109,8 +196,12 @@ func (s *fositeStorage) partner(ctx context.Context, id string) (partners.Partne
 		return p, nil
 	}
 	p, err := s.partners.GetPartner(ctx, id)
-	if err == nil {
+	switch {
+	case err != nil:
+	case partners.WantsFresh(ctx):
 		cache.put(&p, nil)
+	default:
+		cache.fromReader(p)
 	}
 	return p, err
 }
@@ -132,8 +223,12 @@ func (s *fositeStorage) GetClient(ctx context.Context, id string) (fosite.Client
 }
 
 // ClientAssertionJWTValid returns fosite.ErrJTIKnown for a jti seen before
-// and not yet expired.
+// and not yet expired, by another request: one decided again (see
+// Server.settle) meets its own.
 func (s *fositeStorage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	if cacheOf(ctx).ownJTI(jti) {
+		return nil
+	}
 	r, err := s.store.GetRecord(ctx, KindJTI, jti)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -150,8 +245,14 @@ func (s *fositeStorage) ClientAssertionJWTValid(ctx context.Context, jti string)
 // SetClientAssertionJWT remembers a jti until exp. Of two concurrent uses of
 // one jti, one gets fosite.ErrJTIKnown.
 func (s *fositeStorage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	if cacheOf(ctx).ownJTI(jti) {
+		return nil
+	}
 	rec := Record{Kind: KindJTI, Signature: jti, Active: true, ExpiresAt: exp}
 	err := s.store.CreateRecord(ctx, rec)
+	if err == nil {
+		cacheOf(ctx).storedJTI(jti)
+	}
 	if !errors.Is(err, ErrConflict) {
 		return err
 	}
@@ -172,6 +273,7 @@ func (s *fositeStorage) SetClientAssertionJWT(ctx context.Context, jti string, e
 	} else if err != nil {
 		return err
 	}
+	cacheOf(ctx).storedJTI(jti)
 	return nil
 }
 
@@ -361,10 +463,24 @@ func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string,
 	if sess, ok := req.GetSession().(*Session); ok {
 		grantID = sess.GrantID
 	}
-	return s.store.CreateRecord(ctx, Record{
+	rec := Record{
 		Kind: kind, Signature: signature, RequestID: req.GetID(), ClientID: req.GetClient().GetID(),
 		GrantID: grantID, Active: true, ExpiresAt: exp.UTC(), Request: data,
-	})
+	}
+	// Stored only while the partner is as it was when this was decided:
+	// a replica whose partner cache lags never issues on old state.
+	c, ok := req.GetClient().(*client)
+	if ok {
+		rec.PartnerVersion, rec.PartnerEpoch = c.p.Version, c.p.Epoch
+	}
+	err = s.store.CreateRecord(ctx, rec)
+	switch {
+	case errors.Is(err, ErrPartnerChanged):
+		cacheOf(ctx).markChanged()
+	case err == nil && ok:
+		cacheOf(ctx).confirm(c.p.ID, c.p.Version)
+	}
+	return err
 }
 
 // defaultRecordLifespan bounds a record whose session names no expiry.
@@ -406,6 +522,9 @@ func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, se
 	if err != nil {
 		return nil, false, err
 	}
+	if c, ok := req.Client.(*client); ok && c.p.Epoch != rec.PartnerEpoch {
+		grantEnded = true // issued before a suspension: never works again
+	}
 	switch {
 	case grantEnded && kind == KindAccess:
 		return nil, false, fosite.ErrInactiveToken
@@ -429,6 +548,9 @@ func (s *fositeStorage) getAuthorize(ctx context.Context, kind Kind, signature s
 	ar, err := s.decodeAuthorize(ctx, rec.Request)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s record: %w", kind, err)
+	}
+	if ar.Client.(*client).p.Epoch != rec.PartnerEpoch {
+		return nil, fosite.ErrNotFound.WithDebug("the partner was suspended since")
 	}
 	return ar, nil
 }

@@ -34,6 +34,15 @@ type Record struct {
 	Active    bool
 	ExpiresAt time.Time
 	Request   []byte // the serialised fosite request (JSON)
+
+	// PartnerEpoch is the partner's epoch when the record was made; the
+	// record is void once the partner's epoch moved on (a suspension).
+	PartnerEpoch int
+	// PartnerVersion, when set, is the version of the partner the record
+	// was decided on: CreateRecord stores the record only if the partner
+	// is still at that version and active, and returns ErrPartnerChanged
+	// otherwise. Not stored.
+	PartnerVersion int
 }
 
 // TokenRecord is the record of an access or refresh token read together
@@ -48,7 +57,9 @@ type TokenRecord struct {
 // Store keeps Records and signing keys. Both the PostgreSQL and the memory
 // adapter implement it and pass the same contract tests.
 type Store interface {
-	// CreateRecord returns ErrConflict when (Kind, Signature) exists.
+	// CreateRecord returns ErrConflict when (Kind, Signature) exists, and
+	// ErrPartnerChanged when r.PartnerVersion is set and the partner is
+	// no longer at it, or not active.
 	CreateRecord(ctx context.Context, r Record) error
 	// GetRecord returns ErrNotFound when there is none, active or not.
 	GetRecord(ctx context.Context, kind Kind, signature string) (Record, error)
@@ -92,6 +103,9 @@ var (
 	ErrNotFound  = errors.New("not found")
 	ErrConflict  = errors.New("already exists")
 	ErrNotActive = errors.New("not active")
+	// ErrPartnerChanged: the partner a record was decided on changed
+	// before it was stored (see Record.PartnerVersion).
+	ErrPartnerChanged = errors.New("the partner changed")
 )
 
 // SigningKey is a gateway signing key. Private is the key sealed with the

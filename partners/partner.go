@@ -94,8 +94,11 @@ type Registration struct {
 type Partner struct {
 	ID string `json:"client_id"`
 	Registration
-	Status    Status    `json:"status"`
-	Version   int       `json:"version"`
+	Status  Status `json:"status"`
+	Version int    `json:"version"` // moves with every change
+	// Epoch moves with every suspension: what was issued under an older
+	// epoch never works again, even after the partner is resumed.
+	Epoch     int       `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 

@@ -171,7 +171,10 @@ func (s *Service) RotateSecret(ctx context.Context, actor, id string, grace time
 // holds fails from the next request on. Suspending twice is harmless.
 func (s *Service) Suspend(ctx context.Context, actor, id string) (Partner, error) {
 	p, err := s.change(ctx, actor, id, "partner.suspend", func(p *Partner) error {
-		p.Status = StatusSuspended
+		if p.Status != StatusSuspended {
+			p.Status = StatusSuspended
+			p.Epoch++
+		}
 		return nil
 	})
 	if err != nil {

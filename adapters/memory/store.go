@@ -167,7 +167,10 @@ func (s *Store) CreateRecord(ctx context.Context, r oauth.Record) error {
 	if _, ok := s.records[recordKey{r.Kind, r.Signature}]; ok {
 		return oauth.ErrConflict
 	}
-	r.Request = slices.Clone(r.Request)
+	if p, ok := s.partners[r.ClientID]; r.PartnerVersion != 0 && (!ok || p.Version != r.PartnerVersion || p.Status != partners.StatusActive) {
+		return oauth.ErrPartnerChanged
+	}
+	r.Request, r.PartnerVersion = slices.Clone(r.Request), 0
 	s.setRecord(t, r)
 	return nil
 }

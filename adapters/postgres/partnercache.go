@@ -158,14 +158,20 @@ func (c *CachedPartners) Cached(id string) bool {
 	return ok
 }
 
-// GetPartner returns partners.ErrNotFound for an unknown id.
+// GetPartner returns partners.ErrNotFound for an unknown id. Within a
+// transaction, or a context made by partners.Fresh, it reads the store
+// (and keeps what it read).
 func (c *CachedPartners) GetPartner(ctx context.Context, id string) (partners.Partner, error) {
 	if c.s.partners == nil || c.s.inTxContext(ctx) {
 		return c.s.GetPartner(ctx, id)
 	}
 	p, gen, ok := c.s.partners.get(id)
-	if ok {
+	if ok && !partners.WantsFresh(ctx) {
 		return p, nil
+	}
+	if ok {
+		c.s.partners.evict(id) // it may be stale: what is read next replaces it
+		_, gen, _ = c.s.partners.get(id)
 	}
 	p, err := c.s.GetPartner(ctx, id)
 	if err == nil {

@@ -247,45 +247,87 @@ func (s *Store) CreateRecord(ctx context.Context, r oauth.Record) error {
 	return s.records.do(ctx, r)
 }
 
+// partnerStill is the condition a record with a partner version is stored
+// under: its partner is still at that version and active. The statement
+// reads the partner as committed when it starts, so a change the admin
+// API has answered for is always seen.
+const partnerStill = `(u.partner_version = 0 OR EXISTS (SELECT 1 FROM partners p
+	WHERE p.id = u.client_id AND p.version = u.partner_version AND p.status = 'active'))`
+
 func (s *Store) insertRecord(ctx context.Context, r oauth.Record) error {
-	_, err := s.q(ctx).Exec(ctx, `
-		INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8)`,
-		r.Kind, r.Signature, r.RequestID, r.ClientID, r.GrantID, r.Active, r.ExpiresAt, nonNil(r.Request))
-	return translate(err)
+	tag, err := s.q(ctx).Exec(ctx, `
+		INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch)
+		SELECT u.kind, u.signature, u.request_id, u.client_id, NULLIF(u.grant_id, ''), u.active, u.expires_at, u.request, u.partner_epoch
+		FROM (SELECT $1::text AS kind, $2::text AS signature, $3::text AS request_id, $4::text AS client_id, $5::text AS grant_id,
+			$6::bool AS active, $7::timestamptz AS expires_at, $8::bytea AS request, $9::int AS partner_epoch, $10::int AS partner_version) u
+		WHERE `+partnerStill,
+		r.Kind, r.Signature, r.RequestID, r.ClientID, r.GrantID, r.Active, r.ExpiresAt, nonNil(r.Request), r.PartnerEpoch, r.PartnerVersion)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return oauth.ErrPartnerChanged
+	}
+	return nil
 }
 
 // writeRecords inserts a batch in one statement; a record whose key is
-// taken (by an older record or earlier in the batch) gets ErrConflict.
+// taken (by an older record or earlier in the batch) gets ErrConflict, one
+// whose partner moved on ErrPartnerChanged.
 func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
 	n := len(recs)
 	kind, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	grant, active, exp, body := make([]*string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
+	epoch, version := make([]int32, n), make([]int32, n)
 	for i, r := range recs {
 		kind[i], sig[i], req[i], client[i], active[i], exp[i], body[i] =
 			string(r.Kind), r.Signature, r.RequestID, r.ClientID, r.Active, r.ExpiresAt, nonNil(r.Request)
+		epoch[i], version[i] = int32(r.PartnerEpoch), int32(r.PartnerVersion)
 		if r.GrantID != "" {
 			grant[i] = &recs[i].GrantID
 		}
 	}
 	rows, err := s.q(ctx).Query(ctx, `
-		INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[], $8::bytea[])
-		ON CONFLICT (kind, signature) DO NOTHING
-		RETURNING kind, signature`, kind, sig, req, client, grant, active, exp, body)
+		WITH u AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[],
+				$8::bytea[], $9::int[], $10::int[]) WITH ORDINALITY
+				AS u(kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch, partner_version, n)),
+		ok AS (SELECT * FROM u WHERE `+partnerStill+`),
+		ins AS (
+			INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch)
+			SELECT kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch FROM ok ORDER BY n
+			ON CONFLICT (kind, signature) DO NOTHING
+			RETURNING kind, signature)
+		SELECT kind, signature, 0::bigint FROM ins
+		UNION ALL
+		SELECT kind, signature, n FROM u WHERE n NOT IN (SELECT n FROM ok)`,
+		kind, sig, req, client, grant, active, exp, body, epoch, version)
 	if err == nil {
 		type key struct{ kind, sig string }
-		inserted := map[key]bool{}
+		inserted, changed := map[key]bool{}, map[int]bool{}
 		var k key
-		_, err = pgx.ForEachRow(rows, []any{&k.kind, &k.sig}, func() error { inserted[k] = true; return nil })
+		var ord int64
+		_, err = pgx.ForEachRow(rows, []any{&k.kind, &k.sig, &ord}, func() error {
+			if ord > 0 {
+				changed[int(ord)-1] = true
+			} else {
+				inserted[k] = true
+			}
+			return nil
+		})
 		if err == nil {
 			errs := make([]error, n)
 			for i := range recs {
 				k := key{kind[i], sig[i]}
-				if !inserted[k] {
+				switch {
+				case changed[i]:
+					errs[i] = oauth.ErrPartnerChanged
+				case !inserted[k]:
 					errs[i] = fmt.Errorf("%w: oauth_records_pkey", oauth.ErrConflict)
 				}
-				delete(inserted, k) // a second record with the same key conflicts
+				if !changed[i] {
+					delete(inserted, k) // a second record with the same key conflicts
+				}
 			}
 			return errs
 		}
@@ -300,9 +342,9 @@ func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string
 	r := oauth.Record{Kind: kind, Signature: signature}
 	var grantID *string
 	err := s.q(ctx).QueryRow(ctx, `
-		SELECT request_id, client_id, grant_id, active, expires_at, request
+		SELECT request_id, client_id, grant_id, active, expires_at, request, partner_epoch
 		FROM oauth_records WHERE kind = $1 AND signature = $2`, kind, signature).
-		Scan(&r.RequestID, &r.ClientID, &grantID, &r.Active, &r.ExpiresAt, &r.Request)
+		Scan(&r.RequestID, &r.ClientID, &grantID, &r.Active, &r.ExpiresAt, &r.Request, &r.PartnerEpoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return oauth.Record{}, oauth.ErrNotFound
 	}
@@ -411,7 +453,7 @@ func insertKey(ctx context.Context, q querier, k oauth.SigningKey) error {
 
 // partnerColumns are read in this order by scanPartner.
 const partnerColumns = `id, registration, status, version, secret_hash, previous_secret_hash,
-	previous_secret_expires_at, created_at, updated_at`
+	previous_secret_expires_at, created_at, updated_at, epoch`
 
 func scanPartner(row pgx.Row) (partners.Partner, error) {
 	var r partnerRow
@@ -434,12 +476,12 @@ func scanPartner(row pgx.Row) (partners.Partner, error) {
 type partnerRow struct {
 	id, status                *string
 	reg, secret, prevSecret   []byte
-	version                   *int
+	version, epoch            *int
 	prevExp, created, updated *time.Time
 }
 
 func (r *partnerRow) dest() []any {
-	return []any{&r.id, &r.reg, &r.status, &r.version, &r.secret, &r.prevSecret, &r.prevExp, &r.created, &r.updated}
+	return []any{&r.id, &r.reg, &r.status, &r.version, &r.secret, &r.prevSecret, &r.prevExp, &r.created, &r.updated, &r.epoch}
 }
 
 // partner is nil when the row held no partner (an outer join's miss).
@@ -447,7 +489,7 @@ func (r *partnerRow) partner() (*partners.Partner, error) {
 	if r.id == nil {
 		return nil, nil
 	}
-	p := partners.Partner{ID: *r.id, Status: partners.Status(*r.status), Version: *r.version,
+	p := partners.Partner{ID: *r.id, Status: partners.Status(*r.status), Version: *r.version, Epoch: *r.epoch,
 		SecretHash: r.secret, PreviousSecretHash: r.prevSecret, CreatedAt: *r.created, UpdatedAt: *r.updated}
 	if r.prevExp != nil {
 		p.PreviousSecretExpiresAt = *r.prevExp
@@ -467,9 +509,9 @@ func (s *Store) CreatePartner(ctx context.Context, p partners.Partner, e partner
 	return s.inTx(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `
 			INSERT INTO partners (`+partnerColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			p.ID, reg, p.Status, p.Version, p.SecretHash, p.PreviousSecretHash,
-			nullTime(p.PreviousSecretExpiresAt), p.CreatedAt, p.UpdatedAt)
+			nullTime(p.PreviousSecretExpiresAt), p.CreatedAt, p.UpdatedAt, p.Epoch)
 		if err != nil {
 			return translate(err)
 		}
@@ -524,10 +566,10 @@ func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partner
 	err = s.inTx(ctx, func(q querier) error {
 		tag, err := q.Exec(ctx, `
 			UPDATE partners SET registration = $2, status = $3, version = version + 1,
-				secret_hash = $4, previous_secret_hash = $5, previous_secret_expires_at = $6, updated_at = $7
+				secret_hash = $4, previous_secret_hash = $5, previous_secret_expires_at = $6, updated_at = $7, epoch = $9
 			WHERE id = $1 AND version = $8`,
 			p.ID, reg, p.Status, p.SecretHash, p.PreviousSecretHash,
-			nullTime(p.PreviousSecretExpiresAt), p.UpdatedAt, p.Version)
+			nullTime(p.PreviousSecretExpiresAt), p.UpdatedAt, p.Version, p.Epoch)
 		if err != nil {
 			return translate(err)
 		}

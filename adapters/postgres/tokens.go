@@ -12,7 +12,7 @@ import (
 
 // tokenQuery reads a token's record, its partner and its grant in one
 // statement: every request with a token needs all three.
-var tokenQuery = `SELECT r.request_id, r.client_id, r.grant_id, r.active, r.expires_at, r.request, ` +
+var tokenQuery = `SELECT r.request_id, r.client_id, r.grant_id, r.active, r.expires_at, r.request, r.partner_epoch, ` +
 	qualify("p", partnerColumns) + `, ` + qualify("g", grantColumns) + `
 	FROM oauth_records r
 	LEFT JOIN partners p ON p.id = r.client_id
@@ -25,7 +25,7 @@ func (s *Store) GetToken(ctx context.Context, kind oauth.Kind, signature string)
 	var grantID *string
 	var p partnerRow
 	var g grantRow
-	dest := append([]any{&t.RequestID, &t.ClientID, &grantID, &t.Active, &t.ExpiresAt, &t.Request}, p.dest()...)
+	dest := append([]any{&t.RequestID, &t.ClientID, &grantID, &t.Active, &t.ExpiresAt, &t.Request, &t.PartnerEpoch}, p.dest()...)
 	err := s.q(ctx).QueryRow(ctx, tokenQuery, kind, signature).Scan(append(dest, g.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return oauth.TokenRecord{}, oauth.ErrNotFound

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RecordDeactivateOnce", testRecordDeactivateOnce},
 		{"RecordFamilies", testRecordFamilies},
 		{"TokenWithPartnerAndGrant", testTokenWithPartnerAndGrant},
+		{"RecordOnlyForThePartnerItWasDecidedOn", testRecordPartnerCondition},
 		{"RecordsCreatedAtOnce", testRecordsCreatedAtOnce},
 		{"TxRollback", testTxRollback},
 		{"TxCommit", testTxCommit},
@@ -487,5 +488,69 @@ func testSigningKeyOnce(t *testing.T, s Store) {
 	keys, _ = s.SigningKeys(ctx)
 	if len(keys) != 2 || keys[0].KID != "k2" || !keys[0].RetiredAt.IsZero() || !keys[1].RetiredAt.Equal(next.ActivatesAt) || !keys[0].ActivatesAt.Equal(next.ActivatesAt) {
 		t.Errorf("after rotation: %+v", keys)
+	}
+}
+
+// A record decided on a partner at some version is stored only if the
+// partner is still at it and active, alone or in a batch with others; it
+// keeps the partner's epoch, which a suspension moves on.
+func testRecordPartnerCondition(t *testing.T, s Store) {
+	ctx := context.Background()
+	p := partner("p1", t0)
+	if err := s.CreatePartner(ctx, p, audit("p1", "partner.create")); err != nil {
+		t.Fatal(err)
+	}
+	at := func(sig string, version int) oauth.Record {
+		r := record(oauth.KindAccess, sig, "req-"+sig, "p1")
+		r.PartnerVersion, r.PartnerEpoch = version, 0
+		return r
+	}
+	if err := s.CreateRecord(ctx, at("v1", 1)); err != nil {
+		t.Fatalf("at the partner's version: %v", err)
+	}
+	if err := s.CreateRecord(ctx, at("v2", 2)); !errors.Is(err, oauth.ErrPartnerChanged) {
+		t.Errorf("at a version the partner is not at: %v", err)
+	}
+	if _, err := s.GetRecord(ctx, oauth.KindAccess, "v2"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("a refused record was stored: %v", err)
+	}
+	p.Status, p.Epoch = partners.StatusSuspended, 1
+	if err := s.UpdatePartner(ctx, p, audit("p1", "partner.suspend")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetPartner(ctx, "p1"); got.Epoch != 1 || got.Version != 2 {
+		t.Errorf("after suspension: epoch %d version %d, want 1 and 2", got.Epoch, got.Version)
+	}
+	if err := s.CreateRecord(ctx, at("s2", 2)); !errors.Is(err, oauth.ErrPartnerChanged) {
+		t.Errorf("for a suspended partner: %v", err)
+	}
+	if err := s.CreateRecord(ctx, at("free", 0)); err != nil {
+		t.Errorf("a record decided on no partner: %v", err)
+	}
+	// At once, as the batch writer joins them: each gets its own answer.
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Go(func() {
+			version := []int{0, 1, 2}[i%3]
+			errs[i] = s.CreateRecord(ctx, at(fmt.Sprint("b", i), version))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := i%3 == 0; (err == nil) != want || (!want && !errors.Is(err, oauth.ErrPartnerChanged)) {
+			t.Errorf("record %d at version %d: %v", i, []int{0, 1, 2}[i%3], err)
+		}
+	}
+	r := record(oauth.KindRefresh, "epoch", "req-e", "p1")
+	r.PartnerEpoch = 1
+	if err := s.CreateRecord(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetRecord(ctx, oauth.KindRefresh, "epoch"); got.PartnerEpoch != 1 {
+		t.Errorf("record epoch %d, want 1", got.PartnerEpoch)
+	}
+	if tok, _ := s.GetToken(ctx, oauth.KindRefresh, "epoch"); tok.PartnerEpoch != 1 || tok.Partner == nil || tok.Partner.Epoch != 1 {
+		t.Errorf("token epoch %d, partner %+v", tok.PartnerEpoch, tok.Partner)
 	}
 }

@@ -257,7 +257,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	deliverer := consent.NewDeliverer(consent.DeliveryConfig{
 		Issuer: cfg.Issuer, DocumentTTL: cfg.DocumentTTL, MaxAttempts: cfg.DeliveryAttempts,
 		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease,
-	}, st, st, citizens, citizens, partnerDirectory{clients}, delivery.Styles(webhook),
+	}, st, st, citizens, citizens, partnerDirectory{st}, delivery.Styles(webhook),
 		keys, webhook, oauth.Encrypt, secrets.PairwiseSubject, now, log)
 	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, deliverer, st, now, log)
 	srv := oauth.New(oauth.Config{
@@ -359,7 +359,9 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 	return err
 }
 
-// partnerDirectory tells delivery what it needs of a partner.
+// partnerDirectory tells delivery what it needs of a partner, read from
+// the store: where a document goes and the key it is encrypted to are
+// never taken from a cache that may lag a change.
 type partnerDirectory struct{ partners oauth.PartnerGetter }
 
 func (d partnerDirectory) PartnerInfo(ctx context.Context, id string) (consent.PartnerInfo, error) {

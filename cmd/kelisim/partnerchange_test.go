@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
+	"github.com/kelisim/kelisim/oauth"
+)
+
+// A partner change a replica has not heard of — made here behind every
+// replica's back, as if its notification were lost — holds at once on
+// that replica: it issues nothing to a suspended partner, takes only the
+// new secret, and sends nothing to a removed redirect URI.
+func TestPartnerChangesHoldOnEveryReplica(t *testing.T) {
+	db := pgtest.URL(t)
+	a := startOn(t, db, approve{citizen: citizenIIN})
+	b := startOn(t, db, approve{citizen: citizenIIN})
+	p := a.onboard(t, nil)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	if resp, body := b.form(t, oauth.PathToken, p, cc); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before: %d %v", resp.StatusCode, body) // b now holds the partner in its cache
+	}
+	_, challenge := pkce()
+	conn := dbConn(t, a)
+	change := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(context.Background(), sql, append([]any{p.id}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	change(`UPDATE partners SET status = 'suspended', version = version + 1 WHERE id = $1`)
+	if resp, body := b.form(t, oauth.PathToken, p, cc); resp.StatusCode != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Errorf("a suspended partner on the replica that did not hear: %d %v", resp.StatusCode, body)
+	}
+	if resp, _ := b.do(t, "GET", oauth.PathAuthorize+"?"+authQuery(p, docScope, challenge).Encode(), nil, nil); strings.Contains(resp.Header.Get("Location"), "code=") {
+		t.Error("a suspended partner got a code")
+	}
+	change(`UPDATE partners SET status = 'active', version = version + 1 WHERE id = $1`)
+
+	secrets, _ := oauth.NewSecrets([]byte(testSecret))
+	rotated := partner{id: p.id, secret: "a-new-secret-the-operator-just-issued-0123", redirect: p.redirect}
+	change(`UPDATE partners SET secret_hash = $2, previous_secret_hash = NULL, version = version + 1 WHERE id = $1`,
+		secrets.HashSecret([]byte(rotated.secret)))
+	if resp, body := b.form(t, oauth.PathToken, p, cc); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old secret after a rotation without grace: %d %v", resp.StatusCode, body)
+	}
+	if resp, body := b.form(t, oauth.PathToken, rotated, cc); resp.StatusCode != http.StatusOK {
+		t.Errorf("the new secret right after the rotation: %d %v", resp.StatusCode, body)
+	}
+
+	const moved = "http://127.0.0.1:7777/moved"
+	change(`UPDATE partners SET registration = jsonb_set(registration, '{redirect_uris}', $2::jsonb), version = version + 1 WHERE id = $1`, `["`+moved+`"]`)
+	resp, _ := b.do(t, "GET", oauth.PathAuthorize+"?"+authQuery(rotated, docScope, challenge).Encode(), nil, nil)
+	if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, p.redirect) {
+		t.Errorf("sent to a removed redirect URI: %s", loc)
+	}
+	rotated.redirect = moved
+	if loc := b.authorize(t, authQuery(rotated, docScope, challenge)); loc.Query().Get("code") == "" {
+		t.Errorf("the new redirect URI right after the change: %s", loc)
+	}
+}
+
+// Through the admin API on one replica, suspension and resumption hold on
+// the other from the next request, trial after trial, however far behind
+// its notification is.
+func TestSuspensionHoldsOnTheOtherReplicaAtOnce(t *testing.T) {
+	db := pgtest.URL(t)
+	a := startOn(t, db, approve{citizen: citizenIIN})
+	b := startOn(t, db, approve{citizen: citizenIIN})
+	p := a.onboard(t, nil)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	for trial := range 30 {
+		if resp, body := b.form(t, oauth.PathToken, p, cc); resp.StatusCode != http.StatusOK {
+			t.Fatalf("trial %d, active: %d %v", trial, resp.StatusCode, body)
+		}
+		if resp, _ := a.adminDo(t, "POST", "/admin/v1/partners/"+p.id+"/suspend", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("suspend: %d", resp.StatusCode)
+		}
+		if resp, body := b.form(t, oauth.PathToken, p, cc); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("trial %d: the other replica issued to a suspended partner: %d %v", trial, resp.StatusCode, body)
+		}
+		if resp, _ := a.adminDo(t, "POST", "/admin/v1/partners/"+p.id+"/resume", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("resume: %d", resp.StatusCode)
+		}
+	}
+}
