@@ -74,6 +74,12 @@ func (l *Localizer) T(id string, data map[string]any, count ...int) string {
 		}
 	}
 	s, err := l.l.Localize(cfg)
+	if err != nil && cfg.PluralCount != nil {
+		// A message without the plural form this count needs reads as its
+		// general form, never as its id.
+		cfg.PluralCount = nil
+		s, err = l.l.Localize(cfg)
+	}
 	if err != nil {
 		return id
 	}

@@ -63,3 +63,32 @@ func TestLanguageChoice(t *testing.T) {
 		t.Errorf("kk document: %q", got)
 	}
 }
+
+// Every message renders in every language, whatever count it is given:
+// a citizen never reads a message id ("erased_revoked") for want of a
+// plural form.
+func TestMessagesRenderForEveryCount(t *testing.T) {
+	m, err := NewMessages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("locales/en.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids map[string]any
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range Languages {
+		l := m.For(lang)
+		for id := range ids {
+			for _, n := range []int{0, 1, 2, 3, 5, 11, 21, 101} {
+				if got := l.T(id, nil, n); (got == id && ids[id] != id) || got == "" {
+					t.Errorf("%s %s with count %d: %q", lang, id, n, got)
+					break
+				}
+			}
+		}
+	}
+}

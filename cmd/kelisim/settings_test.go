@@ -186,6 +186,10 @@ func TestEraseMyData(t *testing.T) {
 	if res.status != http.StatusOK || !strings.Contains(res.body, "Деректеріңіз жойылды") {
 		t.Fatalf("erase: %d\n%s", res.status, res.body)
 	}
+	// One grant was revoked: the page says so in words, not with a message id.
+	if !strings.Contains(text(res), "1 рұқсат кері қайтарылды.") || strings.Contains(res.body, "erased_") {
+		t.Errorf("erasure page with one grant revoked:\n%s", res.body)
+	}
 	conn := dbConn(t, g)
 	for table, query := range map[string]string{
 		"sessions":       `SELECT count(*) FROM citizen_sessions WHERE citizen = $1`,
