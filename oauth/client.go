@@ -25,13 +25,25 @@ var (
 func (c *client) GetID() string             { return c.p.ID }
 func (c *client) GetHashedSecret() []byte   { return c.p.SecretHash }
 func (c *client) GetRedirectURIs() []string { return c.p.RedirectURIs }
+
+// GetGrantTypes: a partner without a redirect URI (a verifier) uses
+// client credentials only.
 func (c *client) GetGrantTypes() fosite.Arguments {
+	if !c.p.AsksCitizens() {
+		return fosite.Arguments{"client_credentials"}
+	}
 	return fosite.Arguments{"authorization_code", "refresh_token", "client_credentials"}
 }
-func (c *client) GetResponseTypes() fosite.Arguments { return fosite.Arguments{"code"} }
-func (c *client) GetScopes() fosite.Arguments        { return c.p.Scopes() }
-func (c *client) IsPublic() bool                     { return false }
-func (c *client) GetAudience() fosite.Arguments      { return nil }
+
+func (c *client) GetResponseTypes() fosite.Arguments {
+	if !c.p.AsksCitizens() {
+		return nil
+	}
+	return fosite.Arguments{"code"}
+}
+func (c *client) GetScopes() fosite.Arguments   { return c.p.Scopes() }
+func (c *client) IsPublic() bool                { return false }
+func (c *client) GetAudience() fosite.Arguments { return nil }
 
 // GetRotatedHashes keeps a rotated-out secret working through its grace period.
 func (c *client) GetRotatedHashes() [][]byte {

@@ -127,6 +127,11 @@ func (p Partner) DeliveryInfo() consent.PartnerInfo {
 		EncryptionJWK: p.DocumentEncryptionJWK}
 }
 
+// AsksCitizens reports whether the partner uses the authorization flow
+// (it has a redirect URI); a verifier without one uses client credentials
+// only.
+func (r Registration) AsksCitizens() bool { return len(r.RedirectURIs) > 0 }
+
 // Scopes returns the scopes the partner may request.
 func (p Partner) Scopes() []string { return strings.Fields(p.Scope) }
 
@@ -163,10 +168,19 @@ func (r *Registration) normalize() {
 	if r.Delivery == "" {
 		r.Delivery = DeliveryPull
 	}
+	if r.RedirectURIs == nil {
+		r.RedirectURIs = []string{}
+	}
 	if strings.TrimSpace(r.Scope) == "" {
-		scopes := []string{ScopeOpenID, ScopeOfflineAccess}
+		var scopes []string
+		if r.AsksCitizens() {
+			scopes = append(scopes, ScopeOpenID, ScopeOfflineAccess)
+		}
 		for _, d := range r.Documents {
 			scopes = append(scopes, d.Scope())
+		}
+		if r.FirstParty {
+			scopes = append(scopes, ScopeMe)
 		}
 		if r.Verifier {
 			scopes = append(scopes, ScopeVerify)
@@ -192,8 +206,8 @@ func (r *Registration) validate(allowLoopback bool) []FieldError {
 			add("logo_uri", "%v", err)
 		}
 	}
-	if len(r.RedirectURIs) == 0 {
-		add("redirect_uris", "at least one redirect URI is required")
+	if !r.AsksCitizens() && (!r.Verifier || len(r.Documents) > 0) {
+		add("redirect_uris", "at least one redirect URI is required (only a verifier that asks for no documents may have none)")
 	}
 	for i, u := range r.RedirectURIs {
 		if err := checkURL(u, allowLoopback); err != nil {
@@ -237,6 +251,10 @@ func (r *Registration) validate(allowLoopback bool) []FieldError {
 		seen[d] = true
 	}
 	for _, s := range strings.Fields(r.Scope) {
+		if !r.AsksCitizens() && (s == ScopeOpenID || s == ScopeOfflineAccess || s == ScopeMe || strings.HasPrefix(s, consent.ScopePrefix)) {
+			add("scope", "%q needs a citizen's consent, which needs a redirect URI", s)
+			continue
+		}
 		switch {
 		case s == ScopeOpenID || s == ScopeOfflineAccess:
 		case s == ScopeMe:

@@ -180,3 +180,29 @@ func TestSeparateAdminListener(t *testing.T) {
 		t.Errorf("admin API on the admin listener: %d, want 200", got)
 	}
 }
+
+// A verifier is onboarded without a made-up redirect URI and uses client
+// credentials only; the operator's own app is given the "me" scope
+// without being patched for it.
+func TestOnboardingVerifierAndFirstParty(t *testing.T) {
+	g := startConsent(t)
+	resp, body := g.adminDo(t, "POST", "/admin/v1/partners", map[string]any{"client_name": "Airport", "verifier": true})
+	if resp.StatusCode != http.StatusCreated || body["scope"] != "verify" {
+		t.Fatalf("verifier without redirect URIs: %d %v", resp.StatusCode, body)
+	}
+	verifier := partner{id: body["client_id"].(string), secret: body["client_secret"].(string)}
+	if resp, body := g.form(t, oauth.PathToken, verifier, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("verifier token: %d %v", resp.StatusCode, body)
+	}
+	_, challenge := pkce()
+	q := authQuery(verifier, "openid", challenge)
+	q.Del("redirect_uri")
+	if resp, _ := g.do(t, "GET", oauth.PathAuthorize+"?"+q.Encode(), nil, nil); resp.StatusCode < 400 || resp.Header.Get("Location") != "" {
+		t.Errorf("a verifier without a redirect URI asked a citizen: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	app := g.onboard(t, map[string]any{"client_name": "eGov Mobile", "first_party": true, "documents": []string{}})
+	me := consentAs(t, g, app, aidarIIN, aidarPhone, "openid me")["access_token"].(string)
+	if resp, body := g.bearerJSON(t, "GET", "/api/v1/me/grants", me, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("the first-party app's me API: %d %s", resp.StatusCode, body)
+	}
+}
