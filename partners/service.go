@@ -30,6 +30,17 @@ type Store interface {
 	// ListAudit returns the audit entries of one partner, or of all when
 	// partnerID is empty, newest first, at most limit of them.
 	ListAudit(ctx context.Context, partnerID string, limit int) ([]AuditEntry, error)
+	// AppendAudit records an action of the operator that is not a change
+	// of a partner.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+}
+
+// Transactor runs work in one transaction, which travels in the context
+// it returns: the store's methods called with that context take part.
+type Transactor interface {
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
 }
 
 // TokenRevoker ends every token issued to a partner.
@@ -42,32 +53,68 @@ type SecretHasher interface {
 	HashSecret(secret []byte) []byte
 }
 
-// AuditEntry records one action of the operator: who, what, when, and the
-// partner before and after. It never holds a secret.
+// AuditEntry records one action of the operator: who, what, when, on
+// what, and the partner (or the result) before and after. It never holds
+// a secret or a full IIN.
 type AuditEntry struct {
-	ID        int64           `json:"id"`
-	At        time.Time       `json:"at"`
-	Actor     string          `json:"actor"`
-	Action    string          `json:"action"`
-	PartnerID string          `json:"client_id"`
-	Before    json.RawMessage `json:"before,omitempty"`
-	After     json.RawMessage `json:"after,omitempty"`
+	ID        int64     `json:"id"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	PartnerID string    `json:"client_id,omitempty"`
+	// Subject names what an action on no partner acted on: "key:<kid>",
+	// "delivery:<id>", "report:<tracking number>", "document:<masked
+	// IIN>/<type>".
+	Subject string          `json:"subject,omitempty"`
+	Before  json.RawMessage `json:"before,omitempty"`
+	After   json.RawMessage `json:"after,omitempty"`
 }
 
-// Service onboards and manages partners.
+// Service onboards and manages partners, and keeps the audit trail of
+// every action of the operator.
 type Service struct {
 	store         Store
 	hasher        SecretHasher
 	revoker       TokenRevoker
+	tx            Transactor
 	now           func() time.Time
 	allowLoopback bool
 }
 
 // NewService returns a partner registry. allowLoopback admits plain-http
 // loopback URIs, for a development gateway only.
-func NewService(store Store, hasher SecretHasher, revoker TokenRevoker, now func() time.Time, allowLoopback bool) *Service {
-	return &Service{store: store, hasher: hasher, revoker: revoker, now: now, allowLoopback: allowLoopback}
+func NewService(store Store, hasher SecretHasher, revoker TokenRevoker, tx Transactor, now func() time.Time, allowLoopback bool) *Service {
+	return &Service{store: store, hasher: hasher, revoker: revoker, tx: tx, now: now, allowLoopback: allowLoopback}
 }
+
+// Audited runs an action of the operator that changes no partner (a key
+// rotation, a delivery replayed, …) and records it with its actor, in the
+// same transaction: the action and its entry stand or fall together. do
+// says in e what it acted on (Subject or PartnerID) and what came of it
+// (SetAfter).
+func (s *Service) Audited(ctx context.Context, actor, action string, do func(ctx context.Context, e *AuditEntry) error) (err error) {
+	tx, err := s.tx.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = s.tx.Rollback(tx)
+		}
+	}()
+	e := AuditEntry{Actor: actor, Action: action}
+	if err := do(tx, &e); err != nil {
+		return err
+	}
+	e.At = s.now().UTC()
+	if err := s.store.AppendAudit(tx, e); err != nil {
+		return err
+	}
+	return s.tx.Commit(tx)
+}
+
+// SetAfter records what an action came to.
+func (e *AuditEntry) SetAfter(v any) { e.After = mustJSON(v) }
 
 // MaxSecretGrace bounds how long a rotated-out secret keeps working.
 const MaxSecretGrace = 7 * 24 * time.Hour

@@ -29,6 +29,9 @@ type Partners interface {
 	Suspend(ctx context.Context, actor, id string) (partners.Partner, error)
 	Resume(ctx context.Context, actor, id string) (partners.Partner, error)
 	Audit(ctx context.Context, id string, limit int) ([]partners.AuditEntry, error)
+	// Audited runs an action on no partner and records it in the audit
+	// trail, in one transaction.
+	Audited(ctx context.Context, actor, action string, do func(ctx context.Context, e *partners.AuditEntry) error) error
 }
 
 // Directory reads one partner; partners.ErrNotFound for an unknown id.

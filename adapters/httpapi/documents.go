@@ -13,6 +13,7 @@ import (
 
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
 )
 
 // Tokens checks partners' bearer tokens.
@@ -32,6 +33,7 @@ type Documents interface {
 // Keys rotates the gateway's signing keys.
 type Keys interface {
 	Rotate(ctx context.Context) (string, error)
+	Reload(ctx context.Context) error
 }
 
 type documentsAPI struct {
@@ -157,7 +159,14 @@ func (a *documentsAPI) deliveries(c *gin.Context) {
 }
 
 func (a *documentsAPI) replay(c *gin.Context) {
-	e, err := a.docs.Replay(c.Request.Context(), c.Param("id"))
+	var e consent.OutboxEntry
+	err := a.d.Partners.Audited(c.Request.Context(), actor(c), "delivery.replay", func(ctx context.Context, ae *partners.AuditEntry) error {
+		var err error
+		e, err = a.docs.Replay(ctx, c.Param("id"))
+		ae.PartnerID, ae.Subject = e.PartnerID, "delivery:"+c.Param("id")
+		ae.SetAfter(gin.H{"status": e.Status, "next_attempt_at": e.NextAttemptAt})
+		return err
+	})
 	if errors.Is(err, consent.ErrDeliveryNotFound) {
 		problem(c, http.StatusNotFound, "Not found", "No dead delivery with that id.")
 		return
@@ -170,8 +179,15 @@ func (a *documentsAPI) replay(c *gin.Context) {
 }
 
 func (a *documentsAPI) rotateKeys(c *gin.Context) {
-	kid, err := a.d.Keys.Rotate(c.Request.Context())
+	var kid string
+	err := a.d.Partners.Audited(c.Request.Context(), actor(c), "keys.rotate", func(ctx context.Context, ae *partners.AuditEntry) error {
+		var err error
+		kid, err = a.d.Keys.Rotate(ctx)
+		ae.Subject = "key:" + kid
+		return err
+	})
 	if err != nil {
+		_ = a.d.Keys.Reload(c.Request.Context()) // forget a key that was not kept
 		renderError(c, a.d.Log, err)
 		return
 	}
@@ -193,7 +209,14 @@ func (a *documentsAPI) documentChanged(c *gin.Context) {
 		problem(c, http.StatusBadRequest, "Invalid request", "iin must be a valid IIN and type a known document type.")
 		return
 	}
-	n, err := a.docs.DocumentChanged(c.Request.Context(), iin, req.Type)
+	var n int
+	err = a.d.Partners.Audited(c.Request.Context(), actor(c), "document.changed", func(ctx context.Context, ae *partners.AuditEntry) error {
+		var err error
+		n, err = a.docs.DocumentChanged(ctx, iin, req.Type)
+		ae.Subject = "document:" + iin.Masked() + "/" + string(req.Type)
+		ae.SetAfter(gin.H{"queued": n})
+		return err
+	})
 	if err != nil {
 		renderError(c, a.d.Log, err)
 		return
@@ -210,7 +233,14 @@ func (a *documentsAPI) answerReport(c *gin.Context) {
 	if !decodeStrict(c, &req) {
 		return
 	}
-	rep, err := a.d.Reports.Answer(c.Request.Context(), c.Param("id"), req.Status, req.Note)
+	var rep consent.ErrorReport
+	err := a.d.Partners.Audited(c.Request.Context(), actor(c), "report.answer", func(ctx context.Context, ae *partners.AuditEntry) error {
+		var err error
+		rep, err = a.d.Reports.Answer(ctx, c.Param("id"), req.Status, req.Note)
+		ae.Subject = "report:" + c.Param("id")
+		ae.SetAfter(gin.H{"status": rep.Status, "note": rep.Note})
+		return err
+	})
 	switch {
 	case errors.Is(err, consent.ErrReportNotFound):
 		problem(c, http.StatusNotFound, "Not found", "No report with that tracking number.")

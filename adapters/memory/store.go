@@ -368,6 +368,14 @@ func (s *Store) ListAudit(ctx context.Context, partnerID string, limit int) ([]p
 	return out, nil
 }
 
+// AppendAudit implements partners.Store.
+func (s *Store) AppendAudit(ctx context.Context, e partners.AuditEntry) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	s.appendAudit(t, e)
+	return nil
+}
+
 func (s *Store) appendAudit(t *tx, e partners.AuditEntry) {
 	e.ID = int64(len(s.audit) + 1)
 	appendTo(t, &s.audit, e)

@@ -595,23 +595,28 @@ func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partner
 // ListAudit implements partners.Store.
 func (s *Store) ListAudit(ctx context.Context, partnerID string, limit int) ([]partners.AuditEntry, error) {
 	rows, err := s.q(ctx).Query(ctx, `
-		SELECT id, at, actor, action, partner_id, before, after FROM audit_log
+		SELECT id, at, actor, action, partner_id, subject, before, after FROM audit_log
 		WHERE $1 = '' OR partner_id = $1 ORDER BY id DESC LIMIT $2`, partnerID, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (partners.AuditEntry, error) {
 		var e partners.AuditEntry
-		err := row.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.PartnerID, &e.Before, &e.After)
+		err := row.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.PartnerID, &e.Subject, &e.Before, &e.After)
 		return e, err
 	})
 }
 
+// AppendAudit implements partners.Store.
+func (s *Store) AppendAudit(ctx context.Context, e partners.AuditEntry) error {
+	return insertAudit(ctx, s.q(ctx), e)
+}
+
 func insertAudit(ctx context.Context, q querier, e partners.AuditEntry) error {
 	_, err := q.Exec(ctx, `
-		INSERT INTO audit_log (at, actor, action, partner_id, before, after)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		e.At, e.Actor, e.Action, e.PartnerID, nullJSON(e.Before), nullJSON(e.After))
+		INSERT INTO audit_log (at, actor, action, partner_id, subject, before, after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.At, e.Actor, e.Action, e.PartnerID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
 	return translate(err)
 }
 

@@ -177,6 +177,20 @@ func testAudit(t *testing.T, s Store) {
 	if len(all) != 2 {
 		t.Errorf("limit 2 gave %d entries", len(all))
 	}
+	// An action on no partner, and one rolled back with its transaction.
+	if err := s.AppendAudit(ctx, partners.AuditEntry{At: t0, Actor: "admin", Action: "keys.rotate", Subject: "key:k1"}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.AppendAudit(tx, partners.AuditEntry{At: t0, Actor: "admin", Action: "keys.rotate", Subject: "key:k2"})
+	_ = s.Rollback(tx)
+	all, _ = s.ListAudit(ctx, "", 10)
+	if len(all) != 4 || all[0].Subject != "key:k1" || all[0].PartnerID != "" {
+		t.Errorf("after an action on no partner and one rolled back: %+v", all)
+	}
 }
 
 func record(kind oauth.Kind, sig, req, client string) oauth.Record {

@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/oauth"
 )
 
@@ -204,5 +208,70 @@ func TestOnboardingVerifierAndFirstParty(t *testing.T) {
 	me := consentAs(t, g, app, aidarIIN, aidarPhone, "openid me")["access_token"].(string)
 	if resp, body := g.bearerJSON(t, "GET", "/api/v1/me/grants", me, nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("the first-party app's me API: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Every action through the admin API is in the audit trail with its actor:
+// key rotation, a delivery replayed, a report answered, a document-change
+// notice, besides the partner changes.
+func TestAuditRecordsEveryAdminAction(t *testing.T) {
+	hook, hookURL := newWebhook(t, 1)
+	g := startWith(t, options{db: pgtestURL(t), consent: httpapi.ConsentRedirect{},
+		env: map[string]string{"KELISIM_DELIVERY_BACKOFF": "100ms", "KELISIM_DELIVERY_MAX_ATTEMPTS": "1"}})
+	p := g.onboard(t, map[string]any{"delivery": "push", "webhook_url": hookURL})
+	consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card")
+	hook.waitAttempts(t, 1)
+	var dead []any
+	for deadline := time.Now().Add(10 * time.Second); len(dead) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, body := g.adminDo(t, "GET", "/admin/v1/deliveries?status=dead", nil)
+		dead = body["deliveries"].([]any)
+	}
+	if len(dead) != 1 {
+		t.Fatalf("dead letters: %v", dead)
+	}
+	delivery := dead[0].(map[string]any)["id"].(string)
+	br := newBrowser(t, g)
+	home := br.logIn(aidarIIN, aidarPhone)
+	csrf := html.UnescapeString(hiddenRE.FindStringSubmatch(home.body)[2])
+	res := br.do("POST", "/my/report", url.Values{"csrf": {csrf}, "document": {"id_card"}, "description": {"The number on my card is wrong."}})
+	report := regexp.MustCompile(`reported=(KL-[0-9A-Z]{10})`).FindStringSubmatch(res.location)[1]
+
+	for _, call := range []struct {
+		path string
+		body any
+	}{
+		{"/admin/v1/keys/rotate", nil},
+		{"/admin/v1/deliveries/" + delivery + "/replay", nil},
+		{"/admin/v1/reports/" + report + "/answer", map[string]any{"status": "resolved", "note": "corrected"}},
+		{"/admin/v1/documents/changed", map[string]any{"iin": aidarIIN, "type": "id_card"}},
+	} {
+		if resp, body := g.adminDo(t, "POST", call.path, call.body); resp.StatusCode >= 300 {
+			t.Fatalf("%s: %d %v", call.path, resp.StatusCode, body)
+		}
+	}
+	_, body := g.adminDo(t, "GET", "/admin/v1/audit?limit=20", nil)
+	seen := map[string]map[string]any{}
+	for _, e := range body["entries"].([]any) {
+		entry := e.(map[string]any)
+		seen[entry["action"].(string)] = entry
+	}
+	for action, subject := range map[string]string{
+		"keys.rotate": "key:", "delivery.replay": "delivery:" + delivery, "report.answer": "report:" + report,
+		"document.changed": "document:850315******/id_card", "partner.create": "",
+	} {
+		e, ok := seen[action]
+		if !ok {
+			t.Errorf("no %s in the audit trail: %v", action, body)
+			continue
+		}
+		if e["actor"] != "admin-token@127.0.0.1" {
+			t.Errorf("%s: actor %v", action, e["actor"])
+		}
+		if s, _ := e["subject"].(string); !strings.HasPrefix(s, subject) {
+			t.Errorf("%s: subject %q, want %q…", action, s, subject)
+		}
+	}
+	if strings.Contains(fmt.Sprint(body), aidarIIN) {
+		t.Error("the audit trail holds a full IIN")
 	}
 }

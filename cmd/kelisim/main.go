@@ -267,7 +267,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		PendingPerAddress:    cfg.AuthorizeIPLimit,
 		Limiter:              st,
 	}, st, clients, keys, secrets, w.consent, metrics, log, now)
-	registry := partners.NewService(st, secrets, srv.TokenRevoker(), now, cfg.AllowLoopback)
+	registry := partners.NewService(st, secrets, srv.TokenRevoker(), st, now, cfg.AllowLoopback)
 	reports := consent.NewReports(st, citizens, now)
 	shares := consent.NewShares(st, st, deliverer, secrets.Key("shares"), cfg.Issuer,
 		consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}, now)
