@@ -307,8 +307,9 @@ func (d *Deliverer) Outbox(ctx context.Context, g Grant) ([]OutboxEntry, error) 
 }
 
 // covered returns the documents grant g lets its partner see, of type t
-// (all covered types when t is empty): the citizen's own and those of the
-// minors the registry says the citizen represents.
+// (all covered types when t is empty): those of the holders the grant
+// names, the citizen's own and those of minors the registry says the
+// citizen still represents.
 func (d *Deliverer) covered(ctx context.Context, g Grant, t DocumentType) ([]Document, error) {
 	citizen, err := d.registry.Citizen(ctx, g.Citizen)
 	if err != nil {
@@ -317,6 +318,9 @@ func (d *Deliverer) covered(ctx context.Context, g Grant, t DocumentType) ([]Doc
 	var out []Document
 	now := d.now()
 	for i, holder := range append([]IIN{g.Citizen}, citizen.Represents...) {
+		if !g.Covers(holder) {
+			continue // not named in the grant, or no longer represented
+		}
 		docs, err := d.source.Documents(ctx, holder)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -24,9 +25,12 @@ const (
 // which documents, why, from when until when, under which terms, approved
 // by which code, and where it stands.
 type Grant struct {
-	ID           string
-	Citizen      IIN
-	PartnerID    string
+	ID        string
+	Citizen   IIN
+	PartnerID string
+	// Holders are whose documents the grant covers, each named to the
+	// citizen when consenting: the citizen, minors they represent, or both.
+	Holders      []IIN
 	Documents    []DocumentType
 	Purpose      string
 	CreatedAt    time.Time
@@ -45,6 +49,15 @@ type Grant struct {
 
 // ErrGrantNotFound: no grant with that id.
 var ErrGrantNotFound = errors.New("grant not found")
+
+// Covers reports whether the grant covers holder's documents. A grant
+// from before holders were recorded covers its citizen only.
+func (g Grant) Covers(holder IIN) bool {
+	if len(g.Holders) == 0 {
+		return holder == g.Citizen
+	}
+	return slices.Contains(g.Holders, holder)
+}
 
 // ActiveAt reports whether the grant lets its partner see documents at t.
 func (g Grant) ActiveAt(t time.Time) bool {

@@ -19,17 +19,21 @@ import (
 // ChallengeStatus is where a one-time-password challenge stands.
 //
 //	pending ──correct code──▶ used
+//	pending ──correct code, the citizen represents minors──▶ verified
+//	verified ──the citizen names whose documents──▶ used
 //	pending ──MaxAttempts-th wrong code──▶ dead
 //
-// A pending challenge past its ExpiresAt is expired: that state is read
-// from the clock, never stored. used and dead are final; only a pending,
-// unexpired challenge accepts a code or a resend.
+// A challenge past its ExpiresAt is expired: that state is read from the
+// clock, never stored. used and dead are final; only a pending, unexpired
+// challenge accepts a code or a resend, and only a verified, unexpired one
+// the choice of holders.
 type ChallengeStatus string
 
 const (
-	ChallengePending ChallengeStatus = "pending"
-	ChallengeUsed    ChallengeStatus = "used"
-	ChallengeDead    ChallengeStatus = "dead"
+	ChallengePending  ChallengeStatus = "pending"
+	ChallengeVerified ChallengeStatus = "verified"
+	ChallengeUsed     ChallengeStatus = "used"
+	ChallengeDead     ChallengeStatus = "dead"
 )
 
 // Challenge is one SMS code sent for one consent. The code itself is never
@@ -45,6 +49,10 @@ type Challenge struct {
 	// did not match the registry, so the page answers the same, but no SMS
 	// goes and no code verifies.
 	Citizen IIN
+	// Represents are the minors the citizen represented when the code was
+	// sent, according to the registry: whose documents the citizen may
+	// choose to share besides their own.
+	Represents []IIN
 	// Budget is the keyed hash of what the challenge's sends count
 	// against: the purpose (consent or log-in) with the IIN and phone as
 	// typed, the same whether or not they matched.

@@ -154,6 +154,9 @@ type GrantView struct {
 	Grant
 	LastUsed time.Time
 	Expired  bool // past ExpiresAt, whether or not marked yet
+	// HolderNames are whose documents the grant covers, as the registry
+	// names them (the relation only, when it does not answer).
+	HolderNames []HolderChoice
 }
 
 // Grants returns every grant of the citizen, newest first.
@@ -167,9 +170,30 @@ func (s *Settings) Grants(ctx context.Context, citizen IIN) ([]GrantView, error)
 		return nil, err
 	}
 	now := s.now()
+	names := map[IIN]string{}
+	name := func(iin IIN) string {
+		if n, ok := names[iin]; ok {
+			return n
+		}
+		if c, err := s.consents.registry.Citizen(ctx, iin); err == nil {
+			names[iin] = c.Name
+		}
+		return names[iin]
+	}
 	out := make([]GrantView, len(grants))
 	for i, g := range grants {
 		out[i] = GrantView{Grant: g, LastUsed: used[g.ID], Expired: g.Status == GrantExpired || (g.Status == GrantActive && !now.Before(g.ExpiresAt))}
+		holders := g.Holders
+		if len(holders) == 0 {
+			holders = []IIN{g.Citizen}
+		}
+		for _, h := range holders {
+			rel := RelationRepresented
+			if h == citizen {
+				rel = RelationSelf
+			}
+			out[i].HolderNames = append(out[i].HolderNames, HolderChoice{IIN: h, Name: name(h), Relation: rel})
+		}
 	}
 	return out, nil
 }

@@ -51,6 +51,7 @@ type Consents interface {
 	Challenge(ctx context.Context, id, session string) (consent.Challenge, error)
 	Resend(ctx context.Context, id, session, partnerName string, docs []consent.DocumentType, days int, clientIP string) (consent.Challenge, time.Duration, error)
 	Approve(ctx context.Context, r consent.ApproveRequest) (consent.Grant, error)
+	Holders(ctx context.Context, challengeID, session string) ([]consent.HolderChoice, error)
 	TermsVersion() string
 	Config() consent.OTPConfig
 }
@@ -160,6 +161,15 @@ type view struct {
 	Challenge  string
 	CanResend  bool
 	CanAnswer  bool
+	// Holders, once the code was right and the citizen represents minors:
+	// whose documents to share.
+	Holders []holderOption
+}
+
+type holderOption struct {
+	Index   int
+	Label   string
+	Checked bool
 }
 
 type langLink struct {
@@ -482,10 +492,22 @@ func (p *consentPages) answer(c *gin.Context) {
 		p.answerError(c, l, v, err)
 		return
 	}
+	var holders []int
+	if c.PostForm("step") == "holders" {
+		holders = []int{}
+		for _, h := range c.PostFormArray("holder") {
+			i, err := strconv.Atoi(h)
+			if err != nil {
+				p.fail(c, l, http.StatusBadRequest, "err_forbidden")
+				return
+			}
+			holders = append(holders, i)
+		}
+	}
 	err = p.auth.Finish(c.Writer, c.Request, req.pending.ID, func(ctx context.Context) (oauth.Decision, error) {
 		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{
 			ChallengeID: ch.ID, Session: session, Code: c.PostForm("otp"), Documents: docs, Days: days,
-			Purpose: strings.TrimSpace(req.pending.Params.Get("purpose")),
+			Purpose: strings.TrimSpace(req.pending.Params.Get("purpose")), Holders: holders,
 		})
 		if err != nil {
 			return oauth.Decision{}, err
@@ -496,9 +518,38 @@ func (p *consentPages) answer(c *gin.Context) {
 		}
 		return oauth.Decision{Allow: true, Citizen: string(grant.Citizen), Scopes: scopes, GrantID: grant.ID}, nil
 	})
+	if errors.Is(err, consent.ErrChooseHolders) || errors.Is(err, consent.ErrNoHolder) {
+		p.chooseHolders(c, l, v, session, ch.ID, holders, err)
+		return
+	}
 	if err != nil {
 		p.answerError(c, l, v, err)
 	}
+}
+
+// chooseHolders asks a legal representative, whose code was right, whose
+// documents the grant covers: each named, their own ticked, a child's only
+// when they tick it.
+func (p *consentPages) chooseHolders(c *gin.Context, l *consent.Localizer, v view, session, challenge string, ticked []int, err error) {
+	holders, herr := p.consents.Holders(c.Request.Context(), challenge, session)
+	if herr != nil {
+		p.answerError(c, l, v, herr)
+		return
+	}
+	for i, h := range holders {
+		label := l.T("holder_minor", map[string]any{"Name": h.Name})
+		if h.Relation == consent.RelationSelf {
+			label = l.T("holder_self", map[string]any{"Name": h.Name})
+		}
+		checked := (ticked == nil && i == 0) || slices.Contains(ticked, i)
+		v.Holders = append(v.Holders, holderOption{Index: i, Label: label, Checked: checked})
+	}
+	v.CanResend, v.Notice = false, ""
+	status := http.StatusOK
+	if errors.Is(err, consent.ErrNoHolder) {
+		v.Error, status = l.T("err_no_holder", nil), http.StatusBadRequest
+	}
+	p.render(c, status, "otp.html", v)
 }
 
 func (p *consentPages) answerError(c *gin.Context, l *consent.Localizer, v view, err error) {

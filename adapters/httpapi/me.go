@@ -84,6 +84,7 @@ type grantJSON struct {
 	ID           string                 `json:"grant_id"`
 	Partner      partnerJSON            `json:"partner"`
 	Documents    []consent.DocumentType `json:"documents"`
+	Holders      []holderJSON           `json:"holders"`
 	Purpose      string                 `json:"purpose,omitempty"`
 	Since        time.Time              `json:"since"`
 	Until        time.Time              `json:"until"`
@@ -93,6 +94,12 @@ type grantJSON struct {
 	RevokedBy    string                 `json:"revoked_by,omitempty"`
 	PartnerAck   *time.Time             `json:"partner_acknowledged_at,omitempty"`
 	TermsVersion string                 `json:"terms_version"`
+}
+
+// holderJSON is whose documents a grant covers, for the citizen's app.
+type holderJSON struct {
+	Name     string `json:"name"`
+	Relation string `json:"relation"`
 }
 
 type partnerJSON struct {
@@ -134,6 +141,10 @@ func (a *meAPI) grants(c *gin.Context) {
 		}
 		if j.Documents == nil {
 			j.Documents = []consent.DocumentType{}
+		}
+		j.Holders = []holderJSON{}
+		for _, h := range g.HolderNames {
+			j.Holders = append(j.Holders, holderJSON{Name: h.Name, Relation: h.Relation})
 		}
 		out = append(out, j)
 	}

@@ -72,7 +72,7 @@ type reportRow struct{ ID, Document, Status, Date string }
 
 type grantRow struct {
 	ID, Partner, PartnerID, LogoURL string
-	Documents                       []string
+	Documents, Holders              []string
 	Since, Until, LastUsed          string
 	Status, StatusLabel             string
 	Active                          bool
@@ -179,6 +179,13 @@ func (p *myPages) home(c *gin.Context) {
 		}
 		for _, d := range g.Documents {
 			row.Documents = append(row.Documents, l.Document(d))
+		}
+		for _, h := range g.HolderNames {
+			msg := "holder_minor"
+			if h.Relation == consent.RelationSelf {
+				msg = "holder_self"
+			}
+			row.Holders = append(row.Holders, l.T(msg, map[string]any{"Name": h.Name}))
 		}
 		if g.Status == consent.GrantRevoked && notified {
 			row.Ack = l.T("ack_pending", nil)

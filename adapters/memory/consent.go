@@ -57,6 +57,7 @@ func (s *Store) updateChallenge(t *tx, c consent.Challenge) error {
 	}
 	c.Version++
 	c.Session, c.Citizen, c.PendingID, c.PartnerID, c.CreatedAt, c.Budget = old.Session, old.Citizen, old.PendingID, old.PartnerID, old.CreatedAt, old.Budget
+	c.Represents = old.Represents
 	put(t, s.challenges, c.ID, cloneChallenge(c))
 	return nil
 }
@@ -68,7 +69,7 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 	if err := s.updateChallenge(t, c); err != nil {
 		return err
 	}
-	g.Documents = slices.Clone(g.Documents)
+	g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 	put(t, s.grants, g.ID, g)
 	for _, e := range outbox {
 		put(t, s.outbox, e.ID, outboxRow{entry: e})
@@ -84,12 +85,12 @@ func (s *Store) GetGrant(ctx context.Context, id string) (consent.Grant, error) 
 	if !ok {
 		return consent.Grant{}, consent.ErrGrantNotFound
 	}
-	g.Documents = slices.Clone(g.Documents)
+	g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 	return g, nil
 }
 
 func cloneChallenge(c consent.Challenge) consent.Challenge {
-	c.Documents = slices.Clone(c.Documents)
+	c.Documents, c.Represents = slices.Clone(c.Documents), slices.Clone(c.Represents)
 	c.CodeHash = slices.Clone(c.CodeHash)
 	return c
 }

@@ -130,7 +130,7 @@ func (s *Store) ActiveGrants(ctx context.Context, citizen consent.IIN, t consent
 	var out []consent.Grant
 	for _, g := range s.grants {
 		if g.Citizen == citizen && g.ActiveAt(now) && slices.Contains(g.Documents, t) {
-			g.Documents = slices.Clone(g.Documents)
+			g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 			out = append(out, g)
 		}
 	}

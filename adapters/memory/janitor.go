@@ -34,7 +34,7 @@ func (s *Store) endGrants(ctx context.Context, match func(consent.Grant) bool, e
 		if g.Status == consent.GrantActive && match(g) {
 			end(&g)
 			put(t, s.grants, id, g)
-			g.Documents = slices.Clone(g.Documents)
+			g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 			out = append(out, g)
 		}
 	}

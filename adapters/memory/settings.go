@@ -56,7 +56,7 @@ func (s *Store) ListGrants(ctx context.Context, citizen consent.IIN) ([]consent.
 	var out []consent.Grant
 	for _, g := range s.grants {
 		if g.Citizen == citizen {
-			g.Documents = slices.Clone(g.Documents)
+			g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 			out = append(out, g)
 		}
 	}
@@ -123,9 +123,17 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 	}
 	grants := map[string]bool{}
 	for id, g := range s.grants {
-		if g.Citizen == citizen {
-			grants[id] = true
-			g.Citizen = consent.IIN(pseudonym)
+		if g.Citizen == citizen || slices.Contains(g.Holders, citizen) {
+			if g.Citizen == citizen {
+				grants[id] = true
+				g.Citizen = consent.IIN(pseudonym)
+			}
+			g.Holders = slices.Clone(g.Holders)
+			for i, h := range g.Holders {
+				if h == citizen {
+					g.Holders[i] = consent.IIN(pseudonym)
+				}
+			}
 			put(t, s.grants, id, g)
 			counts["grants_pseudonymised"]++
 		}

@@ -206,7 +206,7 @@ func (s *Store) GetToken(ctx context.Context, kind oauth.Kind, signature string)
 		t.Partner = &p
 	}
 	if g, ok := s.grants[r.GrantID]; ok && r.GrantID != "" {
-		g.Documents = slices.Clone(g.Documents)
+		g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 		t.Grant = &g
 	}
 	return t, nil

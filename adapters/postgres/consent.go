@@ -47,14 +47,14 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 }
 
 const challengeColumns = `id, pending_id, partner_id, session, citizen, documents, days, code_hash,
-	attempts, resends, status, lang, created_at, sent_at, expires_at, version, budget`
+	attempts, resends, status, lang, created_at, sent_at, expires_at, version, budget, represents`
 
 // CreateChallenge implements consent.Store.
 func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error {
 	_, err := s.q(ctx).Exec(ctx, `INSERT INTO otp_challenges (`+challengeColumns+`)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.ID, c.PendingID, c.PartnerID, c.Session, string(c.Citizen), docStrings(c.Documents), c.Days, c.CodeHash,
-		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version, c.Budget)
+		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version, c.Budget, iinStrings(c.Represents))
 	return translate(err)
 }
 
@@ -62,10 +62,10 @@ func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error 
 func (s *Store) GetChallenge(ctx context.Context, id string) (consent.Challenge, error) {
 	var c consent.Challenge
 	var citizen *string
-	var docs []string
+	var docs, represents []string
 	err := s.q(ctx).QueryRow(ctx, `SELECT `+challengeColumns+` FROM otp_challenges WHERE id = $1`, id).Scan(
 		&c.ID, &c.PendingID, &c.PartnerID, &c.Session, &citizen, &docs, &c.Days, &c.CodeHash,
-		&c.Attempts, &c.Resends, &c.Status, &c.Lang, &c.CreatedAt, &c.SentAt, &c.ExpiresAt, &c.Version, &c.Budget)
+		&c.Attempts, &c.Resends, &c.Status, &c.Lang, &c.CreatedAt, &c.SentAt, &c.ExpiresAt, &c.Version, &c.Budget, &represents)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return consent.Challenge{}, consent.ErrUnknownChallenge
 	}
@@ -75,7 +75,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (consent.Challenge,
 	if citizen != nil {
 		c.Citizen = consent.IIN(*citizen)
 	}
-	c.Documents = docTypes(docs)
+	c.Documents, c.Represents = docTypes(docs), iins(represents)
 	return c, nil
 }
 
@@ -105,10 +105,10 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 			return err
 		}
 		_, err := q.Exec(ctx, `INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
-				expires_at, terms_version, challenge_id, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				expires_at, terms_version, challenge_id, status, holders)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
-			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status)
+			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders))
 		if err != nil {
 			return translate(err)
 		}
@@ -117,7 +117,7 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 }
 
 const grantColumns = `id, citizen, partner_id, documents, purpose, created_at, expires_at,
-	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at`
+	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at, holders`
 
 func scanGrant(row pgx.Row) (consent.Grant, error) {
 	var r grantRow
@@ -135,13 +135,13 @@ func scanGrant(row pgx.Row) (consent.Grant, error) {
 // join can read them too.
 type grantRow struct {
 	id, citizen, partnerID, purpose, terms, challenge, status, by, reason *string
-	docs                                                                  []string
+	docs, holders                                                         []string
 	created, expires, changed, acked                                      *time.Time
 }
 
 func (r *grantRow) dest() []any {
 	return []any{&r.id, &r.citizen, &r.partnerID, &r.docs, &r.purpose, &r.created, &r.expires,
-		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked}
+		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked, &r.holders}
 }
 
 // grant is nil when the row held no grant (an outer join's miss).
@@ -149,7 +149,7 @@ func (r *grantRow) grant() *consent.Grant {
 	if r.id == nil {
 		return nil
 	}
-	g := consent.Grant{ID: *r.id, Citizen: consent.IIN(*r.citizen), PartnerID: *r.partnerID,
+	g := consent.Grant{ID: *r.id, Citizen: consent.IIN(*r.citizen), PartnerID: *r.partnerID, Holders: iins(r.holders),
 		Documents: docTypes(r.docs), Purpose: *r.purpose, CreatedAt: *r.created, ExpiresAt: *r.expires,
 		TermsVersion: *r.terms, ChallengeID: *r.challenge, Status: consent.GrantStatus(*r.status),
 		StatusBy: *r.by, StatusReason: *r.reason}
@@ -194,6 +194,25 @@ func docStrings(docs []consent.DocumentType) []string {
 	out := make([]string, len(docs))
 	for i, d := range docs {
 		out[i] = string(d)
+	}
+	return out
+}
+
+func iinStrings(iins []consent.IIN) []string {
+	out := make([]string, len(iins))
+	for i, n := range iins {
+		out[i] = string(n)
+	}
+	return out
+}
+
+func iins(s []string) []consent.IIN {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]consent.IIN, len(s))
+	for i, n := range s {
+		out[i] = consent.IIN(n)
 	}
 	return out
 }

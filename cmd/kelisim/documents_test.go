@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,10 @@ func consentAs(t *testing.T, g *gw, p partner, iin, phone, scope string) map[str
 	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, scope, challenge).Encode())
 	otp := b.follow(b.submit(page, url.Values{"iin": {iin}, "phone": {phone}, "decision": {"start"}}))
 	back := b.submit(otp, url.Values{"otp": {code(t, g.sms.next(t, phone))}, "decision": {"allow"}})
+	if strings.Contains(back.body, `name="step" value="holders"`) {
+		// A legal representative: share everyone's documents the page names.
+		back = b.submit(back, url.Values{"holder": holdersOn(back), "decision": {"allow"}})
+	}
 	loc, _ := url.Parse(back.location)
 	resp, tok := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
 		"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
@@ -40,6 +45,17 @@ func consentAs(t *testing.T, g *gw, p partner, iin, phone, scope string) map[str
 		t.Fatalf("token: %d %v\n%s", resp.StatusCode, tok, back.body)
 	}
 	return tok
+}
+
+var holderRE = regexp.MustCompile(`name="holder" value="([0-9]+)"`)
+
+// holdersOn is every holder a page offers.
+func holdersOn(p page) []string {
+	var out []string
+	for _, m := range holderRE.FindAllStringSubmatch(p.body, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }
 
 func (g *gw) api(t *testing.T, token, path string) (*http.Response, []byte) {
@@ -147,6 +163,58 @@ func TestDocumentsPull(t *testing.T) {
 }
 
 // A legal representative shares a minor's document, which says whose it is.
+// A legal representative is asked, once the code is right, whose documents
+// to share, each named: their own ticked, the child's only if ticked; the
+// grant covers exactly those named.
+func TestConsentNamesEachHolder(t *testing.T) {
+	g := startConsent(t)
+	p := g.onboard(t, map[string]any{"documents": []string{"id_card", "birth_certificate"}})
+	b := newBrowser(t, g)
+	verifier, challenge := pkce()
+	page := b.consentTo(oauth.PathAuthorize + "?" + authQuery(p, "openid documents:id_card documents:birth_certificate", challenge).Encode())
+	if strings.Contains(page.body, "Alikhan") {
+		t.Fatal("a child is named before the code proved who is asking")
+	}
+	otp := b.follow(b.submit(page, url.Values{"iin": {aigerimIIN}, "phone": {aigerimTel}, "decision": {"start"}}))
+	holders := b.submit(otp, url.Values{"otp": {code(t, g.sms.next(t, aigerimTel))}, "decision": {"allow"}})
+	if holders.status != http.StatusOK || !strings.Contains(holders.body, "Aigerim Nurlanova") || !strings.Contains(holders.body, "Alikhan Nurlanov") ||
+		!strings.Contains(holders.body, `name="holder" value="0" checked`) || strings.Contains(holders.body, `name="holder" value="1" checked`) {
+		t.Fatalf("holders page: %d\n%s", holders.status, holders.body)
+	}
+	if res := b.submit(holders, url.Values{"decision": {"allow"}}); res.status != http.StatusBadRequest || isCodeRedirect(res) {
+		t.Errorf("nobody ticked: %d %s", res.status, res.location)
+	}
+	// Only the child's documents.
+	back := b.submit(holders, url.Values{"holder": {"1"}, "decision": {"allow"}})
+	loc, _ := url.Parse(back.location)
+	_, tok := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
+	access, _ := tok["access_token"].(string)
+	_, body := g.api(t, access, "/api/v1/documents")
+	var list struct {
+		Documents []struct{ Type, Relation string }
+	}
+	_ = json.Unmarshal(body, &list)
+	if len(list.Documents) != 1 || list.Documents[0].Type != "birth_certificate" || list.Documents[0].Relation != "legal_representative" {
+		t.Errorf("a grant for the child only covers %s", body)
+	}
+	if resp, _ := g.api(t, access, "/api/v1/documents/id_card"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the parent's own id card under a grant for the child: %d", resp.StatusCode)
+	}
+	var holdersRow []string
+	if err := dbConn(t, g).QueryRow(t.Context(), `SELECT holders FROM grants WHERE partner_id = $1`, p.id).Scan(&holdersRow); err != nil {
+		t.Fatal(err)
+	}
+	if len(holdersRow) != 1 || holdersRow[0] != "150612601232" {
+		t.Errorf("the grant names %v", holdersRow)
+	}
+	// The settings page says whose documents the grant covers.
+	home := newBrowser(t, g).logIn(aigerimIIN, aigerimTel)
+	if !strings.Contains(text(home), "Alikhan Nurlanov (сіз өкілі болып табылатын кәмелетке толмаған)") || strings.Contains(text(home), "Aigerim Nurlanova (сіз)") {
+		t.Errorf("settings page does not name the grant's holder:\n%s", home.body)
+	}
+}
+
 func TestDocumentsOfMinor(t *testing.T) {
 	g := startConsent(t)
 	p := g.onboard(t, map[string]any{"documents": []string{"id_card", "birth_certificate"}})
