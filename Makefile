@@ -5,11 +5,26 @@ export KELISIM_TEST_DATABASE_URL
 
 GO ?= go
 
-.PHONY: test check-postgres build vet lint run bench
+.PHONY: test check-postgres build vet lint run bench fuzz
+
+# Every parser of outside input has a fuzz target; make test runs each for
+# FUZZTIME, and `make fuzz FUZZTIME=10m` runs them longer.
+FUZZTIME ?= 3s
+FUZZ_TARGETS = ./cmd/kelisim:FuzzConsentForm ./cmd/kelisim:FuzzSettingsForm ./cmd/kelisim:FuzzAdminJSON \
+	./cmd/kelisim:FuzzClientAssertion ./cmd/kelisim:FuzzAuthorizationHeader \
+	./consent:FuzzParseIIN ./consent:FuzzParsePhone
 
 test: check-postgres
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$name for $(FUZZTIME)"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) >/tmp/kelisim-fuzz.log 2>&1 || { cat /tmp/kelisim-fuzz.log; exit 1; }; \
+	done
 
 # check-postgres says exactly what is missing when PostgreSQL is not there.
 # Without it the PostgreSQL tests skip locally; with CI=true they fail.
