@@ -236,6 +236,7 @@ func (s *Service) usable(c Challenge) error {
 // ErrResendTooSoon (with the wait), ErrNoResendsLeft, *RateLimitError, or
 // why the challenge is not usable.
 func (s *Service) Resend(ctx context.Context, id, session, partnerName string, docs []DocumentType, days int, clientIP string) (Challenge, time.Duration, error) {
+	counted := false
 	for {
 		c, err := s.Challenge(ctx, id, session)
 		if err == nil && len(docs) == 0 && len(c.Documents) > 0 {
@@ -254,8 +255,11 @@ func (s *Service) Resend(ctx context.Context, id, session, partnerName string, d
 			return c, wait, ErrResendTooSoon
 		}
 		now := s.now()
-		if err := s.count(ctx, c.Budget, clientIP, now); err != nil {
-			return c, 0, err
+		if !counted { // once, however often a concurrent change makes it retry
+			if err := s.count(ctx, c.Budget, clientIP, now); err != nil {
+				return c, 0, err
+			}
+			counted = true
 		}
 		code := newCode()
 		c.Resends++

@@ -175,10 +175,11 @@ func (s *Settings) Grants(ctx context.Context, citizen IIN) ([]GrantView, error)
 		if n, ok := names[iin]; ok {
 			return n
 		}
-		if c, err := s.consents.registry.Citizen(ctx, iin); err == nil {
-			names[iin] = c.Name
-		}
-		return names[iin]
+		// A failure is remembered too: a registry that does not answer
+		// costs the page one wait, not one per grant.
+		c, _ := s.consents.registry.Citizen(ctx, iin)
+		names[iin] = c.Name
+		return c.Name
 	}
 	out := make([]GrantView, len(grants))
 	for i, g := range grants {

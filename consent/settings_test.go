@@ -3,7 +3,11 @@ package consent_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/kelisim/kelisim/consent"
 )
@@ -28,5 +32,47 @@ func TestLogInTakesOnlyALogInChallenge(t *testing.T) {
 	}
 	if _, iin, err := f.settings.LogIn(ctx, login.ID, "browser", codeIn(t, f.sms.waitSent(t, 2)[1].text)); err != nil || iin != aidar {
 		t.Errorf("log-in with its own code: %s, %v", iin, err)
+	}
+}
+
+// countingRegistry does not answer, and counts how often it was asked.
+type countingRegistry struct{ calls int }
+
+func (r *countingRegistry) Citizen(context.Context, consent.IIN) (consent.Citizen, error) {
+	r.calls++
+	return consent.Citizen{}, consent.ErrRegistryUnavailable
+}
+
+// The grants list names holders from the registry; a registry that does
+// not answer costs the list one wait per person, not one per grant, and
+// the list still comes back.
+func TestGrantsListWithTheRegistryDown(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	ctx := context.Background()
+	for i := range 4 {
+		g := consent.Grant{ID: fmt.Sprint("g", i), Citizen: aidar, PartnerID: "bank", Holders: []consent.IIN{aidar},
+			Documents: []consent.DocumentType{"id_card"}, ChallengeID: fmt.Sprint("c", i), Status: consent.GrantActive,
+			CreatedAt: f.clock.now(), ExpiresAt: f.clock.now().Add(time.Hour)}
+		c := consent.Challenge{ID: g.ChallengeID, Status: consent.ChallengePending, Version: 1}
+		_ = f.store.CreateChallenge(ctx, c)
+		c.Status = consent.ChallengeUsed
+		if err := f.store.ApproveChallenge(ctx, c, g, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	down := &countingRegistry{}
+	messages, _ := consent.NewMessages()
+	consents := consent.NewService(f.store, down, f.sms, messages, []byte("0123456789abcdef0123456789abcdef"), consent.DefaultOTPConfig,
+		"2026-11-01", nil, f.store, f.clock.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	settings := consent.NewSettings(consents, f.store, nil, nil, []byte("0123456789abcdef0123456789abcdef"), f.clock.now)
+	views, err := settings.Grants(ctx, aidar)
+	if err != nil || len(views) != 4 {
+		t.Fatalf("grants with the registry down: %d, %v", len(views), err)
+	}
+	if down.calls != 1 {
+		t.Errorf("the registry was asked %d times for one person", down.calls)
+	}
+	if h := views[0].HolderNames; len(h) != 1 || h[0].Relation != consent.RelationSelf {
+		t.Errorf("holders without names: %+v", h)
 	}
 }

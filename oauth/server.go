@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -305,14 +306,16 @@ func (s *Server) authorize(r *http.Request) answer {
 	if err := s.rehearse(ctx, ar); err != nil {
 		return fail(ar, err)
 	}
-	if err := s.storage.create(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext); err != nil {
-		return fail(ar, fosite.ErrServerError.WithWrap(err))
+	if err := s.keepPending(ctx, r, id, ar); err != nil {
+		return fail(ar, err)
 	}
 	p := pending(id, ar)
 	return func(w http.ResponseWriter) {
 		// The consent prompt answers the browser itself, with no iss.
 		if d, decided := s.consent.Prompt(w, r, p); decided {
-			_ = s.Finish(w, r, id, func(context.Context) (Decision, error) { return d, nil })
+			if err := s.Finish(w, r, id, func(context.Context) (Decision, error) { return d, nil }); err != nil {
+				s.authorizeError(ctx, &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}, ar, err)
+			}
 		}
 	}
 }
@@ -342,6 +345,9 @@ func (s *Server) stale(ctx context.Context) bool {
 	if changed {
 		return true
 	}
+	if consent.StoreFailed(ctx, nil) {
+		return false // the answer is a 503: asking the store again only delays it
+	}
 	for id, version := range unconfirmed {
 		p, err := s.storage.partners.GetPartner(partners.Fresh(ctx), id)
 		if errors.Is(err, partners.ErrNotFound) || (err == nil && p.Version != version) {
@@ -351,31 +357,58 @@ func (s *Server) stale(ctx context.Context) bool {
 	return false
 }
 
-// rehearse runs, before anybody is asked, every check fosite makes when
-// it answers a request (PKCE, nonce, prompt, …): it answers a copy of the
-// request as it will be stored, granting all it asks, in a transaction it
-// rolls back. A request the partner got wrong goes back to the partner
-// now, not after the citizen has typed a code.
-func (s *Server) rehearse(ctx context.Context, ar fosite.AuthorizeRequester) error {
-	data, err := encodeRequest(ar, KindPending)
-	if err != nil {
-		return err
+// keepPending stores the request that waits for the citizen, and uses up
+// the pushed request_uri it came from, if any, in the same transaction:
+// of two uses of one request_uri, one waits and the other gets
+// invalid_request_uri; a request decided again finds it unused.
+func (s *Server) keepPending(ctx context.Context, r *http.Request, id string, ar fosite.AuthorizeRequester) error {
+	uri := r.Form.Get("request_uri")
+	if !strings.HasPrefix(uri, parRequestURIBase) {
+		if err := s.storage.create(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext); err != nil {
+			return fosite.ErrServerError.WithWrap(err)
+		}
+		return nil
 	}
 	tx, err := s.storage.store.BeginTx(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = s.storage.store.Rollback(tx) }()
-	dry, err := s.storage.decodeAuthorize(tx, data)
+	if err := s.storage.store.DeactivateRecord(tx, KindPAR, uri); errors.Is(err, ErrNotActive) {
+		return fosite.ErrInvalidRequestURI.WithHint("The request_uri has already been used.")
+	} else if err != nil {
+		return err
+	}
+	if err := s.storage.create(tx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext); err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	return s.storage.store.Commit(tx)
+}
+
+// rehearse runs, before anybody is asked, every check fosite makes when
+// it answers a request (PKCE, nonce, prompt, …): it answers a copy of the
+// request as it will be stored, granting all it asks, with storage that
+// keeps nothing. A request the partner got wrong goes back to the partner
+// now, not after the citizen has typed a code.
+func (s *Server) rehearse(ctx context.Context, ar fosite.AuthorizeRequester) error {
+	data, err := encodeRequest(ar, KindPending)
+	if err != nil {
+		return err
+	}
+	ctx = context.WithValue(ctx, rehearsalKey{}, true)
+	dry, err := s.storage.decodeAuthorize(ctx, data)
 	if err != nil {
 		return err
 	}
 	for _, sc := range dry.GetRequestedScopes() {
 		dry.GrantScope(sc)
 	}
-	_, err = s.provider.NewAuthorizeResponse(tx, dry, s.citizenSession(dry, "", ""))
+	_, err = s.provider.NewAuthorizeResponse(ctx, dry, s.citizenSession(dry, "", ""))
 	return err
 }
+
+// rehearsalKey marks a context in which the storage keeps nothing.
+type rehearsalKey struct{}
 
 // countPending counts one more waiting request against the client's
 // address; past the bound the partner hears temporarily_unavailable.
@@ -443,10 +476,19 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 	if _, ok := w.(*issuerWriter); !ok {
 		w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
 	}
+	// A store that cannot be reached is returned, with nothing written,
+	// for the caller to answer as it answers (a page in the citizen's
+	// language); other failures are written here.
+	fail := func(err error, write func()) error {
+		if consent.StoreFailed(ctx, err) {
+			return fmt.Errorf("finish the authorization: %w", consent.ErrUnavailable)
+		}
+		write()
+		return nil
+	}
 	tx, err := s.storage.store.BeginTx(ctx)
 	if err != nil {
-		s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err))
-		return nil
+		return fail(err, func() { s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err)) })
 	}
 	defer func() { _ = s.storage.store.Rollback(tx) }()
 	ar, err := s.storage.getAuthorize(tx, KindPending, id)
@@ -454,8 +496,7 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		err = stillAllowed(ar)
 	}
 	if err != nil {
-		s.requestGone(ctx, w, err)
-		return nil
+		return fail(err, func() { s.requestGone(ctx, w, err) })
 	}
 	if scopes := ar.GetClient().GetScopes(); !scopes.Has(ar.GetRequestedScopes()...) {
 		s.authorizeError(ctx, w, ar, fosite.ErrInvalidScope.WithHint("The partner is no longer allowed everything it asked for; ask again."))
@@ -469,16 +510,14 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		return err
 	}
 	if err := s.storage.store.DeactivateRecord(tx, KindPending, id); err != nil {
-		s.requestGone(ctx, w, err) // answered meanwhile by another request
-		return nil
+		return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
 	}
 	if !d.Allow {
 		if d.Err == nil {
 			d.Err = fosite.ErrAccessDenied.WithHint("The citizen refused.")
 		}
 		if err := s.storage.store.Commit(tx); err != nil {
-			s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
-			return nil
+			return fail(err, func() { s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err)) })
 		}
 		s.authorizeError(ctx, w, ar, d.Err)
 		return nil
@@ -495,8 +534,7 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		err = s.storage.store.Commit(tx)
 	}
 	if err != nil {
-		s.authorizeError(ctx, w, ar, err)
-		return nil
+		return fail(err, func() { s.authorizeError(ctx, w, ar, err) })
 	}
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 	return nil
@@ -566,9 +604,7 @@ func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar f
 	if s.storeDown(ctx, w, PathAuthorize, err) {
 		return
 	}
-	if errors.Is(err, errPARUsedAtOnce) {
-		err = fosite.ErrInvalidRequestURI.WithHint("The request_uri has already been used.")
-	}
+
 	s.observeError(PathAuthorize, err)
 	if ar == nil {
 		ar = fosite.NewAuthorizeRequest()
@@ -630,8 +666,10 @@ func (s *Server) token(r *http.Request) answer {
 		}
 	}
 	if ar.GetGrantTypes().ExactOne("authorization_code") {
-		// A code is exchanged only for a redirect URI the partner still has.
-		if uri := ar.GetRequestForm().Get("redirect_uri"); !slices.Contains(ar.GetClient().(*client).p.RedirectURIs, uri) {
+		// A code is exchanged only for a redirect URI the partner still has
+		// (one left out was the partner's only one, checked when the code
+		// was issued).
+		if uri := ar.GetRequestForm().Get("redirect_uri"); uri != "" && !slices.Contains(ar.GetClient().(*client).p.RedirectURIs, uri) {
 			return fail(ar, fosite.ErrInvalidGrant.WithHint("The redirect_uri is no longer registered for this partner."))
 		}
 	}

@@ -303,15 +303,20 @@ func (s *fositeStorage) GetAuthorizeCodeSession(ctx context.Context, code string
 	return req, nil
 }
 
-// InvalidateAuthorizeCodeSession marks a code used. Of two exchanges of
-// one code at once, the second finds it used here (the first holds it
-// until it commits) and gets errCodeUsedAtOnce.
+// InvalidateAuthorizeCodeSession marks a code used, and deletes its PKCE
+// challenge, in the transaction that issues the tokens: a request decided
+// again (Server.settle) or rolled back finds both as they were. Of two
+// exchanges of one code at once, the second finds it used here (the first
+// holds it until it commits) and gets errCodeUsedAtOnce.
 func (s *fositeStorage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
 	err := s.store.DeactivateRecord(ctx, KindCode, code)
 	if errors.Is(err, ErrNotActive) {
 		return errCodeUsedAtOnce
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteRecord(ctx, KindPKCE, code)
 }
 
 // errCodeUsedAtOnce: another exchange of the same code got there first.
@@ -402,9 +407,10 @@ func (s *fositeStorage) GetPKCERequestSession(ctx context.Context, signature str
 	return req, err
 }
 
-func (s *fositeStorage) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	return s.store.DeleteRecord(ctx, KindPKCE, signature)
-}
+// DeletePKCERequestSession does nothing: fosite calls it while checking the
+// exchange, outside its transaction; InvalidateAuthorizeCodeSession
+// deletes the challenge within it.
+func (s *fositeStorage) DeletePKCERequestSession(context.Context, string) error { return nil }
 
 // OpenID Connect.
 
@@ -436,21 +442,17 @@ func (s *fositeStorage) GetPARSession(ctx context.Context, requestURI string) (f
 
 // DeletePARSession uses a request_uri up. Of two uses at once, the second
 // gets errPARUsedAtOnce.
-func (s *fositeStorage) DeletePARSession(ctx context.Context, requestURI string) error {
-	if err := s.store.DeactivateRecord(ctx, KindPAR, requestURI); errors.Is(err, ErrNotActive) {
-		return errPARUsedAtOnce
-	} else if err != nil {
-		return err
-	}
-	return nil
-}
-
-// errPARUsedAtOnce: another authorization request used the request_uri.
-var errPARUsedAtOnce = errors.New("the request_uri was used by a concurrent request")
+// DeletePARSession does nothing: fosite calls it before the request is
+// fully checked; the authorization endpoint uses the request_uri up in the
+// transaction that stores the waiting request (Server.keepPending).
+func (s *fositeStorage) DeletePARSession(context.Context, string) error { return nil }
 
 // create stores req under (kind, signature), expiring when the session says
 // the artefact of type use expires.
 func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string, req fosite.Requester, use fosite.TokenType) error {
+	if ctx.Value(rehearsalKey{}) != nil {
+		return nil // a rehearsal keeps nothing (see Server.rehearse)
+	}
 	data, err := encodeRequest(req, kind)
 	if err != nil {
 		return err

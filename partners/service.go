@@ -92,16 +92,12 @@ func NewService(store Store, hasher SecretHasher, revoker TokenRevoker, tx Trans
 // same transaction: the action and its entry stand or fall together. do
 // says in e what it acted on (Subject or PartnerID) and what came of it
 // (SetAfter).
-func (s *Service) Audited(ctx context.Context, actor, action string, do func(ctx context.Context, e *AuditEntry) error) (err error) {
+func (s *Service) Audited(ctx context.Context, actor, action string, do func(ctx context.Context, e *AuditEntry) error) error {
 	tx, err := s.tx.BeginTx(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = s.tx.Rollback(tx)
-		}
-	}()
+	defer func() { _ = s.tx.Rollback(tx) }() // after Commit it does nothing
 	e := AuditEntry{Actor: actor, Action: action}
 	if err := do(tx, &e); err != nil {
 		return err

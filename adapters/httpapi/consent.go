@@ -602,7 +602,7 @@ func (p *consentPages) failure(c *gin.Context, l *consent.Localizer, err error) 
 	switch {
 	case consent.StoreFailed(ctx, err):
 		p.log.WarnContext(ctx, "store unavailable", "route", c.FullPath(), "err", err)
-		c.Header("Retry-After", RetryAfterUnavailable)
+		c.Header("Retry-After", oauth.RetryAfterUnavailable)
 		p.fail(c, l, http.StatusServiceUnavailable, "err_unavailable")
 	case errors.Is(err, consent.ErrRegistryUnavailable), errors.Is(err, consent.ErrSourceUnavailable):
 		p.log.WarnContext(ctx, "registry unavailable", "route", c.FullPath(), "err", err)

@@ -142,7 +142,7 @@ func (p *myPages) home(c *gin.Context) {
 	ctx := c.Request.Context()
 	grants, err := p.settings.Grants(ctx, iin)
 	if err != nil {
-		p.renderFailure(c, l, err)
+		p.failure(c, l, err)
 		return
 	}
 	names := map[string]string{}
@@ -197,7 +197,7 @@ func (p *myPages) home(c *gin.Context) {
 	}
 	events, err := p.settings.History(ctx, iin, 200)
 	if err != nil {
-		p.renderFailure(c, l, err)
+		p.failure(c, l, err)
 		return
 	}
 	for _, e := range events {
@@ -206,7 +206,7 @@ func (p *myPages) home(c *gin.Context) {
 	}
 	reports, err := p.settings.Reports(ctx, iin)
 	if err != nil {
-		p.renderFailure(c, l, err)
+		p.failure(c, l, err)
 		return
 	}
 	for _, r := range reports {
@@ -236,7 +236,7 @@ func (p *myPages) report(c *gin.Context) {
 		p.fail(c, l, http.StatusBadRequest, "err_report_description")
 		return
 	case err != nil:
-		p.renderFailure(c, l, err)
+		p.failure(c, l, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/?"+url.Values{"reported": {rep.ID}}.Encode())
@@ -265,7 +265,7 @@ func (p *myPages) startLogin(c *gin.Context) {
 		case errors.As(err, &limited):
 			p.tooMany(c, l, limited.RetryAfter)
 		default:
-			p.renderFailure(c, l, err)
+			p.failure(c, l, err)
 		}
 		return
 	}
@@ -306,7 +306,7 @@ func (p *myPages) login(c *gin.Context) {
 			p.gone(c, l, err)
 			return
 		default:
-			p.renderFailure(c, l, err)
+			p.failure(c, l, err)
 			return
 		}
 		p.render(c, http.StatusBadRequest, "mylogin-otp.html", v)
@@ -320,7 +320,7 @@ func (p *myPages) login(c *gin.Context) {
 func (p *myPages) logout(c *gin.Context) {
 	if token, err := c.Cookie(mySessionCookie); err == nil {
 		if err := p.settings.LogOut(c.Request.Context(), token); err != nil {
-			p.renderFailure(c, p.localizer(c, ""), err)
+			p.failure(c, p.localizer(c, ""), err)
 			return
 		}
 	}
@@ -341,7 +341,7 @@ func (p *myPages) revoke(c *gin.Context) {
 			p.fail(c, l, http.StatusNotFound, "err_grant_gone")
 			return
 		}
-		p.renderFailure(c, l, err)
+		p.failure(c, l, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/")
@@ -352,7 +352,7 @@ func (p *myPages) erase(c *gin.Context) {
 	iin := citizen(c)
 	report, err := p.settings.Erase(c.Request.Context(), iin)
 	if err != nil {
-		p.renderFailure(c, l, err)
+		p.failure(c, l, err)
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: mySessionCookie, Value: "", Path: "/my", MaxAge: -1, HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode})
@@ -364,8 +364,4 @@ func (p *myPages) erase(c *gin.Context) {
 	}
 	v.Erasure = e
 	p.render(c, http.StatusOK, "myerased.html", v)
-}
-
-func (p *myPages) renderFailure(c *gin.Context, l *consent.Localizer, err error) {
-	p.failure(c, l, err)
 }

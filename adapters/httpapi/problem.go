@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
 
@@ -61,14 +62,10 @@ func renderError(c *gin.Context, log *slog.Logger, err error) {
 	}
 }
 
-// RetryAfterUnavailable is how many seconds a client is asked to wait when
-// the store cannot be reached.
-const RetryAfterUnavailable = "5"
-
 // unavailable answers 503 with Retry-After: the store could not be asked,
 // which says nothing about the request itself.
 func unavailable(c *gin.Context, log *slog.Logger, err error) {
 	log.WarnContext(c.Request.Context(), "store unavailable", "route", c.FullPath(), "err", err)
-	c.Header("Retry-After", RetryAfterUnavailable)
+	c.Header("Retry-After", oauth.RetryAfterUnavailable)
 	problem(c, http.StatusServiceUnavailable, "Service unavailable", "The gateway cannot reach its store right now; try again shortly.")
 }

@@ -90,7 +90,7 @@ func New(d Deps, parts Parts) http.Handler {
 		defer cancel()
 		if err := d.Ready(ctx); err != nil {
 			d.Log.WarnContext(ctx, "not ready", "err", err)
-			c.Header("Retry-After", RetryAfterUnavailable)
+			c.Header("Retry-After", oauth.RetryAfterUnavailable)
 			problem(c, http.StatusServiceUnavailable, "Not ready", "The store is not reachable.")
 			return
 		}

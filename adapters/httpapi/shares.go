@@ -253,7 +253,7 @@ func (p *myPages) shareQR(c *gin.Context) {
 	}
 	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
 	if err != nil && consent.StoreFailed(c.Request.Context(), err) {
-		c.Header("Retry-After", RetryAfterUnavailable)
+		c.Header("Retry-After", oauth.RetryAfterUnavailable)
 		c.Status(http.StatusServiceUnavailable)
 		return
 	}

@@ -60,6 +60,20 @@ func checkText(r *http.Request) error {
 		if !goodValues(r.PostForm) {
 			return errBadText{"the form"}
 		}
+	case ct == "multipart/form-data": // fosite reads OAuth requests in this form too
+		if err := r.ParseMultipartForm(MaxBodyBytes); err != nil {
+			return err
+		}
+		if !goodValues(r.MultipartForm.Value) {
+			return errBadText{"the form"}
+		}
+		for name, files := range r.MultipartForm.File {
+			for _, f := range files {
+				if !goodText(name) || !goodText(f.Filename) {
+					return errBadText{"the form"}
+				}
+			}
+		}
 	case ct == "application/json" || strings.HasSuffix(ct, "+json"):
 		body, err := io.ReadAll(r.Body)
 		if err != nil {

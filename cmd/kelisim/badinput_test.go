@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"html"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,7 +63,21 @@ func TestHostileTextAnswersCleanly(t *testing.T) {
 				body:   "grant_type=client_credentials"},
 		)
 	}
+	// A whole pushed request, but in a multipart body.
+	multipartForm := func(field, value string) (string, http.Header) {
+		var b strings.Builder
+		w := multipart.NewWriter(&b)
+		_, challenge := pkce()
+		for k, v := range authQuery(p, "openid documents:id_card", challenge) {
+			_ = w.WriteField(k, v[0])
+		}
+		_ = w.WriteField(field, value)
+		_ = w.Close()
+		return b.String(), http.Header{"Content-Type": {w.FormDataContentType()}, "Authorization": {"Basic " + basicAuth(p)}}
+	}
+	mpBody, mpHeader := multipartForm("purpose", "a\x00b")
 	reqs = append(reqs,
+		req{name: "NUL in a multipart pushed request", method: "POST", path: oauth.PathPAR, body: mpBody, header: mpHeader},
 		req{name: "NUL escaped in JSON client_name", method: "POST", path: "/admin/v1/partners", header: admin,
 			body: `{"client_name":"Bank\u0000","redirect_uris":["http://127.0.0.1:7777/cb"],"documents":["id_card"]}`},
 		req{name: "NUL escaped in a JSON merge patch", method: "PATCH", path: "/admin/v1/partners/" + p.id, header: admin,

@@ -89,3 +89,64 @@ func TestSuspensionHoldsOnTheOtherReplicaAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A replica whose cache lags a harmless change (a new name) decides again
+// with the partner as the store has it, and everything still works: a
+// code exchange, a pushed request, client credentials.
+func TestLaggingReplicaServesAHarmlessChange(t *testing.T) {
+	db := pgtest.URL(t)
+	a := startOn(t, db, approve{citizen: citizenIIN})
+	b := startOn(t, db, approve{citizen: citizenIIN})
+	p := a.onboard(t, nil)
+	verifier, challenge := pkce()
+	loc := a.authorize(t, authQuery(p, docScope, challenge))
+	_, parChallenge := pkce()
+	resp, par := a.form(t, oauth.PathPAR, p, authQuery(p, docScope, parChallenge))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PAR: %d %v", resp.StatusCode, par)
+	}
+	conn := dbConn(t, a)
+	// lag leaves b's cache holding the partner as it was before a rename
+	// nobody announced.
+	lag := func(name string) {
+		t.Helper()
+		if resp, body := b.form(t, oauth.PathToken, p, url.Values{"grant_type": {"client_credentials"}}); resp.StatusCode != http.StatusOK {
+			t.Fatalf("warm-up: %d %v", resp.StatusCode, body)
+		}
+		if _, err := conn.Exec(context.Background(), `UPDATE partners SET registration = jsonb_set(registration, '{client_name}', to_jsonb($2::text)),
+			version = version + 1 WHERE id = $1`, p.id, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lag("Renamed Bank")
+	resp, tok := b.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("code exchange on the lagging replica: %d %v", resp.StatusCode, tok)
+	}
+	lag("Renamed Bank 2")
+	resp, _ = b.do(t, "GET", oauth.PathAuthorize+"?"+url.Values{"client_id": {p.id}, "request_uri": {par["request_uri"].(string)}}.Encode(), nil, nil)
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "code=") {
+		t.Errorf("pushed request on the lagging replica: %d %s", resp.StatusCode, loc)
+	}
+	lag("Renamed Bank 3")
+	if resp, body := b.form(t, oauth.PathToken, p, url.Values{"grant_type": {"client_credentials"}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("client credentials on the lagging replica: %d %v", resp.StatusCode, body)
+	}
+}
+
+// A code asked for without redirect_uri (allowed: the partner has one) is
+// exchanged without it, as RFC 6749 §4.1.3 lets the partner do.
+func TestCodeExchangeWithoutRedirectURI(t *testing.T) {
+	g := start(t)
+	p := g.onboard(t, nil)
+	verifier, challenge := pkce()
+	q := authQuery(p, "documents:id_card", challenge)
+	q.Del("redirect_uri")
+	loc := g.authorize(t, q)
+	resp, body := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"code_verifier": {verifier}})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("exchange without redirect_uri: %d %v", resp.StatusCode, body)
+	}
+}
