@@ -54,10 +54,14 @@ func checkText(r *http.Request) error {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case ct == "application/x-www-form-urlencoded":
-		if err := r.ParseForm(); err != nil {
+		// Read and put back, not parsed into the request: a JSON body sent
+		// with a form's content type (curl -d) still reaches its handler.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
 			return err
 		}
-		if !goodValues(r.PostForm) {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if form, err := url.ParseQuery(string(body)); !goodText(string(body)) || (err == nil && !goodValues(form)) {
 			return errBadText{"the form"}
 		}
 	case ct == "multipart/form-data": // fosite reads OAuth requests in this form too
