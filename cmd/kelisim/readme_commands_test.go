@@ -97,8 +97,8 @@ func TestReadmeServe(t *testing.T) {
 	cmd := exec.Command("go", "run", "./cmd/kelisim", "serve")
 	cmd.Dir, cmd.Env = repoView(t), cleanEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{} // written by the process's copier while the test reads it
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
