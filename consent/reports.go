@@ -41,13 +41,19 @@ type ErrorReport struct {
 
 // ReportStore keeps error reports.
 type ReportStore interface {
+	// CreateReport returns ErrReportExists for a taken tracking number.
 	CreateReport(ctx context.Context, r ErrorReport) error
+	// UpdateReport stores where r stands (status, source reference, note,
+	// updated_at), never what was reported; ErrReportNotFound for an
+	// unknown tracking number.
 	UpdateReport(ctx context.Context, r ErrorReport) error
 	// GetReport returns ErrReportNotFound for an unknown tracking number.
 	GetReport(ctx context.Context, id string) (ErrorReport, error)
-	// ListReports returns the citizen's reports, newest first.
+	// ListReports returns the citizen's reports, newest first (reports
+	// made at one instant by tracking number).
 	ListReports(ctx context.Context, citizen IIN) ([]ErrorReport, error)
-	// ReceivedReports returns up to limit reports not yet forwarded.
+	// ReceivedReports returns up to limit reports not yet forwarded,
+	// oldest first (reports made at one instant by tracking number).
 	ReceivedReports(ctx context.Context, limit int) ([]ErrorReport, error)
 }
 
@@ -61,6 +67,7 @@ type ErrorReceiver interface {
 // Report errors.
 var (
 	ErrReportNotFound    = errors.New("no such report")
+	ErrReportExists      = errors.New("a report with this tracking number exists")
 	ErrReportDescription = errors.New("describe the error in 10 to 1000 characters")
 )
 

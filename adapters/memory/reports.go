@@ -14,6 +14,9 @@ var _ consent.ReportStore = (*Store)(nil)
 func (s *Store) CreateReport(ctx context.Context, r consent.ErrorReport) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
+	if _, ok := s.reports[r.ID]; ok {
+		return consent.ErrReportExists
+	}
 	put(t, s.reports, r.ID, r)
 	return nil
 }
@@ -22,10 +25,12 @@ func (s *Store) CreateReport(ctx context.Context, r consent.ErrorReport) error {
 func (s *Store) UpdateReport(ctx context.Context, r consent.ErrorReport) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
-	if old, ok := s.reports[r.ID]; ok {
-		old.Status, old.SourceRef, old.Note, old.UpdatedAt = r.Status, r.SourceRef, r.Note, r.UpdatedAt
-		put(t, s.reports, r.ID, old)
+	old, ok := s.reports[r.ID]
+	if !ok {
+		return consent.ErrReportNotFound
 	}
+	old.Status, old.SourceRef, old.Note, old.UpdatedAt = r.Status, r.SourceRef, r.Note, r.UpdatedAt
+	put(t, s.reports, r.ID, old)
 	return nil
 }
 
@@ -42,15 +47,18 @@ func (s *Store) GetReport(ctx context.Context, id string) (consent.ErrorReport, 
 
 // ListReports implements consent.ReportStore.
 func (s *Store) ListReports(ctx context.Context, citizen consent.IIN) ([]consent.ErrorReport, error) {
-	return s.reportsWhere(ctx, func(r consent.ErrorReport) bool { return r.Citizen == citizen }, -1, true), nil
+	return s.reportsWhere(ctx, func(r consent.ErrorReport) bool { return r.Citizen == citizen }, -1, -1), nil
 }
 
 // ReceivedReports implements consent.ReportStore.
 func (s *Store) ReceivedReports(ctx context.Context, limit int) ([]consent.ErrorReport, error) {
-	return s.reportsWhere(ctx, func(r consent.ErrorReport) bool { return r.Status == consent.ReportReceived }, limit, false), nil
+	return s.reportsWhere(ctx, func(r consent.ErrorReport) bool { return r.Status == consent.ReportReceived }, limit, 1), nil
 }
 
-func (s *Store) reportsWhere(ctx context.Context, match func(consent.ErrorReport) bool, limit int, newestFirst bool) []consent.ErrorReport {
+// reportsWhere returns up to limit (all when negative) reports that match,
+// by creation time (order 1 oldest first, -1 newest first), then by
+// tracking number.
+func (s *Store) reportsWhere(ctx context.Context, match func(consent.ErrorReport) bool, limit, order int) []consent.ErrorReport {
 	unlock, _ := s.lock(ctx)
 	defer unlock()
 	var out []consent.ErrorReport
@@ -60,11 +68,8 @@ func (s *Store) reportsWhere(ctx context.Context, match func(consent.ErrorReport
 		}
 	}
 	slices.SortFunc(out, func(a, b consent.ErrorReport) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+		return cmp.Or(order*a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	if newestFirst {
-		slices.Reverse(out)
-	}
 	if limit >= 0 && len(out) > limit {
 		out = out[:limit]
 	}

@@ -30,8 +30,11 @@ func (s *Store) CreateReport(ctx context.Context, r consent.ErrorReport) error {
 
 // UpdateReport implements consent.ReportStore.
 func (s *Store) UpdateReport(ctx context.Context, r consent.ErrorReport) error {
-	_, err := s.q(ctx).Exec(ctx, `UPDATE error_reports SET status = $2, source_ref = $3, note = $4, updated_at = $5 WHERE id = $1`,
+	tag, err := s.q(ctx).Exec(ctx, `UPDATE error_reports SET status = $2, source_ref = $3, note = $4, updated_at = $5 WHERE id = $1`,
 		r.ID, r.Status, r.SourceRef, r.Note, r.UpdatedAt)
+	if err == nil && tag.RowsAffected() == 0 {
+		return consent.ErrReportNotFound
+	}
 	return translate(err)
 }
 
@@ -59,7 +62,7 @@ func (s *Store) ListReports(ctx context.Context, citizen consent.IIN) ([]consent
 
 // ReceivedReports implements consent.ReportStore.
 func (s *Store) ReceivedReports(ctx context.Context, limit int) ([]consent.ErrorReport, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT `+reportColumns+` FROM error_reports WHERE status = 'received' ORDER BY created_at LIMIT $1`, limit)
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+reportColumns+` FROM error_reports WHERE status = 'received' ORDER BY created_at, id LIMIT $1`, limit)
 	if err != nil {
 		return nil, translate(err)
 	}

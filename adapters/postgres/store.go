@@ -233,6 +233,8 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %s", partners.ErrConflict, pgErr.ConstraintName)
 		case "oauth_records_pkey":
 			return fmt.Errorf("%w: %s", oauth.ErrConflict, pgErr.ConstraintName)
+		case "error_reports_pkey":
+			return consent.ErrReportExists
 		}
 	}
 	return err

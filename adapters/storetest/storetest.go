@@ -11,22 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelisim/kelisim/adapters/storage"
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
 
-// Store is what an adapter provides.
-type Store interface {
-	oauth.Store
-	partners.Store
-	consent.Store
-	consent.DeliveryStore
-	consent.SettingsStore
-	consent.Janitor
-	consent.ShareStore
-	consent.Releaser
-}
+// Store is what an adapter provides: the one union the gateway runs on.
+type Store = storage.Store
 
 type namedTest struct {
 	name string
@@ -53,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 	tests = append(tests, consentTests()...)
 	tests = append(tests, deliveryTests()...)
+	tests = append(tests, reportTests()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}

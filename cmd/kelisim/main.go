@@ -30,6 +30,7 @@ import (
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/registry"
 	"github.com/kelisim/kelisim/adapters/sms"
+	"github.com/kelisim/kelisim/adapters/storage"
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
@@ -190,18 +191,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	metrics := httpapi.NewMetrics()
 	now := w.now
 
-	type store interface {
-		oauth.Store
-		partners.Store
-		consent.Store
-		consent.DeliveryStore
-		consent.SettingsStore
-		consent.Janitor
-		consent.ReportStore
-		consent.ShareStore
-		consent.Releaser
-	}
-	var st store
+	var st storage.Store
 	var clients oauth.PartnerGetter // partners as the OAuth server reads them
 	closeStore := func() {}
 	if cfg.Embedded() {
