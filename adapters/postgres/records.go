@@ -1,0 +1,164 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kelisim/kelisim/oauth"
+)
+
+// CreateRecord implements oauth.Store. Inside a transaction the record is
+// written in it; else it joins the next batch of records.
+func (s *Store) CreateRecord(ctx context.Context, r oauth.Record) error {
+	if s.inTxContext(ctx) {
+		return s.insertRecord(ctx, r)
+	}
+	return s.records.do(ctx, r)
+}
+
+// partnerStill is the condition a record with a partner version is stored
+// under: its partner is still at that version and active. The statement
+// reads the partner as committed when it starts, so a change the admin
+// API has answered for is always seen.
+const partnerStill = `(u.partner_version = 0 OR EXISTS (SELECT 1 FROM partners p
+	WHERE p.id = u.client_id AND p.version = u.partner_version AND p.status = 'active'))`
+
+func (s *Store) insertRecord(ctx context.Context, r oauth.Record) error {
+	tag, err := s.q(ctx).Exec(ctx, `
+		INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch)
+		SELECT u.kind, u.signature, u.request_id, u.client_id, NULLIF(u.grant_id, ''), u.active, u.expires_at, u.request, u.partner_epoch
+		FROM (SELECT $1::text AS kind, $2::text AS signature, $3::text AS request_id, $4::text AS client_id, $5::text AS grant_id,
+			$6::bool AS active, $7::timestamptz AS expires_at, $8::bytea AS request, $9::int AS partner_epoch, $10::int AS partner_version) u
+		WHERE `+partnerStill,
+		r.Kind, r.Signature, r.RequestID, r.ClientID, r.GrantID, r.Active, r.ExpiresAt, nonNil(r.Request), r.PartnerEpoch, r.PartnerVersion)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return oauth.ErrPartnerChanged
+	}
+	return nil
+}
+
+// writeRecords inserts a batch in one statement; a record whose key is
+// taken (by an older record or earlier in the batch) gets ErrConflict, one
+// whose partner moved on ErrPartnerChanged.
+func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
+	n := len(recs)
+	kind, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	grant, active, exp, body := make([]*string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
+	epoch, version := make([]int32, n), make([]int32, n)
+	for i, r := range recs {
+		kind[i], sig[i], req[i], client[i], active[i], exp[i], body[i] =
+			string(r.Kind), r.Signature, r.RequestID, r.ClientID, r.Active, r.ExpiresAt, nonNil(r.Request)
+		epoch[i], version[i] = int32(r.PartnerEpoch), int32(r.PartnerVersion)
+		if r.GrantID != "" {
+			grant[i] = &recs[i].GrantID
+		}
+	}
+	rows, err := s.q(ctx).Query(ctx, `
+		WITH u AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[],
+				$8::bytea[], $9::int[], $10::int[]) WITH ORDINALITY
+				AS u(kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch, partner_version, n)),
+		ok AS (SELECT * FROM u WHERE `+partnerStill+`),
+		ins AS (
+			INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch)
+			SELECT kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch FROM ok ORDER BY n
+			ON CONFLICT (kind, signature) DO NOTHING
+			RETURNING kind, signature)
+		SELECT kind, signature, 0::bigint FROM ins
+		UNION ALL
+		SELECT kind, signature, n FROM u WHERE n NOT IN (SELECT n FROM ok)`,
+		kind, sig, req, client, grant, active, exp, body, epoch, version)
+	if err == nil {
+		type key struct{ kind, sig string }
+		inserted, changed := map[key]bool{}, map[int]bool{}
+		var k key
+		var ord int64
+		_, err = pgx.ForEachRow(rows, []any{&k.kind, &k.sig, &ord}, func() error {
+			if ord > 0 {
+				changed[int(ord)-1] = true
+			} else {
+				inserted[k] = true
+			}
+			return nil
+		})
+		if err == nil {
+			errs := make([]error, n)
+			for i := range recs {
+				k := key{kind[i], sig[i]}
+				switch {
+				case changed[i]:
+					errs[i] = oauth.ErrPartnerChanged
+				case !inserted[k]:
+					errs[i] = fmt.Errorf("%w: oauth_records_pkey", oauth.ErrConflict)
+				}
+				if !changed[i] {
+					delete(inserted, k) // a second record with the same key conflicts
+				}
+			}
+			return errs
+		}
+	}
+	return oneByOne(ctx, recs, translate(err), func(ctx context.Context, r []oauth.Record) error {
+		return s.insertRecord(ctx, r[0])
+	})
+}
+
+// GetRecord implements oauth.Store.
+func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string) (oauth.Record, error) {
+	r := oauth.Record{Kind: kind, Signature: signature}
+	var grantID *string
+	err := s.q(ctx).QueryRow(ctx, `
+		SELECT request_id, client_id, grant_id, active, expires_at, request, partner_epoch
+		FROM oauth_records WHERE kind = $1 AND signature = $2`, kind, signature).
+		Scan(&r.RequestID, &r.ClientID, &grantID, &r.Active, &r.ExpiresAt, &r.Request, &r.PartnerEpoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return oauth.Record{}, oauth.ErrNotFound
+	}
+	if grantID != nil {
+		r.GrantID = *grantID
+	}
+	return r, translate(err)
+}
+
+// DeleteRecord implements oauth.Store.
+func (s *Store) DeleteRecord(ctx context.Context, kind oauth.Kind, signature string) error {
+	_, err := s.q(ctx).Exec(ctx, `DELETE FROM oauth_records WHERE kind = $1 AND signature = $2`, kind, signature)
+	return translate(err)
+}
+
+// DeactivateRecord implements oauth.Store.
+func (s *Store) DeactivateRecord(ctx context.Context, kind oauth.Kind, signature string) error {
+	tag, err := s.q(ctx).Exec(ctx, `
+		UPDATE oauth_records SET active = false
+		WHERE kind = $1 AND signature = $2 AND active`, kind, signature)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return oauth.ErrNotActive
+	}
+	return nil
+}
+
+// DeactivateRequest implements oauth.Store.
+func (s *Store) DeactivateRequest(ctx context.Context, kind oauth.Kind, requestID string) error {
+	_, err := s.q(ctx).Exec(ctx, `
+		UPDATE oauth_records SET active = false
+		WHERE request_id = $1 AND kind = $2 AND active`, requestID, kind)
+	return translate(err)
+}
+
+// DeactivateClient implements oauth.Store.
+func (s *Store) DeactivateClient(ctx context.Context, clientID string) error {
+	_, err := s.q(ctx).Exec(ctx, `
+		UPDATE oauth_records SET active = false
+		WHERE client_id = $1 AND active AND kind IN ('access', 'refresh', 'code')`, clientID)
+	return translate(err)
+}
