@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/oauth"
 )
 
@@ -99,6 +100,41 @@ func TestHostileTextAnswersCleanly(t *testing.T) {
 	}
 	if strings.Contains(g.logs.String(), `"level":"ERROR"`) {
 		t.Errorf("hostile input logged errors:\n%s", g.logs)
+	}
+}
+
+// A body over the gateway's bound (1 MiB) is refused with 413 of the
+// endpoint's kind — form, multipart or JSON, OAuth, pages or admin — before
+// anything reads it whole, logs no error, and the gateway serves on.
+func TestHugeBodiesAnswerCleanly(t *testing.T) {
+	g := startConsent(t)
+	p := g.onboard(t, nil)
+	huge := strings.Repeat("a", httpapi.MaxBodyBytes+1)
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	var mp strings.Builder
+	w := multipart.NewWriter(&mp)
+	_ = w.WriteField("purpose", huge)
+	_ = w.Close()
+	for _, r := range []struct {
+		name, path, body string
+		header           http.Header
+	}{
+		{"a token request", oauth.PathToken, "grant_type=client_credentials&scope=" + huge, form},
+		{"an introspection", oauth.PathIntrospect, "token=" + huge, form},
+		{"a multipart pushed request", oauth.PathPAR, mp.String(), http.Header{"Content-Type": {w.FormDataContentType()}}},
+		{"the settings log-in", "/my/login", "iin=" + huge, form},
+		{"a partner's registration", "/admin/v1/partners", `{"client_name":"` + huge + `"}`,
+			http.Header{"Authorization": {"Bearer " + g.admin}, "Content-Type": {"application/json"}}},
+	} {
+		if resp, body := g.do(t, "POST", r.path, strings.NewReader(r.body), r.header); resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s of %d bytes: %d %v, want 413", r.name, len(r.body), resp.StatusCode, body)
+		}
+	}
+	if resp, body := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"client_credentials"}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("after the huge bodies: %d %v", resp.StatusCode, body)
+	}
+	if strings.Contains(g.logs.String(), `"level":"ERROR"`) {
+		t.Errorf("huge bodies logged errors:\n%s", g.logs)
 	}
 }
 
