@@ -84,7 +84,7 @@ func testChallengeCAS(t *testing.T, s Store) {
 			t.Fatal(err)
 		}
 	}
-	if got, _ := s.GetChallenge(ctx, "c2"); got.Citizen != "" {
+	if got, err := s.GetChallenge(ctx, "c2"); err != nil || got.Citizen != "" {
 		t.Errorf("decoy citizen %q", got.Citizen)
 	}
 	got, err := s.GetChallenge(ctx, "c1")
@@ -103,7 +103,8 @@ func testChallengeCAS(t *testing.T, s Store) {
 	if err := s.UpdateChallenge(ctx, stale); !errors.Is(err, consent.ErrStale) {
 		t.Errorf("stale update: %v, want ErrStale", err)
 	}
-	now, _ := s.GetChallenge(ctx, "c1")
+	now, err := s.GetChallenge(ctx, "c1")
+	check(t, err)
 	if now.Attempts != 1 || now.Version != 2 || now.Budget != c.Budget {
 		t.Errorf("after updates: attempts %d version %d, want 1 and 2", now.Attempts, now.Version)
 	}
@@ -138,7 +139,7 @@ func testApprove(t *testing.T, s Store) {
 	if _, err := s.GetGrant(ctx, "g2"); !errors.Is(err, consent.ErrGrantNotFound) {
 		t.Errorf("a refused approval stored a grant: %v", err)
 	}
-	if ch, _ := s.GetChallenge(ctx, "c1"); ch.Status != consent.ChallengeUsed {
+	if ch, err := s.GetChallenge(ctx, "c1"); err != nil || ch.Status != consent.ChallengeUsed {
 		t.Errorf("challenge status %s, want used", ch.Status)
 	}
 }
@@ -152,7 +153,7 @@ func testApprovalRolledBack(t *testing.T, s Store) {
 	old := consent.Grant{ID: "g0", Citizen: "850315300128", PartnerID: "p1", Documents: []consent.DocumentType{"id_card"},
 		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v0", ChallengeID: "c0", Status: consent.GrantActive}
 	c0 := challenge("c0")
-	_ = s.CreateChallenge(ctx, c0)
+	check(t, s.CreateChallenge(ctx, c0))
 	c0.Status = consent.ChallengeUsed
 	if err := s.ApproveChallenge(ctx, c0, old, nil); err != nil {
 		t.Fatal(err)
@@ -183,13 +184,13 @@ func testApprovalRolledBack(t *testing.T, s Store) {
 	if _, err := s.GetGrant(ctx, "g1"); !errors.Is(err, consent.ErrGrantNotFound) {
 		t.Errorf("grant after rollback: %v, want ErrGrantNotFound", err)
 	}
-	if g0, _ := s.GetGrant(ctx, "g0"); g0.Status != consent.GrantActive {
+	if g0, err := s.GetGrant(ctx, "g0"); err != nil || g0.Status != consent.GrantActive {
 		t.Errorf("superseded grant after rollback: %s, want active", g0.Status)
 	}
-	if ch, _ := s.GetChallenge(ctx, "c1"); ch.Status != consent.ChallengePending || ch.Version != 1 {
+	if ch, err := s.GetChallenge(ctx, "c1"); err != nil || ch.Status != consent.ChallengePending || ch.Version != 1 {
 		t.Errorf("challenge after rollback: %s v%d, want pending v1", ch.Status, ch.Version)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10, "w"); len(due) != 0 {
+	if due, err := s.ClaimDeliveries(ctx, t0, time.Minute, 10, "w"); err != nil || len(due) != 0 {
 		t.Errorf("outbox after rollback: %v", due)
 	}
 }

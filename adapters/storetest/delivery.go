@@ -42,18 +42,18 @@ func testOutbox(t *testing.T, s Store) {
 	}
 	// Leased: another worker gets nothing until the lease ends; renewing
 	// it keeps the entry.
-	if again, _ := s.ClaimDeliveries(ctx, t0.Add(30*time.Second), time.Minute, 10, "w2"); len(again) != 0 {
+	if again, err := s.ClaimDeliveries(ctx, t0.Add(30*time.Second), time.Minute, 10, "w2"); err != nil || len(again) != 0 {
 		t.Errorf("a leased entry was claimed twice: %+v", again)
 	}
 	if err := s.RenewDelivery(ctx, "o1", "w1", t0.Add(90*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := s.ClaimDeliveries(ctx, t0.Add(61*time.Second), time.Minute, 10, "w2"); len(again) != 0 {
+	if again, err := s.ClaimDeliveries(ctx, t0.Add(61*time.Second), time.Minute, 10, "w2"); err != nil || len(again) != 0 {
 		t.Errorf("a renewed lease was claimed: %+v", again)
 	}
 	// Once it runs out another worker claims it, and the first can neither
 	// renew nor record an attempt.
-	if again, _ := s.ClaimDeliveries(ctx, t0.Add(91*time.Second), time.Minute, 10, "w2"); len(again) != 1 {
+	if again, err := s.ClaimDeliveries(ctx, t0.Add(91*time.Second), time.Minute, 10, "w2"); err != nil || len(again) != 1 {
 		t.Fatalf("an expired lease was not claimable again: %+v", again)
 	}
 	if err := s.RenewDelivery(ctx, "o1", "w1", t0.Add(2*time.Minute)); !errors.Is(err, consent.ErrLeaseLost) {
@@ -70,12 +70,13 @@ func testOutbox(t *testing.T, s Store) {
 	if _, err := s.FinishDelivery(ctx, "o1", "w2", fail); !errors.Is(err, consent.ErrLeaseLost) {
 		t.Errorf("a finished attempt was recorded twice: %v", err)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0.Add(4*time.Minute), time.Minute, 10, "w3"); len(due) != 0 {
+	if due, err := s.ClaimDeliveries(ctx, t0.Add(4*time.Minute), time.Minute, 10, "w3"); err != nil || len(due) != 0 {
 		t.Error("claimed before its next attempt")
 	}
 	// The store counts attempts: the third failure is the dead letter.
 	for i, at := range []time.Time{t0.Add(5 * time.Minute), t0.Add(10 * time.Minute)} {
-		due, _ := s.ClaimDeliveries(ctx, at, time.Minute, 10, fmt.Sprint("w", 4+i))
+		due, err := s.ClaimDeliveries(ctx, at, time.Minute, 10, fmt.Sprint("w", 4+i))
+		check(t, err)
 		if len(due) != 1 || due[0].Attempts != 1+i {
 			t.Fatalf("claim %d: %+v", i, due)
 		}
@@ -88,11 +89,12 @@ func testOutbox(t *testing.T, s Store) {
 	if e.Status != consent.OutboxDead || e.Attempts != 3 {
 		t.Errorf("after the third failure: %+v, want dead after 3 attempts", e)
 	}
-	dead, _ := s.ListDeliveries(ctx, consent.OutboxDead, 10)
+	dead, err := s.ListDeliveries(ctx, consent.OutboxDead, 10)
+	check(t, err)
 	if len(dead) != 1 || dead[0].Attempts != 3 || dead[0].LastError != "status 503" {
 		t.Fatalf("dead letters: %+v", dead)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10, "w6"); len(due) != 0 {
+	if due, err := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10, "w6"); err != nil || len(due) != 0 {
 		t.Error("a dead entry was claimed")
 	}
 	replayed, err := s.ReplayDelivery(ctx, "o1", t0.Add(2*time.Hour))
@@ -102,20 +104,22 @@ func testOutbox(t *testing.T, s Store) {
 	if _, err := s.ReplayDelivery(ctx, "o1", t0.Add(2*time.Hour)); !errors.Is(err, consent.ErrDeliveryNotFound) {
 		t.Errorf("replaying a pending entry: %v", err)
 	}
-	due, _ := s.ClaimDeliveries(ctx, t0.Add(2*time.Hour), time.Minute, 10, "w7")
+	due, err := s.ClaimDeliveries(ctx, t0.Add(2*time.Hour), time.Minute, 10, "w7")
+	check(t, err)
 	if len(due) != 1 {
 		t.Fatal("a replayed entry is not due")
 	}
 	if _, err := s.FinishDelivery(ctx, "o1", "w7", consent.DeliveryOutcome{Delivered: true, At: t0.Add(2 * time.Hour), MaxAttempts: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if done, _ := s.ListDeliveries(ctx, consent.OutboxDelivered, 10); len(done) != 1 || !done[0].DeliveredAt.Equal(t0.Add(2*time.Hour)) || done[0].Attempts != 1 {
+	if done, err := s.ListDeliveries(ctx, consent.OutboxDelivered, 10); err != nil || len(done) != 1 || !done[0].DeliveredAt.Equal(t0.Add(2*time.Hour)) || done[0].Attempts != 1 {
 		t.Errorf("delivered: %+v", done)
 	}
 	// A final failure (the grant ended) dead-letters at once.
-	_ = s.EnqueueDeliveries(ctx, []consent.OutboxEntry{{ID: "o2", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantDocuments,
-		Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}})
-	due, _ = s.ClaimDeliveries(ctx, t0.Add(3*time.Hour), time.Minute, 10, "w8")
+	check(t, s.EnqueueDeliveries(ctx, []consent.OutboxEntry{{ID: "o2", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantDocuments,
+		Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}}))
+	due, err = s.ClaimDeliveries(ctx, t0.Add(3*time.Hour), time.Minute, 10, "w8")
+	check(t, err)
 	if e, err := s.FinishDelivery(ctx, "o2", "w8", consent.DeliveryOutcome{Final: true, Error: "grant ended", At: t0.Add(3 * time.Hour), MaxAttempts: 3}); err != nil || e.Status != consent.OutboxDead || e.Attempts != 1 || len(due) != 1 {
 		t.Errorf("final failure: %+v %v", e, err)
 	}
@@ -133,12 +137,14 @@ func testAccessHistory(t *testing.T, s Store) {
 			t.Fatal(err)
 		}
 	}
-	mother, _ := s.ListAccess(ctx, "900101400559", 10)
+	mother, err := s.ListAccess(ctx, "900101400559", 10)
+	check(t, err)
 	if len(mother) != 2 || mother[0].Document != "birth_certificate" || mother[1].Document != "id_card" {
 		t.Errorf("the representative's history: %+v", mother)
 	}
 	// The minor's history shows the view of their document too.
-	child, _ := s.ListAccess(ctx, "150612601232", 10)
+	child, err := s.ListAccess(ctx, "150612601232", 10)
+	check(t, err)
 	if len(child) != 1 || child[0].Holder != "150612601232" || !child[0].At.Equal(t0.Add(time.Minute)) {
 		t.Errorf("the minor's history: %+v", child)
 	}
@@ -177,7 +183,7 @@ func testActiveGrantsAndEnqueue(t *testing.T, s Store) {
 	ctx := context.Background()
 	for i, docs := range [][]consent.DocumentType{{"id_card"}, {"diploma"}, {"id_card", "diploma"}} {
 		c := challenge(string(rune('a' + i)))
-		_ = s.CreateChallenge(ctx, c)
+		check(t, s.CreateChallenge(ctx, c))
 		c.Status = consent.ChallengeUsed
 		g := consent.Grant{ID: "g" + c.ID, Citizen: "850315300128", PartnerID: "p1", Documents: docs, CreatedAt: t0.Add(time.Duration(i) * time.Minute),
 			ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
@@ -189,7 +195,7 @@ func testActiveGrantsAndEnqueue(t *testing.T, s Store) {
 	if err != nil || len(got) != 2 || got[0].ID != "ga" || got[1].ID != "gc" {
 		t.Fatalf("active grants covering id_card: %+v %v", got, err)
 	}
-	if got, _ := s.ActiveGrants(ctx, "850315300128", "id_card", t0.Add(2*time.Hour)); len(got) != 0 {
+	if got, err := s.ActiveGrants(ctx, "850315300128", "id_card", t0.Add(2*time.Hour)); err != nil || len(got) != 0 {
 		t.Errorf("expired grants returned: %+v", got)
 	}
 	e := consent.OutboxEntry{ID: "o9", PartnerID: "p1", GrantID: "ga", Kind: consent.KindDocumentChanged, Document: "id_card",
@@ -197,7 +203,7 @@ func testActiveGrantsAndEnqueue(t *testing.T, s Store) {
 	if err := s.EnqueueDeliveries(ctx, []consent.OutboxEntry{e}); err != nil {
 		t.Fatal(err)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0, time.Minute, 10, "w"); len(due) != 1 || due[0].Document != "id_card" || due[0].Kind != consent.KindDocumentChanged {
+	if due, err := s.ClaimDeliveries(ctx, t0, time.Minute, 10, "w"); err != nil || len(due) != 1 || due[0].Document != "id_card" || due[0].Kind != consent.KindDocumentChanged {
 		t.Errorf("enqueued: %+v", due)
 	}
 }
@@ -206,7 +212,7 @@ func testUpkeep(t *testing.T, s Store) {
 	ctx := context.Background()
 	mk := func(id string, partner, terms string, exp time.Time) {
 		c := challenge("c" + id)
-		_ = s.CreateChallenge(ctx, c)
+		check(t, s.CreateChallenge(ctx, c))
 		c.Status = consent.ChallengeUsed
 		g := consent.Grant{ID: id, Citizen: "850315300128", PartnerID: partner, Documents: c.Documents, CreatedAt: t0,
 			ExpiresAt: exp, TermsVersion: terms, ChallengeID: c.ID, Status: consent.GrantActive}
@@ -221,19 +227,19 @@ func testUpkeep(t *testing.T, s Store) {
 	if err != nil || len(expired) != 1 || expired[0].ID != "old" || expired[0].Status != consent.GrantExpired {
 		t.Fatalf("expire: %+v %v", expired, err)
 	}
-	if again, _ := s.ExpireGrants(ctx, t0.Add(2*time.Hour)); len(again) != 0 {
+	if again, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour)); err != nil || len(again) != 0 {
 		t.Errorf("expired twice: %+v", again)
 	}
 	ended, err := s.SupersedeGrants(ctx, "850315300128", "p1", "v2", t0.Add(3*time.Hour))
 	if err != nil || len(ended) != 1 || ended[0].ID != "fresh" {
 		t.Fatalf("supersede: %+v %v", ended, err)
 	}
-	if g, _ := s.GetGrant(ctx, "other"); g.Status != consent.GrantActive {
+	if g, err := s.GetGrant(ctx, "other"); err != nil || g.Status != consent.GrantActive {
 		t.Error("another partner's grant was superseded")
 	}
-	_ = s.CreateRecord(ctx, record("access", "gone", "r1", "p1"))
-	_ = s.CreateSession(ctx, consent.CitizenSession{ID: "s1", Citizen: "850315300128", CreatedAt: t0, LastSeen: t0})
-	_ = s.Hit(ctx, "k", 10, time.Hour, t0)
+	check(t, s.CreateRecord(ctx, record("access", "gone", "r1", "p1")))
+	check(t, s.CreateSession(ctx, consent.CitizenSession{ID: "s1", Citizen: "850315300128", CreatedAt: t0, LastSeen: t0}))
+	check(t, s.Hit(ctx, "k", 10, time.Hour, t0))
 	purged, err := s.Purge(ctx, t0.Add(72*time.Hour), time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +257,7 @@ func testUpkeep(t *testing.T, s Store) {
 func testSettingsStore(t *testing.T, s Store) {
 	ctx := context.Background()
 	c := challenge("c1")
-	_ = s.CreateChallenge(ctx, c)
+	check(t, s.CreateChallenge(ctx, c))
 	c.Status = consent.ChallengeUsed
 	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, CreatedAt: t0,
 		ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: "c1", Status: consent.GrantActive}
@@ -266,25 +272,26 @@ func testSettingsStore(t *testing.T, s Store) {
 	if ok, err := s.RevokeGrant(ctx, "g1", "citizen", "why", t0.Add(2*time.Minute), []consent.OutboxEntry{set}); ok || err != nil {
 		t.Errorf("second revoke: %v %v", ok, err)
 	}
-	if due, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10, "w"); len(due) != 1 || due[0].ID != "set1" {
+	if due, err := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10, "w"); err != nil || len(due) != 1 || due[0].ID != "set1" {
 		t.Errorf("notifications queued: %+v, want only the first revocation's", due)
 	}
-	_ = s.AckRevocation(ctx, "g1", t0.Add(3*time.Minute))
-	got, _ := s.ListGrants(ctx, c.Citizen)
+	check(t, s.AckRevocation(ctx, "g1", t0.Add(3*time.Minute)))
+	got, err := s.ListGrants(ctx, c.Citizen)
+	check(t, err)
 	if len(got) != 1 || got[0].Status != consent.GrantRevoked || !got[0].StatusChangedAt.Equal(t0.Add(time.Minute)) ||
 		got[0].StatusBy != "citizen" || !got[0].RevocationAckedAt.Equal(t0.Add(3*time.Minute)) {
 		t.Errorf("grant after revoke: %+v", got)
 	}
-	_ = s.CreateSession(ctx, consent.CitizenSession{ID: "s1", Citizen: c.Citizen, CreatedAt: t0, LastSeen: t0})
-	_ = s.TouchSession(ctx, "s1", t0.Add(time.Minute))
+	check(t, s.CreateSession(ctx, consent.CitizenSession{ID: "s1", Citizen: c.Citizen, CreatedAt: t0, LastSeen: t0}))
+	check(t, s.TouchSession(ctx, "s1", t0.Add(time.Minute)))
 	if sess, err := s.GetSession(ctx, "s1"); err != nil || !sess.LastSeen.Equal(t0.Add(time.Minute)) {
 		t.Errorf("session %+v %v", sess, err)
 	}
-	_ = s.RecordAccess(ctx, consent.AccessEvent{At: t0, Citizen: c.Citizen, Holder: c.Citizen, PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch})
-	if used, _ := s.LastUsed(ctx, c.Citizen); !used["g1"].Equal(t0) {
+	check(t, s.RecordAccess(ctx, consent.AccessEvent{At: t0, Citizen: c.Citizen, Holder: c.Citizen, PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}))
+	if used, err := s.LastUsed(ctx, c.Citizen); err != nil || !used["g1"].Equal(t0) {
 		t.Errorf("last used %v", used)
 	}
-	_ = s.CreateRecord(ctx, record("access", "tok", "r1", "p1")) // grant g1
+	check(t, s.CreateRecord(ctx, record("access", "tok", "r1", "p1"))) // grant g1
 	counts, err := s.Erase(ctx, c.Citizen, "p-x")
 	if err != nil {
 		t.Fatal(err)
@@ -292,10 +299,10 @@ func testSettingsStore(t *testing.T, s Store) {
 	if counts["sessions"] != 1 || counts["otp_records"] != 1 || counts["tokens"] != 1 || counts["grants_pseudonymised"] != 1 || counts["history_pseudonymised"] != 1 {
 		t.Errorf("erase counts %v", counts)
 	}
-	if got, _ := s.ListGrants(ctx, c.Citizen); len(got) != 0 {
+	if got, err := s.ListGrants(ctx, c.Citizen); err != nil || len(got) != 0 {
 		t.Error("grants still listed under the IIN")
 	}
-	if h, _ := s.ListAccess(ctx, c.Citizen, 10); len(h) != 0 {
+	if h, err := s.ListAccess(ctx, c.Citizen, 10); err != nil || len(h) != 0 {
 		t.Error("history still under the IIN")
 	}
 	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, consent.ErrNoSession) {
@@ -328,17 +335,18 @@ func testShares(t *testing.T, s Store) {
 	if _, err := s.ShareBy(ctx, "", ""); !errors.Is(err, consent.ErrShareNotFound) {
 		t.Errorf("by nothing: %v", err)
 	}
-	got, _ := s.GetShare(ctx, "s2")
+	got, err := s.GetShare(ctx, "s2")
+	check(t, err)
 	got.Status, got.ClosedAt = consent.ShareClosed, t0.Add(7*time.Minute)
-	_ = s.UpdateShare(ctx, got)
+	check(t, s.UpdateShare(ctx, got))
 	if _, err := s.ShareBy(ctx, "c1", ""); !errors.Is(err, consent.ErrShareNotFound) {
 		t.Errorf("a closed share was found: %v", err)
 	}
-	if list, _ := s.ListShares(ctx, "850315300128", 10); len(list) != 2 {
+	if list, err := s.ListShares(ctx, "850315300128", 10); err != nil || len(list) != 2 {
 		t.Errorf("list: %+v", list)
 	}
 	for i := range 3 {
-		_ = s.Hit(ctx, "v", 3, time.Minute, t0.Add(time.Duration(i)*time.Second))
+		check(t, s.Hit(ctx, "v", 3, time.Minute, t0.Add(time.Duration(i)*time.Second)))
 	}
 	var rl *consent.RateLimitError
 	if err := s.Hit(ctx, "v", 3, time.Minute, t0.Add(10*time.Second)); !errors.As(err, &rl) {
@@ -357,8 +365,8 @@ func testShares(t *testing.T, s Store) {
 	if err := s.Hit(ctx, "v", 3, time.Minute, t0.Add(12*time.Second)); !errors.As(err, &rl) {
 		t.Errorf("a release freed two places: %v", err)
 	}
-	_ = s.RecordAccess(ctx, consent.AccessEvent{At: t0, Citizen: "850315300128", Holder: "850315300128", PartnerID: "verifier", GrantID: "s1", Document: "id_card", Kind: consent.AccessView})
-	if views, _ := s.ViewsBy(ctx, "verifier", 10); len(views) != 1 || views[0].GrantID != "s1" {
+	check(t, s.RecordAccess(ctx, consent.AccessEvent{At: t0, Citizen: "850315300128", Holder: "850315300128", PartnerID: "verifier", GrantID: "s1", Document: "id_card", Kind: consent.AccessView}))
+	if views, err := s.ViewsBy(ctx, "verifier", 10); err != nil || len(views) != 1 || views[0].GrantID != "s1" {
 		t.Errorf("views %+v", views)
 	}
 }

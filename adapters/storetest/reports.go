@@ -42,7 +42,7 @@ func testReportCreateGetUpdate(t *testing.T, s Store) {
 	if err := s.CreateReport(ctx, other); !errors.Is(err, consent.ErrReportExists) {
 		t.Errorf("a taken tracking number: %v, want ErrReportExists", err)
 	}
-	if got, _ := s.GetReport(ctx, r.ID); got.Citizen != r.Citizen {
+	if got, err := s.GetReport(ctx, r.ID); err != nil || got.Citizen != r.Citizen {
 		t.Errorf("the first report was overwritten by %s's", got.Citizen)
 	}
 
@@ -53,7 +53,8 @@ func testReportCreateGetUpdate(t *testing.T, s Store) {
 	if err := s.UpdateReport(ctx, next); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.GetReport(ctx, r.ID)
+	got, err = s.GetReport(ctx, r.ID)
+	check(t, err)
 	if got.Status != consent.ReportResolved || got.SourceRef != "SRC-7" || got.Note != "Photo replaced." || !got.UpdatedAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("after the update: %+v", got)
 	}

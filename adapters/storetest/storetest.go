@@ -101,7 +101,7 @@ func testPartnerDuplicate(t *testing.T, s Store) {
 	if err := s.CreatePartner(ctx, partner("p1", t0), audit("p1", "partner.create")); !errors.Is(err, partners.ErrConflict) {
 		t.Errorf("duplicate id: got %v, want ErrConflict", err)
 	}
-	if got, _ := s.ListAudit(ctx, "p1", 10); len(got) != 1 {
+	if got, err := s.ListAudit(ctx, "p1", 10); err != nil || len(got) != 1 {
 		t.Errorf("a refused create wrote %d audit entries, want 1", len(got))
 	}
 }
@@ -116,7 +116,8 @@ func testPartnerUpdateVersion(t *testing.T, s Store) {
 	if err := s.UpdatePartner(ctx, p, audit("p1", "partner.suspend")); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.GetPartner(ctx, "p1")
+	got, err := s.GetPartner(ctx, "p1")
+	check(t, err)
 	if got.Status != partners.StatusSuspended || got.Version != 2 {
 		t.Errorf("after update: status %s version %d, want suspended 2", got.Status, got.Version)
 	}
@@ -153,9 +154,9 @@ func testPartnerList(t *testing.T, s Store) {
 func testAudit(t *testing.T, s Store) {
 	ctx := context.Background()
 	p := partner("p1", t0)
-	_ = s.CreatePartner(ctx, p, audit("p1", "partner.create"))
-	_ = s.CreatePartner(ctx, partner("p2", t0), audit("p2", "partner.create"))
-	_ = s.UpdatePartner(ctx, p, audit("p1", "partner.update"))
+	check(t, s.CreatePartner(ctx, p, audit("p1", "partner.create")))
+	check(t, s.CreatePartner(ctx, partner("p2", t0), audit("p2", "partner.create")))
+	check(t, s.UpdatePartner(ctx, p, audit("p1", "partner.update")))
 	got, err := s.ListAudit(ctx, "p1", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +167,8 @@ func testAudit(t *testing.T, s Store) {
 	if got[0].Actor != "admin" || !got[0].At.Equal(t0) || len(got[0].After) == 0 {
 		t.Errorf("audit entry lost fields: %+v", got[0])
 	}
-	all, _ := s.ListAudit(ctx, "", 2)
+	all, err := s.ListAudit(ctx, "", 2)
+	check(t, err)
 	if len(all) != 2 {
 		t.Errorf("limit 2 gave %d entries", len(all))
 	}
@@ -178,9 +180,10 @@ func testAudit(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = s.AppendAudit(tx, partners.AuditEntry{At: t0, Actor: "admin", Action: "keys.rotate", Subject: "key:k2"})
-	_ = s.Rollback(tx)
-	all, _ = s.ListAudit(ctx, "", 10)
+	check(t, s.AppendAudit(tx, partners.AuditEntry{At: t0, Actor: "admin", Action: "keys.rotate", Subject: "key:k2"}))
+	check(t, s.Rollback(tx))
+	all, err = s.ListAudit(ctx, "", 10)
+	check(t, err)
 	if len(all) != 4 || all[0].Subject != "key:k1" || all[0].PartnerID != "" {
 		t.Errorf("after an action on no partner and one rolled back: %+v", all)
 	}
@@ -271,10 +274,10 @@ func testRecordsCreatedAtOnce(t *testing.T, s Store) {
 	if len(won) != n-n/3+2 {
 		t.Errorf("%d keys stored, want %d", len(won), n-n/3+2)
 	}
-	if got, _ := s.GetRecord(ctx, oauth.KindAccess, "sig1"); got.GrantID != "g1" || string(got.Request) != `{"id":"req1"}` {
+	if got, err := s.GetRecord(ctx, oauth.KindAccess, "sig1"); err != nil || got.GrantID != "g1" || string(got.Request) != `{"id":"req1"}` {
 		t.Errorf("sig1: %+v", got)
 	}
-	if got, _ := s.GetRecord(ctx, oauth.KindAccess, "sig2"); got.GrantID != "" {
+	if got, err := s.GetRecord(ctx, oauth.KindAccess, "sig2"); err != nil || got.GrantID != "" {
 		t.Errorf("sig2 has grant %q, want none", got.GrantID)
 	}
 }
@@ -343,7 +346,7 @@ func testTokenWithPartnerAndGrant(t *testing.T, s Store) {
 
 func testRecordDeactivateOnce(t *testing.T, s Store) {
 	ctx := context.Background()
-	_ = s.CreateRecord(ctx, record(oauth.KindCode, "c1", "req1", "p1"))
+	check(t, s.CreateRecord(ctx, record(oauth.KindCode, "c1", "req1", "p1")))
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
@@ -362,7 +365,7 @@ func testRecordDeactivateOnce(t *testing.T, s Store) {
 	if ok != 1 {
 		t.Errorf("%d concurrent deactivations succeeded, want exactly 1", ok)
 	}
-	if got, _ := s.GetRecord(ctx, oauth.KindCode, "c1"); got.Active {
+	if got, err := s.GetRecord(ctx, oauth.KindCode, "c1"); err != nil || got.Active {
 		t.Error("record still active")
 	}
 	if err := s.DeactivateRecord(ctx, oauth.KindCode, "missing"); !errors.Is(err, oauth.ErrNotActive) {
@@ -413,7 +416,7 @@ func testRecordFamilies(t *testing.T, s Store) {
 
 func testTxRollback(t *testing.T, s Store) {
 	ctx := context.Background()
-	_ = s.CreateRecord(ctx, record(oauth.KindRefresh, "r1", "req1", "p1"))
+	check(t, s.CreateRecord(ctx, record(oauth.KindRefresh, "r1", "req1", "p1")))
 	tx, err := s.BeginTx(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +495,8 @@ func testSigningKeyOnce(t *testing.T, s Store) {
 	if err := s.RotateSigningKey(ctx, next); err != nil {
 		t.Fatal(err)
 	}
-	keys, _ = s.SigningKeys(ctx)
+	keys, err = s.SigningKeys(ctx)
+	check(t, err)
 	if len(keys) != 2 || keys[0].KID != "k2" || !keys[0].RetiredAt.IsZero() || !keys[1].RetiredAt.Equal(next.ActivatesAt) || !keys[0].ActivatesAt.Equal(next.ActivatesAt) {
 		t.Errorf("after rotation: %+v", keys)
 	}
@@ -525,7 +529,7 @@ func testRecordPartnerCondition(t *testing.T, s Store) {
 	if err := s.UpdatePartner(ctx, p, audit("p1", "partner.suspend")); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.GetPartner(ctx, "p1"); got.Epoch != 1 || got.Version != 2 {
+	if got, err := s.GetPartner(ctx, "p1"); err != nil || got.Epoch != 1 || got.Version != 2 {
 		t.Errorf("after suspension: epoch %d version %d, want 1 and 2", got.Epoch, got.Version)
 	}
 	if err := s.CreateRecord(ctx, at("s2", 2)); !errors.Is(err, oauth.ErrPartnerChanged) {
@@ -554,10 +558,19 @@ func testRecordPartnerCondition(t *testing.T, s Store) {
 	if err := s.CreateRecord(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.GetRecord(ctx, oauth.KindRefresh, "epoch"); got.PartnerEpoch != 1 {
+	if got, err := s.GetRecord(ctx, oauth.KindRefresh, "epoch"); err != nil || got.PartnerEpoch != 1 {
 		t.Errorf("record epoch %d, want 1", got.PartnerEpoch)
 	}
-	if tok, _ := s.GetToken(ctx, oauth.KindRefresh, "epoch"); tok.PartnerEpoch != 1 || tok.Partner == nil || tok.Partner.Epoch != 1 {
+	if tok, err := s.GetToken(ctx, oauth.KindRefresh, "epoch"); err != nil || tok.PartnerEpoch != 1 || tok.Partner == nil || tok.Partner.Epoch != 1 {
 		t.Errorf("token epoch %d, partner %+v", tok.PartnerEpoch, tok.Partner)
+	}
+}
+
+// check stops the test when a step of its set-up failed: a contract test
+// that goes on after one asserts nothing.
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("set-up: %v", err)
 	}
 }

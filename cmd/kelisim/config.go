@@ -153,14 +153,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		return def
 	}
-	duration := func(name string, def, max time.Duration) time.Duration {
+	duration := func(name string, def, most time.Duration) time.Duration {
 		s := get(name, "")
 		if s == "" {
 			return def
 		}
 		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 || d > max {
-			bad(name, "%q is not a duration between 1s and %s (like 10m)", s, max)
+		if err != nil || d <= 0 || d > most {
+			bad(name, "%q is not a duration between 1s and %s (like 10m)", s, most)
 			return def
 		}
 		return d
