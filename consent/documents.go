@@ -4,7 +4,6 @@ package consent
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 )
@@ -101,7 +100,7 @@ type DocumentSource interface {
 
 // Document errors.
 var (
-	ErrSourceUnavailable = errors.New("the document source is unavailable")
-	ErrNoDocument        = errors.New("the citizen has no such document")
-	ErrNotGranted        = errors.New("the grant does not cover this document")
+	ErrSourceUnavailable = newError(KindUpstream, "err_registry_down", "the state system that holds this document does not answer")
+	ErrNoDocument        = newError(KindNotFound, "err_request_gone", "the citizen has no such valid document")
+	ErrNotGranted        = newError(KindForbidden, "", "the grant does not cover this document")
 )

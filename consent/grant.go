@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"errors"
 	"slices"
 	"time"
 )
@@ -48,7 +47,11 @@ type Grant struct {
 }
 
 // ErrGrantNotFound: no grant with that id.
-var ErrGrantNotFound = errors.New("grant not found")
+var ErrGrantNotFound = newError(KindNotFound, "err_grant_gone", "the citizen has no such grant")
+
+// ErrGrantEnded: the grant behind a token is no longer active, so the
+// token admits nothing.
+var ErrGrantEnded = newError(KindUnauthorized, "", "the grant behind this token is no longer active")
 
 // Covers reports whether the grant covers holder's documents. A grant
 // from before holders were recorded covers its citizen only.

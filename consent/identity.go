@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"errors"
 	"strings"
 )
 
@@ -10,9 +9,9 @@ type IIN string
 
 // Errors of ParseIIN and ParsePhone.
 var (
-	ErrIINFormat = errors.New("an IIN is 12 digits")
-	ErrIINCheck  = errors.New("the IIN's check digit is wrong")
-	ErrPhone     = errors.New("a phone number is +7 7XX XXX XX XX")
+	ErrIINFormat = newError(KindInvalid, "err_iin_format", "an IIN is 12 digits")
+	ErrIINCheck  = newError(KindInvalid, "err_iin_check", "the IIN's check digit is wrong")
+	ErrPhone     = newError(KindInvalid, "err_phone", "a phone number is +7 7XX XXX XX XX")
 )
 
 // ParseIIN checks format and check digit: digits 1..11 weighted 1..11, mod

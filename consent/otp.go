@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -106,16 +105,25 @@ var DefaultOTPConfig = OTPConfig{
 	PhoneLimit: 5, PhoneTotalLimit: 15, PhoneWindow: time.Hour, IPLimit: 30, IPWindow: time.Hour,
 }
 
+// validate says what is wrong with a rule set, if anything.
+func (c OTPConfig) validate() error {
+	if c.TTL <= 0 || c.MaxAttempts < 1 || c.ResendAfter < 0 || c.MaxResends < 0 || c.PhoneLimit < 1 ||
+		c.PhoneTotalLimit < c.PhoneLimit || c.PhoneWindow <= 0 || c.IPLimit < 1 || c.IPWindow <= 0 {
+		return fmt.Errorf("OTP rules: every limit and window must be positive, and PhoneTotalLimit ≥ PhoneLimit: %+v", c)
+	}
+	return nil
+}
+
 // Errors of the OTP engine; pages show each in the citizen's language.
 var (
-	ErrUnknownChallenge = errors.New("no such code request")
-	ErrCodeExpired      = errors.New("the code expired")
-	ErrCodeUsed         = errors.New("the code was already used")
-	ErrCodeDead         = errors.New("too many wrong codes")
-	ErrSelectionChanged = errors.New("the documents or duration changed after the code was sent")
-	ErrResendTooSoon    = errors.New("a new code can be sent a little later")
-	ErrNoResendsLeft    = errors.New("no more codes can be sent for this request")
-	ErrNoDocuments      = errors.New("no document was chosen")
+	ErrUnknownChallenge = newError(KindNotFound, "err_request_gone", "no such code request")
+	ErrCodeExpired      = newError(KindInvalid, "err_code_expired", "the code expired")
+	ErrCodeUsed         = newError(KindInvalid, "err_code_used", "the code was already used")
+	ErrCodeDead         = newError(KindInvalid, "err_code_dead", "too many wrong codes")
+	ErrSelectionChanged = newError(KindInvalid, "err_selection_changed", "the documents or duration changed after the code was sent")
+	ErrResendTooSoon    = newError(KindRateLimited, "err_resend_too_soon", "a new code can be sent a little later")
+	ErrNoResendsLeft    = newError(KindInvalid, "err_no_resends", "no more codes can be sent for this request")
+	ErrNoDocuments      = newError(KindInvalid, "err_no_documents", "no document was chosen")
 )
 
 // WrongCodeError says a code was wrong and how many tries remain.
@@ -125,12 +133,31 @@ func (e *WrongCodeError) Error() string {
 	return fmt.Sprintf("wrong code, %d attempts left", e.AttemptsLeft)
 }
 
+func (e *WrongCodeError) Kind() Kind        { return KindInvalid }
+func (e *WrongCodeError) MessageID() string { return "err_wrong_code" }
+func (e *WrongCodeError) MessageCount() int { return e.AttemptsLeft }
+
 // RateLimitError says a limit was reached and when to try again.
 type RateLimitError struct{ RetryAfter time.Duration }
 
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("too many requests; retry after %s", e.RetryAfter.Round(time.Second))
 }
+
+func (e *RateLimitError) Kind() Kind                        { return KindRateLimited }
+func (e *RateLimitError) MessageID() string                 { return "err_rate_limited" }
+func (e *RateLimitError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
+// TooSoonError says a new code can be sent after Wait; it is
+// ErrResendTooSoon.
+type TooSoonError struct{ Wait time.Duration }
+
+func (e *TooSoonError) Error() string                     { return ErrResendTooSoon.Error() }
+func (e *TooSoonError) Unwrap() error                     { return ErrResendTooSoon }
+func (e *TooSoonError) RetryAfterDuration() time.Duration { return e.Wait }
+
+// MessageCount is the wait in whole seconds, rounded up.
+func (e *TooSoonError) MessageCount() int { return int((e.Wait + time.Second - 1) / time.Second) }
 
 // InputError is a field the citizen typed wrongly.
 type InputError struct {
@@ -140,6 +167,12 @@ type InputError struct {
 
 func (e *InputError) Error() string { return e.Field + ": " + e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
+func (e *InputError) Kind() Kind    { return KindInvalid }
+
+// Fields names the field and what is wrong with it.
+func (e *InputError) Fields() []FieldError {
+	return []FieldError{{Field: e.Field, Message: e.Err.Error()}}
+}
 
 // newCode returns six uniformly random digits from crypto/rand.
 func newCode() string {

@@ -25,7 +25,7 @@ type Registry interface {
 // Registry errors.
 var (
 	ErrUnknownCitizen      = errors.New("no citizen with that IIN")
-	ErrRegistryUnavailable = errors.New("the citizen registry is unavailable")
+	ErrRegistryUnavailable = newError(KindUpstream, "err_registry_down", "the citizen registry is unavailable")
 )
 
 // SMS sends text messages.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -66,9 +67,11 @@ type ErrorReceiver interface {
 
 // Report errors.
 var (
-	ErrReportNotFound    = errors.New("no such report")
+	ErrReportNotFound    = newError(KindNotFound, "", "no report with that tracking number")
 	ErrReportExists      = errors.New("a report with this tracking number exists")
-	ErrReportDescription = errors.New("describe the error in 10 to 1000 characters")
+	ErrReportDescription = newError(KindInvalid, "err_report_description", "describe the error in 10 to 1000 characters")
+	ErrReportDocument    = newError(KindInvalid, "err_report_description", "a report names a known document type")
+	ErrReportStatus      = newError(KindInvalid, "", "status is resolved or rejected")
 )
 
 // trackingNumber is "KL-" and 10 characters of Crockford base32.
@@ -89,9 +92,19 @@ type Reports struct {
 	now      func() time.Time
 }
 
-// NewReports returns the error-report service.
-func NewReports(store ReportStore, receiver ErrorReceiver, now func() time.Time) *Reports {
-	return &Reports{store: store, receiver: receiver, now: now}
+// ReportsConfig is what Reports are built from.
+type ReportsConfig struct {
+	Store    ReportStore
+	Receiver ErrorReceiver // the document sources' desk for reports
+	Now      func() time.Time
+}
+
+// NewReports checks cfg and returns the error-report service.
+func NewReports(cfg ReportsConfig) (*Reports, error) {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Receiver": cfg.Receiver == nil, "Now": cfg.Now == nil}); err != nil {
+		return nil, fmt.Errorf("consent.NewReports: %w", err)
+	}
+	return &Reports{store: cfg.Store, receiver: cfg.Receiver, now: cfg.Now}, nil
 }
 
 // Report records a citizen's report and forwards it to the document's
@@ -101,10 +114,10 @@ func NewReports(store ReportStore, receiver ErrorReceiver, now func() time.Time)
 func (r *Reports) Report(ctx context.Context, citizen IIN, t DocumentType, description string) (ErrorReport, error) {
 	description = strings.TrimSpace(description)
 	if n := utf8.RuneCountInString(description); n < 10 || n > 1000 {
-		return ErrorReport{}, ErrReportDescription
+		return ErrorReport{}, &InputError{Field: "description", Err: ErrReportDescription}
 	}
 	if !t.Known() {
-		return ErrorReport{}, ErrNoDocument
+		return ErrorReport{}, &InputError{Field: "document", Err: ErrReportDocument}
 	}
 	now := r.now()
 	rep := ErrorReport{ID: trackingNumber(), Citizen: citizen, Document: t, Description: description,
@@ -150,7 +163,7 @@ func (r *Reports) List(ctx context.Context, citizen IIN) ([]ErrorReport, error) 
 // Answer records the source's answer to a forwarded report.
 func (r *Reports) Answer(ctx context.Context, id string, status ReportStatus, note string) (ErrorReport, error) {
 	if status != ReportResolved && status != ReportRejected {
-		return ErrorReport{}, errors.New("status must be resolved or rejected")
+		return ErrorReport{}, ErrReportStatus
 	}
 	rep, err := r.store.GetReport(ctx, id)
 	if err != nil {

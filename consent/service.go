@@ -32,6 +32,35 @@ type Store interface {
 // ErrStale: a compare-and-swap lost to a concurrent writer.
 var ErrStale = errors.New("changed concurrently")
 
+// GrantOutbox is what consenting needs of the outbox: the deliveries a
+// new grant needs, and telling partners of grants it ended.
+type GrantOutbox interface {
+	ForGrant(ctx context.Context, g Grant) ([]OutboxEntry, error)
+	NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error
+}
+
+// Superseder ends grants given under older terms.
+type Superseder interface {
+	// SupersedeGrants ends the citizen's active grants for partner given
+	// under terms other than terms, and returns them.
+	SupersedeGrants(ctx context.Context, citizen IIN, partnerID, terms string, at time.Time) ([]Grant, error)
+}
+
+// ServiceConfig is what the consent Service is built from.
+type ServiceConfig struct {
+	Store    Store
+	Registry Registry
+	SMS      SMS
+	Messages *Messages
+	Key      []byte // secret key material for code hashes and lookup keys
+	OTP      OTPConfig
+	Terms    string // the current terms version
+	Outbox   GrantOutbox
+	Janitor  Superseder
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
 // Service runs the citizen's consent: it checks who the citizen is, sends
 // one-time passwords by SMS and records grants.
 type Service struct {
@@ -42,20 +71,24 @@ type Service struct {
 	key      []byte
 	cfg      OTPConfig
 	terms    string
-	delivery *Deliverer
-	janitor  Janitor
+	outbox   GrantOutbox
+	janitor  Superseder
 	now      func() time.Time
 	log      *slog.Logger
 }
 
-// NewService returns the consent service. key is secret key material for
-// code hashes and lookup keys; terms is the current terms version; delivery
-// says which deliveries a new grant needs and tells partners of ended
-// grants; janitor ends grants given under older terms.
-func NewService(store Store, registry Registry, sms SMS, messages *Messages, key []byte, cfg OTPConfig, terms string,
-	delivery *Deliverer, janitor Janitor, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{store: store, registry: registry, sms: sms, messages: messages, key: key, cfg: cfg, terms: terms,
-		delivery: delivery, janitor: janitor, now: now, log: log}
+// NewService checks cfg and returns the consent service.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Registry": cfg.Registry == nil, "SMS": cfg.SMS == nil,
+		"Messages": cfg.Messages == nil, "Key": len(cfg.Key) < 16, "Terms": cfg.Terms == "", "Outbox": cfg.Outbox == nil,
+		"Janitor": cfg.Janitor == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
+		return nil, fmt.Errorf("consent.NewService: %w", err)
+	}
+	if err := cfg.OTP.validate(); err != nil {
+		return nil, fmt.Errorf("consent.NewService: %w", err)
+	}
+	return &Service{store: cfg.Store, registry: cfg.Registry, sms: cfg.SMS, messages: cfg.Messages, key: cfg.Key, cfg: cfg.OTP,
+		terms: cfg.Terms, outbox: cfg.Outbox, janitor: cfg.Janitor, now: cfg.Now, log: cfg.Log}, nil
 }
 
 // TermsVersion is the version of the terms consents are given under now.
@@ -233,7 +266,7 @@ func (s *Service) usable(c Challenge) error {
 // citizen may have changed the selection). The old code stops working. It
 // counts against the same budgets as the first code, from clientIP, and
 // answers without waiting for the SMS, as Start does. Returns
-// ErrResendTooSoon (with the wait), ErrNoResendsLeft, *RateLimitError, or
+// *TooSoonError (ErrResendTooSoon, with the wait), ErrNoResendsLeft, *RateLimitError, or
 // why the challenge is not usable.
 func (s *Service) Resend(ctx context.Context, id, session, partnerName string, docs []DocumentType, days int, clientIP string) (Challenge, time.Duration, error) {
 	counted := false
@@ -252,7 +285,7 @@ func (s *Service) Resend(ctx context.Context, id, session, partnerName string, d
 			return c, 0, err
 		}
 		if wait := c.SentAt.Add(s.cfg.ResendAfter).Sub(s.now()); wait > 0 {
-			return c, wait, ErrResendTooSoon
+			return c, wait, &TooSoonError{Wait: wait}
 		}
 		now := s.now()
 		if !counted { // once, however often a concurrent change makes it retry
@@ -305,7 +338,7 @@ type ApproveRequest struct {
 var ErrChooseHolders = errors.New("choose whose documents to share")
 
 // ErrNoHolder: the citizen chose nobody's documents.
-var ErrNoHolder = errors.New("no holder was chosen")
+var ErrNoHolder = newError(KindInvalid, "err_no_holder", "no holder was chosen")
 
 // Approve checks the code and, when it is right, records the grant. A
 // citizen who represents minors is first asked whose documents to share
@@ -344,7 +377,7 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 			ChallengeID: c.ID, Status: GrantActive,
 		}
 		c.Status = ChallengeUsed
-		out, err := s.delivery.Outbox(ctx, g)
+		out, err := s.outbox.ForGrant(ctx, g)
 		if err != nil {
 			return Grant{}, err
 		}
@@ -443,7 +476,7 @@ func chosen(c Challenge, positions []int) ([]IIN, error) {
 func (s *Service) supersede(ctx context.Context, g Grant) {
 	ended, err := s.janitor.SupersedeGrants(ctx, g.Citizen, g.PartnerID, g.TermsVersion, g.CreatedAt)
 	if err == nil {
-		err = s.delivery.notifyEnded(ctx, ended, g.CreatedAt)
+		err = s.outbox.NotifyEnded(ctx, ended, g.CreatedAt)
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "supersede grants under old terms", "grant", g.ID, "err", err)
@@ -482,6 +515,30 @@ func (s *Service) checkCode(ctx context.Context, id, session, code string, docs 
 			return Challenge{}, ErrCodeDead
 		}
 		return Challenge{}, &WrongCodeError{AttemptsLeft: s.cfg.MaxAttempts - c.Attempts}
+	}
+}
+
+// UseLoginCode checks the code of a log-in challenge and marks it used.
+// Returns ErrUnknownChallenge for a challenge that is not a log-in's (a
+// consent's code logs nobody in), and the errors of a wrong code.
+func (s *Service) UseLoginCode(ctx context.Context, challengeID, session, code string) (Challenge, error) {
+	if c, err := s.Challenge(ctx, challengeID, session); err != nil {
+		return Challenge{}, err
+	} else if c.PartnerID != LoginPartner {
+		return Challenge{}, ErrUnknownChallenge
+	}
+	for {
+		c, err := s.checkCode(ctx, challengeID, session, code, nil, 0)
+		if err != nil {
+			return Challenge{}, err
+		}
+		c.Status = ChallengeUsed
+		if err := s.store.UpdateChallenge(ctx, c); errors.Is(err, ErrStale) {
+			continue
+		} else if err != nil {
+			return Challenge{}, err
+		}
+		return c, nil
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -29,7 +29,7 @@ const (
 )
 
 // ErrNoSession: the session is unknown, idle too long, or too old.
-var ErrNoSession = errors.New("not logged in")
+var ErrNoSession = newError(KindUnauthorized, "", "not logged in")
 
 // SettingsStore keeps what the citizen's settings need.
 type SettingsStore interface {
@@ -53,20 +53,59 @@ type SettingsStore interface {
 	Erase(ctx context.Context, citizen IIN, pseudonym string) (map[string]int, error)
 }
 
+// LoginCodes is what the settings' log-in needs of the OTP engine: the
+// same rules, limits and anti-enumeration as consent.
+type LoginCodes interface {
+	Start(ctx context.Context, r StartRequest) (Challenge, error)
+	UseLoginCode(ctx context.Context, challengeID, session, code string) (Challenge, error)
+}
+
+// RevocationOutbox is what revoking needs of the outbox: the partner's
+// notification, stored with the revocation.
+type RevocationOutbox interface {
+	ForRevocation(ctx context.Context, g Grant, now time.Time) ([]OutboxEntry, error)
+}
+
+// CitizenReports is what the settings need of error reports.
+type CitizenReports interface {
+	Report(ctx context.Context, citizen IIN, t DocumentType, description string) (ErrorReport, error)
+	List(ctx context.Context, citizen IIN) ([]ErrorReport, error)
+}
+
+// SettingsConfig is what Settings are built from.
+type SettingsConfig struct {
+	Store    SettingsStore
+	Codes    LoginCodes
+	Registry Registry // names the holders of grants
+	Outbox   RevocationOutbox
+	Access   AccessLog
+	Reports  CitizenReports
+	Key      []byte // keys sessions and pseudonyms
+	Now      func() time.Time
+}
+
 // Settings is the citizen's side: log-in, grants, revocation, history and
 // erasure.
 type Settings struct {
-	consents  *Service
-	store     SettingsStore
-	deliverer *Deliverer
-	reports   *Reports
-	key       []byte
-	now       func() time.Time
+	store    SettingsStore
+	codes    LoginCodes
+	registry Registry
+	outbox   RevocationOutbox
+	access   AccessLog
+	reports  CitizenReports
+	key      []byte
+	now      func() time.Time
 }
 
-// NewSettings returns the citizen's settings service.
-func NewSettings(consents *Service, store SettingsStore, deliverer *Deliverer, reports *Reports, key []byte, now func() time.Time) *Settings {
-	return &Settings{consents: consents, store: store, deliverer: deliverer, reports: reports, key: key, now: now}
+// NewSettings checks cfg and returns the citizen's settings service.
+func NewSettings(cfg SettingsConfig) (*Settings, error) {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Codes": cfg.Codes == nil, "Registry": cfg.Registry == nil,
+		"Outbox": cfg.Outbox == nil, "Access": cfg.Access == nil, "Reports": cfg.Reports == nil,
+		"Key": len(cfg.Key) < 16, "Now": cfg.Now == nil}); err != nil {
+		return nil, fmt.Errorf("consent.NewSettings: %w", err)
+	}
+	return &Settings{store: cfg.Store, codes: cfg.Codes, registry: cfg.Registry, outbox: cfg.Outbox, access: cfg.Access,
+		reports: cfg.Reports, key: cfg.Key, now: cfg.Now}, nil
 }
 
 // Report records an error report on one of the citizen's documents and
@@ -83,7 +122,7 @@ func (s *Settings) Reports(ctx context.Context, citizen IIN) ([]ErrorReport, err
 // StartLogin sends a log-in code when IIN and phone match, with the same
 // rules, limits and anti-enumeration as consent.
 func (s *Settings) StartLogin(ctx context.Context, session, iin, phone, lang, clientIP string) (Challenge, error) {
-	return s.consents.Start(ctx, StartRequest{PartnerID: LoginPartner, PendingID: "login", PartnerName: "Kelisim",
+	return s.codes.Start(ctx, StartRequest{PartnerID: LoginPartner, PendingID: "login", PartnerName: "Kelisim",
 		Session: session, IIN: iin, Phone: phone, Lang: lang, ClientIP: clientIP})
 }
 
@@ -91,33 +130,20 @@ func (s *Settings) StartLogin(ctx context.Context, session, iin, phone, lang, cl
 // cookie.
 //
 // Returns ErrUnknownChallenge for a challenge that is not a log-in's (a
-// consent's code logs nobody in), and checkCode's errors.
+// consent's code logs nobody in), and the errors of a wrong code.
 func (s *Settings) LogIn(ctx context.Context, challengeID, session, code string) (string, IIN, error) {
-	if c, err := s.consents.Challenge(ctx, challengeID, session); err != nil {
+	c, err := s.codes.UseLoginCode(ctx, challengeID, session, code)
+	if err != nil {
 		return "", "", err
-	} else if c.PartnerID != LoginPartner {
-		return "", "", ErrUnknownChallenge
 	}
-	for {
-		c, err := s.consents.checkCode(ctx, challengeID, session, code, nil, 0)
-		if err != nil {
-			return "", "", err
-		}
-		c.Status = ChallengeUsed
-		if err := s.consents.store.UpdateChallenge(ctx, c); errors.Is(err, ErrStale) {
-			continue
-		} else if err != nil {
-			return "", "", err
-		}
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		token := base64.RawURLEncoding.EncodeToString(b)
-		now := s.now()
-		if err := s.store.CreateSession(ctx, CitizenSession{ID: s.sessionID(token), Citizen: c.Citizen, CreatedAt: now, LastSeen: now}); err != nil {
-			return "", "", err
-		}
-		return token, c.Citizen, nil
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	now := s.now()
+	if err := s.store.CreateSession(ctx, CitizenSession{ID: s.sessionID(token), Citizen: c.Citizen, CreatedAt: now, LastSeen: now}); err != nil {
+		return "", "", err
 	}
+	return token, c.Citizen, nil
 }
 
 func (s *Settings) sessionID(token string) string { return keyed(s.key, "citizen-session", token) }
@@ -177,7 +203,7 @@ func (s *Settings) Grants(ctx context.Context, citizen IIN) ([]GrantView, error)
 		}
 		// A failure is remembered too: a registry that does not answer
 		// costs the page one wait, not one per grant.
-		c, _ := s.consents.registry.Citizen(ctx, iin)
+		c, _ := s.registry.Citizen(ctx, iin)
 		names[iin] = c.Name
 		return c.Name
 	}
@@ -199,6 +225,10 @@ func (s *Settings) Grants(ctx context.Context, citizen IIN) ([]GrantView, error)
 	return out, nil
 }
 
+// ErrNothingToRevoke: a revocation that names no grant, no partner and
+// not everything.
+var ErrNothingToRevoke = newError(KindInvalid, "err_grant_gone", "name a grant, a partner or all")
+
 // Revocation says what to revoke: one grant, all grants of a partner, or
 // everything.
 type Revocation struct {
@@ -209,9 +239,13 @@ type Revocation struct {
 
 // Revoke revokes the citizen's active grants that r names, notifying each
 // partner through the outbox. Revoking what is already revoked is
-// harmless. Returns ErrGrantNotFound when r names a grant that is not
+// harmless. Returns ErrNothingToRevoke for an empty r, and
+// ErrGrantNotFound when r names a grant that is not
 // this citizen's, changing nothing.
 func (s *Settings) Revoke(ctx context.Context, citizen IIN, r Revocation, by string) (int, error) {
+	if r.GrantID == "" && r.PartnerID == "" && !r.All {
+		return 0, ErrNothingToRevoke
+	}
 	grants, err := s.store.ListGrants(ctx, citizen)
 	if err != nil {
 		return 0, err
@@ -231,7 +265,7 @@ func (s *Settings) Revoke(ctx context.Context, citizen IIN, r Revocation, by str
 		if g.Status != GrantActive {
 			continue
 		}
-		out, err := s.deliverer.revocationOutbox(ctx, g, now)
+		out, err := s.outbox.ForRevocation(ctx, g, now)
 		if err != nil {
 			return n, err
 		}
@@ -264,7 +298,7 @@ func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event
 	if err != nil {
 		return nil, err
 	}
-	access, err := s.deliverer.History(ctx, citizen, limit)
+	access, err := s.access.ListAccess(ctx, citizen, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -313,81 +347,4 @@ func (s *Settings) Erase(ctx context.Context, citizen IIN) (Erasure, error) {
 		return Erasure{}, err
 	}
 	return Erasure{Revoked: n, Deleted: counts, Kept: []string{"grants", "history", "reports"}}, nil
-}
-
-// Janitor is the store's upkeep: what the background job asks of it.
-type Janitor interface {
-	// ExpireGrants marks active grants past their expiry as expired and
-	// returns them.
-	ExpireGrants(ctx context.Context, now time.Time) ([]Grant, error)
-	// Purge deletes what is past retention: expired tokens, codes and
-	// authorization requests, OTP challenges older than otpRetention,
-	// spent rate-limit events, dead sessions and old delivered outbox
-	// entries. It returns how many rows it deleted, by kind.
-	Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error)
-	// SupersedeGrants ends the citizen's active grants for partner given
-	// under terms other than terms, and returns them.
-	SupersedeGrants(ctx context.Context, citizen IIN, partnerID, terms string, at time.Time) ([]Grant, error)
-}
-
-// Upkeep runs the background work that keeps grants and the store honest:
-// expiry (partners are told as for a revocation) and purges. It is safe
-// on several replicas at once: each step is one idempotent statement.
-type Upkeep struct {
-	store        Janitor
-	deliverer    *Deliverer
-	reports      *Reports
-	otpRetention time.Duration
-	now          func() time.Time
-	log          interface {
-		Error(string, ...any)
-		Info(string, ...any)
-	}
-}
-
-// NewUpkeep returns the background job.
-func NewUpkeep(store Janitor, deliverer *Deliverer, reports *Reports, otpRetention time.Duration, now func() time.Time, log interface {
-	Error(string, ...any)
-	Info(string, ...any)
-}) *Upkeep {
-	return &Upkeep{store: store, deliverer: deliverer, reports: reports, otpRetention: otpRetention, now: now, log: log}
-}
-
-// Once runs one round.
-func (u *Upkeep) Once(ctx context.Context) error {
-	now := u.now()
-	expired, err := u.store.ExpireGrants(ctx, now)
-	if err != nil {
-		return err
-	}
-	if err := u.deliverer.notifyEnded(ctx, expired, now); err != nil {
-		return err
-	}
-	if err := u.reports.ForwardReceived(ctx); err != nil {
-		return err
-	}
-	purged, err := u.store.Purge(ctx, now, u.otpRetention)
-	if err != nil {
-		return err
-	}
-	if len(expired) > 0 || len(purged) > 0 {
-		u.log.Info("upkeep", "grants_expired", len(expired), "purged", purged)
-	}
-	return nil
-}
-
-// Run does a round every interval until ctx ends.
-func (u *Upkeep) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if err := u.Once(ctx); err != nil && ctx.Err() == nil {
-			u.log.Error("upkeep", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -61,10 +59,8 @@ func TestGrantsListWithTheRegistryDown(t *testing.T) {
 		}
 	}
 	down := &countingRegistry{}
-	messages, _ := consent.NewMessages()
-	consents := consent.NewService(f.store, down, f.sms, messages, []byte("0123456789abcdef0123456789abcdef"), consent.DefaultOTPConfig,
-		"2026-11-01", nil, f.store, f.clock.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	settings := consent.NewSettings(consents, f.store, nil, nil, []byte("0123456789abcdef0123456789abcdef"), f.clock.now)
+	settings := must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: down,
+		Outbox: f.outbox, Access: f.store, Reports: f.reports, Key: []byte("0123456789abcdef0123456789abcdef"), Now: f.clock.now}))
 	views, err := settings.Grants(ctx, aidar)
 	if err != nil || len(views) != 4 {
 		t.Fatalf("grants with the registry down: %d, %v", len(views), err)

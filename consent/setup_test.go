@@ -107,9 +107,13 @@ func (s *sms) count() int {
 	return len(s.sent)
 }
 
-type partnerInfo struct{}
+// partnerBook knows partners by id; one not in it fetches for itself.
+type partnerBook map[string]consent.PartnerInfo
 
-func (partnerInfo) PartnerInfo(_ context.Context, id string) (consent.PartnerInfo, error) {
+func (b partnerBook) PartnerInfo(_ context.Context, id string) (consent.PartnerInfo, error) {
+	if p, ok := b[id]; ok {
+		return p, nil
+	}
 	return consent.PartnerInfo{ID: id, Delivery: "pull"}, nil
 }
 
@@ -118,6 +122,38 @@ type pullStyle struct{}
 func (pullStyle) OnGrant(consent.PartnerInfo) []string { return nil }
 func (pullStyle) Deliver(context.Context, consent.PartnerInfo, consent.OutboxEntry, []byte) error {
 	return nil
+}
+
+// webhook records posts; while fail is set, every post fails with it.
+type webhook struct {
+	mu    sync.Mutex
+	fail  error
+	posts []post
+}
+
+type post struct{ url, contentType, key, body string }
+
+func (w *webhook) Post(_ context.Context, url, contentType, key string, body []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.posts = append(w.posts, post{url, contentType, key, string(body)})
+	return w.fail
+}
+
+func (w *webhook) failWith(err error) { w.mu.Lock(); w.fail = err; w.mu.Unlock() }
+
+func (w *webhook) sent() []post {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]post(nil), w.posts...)
+}
+
+// pushStyle posts every grant's documents to the partner's webhook.
+type pushStyle struct{ w *webhook }
+
+func (pushStyle) OnGrant(consent.PartnerInfo) []string { return []string{consent.KindGrantDocuments} }
+func (s pushStyle) Deliver(ctx context.Context, p consent.PartnerInfo, e consent.OutboxEntry, body []byte) error {
+	return s.w.Post(ctx, p.WebhookURL, "application/jwt", e.ID, body)
 }
 
 // fakeSigner "signs" by returning the payload.
@@ -132,15 +168,31 @@ type fixture struct {
 	clock    *fakeClock
 	sms      *sms
 	registry fakeRegistry
+	partners partnerBook
+	webhook  *webhook
+	library  *consent.Library
+	outbox   *consent.Outbox
+	fetcher  *consent.Fetcher
 	consents *consent.Service
+	reports  *consent.Reports
 	settings *consent.Settings
 	shares   *consent.Shares
+	upkeep   *consent.Upkeep
+	log      *slog.Logger
+}
+
+// must is a constructor's result, in a test where it cannot fail.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	t.Helper()
 	f := &fixture{store: memory.New(), clock: &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)},
-		sms: &sms{more: make(chan struct{}, 1000)},
+		sms: &sms{more: make(chan struct{}, 1000)}, partners: partnerBook{},
 		registry: fakeRegistry{
 			aidar:   {IIN: aidar, Name: "Aidar Serikov", Phone: aidarPhone},
 			aigerim: {IIN: aigerim, Name: "Aigerim Nurlanova", Phone: aigerimTel, Represents: []consent.IIN{child}},
@@ -151,14 +203,24 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	deliverer := consent.NewDeliverer(consent.DeliveryConfig{Issuer: "https://kelisim.test", DocumentTTL: time.Minute, MaxAttempts: 3,
-		Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute}, f.store, f.store, f.registry, f.registry, partnerInfo{},
-		map[string]consent.DeliveryStyle{"pull": pullStyle{}}, fakeSigner{}, nil, nil, func(a, b string) string { return a + "/" + b }, f.clock.now, log)
+	f.log = log
 	key := []byte("0123456789abcdef0123456789abcdef")
-	f.consents = consent.NewService(f.store, f.registry, f.sms, messages, key, cfg, "2026-11-01", deliverer, f.store, f.clock.now, log)
-	reports := consent.NewReports(f.store, f.registry, f.clock.now)
-	f.settings = consent.NewSettings(f.consents, f.store, deliverer, reports, key, f.clock.now)
-	f.shares = consent.NewShares(f.store, f.store, deliverer, key, "https://kelisim.test", consent.VerifyLimits{PerVerifier: 3, All: 5}, f.clock.now)
+	f.library = must(consent.NewLibrary(consent.LibraryConfig{Issuer: "https://kelisim.test", DocumentTTL: time.Minute,
+		Registry: f.registry, Source: f.registry, Signer: fakeSigner{}, Pairwise: func(a, b string) string { return a + "/" + b }, Now: f.clock.now}))
+	f.webhook = &webhook{}
+	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners,
+		Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": pushStyle{f.webhook}}, Library: f.library, Webhook: f.webhook,
+		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Now: f.clock.now, Log: log}))
+	f.fetcher = must(consent.NewFetcher(consent.FetcherConfig{Grants: f.store, Partners: f.partners, Library: f.library, Access: f.store, Now: f.clock.now}))
+	f.consents = must(consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: messages,
+		Key: key, OTP: cfg, Terms: "2026-11-01", Outbox: f.outbox, Janitor: f.store, Now: f.clock.now, Log: log}))
+	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Now: f.clock.now}))
+	f.settings = must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
+		Outbox: f.outbox, Access: f.store, Reports: f.reports, Key: key, Now: f.clock.now}))
+	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store,
+		Key: key, Issuer: "https://kelisim.test", Wrong: consent.VerifyLimits{PerVerifier: 3, All: 5}, Now: f.clock.now}))
+	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports,
+		OTPRetention: 30 * 24 * time.Hour, Now: f.clock.now, Log: log}))
 	return f
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -41,7 +40,6 @@ const (
 	MaxShareLife  = 30 * time.Minute // from opening, extensions included
 	ShareOpen     = "open"
 	ShareClosed   = "closed"
-	AccessView    = "view" // a third party viewed a shared document
 	VerifyScope   = "verify"
 	verifyWindow  = time.Minute
 	verifyRetries = 5 // tries to find a free short code
@@ -49,8 +47,8 @@ const (
 
 // Share errors.
 var (
-	ErrShareNotFound = errors.New("no such open share")
-	ErrShareMaxed    = errors.New("the share cannot last longer")
+	ErrShareNotFound = newError(KindNotFound, "err_request_gone", "no open share has this code or id")
+	ErrShareMaxed    = newError(KindConflict, "", "a share lasts at most 30 minutes from opening")
 )
 
 // ShareStore keeps shares.
@@ -89,26 +87,56 @@ type VerifyLimits struct {
 	All         int // wrong short codes all verifiers together may try per minute
 }
 
-// Shares runs open access for third parties.
-type Shares struct {
-	store  ShareStore
-	limits interface {
-		Limiter
-		Releaser
-	}
-	deliverer *Deliverer
-	key       []byte
-	issuer    string
-	wrong     VerifyLimits
-	now       func() time.Time
-}
-
-// NewShares returns the share service.
-func NewShares(store ShareStore, limits interface {
+// ShareLimits is what bounds guessing needs of the store: counters that
+// hold across replicas, and a way to give back a count that was no guess.
+type ShareLimits interface {
 	Limiter
 	Releaser
-}, deliverer *Deliverer, key []byte, issuer string, wrong VerifyLimits, now func() time.Time) *Shares {
-	return &Shares{store: store, limits: limits, deliverer: deliverer, key: key, issuer: issuer, wrong: wrong, now: now}
+}
+
+// ShareLibrary is what shares need of the Library.
+type ShareLibrary interface {
+	Current(ctx context.Context, citizen, holder IIN, t DocumentType) (Document, error)
+	Sharable(ctx context.Context, citizen IIN) ([]Sharable, error)
+	Claims(aud string, sub IIN) map[string]any
+	Sign(claims map[string]any, typ string) (string, error)
+}
+
+// SharesConfig is what Shares are built from.
+type SharesConfig struct {
+	Store   ShareStore
+	Limits  ShareLimits
+	Library ShareLibrary
+	Access  AccessLog // views land in the citizen's history
+	Key     []byte    // derives short codes and QR tokens
+	Issuer  string    // the QR code's URL starts with it
+	Wrong   VerifyLimits
+	Now     func() time.Time
+}
+
+// Shares runs open access for third parties.
+type Shares struct {
+	store   ShareStore
+	limits  ShareLimits
+	library ShareLibrary
+	access  AccessLog
+	key     []byte
+	issuer  string
+	wrong   VerifyLimits
+	now     func() time.Time
+}
+
+// NewShares checks cfg and returns the share service.
+func NewShares(cfg SharesConfig) (*Shares, error) {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Limits": cfg.Limits == nil, "Library": cfg.Library == nil,
+		"Access": cfg.Access == nil, "Key": len(cfg.Key) < 16, "Issuer": cfg.Issuer == "", "Now": cfg.Now == nil}); err != nil {
+		return nil, fmt.Errorf("consent.NewShares: %w", err)
+	}
+	if cfg.Wrong.PerVerifier < 1 || cfg.Wrong.All < 1 {
+		return nil, errors.New("consent.NewShares: both verify limits must be positive")
+	}
+	return &Shares{store: cfg.Store, limits: cfg.Limits, library: cfg.Library, access: cfg.Access, key: cfg.Key,
+		issuer: cfg.Issuer, wrong: cfg.Wrong, now: cfg.Now}, nil
 }
 
 // Code is the six-digit short code of share id.
@@ -157,32 +185,7 @@ func (s *Shares) Open(ctx context.Context, citizen, holder IIN, t DocumentType) 
 // document returns the shared document as the source has it now: a share
 // of a document that expired or is gone stops working.
 func (s *Shares) document(ctx context.Context, citizen, holder IIN, t DocumentType) (Document, error) {
-	if holder != citizen {
-		c, err := s.deliverer.registry.Citizen(ctx, citizen)
-		if err != nil {
-			return Document{}, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
-		}
-		if !slices.Contains(c.Represents, holder) {
-			return Document{}, ErrNoDocument
-		}
-	}
-	docs, err := s.deliverer.source.Documents(ctx, holder)
-	if err != nil {
-		return Document{}, err
-	}
-	for _, d := range docs {
-		if d.Type == t {
-			d.Status, d.Relation = d.statusOn(s.now()), RelationSelf
-			if holder != citizen {
-				d.Relation = RelationRepresented
-			}
-			if d.Status != StatusValid {
-				return Document{}, ErrNoDocument
-			}
-			return d, nil
-		}
-	}
-	return Document{}, ErrNoDocument
+	return s.library.Current(ctx, citizen, holder, t)
 }
 
 // mine returns the citizen's open, unexpired share id.
@@ -302,16 +305,13 @@ func (s *Shares) Verify(ctx context.Context, verifier, code, token string) (stri
 	if err != nil {
 		return "", Share{}, err
 	}
-	d := s.deliverer
-	claims := map[string]any{
-		"iss": d.cfg.Issuer, "aud": verifier, "sub": d.pairwise(verifier, string(sh.Holder)),
-		"iat": now.Unix(), "exp": now.Add(d.cfg.DocumentTTL).Unix(), "jti": newID(), "share_id": sh.ID, "document": doc,
-	}
-	jws, err := d.sign(claims, TypeDocument)
+	claims := s.library.Claims(verifier, sh.Holder)
+	claims["share_id"], claims["document"] = sh.ID, doc
+	jws, err := s.library.Sign(claims, TypeDocument)
 	if err != nil {
 		return "", Share{}, err
 	}
-	if err := d.store.RecordAccess(ctx, AccessEvent{At: now, Citizen: sh.Citizen, Holder: sh.Holder, PartnerID: verifier,
+	if err := s.access.RecordAccess(ctx, AccessEvent{At: now, Citizen: sh.Citizen, Holder: sh.Holder, PartnerID: verifier,
 		GrantID: sh.ID, Document: sh.Document, Kind: AccessView}); err != nil {
 		return "", Share{}, err
 	}
@@ -330,37 +330,8 @@ func (s *Shares) Views(ctx context.Context, verifier string) ([]AccessEvent, err
 	return s.store.ViewsBy(ctx, verifier, 200)
 }
 
-// Sharable is a document the citizen may open access to.
-type Sharable struct {
-	Holder   IIN
-	Name     string // the holder's name
-	Document DocumentType
-	Relation string
-}
-
 // Sharable lists the citizen's valid documents and those of the minors
 // they represent.
 func (s *Shares) Sharable(ctx context.Context, citizen IIN) ([]Sharable, error) {
-	c, err := s.deliverer.registry.Citizen(ctx, citizen)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
-	}
-	var out []Sharable
-	for i, holder := range append([]IIN{citizen}, c.Represents...) {
-		docs, err := s.deliverer.source.Documents(ctx, holder)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range docs {
-			if d.statusOn(s.now()) != StatusValid {
-				continue
-			}
-			rel := RelationSelf
-			if i > 0 {
-				rel = RelationRepresented
-			}
-			out = append(out, Sharable{Holder: holder, Name: d.Holder.Name, Document: d.Type, Relation: rel})
-		}
-	}
-	return out, nil
+	return s.library.Sharable(ctx, citizen)
 }

@@ -10,7 +10,7 @@ import (
 // slower than its deadline. Nothing was decided; the caller may try again
 // later. It is never a statement about the request: a token, a client or a
 // code is not invalid because the store could not be asked.
-var ErrUnavailable = errors.New("the store is unavailable")
+var ErrUnavailable error = newError(KindUnavailable, "err_unavailable", "the store is unavailable")
 
 // A request may reach the store through code that turns a failed call
 // into a plain "no" (an OAuth library deciding a client is unknown, say).

@@ -68,8 +68,11 @@ func setupServer(t *testing.T) (*oauth.Server, *failingCodes, string) {
 		t.Fatal(err)
 	}
 	var id string
-	srv := oauth.New(oauth.Config{Issuer: "https://kelisim.test"}, st, st, keys, secrets, waiting{&id}, noObserver{},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	srv, err := oauth.New(oauth.Config{Issuer: "https://kelisim.test", Store: st, Partners: st, Keys: keys, Secrets: secrets,
+		Consent: waiting{&id}, Observer: noObserver{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	q := url.Values{"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {"https://bank.example/cb"},
 		"scope": {"openid documents:id_card"}, "state": {"state-1234567890"}, "nonce": {"nonce-1234567890"},
 		"code_challenge": {strings.Repeat("c", 43)}, "code_challenge_method": {"S256"}}

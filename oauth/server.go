@@ -67,6 +67,16 @@ type Config struct {
 	// Limiter counts them, in the store so the bound holds across
 	// replicas; needed when PendingPerAddress is set.
 	Limiter consent.Limiter
+
+	// What the server works with; all needed.
+	Store    Store
+	Partners PartnerGetter // may serve from a cache the store keeps current
+	Keys     *Keys
+	Secrets  *Secrets
+	Consent  Consent // decides every authorization request
+	Observer Observer
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Defaults for Config fields left zero.
@@ -131,9 +141,14 @@ func (c *fositeConfig) GetTokenURLs(context.Context) []string {
 // New composes the server. consent decides every authorization request.
 // Every use of a token issued under a grant reads the grant with it, so a
 // revoked or expired grant ends its tokens at once.
-func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secrets, consent Consent, observe Observer, log *slog.Logger, now func() time.Time) *Server {
+func New(cfg Config) (*Server, error) {
+	if cfg.Issuer == "" || cfg.Store == nil || cfg.Partners == nil || cfg.Keys == nil || cfg.Secrets == nil ||
+		cfg.Consent == nil || cfg.Observer == nil || cfg.Log == nil || cfg.Now == nil || (cfg.PendingPerAddress > 0 && cfg.Limiter == nil) {
+		return nil, errors.New("oauth.New: Issuer, Store, Partners, Keys, Secrets, Consent, Observer, Log, Now (and Limiter with PendingPerAddress) are needed")
+	}
 	cfg.setDefaults()
-	st := &fositeStorage{store: store, partners: parts, now: now}
+	keys, secrets := cfg.Keys, cfg.Secrets
+	st := &fositeStorage{store: cfg.Store, partners: cfg.Partners, now: cfg.Now}
 	fc := &fosite.Config{
 		AccessTokenLifespan:             cfg.AccessTokenLifespan,
 		RefreshTokenLifespan:            cfg.RefreshTokenLifespan,
@@ -195,9 +210,9 @@ func New(cfg Config, store Store, parts PartnerGetter, keys *Keys, secrets *Secr
 		}
 	}
 	srv := &Server{cfg: cfg, provider: provider, storage: st, keys: keys, secrets: secrets,
-		consent: consent, observe: observe, log: log, now: now}
+		consent: cfg.Consent, observe: cfg.Observer, log: cfg.Log, now: cfg.Now}
 	fc.ClientAuthenticationStrategy = srv.authenticateClient
-	return srv
+	return srv, nil
 }
 
 // jwksClient fetches partners' jwks_uri: bounded in time and retries, and

@@ -1,26 +1,30 @@
 package partners
 
 import (
-	"errors"
 	"strings"
+
+	"github.com/kelisim/kelisim/consent"
 )
 
-// Errors the registry returns; the HTTP layer maps each to a status once.
+// Errors the registry returns, each of a kind the HTTP layer maps once.
 var (
 	// ErrNotFound: no partner with that client_id.
-	ErrNotFound = errors.New("partner not found")
+	ErrNotFound = consent.NewError(consent.KindNotFound, "err_request_gone", "no partner with that client_id")
 	// ErrConflict: the partner changed (or was created) concurrently.
-	ErrConflict = errors.New("partner changed concurrently")
+	ErrConflict = consent.NewError(consent.KindConflict, "", "the partner changed concurrently; try again")
 )
 
 // FieldError is one problem with one field of a registration.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+type FieldError = consent.FieldError
 
 // InvalidError carries every problem of an input the operator sent.
 type InvalidError struct{ Problems []FieldError }
+
+// Kind says the operator sent something invalid.
+func (e *InvalidError) Kind() consent.Kind { return consent.KindInvalid }
+
+// Fields lists every problem.
+func (e *InvalidError) Fields() []FieldError { return e.Problems }
 
 func (e *InvalidError) Error() string {
 	parts := make([]string, len(e.Problems))

@@ -54,7 +54,7 @@ const (
 	ScopeOfflineAccess = "offline_access"
 	// ScopeMe lets a first-party app (the operator's own mobile app) act
 	// on the citizen's settings through /api/v1/me/.
-	ScopeMe = "me"
+	ScopeMe = consent.ScopeMe
 	// ScopeVerify lets a verifier check share codes.
 	ScopeVerify = "verify"
 )

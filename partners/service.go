@@ -81,10 +81,24 @@ type Service struct {
 	allowLoopback bool
 }
 
-// NewService returns a partner registry. allowLoopback admits plain-http
-// loopback URIs, for a development gateway only.
-func NewService(store Store, hasher SecretHasher, revoker TokenRevoker, tx Transactor, now func() time.Time, allowLoopback bool) *Service {
-	return &Service{store: store, hasher: hasher, revoker: revoker, tx: tx, now: now, allowLoopback: allowLoopback}
+// Config is what a partner registry is built from.
+type Config struct {
+	Store   Store
+	Hasher  SecretHasher // hashes client secrets
+	Revoker TokenRevoker // ends a suspended partner's tokens
+	Tx      Transactor   // runs an action and its audit entry together
+	Now     func() time.Time
+	// AllowLoopback admits plain-http loopback URIs, for a development
+	// gateway only.
+	AllowLoopback bool
+}
+
+// NewService checks cfg and returns a partner registry.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Hasher == nil || cfg.Revoker == nil || cfg.Tx == nil || cfg.Now == nil {
+		return nil, errors.New("partners.NewService: Store, Hasher, Revoker, Tx and Now are needed")
+	}
+	return &Service{store: cfg.Store, hasher: cfg.Hasher, revoker: cfg.Revoker, tx: cfg.Tx, now: cfg.Now, allowLoopback: cfg.AllowLoopback}, nil
 }
 
 // Audited runs an action of the operator that changes no partner (a key

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
@@ -39,9 +40,33 @@ type Directory interface {
 	GetPartner(ctx context.Context, id string) (partners.Partner, error)
 }
 
+// Deliveries is the operator's view of push delivery, and the hook state
+// systems call when a document changes.
+type Deliveries interface {
+	Deliveries(ctx context.Context, status consent.OutboxStatus, limit int) ([]consent.OutboxEntry, error)
+	Replay(ctx context.Context, id string) (consent.OutboxEntry, error)
+	DocumentChanged(ctx context.Context, citizen consent.IIN, t consent.DocumentType) (int, error)
+}
+
+// Keys rotates the gateway's signing keys.
+type Keys interface {
+	Rotate(ctx context.Context) (string, error)
+	Reload(ctx context.Context) error
+}
+
+// Reports lets a state body answer error reports.
+type Reports interface {
+	Answer(ctx context.Context, id string, status consent.ReportStatus, note string) (consent.ErrorReport, error)
+}
+
+// admin is the operator's API: partners, their audit trail, deliveries,
+// keys, and the hooks state systems call.
 type admin struct {
-	partners Partners
-	log      *slog.Logger
+	partners   Partners
+	deliveries Deliveries
+	keys       Keys
+	reports    Reports
+	log        *slog.Logger
 }
 
 // adminAuth admits requests bearing the admin token, compared in constant
@@ -175,6 +200,116 @@ func (a *admin) audit(c *gin.Context) {
 		entries = []partners.AuditEntry{}
 	}
 	c.JSON(http.StatusOK, gin.H{"entries": entries})
+}
+
+func (a *admin) listDeliveries(c *gin.Context) {
+	status := consent.OutboxStatus(c.DefaultQuery("status", string(consent.OutboxDead)))
+	switch status {
+	case consent.OutboxPending, consent.OutboxDelivered, consent.OutboxDead:
+	default:
+		problem(c, http.StatusBadRequest, "Invalid request", "status is pending, delivered or dead.")
+		return
+	}
+	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
+	if err != nil || limit < 1 || limit > 1000 {
+		problem(c, http.StatusBadRequest, "Invalid request", "limit is a whole number from 1 to 1000.")
+		return
+	}
+	out, err := a.deliveries.Deliveries(c.Request.Context(), status, limit)
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	if out == nil {
+		out = []consent.OutboxEntry{}
+	}
+	c.JSON(http.StatusOK, gin.H{"deliveries": out})
+}
+
+func (a *admin) replay(c *gin.Context) {
+	var e consent.OutboxEntry
+	err := a.partners.Audited(c.Request.Context(), actor(c), "delivery.replay", func(ctx context.Context, ae *partners.AuditEntry) error {
+		var err error
+		e, err = a.deliveries.Replay(ctx, c.Param("id"))
+		ae.PartnerID, ae.Subject = e.PartnerID, "delivery:"+c.Param("id")
+		ae.SetAfter(gin.H{"status": e.Status, "next_attempt_at": e.NextAttemptAt})
+		return err
+	})
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, e)
+}
+
+func (a *admin) rotateKeys(c *gin.Context) {
+	var kid string
+	err := a.partners.Audited(c.Request.Context(), actor(c), "keys.rotate", func(ctx context.Context, ae *partners.AuditEntry) error {
+		var err error
+		kid, err = a.keys.Rotate(ctx)
+		ae.Subject = "key:" + kid
+		return err
+	})
+	if err != nil {
+		_ = a.keys.Reload(c.Request.Context()) // forget a key that was not kept
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"kid": kid, "status": "published; signs after the activation delay"})
+}
+
+// documentChanged is the hook a state system calls when it renews or
+// changes a document: partners that take pushes get the new version.
+func (a *admin) documentChanged(c *gin.Context) {
+	var req struct {
+		IIN  string               `json:"iin"`
+		Type consent.DocumentType `json:"type"`
+	}
+	if !decodeStrict(c, &req) {
+		return
+	}
+	iin, err := consent.ParseIIN(req.IIN)
+	if err != nil || !req.Type.Known() {
+		problem(c, http.StatusBadRequest, "Invalid request", "iin must be a valid IIN and type a known document type.")
+		return
+	}
+	var n int
+	err = a.partners.Audited(c.Request.Context(), actor(c), "document.changed", func(ctx context.Context, ae *partners.AuditEntry) error {
+		var err error
+		n, err = a.deliveries.DocumentChanged(ctx, iin, req.Type)
+		ae.Subject = "document:" + iin.Masked() + "/" + string(req.Type)
+		ae.SetAfter(gin.H{"queued": n})
+		return err
+	})
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"queued": n})
+}
+
+// answerReport is how the responsible body answers an error report.
+func (a *admin) answerReport(c *gin.Context) {
+	var req struct {
+		Status consent.ReportStatus `json:"status"`
+		Note   string               `json:"note"`
+	}
+	if !decodeStrict(c, &req) {
+		return
+	}
+	var rep consent.ErrorReport
+	err := a.partners.Audited(c.Request.Context(), actor(c), "report.answer", func(ctx context.Context, ae *partners.AuditEntry) error {
+		var err error
+		rep, err = a.reports.Answer(ctx, c.Param("id"), req.Status, req.Note)
+		ae.Subject = "report:" + c.Param("id")
+		ae.SetAfter(gin.H{"status": rep.Status, "note": rep.Note})
+		return err
+	})
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, rep)
 }
 
 // decodeStrict reads one JSON object into v, refusing unknown fields, and

@@ -2,23 +2,11 @@ package httpapi
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"embed"
-	"encoding/base64"
 	"errors"
-	"html/template"
-	"io"
-	"log/slog"
-	"math"
-	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,8 +16,9 @@ import (
 	"github.com/kelisim/kelisim/partners"
 )
 
-//go:embed templates/*.html static/*
-var assets embed.FS
+// The consent pages: the citizen sees what a partner asks, types IIN and
+// phone, gets a code, and approves or refuses. Each handler parses the
+// form, calls consent's request rules and Service, and renders.
 
 // Authorizations is what the consent pages need of the OAuth server.
 type Authorizations interface {
@@ -52,16 +41,7 @@ type Consents interface {
 	Resend(ctx context.Context, id, session, partnerName string, docs []consent.DocumentType, days int, clientIP string) (consent.Challenge, time.Duration, error)
 	Approve(ctx context.Context, r consent.ApproveRequest) (consent.Grant, error)
 	Holders(ctx context.Context, challengeID, session string) ([]consent.HolderChoice, error)
-	TermsVersion() string
 	Config() consent.OTPConfig
-}
-
-// ConsentConfig tunes the consent pages.
-type ConsentConfig struct {
-	DefaultDays int    // grant duration when the partner asks none
-	MaxDays     int    // the operator's cap on any grant
-	CSRFKey     []byte // key of the forms' CSRF tokens
-	Secure      bool   // cookies only over https
 }
 
 // ConsentRedirect is the oauth.Consent of the gateway: it sends the
@@ -74,167 +54,45 @@ func (ConsentRedirect) Prompt(w http.ResponseWriter, r *http.Request, p oauth.Pe
 	return oauth.Decision{}, false
 }
 
+const sessionCookie = "kelisim_consent"
+
 type consentPages struct {
+	*pages
 	auth     Authorizations
 	consents Consents
+	policy   consent.RequestPolicy
 	partners Directory
-	messages *consent.Messages
-	cfg      ConsentConfig
-	tmpl     *template.Template
-	log      *slog.Logger
-	cop      *http.CrossOriginProtection
-	logos    *http.Client
-}
-
-// Kazakhstan keeps one time zone, UTC+5.
-var almaty = time.FixedZone("UTC+5", 5*60*60)
-
-const (
-	sessionCookie = "kelisim_consent"
-	langCookie    = "kelisim_lang"
-)
-
-func newConsentPages(d Deps) *consentPages {
-	t := template.Must(template.New("").Funcs(template.FuncMap{
-		"dict": func(kv ...any) map[string]any {
-			m := map[string]any{}
-			for i := 0; i+1 < len(kv); i += 2 {
-				m[kv[i].(string)] = kv[i+1]
-			}
-			return m
-		},
-		"initial": func(s string) string {
-			for _, r := range s {
-				return string(r)
-			}
-			return "?"
-		},
-	}).ParseFS(assets, "templates/*.html"))
-	return &consentPages{
-		auth: d.Authorizations, consents: d.Consents, partners: d.Directory, messages: d.Messages,
-		cfg: d.Consent, tmpl: t, log: d.Log, cop: http.NewCrossOriginProtection(),
-		logos: &http.Client{Timeout: 3 * time.Second},
-	}
-}
-
-func (p *consentPages) routes(r *gin.Engine) {
-	static := http.FileServerFS(assets)
-	r.GET("/static/*file", func(c *gin.Context) {
-		c.Header("Cache-Control", "public, max-age=3600")
-		static.ServeHTTP(c.Writer, c.Request)
-	})
-	g := r.Group("/consent", p.pageHeaders)
-	g.GET("/:id", p.showConsent)
-	g.POST("/:id", p.protect, p.start)
-	g.GET("/:id/otp", p.showOTP)
-	g.POST("/:id/otp", p.protect, p.answer)
-	r.GET("/partner-logo/:client", p.logo)
-}
-
-// pageHeaders: a consent page is never framed, cached or given scripts.
-func (p *consentPages) pageHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cache-Control", "no-store")
-	c.Next()
-}
-
-// view is what every template gets.
-type view struct {
-	L          *consent.Localizer
-	Lang       string
-	LangLinks  []langLink
-	Title      string
-	Action     string
-	CSRF       string
-	Partner    string
-	LogoURL    string
-	Documents  []docOption
-	Purpose    string
-	Days       []dayOption
-	Terms      string
-	IIN, Phone string
-	Error      string
-	Notice     string
-	Expires    string
-	Challenge  string
-	CanResend  bool
-	CanAnswer  bool
-	// Holders, once the code was right and the citizen represents minors:
-	// whose documents to share.
-	Holders []holderOption
-}
-
-type holderOption struct {
-	Index   int
-	Label   string
-	Checked bool
-}
-
-type langLink struct {
-	Lang, Label, URL string
-	Current          bool
-}
-
-type docOption struct {
-	Type    consent.DocumentType
-	Name    string
-	Checked bool
-}
-
-type dayOption struct {
-	Days     int
-	Label    string
-	Selected bool
 }
 
 // request is one pending authorization as the pages see it.
 type request struct {
-	pending   oauth.Pending
+	consent.Request
+	uiLocales string
 	partner   partners.Partner
-	docs      []consent.DocumentType // asked for
-	otherScps []string               // openid, offline_access: granted with any consent
-	maxDays   int                    // the partner's request, capped by the operator
 }
+
+// errRequestGone: the authorization request is unknown, expired or
+// answered, or its partner is gone.
+var errRequestGone = consent.NewError(consent.KindNotFound, "err_request_gone", "no such authorization request")
 
 func (p *consentPages) load(c *gin.Context) (*request, *consent.Localizer, bool) {
-	pend, err := p.auth.PendingRequest(c.Request.Context(), c.Param("id"))
+	ctx := c.Request.Context()
+	pend, err := p.auth.PendingRequest(ctx, c.Param("id"))
 	l := p.localizer(c, pend.UILocales)
+	var partner partners.Partner
+	if err == nil {
+		partner, err = p.partners.GetPartner(ctx, pend.ClientID)
+	}
 	if err != nil {
-		p.gone(c, l, err)
-		return nil, l, false
-	}
-	partner, err := p.partners.GetPartner(c.Request.Context(), pend.ClientID)
-	if err != nil {
-		p.gone(c, l, err)
-		return nil, l, false
-	}
-	req := &request{pending: pend, partner: partner, maxDays: p.cfg.DefaultDays}
-	if n, err := strconv.Atoi(pend.Params.Get("grant_days")); err == nil && n > 0 {
-		req.maxDays = n
-	}
-	req.maxDays = min(req.maxDays, p.cfg.MaxDays)
-	for _, s := range pend.Scopes {
-		if d, ok := strings.CutPrefix(s, consent.ScopePrefix); ok {
-			req.docs = append(req.docs, consent.DocumentType(d))
-		} else {
-			req.otherScps = append(req.otherScps, s)
+		if !consent.StoreFailed(ctx, err) {
+			err = errRequestGone
 		}
+		p.fail(c, l, err)
+		return nil, l, false
 	}
-	return req, l, true
-}
-
-// localizer picks the language: the page's switch (remembered in a
-// cookie), then ui_locales of the request, then Accept-Language, then Kazakh.
-func (p *consentPages) localizer(c *gin.Context, uiLocales string) *consent.Localizer {
-	lang := c.Query("lang")
-	if lang != "" && slices.Contains(consent.Languages, lang) {
-		c.SetCookie(langCookie, lang, 365*24*3600, "/", "", p.cfg.Secure, true)
-	} else {
-		lang, _ = c.Cookie(langCookie)
-	}
-	return p.messages.For(lang, strings.ReplaceAll(uiLocales, " ", ","), c.GetHeader("Accept-Language"))
+	req := p.policy.Prepare(consent.AuthRequest{ID: pend.ID, ClientID: pend.ClientID, Scopes: pend.Scopes,
+		GrantDays: pend.Params.Get("grant_days"), Purpose: pend.Params.Get("purpose"), LoginHint: pend.LoginHint, ExpiresAt: pend.ExpiresAt})
+	return &request{Request: req, uiLocales: pend.UILocales, partner: partner}, l, true
 }
 
 // session returns the browser's consent session, making one if needed.
@@ -248,34 +106,22 @@ func (p *consentPages) session(c *gin.Context) string {
 	return s
 }
 
-// csrf binds a form to the browser session and the request.
-func (p *consentPages) csrf(session, pendingID string) string {
-	m := hmac.New(sha256.New, p.cfg.CSRFKey)
-	m.Write([]byte(session + "|" + pendingID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
 // protect refuses a POST that is cross-origin or lacks the form's token.
 func (p *consentPages) protect(c *gin.Context) {
-	session, err := c.Cookie(sessionCookie)
-	ok := err == nil && p.cop.Check(c.Request) == nil && safeEqual(c.PostForm("csrf"), p.csrf(session, c.Param("id")))
-	if !ok {
-		p.fail(c, p.localizer(c, ""), http.StatusForbidden, "err_forbidden")
+	session, _ := c.Cookie(sessionCookie)
+	if !p.checkForm(c, session, c.Param("id")) {
+		p.refuse(c)
 		return
 	}
 	c.Next()
 }
 
 func (p *consentPages) base(c *gin.Context, req *request, l *consent.Localizer, session string) view {
-	v := view{L: l, Lang: l.Lang, Title: l.T("page_title", nil), Terms: p.consents.TermsVersion(),
-		Partner: req.partner.DisplayName(l.Lang), CSRF: p.csrf(session, req.pending.ID),
-		Expires: l.T("expires_at", map[string]any{"Time": req.pending.ExpiresAt.In(almaty).Format("15:04")})}
+	v := view{L: l, Lang: l.Lang, Title: l.T("page_title", nil), Terms: p.terms,
+		Partner: req.partner.DisplayName(l.Lang), CSRF: p.csrf(session, req.ID), Purpose: req.ShownPurpose(),
+		Expires: l.T("expires_at", map[string]any{"Time": req.ExpiresAt.In(almaty).Format("15:04")})}
 	if req.partner.LogoURI != "" {
 		v.LogoURL = "/partner-logo/" + url.PathEscape(req.partner.ID)
-	}
-	v.Purpose = strings.TrimSpace(req.pending.Params.Get("purpose"))
-	if len([]rune(v.Purpose)) > 300 {
-		v.Purpose = string([]rune(v.Purpose)[:300])
 	}
 	if v.Purpose == "" {
 		v.Purpose = l.T("purpose_none", nil)
@@ -284,58 +130,19 @@ func (p *consentPages) base(c *gin.Context, req *request, l *consent.Localizer, 
 	return v
 }
 
-// langLinks are the page's language switch: the same URL in each language.
-func langLinks(c *gin.Context, l *consent.Localizer) []langLink {
-	q := c.Request.URL.Query()
-	var out []langLink
-	for _, lang := range consent.Languages {
-		q.Set("lang", lang)
-		out = append(out, langLink{Lang: lang, Label: l.T("lang_"+lang, nil),
-			URL: c.Request.URL.Path + "?" + q.Encode(), Current: lang == l.Lang})
-	}
-	return out
-}
-
-func (p *consentPages) options(req *request, l *consent.Localizer, chosen []consent.DocumentType, days int) ([]docOption, []dayOption) {
-	docs := make([]docOption, len(req.docs))
-	for i, d := range req.docs {
+func options(req *request, l *consent.Localizer, chosen []consent.DocumentType, days int) ([]docOption, []dayOption) {
+	docs := make([]docOption, len(req.Documents))
+	for i, d := range req.Documents {
 		docs[i] = docOption{Type: d, Name: l.Document(d), Checked: chosen == nil || slices.Contains(chosen, d)}
 	}
-	var opts []int
-	for _, n := range []int{1, 7, 30, 90, 180, 365} {
-		if n < req.maxDays {
-			opts = append(opts, n)
-		}
-	}
-	opts = append(opts, req.maxDays)
 	if days == 0 {
-		days = req.maxDays
+		days = req.MaxDays
 	}
-	dayOpts := make([]dayOption, len(opts))
-	for i, n := range opts {
-		dayOpts[i] = dayOption{Days: n, Label: l.T("days", nil, n), Selected: n == days}
+	var dayOpts []dayOption
+	for _, n := range req.DayOptions() {
+		dayOpts = append(dayOpts, dayOption{Days: n, Label: l.T("days", nil, n), Selected: n == days})
 	}
 	return docs, dayOpts
-}
-
-// selection reads the documents and duration a form posted. The citizen
-// may uncheck documents and shorten the duration, never add or lengthen.
-func (p *consentPages) selection(c *gin.Context, req *request) ([]consent.DocumentType, int, bool) {
-	var docs []consent.DocumentType
-	for _, d := range c.PostFormArray("doc") {
-		t := consent.DocumentType(d)
-		if !slices.Contains(req.docs, t) {
-			return nil, 0, false
-		}
-		if !slices.Contains(docs, t) {
-			docs = append(docs, t)
-		}
-	}
-	days, err := strconv.Atoi(c.PostForm("days"))
-	if err != nil || days < 1 || days > req.maxDays {
-		return nil, 0, false
-	}
-	return docs, days, true
 }
 
 func (p *consentPages) showConsent(c *gin.Context) {
@@ -344,11 +151,9 @@ func (p *consentPages) showConsent(c *gin.Context) {
 		return
 	}
 	v := p.base(c, req, l, p.session(c))
-	v.Action = "/consent/" + url.PathEscape(req.pending.ID)
-	v.Documents, v.Days = p.options(req, l, nil, 0)
-	if iin, err := consent.ParseIIN(req.pending.LoginHint); err == nil {
-		v.IIN = string(iin)
-	}
+	v.Action = "/consent/" + url.PathEscape(req.ID)
+	v.Documents, v.Days = options(req, l, nil, 0)
+	v.IIN = string(req.LoginHint)
 	p.render(c, http.StatusOK, "consent.html", v)
 }
 
@@ -359,60 +164,51 @@ func (p *consentPages) start(c *gin.Context) {
 	}
 	session, _ := c.Cookie(sessionCookie)
 	if c.PostForm("decision") == "deny" {
-		if err := p.auth.Finish(c.Writer, c.Request, req.pending.ID, deny); err != nil {
-			p.failure(c, l, err)
+		if err := p.auth.Finish(c.Writer, c.Request, req.ID, deny); err != nil {
+			p.fail(c, l, err)
 		}
 		return
 	}
-	docs, days, ok := p.selection(c, req)
 	v := p.base(c, req, l, session)
-	v.Action = "/consent/" + url.PathEscape(req.pending.ID)
+	v.Action = "/consent/" + url.PathEscape(req.ID)
 	v.IIN, v.Phone = c.PostForm("iin"), c.PostForm("phone")
-	if !ok {
-		v.Documents, v.Days = p.options(req, l, nil, 0)
-		v.Error = l.T("err_forbidden", nil)
-		p.render(c, http.StatusBadRequest, "consent.html", v)
+	docs, days, err := req.Select(c.PostFormArray("doc"), c.PostForm("days"))
+	if err != nil {
+		v.Documents, v.Days = options(req, l, nil, 0)
+		p.formError(c, l, "consent.html", &v, &v, err)
 		return
 	}
-	v.Documents, v.Days = p.options(req, l, docs, days)
+	v.Documents, v.Days = options(req, l, docs, days)
 	ch, err := p.consents.Start(c.Request.Context(), consent.StartRequest{
-		PendingID: req.pending.ID, PartnerID: req.partner.ID, PartnerName: req.partner.DisplayName(l.Lang),
+		PendingID: req.ID, PartnerID: req.partner.ID, PartnerName: req.partner.DisplayName(l.Lang),
 		Session: session, IIN: v.IIN, Phone: v.Phone, Documents: docs, Days: days, Lang: l.Lang, ClientIP: c.ClientIP(),
-		NoDocuments: len(req.docs) == 0 && slices.Contains(req.otherScps, partners.ScopeMe),
+		NoDocuments: req.NoDocuments(),
 	})
 	if err != nil {
-		p.startError(c, l, v, err)
+		p.formError(c, l, "consent.html", &v, &v, err)
 		return
 	}
 	phone, _ := consent.ParsePhone(v.Phone)
 	q := url.Values{"challenge": {ch.ID}, "to": {phone.Masked()}}
-	c.Redirect(http.StatusSeeOther, "/consent/"+url.PathEscape(req.pending.ID)+"/otp?"+q.Encode())
-}
-
-func (p *consentPages) startError(c *gin.Context, l *consent.Localizer, v view, err error) {
-	var input *consent.InputError
-	var limited *consent.RateLimitError
-	switch {
-	case errors.As(err, &input):
-		v.Error = l.T(map[error]string{consent.ErrIINFormat: "err_iin_format", consent.ErrIINCheck: "err_iin_check", consent.ErrPhone: "err_phone"}[input.Err], nil)
-		p.render(c, http.StatusBadRequest, "consent.html", v)
-	case errors.Is(err, consent.ErrNoDocuments):
-		v.Error = l.T("err_no_documents", nil)
-		p.render(c, http.StatusBadRequest, "consent.html", v)
-	case errors.As(err, &limited):
-		p.tooMany(c, l, limited.RetryAfter)
-	default:
-		p.failure(c, l, err)
-	}
+	c.Redirect(http.StatusSeeOther, "/consent/"+url.PathEscape(req.ID)+"/otp?"+q.Encode())
 }
 
 func (p *consentPages) otpView(c *gin.Context, req *request, l *consent.Localizer, session string, ch consent.Challenge) view {
 	v := p.base(c, req, l, session)
-	v.Action = "/consent/" + url.PathEscape(req.pending.ID) + "/otp?" + url.Values{"to": {maskedPhone(c.Query("to"))}}.Encode()
+	v.Action = "/consent/" + url.PathEscape(req.ID) + "/otp?" + url.Values{"to": {maskedPhone(c.Query("to"))}}.Encode()
 	v.Challenge = ch.ID
-	v.Documents, v.Days = p.options(req, l, ch.Documents, ch.Days)
+	v.Documents, v.Days = options(req, l, ch.Documents, ch.Days)
 	v.CanAnswer, v.CanResend = true, ch.Resends < p.consents.Config().MaxResends
 	return v
+}
+
+// challenge returns the challenge id of this browser and request.
+func (p *consentPages) challenge(c *gin.Context, req *request, id, session string) (consent.Challenge, error) {
+	ch, err := p.consents.Challenge(c.Request.Context(), id, session)
+	if err == nil && ch.PendingID != req.ID {
+		err = consent.ErrUnknownChallenge
+	}
+	return ch, err
 }
 
 func (p *consentPages) showOTP(c *gin.Context) {
@@ -421,12 +217,9 @@ func (p *consentPages) showOTP(c *gin.Context) {
 		return
 	}
 	session, _ := c.Cookie(sessionCookie)
-	ch, err := p.consents.Challenge(c.Request.Context(), c.Query("challenge"), session)
-	if err == nil && ch.PendingID != req.pending.ID {
-		err = consent.ErrUnknownChallenge
-	}
+	ch, err := p.challenge(c, req, c.Query("challenge"), session)
 	if err != nil {
-		p.gone(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	v := p.otpView(c, req, l, session, ch)
@@ -452,71 +245,47 @@ func (p *consentPages) answer(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	session, _ := c.Cookie(sessionCookie)
-	ch, err := p.consents.Challenge(ctx, c.PostForm("challenge"), session)
-	if err == nil && ch.PendingID != req.pending.ID {
-		err = consent.ErrUnknownChallenge
-	}
+	ch, err := p.challenge(c, req, c.PostForm("challenge"), session)
 	if err != nil {
-		p.gone(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	if c.PostForm("decision") == "deny" {
-		if err := p.auth.Finish(c.Writer, c.Request, req.pending.ID, deny); err != nil {
-			p.failure(c, l, err)
+		if err := p.auth.Finish(c.Writer, c.Request, req.ID, deny); err != nil {
+			p.fail(c, l, err)
 		}
 		return
 	}
 	v := p.otpView(c, req, l, session, ch)
-	docs, days, ok := p.selection(c, req)
-	if !ok {
-		v.Error = l.T("err_forbidden", nil)
-		p.render(c, http.StatusBadRequest, "otp.html", v)
+	docs, days, err := req.Select(c.PostFormArray("doc"), c.PostForm("days"))
+	if err != nil {
+		p.formError(c, l, "otp.html", &v, &v, err)
 		return
 	}
-	v.Documents, v.Days = p.options(req, l, docs, days)
+	v.Documents, v.Days = options(req, l, docs, days)
 	if c.PostForm("action") == "resend" {
-		ch, wait, err := p.consents.Resend(ctx, ch.ID, session, req.partner.DisplayName(l.Lang), docs, days, c.ClientIP())
-		if err == nil {
-			v = p.otpView(c, req, l, session, ch)
-			v.Notice = l.T("otp_sent", map[string]any{"Phone": maskedPhone(c.Query("to"))})
-			p.render(c, http.StatusOK, "otp.html", v)
+		ch, _, err := p.consents.Resend(ctx, ch.ID, session, req.partner.DisplayName(l.Lang), docs, days, c.ClientIP())
+		if err != nil {
+			p.answerError(c, l, v, err)
 			return
 		}
-		if errors.Is(err, consent.ErrResendTooSoon) {
-			secs := int(math.Ceil(wait.Seconds()))
-			c.Header("Retry-After", strconv.Itoa(secs))
-			v.Error = l.T("err_resend_too_soon", nil, secs)
-			p.render(c, http.StatusTooManyRequests, "otp.html", v)
-			return
-		}
-		p.answerError(c, l, v, err)
+		v = p.otpView(c, req, l, session, ch)
+		v.Notice = l.T("otp_sent", map[string]any{"Phone": maskedPhone(c.Query("to"))})
+		p.render(c, http.StatusOK, "otp.html", v)
 		return
 	}
-	var holders []int
-	if c.PostForm("step") == "holders" {
-		holders = []int{}
-		for _, h := range c.PostFormArray("holder") {
-			i, err := strconv.Atoi(h)
-			if err != nil {
-				p.fail(c, l, http.StatusBadRequest, "err_forbidden")
-				return
-			}
-			holders = append(holders, i)
-		}
+	holders, err := consent.Holders(c.PostForm("step") == "holders", c.PostFormArray("holder"))
+	if err != nil {
+		p.fail(c, l, err)
+		return
 	}
-	err = p.auth.Finish(c.Writer, c.Request, req.pending.ID, func(ctx context.Context) (oauth.Decision, error) {
-		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{
-			ChallengeID: ch.ID, Session: session, Code: c.PostForm("otp"), Documents: docs, Days: days,
-			Purpose: strings.TrimSpace(req.pending.Params.Get("purpose")), Holders: holders,
-		})
+	err = p.auth.Finish(c.Writer, c.Request, req.ID, func(ctx context.Context) (oauth.Decision, error) {
+		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: ch.ID, Session: session,
+			Code: c.PostForm("otp"), Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders})
 		if err != nil {
 			return oauth.Decision{}, err
 		}
-		scopes := slices.Clone(req.otherScps)
-		for _, d := range grant.Documents {
-			scopes = append(scopes, d.Scope())
-		}
-		return oauth.Decision{Allow: true, Citizen: string(grant.Citizen), Scopes: scopes, GrantID: grant.ID}, nil
+		return oauth.Decision{Allow: true, Citizen: string(grant.Citizen), Scopes: req.Scopes(grant), GrantID: grant.ID}, nil
 	})
 	if errors.Is(err, consent.ErrChooseHolders) || errors.Is(err, consent.ErrNoHolder) {
 		p.chooseHolders(c, l, v, session, ch.ID, holders, err)
@@ -545,138 +314,21 @@ func (p *consentPages) chooseHolders(c *gin.Context, l *consent.Localizer, v vie
 		v.Holders = append(v.Holders, holderOption{Index: i, Label: label, Checked: checked})
 	}
 	v.CanResend, v.Notice = false, ""
-	status := http.StatusOK
 	if errors.Is(err, consent.ErrNoHolder) {
-		v.Error, status = l.T("err_no_holder", nil), http.StatusBadRequest
+		p.formError(c, l, "otp.html", &v, &v, err)
+		return
 	}
-	p.render(c, status, "otp.html", v)
+	p.render(c, http.StatusOK, "otp.html", v)
 }
 
+// answerError shows an error of the code page: on the page while the
+// citizen can still act there, without what no longer works.
 func (p *consentPages) answerError(c *gin.Context, l *consent.Localizer, v view, err error) {
-	var wrong *consent.WrongCodeError
-	var limited *consent.RateLimitError
-	status := http.StatusBadRequest
 	switch {
-	case errors.As(err, &wrong):
-		v.Error = l.T("err_wrong_code", nil, wrong.AttemptsLeft)
-	case errors.Is(err, consent.ErrCodeDead):
-		v.Error, v.CanAnswer, v.CanResend = l.T("err_code_dead", nil), false, false
-	case errors.Is(err, consent.ErrCodeExpired):
-		v.Error = l.T("err_code_expired", nil)
-	case errors.Is(err, consent.ErrCodeUsed):
-		v.Error, v.CanAnswer, v.CanResend = l.T("err_code_used", nil), false, false
-	case errors.Is(err, consent.ErrSelectionChanged):
-		v.Error = l.T("err_selection_changed", nil)
+	case errors.Is(err, consent.ErrCodeDead), errors.Is(err, consent.ErrCodeUsed):
+		v.CanAnswer, v.CanResend = false, false
 	case errors.Is(err, consent.ErrNoResendsLeft):
-		v.Error, v.CanResend = l.T("err_no_resends", nil), false
-	case errors.Is(err, consent.ErrNoDocuments):
-		v.Error = l.T("err_no_documents", nil)
-	case errors.As(err, &limited):
-		p.tooMany(c, l, limited.RetryAfter)
-		return
-	case errors.Is(err, consent.ErrUnknownChallenge):
-		p.gone(c, l, err)
-		return
-	default:
-		p.failure(c, l, err)
-		return
+		v.CanResend = false
 	}
-	p.render(c, status, "otp.html", v)
+	p.formError(c, l, "otp.html", &v, &v, err)
 }
-
-// tooMany answers 429 with Retry-After and a page saying when to come back.
-func (p *consentPages) tooMany(c *gin.Context, l *consent.Localizer, wait time.Duration) {
-	secs := int(math.Ceil(wait.Seconds()))
-	c.Header("Retry-After", strconv.Itoa(secs))
-	msg := l.T("err_rate_limited", map[string]any{
-		"Time":    time.Now().Add(wait).In(almaty).Format("15:04"),
-		"Minutes": int(math.Ceil(wait.Minutes())),
-	})
-	p.render(c, http.StatusTooManyRequests, "error.html", view{L: l, Lang: l.Lang, Title: l.T("too_many_title", nil), Error: msg})
-}
-
-// failure renders an error the citizen cannot fix: 503 with Retry-After
-// when the store or the citizen registry cannot be reached, else 500.
-func (p *consentPages) failure(c *gin.Context, l *consent.Localizer, err error) {
-	ctx := c.Request.Context()
-	switch {
-	case consent.StoreFailed(ctx, err):
-		p.log.WarnContext(ctx, "store unavailable", "route", c.FullPath(), "err", err)
-		c.Header("Retry-After", oauth.RetryAfterUnavailable)
-		p.fail(c, l, http.StatusServiceUnavailable, "err_unavailable")
-	case errors.Is(err, consent.ErrRegistryUnavailable), errors.Is(err, consent.ErrSourceUnavailable):
-		p.log.WarnContext(ctx, "registry unavailable", "route", c.FullPath(), "err", err)
-		c.Header("Retry-After", "30")
-		p.fail(c, l, http.StatusServiceUnavailable, "err_registry_down")
-	default:
-		p.log.ErrorContext(ctx, "page failed", "route", c.FullPath(), "err", err)
-		p.fail(c, l, http.StatusInternalServerError, "err_internal")
-	}
-}
-
-// gone renders "this request is gone" for what could not be found, unless
-// it could not be looked for.
-func (p *consentPages) gone(c *gin.Context, l *consent.Localizer, err error) {
-	if consent.StoreFailed(c.Request.Context(), err) {
-		p.failure(c, l, err)
-		return
-	}
-	p.fail(c, l, http.StatusNotFound, "err_request_gone")
-}
-
-// fail renders a page that only explains.
-func (p *consentPages) fail(c *gin.Context, l *consent.Localizer, status int, msgID string) {
-	p.render(c, status, "error.html", view{L: l, Lang: l.Lang, Title: l.T("error_title", nil), Error: l.T(msgID, nil)})
-}
-
-func (p *consentPages) render(c *gin.Context, status int, name string, v any) {
-	c.Header("Content-Type", "text/html; charset=utf-8")
-	c.Status(status)
-	if err := p.tmpl.ExecuteTemplate(c.Writer, name, v); err != nil {
-		p.log.ErrorContext(c.Request.Context(), "render", "template", name, "err", err)
-	}
-	c.Abort()
-}
-
-// logo serves a partner's logo from the gateway itself, so the consent page
-// loads nothing from third parties. Only small raster images pass.
-func (p *consentPages) logo(c *gin.Context) {
-	partner, err := p.partners.GetPartner(c.Request.Context(), c.Param("client"))
-	if err != nil || partner.LogoURI == "" {
-		c.Status(http.StatusNotFound)
-		return
-	}
-	req, err := http.NewRequestWithContext(c.Request.Context(), http.MethodGet, partner.LogoURI, nil)
-	if err != nil {
-		c.Status(http.StatusNotFound)
-		return
-	}
-	resp, err := p.logos.Do(req)
-	if err != nil {
-		c.Status(http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if resp.StatusCode != http.StatusOK || !slices.Contains([]string{"image/png", "image/jpeg", "image/gif", "image/webp"}, ct) {
-		c.Status(http.StatusBadGateway)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<10+1))
-	if err != nil || len(body) > 256<<10 {
-		c.Status(http.StatusBadGateway)
-		return
-	}
-	c.Header("Cache-Control", "public, max-age=3600")
-	c.Data(http.StatusOK, ct, body)
-}
-
-// randomToken returns 256 random bits, base64url.
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// safeEqual compares secrets in constant time.
-func safeEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }

@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -9,34 +9,19 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kelisim/kelisim/consent"
-	"github.com/kelisim/kelisim/oauth"
-	"github.com/kelisim/kelisim/partners"
 )
 
 // The citizen's settings as a JSON API for the operator's mobile app, a
 // first-party client whose tokens carry the "me" scope.
 
 type meAPI struct {
-	tokens   Tokens
 	settings Settings
+	shares   Shares
 	partners Directory
-	d        Deps
+	log      *slog.Logger
 }
 
 const citizenKey = "kelisim.citizen"
-
-func (a *meAPI) routes(r *gin.Engine) {
-	g := r.Group("/api/v1/me", requireToken(a.tokens, a.d.Log, partners.ScopeMe, "a citizen's", func(i oauth.AccessInfo) bool { return i.Citizen != "" }))
-	g.GET("/grants", a.grants)
-	g.POST("/grants/:id/revoke", a.revoke)
-	g.POST("/partners/:id/revoke", a.revoke)
-	g.POST("/revoke-all", a.revoke)
-	g.GET("/history", a.history)
-	g.POST("/erase", a.erase)
-	g.POST("/reports", a.report)
-	g.GET("/reports", a.reports)
-	a.shareRoutes(g)
-}
 
 func (a *meAPI) report(c *gin.Context) {
 	var req struct {
@@ -47,13 +32,8 @@ func (a *meAPI) report(c *gin.Context) {
 		return
 	}
 	rep, err := a.settings.Report(c.Request.Context(), citizen(c), req.Document, req.Description)
-	if errors.Is(err, consent.ErrReportDescription) || errors.Is(err, consent.ErrNoDocument) {
-		writeProblem(c, Problem{Title: "Invalid request", Status: http.StatusBadRequest, Errors: []partners.FieldError{
-			{Field: "description", Message: "10 to 1000 characters"}, {Field: "document", Message: "a known document type"}}})
-		return
-	}
 	if err != nil {
-		renderError(c, a.d.Log, err)
+		renderError(c, a.log, err)
 		return
 	}
 	c.JSON(http.StatusCreated, rep)
@@ -62,7 +42,7 @@ func (a *meAPI) report(c *gin.Context) {
 func (a *meAPI) reports(c *gin.Context) {
 	reps, err := a.settings.Reports(c.Request.Context(), citizen(c))
 	if err != nil {
-		renderError(c, a.d.Log, err)
+		renderError(c, a.log, err)
 		return
 	}
 	if reps == nil {
@@ -120,7 +100,7 @@ func (a *meAPI) grants(c *gin.Context) {
 	ctx := c.Request.Context()
 	views, err := a.settings.Grants(ctx, citizen(c))
 	if err != nil {
-		renderError(c, a.d.Log, err)
+		renderError(c, a.log, err)
 		return
 	}
 	out := make([]grantJSON, 0, len(views))
@@ -162,12 +142,8 @@ func (a *meAPI) revoke(c *gin.Context) {
 		r.All = true
 	}
 	n, err := a.settings.Revoke(c.Request.Context(), citizen(c), r, "citizen")
-	if errors.Is(err, consent.ErrGrantNotFound) {
-		problem(c, http.StatusNotFound, "Not found", "The citizen has no such grant.")
-		return
-	}
 	if err != nil {
-		renderError(c, a.d.Log, err)
+		renderError(c, a.log, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
@@ -176,7 +152,7 @@ func (a *meAPI) revoke(c *gin.Context) {
 func (a *meAPI) history(c *gin.Context) {
 	events, err := a.settings.History(c.Request.Context(), citizen(c), 500)
 	if err != nil {
-		renderError(c, a.d.Log, err)
+		renderError(c, a.log, err)
 		return
 	}
 	type eventJSON struct {
@@ -197,7 +173,7 @@ func (a *meAPI) history(c *gin.Context) {
 func (a *meAPI) erase(c *gin.Context) {
 	report, err := a.settings.Erase(c.Request.Context(), citizen(c))
 	if err != nil {
-		renderError(c, a.d.Log, err)
+		renderError(c, a.log, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{

@@ -22,22 +22,10 @@ const (
 )
 
 type myPages struct {
-	*consentPages
+	*pages
 	settings Settings
 	shares   Shares
-}
-
-func (p *myPages) routes(r *gin.Engine) {
-	g := r.Group("/my", p.pageHeaders)
-	g.GET("/", p.home)
-	g.POST("/login", p.protectMy, p.startLogin)
-	g.GET("/login/otp", p.showLoginOTP)
-	g.POST("/login/otp", p.protectMy, p.login)
-	g.POST("/logout", p.protectMy, p.logout)
-	g.POST("/revoke", p.protectMy, p.loggedIn, p.revoke)
-	g.POST("/erase", p.protectMy, p.loggedIn, p.erase)
-	g.POST("/report", p.protectMy, p.loggedIn, p.report)
-	p.shareRoutes(g)
+	partners Directory
 }
 
 // loggedIn admits requests of a logged-in citizen and sends others to log
@@ -99,9 +87,9 @@ func (p *myPages) preSession(c *gin.Context) string {
 
 // protectMy refuses a POST that is cross-origin or lacks the form's token.
 func (p *myPages) protectMy(c *gin.Context) {
-	pre, err := c.Cookie(myPreCookie)
-	if err != nil || p.cop.Check(c.Request) != nil || !safeEqual(c.PostForm("csrf"), p.csrf(pre, "my")) {
-		p.fail(c, p.localizer(c, ""), http.StatusForbidden, "err_forbidden")
+	pre, _ := c.Cookie(myPreCookie)
+	if !p.checkForm(c, pre, "my") {
+		p.refuse(c)
 		return
 	}
 	c.Next()
@@ -121,7 +109,7 @@ func (p *myPages) citizen(c *gin.Context) (consent.IIN, bool) {
 	case errors.Is(err, consent.ErrNoSession):
 		return "", true
 	case err != nil:
-		p.failure(c, p.localizer(c, ""), err)
+		p.fail(c, p.localizer(c, ""), err)
 		return "", false
 	}
 	return iin, true
@@ -142,7 +130,7 @@ func (p *myPages) home(c *gin.Context) {
 	ctx := c.Request.Context()
 	grants, err := p.settings.Grants(ctx, iin)
 	if err != nil {
-		p.failure(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	names := map[string]string{}
@@ -197,7 +185,7 @@ func (p *myPages) home(c *gin.Context) {
 	}
 	events, err := p.settings.History(ctx, iin, 200)
 	if err != nil {
-		p.failure(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	for _, e := range events {
@@ -206,7 +194,7 @@ func (p *myPages) home(c *gin.Context) {
 	}
 	reports, err := p.settings.Reports(ctx, iin)
 	if err != nil {
-		p.failure(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	for _, r := range reports {
@@ -231,12 +219,8 @@ func (p *myPages) report(c *gin.Context) {
 	l := p.localizer(c, "")
 	iin := citizen(c)
 	rep, err := p.settings.Report(c.Request.Context(), iin, consent.DocumentType(c.PostForm("document")), c.PostForm("description"))
-	switch {
-	case errors.Is(err, consent.ErrReportDescription), errors.Is(err, consent.ErrNoDocument):
-		p.fail(c, l, http.StatusBadRequest, "err_report_description")
-		return
-	case err != nil:
-		p.failure(c, l, err)
+	if err != nil {
+		p.fail(c, l, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/?"+url.Values{"reported": {rep.ID}}.Encode())
@@ -256,17 +240,7 @@ func (p *myPages) startLogin(c *gin.Context) {
 	v.IIN, v.Phone = c.PostForm("iin"), c.PostForm("phone")
 	ch, err := p.settings.StartLogin(c.Request.Context(), p.preSession(c), v.IIN, v.Phone, l.Lang, c.ClientIP())
 	if err != nil {
-		var input *consent.InputError
-		var limited *consent.RateLimitError
-		switch {
-		case errors.As(err, &input):
-			v.Error = l.T(map[error]string{consent.ErrIINFormat: "err_iin_format", consent.ErrIINCheck: "err_iin_check", consent.ErrPhone: "err_phone"}[input.Err], nil)
-			p.render(c, http.StatusBadRequest, "mylogin.html", v)
-		case errors.As(err, &limited):
-			p.tooMany(c, l, limited.RetryAfter)
-		default:
-			p.failure(c, l, err)
-		}
+		p.formError(c, l, "mylogin.html", &v.view, &v, err)
 		return
 	}
 	phone, _ := consent.ParsePhone(v.Phone)
@@ -292,24 +266,10 @@ func (p *myPages) login(c *gin.Context) {
 	if err != nil {
 		v := p.loginOTPView(c, l, c.PostForm("challenge"))
 		v.Notice = ""
-		var wrong *consent.WrongCodeError
-		switch {
-		case errors.As(err, &wrong):
-			v.Error = l.T("err_wrong_code", nil, wrong.AttemptsLeft)
-		case errors.Is(err, consent.ErrCodeDead):
-			v.Error, v.CanAnswer = l.T("err_code_dead", nil), false
-		case errors.Is(err, consent.ErrCodeExpired):
-			v.Error = l.T("err_code_expired", nil)
-		case errors.Is(err, consent.ErrCodeUsed):
-			v.Error, v.CanAnswer = l.T("err_code_used", nil), false
-		case errors.Is(err, consent.ErrUnknownChallenge):
-			p.gone(c, l, err)
-			return
-		default:
-			p.failure(c, l, err)
-			return
+		if errors.Is(err, consent.ErrCodeDead) || errors.Is(err, consent.ErrCodeUsed) {
+			v.CanAnswer = false
 		}
-		p.render(c, http.StatusBadRequest, "mylogin-otp.html", v)
+		p.formError(c, l, "mylogin-otp.html", &v.view, &v, err)
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: mySessionCookie, Value: token, Path: "/my", HttpOnly: true,
@@ -320,7 +280,7 @@ func (p *myPages) login(c *gin.Context) {
 func (p *myPages) logout(c *gin.Context) {
 	if token, err := c.Cookie(mySessionCookie); err == nil {
 		if err := p.settings.LogOut(c.Request.Context(), token); err != nil {
-			p.failure(c, p.localizer(c, ""), err)
+			p.fail(c, p.localizer(c, ""), err)
 			return
 		}
 	}
@@ -332,16 +292,8 @@ func (p *myPages) revoke(c *gin.Context) {
 	l := p.localizer(c, "")
 	iin := citizen(c)
 	r := consent.Revocation{GrantID: c.PostForm("grant_id"), PartnerID: c.PostForm("partner_id"), All: c.PostForm("all") == "true"}
-	if r.GrantID == "" && r.PartnerID == "" && !r.All {
-		p.fail(c, l, http.StatusBadRequest, "err_grant_gone")
-		return
-	}
 	if _, err := p.settings.Revoke(c.Request.Context(), iin, r, "citizen"); err != nil {
-		if errors.Is(err, consent.ErrGrantNotFound) {
-			p.fail(c, l, http.StatusNotFound, "err_grant_gone")
-			return
-		}
-		p.failure(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/")
@@ -352,7 +304,7 @@ func (p *myPages) erase(c *gin.Context) {
 	iin := citizen(c)
 	report, err := p.settings.Erase(c.Request.Context(), iin)
 	if err != nil {
-		p.failure(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: mySessionCookie, Value: "", Path: "/my", MaxAge: -1, HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode})

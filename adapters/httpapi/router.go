@@ -1,5 +1,8 @@
-// Package httpapi is Kelisim's HTTP face: the gin router, its middleware,
-// the admin API and the one renderer every API error goes through.
+// Package httpapi is Kelisim's HTTP face: the gin router with its one
+// route table, the middleware, the citizen's pages, the partners', the
+// citizen's app's and the operator's APIs, and the one error map every
+// handler answers failures through (errors.go). Handlers parse, call the
+// domain through the small interfaces they declare, and render.
 package httpapi
 
 import (
@@ -16,6 +19,7 @@ import (
 
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
 )
 
 // OAuth is the OAuth 2.0 / OpenID Connect server the router serves.
@@ -30,19 +34,23 @@ type OAuth interface {
 	JWKS(http.ResponseWriter, *http.Request)
 }
 
-// Deps is what the router needs.
+// Deps is what the router needs; each handler gets only its part.
 type Deps struct {
 	OAuth          OAuth
 	Authorizations Authorizations
 	Consents       Consents
+	Requests       consent.RequestPolicy // what a consent may ask and be answered
+	Terms          string                // the terms version the pages show
 	Messages       *consent.Messages
-	Consent        ConsentConfig
+	Pages          PageConfig
 	Partners       Partners
 	// Directory reads partners for display on every page and API answer;
 	// it may serve them from a cache the store keeps current.
 	Directory  Directory
+	Logos      Logos
 	Tokens     Tokens
 	Documents  Documents
+	Deliveries Deliveries
 	Keys       Keys
 	Settings   Settings
 	Reports    Reports
@@ -59,7 +67,7 @@ type Deps struct {
 
 // Parts says which parts a listener serves.
 type Parts struct {
-	Public bool // OAuth, discovery, health
+	Public bool // OAuth, pages, partners' and citizens' APIs, health
 	Admin  bool // /admin/v1
 }
 
@@ -68,7 +76,9 @@ const MaxBodyBytes = 1 << 20
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
-// New returns the handler of one listener.
+// New returns the handler of one listener. Its route table reads top to
+// bottom: health, OAuth, the consent pages, the citizen's pages, the
+// partners' APIs, the citizen's app's API, then the operator's.
 func New(d Deps, parts Parts) http.Handler {
 	r := gin.New()
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
@@ -76,71 +86,133 @@ func New(d Deps, parts Parts) http.Handler {
 	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	var pages *consentPages
+	var pg *pages
 	if parts.Public {
-		pages = newConsentPages(d)
+		pg = newPages(d.Messages, d.Pages, d.Terms, d.Log)
 	}
-	r.Use(requestID(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders(strings.HasPrefix(d.Issuer, "https://")), cleanText(pages))
+	r.Use(requestID(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders(strings.HasPrefix(d.Issuer, "https://")), cleanText(pg))
 	r.NoRoute(func(c *gin.Context) { problem(c, http.StatusNotFound, "Not found", "No such resource.") })
 	r.NoMethod(func(c *gin.Context) { problem(c, http.StatusMethodNotAllowed, "Method not allowed", "") })
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", func(c *gin.Context) {
+	r.GET("/readyz", ready(d.Ready, d.Log))
+	if parts.Public {
+		publicRoutes(r, d, pg)
+	}
+	if parts.Admin {
+		adminRoutes(r, d)
+	}
+	return r
+}
+
+func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
+	// OAuth 2.0 and OpenID Connect.
+	o := d.OAuth
+	noStore := func(c *gin.Context) { c.Header("Cache-Control", "no-store"); c.Header("Pragma", "no-cache") }
+	authorize := func(c *gin.Context) {
+		c.Request = c.Request.WithContext(oauth.WithClientAddress(c.Request.Context(), c.ClientIP()))
+		o.Authorize(c.Writer, c.Request)
+	}
+	r.GET(oauth.PathDiscovery, gin.WrapF(o.Discovery))
+	r.GET(oauth.PathJWKS, gin.WrapF(o.JWKS))
+	r.GET(oauth.PathAuthorize, noStore, authorize)
+	r.POST(oauth.PathAuthorize, noStore, authorize)
+	r.POST(oauth.PathToken, noStore, gin.WrapF(o.Token))
+	r.POST(oauth.PathPAR, noStore, gin.WrapF(o.PAR))
+	r.POST(oauth.PathIntrospect, noStore, gin.WrapF(o.Introspect))
+	r.POST(oauth.PathRevoke, noStore, gin.WrapF(o.Revoke))
+	r.GET(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
+	r.POST(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
+
+	// The consent pages, their assets and partners' logos.
+	cp := &consentPages{pages: pg, auth: d.Authorizations, consents: d.Consents, policy: d.Requests, partners: d.Directory}
+	r.GET("/static/*file", static())
+	r.GET("/partner-logo/:client", (&logoProxy{partners: d.Directory, logos: d.Logos}).serve)
+	cg := r.Group("/consent", pageHeaders)
+	cg.GET("/:id", cp.showConsent)
+	cg.POST("/:id", cp.protect, cp.start)
+	cg.GET("/:id/otp", cp.showOTP)
+	cg.POST("/:id/otp", cp.protect, cp.answer)
+
+	// The citizen's settings pages.
+	my := &myPages{pages: pg, settings: d.Settings, shares: d.Shares, partners: d.Directory}
+	mg := r.Group("/my", pageHeaders)
+	mg.GET("/", my.home)
+	mg.POST("/login", my.protectMy, my.startLogin)
+	mg.GET("/login/otp", my.showLoginOTP)
+	mg.POST("/login/otp", my.protectMy, my.login)
+	mg.POST("/logout", my.protectMy, my.logout)
+	mg.POST("/revoke", my.protectMy, my.loggedIn, my.revoke)
+	mg.POST("/erase", my.protectMy, my.loggedIn, my.erase)
+	mg.POST("/report", my.protectMy, my.loggedIn, my.report)
+	mg.POST("/share", my.protectMy, my.loggedIn, my.openShare)
+	mg.GET("/share/:id", my.loggedIn, my.showShare)
+	mg.GET("/share/:id/qr.png", my.shareQR)
+	mg.POST("/share/:id/extend", my.protectMy, my.loggedIn, my.extendShare)
+	mg.POST("/share/:id/close", my.protectMy, my.loggedIn, my.closeShare)
+
+	// Partners: documents under a citizen's grant; verifiers: shares.
+	docs := &documentsAPI{docs: d.Documents, log: d.Log}
+	dg := r.Group("/api/v1", requireToken(d.Tokens, d.Log, "", "a citizen's grant", func(i oauth.AccessInfo) bool { return i.GrantID != "" }))
+	dg.GET("/documents", docs.list)
+	dg.GET("/documents/:type", docs.fetch)
+	v := &verifyAPI{shares: d.Shares, issuer: d.Issuer, log: d.Log}
+	vg := r.Group("/api/v1/verify", requireToken(d.Tokens, d.Log, partners.ScopeVerify, "a verifier's", func(oauth.AccessInfo) bool { return true }))
+	vg.POST("", v.verify)
+	vg.GET("/history", v.history)
+	r.GET("/v/:token", v.landing)
+
+	// The citizen's app: the settings as JSON, for tokens with "me".
+	me := &meAPI{settings: d.Settings, shares: d.Shares, partners: d.Directory, log: d.Log}
+	eg := r.Group("/api/v1/me", requireToken(d.Tokens, d.Log, partners.ScopeMe, "a citizen's", func(i oauth.AccessInfo) bool { return i.Citizen != "" }))
+	eg.GET("/grants", me.grants)
+	eg.POST("/grants/:id/revoke", me.revoke)
+	eg.POST("/partners/:id/revoke", me.revoke)
+	eg.POST("/revoke-all", me.revoke)
+	eg.GET("/history", me.history)
+	eg.POST("/erase", me.erase)
+	eg.POST("/reports", me.report)
+	eg.GET("/reports", me.reports)
+	eg.POST("/shares", me.openShare)
+	eg.GET("/shares/:id", me.getShare)
+	eg.GET("/shares/:id/qr.png", me.shareQR)
+	eg.POST("/shares/:id/extend", me.extendShare)
+	eg.POST("/shares/:id/close", me.closeShare)
+}
+
+// adminRoutes is the operator's API, behind the admin token.
+func adminRoutes(r *gin.Engine, d Deps) {
+	a := &admin{partners: d.Partners, deliveries: d.Deliveries, keys: d.Keys, reports: d.Reports, log: d.Log}
+	g := r.Group("/admin/v1", adminAuth(d.AdminToken))
+	g.POST("/partners", a.create)
+	g.GET("/partners", a.list)
+	g.GET("/partners/:id", a.get)
+	g.PATCH("/partners/:id", a.update)
+	g.POST("/partners/:id/secret", a.rotateSecret)
+	g.POST("/partners/:id/suspend", a.suspend)
+	g.POST("/partners/:id/resume", a.resume)
+	g.GET("/audit", a.audit)
+	g.GET("/deliveries", a.listDeliveries)
+	g.POST("/deliveries/:id/replay", a.replay)
+	g.POST("/keys/rotate", a.rotateKeys)
+	g.POST("/documents/changed", a.documentChanged)
+	g.POST("/reports/:id/answer", a.answerReport)
+}
+
+// ready answers the readiness probe: 503 while the store is unreachable
+// or the gateway drains.
+func ready(check func(context.Context) error, log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
-		if err := d.Ready(ctx); err != nil {
-			d.Log.WarnContext(ctx, "not ready", "err", err)
+		if err := check(ctx); err != nil {
+			log.WarnContext(ctx, "not ready", "err", err)
 			c.Header("Retry-After", oauth.RetryAfterUnavailable)
 			problem(c, http.StatusServiceUnavailable, "Not ready", "The store is not reachable.")
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
-	})
-	if parts.Public {
-		o := d.OAuth
-		noStore := func(c *gin.Context) { c.Header("Cache-Control", "no-store"); c.Header("Pragma", "no-cache") }
-		r.GET(oauth.PathDiscovery, gin.WrapF(o.Discovery))
-		r.GET(oauth.PathJWKS, gin.WrapF(o.JWKS))
-		authorize := func(c *gin.Context) {
-			c.Request = c.Request.WithContext(oauth.WithClientAddress(c.Request.Context(), c.ClientIP()))
-			o.Authorize(c.Writer, c.Request)
-		}
-		r.GET(oauth.PathAuthorize, noStore, authorize)
-		r.POST(oauth.PathAuthorize, noStore, authorize)
-		r.POST(oauth.PathToken, noStore, gin.WrapF(o.Token))
-		r.POST(oauth.PathPAR, noStore, gin.WrapF(o.PAR))
-		r.POST(oauth.PathIntrospect, noStore, gin.WrapF(o.Introspect))
-		r.POST(oauth.PathRevoke, noStore, gin.WrapF(o.Revoke))
-		r.GET(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
-		r.POST(oauth.PathUserinfo, noStore, gin.WrapF(o.Userinfo))
-		pages.routes(r)
-		(&myPages{consentPages: pages, settings: d.Settings, shares: d.Shares}).routes(r)
-		(&verifyAPI{d: d}).routes(r)
-		(&meAPI{tokens: d.Tokens, settings: d.Settings, partners: d.Directory, d: d}).routes(r)
-		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
-		v1 := r.Group("/api/v1", requireToken(d.Tokens, d.Log, "", "a citizen's grant", func(i oauth.AccessInfo) bool { return i.GrantID != "" }))
-		v1.GET("/documents", api.list)
-		v1.GET("/documents/:type", api.fetch)
 	}
-	if parts.Admin {
-		a := &admin{partners: d.Partners, log: d.Log}
-		g := r.Group("/admin/v1", adminAuth(d.AdminToken))
-		g.POST("/partners", a.create)
-		g.GET("/partners", a.list)
-		g.GET("/partners/:id", a.get)
-		g.PATCH("/partners/:id", a.update)
-		g.POST("/partners/:id/secret", a.rotateSecret)
-		g.POST("/partners/:id/suspend", a.suspend)
-		g.POST("/partners/:id/resume", a.resume)
-		g.GET("/audit", a.audit)
-		api := &documentsAPI{tokens: d.Tokens, docs: d.Documents, d: d}
-		g.GET("/deliveries", api.deliveries)
-		g.POST("/deliveries/:id/replay", api.replay)
-		g.POST("/keys/rotate", api.rotateKeys)
-		g.POST("/documents/changed", api.documentChanged)
-		g.POST("/reports/:id/answer", api.answerReport)
-	}
-	return r
 }
 
 // requestID gives every request an id, taken from X-Request-Id when it is

@@ -19,8 +19,3 @@ type Settings interface {
 	Report(ctx context.Context, citizen consent.IIN, t consent.DocumentType, description string) (consent.ErrorReport, error)
 	Reports(ctx context.Context, citizen consent.IIN) ([]consent.ErrorReport, error)
 }
-
-// Reports lets a state body answer error reports.
-type Reports interface {
-	Answer(ctx context.Context, id string, status consent.ReportStatus, note string) (consent.ErrorReport, error)
-}

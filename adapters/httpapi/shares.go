@@ -3,10 +3,10 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,8 +14,6 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/kelisim/kelisim/consent"
-	"github.com/kelisim/kelisim/oauth"
-	"github.com/kelisim/kelisim/partners"
 )
 
 // Shares is open access for third parties (QR and short code).
@@ -55,14 +53,6 @@ func shareJSON(shares Shares, sh consent.Share) gin.H {
 
 // Citizen's API: /api/v1/me/shares.
 
-func (a *meAPI) shareRoutes(g *gin.RouterGroup) {
-	g.POST("/shares", a.openShare)
-	g.GET("/shares/:id", a.getShare)
-	g.GET("/shares/:id/qr.png", a.shareQR)
-	g.POST("/shares/:id/extend", a.extendShare)
-	g.POST("/shares/:id/close", a.closeShare)
-}
-
 func (a *meAPI) openShare(c *gin.Context) {
 	var req struct {
 		Document consent.DocumentType `json:"document"`
@@ -71,76 +61,50 @@ func (a *meAPI) openShare(c *gin.Context) {
 	if !decodeStrict(c, &req) {
 		return
 	}
-	sh, err := a.d.Shares.Open(c.Request.Context(), citizen(c), consent.IIN(req.Holder), req.Document)
-	if a.shareError(c, err) {
+	sh, err := a.shares.Open(c.Request.Context(), citizen(c), consent.IIN(req.Holder), req.Document)
+	if err != nil {
+		renderError(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusCreated, shareJSON(a.d.Shares, sh))
+	c.JSON(http.StatusCreated, shareJSON(a.shares, sh))
 }
 
 func (a *meAPI) getShare(c *gin.Context) {
-	sh, err := a.d.Shares.Get(c.Request.Context(), citizen(c), c.Param("id"))
-	if a.shareError(c, err) {
+	sh, err := a.shares.Get(c.Request.Context(), citizen(c), c.Param("id"))
+	if err != nil {
+		renderError(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, shareJSON(a.d.Shares, sh))
+	c.JSON(http.StatusOK, shareJSON(a.shares, sh))
 }
 
 func (a *meAPI) shareQR(c *gin.Context) {
-	sh, err := a.d.Shares.Get(c.Request.Context(), citizen(c), c.Param("id"))
-	if a.shareError(c, err) {
+	sh, err := a.shares.Get(c.Request.Context(), citizen(c), c.Param("id"))
+	if err != nil {
+		renderError(c, a.log, err)
 		return
 	}
-	qrPNG(c, a.d.Shares, sh)
+	qrPNG(c, a.shares, sh)
 }
 
-func (a *meAPI) extendShare(c *gin.Context) {
-	sh, err := a.d.Shares.Extend(c.Request.Context(), citizen(c), c.Param("id"))
-	if a.shareError(c, err) {
+func (a *meAPI) extendShare(c *gin.Context) { a.changeShare(c, a.shares.Extend) }
+func (a *meAPI) closeShare(c *gin.Context)  { a.changeShare(c, a.shares.Close) }
+
+func (a *meAPI) changeShare(c *gin.Context, change func(context.Context, consent.IIN, string) (consent.Share, error)) {
+	sh, err := change(c.Request.Context(), citizen(c), c.Param("id"))
+	if err != nil {
+		renderError(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, shareJSON(a.d.Shares, sh))
-}
-
-func (a *meAPI) closeShare(c *gin.Context) {
-	sh, err := a.d.Shares.Close(c.Request.Context(), citizen(c), c.Param("id"))
-	if a.shareError(c, err) {
-		return
-	}
-	c.JSON(http.StatusOK, shareJSON(a.d.Shares, sh))
-}
-
-// shareError answers a share error, if any, and reports whether it did.
-func (a *meAPI) shareError(c *gin.Context, err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, consent.ErrShareNotFound):
-		problem(c, http.StatusNotFound, "Not found", "No such open share.")
-	case errors.Is(err, consent.ErrNoDocument):
-		problem(c, http.StatusNotFound, "Not found", "No such valid document to share.")
-	case errors.Is(err, consent.ErrShareMaxed):
-		problem(c, http.StatusConflict, "Cannot extend", "A share lasts at most 30 minutes from opening.")
-	case errors.Is(err, consent.ErrSourceUnavailable):
-		c.Header("Retry-After", "30")
-		problem(c, http.StatusServiceUnavailable, "Document source unavailable", "Try again later.")
-	default:
-		renderError(c, a.d.Log, err)
-	}
-	return true
+	c.JSON(http.StatusOK, shareJSON(a.shares, sh))
 }
 
 // Verifiers: POST /api/v1/verify and GET /api/v1/verify/history.
 
 type verifyAPI struct {
-	d Deps
-}
-
-func (v *verifyAPI) routes(r *gin.Engine) {
-	g := r.Group("/api/v1/verify", requireToken(v.d.Tokens, v.d.Log, partners.ScopeVerify, "a verifier's", func(oauth.AccessInfo) bool { return true }))
-	g.POST("", v.verify)
-	g.GET("/history", v.history)
-	r.GET("/v/:token", v.landing)
+	shares Shares
+	issuer string
+	log    *slog.Logger
 }
 
 func (v *verifyAPI) verify(c *gin.Context) {
@@ -151,32 +115,22 @@ func (v *verifyAPI) verify(c *gin.Context) {
 	if !decodeStrict(c, &req) {
 		return
 	}
-	if t, ok := strings.CutPrefix(req.Token, v.d.Issuer+"/v/"); ok {
+	if t, ok := strings.CutPrefix(req.Token, v.issuer+"/v/"); ok {
 		req.Token = t // the whole scanned URL is accepted too
 	}
-	jws, _, err := v.d.Shares.Verify(c.Request.Context(), access(c).ClientID, strings.TrimSpace(req.Code), req.Token)
-	var limited *consent.RateLimitError
-	switch {
-	case errors.As(err, &limited):
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
-		problem(c, http.StatusTooManyRequests, "Too many wrong codes", "Wait before trying again.")
-	case errors.Is(err, consent.ErrShareNotFound):
-		problem(c, http.StatusNotFound, "Not found", "No open share has this code.")
-	case errors.Is(err, consent.ErrSourceUnavailable):
-		c.Header("Retry-After", "30")
-		problem(c, http.StatusServiceUnavailable, "Document source unavailable", "Try again later.")
-	case err != nil:
-		renderError(c, v.d.Log, err)
-	default:
-		c.Header("Cache-Control", "no-store")
-		c.Data(http.StatusOK, "application/jose", []byte(jws))
+	jws, _, err := v.shares.Verify(c.Request.Context(), access(c).ClientID, strings.TrimSpace(req.Code), req.Token)
+	if err != nil {
+		renderError(c, v.log, err)
+		return
 	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "application/jose", []byte(jws))
 }
 
 func (v *verifyAPI) history(c *gin.Context) {
-	views, err := v.d.Shares.Views(c.Request.Context(), access(c).ClientID)
+	views, err := v.shares.Views(c.Request.Context(), access(c).ClientID)
 	if err != nil {
-		renderError(c, v.d.Log, err)
+		renderError(c, v.log, err)
 		return
 	}
 	out := make([]gin.H, len(views))
@@ -204,25 +158,13 @@ type shareView struct {
 	Active, CanExtend               bool
 }
 
-func (p *myPages) shareRoutes(g *gin.RouterGroup) {
-	g.POST("/share", p.protectMy, p.loggedIn, p.openShare)
-	g.GET("/share/:id", p.loggedIn, p.showShare)
-	g.GET("/share/:id/qr.png", p.shareQR)
-	g.POST("/share/:id/extend", p.protectMy, p.loggedIn, p.extendShare)
-	g.POST("/share/:id/close", p.protectMy, p.loggedIn, p.closeShare)
-}
-
 func (p *myPages) openShare(c *gin.Context) {
 	l := p.localizer(c, "")
 	iin := citizen(c)
 	holder, doc, _ := strings.Cut(c.PostForm("document"), "/")
 	sh, err := p.shares.Open(c.Request.Context(), iin, consent.IIN(holder), consent.DocumentType(doc))
 	if err != nil {
-		if errors.Is(err, consent.ErrNoDocument) {
-			p.gone(c, l, err)
-			return
-		}
-		p.failure(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/share/"+url.PathEscape(sh.ID))
@@ -233,7 +175,7 @@ func (p *myPages) showShare(c *gin.Context) {
 	iin := citizen(c)
 	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
 	if err != nil {
-		p.gone(c, l, err)
+		p.fail(c, l, err)
 		return
 	}
 	v := p.myBase(c, l)
@@ -251,14 +193,17 @@ func (p *myPages) shareQR(c *gin.Context) {
 	if !ok {
 		return
 	}
-	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
-	if err != nil && consent.StoreFailed(c.Request.Context(), err) {
-		c.Header("Retry-After", oauth.RetryAfterUnavailable)
-		c.Status(http.StatusServiceUnavailable)
+	if iin == "" {
+		c.Status(http.StatusNotFound)
 		return
 	}
-	if iin == "" || err != nil || !p.shares.Active(sh) {
-		c.Status(http.StatusNotFound)
+	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
+	if err == nil && !p.shares.Active(sh) {
+		err = consent.ErrShareNotFound
+	}
+	if err != nil {
+		f := p.failure(c, err) // an image: the status says it all
+		c.Status(f.status)
 		return
 	}
 	qrPNG(c, p.shares, sh)
@@ -270,7 +215,7 @@ func (p *myPages) closeShare(c *gin.Context)  { p.changeShare(c, p.shares.Close)
 func (p *myPages) changeShare(c *gin.Context, change func(context.Context, consent.IIN, string) (consent.Share, error)) {
 	iin := citizen(c)
 	if _, err := change(c.Request.Context(), iin, c.Param("id")); err != nil && !errors.Is(err, consent.ErrShareMaxed) {
-		p.gone(c, p.localizer(c, ""), err)
+		p.fail(c, p.localizer(c, ""), err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/share/"+url.PathEscape(c.Param("id")))

@@ -123,14 +123,14 @@ func goodJSON(body []byte) bool {
 // cleanText refuses requests with bad text, answering as the route's kind
 // of client expects: OAuth endpoints an OAuth error, pages a page in the
 // citizen's language, everything else problem+json.
-func cleanText(pages *consentPages) gin.HandlerFunc {
+func cleanText(pages *pages) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		err := checkText(c.Request)
 		if err == nil {
 			c.Next()
 			return
 		}
-		status, detail := http.StatusBadRequest, "The request holds text the gateway cannot accept (a NUL byte or invalid UTF-8)."
+		status, detail := http.StatusBadRequest, ""
 		var bad errBadText
 		var tooLarge *http.MaxBytesError
 		switch {
@@ -147,7 +147,8 @@ func cleanText(pages *consentPages) gin.HandlerFunc {
 			c.Header("Cache-Control", "no-store")
 			c.AbortWithStatusJSON(status, gin.H{"error": "invalid_request", "error_description": detail})
 		case pages != nil && (strings.HasPrefix(path, "/consent/") || strings.HasPrefix(path, "/my/") || strings.HasPrefix(path, "/v/")):
-			pages.fail(c, pages.localizer(c, ""), status, "err_bad_input")
+			l := pages.localizer(c, "")
+			pages.render(c, status, "error.html", view{L: l, Lang: l.Lang, Title: l.T("error_title", nil), Error: l.T("err_bad_input", nil)})
 		default:
 			problem(c, status, "Invalid request", detail)
 		}

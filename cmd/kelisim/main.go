@@ -26,6 +26,7 @@ import (
 
 	"github.com/kelisim/kelisim/adapters/delivery"
 	"github.com/kelisim/kelisim/adapters/httpapi"
+	"github.com/kelisim/kelisim/adapters/logos"
 	"github.com/kelisim/kelisim/adapters/memory"
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/registry"
@@ -168,7 +169,7 @@ type gateway struct {
 	metrics   *httpapi.Metrics
 	deps      httpapi.Deps
 	keys      *oauth.Keys
-	deliverer *consent.Deliverer
+	outbox    *consent.Outbox
 	upkeep    *consent.Upkeep
 	close     func()
 }
@@ -243,36 +244,20 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 	if cfg.SMS == "http" {
 		sender = sms.NewHTTP(cfg.SMSURL, cfg.SMSToken, 5*time.Second, 3)
 	}
-	webhook := delivery.NewWebhook(cfg.WebhookTimeout)
-	deliverer := consent.NewDeliverer(consent.DeliveryConfig{
-		Issuer: cfg.Issuer, DocumentTTL: cfg.DocumentTTL, MaxAttempts: cfg.DeliveryAttempts,
-		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease,
-	}, st, st, citizens, citizens, partnerDirectory{st}, delivery.Styles(webhook),
-		keys, webhook, oauth.Encrypt, secrets.PairwiseSubject, now, log)
-	consents := consent.NewService(st, citizens, sender, messages, secrets.Key("otp"), cfg.OTP, cfg.TermsVersion, deliverer, st, now, log)
-	srv := oauth.New(oauth.Config{
-		Issuer:               cfg.Issuer,
-		AccessTokenLifespan:  cfg.AccessTokenTTL,
-		RefreshTokenLifespan: cfg.RefreshTokenTTL,
-		PendingPerAddress:    cfg.AuthorizeIPLimit,
-		Limiter:              st,
-	}, st, clients, keys, secrets, w.consent, metrics, log, now)
-	registry := partners.NewService(st, secrets, srv.TokenRevoker(), st, now, cfg.AllowLoopback)
-	reports := consent.NewReports(st, citizens, now)
-	shares := consent.NewShares(st, st, deliverer, secrets.Key("shares"), cfg.Issuer,
-		consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}, now)
-	settings := consent.NewSettings(consents, st, deliverer, reports, secrets.Key("settings"), now)
+	parts, err := wireDomain(inputs{cfg: cfg, store: st, clients: clients, citizens: citizens, sms: sender, messages: messages,
+		keys: keys, secrets: secrets, consent: w.consent, metrics: metrics, now: now, log: log})
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
 	g := &gateway{
-		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, deliverer: deliverer,
-		upkeep: consent.NewUpkeep(st, deliverer, reports, cfg.OTPRetention, now, log),
+		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, outbox: parts.outbox, upkeep: parts.upkeep,
 		deps: httpapi.Deps{
-			OAuth: srv, Authorizations: srv, Consents: consents, Messages: messages, Partners: registry, Directory: clients,
-			Tokens: srv, Documents: deliverer, Keys: keys, Settings: settings, Reports: reports,
-			Shares: shares, Issuer: cfg.Issuer,
-			Consent: httpapi.ConsentConfig{
-				DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays, CSRFKey: secrets.Key("csrf"),
-				Secure: strings.HasPrefix(cfg.Issuer, "https://"),
-			},
+			OAuth: parts.oauth, Authorizations: parts.oauth, Consents: parts.consents, Messages: messages, Partners: parts.partners,
+			Directory: clients, Tokens: parts.oauth, Documents: parts.fetcher, Deliveries: parts.outbox, Keys: keys,
+			Settings: parts.settings, Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
+			Requests: parts.requests, Terms: cfg.TermsVersion, Logos: logos.New(3 * time.Second),
+			Pages:    httpapi.PageConfig{CSRFKey: secrets.Key("csrf"), Secure: strings.HasPrefix(cfg.Issuer, "https://")},
 			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Metrics: metrics, Log: log,
 		},
 	}
@@ -283,6 +268,95 @@ func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Wr
 		return st.Ping(ctx)
 	}
 	return g, nil
+}
+
+// domain is the wired domain: the consent parts, the partner registry and
+// the OAuth server.
+type domain struct {
+	library  *consent.Library
+	requests consent.RequestPolicy
+	fetcher  *consent.Fetcher
+	outbox   *consent.Outbox
+	consents *consent.Service
+	reports  *consent.Reports
+	settings *consent.Settings
+	shares   *consent.Shares
+	upkeep   *consent.Upkeep
+	oauth    *oauth.Server // the OAuth/OIDC endpoints, and the consent pages' way to finish
+	partners *partners.Service
+}
+
+// inputs is what the domain is wired from: the configuration, the store
+// and the adapters.
+type inputs struct {
+	cfg      *Config
+	store    storage.Store
+	clients  oauth.PartnerGetter // partners as the OAuth server reads them
+	citizens stateSystem
+	sms      consent.SMS
+	messages *consent.Messages
+	keys     *oauth.Keys
+	secrets  *oauth.Secrets
+	consent  oauth.Consent
+	metrics  *httpapi.Metrics
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// wireDomain builds the domain's services; each checks what it is given.
+func wireDomain(in inputs) (d domain, err error) {
+	cfg, st, now, log := in.cfg, in.store, in.now, in.log
+	webhook := delivery.NewWebhook(cfg.WebhookTimeout)
+	directory := partnerDirectory{st}
+	if d.library, err = consent.NewLibrary(consent.LibraryConfig{Issuer: cfg.Issuer, DocumentTTL: cfg.DocumentTTL,
+		Registry: in.citizens, Source: in.citizens, Signer: in.keys, Encrypt: oauth.Encrypt,
+		Pairwise: in.secrets.PairwiseSubject, Now: now}); err != nil {
+		return d, err
+	}
+	if d.requests, err = consent.NewRequestPolicy(consent.RequestPolicy{DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays}); err != nil {
+		return d, err
+	}
+	if d.fetcher, err = consent.NewFetcher(consent.FetcherConfig{Grants: st, Partners: directory, Library: d.library,
+		Access: st, Now: now}); err != nil {
+		return d, err
+	}
+	if d.outbox, err = consent.NewOutbox(consent.OutboxConfig{Store: st, Access: st, Grants: st, Partners: directory,
+		Styles: delivery.Styles(webhook), Library: d.library, Webhook: webhook, MaxAttempts: cfg.DeliveryAttempts,
+		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease, Now: now, Log: log}); err != nil {
+		return d, err
+	}
+	if d.consents, err = consent.NewService(consent.ServiceConfig{Store: st, Registry: in.citizens, SMS: in.sms,
+		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.TermsVersion, Outbox: d.outbox,
+		Janitor: st, Now: now, Log: log}); err != nil {
+		return d, err
+	}
+	if d.reports, err = consent.NewReports(consent.ReportsConfig{Store: st, Receiver: in.citizens, Now: now}); err != nil {
+		return d, err
+	}
+	if d.settings, err = consent.NewSettings(consent.SettingsConfig{Store: st, Codes: d.consents, Registry: in.citizens,
+		Outbox: d.outbox, Access: st, Reports: d.reports, Key: in.secrets.Key("settings"), Now: now}); err != nil {
+		return d, err
+	}
+	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st,
+		Key: in.secrets.Key("shares"), Issuer: cfg.Issuer, Now: now,
+		Wrong: consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}}); err != nil {
+		return d, err
+	}
+	if d.upkeep, err = consent.NewUpkeep(consent.UpkeepConfig{Store: st, Outbox: d.outbox, Reports: d.reports,
+		OTPRetention: cfg.OTPRetention, Now: now, Log: log}); err != nil {
+		return d, err
+	}
+	if d.oauth, err = oauth.New(oauth.Config{
+		Issuer: cfg.Issuer, AccessTokenLifespan: cfg.AccessTokenTTL, RefreshTokenLifespan: cfg.RefreshTokenTTL,
+		PendingPerAddress: cfg.AuthorizeIPLimit, Limiter: st,
+		Store: st, Partners: in.clients, Keys: in.keys, Secrets: in.secrets, Consent: in.consent,
+		Observer: in.metrics, Log: log, Now: now,
+	}); err != nil {
+		return d, err
+	}
+	d.partners, err = partners.NewService(partners.Config{Store: st, Hasher: in.secrets, Revoker: d.oauth.TokenRevoker(),
+		Tx: st, Now: now, AllowLoopback: cfg.AllowLoopback})
+	return d, err
 }
 
 // errDraining: the gateway got SIGTERM and waits for load balancers to
@@ -315,7 +389,7 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { g.keys.Run(bg, g.log) })
-	wg.Go(func() { g.deliverer.RunOutbox(bg, 500*time.Millisecond) })
+	wg.Go(func() { g.outbox.Run(bg, 500*time.Millisecond) })
 	wg.Go(func() { g.upkeep.Run(bg, g.cfg.UpkeepEvery) })
 	defer func() { stopBG(); wg.Wait() }()
 

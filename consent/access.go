@@ -1,0 +1,207 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// The pull part: partners list and fetch the documents a grant covers,
+// and every fetch lands in the citizen's access history.
+
+// AccessEvent is one entry of a citizen's access history: a partner
+// fetched a document, the gateway delivered it, or a verifier viewed it.
+type AccessEvent struct {
+	ID        int64        `json:"id"`
+	At        time.Time    `json:"at"`
+	Citizen   IIN          `json:"-"`
+	Holder    IIN          `json:"-"` // whose document: the citizen or a minor
+	PartnerID string       `json:"partner_id"`
+	GrantID   string       `json:"grant_id"`
+	Document  DocumentType `json:"document"`
+	Kind      string       `json:"kind"` // fetch, delivery or view
+}
+
+// Access event kinds.
+const (
+	AccessFetch    = "fetch"
+	AccessDelivery = "delivery"
+	AccessView     = "view" // a third party viewed a shared document
+)
+
+// AccessLog keeps the access history.
+type AccessLog interface {
+	RecordAccess(ctx context.Context, e AccessEvent) error
+	// ListAccess returns the citizen's history (as holder or as the one
+	// who consented), newest first.
+	ListAccess(ctx context.Context, citizen IIN, limit int) ([]AccessEvent, error)
+}
+
+// GrantGetter reads grants.
+type GrantGetter interface {
+	// GetGrant returns ErrGrantNotFound for an unknown id.
+	GetGrant(ctx context.Context, id string) (Grant, error)
+}
+
+// PartnerInfo is what serving documents needs to know of a partner.
+type PartnerInfo struct {
+	ID            string
+	Delivery      string // the style's name: pull, push, …
+	WebhookURL    string
+	EncryptionJWK []byte // set: documents are encrypted to it
+}
+
+// Partners looks partners up for delivery.
+type Partners interface {
+	PartnerInfo(ctx context.Context, id string) (PartnerInfo, error)
+}
+
+// Token is what a partner's access token says.
+type Token struct {
+	ClientID string
+	Subject  string // pairwise
+	Citizen  IIN
+	GrantID  string
+	Scopes   []string
+
+	// Grant and Partner, when set, were read with the token in this
+	// request; the fetch then does not read them again.
+	Grant   *Grant
+	Partner *PartnerInfo
+}
+
+// Summary describes one document a grant covers, without its contents.
+type Summary struct {
+	Type     DocumentType `json:"type"`
+	Status   string       `json:"status"`
+	Expires  string       `json:"expires,omitempty"`
+	Relation string       `json:"relation"`
+	// Holder names whose document it is, as the partner knows them: the
+	// pairwise subject of the citizen or of the minor.
+	Holder string `json:"holder"`
+}
+
+// FetchLibrary is what fetching needs of the Library.
+type FetchLibrary interface {
+	Covered(ctx context.Context, g Grant, t DocumentType) ([]Document, error)
+	SignDocument(p PartnerInfo, g Grant, doc Document) (string, error)
+	Subject(aud string, iin IIN) string
+}
+
+// FetcherConfig is what a Fetcher is built from.
+type FetcherConfig struct {
+	Grants   GrantGetter
+	Partners Partners
+	Library  FetchLibrary
+	Access   AccessLog
+	Now      func() time.Time
+}
+
+// Fetcher serves documents to partners that fetch them (pull).
+type Fetcher struct{ cfg FetcherConfig }
+
+// NewFetcher checks cfg and returns the fetcher.
+func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
+	if err := required(map[string]bool{"Grants": cfg.Grants == nil, "Partners": cfg.Partners == nil,
+		"Library": cfg.Library == nil, "Access": cfg.Access == nil, "Now": cfg.Now == nil}); err != nil {
+		return nil, fmt.Errorf("consent.NewFetcher: %w", err)
+	}
+	return &Fetcher{cfg: cfg}, nil
+}
+
+// grantFor returns the active grant behind a token; ErrGrantEnded when
+// there is none.
+func (f *Fetcher) grantFor(ctx context.Context, tok Token) (Grant, error) {
+	g := Grant{}
+	if tok.Grant != nil && tok.Grant.ID == tok.GrantID {
+		g = *tok.Grant
+	} else {
+		var err error
+		g, err = f.cfg.Grants.GetGrant(ctx, tok.GrantID)
+		if errors.Is(err, ErrGrantNotFound) {
+			return Grant{}, ErrGrantEnded
+		}
+		if err != nil {
+			return Grant{}, err
+		}
+	}
+	if !g.ActiveAt(f.cfg.Now()) || g.PartnerID != tok.ClientID || g.Citizen != tok.Citizen {
+		return Grant{}, ErrGrantEnded
+	}
+	return g, nil
+}
+
+// List returns the documents the token's grant covers.
+func (f *Fetcher) List(ctx context.Context, tok Token) ([]Summary, error) {
+	g, err := f.grantFor(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := f.cfg.Library.Covered(ctx, g, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, 0, len(docs))
+	for _, doc := range docs {
+		if !slices.Contains(tok.Scopes, doc.Type.Scope()) {
+			continue
+		}
+		out = append(out, Summary{Type: doc.Type, Status: doc.Status, Expires: doc.Expires, Relation: doc.Relation,
+			Holder: f.cfg.Library.Subject(tok.ClientID, doc.Holder.IIN)})
+	}
+	return out, nil
+}
+
+// Fetch returns document t of the token's grant, signed for the partner
+// (and encrypted when it registered a key), and records the fetch. holder,
+// when set, picks a minor's document by its pairwise holder id; else the
+// citizen's own is preferred.
+//
+// Returns ErrNotGranted for a type the grant or token does not cover,
+// ErrNoDocument when there is no such document, ErrSourceUnavailable.
+func (f *Fetcher) Fetch(ctx context.Context, tok Token, t DocumentType, holder string) (string, error) {
+	g, err := f.grantFor(ctx, tok)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(g.Documents, t) || !slices.Contains(tok.Scopes, t.Scope()) {
+		return "", ErrNotGranted
+	}
+	docs, err := f.cfg.Library.Covered(ctx, g, t)
+	if err != nil {
+		return "", err
+	}
+	var doc *Document
+	for i := range docs {
+		ref := f.cfg.Library.Subject(tok.ClientID, docs[i].Holder.IIN)
+		if (holder == "" && (doc == nil || docs[i].Relation == RelationSelf)) || holder == ref {
+			doc = &docs[i]
+		}
+	}
+	if doc == nil {
+		return "", ErrNoDocument
+	}
+	p, err := f.partnerOf(ctx, tok, g)
+	if err != nil {
+		return "", err
+	}
+	out, err := f.cfg.Library.SignDocument(p, g, *doc)
+	if err != nil {
+		return "", err
+	}
+	if err := f.cfg.Access.RecordAccess(ctx, AccessEvent{At: f.cfg.Now(), Citizen: g.Citizen, Holder: doc.Holder.IIN,
+		PartnerID: g.PartnerID, GrantID: g.ID, Document: t, Kind: AccessFetch}); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// partnerOf returns the partner of the token's grant.
+func (f *Fetcher) partnerOf(ctx context.Context, tok Token, g Grant) (PartnerInfo, error) {
+	if tok.Partner != nil && tok.Partner.ID == g.PartnerID {
+		return *tok.Partner, nil
+	}
+	return f.cfg.Partners.PartnerInfo(ctx, g.PartnerID)
+}

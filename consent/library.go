@@ -1,0 +1,209 @@
+package consent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// The documents part: reading a citizen's documents from the state systems
+// and signing them for whoever receives them. Pull (Fetcher), push
+// (Outbox) and shares (Shares) all go through a Library, so a document
+// reads and signs the same whichever way it leaves the gateway.
+
+// Signer signs payloads as compact JWS with a key in the published JWKS.
+type Signer interface {
+	Sign(payload []byte, typ string) (string, error)
+}
+
+// JWS types of what the gateway signs.
+const (
+	TypeDocument = "kelisim-document+jwt"
+	TypeDelivery = "kelisim-delivery+jwt"
+)
+
+// LibraryConfig is what a Library is built from.
+type LibraryConfig struct {
+	Issuer      string        // iss of everything signed
+	DocumentTTL time.Duration // exp of a signed document (5 min)
+	Registry    Registry      // who represents whom
+	Source      DocumentSource
+	Signer      Signer
+	// Encrypt wraps a JWS in a JWE to a partner's key; nil when no
+	// partner may register one.
+	Encrypt func(jws string, jwk []byte) (string, error)
+	// Pairwise is the subject a partner knows a citizen by.
+	Pairwise func(clientID, citizen string) string
+	Now      func() time.Time
+}
+
+// Library reads documents and signs them.
+type Library struct{ cfg LibraryConfig }
+
+// NewLibrary checks cfg and returns the library.
+func NewLibrary(cfg LibraryConfig) (*Library, error) {
+	if err := required(map[string]bool{
+		"Issuer": cfg.Issuer == "", "Registry": cfg.Registry == nil, "Source": cfg.Source == nil,
+		"Signer": cfg.Signer == nil, "Pairwise": cfg.Pairwise == nil, "Now": cfg.Now == nil,
+	}); err != nil {
+		return nil, fmt.Errorf("consent.NewLibrary: %w", err)
+	}
+	if cfg.DocumentTTL <= 0 {
+		return nil, errors.New("consent.NewLibrary: DocumentTTL must be positive")
+	}
+	return &Library{cfg: cfg}, nil
+}
+
+// Covered returns the documents grant g lets its partner see, of type t
+// (all covered types when t is empty): those of the holders the grant
+// names, the citizen's own and those of minors the registry says the
+// citizen still represents.
+func (l *Library) Covered(ctx context.Context, g Grant, t DocumentType) ([]Document, error) {
+	citizen, err := l.cfg.Registry.Citizen(ctx, g.Citizen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+	}
+	var out []Document
+	now := l.cfg.Now()
+	for i, holder := range append([]IIN{g.Citizen}, citizen.Represents...) {
+		if !g.Covers(holder) {
+			continue // not named in the grant, or no longer represented
+		}
+		docs, err := l.cfg.Source.Documents(ctx, holder)
+		if err != nil {
+			return nil, err
+		}
+		for _, doc := range docs {
+			if !slices.Contains(g.Documents, doc.Type) || (t != "" && doc.Type != t) {
+				continue
+			}
+			doc.Status = doc.statusOn(now)
+			doc.Relation = RelationSelf
+			if i > 0 {
+				doc.Relation = RelationRepresented
+			}
+			out = append(out, doc)
+		}
+	}
+	return out, nil
+}
+
+// Current returns document t of holder (the citizen, or a minor the
+// citizen represents) as the source has it now. Returns ErrNoDocument when
+// there is none, it is no longer valid, or the citizen no longer
+// represents holder.
+func (l *Library) Current(ctx context.Context, citizen, holder IIN, t DocumentType) (Document, error) {
+	if holder != citizen {
+		c, err := l.cfg.Registry.Citizen(ctx, citizen)
+		if err != nil {
+			return Document{}, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+		}
+		if !slices.Contains(c.Represents, holder) {
+			return Document{}, ErrNoDocument
+		}
+	}
+	docs, err := l.cfg.Source.Documents(ctx, holder)
+	if err != nil {
+		return Document{}, err
+	}
+	for _, d := range docs {
+		if d.Type == t {
+			d.Status, d.Relation = d.statusOn(l.cfg.Now()), RelationSelf
+			if holder != citizen {
+				d.Relation = RelationRepresented
+			}
+			if d.Status != StatusValid {
+				return Document{}, ErrNoDocument
+			}
+			return d, nil
+		}
+	}
+	return Document{}, ErrNoDocument
+}
+
+// Sharable is a document the citizen may open access to.
+type Sharable struct {
+	Holder   IIN
+	Name     string // the holder's name
+	Document DocumentType
+	Relation string
+}
+
+// Sharable lists the citizen's valid documents and those of the minors
+// they represent.
+func (l *Library) Sharable(ctx context.Context, citizen IIN) ([]Sharable, error) {
+	c, err := l.cfg.Registry.Citizen(ctx, citizen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+	}
+	var out []Sharable
+	for i, holder := range append([]IIN{citizen}, c.Represents...) {
+		docs, err := l.cfg.Source.Documents(ctx, holder)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			if d.statusOn(l.cfg.Now()) != StatusValid {
+				continue
+			}
+			rel := RelationSelf
+			if i > 0 {
+				rel = RelationRepresented
+			}
+			out = append(out, Sharable{Holder: holder, Name: d.Holder.Name, Document: d.Type, Relation: rel})
+		}
+	}
+	return out, nil
+}
+
+// Subject is how the partner or verifier aud knows the person iin.
+func (l *Library) Subject(aud string, iin IIN) string { return l.cfg.Pairwise(aud, string(iin)) }
+
+// Claims are the claims every signed document starts from: issuer,
+// audience, the subject as aud knows it, issue and expiry times, a fresh
+// jti.
+func (l *Library) Claims(aud string, sub IIN) map[string]any {
+	now := l.cfg.Now()
+	return map[string]any{
+		"iss": l.cfg.Issuer, "aud": aud, "sub": l.Subject(aud, sub),
+		"iat": now.Unix(), "exp": now.Add(l.cfg.DocumentTTL).Unix(), "jti": newID(),
+	}
+}
+
+// Issuer is the iss of everything the library signs.
+func (l *Library) Issuer() string { return l.cfg.Issuer }
+
+// Sign signs claims as a JWS of type typ.
+func (l *Library) Sign(claims map[string]any, typ string) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return l.cfg.Signer.Sign(payload, typ)
+}
+
+// Seal wraps jws in a JWE when the partner registered an encryption key.
+func (l *Library) Seal(p PartnerInfo, jws string) (string, error) {
+	if len(p.EncryptionJWK) == 0 {
+		return jws, nil
+	}
+	if l.cfg.Encrypt == nil {
+		return "", errors.New("no encryption configured for a partner with an encryption key")
+	}
+	return l.cfg.Encrypt(jws, p.EncryptionJWK)
+}
+
+// SignDocument is one document as a partner receives it under grant g: a
+// JWS, wrapped in a JWE when the partner registered an encryption key.
+func (l *Library) SignDocument(p PartnerInfo, g Grant, doc Document) (string, error) {
+	c := l.Claims(p.ID, g.Citizen)
+	c["grant_id"], c["document"] = g.ID, doc
+	jws, err := l.Sign(c, TypeDocument)
+	if err != nil {
+		return "", err
+	}
+	return l.Seal(p, jws)
+}

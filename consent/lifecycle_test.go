@@ -1,0 +1,135 @@
+package consent_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// consentTo has citizen iin (with phone) consent to partner's request for
+// an id card for days, and returns the grant.
+func consentTo(t *testing.T, f *fixture, partner string, days int) consent.Grant {
+	t.Helper()
+	ctx := context.Background()
+	before := f.sms.count()
+	c, err := f.consents.Start(ctx, consent.StartRequest{PendingID: "req", PartnerID: partner, Session: "browser",
+		IIN: string(aidar), Phone: string(aidarPhone), Documents: []consent.DocumentType{"id_card"}, Days: days, Lang: "en", ClientIP: "10.1.1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := codeIn(t, f.sms.waitSent(t, before+1)[before].text)
+	g, err := f.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: c.ID, Session: "browser", Code: code,
+		Documents: c.Documents, Days: c.Days, Purpose: "a loan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func pushPartner(f *fixture, id string) {
+	f.partners[id] = consent.PartnerInfo{ID: id, Delivery: "push", WebhookURL: "https://" + id + ".example/hook"}
+}
+
+func tokenOf(g consent.Grant) consent.Token {
+	scopes := []string{"openid"}
+	for _, d := range g.Documents {
+		scopes = append(scopes, d.Scope())
+	}
+	return consent.Token{ClientID: g.PartnerID, Citizen: g.Citizen, GrantID: g.ID, Scopes: scopes}
+}
+
+// A grant is active from the code until it is revoked or expires; both are
+// final, end the partner's access at once, and tell a partner with a
+// webhook.
+func TestGrantLifecycle(t *testing.T) {
+	ctx := context.Background()
+	t.Run("revoked by the citizen", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		pushPartner(f, "pushbank")
+		g := consentTo(t, f, "pushbank", 30)
+		if g.Status != consent.GrantActive || !g.ActiveAt(f.clock.now()) || g.Purpose != "a loan" || g.TermsVersion != "2026-11-01" {
+			t.Fatalf("new grant: %+v", g)
+		}
+		if _, err := f.fetcher.Fetch(ctx, tokenOf(g), "id_card", ""); err != nil {
+			t.Fatalf("fetch under an active grant: %v", err)
+		}
+		if _, err := f.settings.Revoke(ctx, aigerim, consent.Revocation{GrantID: g.ID}, "citizen"); !errors.Is(err, consent.ErrGrantNotFound) {
+			t.Errorf("another citizen revoking: %v", err)
+		}
+		if _, err := f.settings.Revoke(ctx, aidar, consent.Revocation{}, "citizen"); !errors.Is(err, consent.ErrNothingToRevoke) {
+			t.Errorf("an empty revocation: %v", err)
+		}
+		if n, err := f.settings.Revoke(ctx, aidar, consent.Revocation{GrantID: g.ID}, "citizen"); n != 1 || err != nil {
+			t.Fatalf("revoke: %d %v", n, err)
+		}
+		if n, err := f.settings.Revoke(ctx, aidar, consent.Revocation{GrantID: g.ID}, "citizen"); n != 0 || err != nil {
+			t.Errorf("revoking twice: %d %v", n, err)
+		}
+		got, _ := f.consents.Grant(ctx, g.ID)
+		if got.Status != consent.GrantRevoked || got.StatusBy != "citizen" || got.ActiveAt(f.clock.now()) {
+			t.Errorf("revoked grant: %+v", got)
+		}
+		if _, err := f.fetcher.Fetch(ctx, tokenOf(g), "id_card", ""); !errors.Is(err, consent.ErrGrantEnded) || consent.KindOf(err) != consent.KindUnauthorized {
+			t.Errorf("fetch after revocation: %v", err)
+		}
+		f.outbox.DeliverDue(ctx)
+		if kinds := postedKinds(f); !strings.Contains(kinds, "secevent") {
+			t.Errorf("the partner was not told: %s", kinds)
+		}
+	})
+	t.Run("expired by the clock and marked by the upkeep", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		pushPartner(f, "pushbank")
+		g := consentTo(t, f, "pushbank", 1)
+		f.clock.advance(24*time.Hour - time.Second)
+		if !g.ActiveAt(f.clock.now()) {
+			t.Fatal("a one-day grant ended early")
+		}
+		f.clock.advance(time.Second)
+		if _, err := f.fetcher.Fetch(ctx, tokenOf(g), "id_card", ""); !errors.Is(err, consent.ErrGrantEnded) {
+			t.Errorf("fetch at expiry, before the upkeep: %v", err)
+		}
+		if err := f.upkeep.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := f.consents.Grant(ctx, g.ID); got.Status != consent.GrantExpired {
+			t.Errorf("after the upkeep: %s", got.Status)
+		}
+		if err := f.upkeep.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.advance(time.Minute)
+		f.outbox.DeliverDue(ctx)
+		if n := strings.Count(postedKinds(f), "secevent"); n != 1 {
+			t.Errorf("the partner was told of the expiry %d times, want once", n)
+		}
+	})
+	t.Run("superseded by a consent under new terms", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		old := consentTo(t, f, "bank", 30)
+		newTerms := must(consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms,
+			Messages: must(consent.NewMessages()), Key: []byte("0123456789abcdef0123456789abcdef"), OTP: consent.DefaultOTPConfig,
+			Terms: "2026-12-01", Outbox: f.outbox, Janitor: f.store, Now: f.clock.now, Log: f.log}))
+		f.consents = newTerms
+		fresh := consentTo(t, f, "bank", 30)
+		if got, _ := f.consents.Grant(ctx, old.ID); got.Status == consent.GrantActive {
+			t.Errorf("the grant under old terms is still %s", got.Status)
+		}
+		if got, _ := f.consents.Grant(ctx, fresh.ID); got.Status != consent.GrantActive {
+			t.Errorf("the new grant is %s", got.Status)
+		}
+	})
+}
+
+// postedKinds lists what the partners' webhooks got, by content type.
+func postedKinds(f *fixture) string {
+	var out []string
+	for _, p := range f.webhook.sent() {
+		out = append(out, p.contentType)
+	}
+	return strings.Join(out, ",")
+}

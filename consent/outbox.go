@@ -1,0 +1,421 @@
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"time"
+)
+
+// The push part: an outbox of deliveries to partners' webhooks, written
+// in the transaction of what caused it, worked by leases on any number of
+// replicas, retried with backoff and dead-lettered after MaxAttempts.
+
+// OutboxStatus is where a push delivery stands.
+//
+//	pending ──partner answers 2xx──▶ delivered
+//	pending ──MaxAttempts-th failure──▶ dead ──operator replays──▶ pending
+//
+// A worker claims an entry for a lease, renews the lease right before each
+// post, and posts for at most half a lease (a post never outlives the
+// lease, even with the replicas' clocks somewhat apart); the attempt is
+// counted, and the entry dead-lettered, by the store, and only by the
+// worker that still holds the lease. So two workers never post one entry
+// at once, and a dead letter comes after exactly MaxAttempts posts.
+type OutboxStatus string
+
+const (
+	OutboxPending   OutboxStatus = "pending"
+	OutboxDelivered OutboxStatus = "delivered"
+	OutboxDead      OutboxStatus = "dead"
+)
+
+// OutboxEntry is one delivery to make to a partner. It is written in the
+// same transaction as what caused it (a grant), so a crash loses nothing;
+// its ID is the Idempotency-Key the partner sees on every attempt.
+type OutboxEntry struct {
+	ID            string       `json:"id"`
+	PartnerID     string       `json:"client_id"`
+	GrantID       string       `json:"grant_id"`
+	Kind          string       `json:"kind"`
+	Document      DocumentType `json:"document,omitempty"` // for document.changed: which one
+	Status        OutboxStatus `json:"status"`
+	Attempts      int          `json:"attempts"`
+	NextAttemptAt time.Time    `json:"next_attempt_at"`
+	LastError     string       `json:"last_error,omitempty"`
+	CreatedAt     time.Time    `json:"created_at"`
+	DeliveredAt   time.Time    `json:"delivered_at,omitzero"`
+	// Claim names the lease a worker holds on the entry, if any.
+	Claim string `json:"-"`
+}
+
+// DeliveryOutcome is what one attempt at an outbox entry came to.
+type DeliveryOutcome struct {
+	Delivered   bool
+	Final       bool // no use retrying: dead now, whatever the count
+	Error       string
+	At          time.Time
+	RetryAt     time.Time // the next attempt, when one is due
+	MaxAttempts int       // the failure that reaches it dead-letters the entry
+}
+
+// Outbox entry kinds.
+const (
+	// KindGrantDocuments delivers the documents of a new grant.
+	KindGrantDocuments = "grant.documents"
+	// KindDocumentChanged delivers a covered document that was renewed or
+	// changed at its source.
+	KindDocumentChanged = "document.changed"
+	// KindGrantRevoked notifies the partner that a grant was revoked, with
+	// a Security Event Token (RFC 8417).
+	KindGrantRevoked = "grant.revoked"
+)
+
+// SessionRevoked is the CAEP event type a revocation is announced with.
+const SessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+
+// Outbox errors.
+var (
+	// ErrLeaseLost: the worker's lease on an outbox entry ran out and
+	// another worker claimed it.
+	ErrLeaseLost = errors.New("the delivery lease was lost")
+	// ErrDeliveryNotFound: no outbox entry with that id.
+	ErrDeliveryNotFound = newError(KindNotFound, "", "no dead delivery with that id")
+)
+
+// OutboxStore keeps the outbox.
+type OutboxStore interface {
+	// ClaimDeliveries leases up to limit pending entries due at now to
+	// the caller, under claim, until now+lease; another worker skips them
+	// meanwhile.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, claim string) ([]OutboxEntry, error)
+	// RenewDelivery extends the lease on entry id held under claim until
+	// until. Returns ErrLeaseLost when another worker holds it now, or it
+	// is no longer pending.
+	RenewDelivery(ctx context.Context, id, claim string, until time.Time) error
+	// FinishDelivery counts an attempt at entry id (one more, in the
+	// store), stores its outcome and ends the lease, if claim still holds
+	// it: the entry is delivered, dead (a final failure, or the one that
+	// reaches MaxAttempts) or pending until RetryAt. It returns the entry
+	// as stored, or ErrLeaseLost.
+	FinishDelivery(ctx context.Context, id, claim string, o DeliveryOutcome) (OutboxEntry, error)
+	// ListDeliveries returns entries with the status, oldest first.
+	ListDeliveries(ctx context.Context, status OutboxStatus, limit int) ([]OutboxEntry, error)
+	// ReplayDelivery makes a dead entry pending again, due at now.
+	// Returns ErrDeliveryNotFound for an unknown or not dead entry.
+	ReplayDelivery(ctx context.Context, id string, now time.Time) (OutboxEntry, error)
+	// ActiveGrants returns the grants of citizen active at now that cover
+	// document t.
+	ActiveGrants(ctx context.Context, citizen IIN, t DocumentType, now time.Time) ([]Grant, error)
+	// EnqueueDeliveries stores new outbox entries.
+	EnqueueDeliveries(ctx context.Context, entries []OutboxEntry) error
+	// AckRevocation records when the partner acknowledged a revocation.
+	AckRevocation(ctx context.Context, grantID string, at time.Time) error
+}
+
+// DeliveryStore keeps the access history and the outbox: what a store
+// offers the documents' parts.
+type DeliveryStore interface {
+	AccessLog
+	OutboxStore
+}
+
+// Webhook posts to partners' webhooks.
+type Webhook interface {
+	// Post sends body; any 2xx is success. key is the Idempotency-Key.
+	Post(ctx context.Context, url, contentType, key string, body []byte) error
+}
+
+// DeliveryStyle is how documents reach one kind of partner. Each style is
+// one adapter; a partner names its style at onboarding.
+type DeliveryStyle interface {
+	// OnGrant returns the kinds of outbox entries a new grant needs.
+	OnGrant(p PartnerInfo) []string
+	// Deliver sends the signed body of one outbox entry. An error makes
+	// the entry retry later.
+	Deliver(ctx context.Context, p PartnerInfo, e OutboxEntry, body []byte) error
+}
+
+// OutboxLibrary is what pushing needs of the Library.
+type OutboxLibrary interface {
+	Covered(ctx context.Context, g Grant, t DocumentType) ([]Document, error)
+	Claims(aud string, sub IIN) map[string]any
+	Sign(claims map[string]any, typ string) (string, error)
+	Seal(p PartnerInfo, jws string) (string, error)
+	Subject(aud string, iin IIN) string
+	Issuer() string
+}
+
+// OutboxConfig is what an Outbox is built from.
+type OutboxConfig struct {
+	Store    OutboxStore
+	Access   AccessLog // deliveries land in the citizen's history
+	Grants   GrantGetter
+	Partners Partners
+	Styles   map[string]DeliveryStyle // by PartnerInfo.Delivery
+	Library  OutboxLibrary
+	Webhook  Webhook // where revocations are announced
+
+	MaxAttempts int           // before an entry is dead (8)
+	Backoff     time.Duration // first retry delay; doubles, with jitter (2 s)
+	MaxBackoff  time.Duration // (10 min)
+	Lease       time.Duration // how long a worker holds an entry (1 min)
+
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Outbox pushes documents and revocations to partners.
+type Outbox struct{ cfg OutboxConfig }
+
+// NewOutbox checks cfg and returns the outbox.
+func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Access": cfg.Access == nil, "Grants": cfg.Grants == nil,
+		"Partners": cfg.Partners == nil, "Styles": len(cfg.Styles) == 0, "Library": cfg.Library == nil,
+		"Webhook": cfg.Webhook == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
+		return nil, fmt.Errorf("consent.NewOutbox: %w", err)
+	}
+	if cfg.MaxAttempts < 1 || cfg.Backoff <= 0 || cfg.MaxBackoff < cfg.Backoff || cfg.Lease <= 0 {
+		return nil, errors.New("consent.NewOutbox: MaxAttempts, Backoff, MaxBackoff ≥ Backoff and Lease must be positive")
+	}
+	return &Outbox{cfg: cfg}, nil
+}
+
+// ForGrant returns the entries a new grant needs, by its partner's style.
+func (o *Outbox) ForGrant(ctx context.Context, g Grant) ([]OutboxEntry, error) {
+	p, err := o.cfg.Partners.PartnerInfo(ctx, g.PartnerID)
+	if err != nil {
+		return nil, err
+	}
+	style, ok := o.cfg.Styles[p.Delivery]
+	if !ok {
+		return nil, fmt.Errorf("partner %s: no delivery style %q", p.ID, p.Delivery)
+	}
+	var out []OutboxEntry
+	for _, kind := range style.OnGrant(p) {
+		out = append(out, OutboxEntry{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: kind,
+			Status: OutboxPending, NextAttemptAt: g.CreatedAt, CreatedAt: g.CreatedAt})
+	}
+	return out, nil
+}
+
+// ForRevocation returns the notification a revocation of g needs: a
+// Security Event Token to the partner's webhook, when it has one.
+func (o *Outbox) ForRevocation(ctx context.Context, g Grant, now time.Time) ([]OutboxEntry, error) {
+	p, err := o.cfg.Partners.PartnerInfo(ctx, g.PartnerID)
+	if err != nil {
+		return nil, err
+	}
+	if p.WebhookURL == "" {
+		return nil, nil
+	}
+	return []OutboxEntry{{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: KindGrantRevoked,
+		Status: OutboxPending, NextAttemptAt: now, CreatedAt: now}}, nil
+}
+
+// NotifyEnded queues the Security Event Tokens telling partners that
+// grants ended (expired or superseded), as for a revocation.
+func (o *Outbox) NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error {
+	var out []OutboxEntry
+	for _, g := range ended {
+		e, err := o.ForRevocation(ctx, g, now)
+		if err != nil {
+			return err
+		}
+		out = append(out, e...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return o.cfg.Store.EnqueueDeliveries(ctx, out)
+}
+
+// DocumentChanged is told by a document source that a citizen's document
+// was renewed or changed: every active grant covering it whose partner
+// takes pushes gets the new version through the outbox. It returns how many
+// deliveries it queued.
+func (o *Outbox) DocumentChanged(ctx context.Context, citizen IIN, t DocumentType) (int, error) {
+	now := o.cfg.Now()
+	grants, err := o.cfg.Store.ActiveGrants(ctx, citizen, t, now)
+	if err != nil {
+		return 0, err
+	}
+	var out []OutboxEntry
+	for _, g := range grants {
+		p, err := o.cfg.Partners.PartnerInfo(ctx, g.PartnerID)
+		if err != nil {
+			return 0, err
+		}
+		if style, ok := o.cfg.Styles[p.Delivery]; !ok || len(style.OnGrant(p)) == 0 {
+			continue // this partner fetches for itself
+		}
+		out = append(out, OutboxEntry{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: KindDocumentChanged,
+			Document: t, Status: OutboxPending, NextAttemptAt: now, CreatedAt: now})
+	}
+	return len(out), o.cfg.Store.EnqueueDeliveries(ctx, out)
+}
+
+// Deliveries lists outbox entries by status, for the operator.
+func (o *Outbox) Deliveries(ctx context.Context, status OutboxStatus, limit int) ([]OutboxEntry, error) {
+	return o.cfg.Store.ListDeliveries(ctx, status, limit)
+}
+
+// Replay sends a dead entry again, with the same Idempotency-Key.
+func (o *Outbox) Replay(ctx context.Context, id string) (OutboxEntry, error) {
+	return o.cfg.Store.ReplayDelivery(ctx, id, o.cfg.Now())
+}
+
+// Run delivers due outbox entries until ctx ends. Several replicas may
+// run it: each entry is leased to one at a time.
+func (o *Outbox) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for o.DeliverDue(ctx) > 0 && ctx.Err() == nil {
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// DeliverDue makes one attempt at each due entry it can claim, and
+// returns how many it claimed. Each post has a lease of its own (see
+// OutboxStatus).
+func (o *Outbox) DeliverDue(ctx context.Context) int {
+	claim, log := newID(), o.cfg.Log
+	entries, err := o.cfg.Store.ClaimDeliveries(ctx, o.cfg.Now(), o.cfg.Lease, 16, claim)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.ErrorContext(ctx, "claim deliveries", "err", err)
+		}
+		return 0
+	}
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			break // the lease runs out; another worker takes the rest
+		}
+		if err := o.cfg.Store.RenewDelivery(ctx, e.ID, claim, o.cfg.Now().Add(o.cfg.Lease)); err != nil {
+			if !errors.Is(err, ErrLeaseLost) {
+				log.ErrorContext(ctx, "renew delivery lease", "delivery", e.ID, "err", err)
+			}
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, o.cfg.Lease/2)
+		err := o.attempt(pctx, e)
+		cancel()
+		now := o.cfg.Now()
+		out := DeliveryOutcome{Delivered: err == nil, At: now, MaxAttempts: o.cfg.MaxAttempts}
+		if err != nil {
+			out.Final, out.Error, out.RetryAt = errors.Is(err, errNoLongerDeliverable), err.Error(), now.Add(o.backoff(e.Attempts+1))
+		}
+		// The outcome is stored even when ctx ends, so it is not repeated.
+		stored, ferr := o.cfg.Store.FinishDelivery(context.WithoutCancel(ctx), e.ID, claim, out)
+		switch {
+		case errors.Is(ferr, ErrLeaseLost):
+			log.WarnContext(ctx, "delivery lease lost before the attempt was recorded", "delivery", e.ID)
+		case ferr != nil:
+			log.ErrorContext(ctx, "finish delivery", "delivery", e.ID, "err", ferr)
+		case stored.Status == OutboxDead:
+			log.WarnContext(ctx, "delivery dead-lettered", "delivery", e.ID, "partner", e.PartnerID, "attempts", stored.Attempts, "err", err)
+		}
+	}
+	return len(entries)
+}
+
+var errNoLongerDeliverable = errors.New("the grant is no longer active")
+
+// attempt builds and sends one entry.
+func (o *Outbox) attempt(ctx context.Context, e OutboxEntry) error {
+	g, err := o.cfg.Grants.GetGrant(ctx, e.GrantID)
+	if err != nil {
+		return err
+	}
+	p, err := o.cfg.Partners.PartnerInfo(ctx, e.PartnerID)
+	if err != nil {
+		return err
+	}
+	if e.Kind == KindGrantRevoked {
+		return o.sendRevocation(ctx, p, g, e)
+	}
+	if !g.ActiveAt(o.cfg.Now()) {
+		return errNoLongerDeliverable
+	}
+	style, ok := o.cfg.Styles[p.Delivery]
+	if !ok {
+		return fmt.Errorf("no delivery style %q", p.Delivery)
+	}
+	lib := o.cfg.Library
+	docs, err := lib.Covered(ctx, g, e.Document)
+	if err != nil {
+		return err
+	}
+	signed := make([]string, len(docs))
+	for i, doc := range docs {
+		c := lib.Claims(p.ID, g.Citizen)
+		c["grant_id"], c["document"] = g.ID, doc
+		if signed[i], err = lib.Sign(c, TypeDocument); err != nil {
+			return err
+		}
+	}
+	c := lib.Claims(p.ID, g.Citizen)
+	c["grant_id"], c["jti"], c["event"], c["documents"] = g.ID, e.ID, e.Kind, signed
+	body, err := lib.Sign(c, TypeDelivery)
+	if err != nil {
+		return err
+	}
+	if body, err = lib.Seal(p, body); err != nil {
+		return err
+	}
+	if err := style.Deliver(ctx, p, e, []byte(body)); err != nil {
+		return err
+	}
+	for _, doc := range docs {
+		if err := o.cfg.Access.RecordAccess(ctx, AccessEvent{At: o.cfg.Now(), Citizen: g.Citizen, Holder: doc.Holder.IIN,
+			PartnerID: g.PartnerID, GrantID: g.ID, Document: doc.Type, Kind: AccessDelivery}); err != nil {
+			o.cfg.Log.ErrorContext(ctx, "record delivery", "delivery", e.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// sendRevocation posts the Security Event Token (RFC 8417) of a revoked
+// grant and records the partner's acknowledgement.
+func (o *Outbox) sendRevocation(ctx context.Context, p PartnerInfo, g Grant, e OutboxEntry) error {
+	lib := o.cfg.Library
+	set := map[string]any{
+		"iss": lib.Issuer(), "aud": p.ID, "iat": o.cfg.Now().Unix(), "jti": e.ID,
+		"sub_id": map[string]string{"format": "opaque", "id": lib.Subject(p.ID, g.Citizen)},
+		"events": map[string]any{SessionRevoked: map[string]any{
+			"event_timestamp":   g.StatusChangedAt.Unix(),
+			"initiating_entity": map[bool]string{true: "user", false: "policy"}[g.StatusBy == "citizen"],
+			"reason_admin":      map[string]string{"en": g.StatusReason},
+			"grant_id":          g.ID,
+		}},
+	}
+	body, err := lib.Sign(set, "secevent+jwt")
+	if err != nil {
+		return err
+	}
+	if err := o.cfg.Webhook.Post(ctx, p.WebhookURL, "application/secevent+jwt", e.ID, []byte(body)); err != nil {
+		return err
+	}
+	return o.cfg.Store.AckRevocation(ctx, g.ID, o.cfg.Now())
+}
+
+// backoff is the wait before attempt n+1: exponential with full jitter in
+// its upper half, capped.
+func (o *Outbox) backoff(n int) time.Duration {
+	wait := o.cfg.Backoff << min(n-1, 30)
+	if wait <= 0 || wait > o.cfg.MaxBackoff {
+		wait = o.cfg.MaxBackoff
+	}
+	half := int64(wait / 2)
+	j, _ := rand.Int(rand.Reader, big.NewInt(half+1))
+	return time.Duration(half + j.Int64())
+}

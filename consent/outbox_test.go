@@ -1,0 +1,111 @@
+package consent_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// A push that fails is retried with exponential backoff (jittered in the
+// upper half of each step), under the same Idempotency-Key, and dead after
+// MaxAttempts posts; the operator's replay sends it once more, and a
+// delivery lands in the citizen's history.
+func TestOutboxBackoffAndDeadLetters(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig) // MaxAttempts 3, backoff 1 s doubling, cap 1 min
+	ctx := context.Background()
+	pushPartner(f, "pushbank")
+	g := consentTo(t, f, "pushbank", 30)
+	f.webhook.failWith(errors.New("502 from the partner"))
+
+	pending := func() consent.OutboxEntry {
+		t.Helper()
+		out, err := f.store.ListDeliveries(ctx, consent.OutboxPending, 10)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("pending: %+v %v", out, err)
+		}
+		return out[0]
+	}
+	if n := f.outbox.DeliverDue(ctx); n != 1 {
+		t.Fatalf("first round claimed %d", n)
+	}
+	e := pending()
+	wait := e.NextAttemptAt.Sub(f.clock.now())
+	if e.Attempts != 1 || wait < 500*time.Millisecond || wait > time.Second || e.LastError == "" {
+		t.Fatalf("after one failure: attempts %d, retry in %s, error %q", e.Attempts, wait, e.LastError)
+	}
+	if n := f.outbox.DeliverDue(ctx); n != 0 {
+		t.Fatalf("an entry not yet due was claimed")
+	}
+	f.clock.advance(wait)
+	f.outbox.DeliverDue(ctx)
+	e = pending()
+	if wait := e.NextAttemptAt.Sub(f.clock.now()); e.Attempts != 2 || wait < time.Second || wait > 2*time.Second {
+		t.Fatalf("after two failures: attempts %d, retry in %s (want 1–2 s)", e.Attempts, wait)
+	}
+	f.clock.advance(2 * time.Second)
+	f.outbox.DeliverDue(ctx)
+	dead, err := f.outbox.Deliveries(ctx, consent.OutboxDead, 10)
+	if err != nil || len(dead) != 1 || dead[0].Attempts != 3 || dead[0].ID != e.ID {
+		t.Fatalf("after MaxAttempts failures: %+v %v", dead, err)
+	}
+	posts := f.webhook.sent()
+	if len(posts) != 3 || posts[0].key != e.ID || posts[2].key != e.ID {
+		t.Fatalf("posts: %+v, want 3 with key %s", posts, e.ID)
+	}
+	if h, _ := f.store.ListAccess(ctx, aidar, 10); len(h) != 0 {
+		t.Errorf("a failed delivery is in the history: %+v", h)
+	}
+
+	f.webhook.failWith(nil)
+	if _, err := f.outbox.Replay(ctx, "no-such-entry"); !errors.Is(err, consent.ErrDeliveryNotFound) {
+		t.Errorf("replaying an unknown entry: %v", err)
+	}
+	if r, err := f.outbox.Replay(ctx, e.ID); err != nil || r.Status != consent.OutboxPending {
+		t.Fatalf("replay: %+v %v", r, err)
+	}
+	f.outbox.DeliverDue(ctx)
+	done, _ := f.outbox.Deliveries(ctx, consent.OutboxDelivered, 10)
+	if len(done) != 1 || f.webhook.sent()[3].key != e.ID {
+		t.Fatalf("after the replay: %+v", done)
+	}
+	h, _ := f.store.ListAccess(ctx, aidar, 10)
+	if len(h) != 1 || h[0].Kind != consent.AccessDelivery || h[0].GrantID != g.ID {
+		t.Errorf("history after the delivery: %+v", h)
+	}
+}
+
+// A push for a grant that ended meanwhile is dead at once: no use retrying.
+func TestOutboxDropsWhatNoLongerMayGo(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	ctx := context.Background()
+	f.partners["pushbank"] = consent.PartnerInfo{ID: "pushbank", Delivery: "push"} // no webhook: no revocation notice
+	g := consentTo(t, f, "pushbank", 30)
+	if _, err := f.settings.Revoke(ctx, aidar, consent.Revocation{GrantID: g.ID}, "citizen"); err != nil {
+		t.Fatal(err)
+	}
+	f.outbox.DeliverDue(ctx)
+	dead, _ := f.outbox.Deliveries(ctx, consent.OutboxDead, 10)
+	if len(dead) != 1 || dead[0].Attempts != 1 || len(f.webhook.sent()) != 0 {
+		t.Fatalf("a push for a revoked grant: dead %+v, posts %d", dead, len(f.webhook.sent()))
+	}
+}
+
+// A renewed document reaches every partner that takes pushes under an
+// active grant covering it, and no partner that fetches for itself.
+func TestDocumentChangedReachesPushPartnersOnly(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	ctx := context.Background()
+	pushPartner(f, "pushbank")
+	consentTo(t, f, "pushbank", 30)
+	consentTo(t, f, "pullbank", 30)
+	n, err := f.outbox.DocumentChanged(ctx, aidar, "id_card")
+	if err != nil || n != 1 {
+		t.Fatalf("queued %d, %v; want 1", n, err)
+	}
+	if n, _ := f.outbox.DocumentChanged(ctx, aidar, "diploma"); n != 0 {
+		t.Errorf("a document no grant covers queued %d", n)
+	}
+}

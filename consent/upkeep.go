@@ -1,0 +1,104 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// The upkeep part: the background round that expires grants (telling
+// partners), forwards error reports that waited, and purges what is past
+// retention.
+
+// Janitor is the store's upkeep: what the background job asks of it.
+type Janitor interface {
+	// ExpireGrants marks active grants past their expiry as expired and
+	// returns them.
+	ExpireGrants(ctx context.Context, now time.Time) ([]Grant, error)
+	// Purge deletes what is past retention: expired tokens, codes and
+	// authorization requests, OTP challenges older than otpRetention,
+	// spent rate-limit events, dead sessions and old delivered outbox
+	// entries. It returns how many rows it deleted, by kind.
+	Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error)
+	// SupersedeGrants ends the citizen's active grants for partner given
+	// under terms other than terms, and returns them.
+	SupersedeGrants(ctx context.Context, citizen IIN, partnerID, terms string, at time.Time) ([]Grant, error)
+}
+
+// Upkeep runs the background work that keeps grants and the store honest:
+// expiry (partners are told as for a revocation) and purges. It is safe
+// on several replicas at once: each step is one idempotent statement.
+type Upkeep struct{ cfg UpkeepConfig }
+
+// EndedNotifier tells partners of grants that ended.
+type EndedNotifier interface {
+	NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error
+}
+
+// ReportForwarder forwards error reports their sources could not take.
+type ReportForwarder interface {
+	ForwardReceived(ctx context.Context) error
+}
+
+// UpkeepConfig is what the Upkeep is built from.
+type UpkeepConfig struct {
+	Store        Janitor
+	Outbox       EndedNotifier
+	Reports      ReportForwarder
+	OTPRetention time.Duration // how long spent OTP records are kept
+	Now          func() time.Time
+	Log          *slog.Logger
+}
+
+// NewUpkeep checks cfg and returns the background job.
+func NewUpkeep(cfg UpkeepConfig) (*Upkeep, error) {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Outbox": cfg.Outbox == nil, "Reports": cfg.Reports == nil,
+		"Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
+		return nil, fmt.Errorf("consent.NewUpkeep: %w", err)
+	}
+	if cfg.OTPRetention < 0 {
+		return nil, errors.New("consent.NewUpkeep: OTPRetention must not be negative")
+	}
+	return &Upkeep{cfg: cfg}, nil
+}
+
+// Once runs one round.
+func (u *Upkeep) Once(ctx context.Context) error {
+	now := u.cfg.Now()
+	expired, err := u.cfg.Store.ExpireGrants(ctx, now)
+	if err != nil {
+		return err
+	}
+	if err := u.cfg.Outbox.NotifyEnded(ctx, expired, now); err != nil {
+		return err
+	}
+	if err := u.cfg.Reports.ForwardReceived(ctx); err != nil {
+		return err
+	}
+	purged, err := u.cfg.Store.Purge(ctx, now, u.cfg.OTPRetention)
+	if err != nil {
+		return err
+	}
+	if len(expired) > 0 || len(purged) > 0 {
+		u.cfg.Log.Info("upkeep", "grants_expired", len(expired), "purged", purged)
+	}
+	return nil
+}
+
+// Run does a round every interval until ctx ends.
+func (u *Upkeep) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := u.Once(ctx); err != nil && ctx.Err() == nil {
+			u.cfg.Log.Error("upkeep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
