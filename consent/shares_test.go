@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,4 +66,69 @@ func TestShareGuessLimits(t *testing.T) {
 	if err := verify("bank", right, ""); err != nil {
 		t.Errorf("a minute later: %v", err)
 	}
+}
+
+// A share is open for ShareTTL, extends by ShareTTL up to MaxShareLife from
+// opening, closes early on the citizen's word, and is only ever its
+// citizen's to see or change.
+func TestShareLifecycle(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	ctx := context.Background()
+	if _, err := f.shares.Open(ctx, aidar, "", "diploma"); !errors.Is(err, consent.ErrNoDocument) {
+		t.Errorf("sharing a document the citizen lacks: %v", err)
+	}
+	if _, err := f.shares.Open(ctx, aidar, child, "id_card"); !errors.Is(err, consent.ErrNoDocument) {
+		t.Errorf("sharing a child the citizen does not represent: %v", err)
+	}
+	if _, err := f.shares.Open(ctx, aigerim, child, "id_card"); err != nil {
+		t.Errorf("a representative sharing the child's document: %v", err)
+	}
+	sh, err := f.shares.Open(ctx, aidar, "", "id_card")
+	if err != nil || !f.shares.Active(sh) || sh.ExpiresAt.Sub(sh.CreatedAt) != consent.ShareTTL {
+		t.Fatalf("open: %+v %v", sh, err)
+	}
+	if _, err := f.shares.Get(ctx, aigerim, sh.ID); !errors.Is(err, consent.ErrShareNotFound) {
+		t.Errorf("another citizen's share: %v", err)
+	}
+	for range int(consent.MaxShareLife/consent.ShareTTL) - 1 {
+		if sh, err = f.shares.Extend(ctx, aidar, sh.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !sh.ExpiresAt.Equal(sh.CreatedAt.Add(consent.MaxShareLife)) {
+		t.Errorf("extended to %s after opening", sh.ExpiresAt.Sub(sh.CreatedAt))
+	}
+	if _, err := f.shares.Extend(ctx, aidar, sh.ID); !errors.Is(err, consent.ErrShareMaxed) {
+		t.Errorf("extending past the maximum: %v", err)
+	}
+	code := f.shares.Code(sh.ID)
+	if _, _, err := f.shares.Verify(ctx, "airport", code, ""); err != nil {
+		t.Errorf("verify while open: %v", err)
+	}
+	if sh, err = f.shares.Close(ctx, aidar, sh.ID); err != nil || f.shares.Active(sh) {
+		t.Fatalf("close: %+v %v", sh, err)
+	}
+	if _, err := f.shares.Close(ctx, aidar, sh.ID); err != nil {
+		t.Errorf("closing twice: %v", err)
+	}
+	if _, _, err := f.shares.Verify(ctx, "airport", code, ""); !errors.Is(err, consent.ErrShareNotFound) {
+		t.Errorf("verify after closing: %v", err)
+	}
+	other, _ := f.shares.Open(ctx, aidar, "", "id_card")
+	f.clock.advance(consent.ShareTTL)
+	if _, _, err := f.shares.Verify(ctx, "airport", "", tokenFor(f, other)); !errors.Is(err, consent.ErrShareNotFound) {
+		t.Errorf("verify by QR after expiry: %v", err)
+	}
+	if _, err := f.shares.Extend(ctx, aidar, other.ID); !errors.Is(err, consent.ErrShareNotFound) {
+		t.Errorf("extending an expired share: %v", err)
+	}
+	h, _ := f.store.ListAccess(ctx, aidar, 10)
+	if len(h) != 1 || h[0].Kind != consent.AccessView || h[0].PartnerID != "airport" {
+		t.Errorf("views in the history: %+v", h)
+	}
+}
+
+func tokenFor(f *fixture, sh consent.Share) string {
+	u := f.shares.URL(sh.ID)
+	return u[strings.LastIndex(u, "/")+1:]
 }
