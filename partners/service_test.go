@@ -84,7 +84,7 @@ func TestOnboardAndValidate(t *testing.T) {
 	if _, err := r.Get(ctx, "nobody"); !errors.Is(err, partners.ErrNotFound) || consent.KindOf(err) != consent.KindNotFound {
 		t.Errorf("unknown partner: %v", err)
 	}
-	if _, err := r.Update(ctx, "admin", p.ID, []byte(`{"token_endpoint_auth_method":"private_key_jwt"}`)); !errors.As(err, &invalid) {
+	if _, err := r.Update(ctx, "admin", p.ID, []byte(`{"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://bank.example/jwks.json"}`)); !errors.As(err, &invalid) {
 		t.Errorf("changing the authentication method: %v", err)
 	}
 	u, err := r.Update(ctx, "admin", p.ID, []byte(`{"documents":["id_card","diploma"]}`))
