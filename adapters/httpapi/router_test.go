@@ -1,0 +1,157 @@
+package httpapi_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// formSession opens page path and returns its cookies and CSRF token.
+func (g *gateway) formSession(t *testing.T, path string) (http.Header, string) {
+	t.Helper()
+	resp, body := g.do(t, "GET", path, nil, http.Header{"Accept-Language": {"en"}})
+	m := csrfField.FindStringSubmatch(body)
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("GET %s: %d, no form", path, resp.StatusCode)
+	}
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept-Language": {"en"}}
+	for _, c := range resp.Cookies() {
+		h.Add("Cookie", c.Name+"="+c.Value)
+	}
+	return h, html.UnescapeString(m[1])
+}
+
+// A page's form is refused without its token, with another form's token,
+// or from another site; with its own it reaches the domain.
+func TestFormsNeedTheirToken(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	h, token := g.formSession(t, "/my/")
+	post := func(path string, form url.Values, h http.Header) int {
+		resp, _ := g.do(t, "POST", path, strings.NewReader(form.Encode()), h)
+		return resp.StatusCode
+	}
+	login := url.Values{"iin": {"850315300128"}, "phone": {"+77011234567"}}
+	if code := post("/my/login", login, h); code != http.StatusForbidden || g.called("start-login") {
+		t.Errorf("no token: %d", code)
+	}
+	login.Set("csrf", "forged")
+	if code := post("/my/login", login, h); code != http.StatusForbidden {
+		t.Errorf("a forged token: %d", code)
+	}
+	login.Set("csrf", token)
+	cross := h.Clone()
+	cross.Set("Sec-Fetch-Site", "cross-site")
+	if code := post("/my/login", login, cross); code != http.StatusForbidden || g.called("start-login") {
+		t.Errorf("from another site: %d", code)
+	}
+	if code := post("/my/login", login, http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}); code != http.StatusForbidden {
+		t.Errorf("the token without the browser's cookie: %d", code)
+	}
+	if code := post("/my/login", login, h); code != http.StatusSeeOther || !g.called("start-login") {
+		t.Errorf("the form's own token: %d", code)
+	}
+	// The consent form's token is bound to its request: /my/'s does not do.
+	ch, ctoken := g.formSession(t, "/consent/req1")
+	consentForm := url.Values{"csrf": {token}, "iin": {"850315300128"}, "phone": {"+77011234567"}, "doc": {"id_card"}, "days": {"30"}}
+	if code := post("/consent/req1", consentForm, ch); code != http.StatusForbidden || g.called("start") {
+		t.Errorf("another form's token on consent: %d", code)
+	}
+	consentForm.Set("csrf", ctoken)
+	if code := post("/consent/req1", consentForm, ch); code != http.StatusSeeOther || !g.called("start") {
+		t.Errorf("consent with its token: %d", code)
+	}
+}
+
+// The citizen may untick and shorten, never add: a tampered form is
+// refused before the domain is asked to send a code.
+func TestConsentFormStaysWithinTheRequest(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	h, token := g.formSession(t, "/consent/req1")
+	for _, form := range []url.Values{
+		{"doc": {"id_card", "driver_license"}, "days": {"30"}},
+		{"doc": {"id_card"}, "days": {"31"}},
+		{"doc": {"id_card"}, "days": {"0"}},
+	} {
+		form.Set("csrf", token)
+		form.Set("iin", "850315300128")
+		form.Set("phone", "+77011234567")
+		resp, body := g.do(t, "POST", "/consent/req1", strings.NewReader(form.Encode()), h)
+		if resp.StatusCode != http.StatusBadRequest || g.called("start") || !strings.Contains(body, html.EscapeString(g.text("err_forbidden"))) {
+			t.Errorf("%v: %d", form, resp.StatusCode)
+		}
+	}
+	// The day options stop at the partner's ask.
+	_, body := g.do(t, "GET", "/consent/req1", nil, http.Header{"Accept-Language": {"en"}})
+	if strings.Contains(body, `value="90"`) || !strings.Contains(body, `value="30"`) {
+		t.Error("a duration past the partner's 30 days is offered")
+	}
+	// A wrong code shows on the code page, with the tries left.
+	g.fail(&consent.WrongCodeError{AttemptsLeft: 2})
+	form := url.Values{"csrf": {token}, "challenge": {"ch1"}, "otp": {"000000"}, "doc": {"id_card"}, "days": {"30"}}
+	resp, body := g.do(t, "POST", "/consent/req1/otp", strings.NewReader(form.Encode()), h)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, html.EscapeString(g.text("err_wrong_code", 2))) || !strings.Contains(body, `name="otp"`) {
+		t.Errorf("a wrong code: %d", resp.StatusCode)
+	}
+	g.fail(nil)
+	resp, _ = g.do(t, "POST", "/consent/req1/otp", strings.NewReader(form.Encode()), h)
+	if resp.StatusCode != http.StatusSeeOther || !g.called("finish:allow") {
+		t.Errorf("the right code: %d", resp.StatusCode)
+	}
+}
+
+// Every answer carries the security headers; pages a stricter policy and
+// no-store; an https issuer HSTS.
+func TestSecurityHeaders(t *testing.T) {
+	for _, issuer := range []string{"https://kelisim.test", "http://127.0.0.1:8080"} {
+		g := newGateway(t, issuer)
+		for _, path := range []string{"/healthz", "/my/", "/consent/req1", "/nowhere", "/api/v1/documents"} {
+			resp, _ := g.do(t, "GET", path, nil, nil)
+			h := resp.Header
+			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" ||
+				!strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Request-Id") == "" {
+				t.Errorf("%s %s: headers %v", issuer, path, h)
+			}
+			if hsts := h.Get("Strict-Transport-Security"); (hsts != "") != strings.HasPrefix(issuer, "https://") {
+				t.Errorf("%s %s: HSTS %q", issuer, path, hsts)
+			}
+			if strings.HasPrefix(path, "/my/") || strings.HasPrefix(path, "/consent/") {
+				if h.Get("Cache-Control") != "no-store" || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'; style-src 'self'") {
+					t.Errorf("%s: page headers %v", path, h)
+				}
+			}
+		}
+	}
+}
+
+// Bearer tokens and the admin token are checked before any handler runs.
+func TestCredentialsAreChecked(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	for _, tt := range []struct {
+		path, method string
+		header       http.Header
+		status       int
+		challenge    string
+	}{
+		{"/api/v1/documents", "GET", nil, 401, `Bearer realm="kelisim"`},
+		{"/api/v1/documents", "GET", http.Header{"Authorization": {"Bearer nonsense"}}, 401, `error="invalid_token"`},
+		{"/api/v1/documents", "GET", http.Header{"Authorization": {"Bearer verifier-token"}}, 401, `error="invalid_token"`},
+		{"/api/v1/verify/history", "GET", citizenToken, 403, `error="insufficient_scope"`},
+		{"/api/v1/me/grants", "GET", http.Header{"Authorization": {"Bearer verifier-token"}}, 401, `error="invalid_token"`},
+		{"/admin/v1/partners", "GET", nil, 401, `Bearer realm="kelisim-admin"`},
+		{"/admin/v1/partners", "GET", http.Header{"Authorization": {"Bearer admin-tokeN"}}, 401, `Bearer realm="kelisim-admin"`},
+		{"/admin/v1/partners", "GET", http.Header{"Authorization": {"Bearer admin-token"}}, 200, ""},
+		{"/api/v1/documents", "GET", citizenToken, 200, ""},
+	} {
+		resp, _ := g.do(t, tt.method, tt.path, nil, tt.header)
+		if resp.StatusCode != tt.status || !strings.Contains(resp.Header.Get("WWW-Authenticate"), tt.challenge) {
+			t.Errorf("%s %v: %d %q", tt.path, tt.header, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if g.called("fetch") || g.called("views") {
+		t.Error("a handler ran without the credentials it needs")
+	}
+}
