@@ -39,6 +39,20 @@ check-postgres:
 build:
 	$(GO) build -o bin/kelisim ./cmd/kelisim
 
+# lint runs golangci-lint at the pinned version (the linters and their
+# settings are in .golangci.yml). The binary is built once per machine
+# into GOPATH/bin under a versioned name, so a clean clone reuses it.
+GOLANGCI_LINT_VERSION = v2.15.0
+GOLANGCI_LINT = $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+
+$(GOLANGCI_LINT):
+	@echo "building golangci-lint $(GOLANGCI_LINT_VERSION) (once per machine)"
+	@tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) && \
+	  mkdir -p $(dir $(GOLANGCI_LINT)) && mv $$tmp/golangci-lint $@ && rmdir $$tmp
+
 run:
 	$(GO) run ./cmd/kelisim serve
 

@@ -1,6 +1,7 @@
-// Package consent is the citizen's side of Kelisim: which documents exist,
-// and (in later parts) the grants a citizen gives partners.
 package consent
+
+// The shared vocabulary of documents: their types and scopes, a document
+// as a partner receives it, and the state systems that hold them.
 
 import (
 	"context"

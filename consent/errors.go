@@ -32,7 +32,9 @@ type Error struct {
 
 // NewError returns an error of kind; msgID names what a citizen reads about
 // it ("" for what its kind says), text what developers and logs read.
-func NewError(kind Kind, msgID, text string) *Error { return &Error{kind: kind, msg: msgID, text: text} }
+func NewError(kind Kind, msgID, text string) *Error {
+	return &Error{kind: kind, msg: msgID, text: text}
+}
 
 func newError(kind Kind, msgID, text string) *Error { return NewError(kind, msgID, text) }
 

@@ -136,7 +136,7 @@ func (a *admin) update(c *gin.Context) {
 		return
 	}
 	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		problem(c, http.StatusBadRequest, "Invalid request", "The body must be a JSON merge patch object.")
+		renderError(c, a.log, &partners.InvalidError{Problems: []partners.FieldError{{Message: "the body must be a JSON merge patch object"}}})
 		return
 	}
 	p, err := a.partners.Update(c.Request.Context(), actor(c), c.Param("id"), body)
@@ -185,8 +185,7 @@ func (a *admin) audit(c *gin.Context) {
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			writeProblem(c, Problem{Title: "Invalid request", Status: http.StatusBadRequest,
-				Errors: []partners.FieldError{{Field: "limit", Message: "must be a whole number from 1 to 1000"}}})
+			renderError(c, a.log, errLimit)
 			return
 		}
 		limit = n
@@ -207,12 +206,12 @@ func (a *admin) listDeliveries(c *gin.Context) {
 	switch status {
 	case consent.OutboxPending, consent.OutboxDelivered, consent.OutboxDead:
 	default:
-		problem(c, http.StatusBadRequest, "Invalid request", "status is pending, delivered or dead.")
+		renderError(c, a.log, &consent.InputError{Field: "status", Err: errors.New("must be pending, delivered or dead")})
 		return
 	}
 	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
 	if err != nil || limit < 1 || limit > 1000 {
-		problem(c, http.StatusBadRequest, "Invalid request", "limit is a whole number from 1 to 1000.")
+		renderError(c, a.log, errLimit)
 		return
 	}
 	out, err := a.deliveries.Deliveries(c.Request.Context(), status, limit)
@@ -269,8 +268,12 @@ func (a *admin) documentChanged(c *gin.Context) {
 		return
 	}
 	iin, err := consent.ParseIIN(req.IIN)
-	if err != nil || !req.Type.Known() {
-		problem(c, http.StatusBadRequest, "Invalid request", "iin must be a valid IIN and type a known document type.")
+	if err != nil {
+		renderError(c, a.log, &consent.InputError{Field: "iin", Err: err})
+		return
+	}
+	if !req.Type.Known() {
+		renderError(c, a.log, &consent.InputError{Field: "type", Err: errors.New("must be a known document type")})
 		return
 	}
 	var n int
@@ -311,6 +314,9 @@ func (a *admin) answerReport(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, rep)
 }
+
+// errLimit: a limit query parameter out of range.
+var errLimit = &consent.InputError{Field: "limit", Err: errors.New("must be a whole number from 1 to 1000")}
 
 // decodeStrict reads one JSON object into v, refusing unknown fields, and
 // answers 400 itself when it cannot.

@@ -32,10 +32,10 @@ type Shares interface {
 }
 
 // qrPNG is the QR code of a share's URL.
-func qrPNG(c *gin.Context, shares Shares, sh consent.Share) {
+func qrPNG(c *gin.Context, log *slog.Logger, shares Shares, sh consent.Share) {
 	png, err := qrcode.Encode(shares.URL(sh.ID), qrcode.Medium, 320)
 	if err != nil {
-		problem(c, http.StatusInternalServerError, "Internal error", "")
+		renderError(c, log, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
@@ -84,7 +84,7 @@ func (a *meAPI) shareQR(c *gin.Context) {
 		renderError(c, a.log, err)
 		return
 	}
-	qrPNG(c, a.shares, sh)
+	qrPNG(c, a.log, a.shares, sh)
 }
 
 func (a *meAPI) extendShare(c *gin.Context) { a.changeShare(c, a.shares.Extend) }
@@ -193,11 +193,11 @@ func (p *myPages) shareQR(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if iin == "" {
-		c.Status(http.StatusNotFound)
-		return
+	var sh consent.Share
+	var err error = consent.ErrShareNotFound // nobody logged in: no share
+	if iin != "" {
+		sh, err = p.shares.Get(c.Request.Context(), iin, c.Param("id"))
 	}
-	sh, err := p.shares.Get(c.Request.Context(), iin, c.Param("id"))
 	if err == nil && !p.shares.Active(sh) {
 		err = consent.ErrShareNotFound
 	}
@@ -206,7 +206,7 @@ func (p *myPages) shareQR(c *gin.Context) {
 		c.Status(f.status)
 		return
 	}
-	qrPNG(c, p.shares, sh)
+	qrPNG(c, p.log, p.shares, sh)
 }
 
 func (p *myPages) extendShare(c *gin.Context) { p.changeShare(c, p.shares.Extend) }

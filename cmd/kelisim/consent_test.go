@@ -1,5 +1,9 @@
 package main
 
+// Over 400 lines because the consent journey end to end (PAR, the pages, the code, the grant, tokens): nine
+// tests over real HTTP and PostgreSQL sharing its set-up, kept together so the journey reads in one
+// place; the rules themselves are tested in consent and adapters/httpapi.
+
 import (
 	"context"
 	"html"

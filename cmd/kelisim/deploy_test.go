@@ -1,5 +1,8 @@
 package main
 
+// Over 400 lines because it runs the shipped deploy files as written (Kubernetes manifests and compose),
+// which needs a small YAML reader for their environment and a process harness beside the two tests.
+
 import (
 	"bufio"
 	"bytes"

@@ -1,5 +1,8 @@
 package main
 
+// Over 400 lines because the partner's journey end to end (pull, push with retries and dead letters,
+// encryption, renewal): nine tests over real HTTP and PostgreSQL sharing its webhook stand-ins.
+
 import (
 	"context"
 	"crypto/ecdsa"

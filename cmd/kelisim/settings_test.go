@@ -1,5 +1,9 @@
 package main
 
+// Over 400 lines because the citizen's settings journey end to end (log-in, grants, revocation on every replica,
+// history, erasure, reports): nine tests over real HTTP and PostgreSQL that share its set-up, kept
+// together so the journey reads in one place; the rules themselves are tested in consent.
+
 import (
 	"context"
 	"encoding/json"

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/kelisim/kelisim/adapters/delivery"
+	"github.com/kelisim/kelisim/adapters/httpapi"
+	"github.com/kelisim/kelisim/adapters/storage"
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// Wiring the domain: each service of consent, the partner registry and
+// the OAuth server is built from a config struct and checks it.
+
+// domain is the wired domain: the consent parts, the partner registry and
+// the OAuth server.
+type domain struct {
+	library  *consent.Library
+	requests consent.RequestPolicy
+	fetcher  *consent.Fetcher
+	outbox   *consent.Outbox
+	consents *consent.Service
+	reports  *consent.Reports
+	settings *consent.Settings
+	shares   *consent.Shares
+	upkeep   *consent.Upkeep
+	oauth    *oauth.Server // the OAuth/OIDC endpoints, and the consent pages' way to finish
+	partners *partners.Service
+}
+
+// inputs is what the domain is wired from: the configuration, the store
+// and the adapters.
+type inputs struct {
+	cfg      *Config
+	store    storage.Store
+	clients  oauth.PartnerGetter // partners as the OAuth server reads them
+	citizens stateSystem
+	sms      consent.SMS
+	messages *consent.Messages
+	keys     *oauth.Keys
+	secrets  *oauth.Secrets
+	consent  oauth.Consent
+	metrics  *httpapi.Metrics
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// wireDomain builds the domain's services; each checks what it is given.
+func wireDomain(in inputs) (d domain, err error) {
+	cfg, st, now, log := in.cfg, in.store, in.now, in.log
+	webhook := delivery.NewWebhook(cfg.WebhookTimeout)
+	directory := partnerDirectory{st}
+	if d.library, err = consent.NewLibrary(consent.LibraryConfig{Issuer: cfg.Issuer, DocumentTTL: cfg.DocumentTTL,
+		Registry: in.citizens, Source: in.citizens, Signer: in.keys, Encrypt: oauth.Encrypt,
+		Pairwise: in.secrets.PairwiseSubject, Now: now}); err != nil {
+		return d, err
+	}
+	if d.requests, err = consent.NewRequestPolicy(consent.RequestPolicy{DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays}); err != nil {
+		return d, err
+	}
+	if d.fetcher, err = consent.NewFetcher(consent.FetcherConfig{Grants: st, Partners: directory, Library: d.library,
+		Access: st, Now: now}); err != nil {
+		return d, err
+	}
+	if d.outbox, err = consent.NewOutbox(consent.OutboxConfig{Store: st, Access: st, Grants: st, Partners: directory,
+		Styles: delivery.Styles(webhook), Library: d.library, Webhook: webhook, MaxAttempts: cfg.DeliveryAttempts,
+		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease, Now: now, Log: log}); err != nil {
+		return d, err
+	}
+	if d.consents, err = consent.NewService(consent.ServiceConfig{Store: st, Registry: in.citizens, SMS: in.sms,
+		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.TermsVersion, Outbox: d.outbox,
+		Janitor: st, Now: now, Log: log}); err != nil {
+		return d, err
+	}
+	if d.reports, err = consent.NewReports(consent.ReportsConfig{Store: st, Receiver: in.citizens, Now: now}); err != nil {
+		return d, err
+	}
+	if d.settings, err = consent.NewSettings(consent.SettingsConfig{Store: st, Codes: d.consents, Registry: in.citizens,
+		Outbox: d.outbox, Access: st, Reports: d.reports, Key: in.secrets.Key("settings"), Now: now}); err != nil {
+		return d, err
+	}
+	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st,
+		Key: in.secrets.Key("shares"), Issuer: cfg.Issuer, Now: now,
+		Wrong: consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}}); err != nil {
+		return d, err
+	}
+	if d.upkeep, err = consent.NewUpkeep(consent.UpkeepConfig{Store: st, Outbox: d.outbox, Reports: d.reports,
+		OTPRetention: cfg.OTPRetention, Now: now, Log: log}); err != nil {
+		return d, err
+	}
+	if d.oauth, err = oauth.New(oauth.Config{
+		Issuer: cfg.Issuer, AccessTokenLifespan: cfg.AccessTokenTTL, RefreshTokenLifespan: cfg.RefreshTokenTTL,
+		PendingPerAddress: cfg.AuthorizeIPLimit, Limiter: st,
+		Store: st, Partners: in.clients, Keys: in.keys, Secrets: in.secrets, Consent: in.consent,
+		Observer: in.metrics, Log: log, Now: now,
+	}); err != nil {
+		return d, err
+	}
+	d.partners, err = partners.NewService(partners.Config{Store: st, Hasher: in.secrets, Revoker: d.oauth.TokenRevoker(),
+		Tx: st, Now: now, AllowLoopback: cfg.AllowLoopback})
+	return d, err
+}

@@ -1,0 +1,162 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// Finishing a pending request: the citizen's decision is made inside the
+// transaction that issues the code, so no grant exists without one, and
+// the browser goes back to the partner.
+
+// Finish answers the pending authorization request id with the citizen's
+// decision, made by decide inside the transaction that issues the code:
+// what decide writes (the citizen's grant) commits with the code, or not at
+// all, so no grant exists without a code. When decide itself fails (a wrong
+// code), what it wrote is kept (the try is counted), the request stays
+// open, nothing is written to w, and its error is returned. Otherwise
+// Finish answers the browser, with a redirect to the partner (a code, or
+// an error) or an error of its own, and returns nil. A request is
+// answered once; an unknown or expired one gets an error without a
+// redirect, since there is no validated place to send it.
+func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decide func(ctx context.Context) (Decision, error)) error {
+	// The partner is read from the store: the request is checked against
+	// it as it is now, and the code stored only while it stays so.
+	r = r.WithContext(partners.Fresh(withRequestCache(r.Context())))
+	ctx := r.Context()
+	if _, ok := w.(*issuerWriter); !ok {
+		w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
+	}
+	// A store that cannot be reached is returned, with nothing written,
+	// for the caller to answer as it answers (a page in the citizen's
+	// language); other failures are written here.
+	fail := func(err error, write func()) error {
+		if consent.StoreFailed(ctx, err) {
+			return fmt.Errorf("finish the authorization: %w", consent.ErrUnavailable)
+		}
+		write()
+		return nil
+	}
+	tx, err := s.storage.store.BeginTx(ctx)
+	if err != nil {
+		return fail(err, func() { s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err)) })
+	}
+	defer func() { _ = s.storage.store.Rollback(tx) }()
+	ar, err := s.storage.getAuthorize(tx, KindPending, id)
+	if err == nil {
+		err = stillAllowed(ar)
+	}
+	if err != nil {
+		return fail(err, func() { s.requestGone(ctx, w, err) })
+	}
+	if scopes := ar.GetClient().GetScopes(); !scopes.Has(ar.GetRequestedScopes()...) {
+		s.authorizeError(ctx, w, ar, fosite.ErrInvalidScope.WithHint("The partner is no longer allowed everything it asked for; ask again."))
+		return nil
+	}
+	d, err := decide(tx)
+	if err != nil {
+		if cerr := s.storage.store.Commit(tx); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	if err := s.storage.store.DeactivateRecord(tx, KindPending, id); err != nil {
+		return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
+	}
+	if !d.Allow {
+		if d.Err == nil {
+			d.Err = fosite.ErrAccessDenied.WithHint("The citizen refused.")
+		}
+		if err := s.storage.store.Commit(tx); err != nil {
+			return fail(err, func() { s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err)) })
+		}
+		s.authorizeError(ctx, w, ar, d.Err)
+		return nil
+	}
+	for _, sc := range d.Scopes {
+		if !ar.GetRequestedScopes().Has(sc) {
+			s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithDebugf("consent granted scope %q that was not requested", sc))
+			return nil
+		}
+		ar.GrantScope(sc)
+	}
+	resp, err := s.provider.NewAuthorizeResponse(tx, ar, s.citizenSession(ar, d.Citizen, d.GrantID))
+	if err == nil {
+		err = s.storage.store.Commit(tx)
+	}
+	if err != nil {
+		return fail(err, func() { s.authorizeError(ctx, w, ar, err) })
+	}
+	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	return nil
+}
+
+// stillAllowed refuses a waiting request whose redirect URI its partner
+// no longer has: the answer must not go there.
+func stillAllowed(ar fosite.AuthorizeRequester) error {
+	if u := ar.GetRedirectURI(); u != nil && !slices.Contains(ar.GetClient().GetRedirectURIs(), u.String()) {
+		return fosite.ErrNotFound.WithDebug("the redirect URI was removed")
+	}
+	return nil
+}
+
+// requestGone answers a request that cannot be finished: unknown, expired,
+// already answered, or its partner gone.
+func (s *Server) requestGone(ctx context.Context, w http.ResponseWriter, err error) {
+	if s.storeDown(ctx, w, PathAuthorize, err) {
+		return
+	}
+	if !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, ErrNotActive) {
+		s.log.ErrorContext(ctx, "finish authorization", "err", err)
+	}
+	s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The authorization request is unknown, expired or already answered; start again from the partner's app."))
+}
+
+// citizenSession is the session a code is issued with: the citizen's
+// pairwise subject for the partner, the grant, and ID token claims.
+func (s *Server) citizenSession(ar fosite.AuthorizeRequester, citizen, grantID string) *Session {
+	sub := s.secrets.PairwiseSubject(ar.GetClient().GetID(), citizen)
+	sess := NewSession()
+	sess.Subject = sub
+	sess.Citizen = citizen
+	sess.GrantID = grantID
+	sess.Claims = &jwt.IDTokenClaims{
+		Subject: sub,
+		Issuer:  s.cfg.Issuer,
+		// The citizen authenticated just now, with the code. fosite checks
+		// auth_time against the wall clock, so it is stamped with it.
+		AuthTime:    time.Now().UTC(),
+		RequestedAt: ar.GetRequestedAt(),
+		Extra:       map[string]interface{}{},
+	}
+	return sess
+}
+
+// PendingRequest returns a pending authorization request that has not been
+// answered and has not expired; fosite.ErrNotFound otherwise.
+func (s *Server) PendingRequest(ctx context.Context, id string) (Pending, error) {
+	ar, err := s.storage.getAuthorize(ctx, KindPending, id)
+	if err != nil {
+		return Pending{}, err
+	}
+	return pending(id, ar), nil
+}
+
+func pending(id string, ar fosite.AuthorizeRequester) Pending {
+	form := ar.GetRequestForm()
+	return Pending{
+		ID: id, ClientID: ar.GetClient().GetID(), Scopes: ar.GetRequestedScopes(),
+		ExpiresAt: ar.GetSession().GetExpiresAt(fosite.PushedAuthorizeRequestContext),
+		LoginHint: form.Get("login_hint"), UILocales: form.Get("ui_locales"), Params: form,
+	}
+}

@@ -1,0 +1,156 @@
+package oauth
+
+import (
+	"context"
+	"maps"
+	"sync"
+
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// requestCache holds the partners and grants one HTTP request has read:
+// fosite asks for the same client several times per request, and a
+// resource endpoint needs the token's partner and grant again after the
+// token check. It lives only as long as the request, so a suspension or a
+// revocation still holds from the next request on.
+//
+// It also keeps track of partners read through the shared partner reader,
+// which may serve them from a per-replica cache a moment behind the store:
+// such a partner is unconfirmed until the store vouches for its version (a
+// record decided on it is stored, or the store returns it with a token).
+// If the store shows it changed, the request is stale and is decided again
+// with partners read from the store (see Server.settle).
+type requestCache struct {
+	mu          sync.Mutex
+	partners    map[string]partners.Partner
+	grants      map[string]consent.Grant
+	unconfirmed map[string]int // partner id → version read through the shared reader
+	changed     bool           // a partner read here is not as the store has it
+	jtis        map[string]bool
+}
+
+type requestCacheKey struct{}
+
+func withRequestCache(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(requestCacheKey{}).(*requestCache); ok {
+		return ctx
+	}
+	c := &requestCache{jtis: map[string]bool{}}
+	c.reset()
+	return context.WithValue(ctx, requestCacheKey{}, c)
+}
+
+// reset forgets what was read, for deciding the request again; the
+// client-assertion jtis this request stored are kept, as its own.
+func (c *requestCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.partners, c.grants, c.unconfirmed, c.changed = map[string]partners.Partner{}, map[string]consent.Grant{}, map[string]int{}, false
+}
+
+// fromReader keeps p, read through the shared reader, as unconfirmed.
+func (c *requestCache) fromReader(p partners.Partner) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.partners[p.ID] = p
+	c.unconfirmed[p.ID] = p.Version
+}
+
+// confirm records that the store has partner id at version.
+func (c *requestCache) confirm(id string, version int) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.unconfirmed[id]; ok {
+		c.changed = c.changed || v != version
+		delete(c.unconfirmed, id)
+	}
+}
+
+// markChanged records that a partner read here is not as the store has it.
+func (c *requestCache) markChanged() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.changed = true
+	c.mu.Unlock()
+}
+
+// stale reports whether the request was decided on a partner the store
+// has otherwise, and which partners are still unconfirmed.
+func (c *requestCache) stale() (bool, map[string]int) {
+	if c == nil {
+		return false, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed, maps.Clone(c.unconfirmed)
+}
+
+func (c *requestCache) ownJTI(jti string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.jtis[jti]
+}
+
+func (c *requestCache) storedJTI(jti string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.jtis[jti] = true
+	c.mu.Unlock()
+}
+
+func cacheOf(ctx context.Context) *requestCache {
+	c, _ := ctx.Value(requestCacheKey{}).(*requestCache)
+	return c
+}
+
+func (c *requestCache) partner(id string) (partners.Partner, bool) {
+	if c == nil {
+		return partners.Partner{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.partners[id]
+	return p, ok
+}
+
+func (c *requestCache) grant(id string) (consent.Grant, bool) {
+	if c == nil {
+		return consent.Grant{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.grants[id]
+	return g, ok
+}
+
+// put keeps a partner and a grant read from the store itself.
+func (c *requestCache) put(p *partners.Partner, g *consent.Grant) {
+	if c == nil {
+		return
+	}
+	if p != nil {
+		c.confirm(p.ID, p.Version)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p != nil {
+		c.partners[p.ID] = *p
+	}
+	if g != nil {
+		c.grants[g.ID] = *g
+	}
+}
