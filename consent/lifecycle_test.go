@@ -133,3 +133,43 @@ func postedKinds(f *fixture) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// Each part refuses to be built without what it consumes, so a wiring
+// mistake fails at start, naming what is missing.
+func TestPartsCheckWhatTheyAreBuiltFrom(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	for name, build := range map[string]func() error{
+		"library without a signer": func() error {
+			_, err := consent.NewLibrary(consent.LibraryConfig{Issuer: "https://k.test", DocumentTTL: time.Minute, Registry: f.registry,
+				Source: f.registry, Pairwise: func(a, b string) string { return a + b }, Now: f.clock.now})
+			return err
+		},
+		"outbox without a lease": func() error {
+			_, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners,
+				Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}}, Library: f.library, Webhook: f.webhook,
+				MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Now: f.clock.now, Log: f.log})
+			return err
+		},
+		"service with a total budget below the per-address one": func() error {
+			otp := consent.DefaultOTPConfig
+			otp.PhoneTotalLimit = otp.PhoneLimit - 1
+			_, err := consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: must(consent.NewMessages()),
+				Key: []byte("0123456789abcdef"), OTP: otp, Terms: "t", Outbox: f.outbox, Janitor: f.store, Now: f.clock.now, Log: f.log})
+			return err
+		},
+		"settings without a key": func() error {
+			_, err := consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
+				Outbox: f.outbox, Access: f.store, Reports: f.reports, Now: f.clock.now})
+			return err
+		},
+		"shares without limits": func() error {
+			_, err := consent.NewShares(consent.SharesConfig{Store: f.store, Library: f.library, Access: f.store,
+				Key: []byte("0123456789abcdef"), Issuer: "https://k.test", Wrong: consent.VerifyLimits{PerVerifier: 1, All: 1}, Now: f.clock.now})
+			return err
+		},
+	} {
+		if err := build(); err == nil {
+			t.Errorf("%s: built", name)
+		}
+	}
+}
