@@ -159,7 +159,7 @@ func TestSeparateAdminListener(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, &cfg, wiring{consent: oauth.Unavailable{}, now: time.Now}, io.Discard, io.Discard)
+	g, err := newGateway(ctx, &cfg, wiring{consent: oauth.Unavailable{}, now: time.Now, stdout: io.Discard, stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

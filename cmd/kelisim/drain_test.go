@@ -23,7 +23,7 @@ func TestShutdownDrainsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, &cfg, wiring{consent: approve{citizen: citizenIIN}, now: time.Now}, io.Discard, io.Discard)
+	g, err := newGateway(ctx, &cfg, wiring{consent: approve{citizen: citizenIIN}, now: time.Now, stdout: io.Discard, stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func newFuzzGateway(f *testing.F) *fuzzGateway {
 	if err != nil {
 		f.Fatal(err)
 	}
-	g, err := newGateway(context.Background(), &cfg, wiring{consent: httpapi.ConsentRedirect{}, now: time.Now}, io.Discard, io.Discard)
+	g, err := newGateway(context.Background(), &cfg, wiring{consent: httpapi.ConsentRedirect{}, now: time.Now, stdout: io.Discard, stderr: io.Discard})
 	if err != nil {
 		f.Fatal(err)
 	}

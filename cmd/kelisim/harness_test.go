@@ -201,7 +201,7 @@ func startWith(t *testing.T, o options) *gw {
 	if o.clock != nil {
 		now = o.clock.now
 	}
-	g, err := newGateway(ctx, &cfg, wiring{consent: consent, now: now}, logs, logs)
+	g, err := newGateway(ctx, &cfg, wiring{consent: consent, now: now, stdout: logs, stderr: logs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	g, err := newGateway(ctx, &cfg, wiring{consent: httpapi.ConsentRedirect{}, now: time.Now}, stdout, stderr)
+	g, err := newGateway(ctx, &cfg, wiring{consent: httpapi.ConsentRedirect{}, now: time.Now, stdout: stdout, stderr: stderr})
 	if err != nil {
 		public.Close()
 		metrics.Close()
@@ -176,11 +176,14 @@ type gateway struct {
 type wiring struct {
 	consent oauth.Consent    // how the authorization endpoint asks citizens
 	now     func() time.Time // the clock
+	stdout  io.Writer        // where a generated admin token is shown
+	stderr  io.Writer        // logs, and the console SMS provider
 }
 
 // newGateway wires the gateway by hand. On the embedded store, a missing
 // secret or admin token is generated; the admin token is printed once.
-func newGateway(ctx context.Context, cfg *Config, w wiring, stdout, stderr io.Writer) (*gateway, error) {
+func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
+	stdout, stderr := w.stdout, w.stderr
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	var h slog.Handler = slog.NewJSONHandler(stderr, opts)
 	if cfg.LogFormat == "text" {

@@ -36,7 +36,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	consent := slowConsent{entered: make(chan struct{}), release: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, &cfg, wiring{consent: consent, now: time.Now}, io.Discard, io.Discard)
+	g, err := newGateway(ctx, &cfg, wiring{consent: consent, now: time.Now, stdout: io.Discard, stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
