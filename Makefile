@@ -12,7 +12,7 @@ GO ?= go
 FUZZTIME ?= 3s
 FUZZ_TARGETS = ./cmd/kelisim:FuzzConsentForm ./cmd/kelisim:FuzzSettingsForm ./cmd/kelisim:FuzzAdminJSON \
 	./cmd/kelisim:FuzzClientAssertion ./cmd/kelisim:FuzzAuthorizationHeader \
-	./consent:FuzzParseIIN ./consent:FuzzParsePhone
+	./consent:FuzzParseIIN ./consent:FuzzParsePhone ./consent:FuzzSelect
 
 test: check-postgres
 	$(GO) vet ./...
