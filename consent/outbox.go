@@ -53,8 +53,9 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 		"Webhook": cfg.Webhook == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewOutbox: %w", err)
 	}
-	if cfg.MaxAttempts < 1 || cfg.Backoff <= 0 || cfg.MaxBackoff < cfg.Backoff || cfg.Lease <= 0 {
-		return nil, errors.New("consent.NewOutbox: MaxAttempts, Backoff, MaxBackoff ≥ Backoff and Lease must be positive")
+	// A Backoff above MaxBackoff is allowed: every wait is then capped.
+	if cfg.MaxAttempts < 1 || cfg.Backoff <= 0 || cfg.MaxBackoff <= 0 || cfg.Lease <= 0 {
+		return nil, errors.New("consent.NewOutbox: MaxAttempts, Backoff, MaxBackoff and Lease must be positive")
 	}
 	return &Outbox{cfg: cfg}, nil
 }

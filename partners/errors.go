@@ -29,7 +29,10 @@ func (e *InvalidError) Fields() []FieldError { return e.Problems }
 func (e *InvalidError) Error() string {
 	parts := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
-		parts[i] = p.Field + ": " + p.Message
+		parts[i] = p.Message
+		if p.Field != "" {
+			parts[i] = p.Field + ": " + p.Message
+		}
 	}
 	return "invalid partner registration: " + strings.Join(parts, "; ")
 }

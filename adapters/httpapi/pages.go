@@ -217,7 +217,8 @@ func (p *pages) errorPage(c *gin.Context, l *consent.Localizer, f failure) {
 // template gets. Else it renders the error page.
 func (p *pages) formError(c *gin.Context, l *consent.Localizer, name string, v *view, data any, err error) {
 	f := p.failure(c, err)
-	if f.kind != consent.KindInvalid && !errors.Is(err, consent.ErrResendTooSoon) {
+	onForm := f.kind == consent.KindInvalid || (f.kind == consent.KindRateLimited && errors.Is(err, consent.ErrResendTooSoon))
+	if !onForm {
 		p.errorPage(c, l, f)
 		return
 	}
