@@ -109,3 +109,23 @@ func TestDocumentChangedReachesPushPartnersOnly(t *testing.T) {
 		t.Errorf("a document no grant covers queued %d", n)
 	}
 }
+
+// A first backoff above the cap is allowed (the operator may set one): every
+// wait is then the cap, jittered in its upper half.
+func TestBackoffAboveTheCapIsCapped(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	o, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners,
+		Styles: map[string]consent.DeliveryStyle{"push": pushStyle{f.webhook}}, Library: f.library, Webhook: f.webhook,
+		MaxAttempts: 3, Backoff: time.Hour, MaxBackoff: 10 * time.Minute, Lease: time.Minute, Now: f.clock.now, Log: f.log})
+	if err != nil {
+		t.Fatalf("a backoff above the cap: %v", err)
+	}
+	pushPartner(f, "pushbank")
+	consentTo(t, f, "pushbank", 30)
+	f.webhook.failWith(errors.New("down"))
+	o.DeliverDue(context.Background())
+	e, _ := f.store.ListDeliveries(context.Background(), consent.OutboxPending, 1)
+	if wait := e[0].NextAttemptAt.Sub(f.clock.now()); wait < 5*time.Minute || wait > 10*time.Minute {
+		t.Errorf("retry in %s, want 5–10 min", wait)
+	}
+}
