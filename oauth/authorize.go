@@ -102,6 +102,9 @@ func (s *Server) authorize(r *http.Request) answer {
 		// code's exchange, long after the citizen consented.
 		return fail(ar, fosite.ErrInvalidRequest.WithHintf("Parameter 'nonce' must have at least %d characters.", minParameterEntropy))
 	}
+	if err := checkDPoPJKT(ar); err != nil {
+		return fail(ar, err)
+	}
 	if slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
 		return fail(ar, fosite.ErrConsentRequired.WithHint("The citizen must consent interactively."))
 	}

@@ -130,6 +130,7 @@ func (s *Server) citizenSession(ar fosite.AuthorizeRequester, citizen, grantID s
 	sess.Subject = sub
 	sess.Citizen = citizen
 	sess.GrantID = grantID
+	sess.JKT = ar.GetRequestForm().Get("dpop_jkt") // the code is bound to it, if set
 	sess.Claims = &jwt.IDTokenClaims{
 		Subject: sub,
 		Issuer:  s.cfg.Issuer,

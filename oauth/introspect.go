@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -64,6 +65,9 @@ func (s *Server) introspect(r *http.Request) answer {
 	switch use {
 	case fosite.AccessToken:
 		out["token_type"] = "Bearer"
+		if sess != nil && sess.JKT != "" {
+			out["token_type"] = "DPoP"
+		}
 		out["exp"] = ar.GetSession().GetExpiresAt(fosite.AccessToken).Unix()
 	case fosite.RefreshToken:
 		out["token_type"] = "refresh_token"
@@ -77,6 +81,9 @@ func (s *Server) introspect(r *http.Request) answer {
 	if sess != nil && sess.GrantID != "" {
 		out["grant_id"] = sess.GrantID
 	}
+	if sess != nil && sess.JKT != "" {
+		out["cnf"] = map[string]string{"jkt": sess.JKT}
+	}
 	return func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, out) }
 }
 
@@ -88,32 +95,30 @@ func (s *Server) introspect(r *http.Request) answer {
 func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(withRequestCache(r.Context()))
 	ctx := r.Context()
-	token, ok := BearerToken(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="kelisim"`)
-		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint("A bearer access token is required in the Authorization header."), PathUserinfo)
+	info, err := s.Access(r)
+	var refused *ResourceError
+	switch {
+	case errors.As(err, &refused):
+		w.Header().Set("WWW-Authenticate", refused.Challenge)
+		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint(refused.Description), PathUserinfo)
+		return
+	case err != nil:
+		if !s.storeDown(ctx, w, PathUserinfo, err) {
+			s.jsonError(w, fosite.ErrServerError.WithWrap(err), PathUserinfo)
+		}
 		return
 	}
-	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
-	if s.storeDown(ctx, w, PathUserinfo, err) {
-		return
-	}
-	if err != nil || use != fosite.AccessToken {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint("The access token is not active."), PathUserinfo)
-		return
-	}
-	if !ar.GetGrantedScopes().Has("openid") {
-		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="openid"`)
+	scheme := info.JKT != ""
+	if !slices.Contains(info.Scopes, "openid") {
+		w.Header().Set("WWW-Authenticate", strings.Replace(Challenge(scheme, "insufficient_scope"), `"insufficient_scope"`, `"insufficient_scope", scope="openid"`, 1))
 		s.jsonError(w, fosite.ErrRequestForbidden.WithHint("The token was not granted the openid scope."), PathUserinfo)
 		return
 	}
-	sess, _ := ar.GetSession().(*Session)
-	if sess == nil || sess.Subject == "" {
+	if info.Subject == "" {
 		s.jsonError(w, fosite.ErrRequestForbidden.WithHint("The token acts for no citizen."), PathUserinfo)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sub": sess.Subject})
+	writeJSON(w, http.StatusOK, map[string]any{"sub": info.Subject})
 }
 
 // BearerToken returns the token of an "Authorization: Bearer" header (the
@@ -152,6 +157,7 @@ func (s *Server) Discovery(w http.ResponseWriter, _ *http.Request) {
 		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "private_key_jwt"},
 		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "private_key_jwt"},
 		"authorization_response_iss_parameter_supported":   true,
+		"dpop_signing_alg_values_supported":                strings.Fields(DPoPAlgValues),
 		"require_pushed_authorization_requests":            false,
 		"claims_supported":                                 []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce"},
 		"ui_locales_supported":                             []string{"kk", "ru", "en"},
@@ -189,6 +195,9 @@ type AccessInfo struct {
 	Citizen  string // IIN; empty for client_credentials tokens
 	GrantID  string
 	Scopes   []string
+	// JKT is the thumbprint of the key the token is bound to (DPoP); empty
+	// for a bearer token.
+	JKT string
 
 	// Read with the token in the same round trip, so a resource endpoint
 	// need not read them again: the token's partner, and its grant (nil
@@ -217,7 +226,7 @@ func (s *Server) AccessToken(ctx context.Context, token string) (AccessInfo, err
 	sess, _ := ar.GetSession().(*Session)
 	info := AccessInfo{ClientID: ar.GetClient().GetID(), Scopes: ar.GetGrantedScopes()}
 	if sess != nil {
-		info.Subject, info.Citizen, info.GrantID = sess.Subject, sess.Citizen, sess.GrantID
+		info.Subject, info.Citizen, info.GrantID, info.JKT = sess.Subject, sess.Citizen, sess.GrantID, sess.JKT
 	}
 	cache := cacheOf(ctx)
 	info.Partner, _ = cache.partner(info.ClientID)

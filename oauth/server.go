@@ -241,6 +241,18 @@ func (s *Server) par(r *http.Request) answer {
 	if !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
 		return fail(ar, fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))
 	}
+	if err := checkDPoPJKT(ar); err != nil {
+		return fail(ar, err)
+	}
+	// A proof sent with the PAR binds the code to its key, as dpop_jkt
+	// would (RFC 9449 §10.1); with both, they must agree.
+	if r.Header.Get("DPoP") != "" {
+		jkt, err := s.CheckProof(ctx, r, "", ar.GetRequestForm().Get("dpop_jkt"))
+		if err != nil {
+			return fail(ar, errDPoP(err))
+		}
+		ar.GetRequestForm().Set("dpop_jkt", jkt)
+	}
 	resp, err := s.provider.NewPushedAuthorizeResponse(ctx, ar, NewSession())
 	if err != nil {
 		return fail(ar, err)
@@ -286,9 +298,26 @@ func (s *Server) token(r *http.Request) answer {
 			return fail(ar, fosite.ErrInvalidGrant.WithHint("The redirect_uri is no longer registered for this partner."))
 		}
 	}
+	sess, _ := ar.GetSession().(*Session)
+	if sess == nil {
+		return fail(ar, fosite.ErrServerError.WithDebug("a token request without a gateway session"))
+	}
+	// A proof binds the tokens to its key; a grant already bound (by
+	// dpop_jkt, or by its first tokens) takes only proofs of that key; a
+	// partner registered with dpop_bound_access_tokens sends one always.
+	if r.Header.Get("DPoP") != "" || sess.JKT != "" || ar.GetClient().(*client).p.DPoPBoundAccessTokens {
+		jkt, err := s.CheckProof(ctx, r, "", sess.JKT)
+		if err != nil {
+			return fail(ar, errDPoP(err))
+		}
+		sess.JKT = jkt
+	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
 		return fail(ar, err)
+	}
+	if sess.JKT != "" {
+		resp.SetTokenType("DPoP")
 	}
 	return func(w http.ResponseWriter) {
 		s.observe.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))

@@ -13,6 +13,11 @@ type Session struct {
 	*openid.DefaultSession
 	Citizen string `json:"citizen,omitempty"`
 	GrantID string `json:"grant_id,omitempty"`
+	// JKT is the thumbprint of the key the tokens are bound to (DPoP,
+	// RFC 9449): set by dpop_jkt at authorization or by the first token
+	// request's proof; every later token request and use of a token of
+	// the grant must prove that key.
+	JKT string `json:"cnf_jkt,omitempty"`
 }
 
 var _ openid.Session = (*Session)(nil)

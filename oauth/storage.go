@@ -297,12 +297,13 @@ type accessSession struct {
 	Subject   string                         `json:"subject,omitempty"`
 	Citizen   string                         `json:"citizen,omitempty"`
 	GrantID   string                         `json:"grant_id,omitempty"`
+	JKT       string                         `json:"cnf_jkt,omitempty"`
 }
 
 func encodeRequest(req fosite.Requester, kind Kind) ([]byte, error) {
 	var session any = req.GetSession()
 	if s, ok := session.(*Session); ok && kind == KindAccess && s.DefaultSession != nil {
-		session = accessSession{ExpiresAt: s.ExpiresAt, Subject: s.Subject, Citizen: s.Citizen, GrantID: s.GrantID}
+		session = accessSession{ExpiresAt: s.ExpiresAt, Subject: s.Subject, Citizen: s.Citizen, GrantID: s.GrantID, JKT: s.JKT}
 	}
 	sess, err := json.Marshal(session)
 	if err != nil {

@@ -76,6 +76,10 @@ type Registration struct {
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	Scope                       string          `json:"scope"`
 	RequirePAR                  bool            `json:"require_pushed_authorization_requests"`
+	// DPoPBoundAccessTokens makes every token request of the partner
+	// carry a DPoP proof, so all its tokens are bound to its key
+	// (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 	// FirstParty marks the operator's own app, which may ask for "me".
 	FirstParty bool `json:"first_party,omitempty"`
 	// Verifier lets the partner check citizens' share codes (scope

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,9 +15,12 @@ import (
 	"github.com/kelisim/kelisim/oauth"
 )
 
-// Tokens checks partners' bearer tokens.
+// Tokens checks the credentials of requests to resource endpoints.
 type Tokens interface {
-	AccessToken(ctx context.Context, token string) (oauth.AccessInfo, error)
+	// Access returns what the request's access token says, checking its
+	// DPoP proof when it is bound to a key; *oauth.ResourceError for
+	// refused credentials.
+	Access(r *http.Request) (oauth.AccessInfo, error)
 }
 
 // Documents serves documents to partners that fetch them.
@@ -31,30 +36,33 @@ type documentsAPI struct {
 
 const accessKey = "kelisim.access"
 
-// requireToken admits requests with an active bearer access token (RFC
-// 6750) that carries scope (when set) and that admit accepts: 401 for a
-// missing or bad token, 403 for a missing scope. The token's facts go in
-// the request under accessKey.
+// requireToken admits requests whose access token (RFC 6750, or RFC 9449
+// for a token bound to a key) is active, carries scope (when set) and is
+// one admit accepts: 401 for missing or refused credentials, 403 for a
+// missing scope, each with its WWW-Authenticate challenge. The token's
+// facts go in the request under accessKey.
 func requireToken(tokens Tokens, log *slog.Logger, scope, who string, admit func(oauth.AccessInfo) bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := oauth.BearerToken(c.Request)
-		if !ok {
-			c.Header("WWW-Authenticate", `Bearer realm="kelisim"`)
-			problem(c, http.StatusUnauthorized, "Unauthorized", "A bearer access token is required.")
+		info, err := tokens.Access(c.Request)
+		var refused *oauth.ResourceError
+		switch {
+		case errors.As(err, &refused):
+			c.Header("WWW-Authenticate", refused.Challenge)
+			problem(c, http.StatusUnauthorized, "Unauthorized", refused.Description)
 			return
-		}
-		info, err := tokens.AccessToken(c.Request.Context(), raw)
-		if err != nil && consent.StoreFailed(c.Request.Context(), err) {
+		case err != nil:
 			renderError(c, log, err)
 			return
 		}
-		if err != nil || !admit(info) {
-			c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="invalid_token"`)
-			problem(c, http.StatusUnauthorized, "Unauthorized", "The access token is invalid, expired or revoked, or is not "+who+".")
+		bound := info.JKT != ""
+		if !admit(info) {
+			c.Header("WWW-Authenticate", oauth.Challenge(bound, "invalid_token"))
+			problem(c, http.StatusUnauthorized, "Unauthorized", "The access token is not "+who+".")
 			return
 		}
 		if scope != "" && !slices.Contains(info.Scopes, scope) {
-			c.Header("WWW-Authenticate", `Bearer realm="kelisim", error="insufficient_scope", scope="`+scope+`"`)
+			c.Header("WWW-Authenticate", strings.Replace(oauth.Challenge(bound, "insufficient_scope"),
+				`"insufficient_scope"`, `"insufficient_scope", scope="`+scope+`"`, 1))
 			problem(c, http.StatusForbidden, "Forbidden", fmt.Sprintf("The token lacks the %q scope.", scope))
 			return
 		}

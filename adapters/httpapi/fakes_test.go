@@ -116,7 +116,14 @@ func (fakeDirectory) GetPartner(_ context.Context, id string) (partners.Partner,
 // "verifier-token".
 type fakeTokens struct{ *state }
 
-func (f fakeTokens) AccessToken(_ context.Context, raw string) (oauth.AccessInfo, error) {
+func (f fakeTokens) Access(r *http.Request) (oauth.AccessInfo, error) {
+	raw, dpop, ok := oauth.AuthorizationToken(r)
+	if !ok {
+		return oauth.AccessInfo{}, &oauth.ResourceError{Challenge: oauth.Challenge(false, ""), Description: "no token"}
+	}
+	if dpop {
+		return oauth.AccessInfo{}, &oauth.ResourceError{Challenge: oauth.Challenge(false, "invalid_token"), Description: "not bound"}
+	}
 	switch raw {
 	case "citizen-token":
 		return oauth.AccessInfo{ClientID: "bank", Citizen: "850315300128", GrantID: "g1",
@@ -124,7 +131,7 @@ func (f fakeTokens) AccessToken(_ context.Context, raw string) (oauth.AccessInfo
 	case "verifier-token":
 		return oauth.AccessInfo{ClientID: "airport", Scopes: []string{"verify"}}, nil
 	}
-	return oauth.AccessInfo{}, oauth.ErrInvalidToken
+	return oauth.AccessInfo{}, &oauth.ResourceError{Challenge: oauth.Challenge(false, "invalid_token"), Description: "invalid"}
 }
 
 type fakeDocuments struct{ *state }

@@ -1,0 +1,263 @@
+package oauth_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	josev4 "github.com/go-jose/go-jose/v4"
+
+	"github.com/kelisim/kelisim/adapters/memory"
+	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
+)
+
+const issuer = "https://kelisim.test"
+
+// dpopServer is an OAuth server on the memory store with two verifiers
+// (client_credentials, secret "s3cret"): "airport", and "border", which
+// registered dpop_bound_access_tokens.
+func dpopServer(t *testing.T) *oauth.Server {
+	t.Helper()
+	st := memory.New()
+	secrets, err := oauth.NewSecrets([]byte("test-secret-test-secret-test-secret-0123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := oauth.NewKeys(context.Background(), st, secrets, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for _, id := range []string{"airport", "border"} {
+		p := partners.Partner{ID: id, Registration: partners.Registration{ClientName: id, TokenEndpointAuthMethod: partners.AuthSecretBasic,
+			Scope: "verify", Verifier: true, Delivery: partners.DeliveryPull, DPoPBoundAccessTokens: id == "border"},
+			Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now, SecretHash: secrets.HashSecret([]byte("s3cret"))}
+		if err := st.CreatePartner(context.Background(), p, partners.AuditEntry{At: now, Action: "partner.create", PartnerID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := oauth.New(oauth.Config{Issuer: issuer, Store: st, Partners: st, Keys: keys, Secrets: secrets,
+		Consent: oauth.Unavailable{}, Observer: noObserver{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// prover signs DPoP proofs with one P-256 key.
+type prover struct{ key *ecdsa.PrivateKey }
+
+func newProver(t *testing.T) prover {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prover{k}
+}
+
+func (p prover) jwk() josev4.JSONWebKey {
+	return josev4.JSONWebKey{Key: p.key.Public(), Algorithm: "ES256"}
+}
+
+func (p prover) thumbprint(t *testing.T) string {
+	k := p.jwk()
+	tp, err := k.Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp)
+}
+
+// sign makes a compact ES256 JWS of header and claims by hand, so a test
+// can make any header at all.
+func (p prover) sign(t *testing.T, header, claims map[string]any) string {
+	t.Helper()
+	h, _ := json.Marshal(header)
+	c, _ := json.Marshal(claims)
+	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
+	sum := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, p.key, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// proof is a valid proof for method and url (and token, when set).
+func (p prover) proof(t *testing.T, method, url, token string) string {
+	return p.sign(t, p.header(), p.claims(method, url, token))
+}
+
+func (p prover) header() map[string]any {
+	return map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": p.jwk()}
+}
+
+func (p prover) claims(method, url, token string) map[string]any {
+	c := map[string]any{"jti": rand.Text(), "htm": method, "htu": url, "iat": time.Now().Unix()}
+	if token != "" {
+		sum := sha256.Sum256([]byte(token))
+		c["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	return c
+}
+
+// tokenRequest asks for a client_credentials token, with proof when set.
+func tokenRequest(t *testing.T, srv *oauth.Server, client, proof string) (int, map[string]any) {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}
+	req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client, "s3cret")
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	rec := httptest.NewRecorder()
+	srv.Token(rec, req)
+	var body map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	return rec.Code, body
+}
+
+func resource(method, path, scheme, token, proof string) *http.Request {
+	r := httptest.NewRequest(method, path, nil)
+	r.Header.Set("Authorization", scheme+" "+token)
+	if proof != "" {
+		r.Header.Set("DPoP", proof)
+	}
+	return r
+}
+
+// A token issued with a proof is bound to the proof's key: introspection
+// shows cnf.jkt, and the token works only under the DPoP scheme with a
+// fresh proof of that key for that request.
+func TestDPoPBindsTokens(t *testing.T) {
+	srv := dpopServer(t)
+	key, other := newProver(t), newProver(t)
+	code, body := tokenRequest(t, srv, "airport", key.proof(t, "POST", issuer+oauth.PathToken, ""))
+	if code != 200 || body["token_type"] != "DPoP" {
+		t.Fatalf("token with a proof: %d %v", code, body)
+	}
+	tok := body["access_token"].(string)
+
+	intro := httptest.NewRequest("POST", oauth.PathIntrospect, strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	intro.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	intro.SetBasicAuth("airport", "s3cret")
+	rec := httptest.NewRecorder()
+	srv.Introspect(rec, intro)
+	var in map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &in)
+	if cnf, _ := in["cnf"].(map[string]any); in["token_type"] != "DPoP" || cnf["jkt"] != key.thumbprint(t) {
+		t.Errorf("introspection: %v", in)
+	}
+
+	const path = "/api/v1/verify/history"
+	info, err := srv.Access(resource("GET", path, "DPoP", tok, key.proof(t, "GET", issuer+path, tok)))
+	if err != nil || info.JKT != key.thumbprint(t) || info.ClientID != "airport" {
+		t.Fatalf("a bound token with its proof: %+v %v", info, err)
+	}
+	replayed := key.proof(t, "GET", issuer+path, tok)
+	if _, err := srv.Access(resource("GET", path, "DPoP", tok, replayed)); err != nil {
+		t.Fatal(err)
+	}
+	noATH := key.sign(t, key.header(), key.claims("GET", issuer+path, ""))
+	for name, r := range map[string]*http.Request{
+		"as Bearer":            resource("GET", path, "Bearer", tok, ""),
+		"as Bearer with proof": resource("GET", path, "Bearer", tok, key.proof(t, "GET", issuer+path, tok)),
+		"without a proof":      resource("GET", path, "DPoP", tok, ""),
+		"with another key":     resource("GET", path, "DPoP", tok, other.proof(t, "GET", issuer+path, tok)),
+		"for another method":   resource("GET", path, "DPoP", tok, key.proof(t, "POST", issuer+path, tok)),
+		"for another URL":      resource("GET", path, "DPoP", tok, key.proof(t, "GET", issuer+"/api/v1/documents", tok)),
+		"with a query in htu":  resource("GET", path, "DPoP", tok, key.proof(t, "GET", issuer+path+"?x=1", tok)),
+		"for another token":    resource("GET", path, "DPoP", tok, key.proof(t, "GET", issuer+path, tok+"x")),
+		"without ath":          resource("GET", path, "DPoP", tok, noATH),
+		"replayed":             resource("GET", path, "DPoP", tok, replayed),
+		"with two DPoP headers": func() *http.Request {
+			r := resource("GET", path, "DPoP", tok, key.proof(t, "GET", issuer+path, tok))
+			r.Header.Add("DPoP", replayed)
+			return r
+		}(),
+	} {
+		_, err := srv.Access(r)
+		var refused *oauth.ResourceError
+		if !errors.As(err, &refused) || !strings.HasPrefix(refused.Challenge, "DPoP ") || !strings.Contains(refused.Challenge, `algs="ES256 PS256 EdDSA"`) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	// A bearer token stays a bearer token.
+	_, body = tokenRequest(t, srv, "airport", "")
+	if body["token_type"] != "bearer" && body["token_type"] != "Bearer" {
+		t.Fatalf("without a proof: %v", body)
+	}
+	plain := body["access_token"].(string)
+	if _, err := srv.Access(resource("GET", path, "Bearer", plain, "")); err != nil {
+		t.Errorf("a bearer token as Bearer: %v", err)
+	}
+	if _, err := srv.Access(resource("GET", path, "DPoP", plain, key.proof(t, "GET", issuer+path, plain))); err == nil {
+		t.Error("a bearer token under the DPoP scheme was accepted")
+	}
+}
+
+// The token endpoint refuses every malformed proof with invalid_dpop_proof,
+// and a partner registered with dpop_bound_access_tokens gets no token
+// without a proof.
+func TestDPoPProofsAreChecked(t *testing.T) {
+	srv := dpopServer(t)
+	key := newProver(t)
+	url := issuer + oauth.PathToken
+	with := func(change func(h, c map[string]any)) string {
+		h, c := key.header(), key.claims("POST", url, "")
+		change(h, c)
+		return key.sign(t, h, c)
+	}
+	private := josev4.JSONWebKey{Key: key.key, Algorithm: "ES256"}
+	replayed := key.proof(t, "POST", url, "")
+	if code, _ := tokenRequest(t, srv, "airport", replayed); code != 200 {
+		t.Fatalf("a good proof: %d", code)
+	}
+	for name, proof := range map[string]string{
+		"replayed":              replayed,
+		"typ jwt":               with(func(h, _ map[string]any) { h["typ"] = "JWT" }),
+		"no jwk":                with(func(h, _ map[string]any) { delete(h, "jwk") }),
+		"a private jwk":         with(func(h, _ map[string]any) { h["jwk"] = private }),
+		"alg none":              with(func(h, _ map[string]any) { h["alg"] = "none" }),
+		"alg HS256":             with(func(h, _ map[string]any) { h["alg"] = "HS256" }),
+		"no jti":                with(func(_, c map[string]any) { delete(c, "jti") }),
+		"htm GET":               with(func(_, c map[string]any) { c["htm"] = "GET" }),
+		"htu of another server": with(func(_, c map[string]any) { c["htu"] = "https://elsewhere.test" + oauth.PathToken }),
+		"iat two minutes old":   with(func(_, c map[string]any) { c["iat"] = time.Now().Add(-2 * time.Minute).Unix() }),
+		"iat in the future":     with(func(_, c map[string]any) { c["iat"] = time.Now().Add(time.Minute).Unix() }),
+		"no iat":                with(func(_, c map[string]any) { delete(c, "iat") }),
+		"not a JWS":             "a.b",
+		"a bad signature":       replayed[:len(replayed)-4] + "AAAA",
+	} {
+		code, body := tokenRequest(t, srv, "airport", proof)
+		if code != 400 || body["error"] != "invalid_dpop_proof" {
+			t.Errorf("%s: %d %v", name, code, body)
+		}
+	}
+	if code, body := tokenRequest(t, srv, "border", ""); code != 400 || body["error"] != "invalid_dpop_proof" {
+		t.Errorf("a dpop_bound_access_tokens partner without a proof: %d %v", code, body)
+	}
+	if code, body := tokenRequest(t, srv, "border", key.proof(t, "POST", url, "")); code != 200 || body["token_type"] != "DPoP" {
+		t.Errorf("a dpop_bound_access_tokens partner with a proof: %d %v", code, body)
+	}
+}
