@@ -42,6 +42,10 @@ const (
 // KindDPoP records a DPoP proof's jti, kept to refuse its replay.
 const KindDPoP Kind = "dpop"
 
+// ErrUseNonce: the proof lacks the server's current nonce; the partner
+// retries with the one in the DPoP-Nonce header (RFC 9449 §8).
+var ErrUseNonce = errors.New("the DPoP proof must carry the server's nonce")
+
 // ErrInvalidProof: a DPoP proof is missing where one is needed, malformed,
 // badly signed, for another request, key or token, stale, or replayed.
 var ErrInvalidProof = errors.New("invalid DPoP proof")
@@ -85,9 +89,12 @@ func (s *Server) CheckProof(ctx context.Context, r *http.Request, token, jkt str
 	if len(values) > 1 {
 		return "", badProof("more than one DPoP header")
 	}
-	got, jti, iat, err := s.verifyProof(values[0], r.Method, s.cfg.Issuer+r.URL.Path, token)
+	got, jti, iat, nonce, err := s.verifyProof(values[0], r.Method, s.cfg.Issuer+r.URL.Path, token)
 	if err != nil {
 		return "", err
+	}
+	if s.cfg.DPoPNonce && !s.nonces.valid(nonce) {
+		return "", ErrUseNonce // the jti is not spent: the retry makes a new proof anyway
 	}
 	if jkt != "" && got != jkt {
 		return "", badProof("signed with another key than the token is bound to")
@@ -112,64 +119,75 @@ func (s *Server) CheckProof(ctx context.Context, r *http.Request, token, jkt str
 }
 
 // verifyProof checks one proof for method and url (and token, when set)
-// and returns its key's thumbprint, its jti and its iat.
-func (s *Server) verifyProof(proof, method, url, token string) (string, string, time.Time, error) {
+// and returns its key's thumbprint, its jti, its iat and its nonce.
+func (s *Server) verifyProof(proof, method, url, token string) (jkt, jti string, iat time.Time, nonce string, err error) {
+	jkt, jti, iat, c, err := s.parseProof(proof, method, url, token)
+	if err != nil {
+		return "", "", time.Time{}, "", err
+	}
+	if len(c.Nonce) > 0 && json.Unmarshal(c.Nonce, &nonce) != nil {
+		return "", "", time.Time{}, "", badProof("nonce is not a string")
+	}
+	return jkt, jti, iat, nonce, nil
+}
+
+func (s *Server) parseProof(proof, method, url, token string) (string, string, time.Time, proofClaims, error) {
 	if len(proof) > dpopMaxSize || strings.Count(proof, ".") != 2 {
-		return "", "", time.Time{}, badProof("not a compact JWS")
+		return "", "", time.Time{}, proofClaims{}, badProof("not a compact JWS")
 	}
 	jws, err := josev4.ParseSignedCompact(proof, DPoPAlgs)
 	if err != nil {
-		return "", "", time.Time{}, badProof("not a JWS signed with %s", DPoPAlgValues)
+		return "", "", time.Time{}, proofClaims{}, badProof("not a JWS signed with %s", DPoPAlgValues)
 	}
 	if len(jws.Signatures) != 1 {
-		return "", "", time.Time{}, badProof("not one signature")
+		return "", "", time.Time{}, proofClaims{}, badProof("not one signature")
 	}
 	h := jws.Signatures[0].Protected
 	if typ, _ := h.ExtraHeaders[josev4.HeaderType].(string); typ != "dpop+jwt" {
-		return "", "", time.Time{}, badProof("typ is not dpop+jwt")
+		return "", "", time.Time{}, proofClaims{}, badProof("typ is not dpop+jwt")
 	}
 	key := h.JSONWebKey
 	if key == nil || !key.Valid() || !key.IsPublic() {
-		return "", "", time.Time{}, badProof("the jwk header is not a public key")
+		return "", "", time.Time{}, proofClaims{}, badProof("the jwk header is not a public key")
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return "", "", time.Time{}, badProof("the signature does not verify with its jwk")
+		return "", "", time.Time{}, proofClaims{}, badProof("the signature does not verify with its jwk")
 	}
 	var c proofClaims
 	dec := json.NewDecoder(strings.NewReader(string(payload)))
 	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil {
-		return "", "", time.Time{}, badProof("the claims are not a JSON object")
+		return "", "", time.Time{}, proofClaims{}, badProof("the claims are not a JSON object")
 	}
 	if c.JTI == "" || len(c.JTI) > 256 {
-		return "", "", time.Time{}, badProof("no jti")
+		return "", "", time.Time{}, proofClaims{}, badProof("no jti")
 	}
 	if c.HTM != method {
-		return "", "", time.Time{}, badProof("htm is not %s", method)
+		return "", "", time.Time{}, proofClaims{}, badProof("htm is not %s", method)
 	}
 	if c.HTU != url {
-		return "", "", time.Time{}, badProof("htu is not %s", url)
+		return "", "", time.Time{}, proofClaims{}, badProof("htu is not %s", url)
 	}
 	secs, err := c.IAT.Int64()
 	if err != nil {
-		return "", "", time.Time{}, badProof("no iat")
+		return "", "", time.Time{}, proofClaims{}, badProof("no iat")
 	}
 	iat, now := time.Unix(secs, 0), s.now()
 	if iat.Before(now.Add(-DPoPMaxAge)) || iat.After(now.Add(dpopMaxSkew)) {
-		return "", "", time.Time{}, badProof("iat is outside the accepted window")
+		return "", "", time.Time{}, proofClaims{}, badProof("iat is outside the accepted window")
 	}
 	if token != "" {
 		sum := sha256.Sum256([]byte(token))
 		if c.ATH != base64.RawURLEncoding.EncodeToString(sum[:]) {
-			return "", "", time.Time{}, badProof("ath is not the hash of the access token")
+			return "", "", time.Time{}, proofClaims{}, badProof("ath is not the hash of the access token")
 		}
 	}
 	tp, err := key.Thumbprint(crypto.SHA256)
 	if err != nil {
-		return "", "", time.Time{}, badProof("no thumbprint")
+		return "", "", time.Time{}, proofClaims{}, badProof("no thumbprint")
 	}
-	return base64.RawURLEncoding.EncodeToString(tp), c.JTI, iat, nil
+	return base64.RawURLEncoding.EncodeToString(tp), c.JTI, iat, c, nil
 }
 
 // AuthorizationToken returns the access token of the Authorization header
@@ -210,6 +228,10 @@ func Challenge(dpop bool, errCode string) string {
 // errDPoP is a proof failure as the token endpoint answers it: the
 // invalid_dpop_proof error of RFC 9449 §5; a store failure stays one.
 func errDPoP(err error) error {
+	if errors.Is(err, ErrUseNonce) {
+		return &fosite.RFC6749Error{ErrorField: "use_dpop_nonce", DescriptionField: "The DPoP proof must carry the nonce of the DPoP-Nonce header.",
+			CodeField: http.StatusBadRequest}
+	}
 	if !errors.Is(err, ErrInvalidProof) {
 		return err
 	}
@@ -230,6 +252,7 @@ func checkDPoPJKT(ar fosite.AuthorizeRequester) error {
 type ResourceError struct {
 	Challenge   string
 	Description string
+	Nonce       string // for the DPoP-Nonce header, when the proof needs one
 }
 
 func (e *ResourceError) Error() string { return e.Description }
@@ -242,7 +265,7 @@ func (e *ResourceError) Error() string { return e.Description }
 func (s *Server) Access(r *http.Request) (AccessInfo, error) {
 	token, dpop, ok := AuthorizationToken(r)
 	if !ok {
-		return AccessInfo{}, &ResourceError{Challenge(false, ""), "An access token is required in the Authorization header."}
+		return AccessInfo{}, &ResourceError{Challenge: Challenge(false, ""), Description: "An access token is required in the Authorization header."}
 	}
 	ctx := withRequestCache(r.Context())
 	info, err := s.AccessToken(ctx, token)
@@ -250,18 +273,24 @@ func (s *Server) Access(r *http.Request) (AccessInfo, error) {
 	case errors.Is(err, consent.ErrUnavailable):
 		return AccessInfo{}, err
 	case err != nil:
-		return AccessInfo{}, &ResourceError{Challenge(dpop, "invalid_token"), "The access token is invalid, expired or revoked."}
+		return AccessInfo{}, &ResourceError{Challenge: Challenge(dpop, "invalid_token"), Description: "The access token is invalid, expired or revoked."}
 	case info.JKT != "" && !dpop:
-		return AccessInfo{}, &ResourceError{Challenge(true, "invalid_token"),
-			"The access token is bound to a key: present it with the DPoP scheme and a proof."}
+		return AccessInfo{}, &ResourceError{Challenge: Challenge(true, "invalid_token"),
+			Description: "The access token is bound to a key: present it with the DPoP scheme and a proof."}
 	case info.JKT == "" && dpop:
-		return AccessInfo{}, &ResourceError{Challenge(false, "invalid_token"), "The access token is not bound to a key: present it as Bearer."}
+		return AccessInfo{}, &ResourceError{Challenge: Challenge(false, "invalid_token"), Description: "The access token is not bound to a key: present it as Bearer."}
 	case dpop:
+		if s.cfg.DPoPNonce {
+			info.DPoPNonce = s.nonces.current()
+		}
 		if _, err := s.CheckProof(ctx, r, token, info.JKT); err != nil {
+			if errors.Is(err, ErrUseNonce) {
+				return AccessInfo{}, &ResourceError{Challenge(true, "use_dpop_nonce"), "The DPoP proof must carry the nonce of the DPoP-Nonce header.", info.DPoPNonce}
+			}
 			if !errors.Is(err, ErrInvalidProof) {
 				return AccessInfo{}, fmt.Errorf("check DPoP proof: %w", err)
 			}
-			return AccessInfo{}, &ResourceError{Challenge(true, "invalid_dpop_proof"), "The DPoP proof is invalid: " + strings.TrimPrefix(err.Error(), "invalid DPoP proof: ") + "."}
+			return AccessInfo{}, &ResourceError{Challenge(true, "invalid_dpop_proof"), "The DPoP proof is invalid: " + strings.TrimPrefix(err.Error(), "invalid DPoP proof: ") + ".", info.DPoPNonce}
 		}
 	}
 	return info, nil

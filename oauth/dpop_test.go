@@ -31,7 +31,10 @@ const issuer = "https://kelisim.test"
 // dpopServer is an OAuth server on the memory store with two verifiers
 // (client_credentials, secret "s3cret"): "airport", and "border", which
 // registered dpop_bound_access_tokens.
-func dpopServer(t *testing.T) *oauth.Server {
+func dpopServer(t *testing.T, nonce bool) *oauth.Server { return dpopServerAt(t, nonce, time.Now) }
+
+// dpopServerAt is dpopServer on the clock now.
+func dpopServerAt(t *testing.T, nonce bool, now func() time.Time) *oauth.Server {
 	t.Helper()
 	st := memory.New()
 	secrets, err := oauth.NewSecrets([]byte("test-secret-test-secret-test-secret-0123"))
@@ -42,17 +45,17 @@ func dpopServer(t *testing.T) *oauth.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UTC()
+	at := time.Now().UTC()
 	for _, id := range []string{"airport", "border"} {
 		p := partners.Partner{ID: id, Registration: partners.Registration{ClientName: id, TokenEndpointAuthMethod: partners.AuthSecretBasic,
 			Scope: "verify", Verifier: true, Delivery: partners.DeliveryPull, DPoPBoundAccessTokens: id == "border"},
-			Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now, SecretHash: secrets.HashSecret([]byte("s3cret"))}
-		if err := st.CreatePartner(context.Background(), p, partners.AuditEntry{At: now, Action: "partner.create", PartnerID: id}); err != nil {
+			Status: partners.StatusActive, Version: 1, CreatedAt: at, UpdatedAt: at, SecretHash: secrets.HashSecret([]byte("s3cret"))}
+		if err := st.CreatePartner(context.Background(), p, partners.AuditEntry{At: at, Action: "partner.create", PartnerID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv, err := oauth.New(oauth.Config{Issuer: issuer, Store: st, Partners: st, Keys: keys, Secrets: secrets,
-		Consent: oauth.Unavailable{}, Observer: noObserver{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})
+	srv, err := oauth.New(oauth.Config{Issuer: issuer, DPoPNonce: nonce, Store: st, Partners: st, Keys: keys, Secrets: secrets,
+		Consent: oauth.Unavailable{}, Observer: noObserver{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +152,7 @@ func resource(method, path, scheme, token, proof string) *http.Request {
 // shows cnf.jkt, and the token works only under the DPoP scheme with a
 // fresh proof of that key for that request.
 func TestDPoPBindsTokens(t *testing.T) {
-	srv := dpopServer(t)
+	srv := dpopServer(t, false)
 	key, other := newProver(t), newProver(t)
 	code, body := tokenRequest(t, srv, "airport", key.proof(t, "POST", issuer+oauth.PathToken, ""))
 	if code != 200 || body["token_type"] != "DPoP" {
@@ -220,7 +223,7 @@ func TestDPoPBindsTokens(t *testing.T) {
 // and a partner registered with dpop_bound_access_tokens gets no token
 // without a proof.
 func TestDPoPProofsAreChecked(t *testing.T) {
-	srv := dpopServer(t)
+	srv := dpopServer(t, false)
 	key := newProver(t)
 	url := issuer + oauth.PathToken
 	with := func(change func(h, c map[string]any)) string {
@@ -259,5 +262,96 @@ func TestDPoPProofsAreChecked(t *testing.T) {
 	}
 	if code, body := tokenRequest(t, srv, "border", key.proof(t, "POST", url, "")); code != 200 || body["token_type"] != "DPoP" {
 		t.Errorf("a dpop_bound_access_tokens partner with a proof: %d %v", code, body)
+	}
+}
+
+// With nonces on, a proof without the server's nonce is answered
+// use_dpop_nonce with the nonce to use; the nonce works on every replica
+// (same secret, no store), rotates, and an old one is refused.
+func TestDPoPNonces(t *testing.T) {
+	srv := dpopServer(t, true)
+	key := newProver(t)
+	tokenURL := issuer + oauth.PathToken
+	post := func(proof string) *httptest.ResponseRecorder {
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}
+		req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("airport", "s3cret")
+		req.Header.Set("DPoP", proof)
+		rec := httptest.NewRecorder()
+		srv.Token(rec, req)
+		return rec
+	}
+	rec := post(key.proof(t, "POST", tokenURL, ""))
+	nonce := rec.Header().Get("DPoP-Nonce")
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"use_dpop_nonce"`) || nonce == "" {
+		t.Fatalf("a proof without a nonce: %d %s, nonce %q", rec.Code, rec.Body, nonce)
+	}
+	withNonce := func(n string) string {
+		c := key.claims("POST", tokenURL, "")
+		c["nonce"] = n
+		return key.sign(t, key.header(), c)
+	}
+	if rec := post(withNonce(nonce)); rec.Code != 200 {
+		t.Fatalf("a proof with the nonce: %d %s", rec.Code, rec.Body)
+	}
+	for name, n := range map[string]string{
+		"a made-up nonce":      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"a forged nonce":       nonce[:len(nonce)-3] + map[bool]string{true: "AAA", false: "BBB"}[!strings.HasSuffix(nonce, "AAA")],
+		"a nonce not a string": "",
+	} {
+		proof := withNonce(n)
+		if n == "" {
+			c := key.claims("POST", tokenURL, "")
+			c["nonce"] = 42
+			proof = key.sign(t, key.header(), c)
+		}
+		if rec := post(proof); rec.Code != 400 {
+			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+	}
+	// Another replica, sharing the secret and not the memory, takes it.
+	other := dpopServer(t, true)
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}
+	req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("airport", "s3cret")
+	req.Header.Set("DPoP", withNonce(nonce))
+	rec = httptest.NewRecorder()
+	other.Token(rec, req)
+	if rec.Code != 200 {
+		t.Errorf("the nonce on another replica: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// A nonce lasts its window and the next, then it is stale.
+func TestDPoPNonceRotates(t *testing.T) {
+	key := newProver(t)
+	tokenURL := issuer + oauth.PathToken
+	ask := func(srv *oauth.Server, nonce string, at time.Time) *httptest.ResponseRecorder {
+		c := key.claims("POST", tokenURL, "")
+		c["iat"] = at.Unix()
+		if nonce != "" {
+			c["nonce"] = nonce
+		}
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}
+		req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("airport", "s3cret")
+		req.Header.Set("DPoP", key.sign(t, key.header(), c))
+		rec := httptest.NewRecorder()
+		srv.Token(rec, req)
+		return rec
+	}
+	now := time.Now()
+	nonce := ask(dpopServer(t, true), "", now).Header().Get("DPoP-Nonce")
+	later := now.Add(oauth.DPoPNonceEvery)
+	if rec := ask(dpopServerAt(t, true, func() time.Time { return later }), nonce, later); rec.Code != 200 {
+		t.Errorf("the nonce one window on: %d %s", rec.Code, rec.Body)
+	}
+	stale := now.Add(2*oauth.DPoPNonceEvery + time.Second)
+	rec := ask(dpopServerAt(t, true, func() time.Time { return stale }), nonce, stale)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "use_dpop_nonce") || rec.Header().Get("DPoP-Nonce") == nonce {
+		t.Errorf("the nonce two windows on: %d %s, new nonce %q", rec.Code, rec.Body, rec.Header().Get("DPoP-Nonce"))
 	}
 }

@@ -99,6 +99,9 @@ func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
 	var refused *ResourceError
 	switch {
 	case errors.As(err, &refused):
+		if refused.Nonce != "" {
+			w.Header().Set("DPoP-Nonce", refused.Nonce)
+		}
 		w.Header().Set("WWW-Authenticate", refused.Challenge)
 		s.jsonError(w, fosite.ErrRequestUnauthorized.WithHint(refused.Description), PathUserinfo)
 		return
@@ -109,6 +112,9 @@ func (s *Server) Userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scheme := info.JKT != ""
+	if info.DPoPNonce != "" {
+		w.Header().Set("DPoP-Nonce", info.DPoPNonce)
+	}
 	if !slices.Contains(info.Scopes, "openid") {
 		w.Header().Set("WWW-Authenticate", strings.Replace(Challenge(scheme, "insufficient_scope"), `"insufficient_scope"`, `"insufficient_scope", scope="openid"`, 1))
 		s.jsonError(w, fosite.ErrRequestForbidden.WithHint("The token was not granted the openid scope."), PathUserinfo)
@@ -198,6 +204,9 @@ type AccessInfo struct {
 	// JKT is the thumbprint of the key the token is bound to (DPoP); empty
 	// for a bearer token.
 	JKT string
+	// DPoPNonce, when set, is the nonce to hand back in the DPoP-Nonce
+	// header of the answer.
+	DPoPNonce string
 
 	// Read with the token in the same round trip, so a resource endpoint
 	// need not read them again: the token's partner, and its grant (nil

@@ -65,6 +65,10 @@ type Config struct {
 	// replicas; needed when PendingPerAddress is set.
 	Limiter consent.Limiter
 
+	// DPoPNonce makes every DPoP proof carry a nonce the server gave
+	// (DPoP-Nonce), so a proof cannot be made ahead of time.
+	DPoPNonce bool
+
 	// What the server works with; all needed.
 	Store    Store
 	Partners PartnerGetter // may serve from a cache the store keeps current
@@ -117,6 +121,7 @@ type Server struct {
 	storage  *fositeStorage
 	keys     *Keys
 	secrets  *Secrets
+	nonces   nonces
 	consent  Consent
 	observe  Observer
 	log      *slog.Logger
@@ -207,6 +212,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	srv := &Server{cfg: cfg, provider: provider, storage: st, keys: keys, secrets: secrets,
+		nonces:  nonces{key: secrets.Key("dpop-nonce"), now: cfg.Now},
 		consent: cfg.Consent, observe: cfg.Observer, log: cfg.Log, now: cfg.Now}
 	fc.ClientAuthenticationStrategy = srv.authenticateClient
 	return srv, nil
@@ -226,7 +232,12 @@ func jwksClient() *retryablehttp.Client {
 func (s *Server) TokenRevoker() partners.TokenRevoker { return s.storage }
 
 // PAR serves the pushed authorization request endpoint (RFC 9126).
-func (s *Server) PAR(w http.ResponseWriter, r *http.Request) { s.settle(w, r, s.par) }
+func (s *Server) PAR(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.DPoPNonce && r.Header.Get("DPoP") != "" {
+		w.Header().Set("DPoP-Nonce", s.nonces.current())
+	}
+	s.settle(w, r, s.par)
+}
 
 func (s *Server) par(r *http.Request) answer {
 	ctx := r.Context()
@@ -271,7 +282,12 @@ func (s *Server) parError(ctx context.Context, w http.ResponseWriter, ar fosite.
 // Token serves the token endpoint: authorization_code, refresh_token and
 // client_credentials. Client-credentials tokens act for no citizen and so
 // never carry document, openid or offline_access scopes.
-func (s *Server) Token(w http.ResponseWriter, r *http.Request) { s.settle(w, r, s.token) }
+func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.DPoPNonce {
+		w.Header().Set("DPoP-Nonce", s.nonces.current()) // for this proof or the next
+	}
+	s.settle(w, r, s.token)
+}
 
 func (s *Server) token(r *http.Request) answer {
 	ctx := r.Context()

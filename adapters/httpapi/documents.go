@@ -47,6 +47,9 @@ func requireToken(tokens Tokens, log *slog.Logger, scope, who string, admit func
 		var refused *oauth.ResourceError
 		switch {
 		case errors.As(err, &refused):
+			if refused.Nonce != "" {
+				c.Header("DPoP-Nonce", refused.Nonce)
+			}
 			c.Header("WWW-Authenticate", refused.Challenge)
 			problem(c, http.StatusUnauthorized, "Unauthorized", refused.Description)
 			return
@@ -55,6 +58,9 @@ func requireToken(tokens Tokens, log *slog.Logger, scope, who string, admit func
 			return
 		}
 		bound := info.JKT != ""
+		if info.DPoPNonce != "" {
+			c.Header("DPoP-Nonce", info.DPoPNonce)
+		}
 		if !admit(info) {
 			c.Header("WWW-Authenticate", oauth.Challenge(bound, "invalid_token"))
 			problem(c, http.StatusUnauthorized, "Unauthorized", "The access token is not "+who+".")

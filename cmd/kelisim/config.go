@@ -31,6 +31,7 @@ type Config struct {
 	DBMaxConns      int           // KELISIM_DB_MAX_CONNS
 	DBTimeout       time.Duration // KELISIM_DB_TIMEOUT: of each call to PostgreSQL
 	AllowLoopback   bool          // KELISIM_ALLOW_LOOPBACK_URIS
+	DPoPNonce       bool          // KELISIM_DPOP_NONCE
 	LogFormat       string        // KELISIM_LOG_FORMAT: json or text
 	ShutdownTimeout time.Duration // KELISIM_SHUTDOWN_TIMEOUT
 	DrainTimeout    time.Duration // KELISIM_DRAIN_TIMEOUT: /readyz fails this long before the listener closes
@@ -84,6 +85,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_MIGRATE", "serve applies migrations at start (default true)"},
 	{"KELISIM_DB_MAX_CONNS", "PostgreSQL pool size (default 16)"},
 	{"KELISIM_DB_TIMEOUT", "deadline of each call to PostgreSQL; past it the request answers 503 (default 5s)"},
+	{"KELISIM_DPOP_NONCE", "DPoP proofs must carry the server's nonce, from the DPoP-Nonce header (default true)"},
 	{"KELISIM_ALLOW_LOOPBACK_URIS", "admit plain-http loopback redirect and webhook URIs (default: true only when the issuer is loopback)"},
 	{"KELISIM_LOG_FORMAT", "json or text (default text on the embedded store, json on PostgreSQL)"},
 	{"KELISIM_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight requests (default 20s)"},
@@ -201,6 +203,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.Migrate = boolean("KELISIM_MIGRATE", true)
+	c.DPoPNonce = boolean("KELISIM_DPOP_NONCE", true)
 	integer := func(name string, def, lo, hi int) int {
 		s := get(name, "")
 		if s == "" {

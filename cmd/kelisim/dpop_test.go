@@ -24,6 +24,14 @@ type dpopKey struct {
 	t      *testing.T
 	key    *ecdsa.PrivateKey
 	signer josev4.Signer
+	nonce  string // the server's, from the last DPoP-Nonce header seen
+}
+
+// remember keeps the nonce an answer hands out, as a client does.
+func (k *dpopKey) remember(resp *http.Response) {
+	if n := resp.Header.Get("DPoP-Nonce"); n != "" {
+		k.nonce = n
+	}
 }
 
 func newDPoPKey(t *testing.T) *dpopKey {
@@ -52,6 +60,9 @@ func (k *dpopKey) thumbprint() string {
 // token, when set).
 func (k *dpopKey) proof(method, url, token string) string {
 	c := map[string]any{"jti": rand.Text(), "htm": method, "htu": url, "iat": time.Now().Unix()}
+	if k.nonce != "" {
+		c["nonce"] = k.nonce
+	}
 	if token != "" {
 		sum := sha256.Sum256([]byte(token))
 		c["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
@@ -68,15 +79,23 @@ func (k *dpopKey) proof(method, url, token string) string {
 	return out
 }
 
-// tokenWith posts a token request with a proof of key (none when nil).
+// tokenWith posts a token request with a proof of key (none when nil),
+// once more with the server's nonce when it asks for one, as a client
+// following RFC 9449 §8 does.
 func (g *gw) tokenWith(t *testing.T, p partner, key *dpopKey, form url.Values) (*http.Response, map[string]any) {
 	t.Helper()
-	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"},
-		"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(p.id)+":"+url.QueryEscape(p.secret)))}}
-	if key != nil {
-		h.Set("DPoP", key.proof("POST", sharedIssuer+oauth.PathToken, ""))
+	for try := 0; ; try++ {
+		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"},
+			"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(p.id)+":"+url.QueryEscape(p.secret)))}}
+		if key != nil {
+			h.Set("DPoP", key.proof("POST", sharedIssuer+oauth.PathToken, ""))
+		}
+		resp, body := g.do(t, "POST", oauth.PathToken, strings.NewReader(form.Encode()), h)
+		if key == nil || body["error"] != "use_dpop_nonce" || try > 0 {
+			return resp, body
+		}
+		key.remember(resp)
 	}
-	return g.do(t, "POST", oauth.PathToken, strings.NewReader(form.Encode()), h)
 }
 
 // sharedIssuer is the public URL both replicas of a test answer as, as
@@ -133,6 +152,11 @@ func TestDPoPAcrossReplicas(t *testing.T) {
 	if resp := call(b, oauth.PathUserinfo, "DPoP", proof); resp.StatusCode != 401 ||
 		!strings.Contains(resp.Header.Get("WWW-Authenticate"), `DPoP error="invalid_dpop_proof"`) {
 		t.Errorf("the same proof on the other replica: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	stale := &dpopKey{t: t, key: key.key, signer: key.signer, nonce: "c3RhbGU"}
+	if resp := call(b, oauth.PathUserinfo, "DPoP", stale.proof("GET", sharedIssuer+oauth.PathUserinfo, at)); resp.StatusCode != 401 ||
+		!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) || resp.Header.Get("DPoP-Nonce") != key.nonce {
+		t.Errorf("a proof with a stale nonce: %d %q, nonce %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), resp.Header.Get("DPoP-Nonce"))
 	}
 	for _, path := range []string{oauth.PathUserinfo, "/api/v1/documents", "/api/v1/me/grants"} {
 		if resp := call(b, path, "Bearer", ""); resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "DPoP ") {
