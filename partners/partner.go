@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -76,6 +77,11 @@ type Registration struct {
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	Scope                       string          `json:"scope"`
 	RequirePAR                  bool            `json:"require_pushed_authorization_requests"`
+	// Profile is the security profile the partner is held to: ProfileFAPI2,
+	// or the gateway's baseline ("" or ProfileBaseline; a partner may ask
+	// for the baseline by name where the operator made FAPI 2.0 the
+	// default).
+	Profile string `json:"profile,omitempty"`
 	// DPoPBoundAccessTokens makes every token request of the partner
 	// carry a DPoP proof, so all its tokens are bound to its key
 	// (RFC 9449 §5.2).
@@ -157,14 +163,33 @@ func (p Partner) DisplayName(lang string) string {
 	return n
 }
 
-// Signing algorithms a partner may sign its client assertions with.
-var assertionAlgs = []string{"ES256", "RS256", "PS256"}
+// Signing algorithms a partner may sign its client assertions with; the
+// FAPI 2.0 profile takes only fapi2Algs.
+var (
+	assertionAlgs = []string{"ES256", "RS256", "PS256"}
+	fapi2Algs     = []string{"ES256", "PS256"}
+)
+
+// ProfileFAPI2 holds a partner to the FAPI 2.0 Security Profile: pushed
+// authorization requests, private_key_jwt with ES256 or PS256, and
+// DPoP-bound tokens. (PKCE S256, codes and request_uri of at most 60 s
+// and iss on authorization responses hold for every partner.)
+const (
+	ProfileFAPI2    = "fapi2"
+	ProfileBaseline = "baseline"
+)
 
 // normalize fills defaults the operator may leave out.
 func (r *Registration) normalize() {
 	r.ClientName = strings.TrimSpace(r.ClientName)
 	if r.TokenEndpointAuthMethod == "" {
 		r.TokenEndpointAuthMethod = AuthSecretBasic
+		if r.Profile == ProfileFAPI2 {
+			r.TokenEndpointAuthMethod = AuthPrivateKeyJWT
+		}
+	}
+	if r.Profile == ProfileFAPI2 {
+		r.RequirePAR, r.DPoPBoundAccessTokens = true, true
 	}
 	if r.TokenEndpointAuthMethod == AuthPrivateKeyJWT && r.TokenEndpointAuthSigningAlg == "" {
 		r.TokenEndpointAuthSigningAlg = "ES256"
@@ -214,9 +239,20 @@ func (r *Registration) validate(allowLoopback bool) []FieldError {
 		add("redirect_uris", "at least one redirect URI is required (only a verifier that asks for no documents may have none)")
 	}
 	for i, u := range r.RedirectURIs {
-		if err := checkURL(u, allowLoopback); err != nil {
+		if err := checkRedirectURI(u, allowLoopback); err != nil {
 			add(fmt.Sprintf("redirect_uris[%d]", i), "%v", err)
 		}
+	}
+	switch r.Profile {
+	case "", ProfileBaseline:
+	case ProfileFAPI2:
+		if r.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
+			add("token_endpoint_auth_method", "the %s profile takes %s only", ProfileFAPI2, AuthPrivateKeyJWT)
+		} else if !slices.Contains(fapi2Algs, r.TokenEndpointAuthSigningAlg) {
+			add("token_endpoint_auth_signing_alg", "the %s profile takes %s", ProfileFAPI2, strings.Join(fapi2Algs, " or "))
+		}
+	default:
+		add("profile", "must be %q or %q", ProfileBaseline, ProfileFAPI2)
 	}
 	switch r.TokenEndpointAuthMethod {
 	case AuthSecretBasic:
@@ -324,6 +360,31 @@ func checkURL(raw string, allowLoopback bool) error {
 		}
 	}
 	return errors.New("must use https")
+}
+
+// privateScheme is a private-use URI scheme in reverse-domain form
+// (RFC 8252 §7.1), such as kz.examplebank.app.
+var privateScheme = regexp.MustCompile(`^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$`)
+
+// checkRedirectURI admits what checkURL admits, and the redirect URIs of a
+// native app (RFC 8252): a private-use scheme in reverse-domain form with
+// a path and no authority ("kz.examplebank.app:/oauth/callback"). Schemes
+// that are not reverse-domain names — javascript:, data:, file: — are
+// refused.
+func checkRedirectURI(raw string, allowLoopback bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Scheme == "https" || u.Scheme == "http" {
+		return checkURL(raw, allowLoopback)
+	}
+	switch {
+	case !privateScheme.MatchString(u.Scheme):
+		return errors.New("must use https, or a private-use scheme in reverse-domain form (like kz.examplebank.app:/callback)")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return errors.New("must not have a fragment")
+	case u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/"):
+		return errors.New("a private-use scheme takes a path and no host (like kz.examplebank.app:/callback)")
+	}
+	return nil
 }
 
 // IsLoopback reports whether host names this machine.

@@ -56,3 +56,57 @@ func TestRegistrationDefaultsAndRules(t *testing.T) {
 		})
 	}
 }
+
+// Redirect URIs of native apps (RFC 8252) and the FAPI 2.0 profile.
+func TestRedirectURIsAndProfiles(t *testing.T) {
+	jwt := func(r Registration) Registration {
+		r.TokenEndpointAuthMethod, r.JWKSURI = AuthPrivateKeyJWT, "https://bank.example/jwks.json"
+		return r
+	}
+	bank := func(uris ...string) Registration {
+		return Registration{ClientName: "Bank", RedirectURIs: uris, Documents: []consent.DocumentType{"id_card"}}
+	}
+	for _, tt := range []struct {
+		name    string
+		reg     Registration
+		wantErr string
+	}{
+		{"a claimed https link", bank("https://app.examplebank.kz/oauth/callback"), ""},
+		{"a private-use scheme in reverse-domain form", bank("kz.examplebank.app:/oauth/callback"), ""},
+		{"javascript:", bank("javascript:alert(1)"), "redirect_uris[0]"},
+		{"data:", bank("data:text/html,<script>"), "redirect_uris[0]"},
+		{"a scheme that is not a domain", bank("examplebank:/oauth/callback"), "redirect_uris[0]"},
+		{"a private-use scheme with a host", bank("kz.examplebank.app://callback"), "redirect_uris[0]"},
+		{"a private-use scheme without a path", bank("kz.examplebank.app:callback"), "redirect_uris[0]"},
+		{"a private-use scheme with a fragment", bank("kz.examplebank.app:/cb#x"), "redirect_uris[0]"},
+		{"plain http elsewhere", bank("http://bank.example/cb"), "redirect_uris[0]"},
+		{"fapi2 with private_key_jwt", func() Registration { r := jwt(bank("https://bank.example/cb")); r.Profile = ProfileFAPI2; return r }(), ""},
+		{"fapi2 with a client secret", func() Registration {
+			r := bank("https://bank.example/cb")
+			r.Profile, r.TokenEndpointAuthMethod = ProfileFAPI2, AuthSecretBasic
+			return r
+		}(), "token_endpoint_auth_method"},
+		{"fapi2 with RS256", func() Registration {
+			r := jwt(bank("https://bank.example/cb"))
+			r.Profile, r.TokenEndpointAuthSigningAlg = ProfileFAPI2, "RS256"
+			return r
+		}(), "token_endpoint_auth_signing_alg"},
+		{"an unknown profile", func() Registration { r := bank("https://bank.example/cb"); r.Profile = "fapi1"; return r }(), "profile"},
+	} {
+		reg := tt.reg
+		reg.normalize()
+		errs := reg.validate(false)
+		switch {
+		case tt.wantErr == "" && len(errs) > 0:
+			t.Errorf("%s: %v", tt.name, errs)
+		case tt.wantErr != "" && !slices.ContainsFunc(errs, func(e FieldError) bool { return e.Field == tt.wantErr }):
+			t.Errorf("%s: %v, want a problem with %s", tt.name, errs, tt.wantErr)
+		}
+	}
+	// The profile holds a partner to PAR and DPoP, whatever it asked.
+	r := Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, Profile: ProfileFAPI2, JWKSURI: "https://bank.example/jwks"}
+	r.normalize()
+	if r.TokenEndpointAuthMethod != AuthPrivateKeyJWT || !r.RequirePAR || !r.DPoPBoundAccessTokens {
+		t.Errorf("fapi2 after normalizing: %+v", r)
+	}
+}

@@ -73,12 +73,13 @@ type AuditEntry struct {
 // Service onboards and manages partners, and keeps the audit trail of
 // every action of the operator.
 type Service struct {
-	store         Store
-	hasher        SecretHasher
-	revoker       TokenRevoker
-	tx            Transactor
-	now           func() time.Time
-	allowLoopback bool
+	store          Store
+	hasher         SecretHasher
+	revoker        TokenRevoker
+	tx             Transactor
+	now            func() time.Time
+	allowLoopback  bool
+	defaultProfile string
 }
 
 // Config is what a partner registry is built from.
@@ -91,6 +92,9 @@ type Config struct {
 	// AllowLoopback admits plain-http loopback URIs, for a development
 	// gateway only.
 	AllowLoopback bool
+	// DefaultProfile is the profile of a partner onboarded without one:
+	// "" (the baseline) or ProfileFAPI2.
+	DefaultProfile string
 }
 
 // NewService checks cfg and returns a partner registry.
@@ -98,7 +102,11 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Hasher == nil || cfg.Revoker == nil || cfg.Tx == nil || cfg.Now == nil {
 		return nil, errors.New("partners.NewService: Store, Hasher, Revoker, Tx and Now are needed")
 	}
-	return &Service{store: cfg.Store, hasher: cfg.Hasher, revoker: cfg.Revoker, tx: cfg.Tx, now: cfg.Now, allowLoopback: cfg.AllowLoopback}, nil
+	if cfg.DefaultProfile != "" && cfg.DefaultProfile != ProfileFAPI2 && cfg.DefaultProfile != ProfileBaseline {
+		return nil, fmt.Errorf("partners.NewService: unknown default profile %q", cfg.DefaultProfile)
+	}
+	return &Service{store: cfg.Store, hasher: cfg.Hasher, revoker: cfg.Revoker, tx: cfg.Tx, now: cfg.Now,
+		allowLoopback: cfg.AllowLoopback, defaultProfile: cfg.DefaultProfile}, nil
 }
 
 // Audited runs an action of the operator that changes no partner (a key
@@ -133,6 +141,9 @@ const MaxSecretGrace = 7 * 24 * time.Hour
 // client_secret_basic, its client secret: the only time the secret is shown.
 // Returns *InvalidError for a bad registration.
 func (s *Service) Onboard(ctx context.Context, actor string, reg Registration) (Partner, string, error) {
+	if reg.Profile == "" {
+		reg.Profile = s.defaultProfile
+	}
 	reg.normalize()
 	if errs := reg.validate(s.allowLoopback); len(errs) > 0 {
 		return Partner{}, "", &InvalidError{Problems: errs}

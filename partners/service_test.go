@@ -151,3 +151,29 @@ func TestSuspendAndResume(t *testing.T) {
 		t.Errorf("audit, newest first: %+v", audit)
 	}
 }
+
+// The operator's default profile holds for partners onboarded without
+// one; a partner may still ask for the baseline by name.
+func TestDefaultProfile(t *testing.T) {
+	st := memory.New()
+	svc, err := partners.NewService(partners.Config{Store: st, Hasher: hasher{}, Revoker: &revoker{}, Tx: st,
+		Now: time.Now, DefaultProfile: partners.ProfileFAPI2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	reg := bank()
+	reg.JWKSURI = "https://bank.example/jwks.json"
+	p, secret, err := svc.Onboard(ctx, "admin", reg)
+	if err != nil || p.Profile != partners.ProfileFAPI2 || secret != "" || !p.RequirePAR || !p.DPoPBoundAccessTokens {
+		t.Fatalf("a partner onboarded under the fapi2 default: %+v %v", p, err)
+	}
+	base := bank()
+	base.Profile = partners.ProfileBaseline
+	if p, secret, err := svc.Onboard(ctx, "admin", base); err != nil || secret == "" || p.RequirePAR || p.DPoPBoundAccessTokens {
+		t.Errorf("a partner asking for the baseline: %+v %v", p, err)
+	}
+	if _, err := partners.NewService(partners.Config{Store: st, Hasher: hasher{}, Revoker: &revoker{}, Tx: st, Now: time.Now, DefaultProfile: "fapi9"}); err == nil {
+		t.Error("an unknown default profile was taken")
+	}
+}

@@ -32,6 +32,7 @@ type Config struct {
 	DBTimeout       time.Duration // KELISIM_DB_TIMEOUT: of each call to PostgreSQL
 	AllowLoopback   bool          // KELISIM_ALLOW_LOOPBACK_URIS
 	DPoPNonce       bool          // KELISIM_DPOP_NONCE
+	DefaultProfile  string        // KELISIM_DEFAULT_PROFILE
 	LogFormat       string        // KELISIM_LOG_FORMAT: json or text
 	ShutdownTimeout time.Duration // KELISIM_SHUTDOWN_TIMEOUT
 	DrainTimeout    time.Duration // KELISIM_DRAIN_TIMEOUT: /readyz fails this long before the listener closes
@@ -85,6 +86,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_MIGRATE", "serve applies migrations at start (default true)"},
 	{"KELISIM_DB_MAX_CONNS", "PostgreSQL pool size (default 16)"},
 	{"KELISIM_DB_TIMEOUT", "deadline of each call to PostgreSQL; past it the request answers 503 (default 5s)"},
+	{"KELISIM_DEFAULT_PROFILE", "security profile of partners onboarded without one: baseline or fapi2 (default baseline)"},
 	{"KELISIM_DPOP_NONCE", "DPoP proofs must carry the server's nonce, from the DPoP-Nonce header (default true)"},
 	{"KELISIM_ALLOW_LOOPBACK_URIS", "admit plain-http loopback redirect and webhook URIs (default: true only when the issuer is loopback)"},
 	{"KELISIM_LOG_FORMAT", "json or text (default text on the embedded store, json on PostgreSQL)"},
@@ -204,6 +206,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.Migrate = boolean("KELISIM_MIGRATE", true)
 	c.DPoPNonce = boolean("KELISIM_DPOP_NONCE", true)
+	c.DefaultProfile = get("KELISIM_DEFAULT_PROFILE", "")
+	if c.DefaultProfile != "" && c.DefaultProfile != partners.ProfileFAPI2 && c.DefaultProfile != partners.ProfileBaseline {
+		bad("KELISIM_DEFAULT_PROFILE", "%q is not %q or %q", c.DefaultProfile, partners.ProfileBaseline, partners.ProfileFAPI2)
+	}
 	integer := func(name string, def, lo, hi int) int {
 		s := get(name, "")
 		if s == "" {

@@ -100,6 +100,6 @@ func wireDomain(in inputs) (d domain, err error) {
 		return d, err
 	}
 	d.partners, err = partners.NewService(partners.Config{Store: st, Hasher: in.secrets, Revoker: d.oauth.TokenRevoker(),
-		Tx: st, Now: now, AllowLoopback: cfg.AllowLoopback})
+		Tx: st, Now: now, AllowLoopback: cfg.AllowLoopback, DefaultProfile: cfg.DefaultProfile})
 	return d, err
 }
