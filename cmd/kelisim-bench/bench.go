@@ -32,6 +32,7 @@ type bench struct {
 	bank     partner // pull partner allowed id_card and driver_license
 	verifier partner // verifier for client_credentials
 	next     atomic.Int64
+	dp       *dpop // set with -dpop
 }
 
 const redirectURI = "http://127.0.0.1:9/callback" // never visited: the tool reads the code from Location
@@ -49,6 +50,12 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 		return nil, err
 	}
 	b.sms = sms
+	if o.dpop {
+		if b.dp, err = newDPoP(); err != nil {
+			sms.close()
+			return nil, err
+		}
+	}
 	if b.bank, err = b.onboard(ctx, map[string]any{"client_name": "Bench Bank", "redirect_uris": []string{redirectURI},
 		"documents": []string{"id_card", "driver_license"}}); err != nil {
 		sms.close()
@@ -83,20 +90,40 @@ func (b *bench) onboard(ctx context.Context, reg map[string]any) (partner, error
 }
 
 // form posts a form, authenticating as p when set, and decodes JSON.
+// With -dpop a token request carries a proof, and is sent once more with
+// the gateway's nonce when it asks for one.
 func (b *bench) form(ctx context.Context, client *http.Client, path string, p partner, form url.Values) (int, map[string]any, error) {
-	req, _ := http.NewRequestWithContext(ctx, "POST", b.o.base+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if p.id != "" {
-		req.SetBasicAuth(url.QueryEscape(p.id), url.QueryEscape(p.secret))
+	for try := 0; ; try++ {
+		req, _ := http.NewRequestWithContext(ctx, "POST", b.o.base+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if p.id != "" {
+			req.SetBasicAuth(url.QueryEscape(p.id), url.QueryEscape(p.secret))
+		}
+		if b.dp != nil && path == "/oauth2/token" {
+			req.Header.Set("DPoP", b.dp.proof("POST", b.o.base+path, ""))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if b.dp != nil {
+			b.dp.remember(resp.Header)
+		}
+		if b.dp == nil || out["error"] != "use_dpop_nonce" || try > 0 {
+			return resp.StatusCode, out, nil
+		}
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, nil, err
+}
+
+// named is a scenario's name, marked when proofs are sent.
+func (b *bench) named(name string) string {
+	if b.dp != nil {
+		return name + " (DPoP)"
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, nil
+	return name
 }
 
 func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, error) {
@@ -105,8 +132,19 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		conns := b.rawConns(conc)
 		defer closeAll(conns)
 		req := rawForm(hostOf(b.o.base), "/oauth2/token", b.verifier, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
-		cc := b.measure(ctx, "token/client_credentials", conc, func(w, _ int) (int, bool) {
-			status, body, _, err := conns[w].do(ctx, req)
+		if b.dp != nil { // the nonce, once, before the clock runs
+			_, _, _ = b.form(ctx, b.client, "/oauth2/token", b.verifier, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
+		}
+		rest := req[len("POST /oauth2/token HTTP/1.1\r\nHost: "+hostOf(b.o.base)+"\r\n"):]
+		cc := b.measure(ctx, b.named("token/client_credentials"), conc, func(w, _ int) (int, bool) {
+			r := req
+			if b.dp != nil {
+				r = rawFormDPoP(hostOf(b.o.base), "/oauth2/token", b.dp.proof("POST", b.o.base+"/oauth2/token", ""), rest)
+			}
+			status, body, h, err := conns[w].do(ctx, r)
+			if b.dp != nil && h != nil {
+				b.dp.remember(h)
+			}
 			return status, err == nil && status == 200 && bytes.Contains(body, []byte(`"access_token":"`))
 		})
 		chains := make([]string, conc)
@@ -117,7 +155,7 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		}); err != nil {
 			return nil, err
 		}
-		rt := b.measure(ctx, "token/refresh_token", conc, func(w, _ int) (int, bool) {
+		rt := b.measure(ctx, b.named("token/refresh_token"), conc, func(w, _ int) (int, bool) {
 			status, body, err := b.form(ctx, b.client, "/oauth2/token", b.bank, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
 			if err != nil || status != 200 {
 				return status, false
@@ -170,8 +208,16 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		}
 		conns := b.rawConns(conc)
 		defer closeAll(conns)
-		return []result{b.measure(ctx, "documents", conc, func(w, i int) (int, bool) {
-			status, body, h, err := conns[w].do(ctx, reqs[(w*131+i)%len(reqs)])
+		return []result{b.measure(ctx, b.named("documents"), conc, func(w, i int) (int, bool) {
+			r := reqs[(w*131+i)%len(reqs)]
+			if b.dp != nil {
+				tok := tokens[(w*131+i)%len(tokens)]
+				r = rawGetDPoP(hostOf(b.o.base), "/api/v1/documents/id_card", tok, b.dp.proof("GET", b.o.base+"/api/v1/documents/id_card", tok))
+			}
+			status, body, h, err := conns[w].do(ctx, r)
+			if b.dp != nil && h != nil {
+				b.dp.remember(h)
+			}
 			return status, err == nil && status == 200 && h.Get("Content-Type") == "application/jose" && len(body) > 0
 		})}, nil
 	case "consent":

@@ -49,6 +49,7 @@ type options struct {
 	pid                       int
 	population                int
 	jsonOut                   bool
+	dpop                      bool
 	markdown                  string
 }
 
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.pid, "pid", 0, "the gateway's pid, for CPU per request and peak RSS")
 	fs.IntVar(&o.population, "population", 20000, "synthetic citizens the gateway has (KELISIM_SYNTHETIC_CITIZENS)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&o.dpop, "dpop", false, "partners bind their tokens to a key: token requests and document fetches carry DPoP proofs")
 	fs.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
