@@ -40,6 +40,7 @@ const (
 	PathUserinfo      = "/userinfo"
 	PathJWKS          = "/.well-known/jwks.json"
 	PathDiscovery     = "/.well-known/openid-configuration"
+	PathGrants        = "/grants" // grant management: /grants/{grant_id}
 	parRequestURIBase = "urn:ietf:params:oauth:request_uri:"
 )
 
@@ -334,6 +335,9 @@ func (s *Server) token(r *http.Request) answer {
 	}
 	if sess.JKT != "" {
 		resp.SetTokenType("DPoP")
+	}
+	if sess.GrantID != "" {
+		resp.SetExtra("grant_id", sess.GrantID) // FAPI Grant Management
 	}
 	return func(w http.ResponseWriter) {
 		s.observe.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))

@@ -189,8 +189,12 @@ func (p *myPages) home(c *gin.Context) {
 		return
 	}
 	for _, e := range events {
+		msg := "ev_" + e.Kind
+		if e.Kind == "revocation" && e.By == consent.EndedByPartner {
+			msg = "ev_ended_by_partner"
+		}
 		v.History = append(v.History, historyRow{When: stamp(e.At),
-			Text: l.T("ev_"+e.Kind, map[string]any{"Partner": partner(e.PartnerID), "Document": docName(l, e.Document)})})
+			Text: l.T(msg, map[string]any{"Partner": partner(e.PartnerID), "Document": docName(l, e.Document)})})
 	}
 	reports, err := p.settings.Reports(ctx, iin)
 	if err != nil {

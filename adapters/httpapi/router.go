@@ -53,6 +53,7 @@ type Deps struct {
 	Deliveries Deliveries
 	Keys       Keys
 	Settings   Settings
+	Grants     PartnerGrants
 	Reports    Reports
 	Shares     Shares
 	Issuer     string
@@ -161,6 +162,12 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	vg.POST("", v.verify)
 	vg.GET("/history", v.history)
 	r.GET("/v/:token", v.landing)
+
+	// Partners manage the grants they hold, with any token of their own.
+	gm := &grantsAPI{grants: d.Grants, log: d.Log}
+	gg := r.Group(oauth.PathGrants, requireToken(d.Tokens, d.Log, "", "a partner's", func(oauth.AccessInfo) bool { return true }))
+	gg.GET("/:id", gm.get)
+	gg.DELETE("/:id", gm.end)
 
 	// The citizen's app: the settings as JSON, for tokens with "me".
 	me := &meAPI{settings: d.Settings, shares: d.Shares, partners: d.Directory, log: d.Log}

@@ -26,6 +26,7 @@ type domain struct {
 	reports  *consent.Reports
 	settings *consent.Settings
 	shares   *consent.Shares
+	grants   *consent.PartnerGrants
 	upkeep   *consent.Upkeep
 	oauth    *oauth.Server // the OAuth/OIDC endpoints, and the consent pages' way to finish
 	partners *partners.Service
@@ -85,6 +86,9 @@ func wireDomain(in inputs) (d domain, err error) {
 	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st,
 		Key: in.secrets.Key("shares"), Issuer: cfg.Issuer, Now: now,
 		Wrong: consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}}); err != nil {
+		return d, err
+	}
+	if d.grants, err = consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: st, Pairwise: in.secrets.PairwiseSubject, Now: now}); err != nil {
 		return d, err
 	}
 	if d.upkeep, err = consent.NewUpkeep(consent.UpkeepConfig{Store: st, Outbox: d.outbox, Reports: d.reports,
