@@ -227,3 +227,86 @@ func TestBrowserSettings(t *testing.T) {
 		t.Errorf("token after revoking in the browser: %d", resp.StatusCode)
 	}
 }
+
+// The consent and code pages fit a phone (390×844, as in an in-app
+// browser tab): nothing scrolls sideways, the buttons are reachable, and
+// the flow completes. Its screenshots are the README's.
+func TestBrowserPhone(t *testing.T) {
+	ctx := chromium(t)
+	g := startConsent(t)
+	codes := make(chan url.Values, 1)
+	callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/callback" {
+			codes <- r.URL.Query()
+		}
+		_, _ = w.Write([]byte("partner app"))
+	}))
+	t.Cleanup(callback.Close)
+	p := g.onboard(t, map[string]any{"redirect_uris": []string{callback.URL + "/callback"}, "client_name#kk": "Демо Банк"})
+	_, challenge := pkce()
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	fits := func(page string) {
+		t.Helper()
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if width > 390 {
+			t.Errorf("%s is %d px wide on a 390 px screen", page, width)
+		}
+	}
+	q := authQuery(p, consentDocs, challenge)
+	q.Set("ui_locales", "kk")
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+		chromedp.Navigate(g.base+oauth.PathAuthorize+"?"+q.Encode()), chromedp.WaitVisible(css(`input[name=iin]`)),
+		chromedp.SendKeys(css(`input[name=iin]`), aidarIIN), chromedp.SendKeys(css(`input[name=phone]`), "+7 701 123 45 67")); err != nil {
+		t.Fatal(err)
+	}
+	fits("the consent page")
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep(t, "phone-consent-kk.png", shot)
+	if err := chromedp.Do(ctx, chromedp.Click(css(`button[value=start]`)), chromedp.WaitVisible(css(`input[name=otp]`))); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(css(`body`)))
+		t.Fatalf("%v at %s: %s", err, loc, body)
+	}
+	fits("the code page")
+	if shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
+		t.Fatal(err)
+	}
+	keep(t, "phone-code-kk.png", shot)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(css(`input[name=otp]`), code(t, g.sms.next(t, aidarPhone)))); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(css(`button[value=allow]`))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case q := <-codes:
+		if q.Get("code") == "" {
+			t.Fatalf("callback %v", q)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the phone never reached the partner")
+	}
+}
+
+// keep saves a screenshot as an artifact and, with
+// KELISIM_UPDATE_SCREENSHOTS=1, as the one the README shows.
+func keep(t *testing.T, name string, png []byte) {
+	t.Helper()
+	artifact(t, name, png)
+	if os.Getenv("KELISIM_UPDATE_SCREENSHOTS") != "1" {
+		return
+	}
+	dir := filepath.Join("testdata", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
