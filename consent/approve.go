@@ -25,6 +25,10 @@ type ApproveRequest struct {
 	// positions in Holders' list of those whose documents to share; nil
 	// before.
 	Holders []int
+	// Asked are the holders the partner named (Request.AskedHolders):
+	// the citizen may share only theirs. None: anybody's the citizen
+	// represents.
+	Asked []string
 }
 
 // ErrChooseHolders: the code was right and the citizen represents minors:
@@ -51,7 +55,8 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 		if err != nil {
 			return Grant{}, err
 		}
-		if len(c.Represents) > 0 && r.Holders == nil {
+		allowed := allowedPositions(c, r.Asked)
+		if len(c.Represents) > 0 && r.Holders == nil && !slices.Equal(allowed, []int{0}) && len(allowed) > 0 {
 			if c.Status == ChallengePending {
 				c.Status = ChallengeVerified
 				if err := s.store.UpdateChallenge(ctx, c); errors.Is(err, ErrStale) {
@@ -62,7 +67,7 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 			}
 			return Grant{}, ErrChooseHolders
 		}
-		holders, err := chosen(c, r.Holders)
+		holders, err := chosen(c, r.Holders, allowed)
 		if err != nil {
 			return Grant{}, err
 		}
@@ -114,12 +119,13 @@ type HolderChoice struct {
 	IIN      IIN
 	Name     string
 	Relation string // RelationSelf or RelationRepresented
+	Position int    // what ApproveRequest.Holders names it by
 }
 
 // Holders lists, by name, whose documents the citizen of a verified
 // challenge may share: themselves, then the minors they represent. The
 // positions are what ApproveRequest.Holders refers to.
-func (s *Service) Holders(ctx context.Context, challengeID, session string) ([]HolderChoice, error) {
+func (s *Service) Holders(ctx context.Context, challengeID, session string, asked []string) ([]HolderChoice, error) {
 	c, err := s.Challenge(ctx, challengeID, session)
 	if err != nil {
 		return nil, err
@@ -127,13 +133,17 @@ func (s *Service) Holders(ctx context.Context, challengeID, session string) ([]H
 	if c.Status != ChallengeVerified {
 		return nil, ErrUnknownChallenge
 	}
+	allowed := allowedPositions(c, asked)
 	out := make([]HolderChoice, 0, 1+len(c.Represents))
 	for i, iin := range append([]IIN{c.Citizen}, c.Represents...) {
+		if !slices.Contains(allowed, i) {
+			continue
+		}
 		p, err := s.registry.Citizen(ctx, iin)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrRegistryUnavailable, err)
 		}
-		h := HolderChoice{IIN: iin, Name: p.Name, Relation: RelationSelf}
+		h := HolderChoice{IIN: iin, Name: p.Name, Relation: RelationSelf, Position: i}
 		if i > 0 {
 			h.Relation = RelationRepresented
 		}
@@ -142,17 +152,37 @@ func (s *Service) Holders(ctx context.Context, challengeID, session string) ([]H
 	return out, nil
 }
 
-// chosen is the holders a choice of positions names: the citizen (0) and
-// the minors the challenge knows (1…). A citizen who represents nobody
-// shares their own documents.
-func chosen(c Challenge, positions []int) ([]IIN, error) {
-	if len(c.Represents) == 0 {
+// allowedPositions are the positions (0 the citizen, 1… the minors the
+// challenge knows) whose documents may be shared: all, or those the
+// partner asked for.
+func allowedPositions(c Challenge, asked []string) []int {
+	var out []int
+	for i, iin := range append([]IIN{c.Citizen}, c.Represents...) {
+		label := string(iin)
+		if i == 0 {
+			label = HolderSelf
+		}
+		if len(asked) == 0 || slices.Contains(asked, label) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// chosen is the holders a choice of positions names, among the allowed:
+// the citizen (0) and the minors the challenge knows (1…). When only the
+// citizen may be chosen, the citizen shares their own documents.
+func chosen(c Challenge, positions, allowed []int) ([]IIN, error) {
+	if len(allowed) == 0 {
+		return nil, ErrNoHolder // the partner asked only for minors the citizen does not represent
+	}
+	if len(c.Represents) == 0 || slices.Equal(allowed, []int{0}) {
 		return []IIN{c.Citizen}, nil
 	}
 	all := append([]IIN{c.Citizen}, c.Represents...)
 	var out []IIN
 	for _, i := range positions {
-		if i < 0 || i >= len(all) {
+		if !slices.Contains(allowed, i) {
 			return nil, ErrSelectionChanged
 		}
 		if !slices.Contains(out, all[i]) {

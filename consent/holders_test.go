@@ -35,11 +35,11 @@ func TestGrantNamesItsHolders(t *testing.T) {
 	if _, err := approve(c, "s-10.0.0.2", code, nil); !errors.Is(err, consent.ErrChooseHolders) {
 		t.Fatalf("right code of a representative: %v, want ErrChooseHolders", err)
 	}
-	holders, err := f.consents.Holders(ctx, c.ID, "s-10.0.0.2")
+	holders, err := f.consents.Holders(ctx, c.ID, "s-10.0.0.2", nil)
 	if err != nil || len(holders) != 2 || holders[0].Name != "Aigerim Nurlanova" || holders[1].Name != "Alikhan Nurlanov" || holders[1].Relation != consent.RelationRepresented {
 		t.Fatalf("holders: %+v %v", holders, err)
 	}
-	if _, err := f.consents.Holders(ctx, c.ID, "another browser"); err == nil {
+	if _, err := f.consents.Holders(ctx, c.ID, "another browser", nil); err == nil {
 		t.Error("another browser read the names")
 	}
 	if _, _, err := f.consents.Resend(ctx, c.ID, "s-10.0.0.2", "Bank", c.Documents, c.Days, "10.0.0.2"); !errors.Is(err, consent.ErrCodeUsed) {

@@ -1,11 +1,13 @@
 package consent
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The consent-request part: what a citizen is asked about one pending
@@ -26,6 +28,9 @@ type AuthRequest struct {
 	Purpose   string // the partner's purpose parameter, as sent
 	LoginHint string // as sent; used when it is a valid IIN
 	ExpiresAt time.Time
+	// AuthorizationDetails is the partner's authorization_details
+	// parameter, as sent (checked when the request was made).
+	AuthorizationDetails string
 }
 
 // Request is what the citizen is asked: which documents, for how long at
@@ -43,6 +48,9 @@ type Request struct {
 	Purpose   string
 	LoginHint IIN // "" unless the hint was a valid IIN
 	ExpiresAt time.Time
+	// Details are the partner's authorization_details, when it described
+	// the request so (RFC 9396); their documents are among Documents.
+	Details []DocumentDetail
 }
 
 // ShownPurposeRunes bounds the purpose a page shows.
@@ -69,7 +77,6 @@ func (p RequestPolicy) Prepare(a AuthRequest) Request {
 	if n, err := strconv.Atoi(a.GrantDays); err == nil && n > 0 {
 		r.MaxDays = n
 	}
-	r.MaxDays = min(r.MaxDays, p.MaxDays)
 	for _, s := range a.Scopes {
 		if d, ok := strings.CutPrefix(s, ScopePrefix); ok {
 			r.Documents = append(r.Documents, DocumentType(d))
@@ -77,6 +84,29 @@ func (p RequestPolicy) Prepare(a AuthRequest) Request {
 			r.OtherScopes = append(r.OtherScopes, s)
 		}
 	}
+	// Rich authorization requests describe the same grant as scopes do:
+	// their documents join the scopes', their duration and purpose, when
+	// given, are the partner's ask.
+	r.Details, _ = ParseAuthorizationDetails(a.AuthorizationDetails)
+	days, purpose := 0, ""
+	for _, d := range r.Details {
+		for _, t := range d.Documents {
+			if !slices.Contains(r.Documents, t) {
+				r.Documents = append(r.Documents, t)
+			}
+		}
+		days = max(days, d.DurationDays)
+		if purpose == "" {
+			purpose = strings.TrimSpace(d.Purpose)
+		}
+	}
+	if days > 0 {
+		r.MaxDays = days
+	}
+	if purpose != "" {
+		r.Purpose = purpose
+	}
+	r.MaxDays = min(r.MaxDays, p.MaxDays)
 	if iin, err := ParseIIN(a.LoginHint); err == nil {
 		r.LoginHint = iin
 	}
@@ -161,4 +191,120 @@ func (r Request) Scopes(g Grant) []string {
 		scopes = append(scopes, d.Scope())
 	}
 	return scopes
+}
+
+// DetailType is the type of the authorization_details element a partner
+// asks for documents with (RFC 9396).
+const DetailType = "kelisim_documents"
+
+// HolderSelf names the consenting citizen as the holder of documents.
+const HolderSelf = "self"
+
+// DocumentDetail is one authorization_details element of type
+// kelisim_documents: which documents, whose (the citizen's own, or a
+// represented minor's by IIN), why, and for how long.
+type DocumentDetail struct {
+	Type         string         `json:"type"`
+	Documents    []DocumentType `json:"documents"`
+	Holder       string         `json:"holder,omitempty"` // HolderSelf (the default) or a minor's IIN
+	Purpose      string         `json:"purpose,omitempty"`
+	DurationDays int            `json:"duration_days,omitempty"`
+}
+
+// ErrAuthorizationDetails: authorization_details that are not a list of
+// valid kelisim_documents elements.
+var ErrAuthorizationDetails = newError(KindInvalid, "", "invalid authorization_details")
+
+// ParseAuthorizationDetails reads the authorization_details parameter;
+// empty is none. Each element must be of DetailType with known documents,
+// each once, a holder that is "self" or a valid IIN, a purpose of at most
+// ShownPurposeRunes and a duration of 0 to 3650 days.
+func ParseAuthorizationDetails(raw string) ([]DocumentDetail, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	var details []DocumentDetail
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&details); err != nil || dec.More() {
+		return nil, fmt.Errorf("%w: not a JSON array of %s objects", ErrAuthorizationDetails, DetailType)
+	}
+	if len(details) == 0 || len(details) > 8 {
+		return nil, fmt.Errorf("%w: 1 to 8 elements", ErrAuthorizationDetails)
+	}
+	for i, d := range details {
+		switch {
+		case d.Type != DetailType:
+			return nil, fmt.Errorf("%w: element %d: type must be %s", ErrAuthorizationDetails, i, DetailType)
+		case len(d.Documents) == 0:
+			return nil, fmt.Errorf("%w: element %d: no documents", ErrAuthorizationDetails, i)
+		case d.Holder != "" && d.Holder != HolderSelf && !validIIN(d.Holder):
+			return nil, fmt.Errorf("%w: element %d: holder is %q or a valid IIN", ErrAuthorizationDetails, i, HolderSelf)
+		case utf8.RuneCountInString(d.Purpose) > ShownPurposeRunes:
+			return nil, fmt.Errorf("%w: element %d: purpose is longer than %d characters", ErrAuthorizationDetails, i, ShownPurposeRunes)
+		case d.DurationDays < 0 || d.DurationDays > 3650:
+			return nil, fmt.Errorf("%w: element %d: duration_days is 0 to 3650", ErrAuthorizationDetails, i)
+		}
+		for j, t := range d.Documents {
+			if !t.Known() || slices.Contains(d.Documents[:j], t) {
+				return nil, fmt.Errorf("%w: element %d: document %q is unknown or listed twice", ErrAuthorizationDetails, i, t)
+			}
+		}
+		if details[i].Holder == "" {
+			details[i].Holder = HolderSelf
+		}
+	}
+	return details, nil
+}
+
+func validIIN(s string) bool {
+	iin, err := ParseIIN(s)
+	return err == nil && string(iin) == s
+}
+
+// AskedHolders are the holders the partner's details name ("self" or a
+// minor's IIN); none when it asked by scopes, which leaves the choice to
+// the citizen.
+func (r Request) AskedHolders() []string {
+	var out []string
+	for _, d := range r.Details {
+		if !slices.Contains(out, d.Holder) {
+			out = append(out, d.Holder)
+		}
+	}
+	return out
+}
+
+// Granted is what grant g gives the partner, in the form it asked in:
+// one kelisim_documents element per holder granted, with the documents
+// asked for that holder that the citizen kept, the purpose and the days.
+// None when the partner asked by scopes only.
+func (r Request) Granted(g Grant) []DocumentDetail {
+	if len(r.Details) == 0 {
+		return nil
+	}
+	holders := g.Holders
+	if len(holders) == 0 {
+		holders = []IIN{g.Citizen}
+	}
+	days := int(g.ExpiresAt.Sub(g.CreatedAt).Round(time.Hour).Hours() / 24)
+	var out []DocumentDetail
+	for _, h := range holders {
+		label := HolderSelf
+		if h != g.Citizen {
+			label = string(h)
+		}
+		var docs []DocumentType
+		for _, d := range r.Details {
+			for _, t := range d.Documents {
+				if d.Holder == label && slices.Contains(g.Documents, t) && !slices.Contains(docs, t) {
+					docs = append(docs, t)
+				}
+			}
+		}
+		if len(docs) > 0 {
+			out = append(out, DocumentDetail{Type: DetailType, Documents: docs, Holder: label, Purpose: g.Purpose, DurationDays: days})
+		}
+	}
+	return out
 }

@@ -49,6 +49,10 @@ type Decision struct {
 	Scopes []string
 	// GrantID names the consent record the tokens will be issued under.
 	GrantID string
+	// AuthorizationDetails, when the partner asked with them (RFC 9396),
+	// are what the citizen granted, in the same form; they travel with the
+	// tokens.
+	AuthorizationDetails any
 }
 
 // Consent asks the citizen to decide on an authorization request.
@@ -103,6 +107,9 @@ func (s *Server) authorize(r *http.Request) answer {
 		return fail(ar, fosite.ErrInvalidRequest.WithHintf("Parameter 'nonce' must have at least %d characters.", minParameterEntropy))
 	}
 	if err := checkDPoPJKT(ar); err != nil {
+		return fail(ar, err)
+	}
+	if err := checkAuthorizationDetails(ar, c.p); err != nil {
 		return fail(ar, err)
 	}
 	if slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
@@ -215,7 +222,7 @@ func (s *Server) rehearse(ctx context.Context, ar fosite.AuthorizeRequester) err
 	for _, sc := range dry.GetRequestedScopes() {
 		dry.GrantScope(sc)
 	}
-	_, err = s.provider.NewAuthorizeResponse(ctx, dry, s.citizenSession(dry, "", ""))
+	_, err = s.provider.NewAuthorizeResponse(ctx, dry, s.citizenSession(dry, Decision{}))
 	return err
 }
 

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -83,14 +84,16 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		s.authorizeError(ctx, w, ar, d.Err)
 		return nil
 	}
+	asked := append(fosite.Arguments{}, ar.GetRequestedScopes()...)
+	asked = append(asked, detailScopes(ar)...) // documents asked for as authorization_details
 	for _, sc := range d.Scopes {
-		if !ar.GetRequestedScopes().Has(sc) {
+		if !asked.Has(sc) {
 			s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithDebugf("consent granted scope %q that was not requested", sc))
 			return nil
 		}
 		ar.GrantScope(sc)
 	}
-	resp, err := s.provider.NewAuthorizeResponse(tx, ar, s.citizenSession(ar, d.Citizen, d.GrantID))
+	resp, err := s.provider.NewAuthorizeResponse(tx, ar, s.citizenSession(ar, d))
 	if err == nil {
 		err = s.storage.store.Commit(tx)
 	}
@@ -124,13 +127,19 @@ func (s *Server) requestGone(ctx context.Context, w http.ResponseWriter, err err
 
 // citizenSession is the session a code is issued with: the citizen's
 // pairwise subject for the partner, the grant, and ID token claims.
-func (s *Server) citizenSession(ar fosite.AuthorizeRequester, citizen, grantID string) *Session {
+func (s *Server) citizenSession(ar fosite.AuthorizeRequester, d Decision) *Session {
+	citizen, grantID := d.Citizen, d.GrantID
 	sub := s.secrets.PairwiseSubject(ar.GetClient().GetID(), citizen)
 	sess := NewSession()
 	sess.Subject = sub
 	sess.Citizen = citizen
 	sess.GrantID = grantID
 	sess.JKT = ar.GetRequestForm().Get("dpop_jkt") // the code is bound to it, if set
+	if d.AuthorizationDetails != nil {
+		if raw, err := json.Marshal(d.AuthorizationDetails); err == nil && string(raw) != "null" {
+			sess.AuthorizationDetails = raw
+		}
+	}
 	sess.Claims = &jwt.IDTokenClaims{
 		Subject: sub,
 		Issuer:  s.cfg.Issuer,

@@ -84,6 +84,9 @@ func (s *Server) introspect(r *http.Request) answer {
 	if sess != nil && sess.JKT != "" {
 		out["cnf"] = map[string]string{"jkt": sess.JKT}
 	}
+	if sess != nil && len(sess.AuthorizationDetails) > 0 {
+		out["authorization_details"] = sess.AuthorizationDetails
+	}
 	return func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, out) }
 }
 
@@ -165,6 +168,7 @@ func (s *Server) Discovery(w http.ResponseWriter, _ *http.Request) {
 		"authorization_response_iss_parameter_supported":   true,
 		"dpop_signing_alg_values_supported":                strings.Fields(DPoPAlgValues),
 		"grant_management_endpoint":                        iss + PathGrants,
+		"authorization_details_types_supported":            []string{consent.DetailType},
 		"grant_management_actions_supported":               []string{"query", "revoke"},
 		"grant_management_action_required":                 false,
 		"require_pushed_authorization_requests":            false,

@@ -256,6 +256,9 @@ func (s *Server) par(r *http.Request) answer {
 	if err := checkDPoPJKT(ar); err != nil {
 		return fail(ar, err)
 	}
+	if err := checkAuthorizationDetails(ar, c.p); err != nil {
+		return fail(ar, err)
+	}
 	// A proof sent with the PAR binds the code to its key, as dpop_jkt
 	// would (RFC 9449 §10.1); with both, they must agree.
 	if r.Header.Get("DPoP") != "" {
@@ -338,6 +341,9 @@ func (s *Server) token(r *http.Request) answer {
 	}
 	if sess.GrantID != "" {
 		resp.SetExtra("grant_id", sess.GrantID) // FAPI Grant Management
+	}
+	if len(sess.AuthorizationDetails) > 0 {
+		resp.SetExtra("authorization_details", sess.AuthorizationDetails) // RFC 9396 §7
 	}
 	return func(w http.ResponseWriter) {
 		s.observe.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))

@@ -1,6 +1,8 @@
 package oauth
 
 import (
+	"encoding/json"
+
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
@@ -18,6 +20,9 @@ type Session struct {
 	// request's proof; every later token request and use of a token of
 	// the grant must prove that key.
 	JKT string `json:"cnf_jkt,omitempty"`
+	// AuthorizationDetails are what the citizen granted, in the form the
+	// partner asked in (RFC 9396); none when it asked by scopes.
+	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
 }
 
 var _ openid.Session = (*Session)(nil)

@@ -298,12 +298,15 @@ type accessSession struct {
 	Citizen   string                         `json:"citizen,omitempty"`
 	GrantID   string                         `json:"grant_id,omitempty"`
 	JKT       string                         `json:"cnf_jkt,omitempty"`
+	// AuthorizationDetails travel with the access token for introspection.
+	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
 }
 
 func encodeRequest(req fosite.Requester, kind Kind) ([]byte, error) {
 	var session any = req.GetSession()
 	if s, ok := session.(*Session); ok && kind == KindAccess && s.DefaultSession != nil {
-		session = accessSession{ExpiresAt: s.ExpiresAt, Subject: s.Subject, Citizen: s.Citizen, GrantID: s.GrantID, JKT: s.JKT}
+		session = accessSession{ExpiresAt: s.ExpiresAt, Subject: s.Subject, Citizen: s.Citizen, GrantID: s.GrantID, JKT: s.JKT,
+			AuthorizationDetails: s.AuthorizationDetails}
 	}
 	sess, err := json.Marshal(session)
 	if err != nil {

@@ -40,7 +40,7 @@ type Consents interface {
 	Challenge(ctx context.Context, id, session string) (consent.Challenge, error)
 	Resend(ctx context.Context, id, session, partnerName string, docs []consent.DocumentType, days int, clientIP string) (consent.Challenge, time.Duration, error)
 	Approve(ctx context.Context, r consent.ApproveRequest) (consent.Grant, error)
-	Holders(ctx context.Context, challengeID, session string) ([]consent.HolderChoice, error)
+	Holders(ctx context.Context, challengeID, session string, asked []string) ([]consent.HolderChoice, error)
 	Config() consent.OTPConfig
 }
 
@@ -91,7 +91,8 @@ func (p *consentPages) load(c *gin.Context) (*request, *consent.Localizer, bool)
 		return nil, l, false
 	}
 	req := p.policy.Prepare(consent.AuthRequest{ID: pend.ID, ClientID: pend.ClientID, Scopes: pend.Scopes,
-		GrantDays: pend.Params.Get("grant_days"), Purpose: pend.Params.Get("purpose"), LoginHint: pend.LoginHint, ExpiresAt: pend.ExpiresAt})
+		GrantDays: pend.Params.Get("grant_days"), Purpose: pend.Params.Get("purpose"), LoginHint: pend.LoginHint, ExpiresAt: pend.ExpiresAt,
+		AuthorizationDetails: pend.Params.Get("authorization_details")})
 	return &request{Request: req, uiLocales: pend.UILocales, partner: partner}, l, true
 }
 
@@ -281,14 +282,15 @@ func (p *consentPages) answer(c *gin.Context) {
 	}
 	err = p.auth.Finish(c.Writer, c.Request, req.ID, func(ctx context.Context) (oauth.Decision, error) {
 		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: ch.ID, Session: session,
-			Code: c.PostForm("otp"), Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders})
+			Code: c.PostForm("otp"), Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders()})
 		if err != nil {
 			return oauth.Decision{}, err
 		}
-		return oauth.Decision{Allow: true, Citizen: string(grant.Citizen), Scopes: req.Scopes(grant), GrantID: grant.ID}, nil
+		return oauth.Decision{Allow: true, Citizen: string(grant.Citizen), Scopes: req.Scopes(grant), GrantID: grant.ID,
+			AuthorizationDetails: req.Granted(grant)}, nil
 	})
 	if errors.Is(err, consent.ErrChooseHolders) || errors.Is(err, consent.ErrNoHolder) {
-		p.chooseHolders(c, l, v, session, ch.ID, holders, err)
+		p.chooseHolders(c, l, v, session, ch.ID, req.AskedHolders(), holders, err)
 		return
 	}
 	if err != nil {
@@ -299,8 +301,8 @@ func (p *consentPages) answer(c *gin.Context) {
 // chooseHolders asks a legal representative, whose code was right, whose
 // documents the grant covers: each named, their own ticked, a child's only
 // when they tick it.
-func (p *consentPages) chooseHolders(c *gin.Context, l *consent.Localizer, v view, session, challenge string, ticked []int, err error) {
-	holders, herr := p.consents.Holders(c.Request.Context(), challenge, session)
+func (p *consentPages) chooseHolders(c *gin.Context, l *consent.Localizer, v view, session, challenge string, asked []string, ticked []int, err error) {
+	holders, herr := p.consents.Holders(c.Request.Context(), challenge, session, asked)
 	if herr != nil {
 		p.answerError(c, l, v, herr)
 		return
@@ -310,8 +312,8 @@ func (p *consentPages) chooseHolders(c *gin.Context, l *consent.Localizer, v vie
 		if h.Relation == consent.RelationSelf {
 			label = l.T("holder_self", map[string]any{"Name": h.Name})
 		}
-		checked := (ticked == nil && i == 0) || slices.Contains(ticked, i)
-		v.Holders = append(v.Holders, holderOption{Index: i, Label: label, Checked: checked})
+		checked := (ticked == nil && i == 0) || slices.Contains(ticked, h.Position)
+		v.Holders = append(v.Holders, holderOption{Index: h.Position, Label: label, Checked: checked})
 	}
 	v.CanResend, v.Notice = false, ""
 	if errors.Is(err, consent.ErrNoHolder) {

@@ -98,7 +98,7 @@ func (f fakeConsents) Resend(context.Context, string, string, string, []consent.
 func (f fakeConsents) Approve(_ context.Context, r consent.ApproveRequest) (consent.Grant, error) {
 	return consent.Grant{ID: "g1", Citizen: "850315300128", Documents: r.Documents}, f.call("approve")
 }
-func (f fakeConsents) Holders(context.Context, string, string) ([]consent.HolderChoice, error) {
+func (f fakeConsents) Holders(context.Context, string, string, []string) ([]consent.HolderChoice, error) {
 	return nil, f.call("holders")
 }
 func (f fakeConsents) Config() consent.OTPConfig { return consent.DefaultOTPConfig }

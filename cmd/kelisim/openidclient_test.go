@@ -29,7 +29,7 @@ import (
 const rpDir = "testdata/rp"
 
 // A bank's relying party built on openid-client 6 — which implements PAR,
-// private_key_jwt and DPoP with nonces itself — completes the whole journey
+// private_key_jwt and DPoP with nonces itself, and sends RAR — completes the whole journey
 // against two replicas on one PostgreSQL behind one address: PAR with a
 // DPoP proof, the citizen's consent in Chromium, the code exchange, a
 // document fetched with Authorization: DPoP, a refresh still bound to its
@@ -81,7 +81,8 @@ func TestOpenIDClientRP(t *testing.T) {
 	cmd := exec.Command(node, "rp.mjs")
 	cmd.Dir = rpDir
 	cmd.Env = append(os.Environ(), "ISSUER="+lb.URL, "CLIENT_ID="+p.id, "CLIENT_KEY="+string(priv),
-		"REDIRECT_URI="+callback.URL+"/callback", "SCOPE=openid offline_access documents:id_card")
+		"REDIRECT_URI="+callback.URL+"/callback", "SCOPE=openid offline_access",
+		`AUTHORIZATION_DETAILS=[{"type":"kelisim_documents","documents":["id_card"],"purpose":"A loan application","duration_days":30}]`)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	stderr := &syncBuffer{}
@@ -133,8 +134,12 @@ func TestOpenIDClientRP(t *testing.T) {
 		t.Fatal("the browser never reached the partner")
 	}
 
-	if tok := next("token"); tok["token_type"] != "dpop" && tok["token_type"] != "DPoP" || tok["grant_id"] == nil || tok["has_refresh"] != true {
+	tok := next("token")
+	if tok["token_type"] != "dpop" && tok["token_type"] != "DPoP" || tok["grant_id"] == nil || tok["has_refresh"] != true {
 		t.Errorf("token: %v", tok)
+	}
+	if ad, _ := tok["authorization_details"].([]any); len(ad) != 1 || ad[0].(map[string]any)["duration_days"] != float64(30) {
+		t.Errorf("granted authorization_details: %v", tok["authorization_details"])
 	}
 	if s := next("documents"); s["status"] != float64(200) || s["count"] != float64(1) {
 		t.Errorf("documents: %v", s)

@@ -28,7 +28,7 @@ const nonce = client.randomNonce()
 const url = await client.buildAuthorizationUrlWithPAR(config, {
   redirect_uri: env('REDIRECT_URI'), scope: env('SCOPE'), state, nonce,
   code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  purpose: 'A loan application',
+  authorization_details: process.env.AUTHORIZATION_DETAILS ?? '',
 }, { DPoP: dpop })
 say('authorize', { url: url.href })
 
@@ -38,7 +38,7 @@ const callback = (await lines.next()).value
 const tokens = await client.authorizationCodeGrant(config, new URL(callback),
   { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce }, undefined, { DPoP: dpop })
 say('token', { token_type: tokens.token_type, grant_id: tokens.grant_id, scope: tokens.scope, sub: tokens.claims()?.sub,
-  has_refresh: Boolean(tokens.refresh_token) })
+  has_refresh: Boolean(tokens.refresh_token), authorization_details: tokens.authorization_details })
 
 const base = new URL(env('ISSUER'))
 const fetchJSON = async (token, path, method = 'GET') => {
