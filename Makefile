@@ -12,7 +12,8 @@ GO ?= go
 FUZZTIME ?= 3s
 FUZZ_TARGETS = ./cmd/kelisim:FuzzConsentForm ./cmd/kelisim:FuzzSettingsForm ./cmd/kelisim:FuzzAdminJSON \
 	./cmd/kelisim:FuzzClientAssertion ./cmd/kelisim:FuzzAuthorizationHeader \
-	./consent:FuzzParseIIN ./consent:FuzzParsePhone ./consent:FuzzSelect
+	./consent:FuzzParseIIN ./consent:FuzzParsePhone ./consent:FuzzSelect \
+	./consent:FuzzAuthorizationDetails ./oauth:FuzzDPoPProof
 
 test: check-postgres
 	$(GO) vet ./...

@@ -37,3 +37,27 @@ func FuzzSelect(f *testing.F) {
 		}
 	})
 }
+
+// authorization_details from a partner, whatever they hold, are refused or
+// parse to elements of the one type, with known documents and a holder.
+func FuzzAuthorizationDetails(f *testing.F) {
+	f.Add(`[{"type":"kelisim_documents","documents":["id_card"],"holder":"self","purpose":"p","duration_days":3}]`)
+	f.Add(`[{"type":"kelisim_documents","documents":["birth_certificate"],"holder":"150612601232"}]`)
+	f.Add(`[{}]`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		details, err := consent.ParseAuthorizationDetails(raw)
+		if err != nil {
+			return
+		}
+		for _, d := range details {
+			if d.Type != consent.DetailType || len(d.Documents) == 0 || d.Holder == "" {
+				t.Fatalf("accepted %+v from %q", d, raw)
+			}
+			for _, doc := range d.Documents {
+				if !doc.Known() {
+					t.Fatalf("unknown document %q accepted", doc)
+				}
+			}
+		}
+	})
+}

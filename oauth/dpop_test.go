@@ -31,10 +31,10 @@ const issuer = "https://kelisim.test"
 // dpopServer is an OAuth server on the memory store with two verifiers
 // (client_credentials, secret "s3cret"): "airport", and "border", which
 // registered dpop_bound_access_tokens.
-func dpopServer(t *testing.T, nonce bool) *oauth.Server { return dpopServerAt(t, nonce, time.Now) }
+func dpopServer(t testing.TB, nonce bool) *oauth.Server { return dpopServerAt(t, nonce, time.Now) }
 
 // dpopServerAt is dpopServer on the clock now.
-func dpopServerAt(t *testing.T, nonce bool, now func() time.Time) *oauth.Server {
+func dpopServerAt(t testing.TB, nonce bool, now func() time.Time) *oauth.Server {
 	t.Helper()
 	st := memory.New()
 	secrets, err := oauth.NewSecrets([]byte("test-secret-test-secret-test-secret-0123"))
@@ -354,4 +354,21 @@ func TestDPoPNonceRotates(t *testing.T) {
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "use_dpop_nonce") || rec.Header().Get("DPoP-Nonce") == nonce {
 		t.Errorf("the nonce two windows on: %d %s, new nonce %q", rec.Code, rec.Body, rec.Header().Get("DPoP-Nonce"))
 	}
+}
+
+// A DPoP header, whatever it holds, is refused or yields a thumbprint; it
+// never panics.
+func FuzzDPoPProof(f *testing.F) {
+	f.Add("eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2In0.e30.AAAA")
+	f.Add("a.b.c")
+	f.Add("")
+	srv := dpopServer(f, false)
+	f.Fuzz(func(t *testing.T, proof string) {
+		r := httptest.NewRequest("GET", "/userinfo", nil)
+		r.Header.Set("DPoP", proof)
+		jkt, err := srv.CheckProof(context.Background(), r, "", "")
+		if err == nil && len(jkt) != 43 {
+			t.Fatalf("accepted %q with thumbprint %q", proof, jkt)
+		}
+	})
 }
