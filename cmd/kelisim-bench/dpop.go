@@ -70,4 +70,3 @@ func rawFormDPoP(host, path, proof string, form []byte) []byte {
 func rawGetDPoP(host, path, token, proof string) []byte {
 	return []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: DPoP %s\r\nDPoP: %s\r\n\r\n", path, host, token, proof))
 }
-
