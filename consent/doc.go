@@ -28,6 +28,8 @@
 //     grants, revocation, history, erasure and error reports.
 //   - Upkeep (upkeep.go): the background round — expiry, forwarding of
 //     reports, purges.
+//   - PartnerGrants (grants.go): a partner reads and ends the grants it
+//     holds (FAPI Grant Management).
 //
 // Stores implement the interfaces named here (Store, DeliveryStore,
 // SettingsStore, ShareStore, ReportStore, Janitor, Limiter); the memory
