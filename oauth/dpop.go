@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -67,12 +68,12 @@ var thumbprintRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 func validThumbprint(s string) bool { return thumbprintRE.MatchString(s) }
 
 type proofClaims struct {
-	JTI   string          `json:"jti"`
-	HTM   string          `json:"htm"`
-	HTU   string          `json:"htu"`
-	IAT   json.Number     `json:"iat"`
-	ATH   string          `json:"ath"`
-	Nonce json.RawMessage `json:"nonce"`
+	JTI   string      `json:"jti"`
+	HTM   string      `json:"htm"`
+	HTU   string      `json:"htu"`
+	IAT   json.Number `json:"iat"`
+	ATH   string      `json:"ath"`
+	Nonce string      `json:"nonce"`
 }
 
 // CheckProof checks the DPoP proof of request r, sent to the gateway's
@@ -89,11 +90,12 @@ func (s *Server) CheckProof(ctx context.Context, r *http.Request, token, jkt str
 	if len(values) > 1 {
 		return "", badProof("more than one DPoP header")
 	}
-	got, jti, iat, nonce, err := s.verifyProof(values[0], r.Method, s.cfg.Issuer+r.URL.Path, token)
+	p, err := s.verifyProof(values[0], r.Method, s.cfg.Issuer+r.URL.Path, token)
 	if err != nil {
 		return "", err
 	}
-	if s.cfg.DPoPNonce && !s.nonces.valid(nonce) {
+	got := p.jkt
+	if s.cfg.DPoPNonce && !s.nonces.valid(p.nonce) {
 		return "", ErrUseNonce // the jti is not spent: the retry makes a new proof anyway
 	}
 	if jkt != "" && got != jkt {
@@ -101,13 +103,13 @@ func (s *Server) CheckProof(ctx context.Context, r *http.Request, token, jkt str
 	}
 	// Remembered under the key and the jti, until the proof is stale. A
 	// request decided again (see Server.settle) meets its own proof.
-	sum := sha256.Sum256([]byte(got + "|" + jti))
+	sum := sha256.Sum256([]byte(got + "|" + p.jti))
 	sig := base64.RawURLEncoding.EncodeToString(sum[:])
 	cache := cacheOf(ctx)
 	if cache.ownJTI("dpop:" + sig) {
 		return got, nil
 	}
-	rec := Record{Kind: KindDPoP, Signature: sig, Active: true, ExpiresAt: iat.Add(DPoPMaxAge + dpopMaxSkew)}
+	rec := Record{Kind: KindDPoP, Signature: sig, Active: true, ExpiresAt: p.iat.Add(DPoPMaxAge + dpopMaxSkew)}
 	switch err := s.storage.store.CreateRecord(ctx, rec); {
 	case errors.Is(err, ErrConflict):
 		return "", badProof("replayed")
@@ -118,76 +120,73 @@ func (s *Server) CheckProof(ctx context.Context, r *http.Request, token, jkt str
 	return got, nil
 }
 
-// verifyProof checks one proof for method and url (and token, when set)
-// and returns its key's thumbprint, its jti, its iat and its nonce.
-func (s *Server) verifyProof(proof, method, url, token string) (jkt, jti string, iat time.Time, nonce string, err error) {
-	jkt, jti, iat, c, err := s.parseProof(proof, method, url, token)
-	if err != nil {
-		return "", "", time.Time{}, "", err
-	}
-	if len(c.Nonce) > 0 && json.Unmarshal(c.Nonce, &nonce) != nil {
-		return "", "", time.Time{}, "", badProof("nonce is not a string")
-	}
-	return jkt, jti, iat, nonce, nil
+// checkedProof is what a proof that verified says.
+type checkedProof struct {
+	jkt   string // the thumbprint of the key that signed it
+	jti   string
+	iat   time.Time
+	nonce string // the server nonce it carries, if any
 }
 
-func (s *Server) parseProof(proof, method, url, token string) (string, string, time.Time, proofClaims, error) {
+// verifyProof checks one proof for method and url (and for token, when
+// set): its form, its signature by the key in its header, and its claims.
+func (s *Server) verifyProof(proof, method, url, token string) (checkedProof, error) {
 	if len(proof) > dpopMaxSize || strings.Count(proof, ".") != 2 {
-		return "", "", time.Time{}, proofClaims{}, badProof("not a compact JWS")
+		return checkedProof{}, badProof("not a compact JWS")
 	}
 	jws, err := josev4.ParseSignedCompact(proof, DPoPAlgs)
 	if err != nil {
-		return "", "", time.Time{}, proofClaims{}, badProof("not a JWS signed with %s", DPoPAlgValues)
+		return checkedProof{}, badProof("not a JWS signed with %s", DPoPAlgValues)
 	}
 	if len(jws.Signatures) != 1 {
-		return "", "", time.Time{}, proofClaims{}, badProof("not one signature")
+		return checkedProof{}, badProof("not one signature")
 	}
 	h := jws.Signatures[0].Protected
 	if typ, _ := h.ExtraHeaders[josev4.HeaderType].(string); typ != "dpop+jwt" {
-		return "", "", time.Time{}, proofClaims{}, badProof("typ is not dpop+jwt")
+		return checkedProof{}, badProof("typ is not dpop+jwt")
 	}
 	key := h.JSONWebKey
 	if key == nil || !key.Valid() || !key.IsPublic() {
-		return "", "", time.Time{}, proofClaims{}, badProof("the jwk header is not a public key")
+		return checkedProof{}, badProof("the jwk header is not a public key")
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return "", "", time.Time{}, proofClaims{}, badProof("the signature does not verify with its jwk")
+		return checkedProof{}, badProof("the signature does not verify with its jwk")
 	}
 	var c proofClaims
-	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil {
-		return "", "", time.Time{}, proofClaims{}, badProof("the claims are not a JSON object")
+		return checkedProof{}, badProof("the claims are not a JSON object with string jti, htm, htu, ath and nonce")
 	}
 	if c.JTI == "" || len(c.JTI) > 256 {
-		return "", "", time.Time{}, proofClaims{}, badProof("no jti")
+		return checkedProof{}, badProof("no jti")
 	}
 	if c.HTM != method {
-		return "", "", time.Time{}, proofClaims{}, badProof("htm is not %s", method)
+		return checkedProof{}, badProof("htm is not %s", method)
 	}
 	if c.HTU != url {
-		return "", "", time.Time{}, proofClaims{}, badProof("htu is not %s", url)
+		return checkedProof{}, badProof("htu is not %s", url)
 	}
 	secs, err := c.IAT.Int64()
 	if err != nil {
-		return "", "", time.Time{}, proofClaims{}, badProof("no iat")
+		return checkedProof{}, badProof("no iat")
 	}
 	iat, now := time.Unix(secs, 0), s.now()
 	if iat.Before(now.Add(-DPoPMaxAge)) || iat.After(now.Add(dpopMaxSkew)) {
-		return "", "", time.Time{}, proofClaims{}, badProof("iat is outside the accepted window")
+		return checkedProof{}, badProof("iat is outside the accepted window")
 	}
 	if token != "" {
 		sum := sha256.Sum256([]byte(token))
 		if c.ATH != base64.RawURLEncoding.EncodeToString(sum[:]) {
-			return "", "", time.Time{}, proofClaims{}, badProof("ath is not the hash of the access token")
+			return checkedProof{}, badProof("ath is not the hash of the access token")
 		}
 	}
 	tp, err := key.Thumbprint(crypto.SHA256)
 	if err != nil {
-		return "", "", time.Time{}, proofClaims{}, badProof("no thumbprint")
+		return checkedProof{}, badProof("no thumbprint")
 	}
-	return base64.RawURLEncoding.EncodeToString(tp), c.JTI, iat, c, nil
+	return checkedProof{jkt: base64.RawURLEncoding.EncodeToString(tp), jti: c.JTI, iat: iat, nonce: c.Nonce}, nil
 }
 
 // AuthorizationToken returns the access token of the Authorization header

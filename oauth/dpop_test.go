@@ -10,8 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -36,30 +34,12 @@ func dpopServer(t testing.TB, nonce bool) *oauth.Server { return dpopServerAt(t,
 // dpopServerAt is dpopServer on the clock now.
 func dpopServerAt(t testing.TB, nonce bool, now func() time.Time) *oauth.Server {
 	t.Helper()
-	st := memory.New()
-	secrets, err := oauth.NewSecrets([]byte("test-secret-test-secret-test-secret-0123"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := oauth.NewKeys(context.Background(), st, secrets, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := time.Now().UTC()
+	var ps []partners.Partner
 	for _, id := range []string{"airport", "border"} {
-		p := partners.Partner{ID: id, Registration: partners.Registration{ClientName: id, TokenEndpointAuthMethod: partners.AuthSecretBasic,
-			Scope: "verify", Verifier: true, Delivery: partners.DeliveryPull, DPoPBoundAccessTokens: id == "border"},
-			Status: partners.StatusActive, Version: 1, CreatedAt: at, UpdatedAt: at, SecretHash: secrets.HashSecret([]byte("s3cret"))}
-		if err := st.CreatePartner(context.Background(), p, partners.AuditEntry{At: at, Action: "partner.create", PartnerID: id}); err != nil {
-			t.Fatal(err)
-		}
+		ps = append(ps, partners.Partner{ID: id, Registration: partners.Registration{ClientName: id, TokenEndpointAuthMethod: partners.AuthSecretBasic,
+			Scope: "verify", Verifier: true, Delivery: partners.DeliveryPull, DPoPBoundAccessTokens: id == "border"}})
 	}
-	srv, err := oauth.New(oauth.Config{Issuer: issuer, DPoPNonce: nonce, Store: st, Partners: st, Keys: keys, Secrets: secrets,
-		Consent: oauth.Unavailable{}, Observer: noObserver{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv
+	return newTestServer(t, memory.New(), oauth.Config{Issuer: issuer, DPoPNonce: nonce, Consent: oauth.Unavailable{}, Now: now}, ps...)
 }
 
 // prover signs DPoP proofs with one P-256 key.

@@ -3,8 +3,6 @@ package oauth_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -52,27 +50,10 @@ func (w waiting) Prompt(rw http.ResponseWriter, _ *http.Request, p oauth.Pending
 func setupServer(t *testing.T) (*oauth.Server, *failingCodes, string) {
 	t.Helper()
 	st := &failingCodes{Store: memory.New()}
-	secrets, err := oauth.NewSecrets([]byte("test-secret-test-secret-test-secret-0123"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := oauth.NewKeys(context.Background(), st, secrets, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	p := partners.Partner{ID: "bank", Registration: partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
-		TokenEndpointAuthMethod: partners.AuthSecretBasic, Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"},
-		Delivery: partners.DeliveryPull}, Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now}
-	if err := st.CreatePartner(context.Background(), p, partners.AuditEntry{At: now, Action: "partner.create", PartnerID: "bank"}); err != nil {
-		t.Fatal(err)
-	}
 	var id string
-	srv, err := oauth.New(oauth.Config{Issuer: "https://kelisim.test", Store: st, Partners: st, Keys: keys, Secrets: secrets,
-		Consent: waiting{&id}, Observer: noObserver{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newTestServer(t, st, oauth.Config{Consent: waiting{&id}}, partners.Partner{ID: "bank", Registration: partners.Registration{
+		ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
+		Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
 	q := url.Values{"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {"https://bank.example/cb"},
 		"scope": {"openid documents:id_card"}, "state": {"state-1234567890"}, "nonce": {"nonce-1234567890"},
 		"code_challenge": {strings.Repeat("c", 43)}, "code_challenge_method": {"S256"}}
