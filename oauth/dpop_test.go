@@ -10,16 +10,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	josev4 "github.com/go-jose/go-jose/v4"
 
 	"github.com/kelisim/kelisim/adapters/memory"
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
@@ -351,4 +354,49 @@ func FuzzDPoPProof(f *testing.F) {
 			t.Fatalf("accepted %q with thumbprint %q", proof, jkt)
 		}
 	})
+}
+
+// downForProofs is the memory store whose proof memory is unreachable.
+type downForProofs struct {
+	*memory.Store
+	down *atomic.Bool
+}
+
+func (d downForProofs) CreateRecord(ctx context.Context, r oauth.Record) error {
+	if r.Kind == oauth.KindDPoP && d.down.Load() {
+		consent.NoteUnavailable(ctx)
+		return fmt.Errorf("insert: %w", consent.ErrUnavailable)
+	}
+	return d.Store.CreateRecord(ctx, r)
+}
+
+// When the store cannot remember a proof, nothing is decided: the token
+// endpoint answers 503 temporarily_unavailable, and a resource gets an
+// unavailable error, never a refusal of the partner's credentials.
+func TestDPoPWithTheStoreDown(t *testing.T) {
+	st := downForProofs{Store: memory.New(), down: new(atomic.Bool)}
+	srv := newTestServer(t, st, oauth.Config{Issuer: issuer, Consent: oauth.Unavailable{}}, partners.Partner{ID: "airport",
+		Registration: partners.Registration{ClientName: "airport", TokenEndpointAuthMethod: partners.AuthSecretBasic,
+			Scope: "verify", Verifier: true, Delivery: partners.DeliveryPull}})
+	key := newProver(t)
+	_, bound := tokenRequest(t, srv, "airport", key.proof(t, "POST", issuer+oauth.PathToken, ""))
+	st.down.Store(true)
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}
+	req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("airport", "s3cret")
+	req.Header.Set("DPoP", key.proof(t, "POST", issuer+oauth.PathToken, ""))
+	req = req.WithContext(consent.WatchStore(req.Context()))
+	rec := httptest.NewRecorder()
+	srv.Token(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "temporarily_unavailable") {
+		t.Errorf("token with the proof memory down: %d %s", rec.Code, rec.Body)
+	}
+	tok := bound["access_token"].(string)
+	r := resource("GET", "/api/v1/verify/history", "DPoP", tok, key.proof(t, "GET", issuer+"/api/v1/verify/history", tok))
+	_, err := srv.Access(r.WithContext(consent.WatchStore(r.Context())))
+	var refused *oauth.ResourceError
+	if err == nil || errors.As(err, &refused) || !errors.Is(err, consent.ErrUnavailable) {
+		t.Errorf("a bound token's proof with the store down: %v, want an unavailable error", err)
+	}
 }
