@@ -130,15 +130,15 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 	case "token":
 		conns := b.rawConns(conc)
 		defer closeAll(conns)
-		req := rawForm(hostOf(b.o.base), "/oauth2/token", b.verifier, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}
+		req := rawForm(hostOf(b.o.base), "/oauth2/token", b.verifier, form, "")
 		if b.dp != nil { // the nonce, once, before the clock runs
-			_, _, _ = b.form(ctx, b.client, "/oauth2/token", b.verifier, url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
+			_, _, _ = b.form(ctx, b.client, "/oauth2/token", b.verifier, form)
 		}
-		rest := req[len("POST /oauth2/token HTTP/1.1\r\nHost: "+hostOf(b.o.base)+"\r\n"):]
 		cc := b.measure(ctx, b.named("token/client_credentials"), conc, func(w, _ int) (int, bool) {
 			r := req
 			if b.dp != nil {
-				r = rawFormDPoP(hostOf(b.o.base), "/oauth2/token", b.dp.proof("POST", b.o.base+"/oauth2/token", ""), rest)
+				r = rawForm(hostOf(b.o.base), "/oauth2/token", b.verifier, form, b.dp.proof("POST", b.o.base+"/oauth2/token", ""))
 			}
 			status, body, h, err := conns[w].do(ctx, r)
 			if b.dp != nil && h != nil {
@@ -179,7 +179,7 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		}
 		reqs := make([][]byte, len(pool))
 		for i, tok := range pool {
-			reqs[i] = rawForm(hostOf(b.o.base), "/oauth2/introspect", b.bank, url.Values{"token": {tok}})
+			reqs[i] = rawForm(hostOf(b.o.base), "/oauth2/introspect", b.bank, url.Values{"token": {tok}}, "")
 		}
 		conns := b.rawConns(conc)
 		defer closeAll(conns)

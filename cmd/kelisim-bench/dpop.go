@@ -61,11 +61,6 @@ func (d *dpop) remember(h http.Header) {
 	}
 }
 
-// rawFormDPoP is rawForm with a proof.
-func rawFormDPoP(host, path, proof string, form []byte) []byte {
-	return []byte("POST " + path + " HTTP/1.1\r\nHost: " + host + "\r\nDPoP: " + proof + "\r\n" + string(form))
-}
-
 // rawGetDPoP is a GET with a DPoP-bound token and its proof.
 func rawGetDPoP(host, path, token, proof string) []byte {
 	return []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: DPoP %s\r\nDPoP: %s\r\n\r\n", path, host, token, proof))

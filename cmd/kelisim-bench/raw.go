@@ -84,12 +84,17 @@ func (c *rawConn) close() {
 	}
 }
 
-// rawForm is a POST of a form with the partner's basic authentication.
-func rawForm(host, path string, p partner, form url.Values) []byte {
+// rawForm is a POST of a form with the partner's basic authentication,
+// and a DPoP proof when proof is set.
+func rawForm(host, path string, p partner, form url.Values, proof string) []byte {
 	body := form.Encode()
 	auth := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(p.id) + ":" + url.QueryEscape(p.secret)))
-	return []byte(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n"+
-		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", path, host, auth, len(body), body))
+	dpop := ""
+	if proof != "" {
+		dpop = "DPoP: " + proof + "\r\n"
+	}
+	return []byte(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n%s"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", path, host, auth, dpop, len(body), body))
 }
 
 // rawGet is a GET with a bearer token.
