@@ -21,7 +21,7 @@ type AccessEvent struct {
 	PartnerID string       `json:"partner_id"`
 	GrantID   string       `json:"grant_id"`
 	Document  DocumentType `json:"document"`
-	Kind      string       `json:"kind"` // fetch, delivery or view
+	Kind      string       `json:"kind"` // fetch, delivery, view; merge or replace
 }
 
 // Access event kinds.
@@ -29,7 +29,17 @@ const (
 	AccessFetch    = "fetch"
 	AccessDelivery = "delivery"
 	AccessView     = "view" // a third party viewed a shared document
+	// A consent changed a grant (no document): the citizen merged into
+	// it or replaced it.
+	AccessMerge   = string(GrantMerge)
+	AccessReplace = string(GrantReplace)
 )
+
+// IsUse reports whether an event of kind is a use of a document (a fetch,
+// a delivery, a view) rather than a change of the grant.
+func IsUse(kind string) bool {
+	return kind == AccessFetch || kind == AccessDelivery || kind == AccessView
+}
 
 // AccessLog keeps the access history.
 type AccessLog interface {

@@ -10,8 +10,9 @@ import (
 
 // Approving: the right code (or, for a legal representative, the choice of
 // whose documents) turns a challenge into a grant, with the deliveries it
-// needs, in one transaction; grants under older terms for the same partner
-// end with it.
+// needs, in one transaction. A consent may change a grant its partner holds
+// (merge, replace) instead of making one; a new grant replaces the
+// citizen's earlier ones for the same partner and holders.
 
 // ApproveRequest is the citizen's answer on the code page.
 type ApproveRequest struct {
@@ -29,6 +30,13 @@ type ApproveRequest struct {
 	// the citizen may share only theirs. None: anybody's the citizen
 	// represents.
 	Asked []string
+	// Change and Action, when the partner asked to merge into or replace
+	// a grant it holds, name it and say how (GrantCreate otherwise).
+	Change string
+	Action GrantAction
+	// Allowed are the documents the partner may be granted now: a merge
+	// keeps only these of the grant's.
+	Allowed []DocumentType
 }
 
 // ErrChooseHolders: the code was right and the citizen represents minors:
@@ -47,8 +55,9 @@ var ErrNoHolder = newError(KindInvalid, "err_no_holder", "no holder was chosen")
 // Returns *WrongCodeError (a try is spent; the last one kills the
 // challenge), ErrCodeDead, ErrCodeExpired, ErrCodeUsed,
 // ErrSelectionChanged (the selection differs from what the code was sent
-// for; no try is spent), ErrChooseHolders, ErrNoHolder or
-// ErrUnknownChallenge.
+// for; no try is spent), ErrChooseHolders, ErrNoHolder,
+// ErrUnknownChallenge, and — when it changes a grant — ErrGrantGone or
+// ErrOtherCitizen.
 func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) {
 	for {
 		c, err := s.verified(ctx, r)
@@ -72,25 +81,38 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 			return Grant{}, err
 		}
 		now := s.now()
+		ends := now.Add(time.Duration(c.Days) * 24 * time.Hour)
 		g := Grant{
 			ID: newID(), Citizen: c.Citizen, PartnerID: c.PartnerID, Holders: holders, Documents: c.Documents, Purpose: r.Purpose,
-			CreatedAt: now, ExpiresAt: now.Add(time.Duration(c.Days) * 24 * time.Hour), TermsVersion: s.terms,
-			ChallengeID: c.ID, Status: GrantActive,
+			CreatedAt: now, ExpiresAt: ends, TermsVersion: s.terms, ChallengeID: c.ID, Status: GrantActive,
+		}
+		if r.Action != GrantCreate {
+			old, err := s.changing(ctx, r.Change, c.PartnerID, c.Citizen)
+			if err != nil {
+				return Grant{}, err
+			}
+			g = old.Changed(r.Action, c.Documents, holders, ends, r.Purpose, s.terms, c.ID, r.Allowed)
 		}
 		c.Status = ChallengeUsed
-		out, err := s.outbox.ForGrant(ctx, g)
+		due := g
+		due.CreatedAt = now // the deliveries a change needs are due now
+		out, err := s.outbox.ForGrant(ctx, due)
 		if err != nil {
 			return Grant{}, err
 		}
-		err = s.store.ApproveChallenge(ctx, c, g, out)
+		if r.Action == GrantCreate {
+			err = s.store.ApproveChallenge(ctx, c, g, out)
+		} else {
+			err = s.store.ChangeGrant(ctx, c, g, r.Action, now, out)
+		}
 		if errors.Is(err, ErrStale) {
 			continue
 		}
 		if err != nil {
 			return Grant{}, err
 		}
-		s.log.InfoContext(ctx, "grant created", "grant", g.ID, "partner", g.PartnerID, "iin", g.Citizen.Masked())
-		s.supersede(ctx, g)
+		s.log.InfoContext(ctx, "grant approved", "grant", g.ID, "action", string(r.Action), "partner", g.PartnerID, "iin", g.Citizen.Masked())
+		s.replaceOthers(ctx, g, now)
 		return g, nil
 	}
 }
@@ -195,16 +217,34 @@ func chosen(c Challenge, positions, allowed []int) ([]IIN, error) {
 	return out, nil
 }
 
-// supersede ends the citizen's grants for the same partner given under an
-// older version of the terms: they work only until the partner asks for
-// consent again, and it just did. Nothing is re-consented silently: the
-// new grant is the citizen's own, given with a code.
-func (s *Service) supersede(ctx context.Context, g Grant) {
-	ended, err := s.janitor.SupersedeGrants(ctx, g.Citizen, g.PartnerID, g.TermsVersion, g.CreatedAt)
+// changing returns the grant a consent merges into or replaces: active,
+// its partner's, and given by the citizen consenting now.
+func (s *Service) changing(ctx context.Context, id, partner string, citizen IIN) (Grant, error) {
+	g, err := s.store.GetGrant(ctx, id)
+	switch {
+	case errors.Is(err, ErrGrantNotFound):
+		return Grant{}, ErrGrantGone
+	case err != nil:
+		return Grant{}, err
+	case g.PartnerID != partner || !g.ActiveAt(s.now()):
+		return Grant{}, ErrGrantGone
+	case g.Citizen != citizen:
+		return Grant{}, ErrOtherCitizen
+	}
+	return g, nil
+}
+
+// replaceOthers ends the citizen's other grants for the same partner that
+// g replaces: those covering one of its holders, and those given under
+// older terms, which work only until the partner asks for consent again,
+// as it just did. Nothing is re-consented silently: g is the citizen's
+// own, given with a code. The partner is told of each.
+func (s *Service) replaceOthers(ctx context.Context, g Grant, now time.Time) {
+	ended, err := s.store.ReplaceGrants(ctx, g, now)
 	if err == nil {
-		err = s.outbox.NotifyEnded(ctx, ended, g.CreatedAt)
+		err = s.outbox.NotifyEnded(ctx, ended, now)
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "supersede grants under old terms", "grant", g.ID, "err", err)
+		s.log.ErrorContext(ctx, "end the grants a new one replaces", "grant", g.ID, "err", err)
 	}
 }

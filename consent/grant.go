@@ -66,3 +66,76 @@ func (g Grant) Covers(holder IIN) bool {
 func (g Grant) ActiveAt(t time.Time) bool {
 	return g.Status == GrantActive && t.Before(g.ExpiresAt)
 }
+
+// GrantAction is how a consent changes what its partner holds for the
+// citizen (FAPI Grant Management for OAuth 2.0).
+type GrantAction string
+
+const (
+	// GrantCreate makes a new grant. It replaces the citizen's active
+	// grants for the partner that cover any of its holders (or were given
+	// under other terms): a partner holds one grant per person, not a
+	// stack of them.
+	GrantCreate GrantAction = ""
+	// GrantMerge adds to the grant the partner names: the documents and
+	// holders the citizen consents to now join those it covers, and it
+	// lasts until the later of its end and the new duration's.
+	GrantMerge GrantAction = "merge"
+	// GrantReplace rewrites the grant the partner names with what the
+	// citizen consents to now; tokens issued under it as it was stop
+	// working.
+	GrantReplace GrantAction = "replace"
+)
+
+// ParseGrantAction reads grant_management_action; false for anything but
+// merge and replace (query and revoke are the grant endpoint's).
+func ParseGrantAction(s string) (GrantAction, bool) {
+	switch a := GrantAction(s); a {
+	case GrantMerge, GrantReplace:
+		return a, true
+	}
+	return "", false
+}
+
+// ErrGrantGone: the grant a request merges into or replaces is no longer
+// active, so the request cannot change it.
+var ErrGrantGone = newError(KindConflict, "err_grant_changed_gone", "the grant this request changes is no longer active")
+
+// ErrOtherCitizen: a request changes a grant another citizen gave.
+var ErrOtherCitizen = newError(KindInvalid, "err_grant_other_citizen", "the grant this request changes is another citizen's")
+
+// Changed is grant g as a consent approved now changes it: merged with,
+// or replaced by, what the citizen chose (docs, holders, the grant's new
+// end, purpose and terms, under challenge). allowed are the documents the
+// partner may be granted now; a merge keeps only those of g's.
+func (g Grant) Changed(action GrantAction, docs []DocumentType, holders []IIN, ends time.Time, purpose, terms, challenge string, allowed []DocumentType) Grant {
+	out := g
+	out.Documents, out.Holders = slices.Clone(docs), slices.Clone(holders)
+	out.ExpiresAt, out.Purpose, out.TermsVersion, out.ChallengeID = ends, purpose, terms, challenge
+	if action != GrantMerge {
+		return out
+	}
+	out.Documents = nil
+	for _, d := range append(slices.Clone(g.Documents), docs...) {
+		if slices.Contains(allowed, d) && !slices.Contains(out.Documents, d) {
+			out.Documents = append(out.Documents, d)
+		}
+	}
+	kept := g.Holders
+	if len(kept) == 0 {
+		kept = []IIN{g.Citizen}
+	}
+	out.Holders = slices.Clone(kept)
+	for _, h := range holders {
+		if !slices.Contains(out.Holders, h) {
+			out.Holders = append(out.Holders, h)
+		}
+	}
+	if g.ExpiresAt.After(ends) {
+		out.ExpiresAt = g.ExpiresAt
+	}
+	if purpose == "" {
+		out.Purpose = g.Purpose
+	}
+	return out
+}

@@ -17,8 +17,11 @@ type PartnerGrantStore interface {
 	RevokeGrant(ctx context.Context, id, by, reason string, at time.Time, outbox []OutboxEntry) (bool, error)
 }
 
-// EndedByPartner is who ends a grant its partner gave up.
-const EndedByPartner = "partner"
+// Who ends a grant, besides the citizen, the operator and the system.
+const (
+	EndedByPartner     = "partner"  // the partner gave it up
+	EndedByReplacement = "replaced" // a newer consent for the same partner and holder
+)
 
 // PartnerGrantsConfig is what PartnerGrants are built from.
 type PartnerGrantsConfig struct {

@@ -31,6 +31,10 @@ type AuthRequest struct {
 	// AuthorizationDetails is the partner's authorization_details
 	// parameter, as sent (checked when the request was made).
 	AuthorizationDetails string
+	// GrantID and GrantAction are the partner's grant_id and
+	// grant_management_action, as sent (checked when the request was
+	// made).
+	GrantID, GrantAction string
 }
 
 // Request is what the citizen is asked: which documents, for how long at
@@ -51,6 +55,15 @@ type Request struct {
 	// Details are the partner's authorization_details, when it described
 	// the request so (RFC 9396); their documents are among Documents.
 	Details []DocumentDetail
+	// Action says how the request changes what the partner holds: a new
+	// grant, or a merge into or replacement of grant Change.
+	Action GrantAction
+	Change string
+	// Changes is grant Change as it stands, once Changing has read it.
+	// On a merge, its documents stay shared (Kept) and are not offered
+	// again.
+	Changes *Grant
+	Kept    []DocumentType
 }
 
 // ShownPurposeRunes bounds the purpose a page shows.
@@ -110,7 +123,27 @@ func (p RequestPolicy) Prepare(a AuthRequest) Request {
 	if iin, err := ParseIIN(a.LoginHint); err == nil {
 		r.LoginHint = iin
 	}
+	if action, ok := ParseGrantAction(a.GrantAction); ok && a.GrantID != "" {
+		r.Action, r.Change = action, a.GrantID
+	}
 	return r
+}
+
+// Changing tells the request what grant Change is now. A merge keeps its
+// documents: they are shown as shared already, and only the others are
+// offered.
+func (r *Request) Changing(g Grant) {
+	r.Changes = &g
+	if r.Action != GrantMerge {
+		return
+	}
+	var offered []DocumentType
+	for _, d := range r.Documents {
+		if !slices.Contains(g.Documents, d) {
+			offered = append(offered, d)
+		}
+	}
+	r.Documents, r.Kept = offered, slices.Clone(g.Documents)
 }
 
 // ShownPurpose is the purpose as a page shows it: at most
@@ -123,9 +156,10 @@ func (r Request) ShownPurpose() string {
 }
 
 // NoDocuments reports whether the request may be consented to without a
-// document: a first-party app asking for the citizen's settings only.
+// new document: a first-party app asking for the citizen's settings only,
+// or a merge, which keeps the documents shared already.
 func (r Request) NoDocuments() bool {
-	return len(r.Documents) == 0 && slices.Contains(r.OtherScopes, ScopeMe)
+	return (len(r.Documents) == 0 && slices.Contains(r.OtherScopes, ScopeMe)) || (r.Action == GrantMerge && len(r.Kept) > 0)
 }
 
 // DayOptions are the durations the citizen may pick: the usual steps
@@ -277,8 +311,9 @@ func (r Request) AskedHolders() []string {
 
 // Granted is what grant g gives the partner, in the form it asked in:
 // one kelisim_documents element per holder granted, with the documents
-// asked for that holder that the citizen kept, the purpose and the days.
-// None when the partner asked by scopes only.
+// asked for that holder that the citizen kept (and, on a merge, those the
+// grant kept), the purpose and the days. None when the partner asked by
+// scopes only.
 func (r Request) Granted(g Grant) []DocumentDetail {
 	if len(r.Details) == 0 {
 		return nil
@@ -295,6 +330,11 @@ func (r Request) Granted(g Grant) []DocumentDetail {
 			label = string(h)
 		}
 		var docs []DocumentType
+		for _, t := range r.Kept { // a merge's: shared already, for every holder
+			if slices.Contains(g.Documents, t) {
+				docs = append(docs, t)
+			}
+		}
 		for _, d := range r.Details {
 			for _, t := range d.Documents {
 				if d.Holder == label && slices.Contains(g.Documents, t) && !slices.Contains(docs, t) {

@@ -24,6 +24,19 @@ type Store interface {
 	// g and its outbox entries, in one transaction; ErrStale when the
 	// challenge moved on.
 	ApproveChallenge(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry) error
+	// ChangeGrant marks the challenge c (at c.Version) used and writes g
+	// over the active grant of the same id, citizen and partner (a merge
+	// or a replacement, as action says), with its outbox entries, in one
+	// transaction. It records the change in the citizen's history (an
+	// AccessEvent of kind action, at at), and a replacement ends the tokens
+	// issued under the grant as it was. ErrGrantGone when the grant is no
+	// longer active; ErrStale when the challenge moved on.
+	ChangeGrant(ctx context.Context, c Challenge, g Grant, action GrantAction, at time.Time, outbox []OutboxEntry) error
+	// ReplaceGrants ends the citizen's other active grants for g's partner
+	// that g replaces — those covering one of g's holders, and those
+	// given under other terms — and returns them. Of two grants approved
+	// at once for one citizen and partner, the later ends the earlier.
+	ReplaceGrants(ctx context.Context, g Grant, at time.Time) ([]Grant, error)
 	// GetGrant returns ErrGrantNotFound when there is none.
 	GetGrant(ctx context.Context, id string) (Grant, error)
 }
@@ -38,13 +51,6 @@ type GrantOutbox interface {
 	NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error
 }
 
-// Superseder ends grants given under older terms.
-type Superseder interface {
-	// SupersedeGrants ends the citizen's active grants for partner given
-	// under terms other than terms, and returns them.
-	SupersedeGrants(ctx context.Context, citizen IIN, partnerID, terms string, at time.Time) ([]Grant, error)
-}
-
 // ServiceConfig is what the consent Service is built from.
 type ServiceConfig struct {
 	Store    Store
@@ -55,7 +61,6 @@ type ServiceConfig struct {
 	OTP      OTPConfig
 	Terms    string // the current terms version
 	Outbox   GrantOutbox
-	Janitor  Superseder
 	Now      func() time.Time
 	Log      *slog.Logger
 }
@@ -71,7 +76,6 @@ type Service struct {
 	cfg      OTPConfig
 	terms    string
 	outbox   GrantOutbox
-	janitor  Superseder
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -80,14 +84,14 @@ type Service struct {
 func NewService(cfg ServiceConfig) (*Service, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Registry": cfg.Registry == nil, "SMS": cfg.SMS == nil,
 		"Messages": cfg.Messages == nil, "Key": len(cfg.Key) < 16, "Terms": cfg.Terms == "", "Outbox": cfg.Outbox == nil,
-		"Janitor": cfg.Janitor == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
+		"Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewService: %w", err)
 	}
 	if err := cfg.OTP.validate(); err != nil {
 		return nil, fmt.Errorf("consent.NewService: %w", err)
 	}
 	return &Service{store: cfg.Store, registry: cfg.Registry, sms: cfg.SMS, messages: cfg.Messages, key: cfg.Key, cfg: cfg.OTP,
-		terms: cfg.Terms, outbox: cfg.Outbox, janitor: cfg.Janitor, now: cfg.Now, log: cfg.Log}, nil
+		terms: cfg.Terms, outbox: cfg.Outbox, now: cfg.Now, log: cfg.Log}, nil
 }
 
 // TermsVersion is the version of the terms consents are given under now.
@@ -112,8 +116,11 @@ type StartRequest struct {
 	Lang        string
 	ClientIP    string
 	// NoDocuments allows a consent to no document: a first-party app's
-	// access to the citizen's settings.
+	// access to the citizen's settings, or a merge that only extends.
 	NoDocuments bool
+	// Changes, when set, is the grant the request merges into or
+	// replaces: only the citizen who gave it may consent.
+	Changes string
 }
 
 // LoginPartner stands for the gateway itself in a challenge that logs a
@@ -126,8 +133,9 @@ const LoginPartner = ""
 // that no code verifies, and sends nothing.
 //
 // Returns *InputError for a malformed IIN or phone, ErrNoDocuments,
-// *RateLimitError past the per-phone or per-IP limit, and
-// ErrRegistryUnavailable.
+// *RateLimitError past the per-phone or per-IP limit,
+// ErrRegistryUnavailable, and — for a request that changes a grant —
+// ErrGrantGone or ErrOtherCitizen (before any code is sent).
 func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) {
 	iin, err := ParseIIN(r.IIN)
 	if err != nil {
@@ -148,6 +156,11 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 	budget := keyed(s.key, "otp-"+purpose, string(iin)+"|"+string(phone))
 	if err := s.count(ctx, budget, r.ClientIP, now); err != nil {
 		return Challenge{}, err
+	}
+	if r.Changes != "" {
+		if _, err := s.changing(ctx, r.Changes, r.PartnerID, iin); err != nil {
+			return Challenge{}, err
+		}
 	}
 	citizen, err := s.registry.Citizen(ctx, iin)
 	switch {

@@ -22,9 +22,6 @@ type Janitor interface {
 	// spent rate-limit events, dead sessions and old delivered outbox
 	// entries. It returns how many rows it deleted, by kind.
 	Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error)
-	// SupersedeGrants ends the citizen's active grants for partner given
-	// under terms other than terms, and returns them.
-	SupersedeGrants(ctx context.Context, citizen IIN, partnerID, terms string, at time.Time) ([]Grant, error)
 }
 
 // Upkeep runs the background work that keeps grants and the store honest:

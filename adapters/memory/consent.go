@@ -77,6 +77,35 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 	return nil
 }
 
+// ChangeGrant implements consent.Store.
+func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.Grant, action consent.GrantAction, at time.Time, outbox []consent.OutboxEntry) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	old, ok := s.grants[g.ID]
+	if !ok || old.Status != consent.GrantActive || old.Citizen != g.Citizen || old.PartnerID != g.PartnerID {
+		return consent.ErrGrantGone
+	}
+	if err := s.updateChallenge(t, c); err != nil {
+		return err
+	}
+	g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
+	put(t, s.grants, g.ID, g)
+	for _, e := range outbox {
+		put(t, s.outbox, e.ID, outboxRow{entry: e})
+	}
+	appendTo(t, &s.access, consent.AccessEvent{ID: int64(len(s.access) + 1), At: at, Citizen: g.Citizen, Holder: g.Citizen,
+		PartnerID: g.PartnerID, GrantID: g.ID, Kind: string(action)})
+	if action == consent.GrantReplace {
+		for _, r := range s.records {
+			if r.Active && r.GrantID == g.ID {
+				r.Active = false
+				s.setRecord(t, r)
+			}
+		}
+	}
+	return nil
+}
+
 // GetGrant implements consent.Store.
 func (s *Store) GetGrant(ctx context.Context, id string) (consent.Grant, error) {
 	unlock, _ := s.lock(ctx)

@@ -17,12 +17,15 @@ func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Gran
 	})
 }
 
-// SupersedeGrants implements consent.Janitor.
-func (s *Store) SupersedeGrants(ctx context.Context, citizen consent.IIN, partnerID, terms string, at time.Time) ([]consent.Grant, error) {
-	return s.endGrants(ctx, func(g consent.Grant) bool {
-		return g.Citizen == citizen && g.PartnerID == partnerID && g.TermsVersion != terms
-	}, func(g *consent.Grant) {
-		g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantRevoked, at, "system", "superseded by a consent under terms "+terms
+// ReplaceGrants implements consent.Store.
+func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time) ([]consent.Grant, error) {
+	return s.endGrants(ctx, func(o consent.Grant) bool {
+		if o.ID == g.ID || o.Citizen != g.Citizen || o.PartnerID != g.PartnerID {
+			return false
+		}
+		return o.TermsVersion != g.TermsVersion || slices.ContainsFunc(g.Holders, o.Covers)
+	}, func(o *consent.Grant) {
+		o.Status, o.StatusChangedAt, o.StatusBy, o.StatusReason = consent.GrantRevoked, at, consent.EndedByReplacement, "replaced by grant "+g.ID
 	})
 }
 

@@ -70,7 +70,7 @@ func (s *Store) LastUsed(ctx context.Context, citizen consent.IIN) (map[string]t
 	defer unlock()
 	out := map[string]time.Time{}
 	for _, e := range s.access {
-		if e.Citizen == citizen && e.At.After(out[e.GrantID]) {
+		if e.Citizen == citizen && consent.IsUse(e.Kind) && e.At.After(out[e.GrantID]) {
 			out[e.GrantID] = e.At
 		}
 	}

@@ -116,6 +116,36 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 	})
 }
 
+// ChangeGrant implements consent.Store.
+func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.Grant, action consent.GrantAction, at time.Time, outbox []consent.OutboxEntry) error {
+	return s.inTx(ctx, func(q querier) error {
+		if err := updateChallenge(ctx, q, c); err != nil {
+			return err // first: a stale challenge is tried again, and nothing else was written
+		}
+		tag, err := q.Exec(ctx, `UPDATE grants SET documents = $4, holders = $5, purpose = $6, expires_at = $7,
+				terms_version = $8, challenge_id = $9
+			WHERE id = $1 AND citizen = $2 AND partner_id = $3 AND status = 'active'`,
+			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), iinStrings(g.Holders), g.Purpose, g.ExpiresAt,
+			g.TermsVersion, g.ChallengeID)
+		if err != nil {
+			return translate(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return consent.ErrGrantGone
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind)
+			VALUES ($1, $2, $2, $3, $4, '', $5)`, at, string(g.Citizen), g.PartnerID, g.ID, string(action)); err != nil {
+			return translate(err)
+		}
+		if action == consent.GrantReplace {
+			if _, err := q.Exec(ctx, `UPDATE oauth_records SET active = false WHERE grant_id = $1 AND active`, g.ID); err != nil {
+				return translate(err)
+			}
+		}
+		return insertOutbox(ctx, q, outbox)
+	})
+}
+
 const grantColumns = `id, citizen, partner_id, documents, purpose, created_at, expires_at,
 	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at, holders`
 
@@ -174,7 +204,11 @@ func (s *Store) ListGrants(ctx context.Context, citizen consent.IIN) ([]consent.
 
 // queryGrants runs a query (or an UPDATE … RETURNING) that yields grants.
 func (s *Store) queryGrants(ctx context.Context, sql string, args ...any) ([]consent.Grant, error) {
-	rows, err := s.q(ctx).Query(ctx, sql, args...)
+	return queryGrants(ctx, s.q(ctx), sql, args...)
+}
+
+func queryGrants(ctx context.Context, q querier, sql string, args ...any) ([]consent.Grant, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err)
 	}

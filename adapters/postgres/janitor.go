@@ -15,12 +15,25 @@ func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Gran
 		status_reason = 'expired' WHERE status = 'active' AND expires_at <= $1 RETURNING `+grantColumns, now)
 }
 
-// SupersedeGrants implements consent.Janitor.
-func (s *Store) SupersedeGrants(ctx context.Context, citizen consent.IIN, partnerID, terms string, at time.Time) ([]consent.Grant, error) {
-	return s.queryGrants(ctx, `UPDATE grants SET status = 'revoked', status_changed_at = $4, status_by = 'system',
-		status_reason = 'superseded by a consent under terms ' || $3
-		WHERE citizen = $1 AND partner_id = $2 AND status = 'active' AND terms_version <> $3 RETURNING `+grantColumns,
-		string(citizen), partnerID, terms, at)
+// ReplaceGrants implements consent.Store. The lock on the citizen and
+// partner is taken before the statement that reads their grants, so of
+// two approvals at once the later sees, and ends, the earlier's grant.
+func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time) ([]consent.Grant, error) {
+	var out []consent.Grant
+	err := s.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('grants|' || $1 || '|' || $2, 0))`,
+			string(g.Citizen), g.PartnerID); err != nil {
+			return translate(err)
+		}
+		var err error
+		out, err = queryGrants(ctx, q, `UPDATE grants SET status = 'revoked', status_changed_at = $5, status_by = 'replaced',
+			status_reason = 'replaced by grant ' || $3
+			WHERE citizen = $1 AND partner_id = $2 AND status = 'active' AND id <> $3
+				AND (terms_version <> $4 OR holders && $6 OR (cardinality(holders) = 0 AND citizen = ANY($6)))
+			RETURNING `+grantColumns, string(g.Citizen), g.PartnerID, g.ID, g.TermsVersion, at, iinStrings(g.Holders))
+		return err
+	})
+	return out, err
 }
 
 // Purge implements consent.Janitor. Refresh tokens are kept until they

@@ -47,7 +47,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 // LastUsed implements consent.SettingsStore.
 func (s *Store) LastUsed(ctx context.Context, citizen consent.IIN) (map[string]time.Time, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT grant_id, max(at) FROM access_events WHERE citizen = $1 GROUP BY grant_id`, string(citizen))
+	rows, err := s.q(ctx).Query(ctx, `SELECT grant_id, max(at) FROM access_events WHERE citizen = $1 AND kind IN ('fetch', 'delivery', 'view') GROUP BY grant_id`, string(citizen))
 	if err != nil {
 		return nil, translate(err)
 	}

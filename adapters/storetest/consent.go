@@ -3,12 +3,15 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
 )
 
 func consentTests() []namedTest {
@@ -17,6 +20,9 @@ func consentTests() []namedTest {
 		{"ChallengeCompareAndSwap", testChallengeCAS},
 		{"ApproveChallengeCreatesGrant", testApprove},
 		{"ApprovalRolledBack", testApprovalRolledBack},
+		{"ReplaceGrantsByHolderAndTerms", testReplaceGrants},
+		{"ChangeGrantMergeAndReplace", testChangeGrant},
+		{"ReplaceGrantsAtOnce", testReplaceAtOnce},
 	}
 }
 
@@ -175,8 +181,8 @@ func testApprovalRolledBack(t *testing.T, s Store) {
 	if err := s.ApproveChallenge(tx, c, g, out); err != nil {
 		t.Fatal(err)
 	}
-	if ended, err := s.SupersedeGrants(tx, c.Citizen, "p1", "v1", t0); err != nil || len(ended) != 1 {
-		t.Fatalf("supersede in the transaction: %v, %v", ended, err)
+	if ended, err := s.ReplaceGrants(tx, g, t0); err != nil || len(ended) != 1 {
+		t.Fatalf("replace in the transaction: %v, %v", ended, err)
 	}
 	if err := s.Rollback(tx); err != nil {
 		t.Fatal(err)
@@ -192,5 +198,190 @@ func testApprovalRolledBack(t *testing.T, s Store) {
 	}
 	if due, err := s.ClaimDeliveries(ctx, t0, time.Minute, 10, "w"); err != nil || len(due) != 0 {
 		t.Errorf("outbox after rollback: %v", due)
+	}
+}
+
+// A new grant ends the citizen's other active grants for the same partner
+// that cover one of its holders or were given under other terms; grants
+// for other holders, other partners and other citizens stay.
+func testReplaceGrants(t *testing.T, s Store) {
+	ctx := context.Background()
+	const parent, child, other = consent.IIN("850315300128"), consent.IIN("150101500012"), consent.IIN("900101300011")
+	mk := func(id string, citizen consent.IIN, partner, terms string, holders ...consent.IIN) consent.Grant {
+		c := challenge("c" + id)
+		c.Citizen = citizen
+		check(t, s.CreateChallenge(ctx, c))
+		c.Status = consent.ChallengeUsed
+		g := consent.Grant{ID: id, Citizen: citizen, PartnerID: partner, Holders: holders, Documents: c.Documents, CreatedAt: t0,
+			ExpiresAt: t0.Add(time.Hour), TermsVersion: terms, ChallengeID: c.ID, Status: consent.GrantActive}
+		check(t, s.ApproveChallenge(ctx, c, g, nil))
+		return g
+	}
+	mk("self", parent, "p1", "v1", parent)
+	mk("legacy", parent, "p1", "v1") // from before holders were kept: covers its citizen
+	mk("both", parent, "p1", "v1", parent, child)
+	mk("child", parent, "p1", "v1", child)
+	mk("oldterms", parent, "p1", "v0", child)
+	mk("p2", parent, "p2", "v1", parent)
+	mk("stranger", other, "p1", "v1", other)
+	g := mk("new", parent, "p1", "v1", parent)
+	ended, err := s.ReplaceGrants(ctx, g, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range ended {
+		ids = append(ids, e.ID)
+		if e.Status != consent.GrantRevoked || e.StatusBy != consent.EndedByReplacement || !e.StatusChangedAt.Equal(t0.Add(time.Minute)) {
+			t.Errorf("replaced grant %s: %s by %q at %v", e.ID, e.Status, e.StatusBy, e.StatusChangedAt)
+		}
+	}
+	slices.Sort(ids)
+	if want := []string{"both", "legacy", "oldterms", "self"}; !slices.Equal(ids, want) {
+		t.Errorf("replaced %v, want %v", ids, want)
+	}
+	for _, id := range []string{"new", "child", "p2", "stranger"} {
+		if got, err := s.GetGrant(ctx, id); err != nil || got.Status != consent.GrantActive {
+			t.Errorf("grant %s: %s %v, want it active", id, got.Status, err)
+		}
+	}
+}
+
+// A merge or a replacement writes the grant over its active self with the
+// challenge used, in the citizen's history; a replacement ends the tokens
+// issued under the grant as it was. A grant no longer active, or another
+// citizen's, is not changed, and the challenge stays as it was.
+func testChangeGrant(t *testing.T, s Store) {
+	ctx := context.Background()
+	c := challenge("c1")
+	check(t, s.CreateChallenge(ctx, c))
+	c.Status = consent.ChallengeUsed
+	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Holders: []consent.IIN{c.Citizen}, Documents: []consent.DocumentType{"id_card"},
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: "c1", Status: consent.GrantActive}
+	check(t, s.ApproveChallenge(ctx, c, g, nil))
+	check(t, s.CreateRecord(ctx, record(oauth.KindAccess, "before", "r1", "p1")))
+	check(t, s.CreateRecord(ctx, record(oauth.KindRefresh, "before-r", "r1", "p1")))
+	other := record(oauth.KindAccess, "elsewhere", "r2", "p1")
+	other.GrantID = "g2"
+	check(t, s.CreateRecord(ctx, other))
+
+	change := func(id string, action consent.GrantAction, at time.Time, mutate func(*consent.Grant)) (consent.Challenge, error) {
+		c := challenge(id)
+		check(t, s.CreateChallenge(ctx, c))
+		c.Status = consent.ChallengeUsed
+		changed := g
+		changed.ChallengeID = id
+		mutate(&changed)
+		return c, s.ChangeGrant(ctx, c, changed, action, at, []consent.OutboxEntry{{ID: "o-" + id, PartnerID: "p1", GrantID: "g1",
+			Kind: consent.KindGrantDocuments, Status: consent.OutboxPending, NextAttemptAt: at, CreatedAt: at}})
+	}
+	if _, err := change("c2", consent.GrantMerge, t0.Add(time.Minute), func(g *consent.Grant) {
+		g.Documents = []consent.DocumentType{"id_card", "diploma"}
+		g.ExpiresAt = t0.Add(2 * time.Hour)
+	}); err != nil {
+		t.Fatalf("merge: %v", err)
+	}
+	got, err := s.GetGrant(ctx, "g1")
+	if err != nil || len(got.Documents) != 2 || !got.ExpiresAt.Equal(t0.Add(2*time.Hour)) || got.ChallengeID != "c2" || !got.CreatedAt.Equal(t0) {
+		t.Errorf("merged grant: %+v %v", got, err)
+	}
+	if ch, err := s.GetChallenge(ctx, "c2"); err != nil || ch.Status != consent.ChallengeUsed {
+		t.Errorf("merge's challenge: %s %v", ch.Status, err)
+	}
+	if r, err := s.GetRecord(ctx, oauth.KindAccess, "before"); err != nil || !r.Active {
+		t.Errorf("a merge ended the grant's tokens: %+v %v", r, err)
+	}
+	if _, err := change("c3", consent.GrantReplace, t0.Add(2*time.Minute), func(g *consent.Grant) {
+		g.Documents = []consent.DocumentType{"diploma"}
+	}); err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	if got, err := s.GetGrant(ctx, "g1"); err != nil || !slices.Equal(got.Documents, []consent.DocumentType{"diploma"}) {
+		t.Errorf("replaced grant: %+v %v", got, err)
+	}
+	for _, sig := range []string{"before", "before-r"} {
+		kind := oauth.KindAccess
+		if sig == "before-r" {
+			kind = oauth.KindRefresh
+		}
+		if r, err := s.GetRecord(ctx, kind, sig); err != nil || r.Active {
+			t.Errorf("token %s after a replacement: active %v %v, want ended", sig, r.Active, err)
+		}
+	}
+	if r, err := s.GetRecord(ctx, oauth.KindAccess, "elsewhere"); err != nil || !r.Active {
+		t.Errorf("another grant's token after the replacement: %+v %v", r, err)
+	}
+	history, err := s.ListAccess(ctx, g.Citizen, 10)
+	if err != nil || len(history) != 2 || history[0].Kind != consent.AccessReplace || history[1].Kind != consent.AccessMerge ||
+		history[0].GrantID != "g1" || !history[0].At.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("history: %+v %v", history, err)
+	}
+	if used, err := s.LastUsed(ctx, g.Citizen); err != nil || !used["g1"].IsZero() {
+		t.Errorf("a change counted as a use of the grant: %v %v", used, err)
+	}
+	if due, err := s.ClaimDeliveries(ctx, t0.Add(time.Hour), time.Minute, 10, "w"); err != nil || len(due) != 2 {
+		t.Errorf("outbox of the changes: %+v %v", due, err)
+	}
+
+	// Another citizen's grant, then an ended one: nothing changes.
+	if c, err := change("c4", consent.GrantMerge, t0.Add(3*time.Minute), func(g *consent.Grant) { g.Citizen = "900101300011" }); !errors.Is(err, consent.ErrGrantGone) {
+		t.Errorf("change of another citizen's grant: %v, want ErrGrantGone", err)
+	} else if ch, _ := s.GetChallenge(ctx, c.ID); ch.Status != consent.ChallengePending {
+		t.Errorf("a refused change used its challenge: %s", ch.Status)
+	}
+	if _, err := s.RevokeGrant(ctx, "g1", "citizen", "revoked", t0.Add(4*time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := change("c5", consent.GrantMerge, t0.Add(5*time.Minute), func(*consent.Grant) {}); !errors.Is(err, consent.ErrGrantGone) {
+		t.Errorf("change of a revoked grant: %v, want ErrGrantGone", err)
+	}
+	if got, _ := s.GetGrant(ctx, "g1"); got.Status != consent.GrantRevoked || got.ChallengeID != "c3" {
+		t.Errorf("revoked grant after a refused change: %s %s", got.Status, got.ChallengeID)
+	}
+}
+
+// Approvals for one citizen and partner at once, each in its own
+// transaction as the gateway approves: whatever the interleaving, one
+// grant stays active, not a stack.
+func testReplaceAtOnce(t *testing.T, s Store) {
+	ctx := context.Background()
+	const n = 6
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("g%d", i)
+		c := challenge("c" + id)
+		check(t, s.CreateChallenge(ctx, c))
+		wg.Go(func() {
+			tx, err := s.BeginTx(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer func() { _ = s.Rollback(tx) }()
+			c.Status = consent.ChallengeUsed
+			g := consent.Grant{ID: id, Citizen: c.Citizen, PartnerID: "p1", Holders: []consent.IIN{c.Citizen}, Documents: c.Documents,
+				CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+			if err := s.ApproveChallenge(tx, c, g, nil); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := s.ReplaceGrants(tx, g, t0); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Commit(tx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	active := 0
+	for i := range n {
+		if g, err := s.GetGrant(ctx, fmt.Sprintf("g%d", i)); err == nil && g.Status == consent.GrantActive {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Errorf("%d grants active after %d approvals at once, want 1", active, n)
 	}
 }

@@ -230,7 +230,7 @@ func testUpkeep(t *testing.T, s Store) {
 	if again, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour)); err != nil || len(again) != 0 {
 		t.Errorf("expired twice: %+v", again)
 	}
-	ended, err := s.SupersedeGrants(ctx, "850315300128", "p1", "v2", t0.Add(3*time.Hour))
+	ended, err := s.ReplaceGrants(ctx, consent.Grant{ID: "new", Citizen: "850315300128", PartnerID: "p1", TermsVersion: "v2"}, t0.Add(3*time.Hour))
 	if err != nil || len(ended) != 1 || ended[0].ID != "fresh" {
 		t.Fatalf("supersede: %+v %v", ended, err)
 	}

@@ -73,7 +73,7 @@ func wireDomain(in inputs) (d domain, err error) {
 	}
 	if d.consents, err = consent.NewService(consent.ServiceConfig{Store: st, Registry: in.citizens, SMS: in.sms,
 		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.TermsVersion, Outbox: d.outbox,
-		Janitor: st, Now: now, Log: log}); err != nil {
+		Now: now, Log: log}); err != nil {
 		return d, err
 	}
 	if d.reports, err = consent.NewReports(consent.ReportsConfig{Store: st, Receiver: in.citizens, Now: now}); err != nil {
