@@ -53,6 +53,10 @@ type Decision struct {
 	// are what the citizen granted, in the same form; they travel with the
 	// tokens.
 	AuthorizationDetails any
+	// Kept are the scopes of a grant the request merged into that it did
+	// not ask for again: the tokens carry them too, while the partner is
+	// still allowed them.
+	Kept []string
 }
 
 // Consent asks the citizen to decide on an authorization request.
@@ -110,6 +114,9 @@ func (s *Server) authorize(r *http.Request) answer {
 		return fail(ar, err)
 	}
 	if err := checkAuthorizationDetails(ar, c.p); err != nil {
+		return fail(ar, err)
+	}
+	if err := s.checkGrantManagement(ctx, ar); err != nil {
 		return fail(ar, err)
 	}
 	if slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {

@@ -86,6 +86,11 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 	}
 	asked := append(fosite.Arguments{}, ar.GetRequestedScopes()...)
 	asked = append(asked, detailScopes(ar)...) // documents asked for as authorization_details
+	for _, sc := range d.Kept {
+		if ar.GetClient().GetScopes().Has(sc) {
+			asked = append(asked, sc)
+		}
+	}
 	for _, sc := range d.Scopes {
 		if !asked.Has(sc) {
 			s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithDebugf("consent granted scope %q that was not requested", sc))

@@ -169,7 +169,7 @@ func (s *Server) Discovery(w http.ResponseWriter, _ *http.Request) {
 		"dpop_signing_alg_values_supported":                strings.Fields(DPoPAlgValues),
 		"grant_management_endpoint":                        iss + PathGrants,
 		"authorization_details_types_supported":            []string{consent.DetailType},
-		"grant_management_actions_supported":               []string{"query", "revoke"},
+		"grant_management_actions_supported":               []string{"query", "revoke", "merge", "replace"},
 		"grant_management_action_required":                 false,
 		"require_pushed_authorization_requests":            false,
 		"claims_supported":                                 []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce"},

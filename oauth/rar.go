@@ -1,6 +1,8 @@
 package oauth
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -51,4 +53,37 @@ func detailScopes(ar fosite.AuthorizeRequester) []string {
 		}
 	}
 	return out
+}
+
+// ErrInvalidGrantID answers a request that names a grant to merge into or
+// replace that the partner does not hold, or that is no longer active
+// (FAPI Grant Management §6).
+var ErrInvalidGrantID = &fosite.RFC6749Error{ErrorField: "invalid_grant_id",
+	DescriptionField: "The grant_id is not a grant this partner holds, or the grant is no longer active.", CodeField: http.StatusBadRequest}
+
+// checkGrantManagement refuses a grant_management_action other than merge
+// or replace, one without a grant_id or a grant_id without one
+// (invalid_request), and a grant the partner does not hold, active, now
+// (invalid_grant_id). Whether the citizen who answers gave it is checked
+// when they say who they are.
+func (s *Server) checkGrantManagement(ctx context.Context, ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	id, action := form.Get("grant_id"), form.Get("grant_management_action")
+	if id == "" && action == "" {
+		return nil
+	}
+	if _, ok := consent.ParseGrantAction(action); !ok {
+		return fosite.ErrInvalidRequest.WithHint("The grant_management_action must be merge or replace; query and revoke are the grant management endpoint's.")
+	}
+	if id == "" {
+		return fosite.ErrInvalidRequest.WithHint("The grant_management_action needs the grant_id of the grant to change.")
+	}
+	g, err := s.cfg.Grants.GetGrant(ctx, id)
+	if errors.Is(err, consent.ErrGrantNotFound) || (err == nil && (g.PartnerID != ar.GetClient().GetID() || !g.ActiveAt(s.now()))) {
+		return ErrInvalidGrantID
+	}
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	return nil
 }

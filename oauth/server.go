@@ -75,7 +75,8 @@ type Config struct {
 	Partners PartnerGetter // may serve from a cache the store keeps current
 	Keys     *Keys
 	Secrets  *Secrets
-	Consent  Consent // decides every authorization request
+	Consent  Consent             // decides every authorization request
+	Grants   consent.GrantGetter // the grants a request may merge into or replace
 	Observer Observer
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -146,8 +147,8 @@ func (c *fositeConfig) GetTokenURLs(context.Context) []string {
 // revoked or expired grant ends its tokens at once.
 func New(cfg Config) (*Server, error) {
 	if cfg.Issuer == "" || cfg.Store == nil || cfg.Partners == nil || cfg.Keys == nil || cfg.Secrets == nil ||
-		cfg.Consent == nil || cfg.Observer == nil || cfg.Log == nil || cfg.Now == nil || (cfg.PendingPerAddress > 0 && cfg.Limiter == nil) {
-		return nil, errors.New("oauth.New: Issuer, Store, Partners, Keys, Secrets, Consent, Observer, Log, Now (and Limiter with PendingPerAddress) are needed")
+		cfg.Consent == nil || cfg.Grants == nil || cfg.Observer == nil || cfg.Log == nil || cfg.Now == nil || (cfg.PendingPerAddress > 0 && cfg.Limiter == nil) {
+		return nil, errors.New("oauth.New: Issuer, Store, Partners, Keys, Secrets, Consent, Grants, Observer, Log, Now (and Limiter with PendingPerAddress) are needed")
 	}
 	cfg.setDefaults()
 	keys, secrets := cfg.Keys, cfg.Secrets
@@ -257,6 +258,9 @@ func (s *Server) par(r *http.Request) answer {
 		return fail(ar, err)
 	}
 	if err := checkAuthorizationDetails(ar, c.p); err != nil {
+		return fail(ar, err)
+	}
+	if err := s.checkGrantManagement(ctx, ar); err != nil {
 		return fail(ar, err)
 	}
 	// A proof sent with the PAR binds the code to its key, as dpop_jkt

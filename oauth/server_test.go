@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
@@ -16,6 +17,7 @@ import (
 type testStore interface {
 	oauth.Store
 	oauth.PartnerGetter
+	consent.GrantGetter
 	CreatePartner(ctx context.Context, p partners.Partner, e partners.AuditEntry) error
 }
 
@@ -43,7 +45,7 @@ func newTestServer(t testing.TB, st testStore, cfg oauth.Config, ps ...partners.
 			t.Fatal(err)
 		}
 	}
-	cfg.Store, cfg.Partners, cfg.Keys, cfg.Secrets = st, st, keys, secrets
+	cfg.Store, cfg.Partners, cfg.Keys, cfg.Secrets, cfg.Grants = st, st, keys, secrets, st
 	if cfg.Issuer == "" {
 		cfg.Issuer = "https://kelisim.test"
 	}

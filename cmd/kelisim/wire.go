@@ -98,7 +98,7 @@ func wireDomain(in inputs) (d domain, err error) {
 	if d.oauth, err = oauth.New(oauth.Config{
 		Issuer: cfg.Issuer, AccessTokenLifespan: cfg.AccessTokenTTL, RefreshTokenLifespan: cfg.RefreshTokenTTL,
 		PendingPerAddress: cfg.AuthorizeIPLimit, Limiter: st, DPoPNonce: cfg.DPoPNonce,
-		Store: st, Partners: in.clients, Keys: in.keys, Secrets: in.secrets, Consent: in.consent,
+		Store: st, Partners: in.clients, Keys: in.keys, Secrets: in.secrets, Consent: in.consent, Grants: st,
 		Observer: in.metrics, Log: log, Now: now,
 	}); err != nil {
 		return d, err
