@@ -41,6 +41,7 @@ type Consents interface {
 	Resend(ctx context.Context, id, session, partnerName string, docs []consent.DocumentType, days int, clientIP string) (consent.Challenge, time.Duration, error)
 	Approve(ctx context.Context, r consent.ApproveRequest) (consent.Grant, error)
 	Holders(ctx context.Context, challengeID, session string, asked []string) ([]consent.HolderChoice, error)
+	Grant(ctx context.Context, id string) (consent.Grant, error)
 	Config() consent.OTPConfig
 }
 
@@ -92,8 +93,34 @@ func (p *consentPages) load(c *gin.Context) (*request, *consent.Localizer, bool)
 	}
 	req := p.policy.Prepare(consent.AuthRequest{ID: pend.ID, ClientID: pend.ClientID, Scopes: pend.Scopes,
 		GrantDays: pend.Params.Get("grant_days"), Purpose: pend.Params.Get("purpose"), LoginHint: pend.LoginHint, ExpiresAt: pend.ExpiresAt,
-		AuthorizationDetails: pend.Params.Get("authorization_details")})
+		AuthorizationDetails: pend.Params.Get("authorization_details"),
+		GrantID:              pend.Params.Get("grant_id"), GrantAction: pend.Params.Get("grant_management_action")})
+	if req.Action != consent.GrantCreate {
+		// The grant the request changes, as it stands: what the pages show
+		// stays and what changes. One that has ended meanwhile is refused
+		// when the citizen answers.
+		g, err := p.consents.Grant(ctx, req.Change)
+		if err != nil && !errors.Is(err, consent.ErrGrantNotFound) {
+			p.fail(c, l, err)
+			return nil, l, false
+		}
+		if err == nil && g.Status == consent.GrantActive {
+			req.Changing(g)
+		}
+	}
 	return &request{Request: req, uiLocales: pend.UILocales, partner: partner}, l, true
+}
+
+// grantGone answers the partner that the grant its request changes is no
+// longer there to change (FAPI Grant Management's invalid_grant_id): the
+// browser goes back to it.
+func (p *consentPages) grantGone(c *gin.Context, req *request, l *consent.Localizer) {
+	err := p.auth.Finish(c.Writer, c.Request, req.ID, func(context.Context) (oauth.Decision, error) {
+		return oauth.Decision{Err: oauth.ErrInvalidGrantID}, nil
+	})
+	if err != nil {
+		p.fail(c, l, err)
+	}
 }
 
 // session returns the browser's consent session, making one if needed.
@@ -128,6 +155,23 @@ func (p *consentPages) base(c *gin.Context, req *request, l *consent.Localizer, 
 		v.Purpose = l.T("purpose_none", nil)
 	}
 	v.LangLinks = langLinks(c, l)
+	v.DocumentsLegend = l.T("documents_legend", nil)
+	if g := req.Changes; g != nil {
+		args := map[string]any{"Partner": v.Partner, "Until": g.ExpiresAt.In(almaty).Format("2006-01-02")}
+		v.Change = &changeView{Text: l.T("change_"+string(req.Action), args)}
+		for _, d := range g.Documents {
+			v.Change.Shared = append(v.Change.Shared, l.Document(d))
+		}
+		switch req.Action {
+		case consent.GrantReplace:
+			v.Change.After = l.T("change_replace_after", args)
+		case consent.GrantMerge:
+			v.DocumentsLegend = l.T("documents_legend_merge", nil)
+			if len(req.Documents) == 0 {
+				v.Change.After = l.T("merge_nothing_new", nil)
+			}
+		}
+	}
 	return v
 }
 
@@ -183,8 +227,12 @@ func (p *consentPages) start(c *gin.Context) {
 	ch, err := p.consents.Start(c.Request.Context(), consent.StartRequest{
 		PendingID: req.ID, PartnerID: req.partner.ID, PartnerName: req.partner.DisplayName(l.Lang),
 		Session: session, IIN: v.IIN, Phone: v.Phone, Documents: docs, Days: days, Lang: l.Lang, ClientIP: c.ClientIP(),
-		NoDocuments: req.NoDocuments(),
+		NoDocuments: req.NoDocuments(), Changes: req.Change,
 	})
+	if errors.Is(err, consent.ErrGrantGone) {
+		p.grantGone(c, req, l)
+		return
+	}
 	if err != nil {
 		p.formError(c, l, "consent.html", &v, &v, err)
 		return
@@ -282,12 +330,20 @@ func (p *consentPages) answer(c *gin.Context) {
 	}
 	err = p.auth.Finish(c.Writer, c.Request, req.ID, func(ctx context.Context) (oauth.Decision, error) {
 		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: ch.ID, Session: session,
-			Code: c.PostForm("otp"), Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders()})
+			Code: c.PostForm("otp"), Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders(),
+			Change: req.Change, Action: req.Action, Allowed: req.partner.Documents})
+		if errors.Is(err, consent.ErrGrantGone) {
+			return oauth.Decision{Err: oauth.ErrInvalidGrantID}, nil // ended since the page was shown
+		}
 		if err != nil {
 			return oauth.Decision{}, err
 		}
+		var kept []string
+		for _, d := range req.Kept {
+			kept = append(kept, d.Scope())
+		}
 		return oauth.Decision{Allow: true, Citizen: string(grant.Citizen), Scopes: req.Scopes(grant), GrantID: grant.ID,
-			AuthorizationDetails: req.Granted(grant)}, nil
+			AuthorizationDetails: req.Granted(grant), Kept: kept}, nil
 	})
 	if errors.Is(err, consent.ErrChooseHolders) || errors.Is(err, consent.ErrNoHolder) {
 		p.chooseHolders(c, l, v, session, ch.ID, req.AskedHolders(), holders, err)

@@ -101,6 +101,9 @@ func (f fakeConsents) Approve(_ context.Context, r consent.ApproveRequest) (cons
 func (f fakeConsents) Holders(context.Context, string, string, []string) ([]consent.HolderChoice, error) {
 	return nil, f.call("holders")
 }
+func (f fakeConsents) Grant(_ context.Context, id string) (consent.Grant, error) {
+	return consent.Grant{ID: id, Status: consent.GrantActive, Documents: []consent.DocumentType{"id_card"}}, f.call("grant")
+}
 func (f fakeConsents) Config() consent.OTPConfig { return consent.DefaultOTPConfig }
 
 type fakeDirectory struct{}

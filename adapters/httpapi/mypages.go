@@ -190,8 +190,11 @@ func (p *myPages) home(c *gin.Context) {
 	}
 	for _, e := range events {
 		msg := "ev_" + e.Kind
-		if e.Kind == "revocation" && e.By == consent.EndedByPartner {
+		switch {
+		case e.Kind == "revocation" && e.By == consent.EndedByPartner:
 			msg = "ev_ended_by_partner"
+		case e.Kind == "revocation" && e.By == consent.EndedByReplacement:
+			msg = "ev_replaced"
 		}
 		v.History = append(v.History, historyRow{When: stamp(e.At),
 			Text: l.T(msg, map[string]any{"Partner": partner(e.PartnerID), "Document": docName(l, e.Document)})})

@@ -108,6 +108,18 @@ type view struct {
 	// Holders, once the code was right and the citizen represents minors:
 	// whose documents to share.
 	Holders []holderOption
+	// DocumentsLegend heads the documents offered; Change, when the
+	// request merges into or replaces a grant, says what stays and what
+	// changes.
+	DocumentsLegend string
+	Change          *changeView
+}
+
+// changeView is what a page says of the grant a request changes.
+type changeView struct {
+	Text   string   // what the partner sees now, until when, and how it changes
+	Shared []string // the documents it sees now
+	After  string   // what follows, if anything
 }
 
 type holderOption struct {
