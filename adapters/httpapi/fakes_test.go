@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
+	"github.com/ory/fosite"
 )
 
 // The router over fakes of the small interfaces it declares: each fake
@@ -63,11 +65,17 @@ func (fakeOAuth) JWKS(w http.ResponseWriter, _ *http.Request)       { w.WriteHea
 type fakeAuth struct{ *state }
 
 func (a fakeAuth) PendingRequest(_ context.Context, id string) (oauth.Pending, error) {
-	if id != "req1" {
+	params := url.Values{"grant_days": {"30"}, "purpose": {"a loan"}}
+	switch id {
+	case "req1":
+	case "merge1": // merges into grant g1
+		params.Set("grant_id", "g1")
+		params.Set("grant_management_action", "merge")
+	default:
 		return oauth.Pending{}, oauth.ErrNotFound
 	}
 	return oauth.Pending{ID: id, ClientID: "bank", Scopes: []string{"openid", "documents:id_card", "documents:diploma"},
-		ExpiresAt: time.Now().Add(10 * time.Minute), Params: url.Values{"grant_days": {"30"}, "purpose": {"a loan"}}}, nil
+		ExpiresAt: time.Now().Add(10 * time.Minute), Params: params}, nil
 }
 
 func (a fakeAuth) Finish(w http.ResponseWriter, r *http.Request, _ string, decide func(context.Context) (oauth.Decision, error)) error {
@@ -75,9 +83,13 @@ func (a fakeAuth) Finish(w http.ResponseWriter, r *http.Request, _ string, decid
 	if err != nil {
 		return err
 	}
-	if d.Allow {
+	var rfc *fosite.RFC6749Error
+	switch {
+	case d.Allow:
 		a.call("finish:allow")
-	} else {
+	case errors.As(d.Err, &rfc):
+		a.call("finish:" + rfc.ErrorField)
+	default:
 		a.call("finish:deny")
 	}
 	http.Redirect(w, r, "https://bank.example/cb?code=c", http.StatusSeeOther)
@@ -102,7 +114,8 @@ func (f fakeConsents) Holders(context.Context, string, string, []string) ([]cons
 	return nil, f.call("holders")
 }
 func (f fakeConsents) Grant(_ context.Context, id string) (consent.Grant, error) {
-	return consent.Grant{ID: id, Status: consent.GrantActive, Documents: []consent.DocumentType{"id_card"}}, f.call("grant")
+	_ = f.call("grant") // read whatever fails next
+	return consent.Grant{ID: id, Status: consent.GrantActive, Documents: []consent.DocumentType{"id_card"}, ExpiresAt: time.Now().Add(time.Hour)}, nil
 }
 func (f fakeConsents) Config() consent.OTPConfig { return consent.DefaultOTPConfig }
 

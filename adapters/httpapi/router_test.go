@@ -155,3 +155,22 @@ func TestCredentialsAreChecked(t *testing.T) {
 		t.Error("a handler ran without the credentials it needs")
 	}
 }
+
+// A request that merges into a grant shows what the partner sees now and
+// offers only the rest; when the grant has ended by the time the citizen
+// answers, the browser goes back to the partner with invalid_grant_id.
+func TestConsentThatChangesAGrant(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	h, token := g.formSession(t, "/consent/merge1")
+	_, body := g.do(t, "GET", "/consent/merge1", nil, http.Header{"Accept-Language": {"en"}})
+	if !strings.Contains(body, `class="change"`) || !strings.Contains(body, html.EscapeString(g.text("documents_legend_merge"))) ||
+		strings.Contains(body, `value="id_card"`) || !strings.Contains(body, `value="diploma"`) {
+		t.Errorf("the merge's page does not keep the id card and offer the diploma:\n%s", body)
+	}
+	g.fail(consent.ErrGrantGone)
+	form := url.Values{"csrf": {token}, "iin": {"850315300128"}, "phone": {"+77011234567"}, "doc": {"diploma"}, "days": {"30"}}
+	resp, _ := g.do(t, "POST", "/consent/merge1", strings.NewReader(form.Encode()), h)
+	if resp.StatusCode != http.StatusSeeOther || !g.called("finish:invalid_grant_id") {
+		t.Errorf("a grant ended before the code: %d, calls %v", resp.StatusCode, g.calls)
+	}
+}
