@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/kelisim/kelisim/oauth"
 )
 
 // verifyDocument is the README's snippet for partners, kept compiling and
@@ -72,5 +75,35 @@ func TestReadmeVerifySnippet(t *testing.T) {
 	_ = parsed.UnsafeClaimsWithoutVerification(&c)
 	if err := c.Validate(jwt.Expected{AnyAudience: jwt.Audience{p.id}, Time: time.Now().Add(6 * time.Minute)}); err != jwt.ErrExpired {
 		t.Errorf("six minutes later: %v, want jwt.ErrExpired", err)
+	}
+}
+
+// The README's FAPI section and discovery agree: each metadata key a
+// partner's library reads for DPoP, rich authorization requests and grant
+// management is named, with every value discovery gives it.
+func TestReadmeAgreesWithDiscovery(t *testing.T) {
+	g := start(t)
+	_, disco := g.do(t, "GET", oauth.PathDiscovery, nil, nil)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"dpop_signing_alg_values_supported", "authorization_details_types_supported",
+		"grant_management_endpoint", "grant_management_actions_supported", "grant_management_action_required",
+		"authorization_response_iss_parameter_supported", "pushed_authorization_request_endpoint"} {
+		v, ok := disco[key]
+		if !ok {
+			t.Errorf("discovery lacks %s", key)
+			continue
+		}
+		if !strings.Contains(string(readme), "`"+key) {
+			t.Errorf("the README does not name %s", key)
+		}
+		values, _ := v.([]any)
+		for _, x := range values {
+			if !strings.Contains(string(readme), "`"+fmt.Sprint(x)+"`") {
+				t.Errorf("the README does not list %v among %s", x, key)
+			}
+		}
 	}
 }
