@@ -21,7 +21,41 @@ type AccessEvent struct {
 	PartnerID string       `json:"partner_id"`
 	GrantID   string       `json:"grant_id"`
 	Document  DocumentType `json:"document"`
-	Kind      string       `json:"kind"` // fetch, delivery, view; merge or replace
+	Kind      string       `json:"kind"` // a use (fetch, delivery, view) or a grant's lifecycle (consent, merge, …)
+	// By is who ended a grant (a revocation's).
+	By string `json:"by,omitempty"`
+	// Grant is a lifecycle event's grant as it left it: what its receipt
+	// says.
+	Grant *GrantState `json:"grant,omitempty"`
+}
+
+// GrantState is a grant as one event of its lifecycle left it.
+type GrantState struct {
+	Receipt      string         `json:"receipt"` // the id of the event's receipt
+	Documents    []DocumentType `json:"documents"`
+	Holders      []IIN          `json:"holders"`
+	Purpose      string         `json:"purpose,omitempty"`
+	CreatedAt    time.Time      `json:"created_at"`
+	ExpiresAt    time.Time      `json:"expires_at"`
+	TermsVersion string         `json:"terms_version"`
+	TermsDigest  string         `json:"terms_digest,omitempty"`
+	Status       GrantStatus    `json:"status"`
+}
+
+// GrantEvent is the history's record of grant g's lifecycle event kind at
+// at, with the grant as the event left it and a new receipt id.
+func GrantEvent(g Grant, kind string, at time.Time) AccessEvent {
+	holders := g.Holders
+	if len(holders) == 0 {
+		holders = []IIN{g.Citizen}
+	}
+	e := AccessEvent{At: at, Citizen: g.Citizen, Holder: g.Citizen, PartnerID: g.PartnerID, GrantID: g.ID, Kind: kind,
+		Grant: &GrantState{Receipt: newID(), Documents: slices.Clone(g.Documents), Holders: slices.Clone(holders), Purpose: g.Purpose,
+			CreatedAt: g.CreatedAt, ExpiresAt: g.ExpiresAt, TermsVersion: g.TermsVersion, TermsDigest: g.TermsDigest, Status: g.Status}}
+	if g.Status != GrantActive {
+		e.By = g.StatusBy
+	}
+	return e
 }
 
 // Access event kinds.
@@ -29,10 +63,14 @@ const (
 	AccessFetch    = "fetch"
 	AccessDelivery = "delivery"
 	AccessView     = "view" // a third party viewed a shared document
-	// A consent changed a grant (no document): the citizen merged into
-	// it or replaced it.
-	AccessMerge   = string(GrantMerge)
-	AccessReplace = string(GrantReplace)
+	// A grant's lifecycle (no document): given, merged into or replaced
+	// by a consent, revoked, expired; and a citizen's erasure.
+	AccessConsent    = "consent"
+	AccessMerge      = string(GrantMerge)
+	AccessReplace    = string(GrantReplace)
+	AccessRevocation = "revocation"
+	AccessExpiry     = "expiry"
+	AccessErasure    = "erasure"
 )
 
 // IsUse reports whether an event of kind is a use of a document (a fetch,
@@ -58,6 +96,7 @@ type GrantGetter interface {
 // PartnerInfo is what serving documents needs to know of a partner.
 type PartnerInfo struct {
 	ID            string
+	Name          string // the name it was admitted under
 	Delivery      string // the style's name: pull, push, …
 	WebhookURL    string
 	EncryptionJWK []byte // set: documents are encrypted to it

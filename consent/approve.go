@@ -84,7 +84,7 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 		ends := now.Add(time.Duration(c.Days) * 24 * time.Hour)
 		g := Grant{
 			ID: newID(), Citizen: c.Citizen, PartnerID: c.PartnerID, Holders: holders, Documents: c.Documents, Purpose: r.Purpose,
-			CreatedAt: now, ExpiresAt: ends, TermsVersion: s.terms, ChallengeID: c.ID, Status: GrantActive,
+			CreatedAt: now, ExpiresAt: ends, TermsVersion: s.terms.Version, TermsDigest: s.terms.Digest(), ChallengeID: c.ID, Status: GrantActive,
 		}
 		if r.Action != GrantCreate {
 			old, err := s.changing(ctx, r.Change, c.PartnerID, c.Citizen)

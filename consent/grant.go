@@ -35,8 +35,11 @@ type Grant struct {
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
 	TermsVersion string
-	ChallengeID  string
-	Status       GrantStatus
+	// TermsDigest is the digest of the terms' text (Terms.Digest) the
+	// citizen consented under; empty for grants from before it was kept.
+	TermsDigest string
+	ChallengeID string
+	Status      GrantStatus
 	// Who changed the status, when and why; empty while active.
 	StatusChangedAt time.Time
 	StatusBy        string
@@ -108,10 +111,11 @@ var ErrOtherCitizen = newError(KindInvalid, "err_grant_other_citizen", "the gran
 // or replaced by, what the citizen chose (docs, holders, the grant's new
 // end, purpose and terms, under challenge). allowed are the documents the
 // partner may be granted now; a merge keeps only those of g's.
-func (g Grant) Changed(action GrantAction, docs []DocumentType, holders []IIN, ends time.Time, purpose, terms, challenge string, allowed []DocumentType) Grant {
+func (g Grant) Changed(action GrantAction, docs []DocumentType, holders []IIN, ends time.Time, purpose string, terms Terms, challenge string, allowed []DocumentType) Grant {
 	out := g
 	out.Documents, out.Holders = slices.Clone(docs), slices.Clone(holders)
-	out.ExpiresAt, out.Purpose, out.TermsVersion, out.ChallengeID = ends, purpose, terms, challenge
+	out.ExpiresAt, out.Purpose, out.ChallengeID = ends, purpose, challenge
+	out.TermsVersion, out.TermsDigest = terms.Version, terms.Digest()
 	if action != GrantMerge {
 		return out
 	}

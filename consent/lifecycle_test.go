@@ -113,7 +113,7 @@ func TestGrantLifecycle(t *testing.T) {
 		old := consentTo(t, f, "bank", 30)
 		newTerms := must(consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms,
 			Messages: must(consent.NewMessages()), Key: []byte("0123456789abcdef0123456789abcdef"), OTP: consent.DefaultOTPConfig,
-			Terms: "2026-12-01", Outbox: f.outbox, Now: f.clock.now, Log: f.log}))
+			Terms: consent.Terms{Version: "2026-12-01", Text: []byte("the terms of 2026-12-01")}, Outbox: f.outbox, Now: f.clock.now, Log: f.log}))
 		f.consents = newTerms
 		fresh := consentTo(t, f, "bank", 30)
 		if got, _ := f.consents.Grant(ctx, old.ID); got.Status == consent.GrantActive {
@@ -154,7 +154,7 @@ func TestPartsCheckWhatTheyAreBuiltFrom(t *testing.T) {
 			otp := consent.DefaultOTPConfig
 			otp.PhoneTotalLimit = otp.PhoneLimit - 1
 			_, err := consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: must(consent.NewMessages()),
-				Key: []byte("0123456789abcdef"), OTP: otp, Terms: "t", Outbox: f.outbox, Now: f.clock.now, Log: f.log})
+				Key: []byte("0123456789abcdef"), OTP: otp, Terms: consent.Terms{Version: "t", Text: []byte("t")}, Outbox: f.outbox, Now: f.clock.now, Log: f.log})
 			return err
 		},
 		"settings without a key": func() error {

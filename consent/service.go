@@ -59,7 +59,7 @@ type ServiceConfig struct {
 	Messages *Messages
 	Key      []byte // secret key material for code hashes and lookup keys
 	OTP      OTPConfig
-	Terms    string // the current terms version
+	Terms    Terms // the current terms: version and text
 	Outbox   GrantOutbox
 	Now      func() time.Time
 	Log      *slog.Logger
@@ -74,7 +74,7 @@ type Service struct {
 	messages *Messages
 	key      []byte
 	cfg      OTPConfig
-	terms    string
+	terms    Terms
 	outbox   GrantOutbox
 	now      func() time.Time
 	log      *slog.Logger
@@ -83,7 +83,7 @@ type Service struct {
 // NewService checks cfg and returns the consent service.
 func NewService(cfg ServiceConfig) (*Service, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Registry": cfg.Registry == nil, "SMS": cfg.SMS == nil,
-		"Messages": cfg.Messages == nil, "Key": len(cfg.Key) < 16, "Terms": cfg.Terms == "", "Outbox": cfg.Outbox == nil,
+		"Messages": cfg.Messages == nil, "Key": len(cfg.Key) < 16, "Terms": cfg.Terms.Version == "" || len(cfg.Terms.Text) == 0, "Outbox": cfg.Outbox == nil,
 		"Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewService: %w", err)
 	}
@@ -95,7 +95,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 }
 
 // TermsVersion is the version of the terms consents are given under now.
-func (s *Service) TermsVersion() string { return s.terms }
+func (s *Service) TermsVersion() string { return s.terms.Version }
 
 // Config returns the OTP rules.
 func (s *Service) Config() OTPConfig { return s.cfg }

@@ -50,7 +50,7 @@ type SettingsStore interface {
 	// Erase deletes the citizen's sessions and OTP records and the tokens of
 	// their grants, and replaces their IIN by pseudonym in grants and
 	// history. It returns how many rows of each kind it deleted or changed.
-	Erase(ctx context.Context, citizen IIN, pseudonym string) (map[string]int, error)
+	Erase(ctx context.Context, citizen IIN, pseudonym string, at time.Time) (map[string]int, error)
 }
 
 // LoginCodes is what the settings' log-in needs of the OTP engine: the
@@ -291,8 +291,9 @@ type Event struct {
 }
 
 // History returns the timeline of everything done with the citizen's
-// documents: consents, fetches and deliveries, revocations, expiries;
-// newest first.
+// documents: consents and their changes, fetches and deliveries, views,
+// revocations, expiries, erasure; newest first. A grant past its end that
+// the upkeep has not yet marked shows as expired already.
 func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event, error) {
 	grants, err := s.store.ListGrants(ctx, citizen)
 	if err != nil {
@@ -305,16 +306,19 @@ func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event
 	now := s.now()
 	var out []Event
 	for _, g := range grants {
-		out = append(out, Event{At: g.CreatedAt, Kind: "consent", PartnerID: g.PartnerID, GrantID: g.ID, By: "citizen"})
-		switch {
-		case g.Status == GrantRevoked:
-			out = append(out, Event{At: g.StatusChangedAt, Kind: "revocation", PartnerID: g.PartnerID, GrantID: g.ID, By: g.StatusBy})
-		case g.Status == GrantExpired || !now.Before(g.ExpiresAt):
-			out = append(out, Event{At: g.ExpiresAt, Kind: "expiry", PartnerID: g.PartnerID, GrantID: g.ID})
+		if g.Status == GrantActive && !now.Before(g.ExpiresAt) {
+			out = append(out, Event{At: g.ExpiresAt, Kind: AccessExpiry, PartnerID: g.PartnerID, GrantID: g.ID})
 		}
 	}
 	for _, e := range access {
-		out = append(out, Event{At: e.At, Kind: e.Kind, PartnerID: e.PartnerID, GrantID: e.GrantID, Document: e.Document, By: e.PartnerID})
+		ev := Event{At: e.At, Kind: e.Kind, PartnerID: e.PartnerID, GrantID: e.GrantID, Document: e.Document, By: e.By}
+		switch {
+		case IsUse(e.Kind):
+			ev.By = e.PartnerID
+		case e.Kind == AccessConsent || e.Kind == AccessMerge || e.Kind == AccessReplace:
+			ev.By = "citizen"
+		}
+		out = append(out, ev)
 	}
 	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(b.At.UnixNano(), a.At.UnixNano()) })
 	if len(out) > limit {
@@ -342,7 +346,7 @@ func (s *Settings) Erase(ctx context.Context, citizen IIN) (Erasure, error) {
 	m := hmac.New(sha256.New, s.key)
 	m.Write([]byte("pseudonym\x00" + string(citizen)))
 	pseudonym := "p-" + hex.EncodeToString(m.Sum(nil)[:10])
-	counts, err := s.store.Erase(ctx, citizen, pseudonym)
+	counts, err := s.store.Erase(ctx, citizen, pseudonym, s.now())
 	if err != nil {
 		return Erasure{}, err
 	}

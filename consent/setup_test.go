@@ -213,7 +213,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Now: f.clock.now, Log: log}))
 	f.fetcher = must(consent.NewFetcher(consent.FetcherConfig{Grants: f.store, Partners: f.partners, Library: f.library, Access: f.store, Now: f.clock.now}))
 	f.consents = must(consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: messages,
-		Key: key, OTP: cfg, Terms: "2026-11-01", Outbox: f.outbox, Now: f.clock.now, Log: log}))
+		Key: key, OTP: cfg, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Now: f.clock.now, Log: log}))
 	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Now: f.clock.now}))
 	f.settings = must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
 		Outbox: f.outbox, Access: f.store, Reports: f.reports, Key: key, Now: f.clock.now}))

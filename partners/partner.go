@@ -124,7 +124,7 @@ func (p Partner) Clone() Partner {
 
 // DeliveryInfo is what document delivery needs to know of the partner.
 func (p Partner) DeliveryInfo() consent.PartnerInfo {
-	return consent.PartnerInfo{ID: p.ID, Delivery: string(p.Delivery), WebhookURL: p.WebhookURL,
+	return consent.PartnerInfo{ID: p.ID, Name: p.ClientName, Delivery: string(p.Delivery), WebhookURL: p.WebhookURL,
 		EncryptionJWK: p.DocumentEncryptionJWK}
 }
 

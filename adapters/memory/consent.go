@@ -74,7 +74,14 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 	for _, e := range outbox {
 		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
+	s.recordEvent(t, consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt))
 	return nil
+}
+
+// recordEvent appends e to the history, undoably.
+func (s *Store) recordEvent(t *tx, e consent.AccessEvent) {
+	e.ID = int64(len(s.access) + 1)
+	appendTo(t, &s.access, e)
 }
 
 // ChangeGrant implements consent.Store.
@@ -93,8 +100,7 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 	for _, e := range outbox {
 		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
-	appendTo(t, &s.access, consent.AccessEvent{ID: int64(len(s.access) + 1), At: at, Citizen: g.Citizen, Holder: g.Citizen,
-		PartnerID: g.PartnerID, GrantID: g.ID, Kind: string(action)})
+	s.recordEvent(t, consent.GrantEvent(g, string(action), at))
 	if action == consent.GrantReplace {
 		for _, r := range s.records {
 			if r.Active && r.GrantID == g.ID {

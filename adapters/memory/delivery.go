@@ -20,8 +20,7 @@ type outboxRow struct {
 func (s *Store) RecordAccess(ctx context.Context, e consent.AccessEvent) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
-	e.ID = int64(len(s.access) + 1)
-	appendTo(t, &s.access, e)
+	s.recordEvent(t, e)
 	return nil
 }
 
@@ -146,4 +145,29 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, entries []consent.OutboxE
 		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
 	return nil
+}
+
+// GrantHistory implements consent.ReceiptStore.
+func (s *Store) GrantHistory(ctx context.Context, grantID string) ([]consent.AccessEvent, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.AccessEvent
+	for _, e := range s.access {
+		if e.GrantID == grantID && e.Grant != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// ReceiptEvent implements consent.ReceiptStore.
+func (s *Store) ReceiptEvent(ctx context.Context, id string) (consent.AccessEvent, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	for _, e := range s.access {
+		if e.Grant != nil && e.Grant.Receipt == id {
+			return e, nil
+		}
+	}
+	return consent.AccessEvent{}, consent.ErrReceiptNotFound
 }

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -33,10 +34,16 @@ func (s *Store) endGrants(ctx context.Context, match func(consent.Grant) bool, e
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	var out []consent.Grant
-	for id, g := range s.grants {
+	for _, id := range slices.Sorted(maps.Keys(s.grants)) {
+		g := s.grants[id]
 		if g.Status == consent.GrantActive && match(g) {
 			end(&g)
 			put(t, s.grants, id, g)
+			kind := consent.AccessRevocation
+			if g.Status == consent.GrantExpired {
+				kind = consent.AccessExpiry
+			}
+			s.recordEvent(t, consent.GrantEvent(g, kind, g.StatusChangedAt))
 			g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 			out = append(out, g)
 		}

@@ -87,6 +87,7 @@ func (s *Store) RevokeGrant(ctx context.Context, id, by, reason string, at time.
 	}
 	g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantRevoked, at, by, reason
 	put(t, s.grants, id, g)
+	s.recordEvent(t, consent.GrantEvent(g, consent.AccessRevocation, at))
 	for _, e := range outbox {
 		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
@@ -105,7 +106,7 @@ func (s *Store) AckRevocation(ctx context.Context, grantID string, at time.Time)
 }
 
 // Erase implements consent.SettingsStore.
-func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string) (map[string]int, error) {
+func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string, at time.Time) (map[string]int, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	counts := map[string]int{}
@@ -145,7 +146,7 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 		}
 	}
 	for i, e := range s.access {
-		if e.Citizen == citizen || e.Holder == citizen {
+		if e.Citizen == citizen || e.Holder == citizen || (e.Grant != nil && slices.Contains(e.Grant.Holders, citizen)) {
 			t.onRollback(func() { s.access[i] = e })
 			if e.Citizen == citizen {
 				s.access[i].Citizen = consent.IIN(pseudonym)
@@ -153,9 +154,20 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			if e.Holder == citizen {
 				s.access[i].Holder = consent.IIN(pseudonym)
 			}
+			if e.Grant != nil {
+				state := *e.Grant
+				state.Holders = slices.Clone(state.Holders)
+				for j, h := range state.Holders {
+					if h == citizen {
+						state.Holders[j] = consent.IIN(pseudonym)
+					}
+				}
+				s.access[i].Grant = &state
+			}
 			counts["history_pseudonymised"]++
 		}
 	}
+	s.recordEvent(t, consent.AccessEvent{At: at, Citizen: consent.IIN(pseudonym), Holder: consent.IIN(pseudonym), Kind: consent.AccessErasure})
 	for id, sh := range s.shares {
 		if sh.Citizen == citizen || sh.Holder == citizen {
 			remove(t, s.shares, id)

@@ -105,12 +105,15 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 			return err
 		}
 		_, err := q.Exec(ctx, `INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
-				expires_at, terms_version, challenge_id, status, holders)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				expires_at, terms_version, challenge_id, status, holders, terms_digest)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
-			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders))
+			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest)
 		if err != nil {
 			return translate(err)
+		}
+		if err := insertAccess(ctx, q, []consent.AccessEvent{consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)}); err != nil {
+			return err
 		}
 		return insertOutbox(ctx, q, outbox)
 	})
@@ -123,19 +126,18 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 			return err // first: a stale challenge is tried again, and nothing else was written
 		}
 		tag, err := q.Exec(ctx, `UPDATE grants SET documents = $4, holders = $5, purpose = $6, expires_at = $7,
-				terms_version = $8, challenge_id = $9
+				terms_version = $8, challenge_id = $9, terms_digest = $10
 			WHERE id = $1 AND citizen = $2 AND partner_id = $3 AND status = 'active'`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), iinStrings(g.Holders), g.Purpose, g.ExpiresAt,
-			g.TermsVersion, g.ChallengeID)
+			g.TermsVersion, g.ChallengeID, g.TermsDigest)
 		if err != nil {
 			return translate(err)
 		}
 		if tag.RowsAffected() == 0 {
 			return consent.ErrGrantGone
 		}
-		if _, err := q.Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind)
-			VALUES ($1, $2, $2, $3, $4, '', $5)`, at, string(g.Citizen), g.PartnerID, g.ID, string(action)); err != nil {
-			return translate(err)
+		if err := insertAccess(ctx, q, []consent.AccessEvent{consent.GrantEvent(g, string(action), at)}); err != nil {
+			return err
 		}
 		if action == consent.GrantReplace {
 			if _, err := q.Exec(ctx, `UPDATE oauth_records SET active = false WHERE grant_id = $1 AND active`, g.ID); err != nil {
@@ -147,7 +149,7 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 }
 
 const grantColumns = `id, citizen, partner_id, documents, purpose, created_at, expires_at,
-	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at, holders`
+	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at, holders, terms_digest`
 
 func scanGrant(row pgx.Row) (consent.Grant, error) {
 	var r grantRow
@@ -164,14 +166,14 @@ func scanGrant(row pgx.Row) (consent.Grant, error) {
 // grantRow receives grantColumns, every one nullable so that an outer
 // join can read them too.
 type grantRow struct {
-	id, citizen, partnerID, purpose, terms, challenge, status, by, reason *string
-	docs, holders                                                         []string
-	created, expires, changed, acked                                      *time.Time
+	id, citizen, partnerID, purpose, terms, challenge, status, by, reason, digest *string
+	docs, holders                                                                 []string
+	created, expires, changed, acked                                              *time.Time
 }
 
 func (r *grantRow) dest() []any {
 	return []any{&r.id, &r.citizen, &r.partnerID, &r.docs, &r.purpose, &r.created, &r.expires,
-		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked, &r.holders}
+		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked, &r.holders, &r.digest}
 }
 
 // grant is nil when the row held no grant (an outer join's miss).
@@ -182,7 +184,7 @@ func (r *grantRow) grant() *consent.Grant {
 	g := consent.Grant{ID: *r.id, Citizen: consent.IIN(*r.citizen), PartnerID: *r.partnerID, Holders: iins(r.holders),
 		Documents: docTypes(r.docs), Purpose: *r.purpose, CreatedAt: *r.created, ExpiresAt: *r.expires,
 		TermsVersion: *r.terms, ChallengeID: *r.challenge, Status: consent.GrantStatus(*r.status),
-		StatusBy: *r.by, StatusReason: *r.reason}
+		StatusBy: *r.by, StatusReason: *r.reason, TermsDigest: *r.digest}
 	if r.changed != nil {
 		g.StatusChangedAt = *r.changed
 	}

@@ -22,12 +22,12 @@ func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) 
 	return pgx.CollectRows(rows, scanAccess)
 }
 
-const accessColumns = `id, at, citizen, holder, partner_id, grant_id, document_type, kind`
+const accessColumns = `id, at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail`
 
 func scanAccess(row pgx.CollectableRow) (consent.AccessEvent, error) {
 	var e consent.AccessEvent
 	var c, h string
-	err := row.Scan(&e.ID, &e.At, &c, &h, &e.PartnerID, &e.GrantID, &e.Document, &e.Kind)
+	err := row.Scan(&e.ID, &e.At, &c, &h, &e.PartnerID, &e.GrantID, &e.Document, &e.Kind, &e.By, &e.Grant)
 	e.Citizen, e.Holder = consent.IIN(c), consent.IIN(h)
 	return e, err
 }
@@ -154,4 +154,27 @@ func insertOutbox(ctx context.Context, q querier, entries []consent.OutboxEntry)
 		}
 	}
 	return nil
+}
+
+// GrantHistory implements consent.ReceiptStore.
+func (s *Store) GrantHistory(ctx context.Context, grantID string) ([]consent.AccessEvent, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+` FROM access_events
+		WHERE grant_id = $1 AND detail IS NOT NULL ORDER BY id`, grantID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return pgx.CollectRows(rows, scanAccess)
+}
+
+// ReceiptEvent implements consent.ReceiptStore.
+func (s *Store) ReceiptEvent(ctx context.Context, id string) (consent.AccessEvent, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+` FROM access_events WHERE detail->>'receipt' = $1 AND detail IS NOT NULL`, id)
+	if err != nil {
+		return consent.AccessEvent{}, translate(err)
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanAccess)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.AccessEvent{}, consent.ErrReceiptNotFound
+	}
+	return e, translate(err)
 }

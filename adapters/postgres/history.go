@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/kelisim/kelisim/consent"
@@ -25,16 +26,29 @@ func (s *Store) writeHistory(ctx context.Context, events []consent.AccessEvent) 
 }
 
 func (s *Store) insertAccess(ctx context.Context, events []consent.AccessEvent) error {
+	return insertAccess(ctx, s.q(ctx), events)
+}
+
+func insertAccess(ctx context.Context, q querier, events []consent.AccessEvent) error {
 	n := len(events)
 	at := make([]time.Time, n)
-	citizen, holder, partner, grant, doc, kind := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n)
+	citizen, holder, partner, grant, doc, kind, by := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	detail := make([]*string, n)
 	for i, e := range events {
-		at[i], citizen[i], holder[i], partner[i], grant[i], doc[i], kind[i] =
-			e.At, string(e.Citizen), string(e.Holder), e.PartnerID, e.GrantID, string(e.Document), e.Kind
+		at[i], citizen[i], holder[i], partner[i], grant[i], doc[i], kind[i], by[i] =
+			e.At, string(e.Citizen), string(e.Holder), e.PartnerID, e.GrantID, string(e.Document), e.Kind, e.By
+		if e.Grant != nil {
+			raw, err := json.Marshal(e.Grant)
+			if err != nil {
+				return err
+			}
+			d := string(raw)
+			detail[i] = &d
+		}
 	}
-	_, err := s.q(ctx).Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
-		at, citizen, holder, partner, grant, doc, kind)
+	_, err := q.Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])`,
+		at, citizen, holder, partner, grant, doc, kind, by, detail)
 	return translate(err)
 }

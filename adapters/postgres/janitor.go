@@ -11,8 +11,17 @@ var _ consent.Janitor = (*Store)(nil)
 
 // ExpireGrants implements consent.Janitor.
 func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Grant, error) {
-	return s.queryGrants(ctx, `UPDATE grants SET status = 'expired', status_changed_at = expires_at, status_by = 'system',
-		status_reason = 'expired' WHERE status = 'active' AND expires_at <= $1 RETURNING `+grantColumns, now)
+	var out []consent.Grant
+	err := s.inTx(ctx, func(q querier) error {
+		var err error
+		out, err = queryGrants(ctx, q, `UPDATE grants SET status = 'expired', status_changed_at = expires_at, status_by = 'system',
+			status_reason = 'expired' WHERE status = 'active' AND expires_at <= $1 RETURNING `+grantColumns, now)
+		if err != nil {
+			return err
+		}
+		return insertAccess(ctx, q, endEvents(out))
+	})
+	return out, err
 }
 
 // ReplaceGrants implements consent.Store. The lock on the citizen and
@@ -31,9 +40,25 @@ func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time
 			WHERE citizen = $1 AND partner_id = $2 AND status = 'active' AND id <> $3
 				AND (terms_version <> $4 OR holders && $6 OR (cardinality(holders) = 0 AND citizen = ANY($6)))
 			RETURNING `+grantColumns, string(g.Citizen), g.PartnerID, g.ID, g.TermsVersion, at, iinStrings(g.Holders))
-		return err
+		if err != nil {
+			return err
+		}
+		return insertAccess(ctx, q, endEvents(out))
 	})
 	return out, err
+}
+
+// endEvents are the history's records of grants that just ended.
+func endEvents(ended []consent.Grant) []consent.AccessEvent {
+	out := make([]consent.AccessEvent, len(ended))
+	for i, g := range ended {
+		kind := consent.AccessRevocation
+		if g.Status == consent.GrantExpired {
+			kind = consent.AccessExpiry
+		}
+		out[i] = consent.GrantEvent(g, kind, g.StatusChangedAt)
+	}
+	return out
 }
 
 // Purge implements consent.Janitor. Refresh tokens are kept until they

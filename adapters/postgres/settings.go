@@ -68,13 +68,16 @@ func (s *Store) LastUsed(ctx context.Context, citizen consent.IIN) (map[string]t
 func (s *Store) RevokeGrant(ctx context.Context, id, by, reason string, at time.Time, outbox []consent.OutboxEntry) (bool, error) {
 	var revoked bool
 	err := s.inTx(ctx, func(q querier) error {
-		tag, err := q.Exec(ctx, `UPDATE grants SET status = 'revoked', status_changed_at = $2, status_by = $3, status_reason = $4
-			WHERE id = $1 AND status = 'active'`, id, at, by, reason)
+		ended, err := queryGrants(ctx, q, `UPDATE grants SET status = 'revoked', status_changed_at = $2, status_by = $3, status_reason = $4
+			WHERE id = $1 AND status = 'active' RETURNING `+grantColumns, id, at, by, reason)
 		if err != nil {
-			return translate(err)
+			return err
 		}
-		if revoked = tag.RowsAffected() == 1; !revoked {
+		if revoked = len(ended) == 1; !revoked {
 			return nil
+		}
+		if err := insertAccess(ctx, q, []consent.AccessEvent{consent.GrantEvent(ended[0], consent.AccessRevocation, at)}); err != nil {
+			return err
 		}
 		return insertOutbox(ctx, q, outbox)
 	})
@@ -88,7 +91,7 @@ func (s *Store) AckRevocation(ctx context.Context, grantID string, at time.Time)
 }
 
 // Erase implements consent.SettingsStore.
-func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string) (map[string]int, error) {
+func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string, at time.Time) (map[string]int, error) {
 	counts := map[string]int{}
 	err := s.inTx(ctx, func(q querier) error {
 		for _, step := range []struct{ name, sql string }{
@@ -98,7 +101,10 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			{"grants_pseudonymised", `UPDATE grants SET citizen = CASE WHEN citizen = $1 THEN $2 ELSE citizen END,
 				holders = array_replace(holders, $1, $2) WHERE citizen = $1 OR $1 = ANY(holders)`},
 			{"history_pseudonymised", `UPDATE access_events SET citizen = CASE WHEN citizen = $1 THEN $2 ELSE citizen END,
-				holder = CASE WHEN holder = $1 THEN $2 ELSE holder END WHERE citizen = $1 OR holder = $1`},
+				holder = CASE WHEN holder = $1 THEN $2 ELSE holder END,
+				detail = CASE WHEN detail->'holders' ? $1 THEN jsonb_set(detail, '{holders}',
+					(SELECT jsonb_agg(CASE WHEN h = $1 THEN $2 ELSE h END) FROM jsonb_array_elements_text(detail->'holders') h)) ELSE detail END
+				WHERE citizen = $1 OR holder = $1 OR detail->'holders' ? $1`},
 			{"reports_pseudonymised", `UPDATE error_reports SET citizen = $2 WHERE citizen = $1`},
 			{"shares", `DELETE FROM shares WHERE citizen = $1 OR holder = $1`},
 		} {
@@ -112,7 +118,7 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			}
 			counts[step.name] = int(tag.RowsAffected())
 		}
-		return nil
+		return insertAccess(ctx, q, []consent.AccessEvent{{At: at, Citizen: consent.IIN(pseudonym), Holder: consent.IIN(pseudonym), Kind: consent.AccessErasure}})
 	})
 	return counts, err
 }

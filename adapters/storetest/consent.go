@@ -245,6 +245,17 @@ func testReplaceGrants(t *testing.T, s Store) {
 			t.Errorf("grant %s: %s %v, want it active", id, got.Status, err)
 		}
 	}
+	// Each end is in the history, with the grant as it left it.
+	history, err := s.ListAccess(ctx, parent, 50)
+	ends := map[string]bool{}
+	for _, e := range history {
+		if e.Kind == consent.AccessRevocation && e.By == consent.EndedByReplacement && e.Grant != nil && e.Grant.Status == consent.GrantRevoked {
+			ends[e.GrantID] = true
+		}
+	}
+	if err != nil || len(ends) != 4 || !ends["legacy"] {
+		t.Errorf("the history's ends: %v %v", ends, err)
+	}
 }
 
 // A merge or a replacement writes the grant over its active self with the
@@ -312,8 +323,10 @@ func testChangeGrant(t *testing.T, s Store) {
 		t.Errorf("another grant's token after the replacement: %+v %v", r, err)
 	}
 	history, err := s.ListAccess(ctx, g.Citizen, 10)
-	if err != nil || len(history) != 2 || history[0].Kind != consent.AccessReplace || history[1].Kind != consent.AccessMerge ||
-		history[0].GrantID != "g1" || !history[0].At.Equal(t0.Add(2*time.Minute)) {
+	if err != nil || len(history) != 3 || history[0].Kind != consent.AccessReplace || history[1].Kind != consent.AccessMerge ||
+		history[2].Kind != consent.AccessConsent || history[0].GrantID != "g1" || !history[0].At.Equal(t0.Add(2*time.Minute)) ||
+		history[0].Grant == nil || !slices.Equal(history[0].Grant.Documents, []consent.DocumentType{"diploma"}) ||
+		history[1].Grant == nil || len(history[1].Grant.Documents) != 2 || history[0].Grant.Receipt == history[1].Grant.Receipt {
 		t.Errorf("history: %+v %v", history, err)
 	}
 	if used, err := s.LastUsed(ctx, g.Citizen); err != nil || !used["g1"].IsZero() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -230,6 +231,10 @@ func testUpkeep(t *testing.T, s Store) {
 	if again, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour)); err != nil || len(again) != 0 {
 		t.Errorf("expired twice: %+v", again)
 	}
+	if h, err := s.ListAccess(ctx, "850315300128", 10); err != nil || h[0].Kind != consent.AccessExpiry || h[0].GrantID != "old" ||
+		!h[0].At.Equal(t0.Add(time.Hour)) || h[0].Grant.Status != consent.GrantExpired {
+		t.Errorf("the expiry in the history: %+v %v", h, err)
+	}
 	ended, err := s.ReplaceGrants(ctx, consent.Grant{ID: "new", Citizen: "850315300128", PartnerID: "p1", TermsVersion: "v2"}, t0.Add(3*time.Hour))
 	if err != nil || len(ended) != 1 || ended[0].ID != "fresh" {
 		t.Fatalf("supersede: %+v %v", ended, err)
@@ -292,12 +297,20 @@ func testSettingsStore(t *testing.T, s Store) {
 		t.Errorf("last used %v", used)
 	}
 	check(t, s.CreateRecord(ctx, record("access", "tok", "r1", "p1"))) // grant g1
-	counts, err := s.Erase(ctx, c.Citizen, "p-x")
+	counts, err := s.Erase(ctx, c.Citizen, "p-x", t0.Add(4*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts["sessions"] != 1 || counts["otp_records"] != 1 || counts["tokens"] != 1 || counts["grants_pseudonymised"] != 1 || counts["history_pseudonymised"] != 1 {
+	if counts["sessions"] != 1 || counts["otp_records"] != 1 || counts["tokens"] != 1 || counts["grants_pseudonymised"] != 1 || counts["history_pseudonymised"] != 3 {
 		t.Errorf("erase counts %v", counts)
+	}
+	// The history keeps the consent, the revocation and the fetch under the
+	// pseudonym, the grant's holders too, and says the citizen erased.
+	h, err := s.ListAccess(ctx, "p-x", 10)
+	if err != nil || len(h) != 4 || h[0].Kind != consent.AccessErasure || !h[0].At.Equal(t0.Add(4*time.Minute)) ||
+		h[2].Kind != consent.AccessRevocation || h[2].By != "citizen" || h[3].Kind != consent.AccessConsent ||
+		h[3].Grant == nil || !slices.Equal(h[3].Grant.Holders, []consent.IIN{"p-x"}) || h[3].Grant.Receipt == "" {
+		t.Errorf("history after erasure: %+v %v", h, err)
 	}
 	if got, err := s.ListGrants(ctx, c.Citizen); err != nil || len(got) != 0 {
 		t.Error("grants still listed under the IIN")

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -46,9 +48,10 @@ type Config struct {
 	RegistryTLS     struct{ Cert, Key, CA string }
 	RegistryTimeout time.Duration
 
-	TermsVersion string // KELISIM_TERMS_VERSION
-	GrantDays    int    // KELISIM_GRANT_DAYS: when the partner asks no duration
-	MaxGrantDays int    // KELISIM_MAX_GRANT_DAYS: the operator's cap
+	TermsVersion string        // KELISIM_TERMS_VERSION
+	Terms        consent.Terms // its text: shipped, or KELISIM_TERMS_FILE
+	GrantDays    int           // KELISIM_GRANT_DAYS: when the partner asks no duration
+	MaxGrantDays int           // KELISIM_MAX_GRANT_DAYS: the operator's cap
 	OTP          consent.OTPConfig
 
 	DocumentTTL      time.Duration // KELISIM_DOCUMENT_TTL: exp of a signed document
@@ -103,6 +106,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_REGISTRY_CA", "CA (PEM) of the HTTP registry's server certificate"},
 	{"KELISIM_REGISTRY_TIMEOUT", "timeout of one registry call (default 5s)"},
 	{"KELISIM_TERMS_VERSION", "version of the terms consents are given under (default 2026-11-01)"},
+	{"KELISIM_TERMS_FILE", "the text of KELISIM_TERMS_VERSION, whose digest every consent receipt carries (needed unless the version's text ships with the gateway)"},
 	{"KELISIM_GRANT_DAYS", "grant duration when the partner asks none (default 90)"},
 	{"KELISIM_MAX_GRANT_DAYS", "the longest grant a partner may ask (default 365)"},
 	{"KELISIM_OTP_TTL", "how long an SMS code works (default 5m)"},
@@ -231,7 +235,18 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
 	}
-	c.TermsVersion = get("KELISIM_TERMS_VERSION", "2026-11-01")
+	c.TermsVersion = get("KELISIM_TERMS_VERSION", consent.DefaultTermsVersion)
+	if path := get("KELISIM_TERMS_FILE", ""); path != "" {
+		text, err := os.ReadFile(path)
+		if err != nil || len(bytes.TrimSpace(text)) == 0 {
+			bad("KELISIM_TERMS_FILE", "cannot read a text of the terms from %q", path)
+		}
+		c.Terms = consent.Terms{Version: c.TermsVersion, Text: text}
+	} else if t, err := consent.ShippedTerms(c.TermsVersion); err == nil {
+		c.Terms = t
+	} else {
+		bad("KELISIM_TERMS_FILE", "%v", err)
+	}
 	c.MaxGrantDays = integer("KELISIM_MAX_GRANT_DAYS", 365, 1, 3650)
 	c.GrantDays = integer("KELISIM_GRANT_DAYS", min(90, c.MaxGrantDays), 1, c.MaxGrantDays)
 	c.OTP = consent.DefaultOTPConfig

@@ -19,6 +19,9 @@ func TestConfigDefaults(t *testing.T) {
 	if !c.Embedded() || !c.AllowLoopback || c.LogFormat != "text" || c.AccessTokenTTL != 10*time.Minute || !c.Migrate {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c.Terms.Version != "2026-11-01" || !strings.Contains(string(c.Terms.Text), "Terms of consent") {
+		t.Errorf("the shipped terms: %q", c.Terms.Version)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -40,6 +43,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad bool", map[string]string{"KELISIM_MIGRATE": "maybe"}, []string{"KELISIM_MIGRATE"}},
 		{"bad pool", map[string]string{"KELISIM_DB_MAX_CONNS": "1"}, []string{"KELISIM_DB_MAX_CONNS"}},
 		{"lease shorter than two posts", map[string]string{"KELISIM_DELIVERY_LEASE": "15s", "KELISIM_WEBHOOK_TIMEOUT": "10s"}, []string{"KELISIM_DELIVERY_LEASE"}},
+		{"terms without their text", map[string]string{"KELISIM_TERMS_VERSION": "2027-01-01"}, []string{"KELISIM_TERMS_FILE", "2027-01-01"}},
+		{"a terms file that is not there", map[string]string{"KELISIM_TERMS_FILE": "/nonexistent/terms.txt"}, []string{"KELISIM_TERMS_FILE"}},
 		{"phone total within one address's share", map[string]string{"KELISIM_OTP_PHONE_LIMIT": "5", "KELISIM_OTP_PHONE_TOTAL_LIMIT": "5"}, []string{"KELISIM_OTP_PHONE_TOTAL_LIMIT"}},
 	}
 	for _, tt := range tests {

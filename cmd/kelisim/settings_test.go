@@ -10,6 +10,8 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -354,12 +356,19 @@ func TestGrantExpiry(t *testing.T) {
 // until the partner asks for consent again; the new consent replaces it.
 func TestTermsChange(t *testing.T) {
 	db := pgtest.URL(t)
-	v1 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: map[string]string{"KELISIM_TERMS_VERSION": "v1"}})
+	termsOf := func(version string) map[string]string {
+		path := filepath.Join(t.TempDir(), version+".txt")
+		if err := os.WriteFile(path, []byte("The terms of "+version+"."), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{"KELISIM_TERMS_VERSION": version, "KELISIM_TERMS_FILE": path}
+	}
+	v1 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: termsOf("v1")})
 	p := v1.onboard(t, nil)
 	old := consentAs(t, v1, p, aidarIIN, aidarPhone, "openid documents:id_card")
 	v1.stop(t)
 
-	v2 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: map[string]string{"KELISIM_TERMS_VERSION": "v2"}})
+	v2 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: termsOf("v2")})
 	if resp, _ := v2.api(t, old["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a grant under old terms stopped before the partner asked again: %d", resp.StatusCode)
 	}
@@ -370,10 +379,10 @@ func TestTermsChange(t *testing.T) {
 	if resp, _ := v2.api(t, fresh["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusOK {
 		t.Errorf("the new grant fails: %d", resp.StatusCode)
 	}
-	var terms string
-	_ = dbConn(t, v2).QueryRow(context.Background(), `SELECT terms_version FROM grants WHERE status = 'active'`).Scan(&terms)
-	if terms != "v2" {
-		t.Errorf("active grant under terms %q", terms)
+	var version, digest string
+	_ = dbConn(t, v2).QueryRow(context.Background(), `SELECT terms_version, terms_digest FROM grants WHERE status = 'active'`).Scan(&version, &digest)
+	if want := (consent.Terms{Text: []byte("The terms of v2.")}).Digest(); version != "v2" || digest != want {
+		t.Errorf("active grant under terms %q (%s), want v2 (%s)", version, digest, want)
 	}
 }
 

@@ -72,7 +72,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		return d, err
 	}
 	if d.consents, err = consent.NewService(consent.ServiceConfig{Store: st, Registry: in.citizens, SMS: in.sms,
-		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.TermsVersion, Outbox: d.outbox,
+		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.Terms, Outbox: d.outbox,
 		Now: now, Log: log}); err != nil {
 		return d, err
 	}
