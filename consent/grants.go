@@ -23,9 +23,15 @@ const (
 	EndedByReplacement = "replaced" // a newer consent for the same partner and holder
 )
 
+// PartnerReceipts gives a partner its copy of a grant's latest receipt.
+type PartnerReceipts interface {
+	ForPartner(ctx context.Context, partner, id string) (string, error)
+}
+
 // PartnerGrantsConfig is what PartnerGrants are built from.
 type PartnerGrantsConfig struct {
-	Store PartnerGrantStore
+	Store    PartnerGrantStore
+	Receipts PartnerReceipts
 	// Pairwise is the subject a partner knows a citizen by.
 	Pairwise func(clientID, citizen string) string
 	Now      func() time.Time
@@ -44,6 +50,8 @@ type HeldGrant struct {
 	TermsVersion string         `json:"terms_version"`
 	EndedAt      *time.Time     `json:"ended_at,omitempty"`
 	EndedBy      string         `json:"ended_by,omitempty"`
+	// Receipt is the partner's copy of the grant's latest consent receipt.
+	Receipt string `json:"receipt"`
 }
 
 // HeldHolder is whose documents a grant covers.
@@ -57,7 +65,7 @@ type PartnerGrants struct{ cfg PartnerGrantsConfig }
 
 // NewPartnerGrants checks cfg and returns the service.
 func NewPartnerGrants(cfg PartnerGrantsConfig) (*PartnerGrants, error) {
-	if err := required(map[string]bool{"Store": cfg.Store == nil, "Pairwise": cfg.Pairwise == nil, "Now": cfg.Now == nil}); err != nil {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Receipts": cfg.Receipts == nil, "Pairwise": cfg.Pairwise == nil, "Now": cfg.Now == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewPartnerGrants: %w", err)
 	}
 	return &PartnerGrants{cfg: cfg}, nil
@@ -92,6 +100,9 @@ func (p *PartnerGrants) Get(ctx context.Context, partner, id string) (HeldGrant,
 	if g.Status == GrantRevoked {
 		at := g.StatusChangedAt
 		h.EndedAt, h.EndedBy = &at, g.StatusBy
+	}
+	if h.Receipt, err = p.cfg.Receipts.ForPartner(ctx, partner, id); err != nil {
+		return HeldGrant{}, err
 	}
 	return h, nil
 }

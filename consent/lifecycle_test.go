@@ -145,7 +145,7 @@ func TestPartsCheckWhatTheyAreBuiltFrom(t *testing.T) {
 			return err
 		},
 		"outbox without a lease": func() error {
-			_, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners,
+			_, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts,
 				Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}}, Library: f.library, Webhook: f.webhook,
 				MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Now: f.clock.now, Log: f.log})
 			return err

@@ -33,6 +33,9 @@ type OutboxConfig struct {
 	Styles   map[string]DeliveryStyle // by PartnerInfo.Delivery
 	Library  OutboxLibrary
 	Webhook  Webhook // where revocations are announced
+	// Receipts gives the partner's copy of a grant's receipt, which a
+	// revocation's or expiry's event carries.
+	Receipts PartnerReceipts
 
 	MaxAttempts int           // before an entry is dead (8)
 	Backoff     time.Duration // first retry delay; doubles, with jitter (2 s)
@@ -50,7 +53,7 @@ type Outbox struct{ cfg OutboxConfig }
 func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Access": cfg.Access == nil, "Grants": cfg.Grants == nil,
 		"Partners": cfg.Partners == nil, "Styles": len(cfg.Styles) == 0, "Library": cfg.Library == nil,
-		"Webhook": cfg.Webhook == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
+		"Webhook": cfg.Webhook == nil, "Receipts": cfg.Receipts == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewOutbox: %w", err)
 	}
 	// A Backoff above MaxBackoff is allowed: every wait is then capped.
@@ -274,6 +277,11 @@ func (o *Outbox) sendRevocation(ctx context.Context, p PartnerInfo, g Grant, e O
 			"grant_id":          g.ID,
 		}},
 	}
+	receipt, err := o.cfg.Receipts.ForPartner(ctx, p.ID, g.ID)
+	if err != nil {
+		return err
+	}
+	set["events"].(map[string]any)[SessionRevoked].(map[string]any)["receipt"] = receipt
 	body, err := lib.Sign(set, "secevent+jwt")
 	if err != nil {
 		return err

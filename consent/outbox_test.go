@@ -114,7 +114,7 @@ func TestDocumentChangedReachesPushPartnersOnly(t *testing.T) {
 // wait is then the cap, jittered in its upper half.
 func TestBackoffAboveTheCapIsCapped(t *testing.T) {
 	f := setup(t, consent.DefaultOTPConfig)
-	o, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners,
+	o, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts,
 		Styles: map[string]consent.DeliveryStyle{"push": pushStyle{f.webhook}}, Library: f.library, Webhook: f.webhook,
 		MaxAttempts: 3, Backoff: time.Hour, MaxBackoff: 10 * time.Minute, Lease: time.Minute, Now: f.clock.now, Log: f.log})
 	if err != nil {

@@ -172,6 +172,7 @@ type fixture struct {
 	webhook  *webhook
 	library  *consent.Library
 	outbox   *consent.Outbox
+	receipts *consent.Receipts
 	fetcher  *consent.Fetcher
 	consents *consent.Service
 	reports  *consent.Reports
@@ -208,7 +209,9 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.library = must(consent.NewLibrary(consent.LibraryConfig{Issuer: "https://kelisim.test", DocumentTTL: time.Minute,
 		Registry: f.registry, Source: f.registry, Signer: fakeSigner{}, Pairwise: func(a, b string) string { return a + "/" + b }, Now: f.clock.now}))
 	f.webhook = &webhook{}
-	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners,
+	f.receipts = must(consent.NewReceipts(consent.ReceiptsConfig{Store: f.store, Partners: f.partners, Signer: fakeSigner{},
+		Pairwise: func(a, b string) string { return a + "/" + b }, Issuer: "https://kelisim.test", Jurisdiction: "KZ"}))
+	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts,
 		Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": pushStyle{f.webhook}}, Library: f.library, Webhook: f.webhook,
 		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Now: f.clock.now, Log: log}))
 	f.fetcher = must(consent.NewFetcher(consent.FetcherConfig{Grants: f.store, Partners: f.partners, Library: f.library, Access: f.store, Now: f.clock.now}))

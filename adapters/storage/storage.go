@@ -22,4 +22,5 @@ type Store interface {
 	consent.ReportStore
 	consent.ShareStore
 	consent.Releaser
+	consent.ReceiptStore
 }

@@ -351,6 +351,21 @@ func testChangeGrant(t *testing.T, s Store) {
 	if got, _ := s.GetGrant(ctx, "g1"); got.Status != consent.GrantRevoked || got.ChallengeID != "c3" {
 		t.Errorf("revoked grant after a refused change: %s %s", got.Status, got.ChallengeID)
 	}
+	// The grant's lifecycle, oldest first, and each event by its receipt.
+	life, err := s.GrantHistory(ctx, "g1")
+	var kinds []string
+	for _, e := range life {
+		kinds = append(kinds, e.Kind)
+	}
+	if err != nil || !slices.Equal(kinds, []string{"consent", "merge", "replace", "revocation"}) {
+		t.Fatalf("the grant's lifecycle: %v %v", kinds, err)
+	}
+	if e, err := s.ReceiptEvent(ctx, life[1].Grant.Receipt); err != nil || e.Kind != "merge" || e.GrantID != "g1" {
+		t.Errorf("the merge by its receipt: %+v %v", e, err)
+	}
+	if _, err := s.ReceiptEvent(ctx, "nope"); !errors.Is(err, consent.ErrReceiptNotFound) {
+		t.Errorf("an unknown receipt: %v", err)
+	}
 }
 
 // Approvals for one citizen and partner at once, each in its own

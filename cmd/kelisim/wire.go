@@ -27,6 +27,7 @@ type domain struct {
 	settings *consent.Settings
 	shares   *consent.Shares
 	grants   *consent.PartnerGrants
+	receipts *consent.Receipts
 	upkeep   *consent.Upkeep
 	oauth    *oauth.Server // the OAuth/OIDC endpoints, and the consent pages' way to finish
 	partners *partners.Service
@@ -66,7 +67,11 @@ func wireDomain(in inputs) (d domain, err error) {
 		Access: st, Now: now}); err != nil {
 		return d, err
 	}
-	if d.outbox, err = consent.NewOutbox(consent.OutboxConfig{Store: st, Access: st, Grants: st, Partners: directory,
+	if d.receipts, err = consent.NewReceipts(consent.ReceiptsConfig{Store: st, Partners: directory, Signer: in.keys,
+		Pairwise: in.secrets.PairwiseSubject, Issuer: cfg.Issuer, Jurisdiction: "KZ"}); err != nil {
+		return d, err
+	}
+	if d.outbox, err = consent.NewOutbox(consent.OutboxConfig{Store: st, Access: st, Grants: st, Partners: directory, Receipts: d.receipts,
 		Styles: delivery.Styles(webhook), Library: d.library, Webhook: webhook, MaxAttempts: cfg.DeliveryAttempts,
 		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease, Now: now, Log: log}); err != nil {
 		return d, err
@@ -88,7 +93,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		Wrong: consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}}); err != nil {
 		return d, err
 	}
-	if d.grants, err = consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: st, Pairwise: in.secrets.PairwiseSubject, Now: now}); err != nil {
+	if d.grants, err = consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: st, Receipts: d.receipts, Pairwise: in.secrets.PairwiseSubject, Now: now}); err != nil {
 		return d, err
 	}
 	if d.upkeep, err = consent.NewUpkeep(consent.UpkeepConfig{Store: st, Outbox: d.outbox, Reports: d.reports,
