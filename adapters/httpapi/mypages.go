@@ -26,6 +26,7 @@ type myPages struct {
 	settings Settings
 	shares   Shares
 	partners Directory
+	receipts Receipts
 }
 
 // loggedIn admits requests of a logged-in citizen and sends others to log

@@ -54,6 +54,10 @@ type Deps struct {
 	Keys       Keys
 	Settings   Settings
 	Grants     PartnerGrants
+	Receipts   Receipts
+	// TermsTexts are the texts of the terms the gateway keeps, served at
+	// /terms/{version}.
+	TermsTexts []consent.Terms
 	Reports    Reports
 	Shares     Shares
 	Issuer     string
@@ -135,8 +139,13 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	cg.GET("/:id/otp", cp.showOTP)
 	cg.POST("/:id/otp", cp.protect, cp.answer)
 
+	// Consent receipts: their status for anybody, the terms they cover.
+	rc := &receiptsAPI{receipts: d.Receipts, terms: d.TermsTexts, log: d.Log}
+	r.GET("/receipts/:id", rc.status)
+	r.GET("/terms/:version", rc.text)
+
 	// The citizen's settings pages.
-	my := &myPages{pages: pg, settings: d.Settings, shares: d.Shares, partners: d.Directory}
+	my := &myPages{pages: pg, settings: d.Settings, shares: d.Shares, partners: d.Directory, receipts: d.Receipts}
 	mg := r.Group("/my", pageHeaders)
 	mg.GET("/", my.home)
 	mg.POST("/login", my.protectMy, my.startLogin)
@@ -144,6 +153,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	mg.POST("/login/otp", my.protectMy, my.login)
 	mg.POST("/logout", my.protectMy, my.logout)
 	mg.POST("/revoke", my.protectMy, my.loggedIn, my.revoke)
+	mg.GET("/grants/:id/receipt", my.loggedIn, my.receipt)
 	mg.POST("/erase", my.protectMy, my.loggedIn, my.erase)
 	mg.POST("/report", my.protectMy, my.loggedIn, my.report)
 	mg.POST("/share", my.protectMy, my.loggedIn, my.openShare)
@@ -174,6 +184,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	eg := r.Group("/api/v1/me", requireToken(d.Tokens, d.Log, partners.ScopeMe, "a citizen's", func(i oauth.AccessInfo) bool { return i.Citizen != "" }))
 	eg.GET("/grants", me.grants)
 	eg.POST("/grants/:id/revoke", me.revoke)
+	eg.GET("/grants/:id/receipt", rc.forApp)
 	eg.POST("/partners/:id/revoke", me.revoke)
 	eg.POST("/revoke-all", me.revoke)
 	eg.GET("/history", me.history)

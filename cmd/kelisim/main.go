@@ -43,6 +43,10 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "kelisim:", err)
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.code)
+		}
 		os.Exit(1)
 	}
 }
@@ -99,11 +103,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintf(stdout, "new signing key %s published; it signs from %s\n", kid, time.Now().Add(oauth.ActivateAfter).UTC().Format(time.RFC3339))
 		return nil
+	case "receipt":
+		return receiptCommand(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "kelisim", versionString())
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | rotate-keys | version\n\nconfiguration (environment):")
+		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | rotate-keys | receipt verify FILE | version\n\nconfiguration (environment):")
 		for _, e := range env {
 			fmt.Fprintf(stdout, "  %-28s %s\n", e.name, e.doc)
 		}
@@ -256,7 +262,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		deps: httpapi.Deps{
 			OAuth: parts.oauth, Authorizations: parts.oauth, Consents: parts.consents, Messages: messages, Partners: parts.partners,
 			Directory: clients, Tokens: parts.oauth, Documents: parts.fetcher, Deliveries: parts.outbox, Keys: keys,
-			Settings: parts.settings, Grants: parts.grants, Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
+			Settings: parts.settings, Grants: parts.grants, Receipts: parts.receipts, TermsTexts: keptTerms(cfg.Terms), Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
 			Requests: parts.requests, Terms: cfg.TermsVersion, Logos: logos.New(3 * time.Second),
 			Pages:      httpapi.PageConfig{CSRFKey: secrets.Key("csrf"), Secure: strings.HasPrefix(cfg.Issuer, "https://")},
 			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Metrics: metrics, Log: log,
@@ -374,4 +380,14 @@ func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// keptTerms are the texts of the terms the gateway serves: the current
+// ones and the shipped ones earlier grants may have been given under.
+func keptTerms(current consent.Terms) []consent.Terms {
+	out := []consent.Terms{current}
+	if shipped, err := consent.ShippedTerms(consent.DefaultTermsVersion); err == nil && shipped.Version != current.Version {
+		out = append(out, shipped)
+	}
+	return out
 }
