@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -60,6 +61,16 @@ func TestConsentReceiptsEndToEnd(t *testing.T) {
 	other.logIn(aigerimIIN, aigerimTel)
 	if page := other.get(link); page.status != http.StatusNotFound || strings.Contains(page.body, "eyJ") {
 		t.Errorf("another citizen's download: %d", page.status)
+	}
+
+	// The citizen's app gets the same copy from the me API.
+	app := g.onboard(t, map[string]any{"client_name": "eGov Mobile", "first_party": true, "documents": []string{}})
+	me := consentAs(t, g, app, aidarIIN, aidarPhone, "openid me")["access_token"].(string)
+	resp, body := g.bearerJSON(t, "GET", "/api/v1/me/grants/"+grantID+"/receipt", me, nil)
+	var fromApp struct{ Receipt string }
+	_ = json.Unmarshal(body, &fromApp)
+	if ac, _ := verify(t, g, fromApp.Receipt); resp.StatusCode != http.StatusOK || ac["jti"] != claims["jti"] || ac["citizen"] != aidarIIN {
+		t.Errorf("the me API's receipt: %d %v", resp.StatusCode, ac)
 	}
 
 	// The partner's copy: no IIN in it.
