@@ -27,6 +27,8 @@ type AccessEvent struct {
 	// Grant is a lifecycle event's grant as it left it: what its receipt
 	// says.
 	Grant *GrantState `json:"grant,omitempty"`
+	// Seal is where the event stands in the history's log, once sealed.
+	Seal *Seal `json:"-"`
 }
 
 // GrantState is a grant as one event of its lifecycle left it.

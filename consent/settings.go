@@ -3,11 +3,8 @@ package consent
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -343,10 +340,7 @@ func (s *Settings) Erase(ctx context.Context, citizen IIN) (Erasure, error) {
 	if err != nil {
 		return Erasure{}, err
 	}
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("pseudonym\x00" + string(citizen)))
-	pseudonym := "p-" + hex.EncodeToString(m.Sum(nil)[:10])
-	counts, err := s.store.Erase(ctx, citizen, pseudonym, s.now())
+	counts, err := s.store.Erase(ctx, citizen, Pseudonym(s.key, citizen), s.now())
 	if err != nil {
 		return Erasure{}, err
 	}

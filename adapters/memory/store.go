@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/consent/merkle"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
 )
@@ -24,14 +25,16 @@ type Store struct {
 	records  map[recordKey]oauth.Record
 	keys     []oauth.SigningKey
 
-	challenges map[string]consent.Challenge
-	grants     map[string]consent.Grant
-	rateEvents map[string][]time.Time
-	access     []consent.AccessEvent
-	outbox     map[string]outboxRow
-	sessions   map[string]consent.CitizenSession
-	reports    map[string]consent.ErrorReport
-	shares     map[string]consent.Share
+	challenges  map[string]consent.Challenge
+	grants      map[string]consent.Grant
+	rateEvents  map[string][]time.Time
+	access      []consent.AccessEvent
+	outbox      map[string]outboxRow
+	sessions    map[string]consent.CitizenSession
+	reports     map[string]consent.ErrorReport
+	shares      map[string]consent.Share
+	nodes       map[merkle.ID][]byte
+	checkpoints []consent.Checkpoint
 }
 
 var (
@@ -50,7 +53,7 @@ func New() *Store {
 		partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{},
 		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
 		outbox: map[string]outboxRow{}, sessions: map[string]consent.CitizenSession{},
-		reports: map[string]consent.ErrorReport{}, shares: map[string]consent.Share{},
+		reports: map[string]consent.ErrorReport{}, shares: map[string]consent.Share{}, nodes: map[merkle.ID][]byte{},
 	}
 }
 
