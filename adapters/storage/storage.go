@@ -23,4 +23,5 @@ type Store interface {
 	consent.ShareStore
 	consent.Releaser
 	consent.ReceiptStore
+	consent.LedgerStore
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SigningKeyOnce", testSigningKeyOnce},
 	}
 	tests = append(tests, consentTests()...)
+	tests = append(tests, ledgerTests()...)
 	tests = append(tests, deliveryTests()...)
 	tests = append(tests, reportTests()...)
 	for _, tt := range tests {

@@ -1,0 +1,175 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/consent/merkle"
+)
+
+var _ consent.LedgerStore = (*Store)(nil)
+
+// SealRound implements consent.LedgerStore: a transaction holding an
+// advisory lock, taken without waiting.
+func (s *Store) SealRound(ctx context.Context, fn func(ctx context.Context) error) (bool, error) {
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = s.Rollback(tx) }()
+	var got bool
+	if err := s.q(tx).QueryRow(tx, `SELECT pg_try_advisory_xact_lock(hashtextextended('kelisim history seal', 0))`).Scan(&got); err != nil {
+		return false, translate(err)
+	}
+	if !got {
+		return false, nil
+	}
+	if err := fn(tx); err != nil {
+		return true, err
+	}
+	return true, s.Commit(tx)
+}
+
+const checkpointColumns = `tree_size, root_hash, created_at, signed`
+
+func scanCheckpoint(row pgx.CollectableRow) (consent.Checkpoint, error) {
+	var cp consent.Checkpoint
+	err := row.Scan(&cp.Size, &cp.Root, &cp.At, &cp.Signed)
+	return cp, err
+}
+
+func (s *Store) checkpoints(ctx context.Context, sql string, args ...any) ([]consent.Checkpoint, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+checkpointColumns+` FROM history_checkpoints `+sql, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := pgx.CollectRows(rows, scanCheckpoint)
+	return out, translate(err)
+}
+
+func (s *Store) oneCheckpoint(ctx context.Context, sql string, args ...any) (consent.Checkpoint, error) {
+	out, err := s.checkpoints(ctx, sql, args...)
+	if err != nil {
+		return consent.Checkpoint{}, err
+	}
+	if len(out) == 0 {
+		return consent.Checkpoint{}, consent.ErrNoCheckpoint
+	}
+	return out[0], nil
+}
+
+// LatestCheckpoint implements consent.LedgerStore.
+func (s *Store) LatestCheckpoint(ctx context.Context) (consent.Checkpoint, error) {
+	return s.oneCheckpoint(ctx, `ORDER BY tree_size DESC LIMIT 1`)
+}
+
+// Checkpoint implements consent.LedgerStore.
+func (s *Store) Checkpoint(ctx context.Context, size int64) (consent.Checkpoint, error) {
+	return s.oneCheckpoint(ctx, `WHERE tree_size = $1`, size)
+}
+
+// Checkpoints implements consent.LedgerStore.
+func (s *Store) Checkpoints(ctx context.Context, limit int) ([]consent.Checkpoint, error) {
+	return s.checkpoints(ctx, `ORDER BY tree_size DESC LIMIT $1`, limit)
+}
+
+// SaveCheckpoint implements consent.LedgerStore.
+func (s *Store) SaveCheckpoint(ctx context.Context, cp consent.Checkpoint) error {
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO history_checkpoints (tree_size, root_hash, signed, created_at) VALUES ($1, $2, $3, $4)`,
+		cp.Size, cp.Root, cp.Signed, cp.At)
+	return translate(err)
+}
+
+// Unsealed implements consent.LedgerStore.
+func (s *Store) Unsealed(ctx context.Context, before time.Time, limit int) ([]consent.AccessEvent, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+` FROM access_events
+		WHERE leaf_index IS NULL AND at < $1 ORDER BY id LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := pgx.CollectRows(rows, scanAccess)
+	return out, translate(err)
+}
+
+// SealEvents implements consent.LedgerStore.
+func (s *Store) SealEvents(ctx context.Context, seals map[int64]consent.Seal) error {
+	ids, idx, chains, hashes := make([]int64, 0, len(seals)), make([]int64, 0, len(seals)), make([]string, 0, len(seals)), make([][]byte, 0, len(seals))
+	for id, seal := range seals {
+		ids, idx, chains, hashes = append(ids, id), append(idx, seal.Index), append(chains, seal.Chain), append(hashes, seal.Hash)
+	}
+	_, err := s.q(ctx).Exec(ctx, `UPDATE access_events e SET leaf_index = v.idx, chain = v.chain, leaf_hash = v.hash
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[]) AS v(id, idx, chain, hash) WHERE e.id = v.id`,
+		ids, idx, chains, hashes)
+	return translate(err)
+}
+
+const sealedColumns = accessColumns + `, leaf_index, chain, leaf_hash`
+
+func scanSealed(row pgx.CollectableRow) (consent.AccessEvent, error) {
+	var e consent.AccessEvent
+	var c, h string
+	var seal consent.Seal
+	err := row.Scan(&e.ID, &e.At, &c, &h, &e.PartnerID, &e.GrantID, &e.Document, &e.Kind, &e.By, &e.Grant, &seal.Index, &seal.Chain, &seal.Hash)
+	e.Citizen, e.Holder, e.Seal = consent.IIN(c), consent.IIN(h), &seal
+	return e, err
+}
+
+func (s *Store) sealed(ctx context.Context, where string, args ...any) ([]consent.AccessEvent, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+sealedColumns+` FROM access_events WHERE leaf_index IS NOT NULL AND `+where+` ORDER BY leaf_index`, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := pgx.CollectRows(rows, scanSealed)
+	return out, translate(err)
+}
+
+// Sealed implements consent.LedgerStore.
+func (s *Store) Sealed(ctx context.Context, from, to int64) ([]consent.AccessEvent, error) {
+	return s.sealed(ctx, `leaf_index >= $1 AND leaf_index < $2`, from, to)
+}
+
+// ChainEvents implements consent.LedgerStore.
+func (s *Store) ChainEvents(ctx context.Context, chain string) ([]consent.AccessEvent, error) {
+	return s.sealed(ctx, `chain = $1`, chain)
+}
+
+// ChainBefore implements consent.LedgerStore.
+func (s *Store) ChainBefore(ctx context.Context, chain string, before int64) ([]byte, error) {
+	var h []byte
+	err := s.q(ctx).QueryRow(ctx, `SELECT leaf_hash FROM access_events WHERE chain = $1 AND leaf_index < $2
+		ORDER BY leaf_index DESC LIMIT 1`, chain, before).Scan(&h)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return h, translate(err)
+}
+
+// PutNodes implements consent.LedgerStore.
+func (s *Store) PutNodes(ctx context.Context, nodes map[merkle.ID][]byte) error {
+	levels, idx, hashes := make([]int16, 0, len(nodes)), make([]int64, 0, len(nodes)), make([][]byte, 0, len(nodes))
+	for id, h := range nodes {
+		levels, idx, hashes = append(levels, int16(id.Level)), append(idx, id.Index), append(hashes, h)
+	}
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO history_nodes (level, idx, hash)
+		SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`, levels, idx, hashes)
+	return translate(err)
+}
+
+// Node implements consent.LedgerStore.
+func (s *Store) Node(ctx context.Context, id merkle.ID) ([]byte, error) {
+	var h []byte
+	var err error
+	if id.Level == 0 {
+		err = s.q(ctx).QueryRow(ctx, `SELECT leaf_hash FROM access_events WHERE leaf_index = $1`, id.Index).Scan(&h)
+	} else {
+		err = s.q(ctx).QueryRow(ctx, `SELECT hash FROM history_nodes WHERE level = $1 AND idx = $2`, int16(id.Level), id.Index).Scan(&h)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, merkle.ErrMissing
+	}
+	return h, translate(err)
+}
