@@ -201,6 +201,22 @@ func (c *nodeCache) put(id merkle.ID, h []byte, stored bool) {
 	}
 }
 
+// Run runs a round every every until ctx ends.
+func (l *Ledger) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := l.Round(ctx); err != nil && !errors.Is(err, ErrTampered) && ctx.Err() == nil {
+				l.cfg.Log.ErrorContext(ctx, "seal the history", "err", err)
+			}
+		}
+	}
+}
+
 // Round seals the events that have settled and publishes a new head, if
 // there were any; another replica's round in progress is left alone. It
 // first checks what it sealed before, and publishes nothing over a
@@ -424,7 +440,12 @@ func (l *Ledger) Export(ctx context.Context, citizen IIN) (HistoryExport, error)
 		}
 		leaf := l.leaf(e, chain, prev)
 		proof, err := merkle.InclusionProof(nodes, e.Seal.Index, cp.Size)
-		if err != nil {
+		if errors.Is(err, merkle.ErrMissing) {
+			// A leaf of the tree is gone from the store: the entry goes
+			// without a proof, and no verifier will take it.
+			l.cfg.Log.ErrorContext(ctx, "history tampered: a leaf is missing", "leaf", e.Seal.Index)
+			proof = nil
+		} else if err != nil {
 			return HistoryExport{}, err
 		}
 		out.Entries = append(out.Entries, ExportEntry{Index: e.Seal.Index, Leaf: leaf, Proof: proof})

@@ -19,6 +19,8 @@ type Metrics struct {
 	tokensIssued  *prometheus.CounterVec
 	oauthErrors   *prometheus.CounterVec
 	storeDuration *prometheus.HistogramVec
+	historySize   prometheus.Gauge
+	tampered      prometheus.Counter
 }
 
 // NewMetrics registers the gateway's metrics, with the Go runtime's and the
@@ -45,8 +47,16 @@ func NewMetrics() *Metrics {
 			Help:    "Time of one store operation, by operation.",
 			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
 		}, []string{"operation"}),
+		historySize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kelisim_history_tree_size",
+			Help: "Events in the history's log as of the latest signed head this replica published.",
+		}),
+		tampered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kelisim_history_tamper_detected_total",
+			Help: "Rounds that found the stored history no longer matching its log (an operator must act).",
+		}),
 	}
-	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration,
+	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration, m.historySize, m.tampered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -58,6 +68,12 @@ func (m *Metrics) TokenIssued(grantType string) { m.tokensIssued.WithLabelValues
 func (m *Metrics) OAuthError(endpoint, kind string) {
 	m.oauthErrors.WithLabelValues(endpoint, kind).Inc()
 }
+
+// Checkpointed implements consent.LedgerObserver.
+func (m *Metrics) Checkpointed(size int64) { m.historySize.Set(float64(size)) }
+
+// Tampered implements consent.LedgerObserver.
+func (m *Metrics) Tampered() { m.tampered.Inc() }
 
 // StoreOperation records how long one store operation took.
 func (m *Metrics) StoreOperation(op string, d time.Duration) {

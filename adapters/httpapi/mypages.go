@@ -27,6 +27,7 @@ type myPages struct {
 	shares   Shares
 	partners Directory
 	receipts Receipts
+	ledger   Ledger
 }
 
 // loggedIn admits requests of a logged-in citizen and sends others to log

@@ -55,6 +55,7 @@ type Deps struct {
 	Settings   Settings
 	Grants     PartnerGrants
 	Receipts   Receipts
+	Ledger     Ledger
 	// TermsTexts are the texts of the terms the gateway keeps, served at
 	// /terms/{version}.
 	TermsTexts []consent.Terms
@@ -144,8 +145,14 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	r.GET("/receipts/:id", rc.status)
 	r.GET("/terms/:version", rc.text)
 
+	// The history's public log: signed heads and consistency proofs.
+	hl := &historyAPI{ledger: d.Ledger, log: d.Log}
+	r.GET("/history/checkpoints", hl.checkpoints)
+	r.GET("/history/checkpoints/:size", hl.checkpoint)
+	r.GET("/history/consistency", hl.consistency)
+
 	// The citizen's settings pages.
-	my := &myPages{pages: pg, settings: d.Settings, shares: d.Shares, partners: d.Directory, receipts: d.Receipts}
+	my := &myPages{pages: pg, settings: d.Settings, shares: d.Shares, partners: d.Directory, receipts: d.Receipts, ledger: d.Ledger}
 	mg := r.Group("/my", pageHeaders)
 	mg.GET("/", my.home)
 	mg.POST("/login", my.protectMy, my.startLogin)
@@ -154,6 +161,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	mg.POST("/logout", my.protectMy, my.logout)
 	mg.POST("/revoke", my.protectMy, my.loggedIn, my.revoke)
 	mg.GET("/grants/:id/receipt", my.loggedIn, my.receipt)
+	mg.GET("/history/export", my.loggedIn, my.historyExport)
 	mg.POST("/erase", my.protectMy, my.loggedIn, my.erase)
 	mg.POST("/report", my.protectMy, my.loggedIn, my.report)
 	mg.POST("/share", my.protectMy, my.loggedIn, my.openShare)
@@ -188,6 +196,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	eg.POST("/partners/:id/revoke", me.revoke)
 	eg.POST("/revoke-all", me.revoke)
 	eg.GET("/history", me.history)
+	eg.GET("/history/export", hl.export)
 	eg.POST("/erase", me.erase)
 	eg.POST("/reports", me.report)
 	eg.GET("/reports", me.reports)

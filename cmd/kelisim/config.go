@@ -60,8 +60,11 @@ type Config struct {
 	DeliveryLease    time.Duration // KELISIM_DELIVERY_LEASE
 	WebhookTimeout   time.Duration // KELISIM_WEBHOOK_TIMEOUT
 
-	UpkeepEvery  time.Duration // KELISIM_UPKEEP_EVERY: expiry and purge rounds
-	OTPRetention time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
+	UpkeepEvery time.Duration // KELISIM_UPKEEP_EVERY: expiry and purge rounds
+	// KELISIM_CHECKPOINT_EVERY: how often the history is sealed and a
+	// head published; KELISIM_HISTORY_SETTLE: how old an event must be.
+	CheckpointEvery, HistorySettle time.Duration
+	OTPRetention                   time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
 
 	VerifyWrongLimit       int // KELISIM_VERIFY_WRONG_LIMIT: wrong share codes a verifier may try per minute
 	VerifyGlobalWrongLimit int // KELISIM_VERIFY_GLOBAL_WRONG_LIMIT: wrong short codes all verifiers may try per minute
@@ -119,6 +122,8 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_DELIVERY_LEASE", "how long a replica holds a delivery it is sending (default 1m)"},
 	{"KELISIM_WEBHOOK_TIMEOUT", "timeout of one webhook POST (default 10s)"},
 	{"KELISIM_UPKEEP_EVERY", "how often grants are expired and old records purged (default 1m)"},
+	{"KELISIM_CHECKPOINT_EVERY", "how often the history is sealed into its log and a signed head published at /history/checkpoints (default 1m)"},
+	{"KELISIM_HISTORY_SETTLE", "how old a history event must be before it is sealed, so one committed late is not passed over (default 5s)"},
 	{"KELISIM_OTP_RETENTION", "how long OTP records are kept after they expire, for disputes (default 720h)"},
 	{"KELISIM_VERIFY_WRONG_LIMIT", "wrong share codes a verifier may try per minute (default 10)"},
 	{"KELISIM_VERIFY_GLOBAL_WRONG_LIMIT", "wrong short codes all verifiers together may try per minute (default 60)"},
@@ -264,6 +269,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.DeliveryLease = duration("KELISIM_DELIVERY_LEASE", time.Minute, time.Hour)
 	c.WebhookTimeout = duration("KELISIM_WEBHOOK_TIMEOUT", 10*time.Second, 5*time.Minute)
 	c.UpkeepEvery = duration("KELISIM_UPKEEP_EVERY", time.Minute, 24*time.Hour)
+	c.CheckpointEvery = duration("KELISIM_CHECKPOINT_EVERY", time.Minute, 24*time.Hour)
+	c.HistorySettle = duration("KELISIM_HISTORY_SETTLE", 5*time.Second, 10*time.Minute)
 	c.SyntheticCitizens = integer("KELISIM_SYNTHETIC_CITIZENS", 0, 0, 1_000_000)
 	if err := c.LogLevel.UnmarshalText([]byte(get("KELISIM_LOG_LEVEL", "info"))); err != nil {
 		bad("KELISIM_LOG_LEVEL", "%q is not debug, info, warn or error", get("KELISIM_LOG_LEVEL", ""))

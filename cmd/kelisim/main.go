@@ -105,11 +105,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "receipt":
 		return receiptCommand(ctx, args[1:], stdout)
+	case "history":
+		return historyCommand(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "kelisim", versionString())
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | rotate-keys | receipt verify FILE | version\n\nconfiguration (environment):")
+		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | rotate-keys | receipt verify FILE | history verify FILE | version\n\nconfiguration (environment):")
 		for _, e := range env {
 			fmt.Fprintf(stdout, "  %-28s %s\n", e.name, e.doc)
 		}
@@ -175,6 +177,7 @@ type gateway struct {
 	keys     *oauth.Keys
 	outbox   *consent.Outbox
 	upkeep   *consent.Upkeep
+	ledger   *consent.Ledger
 	close    func()
 }
 
@@ -258,11 +261,11 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		return nil, err
 	}
 	g := &gateway{
-		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, outbox: parts.outbox, upkeep: parts.upkeep,
+		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, outbox: parts.outbox, upkeep: parts.upkeep, ledger: parts.ledger,
 		deps: httpapi.Deps{
 			OAuth: parts.oauth, Authorizations: parts.oauth, Consents: parts.consents, Messages: messages, Partners: parts.partners,
 			Directory: clients, Tokens: parts.oauth, Documents: parts.fetcher, Deliveries: parts.outbox, Keys: keys,
-			Settings: parts.settings, Grants: parts.grants, Receipts: parts.receipts, TermsTexts: keptTerms(cfg.Terms), Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
+			Settings: parts.settings, Grants: parts.grants, Receipts: parts.receipts, Ledger: parts.ledger, TermsTexts: keptTerms(cfg.Terms), Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
 			Requests: parts.requests, Terms: cfg.TermsVersion, Logos: logos.New(3 * time.Second),
 			Pages:      httpapi.PageConfig{CSRFKey: secrets.Key("csrf"), Secure: strings.HasPrefix(cfg.Issuer, "https://")},
 			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Metrics: metrics, Log: log,
@@ -309,6 +312,7 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 	wg.Go(func() { g.keys.Run(bg, g.log) })
 	wg.Go(func() { g.outbox.Run(bg, 500*time.Millisecond) })
 	wg.Go(func() { g.upkeep.Run(bg, g.cfg.UpkeepEvery) })
+	wg.Go(func() { g.ledger.Run(bg, g.cfg.CheckpointEvery) })
 	defer func() { stopBG(); wg.Wait() }()
 
 	g.log.Info("kelisim listening", "addr", public.Addr().String(), "issuer", g.cfg.Issuer,

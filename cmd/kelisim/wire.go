@@ -28,6 +28,7 @@ type domain struct {
 	shares   *consent.Shares
 	grants   *consent.PartnerGrants
 	receipts *consent.Receipts
+	ledger   *consent.Ledger
 	upkeep   *consent.Upkeep
 	oauth    *oauth.Server // the OAuth/OIDC endpoints, and the consent pages' way to finish
 	partners *partners.Service
@@ -79,6 +80,10 @@ func wireDomain(in inputs) (d domain, err error) {
 	if d.consents, err = consent.NewService(consent.ServiceConfig{Store: st, Registry: in.citizens, SMS: in.sms,
 		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.Terms, Outbox: d.outbox,
 		Now: now, Log: log}); err != nil {
+		return d, err
+	}
+	if d.ledger, err = consent.NewLedger(consent.LedgerConfig{Store: st, Signer: in.keys, Key: in.secrets.Key("settings"),
+		Issuer: cfg.Issuer, Observer: in.metrics, Settle: cfg.HistorySettle, Now: now, Log: log}); err != nil {
 		return d, err
 	}
 	if d.reports, err = consent.NewReports(consent.ReportsConfig{Store: st, Receiver: in.citizens, Now: now}); err != nil {
