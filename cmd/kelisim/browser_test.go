@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 )
 
@@ -186,6 +189,26 @@ func TestBrowserSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	artifact(t, "settings-kk.png", before)
+	// The grant's receipt, downloaded as the page's link gives it.
+	downloads := t.TempDir()
+	if err := chromedp.Do(ctx,
+		chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+			_, err := cdp.Call(ctx, target, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+				Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+			return err
+		}),
+		chromedp.Click(css(`#grant-`+grantID+` a.receipt`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	var receipt string
+	for deadline := time.Now().Add(10 * time.Second); receipt == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		raw, _ := os.ReadFile(filepath.Join(downloads, "kelisim-receipt-"+grantID+".jwt"))
+		receipt = string(raw)
+	}
+	if claims, header := verify(t, g, receipt); header["typ"] != consent.TypeReceipt || claims["grant_id"] != grantID || claims["citizen"] != aidarIIN {
+		t.Errorf("the receipt the settings page gives: %v %v", header, claims)
+	}
 	if err := chromedp.Do(ctx,
 		chromedp.Click(css(`#grant-`+grantID+` button.secondary`)),
 		chromedp.WaitVisible(css(`#grant-`+grantID+` .status-revoked`)),
