@@ -73,6 +73,7 @@ const (
 	AccessRevocation = "revocation"
 	AccessExpiry     = "expiry"
 	AccessErasure    = "erasure"
+	AccessDeletion   = "deletion" // the partner confirmed it deleted what it received
 )
 
 // IsUse reports whether an event of kind is a use of a document (a fetch,

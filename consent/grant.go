@@ -47,6 +47,9 @@ type Grant struct {
 	// RevocationAckedAt is when the partner acknowledged the revocation
 	// (its webhook answered 2xx to the Security Event Token).
 	RevocationAckedAt time.Time
+	// Deletion is the partner's confirmation that it deleted what it
+	// received, once the grant ended; nil until it confirms.
+	Deletion *Deletion
 }
 
 // ErrGrantNotFound: no grant with that id.

@@ -30,8 +30,10 @@ type PartnerReceipts interface {
 
 // PartnerGrantsConfig is what PartnerGrants are built from.
 type PartnerGrantsConfig struct {
-	Store    PartnerGrantStore
-	Receipts PartnerReceipts
+	Store     PartnerGrantStore
+	Receipts  PartnerReceipts
+	Deletions DeletionStore
+	Issuer    string // the aud of a deletion confirmation
 	// Pairwise is the subject a partner knows a citizen by.
 	Pairwise func(clientID, citizen string) string
 	Now      func() time.Time
@@ -52,6 +54,9 @@ type HeldGrant struct {
 	EndedBy      string         `json:"ended_by,omitempty"`
 	// Receipt is the partner's copy of the grant's latest consent receipt.
 	Receipt string `json:"receipt"`
+	// Deletion is the partner's confirmation that it deleted what it
+	// received, once the grant ended and it confirmed.
+	Deletion *Deletion `json:"deletion,omitempty"`
 }
 
 // HeldHolder is whose documents a grant covers.
@@ -65,7 +70,7 @@ type PartnerGrants struct{ cfg PartnerGrantsConfig }
 
 // NewPartnerGrants checks cfg and returns the service.
 func NewPartnerGrants(cfg PartnerGrantsConfig) (*PartnerGrants, error) {
-	if err := required(map[string]bool{"Store": cfg.Store == nil, "Receipts": cfg.Receipts == nil, "Pairwise": cfg.Pairwise == nil, "Now": cfg.Now == nil}); err != nil {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Receipts": cfg.Receipts == nil, "Deletions": cfg.Deletions == nil, "Issuer": cfg.Issuer == "", "Pairwise": cfg.Pairwise == nil, "Now": cfg.Now == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewPartnerGrants: %w", err)
 	}
 	return &PartnerGrants{cfg: cfg}, nil
@@ -101,6 +106,7 @@ func (p *PartnerGrants) Get(ctx context.Context, partner, id string) (HeldGrant,
 		at := g.StatusChangedAt
 		h.EndedAt, h.EndedBy = &at, g.StatusBy
 	}
+	h.Deletion = g.Deletion
 	if h.Receipt, err = p.cfg.Receipts.ForPartner(ctx, partner, id); err != nil {
 		return HeldGrant{}, err
 	}

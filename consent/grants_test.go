@@ -14,7 +14,7 @@ import (
 func TestPartnerGrants(t *testing.T) {
 	f := setup(t, consent.DefaultOTPConfig)
 	ctx := context.Background()
-	pg := must(consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: f.store, Receipts: f.receipts, Pairwise: func(a, b string) string { return a + "/" + b }, Now: f.clock.now}))
+	pg := must(consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: f.store, Receipts: f.receipts, Deletions: f.store, Issuer: "https://kelisim.test", Pairwise: func(a, b string) string { return a + "/" + b }, Now: f.clock.now}))
 	g := consentTo(t, f, "bank", 30)
 	h, err := pg.Get(ctx, "bank", g.ID)
 	if err != nil || h.Status != consent.GrantActive || len(h.Holders) != 1 || h.Holders[0].Subject != "bank/"+string(aidar) ||

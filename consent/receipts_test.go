@@ -76,7 +76,7 @@ func TestConsentReceipts(t *testing.T) {
 	if sent := f.webhook.sent(); len(sent) != 1 || !strings.Contains(sent[0].body, `"receipt":"`+consent.TypeReceipt+":") {
 		t.Errorf("the revocation's event: %+v", sent)
 	}
-	if held := must(consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: f.store, Receipts: f.receipts,
+	if held := must(consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: f.store, Receipts: f.receipts, Deletions: f.store, Issuer: "https://kelisim.test",
 		Pairwise: func(a, b string) string { return a + "/" + b }, Now: f.clock.now})); claimsOf(t, must(held.Get(ctx, "bank", g.ID)).Receipt)["jti"] != partnerCopy["jti"] {
 		t.Error("the grant API does not give the latest receipt")
 	}

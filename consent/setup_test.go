@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,6 +174,7 @@ type fixture struct {
 	library  *consent.Library
 	outbox   *consent.Outbox
 	receipts *consent.Receipts
+	overdue  *overdueCount
 	fetcher  *consent.Fetcher
 	consents *consent.Service
 	reports  *consent.Reports
@@ -209,6 +211,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.library = must(consent.NewLibrary(consent.LibraryConfig{Issuer: "https://kelisim.test", DocumentTTL: time.Minute,
 		Registry: f.registry, Source: f.registry, Signer: fakeSigner{}, Pairwise: func(a, b string) string { return a + "/" + b }, Now: f.clock.now}))
 	f.webhook = &webhook{}
+	f.overdue = &overdueCount{}
 	f.receipts = must(consent.NewReceipts(consent.ReceiptsConfig{Store: f.store, Partners: f.partners, Signer: fakeSigner{},
 		Pairwise: func(a, b string) string { return a + "/" + b }, Issuer: "https://kelisim.test", Jurisdiction: "KZ"}))
 	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts,
@@ -223,7 +226,8 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store,
 		Key: key, Issuer: "https://kelisim.test", Wrong: consent.VerifyLimits{PerVerifier: 3, All: 5}, Now: f.clock.now}))
 	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports,
-		OTPRetention: 30 * 24 * time.Hour, Now: f.clock.now, Log: log}))
+		OTPRetention: 30 * 24 * time.Hour, Deletions: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
+		Now: f.clock.now, Log: log}))
 	return f
 }
 
@@ -242,3 +246,9 @@ func codeIn(t *testing.T, text string) string {
 func (r fakeRegistry) ReportError(context.Context, consent.ErrorReport) (string, error) {
 	return "ref", nil
 }
+
+// overdueCount is what the upkeep last counted of overdue deletion
+// confirmations.
+type overdueCount struct{ n atomic.Int64 }
+
+func (o *overdueCount) OverdueDeletions(n int) { o.n.Store(int64(n)) }

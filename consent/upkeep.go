@@ -45,13 +45,28 @@ type UpkeepConfig struct {
 	Outbox       EndedNotifier
 	Reports      ReportForwarder
 	OTPRetention time.Duration // how long spent OTP records are kept
-	Now          func() time.Time
-	Log          *slog.Logger
+	// Deletions are the partners' deletion confirmations; one not given
+	// DeletionDeadline after its grant ended is overdue, and counted to
+	// Observer each round.
+	Deletions        DeletionStore
+	DeletionDeadline time.Duration
+	Observer         UpkeepObserver
+	Now              func() time.Time
+	Log              *slog.Logger
 }
+
+// UpkeepObserver counts what an upkeep round finds.
+type UpkeepObserver interface {
+	OverdueDeletions(n int)
+}
+
+// MaxOverdueListed bounds the overdue confirmations counted and listed.
+const MaxOverdueListed = 1000
 
 // NewUpkeep checks cfg and returns the background job.
 func NewUpkeep(cfg UpkeepConfig) (*Upkeep, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Outbox": cfg.Outbox == nil, "Reports": cfg.Reports == nil,
+		"Deletions": cfg.Deletions == nil, "DeletionDeadline": cfg.DeletionDeadline <= 0, "Observer": cfg.Observer == nil,
 		"Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewUpkeep: %w", err)
 	}
@@ -81,7 +96,19 @@ func (u *Upkeep) Once(ctx context.Context) error {
 	if len(expired) > 0 || len(purged) > 0 {
 		u.cfg.Log.Info("upkeep", "grants_expired", len(expired), "purged", purged)
 	}
+	overdue, err := u.Overdue(ctx)
+	if err != nil {
+		return err
+	}
+	u.cfg.Observer.OverdueDeletions(len(overdue))
 	return nil
+}
+
+// Overdue lists the grants whose partner has not confirmed deletion
+// DeletionDeadline after they ended, oldest first (at most
+// MaxOverdueListed).
+func (u *Upkeep) Overdue(ctx context.Context) ([]Grant, error) {
+	return u.cfg.Deletions.OverdueDeletions(ctx, u.cfg.Now().Add(-u.cfg.DeletionDeadline), MaxOverdueListed)
 }
 
 // Run does a round every interval until ctx ends.

@@ -66,7 +66,35 @@ type admin struct {
 	deliveries Deliveries
 	keys       Keys
 	reports    Reports
+	deletions  OverdueDeletions
 	log        *slog.Logger
+}
+
+// OverdueDeletions lists the grants whose partner is late to confirm it
+// deleted what it received.
+type OverdueDeletions interface {
+	Overdue(ctx context.Context) ([]consent.Grant, error)
+}
+
+// overdueDeletions answers GET /admin/v1/deletions/overdue.
+func (a *admin) overdueDeletions(c *gin.Context) {
+	grants, err := a.deletions.Overdue(c.Request.Context())
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	type row struct {
+		GrantID   string    `json:"grant_id"`
+		PartnerID string    `json:"partner_id"`
+		Status    string    `json:"status"`
+		EndedAt   time.Time `json:"ended_at"`
+		EndedBy   string    `json:"ended_by"`
+	}
+	out := make([]row, len(grants))
+	for i, g := range grants {
+		out[i] = row{GrantID: g.ID, PartnerID: g.PartnerID, Status: string(g.Status), EndedAt: g.StatusChangedAt, EndedBy: g.StatusBy}
+	}
+	c.JSON(http.StatusOK, gin.H{"overdue": out})
 }
 
 // adminAuth admits requests bearing the admin token, compared in constant

@@ -21,6 +21,7 @@ type Metrics struct {
 	storeDuration *prometheus.HistogramVec
 	historySize   prometheus.Gauge
 	tampered      prometheus.Counter
+	overdue       prometheus.Gauge
 }
 
 // NewMetrics registers the gateway's metrics, with the Go runtime's and the
@@ -51,12 +52,16 @@ func NewMetrics() *Metrics {
 			Name: "kelisim_history_tree_size",
 			Help: "Events in the history's log as of the latest signed head this replica published.",
 		}),
+		overdue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kelisim_deletion_confirmations_overdue",
+			Help: "Ended grants whose partner has not confirmed deletion within the deadline (counted to 1000).",
+		}),
 		tampered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kelisim_history_tamper_detected_total",
 			Help: "Rounds that found the stored history no longer matching its log (an operator must act).",
 		}),
 	}
-	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration, m.historySize, m.tampered,
+	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration, m.historySize, m.tampered, m.overdue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,6 +76,9 @@ func (m *Metrics) OAuthError(endpoint, kind string) {
 
 // Checkpointed implements consent.LedgerObserver.
 func (m *Metrics) Checkpointed(size int64) { m.historySize.Set(float64(size)) }
+
+// OverdueDeletions implements consent.UpkeepObserver.
+func (m *Metrics) OverdueDeletions(n int) { m.overdue.Set(float64(n)) }
 
 // Tampered implements consent.LedgerObserver.
 func (m *Metrics) Tampered() { m.tampered.Inc() }

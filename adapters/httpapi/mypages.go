@@ -67,6 +67,8 @@ type grantRow struct {
 	Status, StatusLabel             string
 	Active                          bool
 	Ack                             string
+	Deletion                        string   // whether the partner confirmed it deleted what it received
+	Kept                            []string // what it keeps by law, and why
 }
 
 type historyRow struct{ When, Text string }
@@ -176,6 +178,16 @@ func (p *myPages) home(c *gin.Context) {
 				msg = "holder_self"
 			}
 			row.Holders = append(row.Holders, l.T(msg, map[string]any{"Name": h.Name}))
+		}
+		if !row.Active {
+			row.Deletion = l.T("deletion_pending", map[string]any{"Partner": row.Partner})
+			if d := g.Deletion; d != nil {
+				row.Deletion = l.T("deletion_done", map[string]any{"Partner": row.Partner, "Time": stamp(d.At)})
+				for _, r := range d.Retained {
+					row.Kept = append(row.Kept, l.T("deletion_kept", map[string]any{"Document": l.Document(r.Document),
+						"Reason": r.Reason, "Basis": r.LegalBasis, "Until": r.Until}))
+				}
+			}
 		}
 		if g.Status == consent.GrantRevoked && notified {
 			row.Ack = l.T("ack_pending", nil)

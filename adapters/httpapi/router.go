@@ -55,7 +55,11 @@ type Deps struct {
 	Settings   Settings
 	Grants     PartnerGrants
 	Receipts   Receipts
-	Ledger     Ledger
+	// Deletions lists overdue deletion confirmations for the operator.
+	Deletions OverdueDeletions
+	// PartnerSignatures verifies statements partners sign with their keys.
+	PartnerSignatures PartnerSignatures
+	Ledger            Ledger
 	// TermsTexts are the texts of the terms the gateway keeps, served at
 	// /terms/{version}.
 	TermsTexts []consent.Terms
@@ -182,10 +186,11 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	r.GET("/v/:token", v.landing)
 
 	// Partners manage the grants they hold, with any token of their own.
-	gm := &grantsAPI{grants: d.Grants, log: d.Log}
+	gm := &grantsAPI{grants: d.Grants, signatures: d.PartnerSignatures, log: d.Log}
 	gg := r.Group(oauth.PathGrants, requireToken(d.Tokens, d.Log, "", "a partner's", func(oauth.AccessInfo) bool { return true }))
 	gg.GET("/:id", gm.get)
 	gg.DELETE("/:id", gm.end)
+	gg.POST("/:id/deletion", gm.deletion)
 
 	// The citizen's app: the settings as JSON, for tokens with "me".
 	me := &meAPI{settings: d.Settings, shares: d.Shares, partners: d.Directory, log: d.Log}
@@ -209,7 +214,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 
 // adminRoutes is the operator's API, behind the admin token.
 func adminRoutes(r *gin.Engine, d Deps) {
-	a := &admin{partners: d.Partners, deliveries: d.Deliveries, keys: d.Keys, reports: d.Reports, log: d.Log}
+	a := &admin{partners: d.Partners, deliveries: d.Deliveries, keys: d.Keys, reports: d.Reports, deletions: d.Deletions, log: d.Log}
 	g := r.Group("/admin/v1", adminAuth(d.AdminToken))
 	g.POST("/partners", a.create)
 	g.GET("/partners", a.list)
@@ -224,6 +229,7 @@ func adminRoutes(r *gin.Engine, d Deps) {
 	g.POST("/keys/rotate", a.rotateKeys)
 	g.POST("/documents/changed", a.documentChanged)
 	g.POST("/reports/:id/answer", a.answerReport)
+	g.GET("/deletions/overdue", a.overdueDeletions)
 }
 
 // ready answers the readiness probe: 503 while the store is unreachable

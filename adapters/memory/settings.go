@@ -183,3 +183,32 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 	}
 	return counts, nil
 }
+
+// ConfirmDeletion implements consent.DeletionStore.
+func (s *Store) ConfirmDeletion(ctx context.Context, id string, d consent.Deletion) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	g, ok := s.grants[id]
+	if !ok || g.Status == consent.GrantActive || g.Deletion != nil {
+		return consent.ErrDeletionConfirmed
+	}
+	g.Deletion = &d
+	put(t, s.grants, id, g)
+	s.recordEvent(t, consent.AccessEvent{At: d.At, Citizen: g.Citizen, Holder: g.Citizen, PartnerID: g.PartnerID,
+		GrantID: g.ID, Kind: consent.AccessDeletion, By: g.PartnerID})
+	return nil
+}
+
+// OverdueDeletions implements consent.DeletionStore.
+func (s *Store) OverdueDeletions(ctx context.Context, before time.Time, limit int) ([]consent.Grant, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.Grant
+	for _, g := range s.grants {
+		if g.Status != consent.GrantActive && g.Deletion == nil && g.StatusChangedAt.Before(before) {
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b consent.Grant) int { return a.StatusChangedAt.Compare(b.StatusChangedAt) })
+	return out[:min(limit, len(out))], nil
+}

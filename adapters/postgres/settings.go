@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -121,4 +122,31 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 		return insertAccess(ctx, q, []consent.AccessEvent{{At: at, Citizen: consent.IIN(pseudonym), Holder: consent.IIN(pseudonym), Kind: consent.AccessErasure}})
 	})
 	return counts, err
+}
+
+// ConfirmDeletion implements consent.DeletionStore.
+func (s *Store) ConfirmDeletion(ctx context.Context, id string, d consent.Deletion) error {
+	detail, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(q querier) error {
+		ended, err := queryGrants(ctx, q, `UPDATE grants SET deletion_at = $2, deletion_detail = $3, deletion_receipt = $4
+			WHERE id = $1 AND status <> 'active' AND deletion_at IS NULL RETURNING `+grantColumns, id, d.At, detail, d.Signed)
+		if err != nil {
+			return err
+		}
+		if len(ended) == 0 {
+			return consent.ErrDeletionConfirmed
+		}
+		g := ended[0]
+		return insertAccess(ctx, q, []consent.AccessEvent{{At: d.At, Citizen: g.Citizen, Holder: g.Citizen, PartnerID: g.PartnerID,
+			GrantID: g.ID, Kind: consent.AccessDeletion, By: g.PartnerID}})
+	})
+}
+
+// OverdueDeletions implements consent.DeletionStore.
+func (s *Store) OverdueDeletions(ctx context.Context, before time.Time, limit int) ([]consent.Grant, error) {
+	return s.queryGrants(ctx, `SELECT `+grantColumns+` FROM grants
+		WHERE status <> 'active' AND deletion_at IS NULL AND status_changed_at < $1 ORDER BY status_changed_at LIMIT $2`, before, limit)
 }

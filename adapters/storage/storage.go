@@ -24,4 +24,5 @@ type Store interface {
 	consent.Releaser
 	consent.ReceiptStore
 	consent.LedgerStore
+	consent.DeletionStore
 }

@@ -64,7 +64,10 @@ type Config struct {
 	// KELISIM_CHECKPOINT_EVERY: how often the history is sealed and a
 	// head published; KELISIM_HISTORY_SETTLE: how old an event must be.
 	CheckpointEvery, HistorySettle time.Duration
-	OTPRetention                   time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
+	// KELISIM_DELETION_DEADLINE: how long a partner has to confirm it
+	// deleted what it received once a grant ends.
+	DeletionDeadline time.Duration
+	OTPRetention     time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
 
 	VerifyWrongLimit       int // KELISIM_VERIFY_WRONG_LIMIT: wrong share codes a verifier may try per minute
 	VerifyGlobalWrongLimit int // KELISIM_VERIFY_GLOBAL_WRONG_LIMIT: wrong short codes all verifiers may try per minute
@@ -123,6 +126,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_WEBHOOK_TIMEOUT", "timeout of one webhook POST (default 10s)"},
 	{"KELISIM_UPKEEP_EVERY", "how often grants are expired and old records purged (default 1m)"},
 	{"KELISIM_CHECKPOINT_EVERY", "how often the history is sealed into its log and a signed head published at /history/checkpoints (default 1m)"},
+	{"KELISIM_DELETION_DEADLINE", "how long a partner has to confirm deletion once a grant ends before it shows as overdue (default 720h)"},
 	{"KELISIM_HISTORY_SETTLE", "how old a history event must be before it is sealed, so one committed late is not passed over (default 5s)"},
 	{"KELISIM_OTP_RETENTION", "how long OTP records are kept after they expire, for disputes (default 720h)"},
 	{"KELISIM_VERIFY_WRONG_LIMIT", "wrong share codes a verifier may try per minute (default 10)"},
@@ -271,6 +275,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.UpkeepEvery = duration("KELISIM_UPKEEP_EVERY", time.Minute, 24*time.Hour)
 	c.CheckpointEvery = duration("KELISIM_CHECKPOINT_EVERY", time.Minute, 24*time.Hour)
 	c.HistorySettle = duration("KELISIM_HISTORY_SETTLE", 5*time.Second, 10*time.Minute)
+	c.DeletionDeadline = duration("KELISIM_DELETION_DEADLINE", 30*24*time.Hour, 365*24*time.Hour)
 	c.SyntheticCitizens = integer("KELISIM_SYNTHETIC_CITIZENS", 0, 0, 1_000_000)
 	if err := c.LogLevel.UnmarshalText([]byte(get("KELISIM_LOG_LEVEL", "info"))); err != nil {
 		bad("KELISIM_LOG_LEVEL", "%q is not debug, info, warn or error", get("KELISIM_LOG_LEVEL", ""))

@@ -98,11 +98,12 @@ func wireDomain(in inputs) (d domain, err error) {
 		Wrong: consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}}); err != nil {
 		return d, err
 	}
-	if d.grants, err = consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: st, Receipts: d.receipts, Pairwise: in.secrets.PairwiseSubject, Now: now}); err != nil {
+	if d.grants, err = consent.NewPartnerGrants(consent.PartnerGrantsConfig{Store: st, Receipts: d.receipts, Deletions: st, Issuer: cfg.Issuer, Pairwise: in.secrets.PairwiseSubject, Now: now}); err != nil {
 		return d, err
 	}
 	if d.upkeep, err = consent.NewUpkeep(consent.UpkeepConfig{Store: st, Outbox: d.outbox, Reports: d.reports,
-		OTPRetention: cfg.OTPRetention, Now: now, Log: log}); err != nil {
+		OTPRetention: cfg.OTPRetention, Deletions: st, DeletionDeadline: cfg.DeletionDeadline, Observer: in.metrics,
+		Now: now, Log: log}); err != nil {
 		return d, err
 	}
 	if d.oauth, err = oauth.New(oauth.Config{
