@@ -222,6 +222,10 @@ func TestBrowserSettings(t *testing.T) {
 	if !strings.Contains(history, "Демо Банк рұқсаты кері қайтарылды") || !strings.Contains(history, "Демо Банк алды: Жеке куәлік") {
 		t.Errorf("history after revocation:\n%s", history)
 	}
+	deletion, err := chromedp.Run(ctx, chromedp.Text(css(`#grant-`+grantID+` .deletion`)))
+	if err != nil || !strings.Contains(deletion, "Демо Банк деректеріңізді жойғанын әлі растаған жоқ") {
+		t.Errorf("the revoked grant's deletion status: %q %v", deletion, err)
+	}
 	after, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
