@@ -68,7 +68,13 @@ const (
 	// KindGrantRevoked notifies the partner that a grant was revoked, with
 	// a Security Event Token (RFC 8417).
 	KindGrantRevoked = "grant.revoked"
+	// KindGrantNarrowed notifies the partner that a grant covers fewer
+	// people (a minor came of age), with a Security Event Token.
+	KindGrantNarrowed = "grant.narrowed"
 )
+
+// GrantNarrowed is the event type a narrowed grant is announced with.
+const GrantNarrowed = "https://kelisim.kz/secevent/grant-narrowed"
 
 // SessionRevoked is the CAEP event type a revocation is announced with.
 const SessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"

@@ -68,7 +68,7 @@ func (l *Library) Covered(ctx context.Context, g Grant, t DocumentType) ([]Docum
 	}
 	var out []Document
 	now := l.cfg.Now()
-	for i, holder := range append([]IIN{g.Citizen}, citizen.Represents...) {
+	for i, holder := range append([]IIN{g.Citizen}, minorsAt(citizen.Represents, now)...) {
 		if !g.Covers(holder) {
 			continue // not named in the grant, or no longer represented
 		}
@@ -101,8 +101,8 @@ func (l *Library) Current(ctx context.Context, citizen, holder IIN, t DocumentTy
 		if err != nil {
 			return Document{}, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
 		}
-		if !slices.Contains(c.Represents, holder) {
-			return Document{}, ErrNoDocument
+		if !slices.Contains(minorsAt(c.Represents, l.cfg.Now()), holder) {
+			return Document{}, ErrNoDocument // not represented, or come of age
 		}
 	}
 	docs, err := l.cfg.Source.Documents(ctx, holder)
@@ -140,7 +140,7 @@ func (l *Library) Sharable(ctx context.Context, citizen IIN) ([]Sharable, error)
 		return nil, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
 	}
 	var out []Sharable
-	for i, holder := range append([]IIN{citizen}, c.Represents...) {
+	for i, holder := range append([]IIN{citizen}, minorsAt(c.Represents, l.cfg.Now())...) {
 		docs, err := l.cfg.Source.Documents(ctx, holder)
 		if err != nil {
 			return nil, err

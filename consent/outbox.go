@@ -95,6 +95,17 @@ func (o *Outbox) ForRevocation(ctx context.Context, g Grant, now time.Time) ([]O
 		Status: OutboxPending, NextAttemptAt: now, CreatedAt: now}}, nil
 }
 
+// ForNarrowing returns the notification a grant narrowed to g needs: a
+// Security Event Token to the partner's webhook, when it has one.
+func (o *Outbox) ForNarrowing(ctx context.Context, g Grant, now time.Time) ([]OutboxEntry, error) {
+	p, err := o.cfg.Partners.PartnerInfo(ctx, g.PartnerID)
+	if err != nil || p.WebhookURL == "" {
+		return nil, err
+	}
+	return []OutboxEntry{{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: KindGrantNarrowed,
+		Status: OutboxPending, NextAttemptAt: now, CreatedAt: now}}, nil
+}
+
 // NotifyEnded queues the Security Event Tokens telling partners that
 // grants ended (expired or superseded), as for a revocation.
 func (o *Outbox) NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error {
@@ -219,8 +230,11 @@ func (o *Outbox) attempt(ctx context.Context, e OutboxEntry) error {
 	if err != nil {
 		return err
 	}
-	if e.Kind == KindGrantRevoked {
+	switch e.Kind {
+	case KindGrantRevoked:
 		return o.sendRevocation(ctx, p, g, e)
+	case KindGrantNarrowed:
+		return o.sendNarrowing(ctx, p, g, e)
 	}
 	if !g.ActiveAt(o.cfg.Now()) {
 		return errNoLongerDeliverable
@@ -290,6 +304,34 @@ func (o *Outbox) sendRevocation(ctx context.Context, p PartnerInfo, g Grant, e O
 		return err
 	}
 	return o.cfg.Store.AckRevocation(ctx, g.ID, o.cfg.Now())
+}
+
+// sendNarrowing posts the Security Event Token of a grant that covers
+// fewer people now: who remain, by the subjects the partner knows, and the
+// receipt of the change.
+func (o *Outbox) sendNarrowing(ctx context.Context, p PartnerInfo, g Grant, e OutboxEntry) error {
+	lib := o.cfg.Library
+	var holders []string
+	for _, h := range g.Holders {
+		holders = append(holders, lib.Subject(p.ID, h))
+	}
+	receipt, err := o.cfg.Receipts.ForPartner(ctx, p.ID, g.ID)
+	if err != nil {
+		return err
+	}
+	set := map[string]any{
+		"iss": lib.Issuer(), "aud": p.ID, "iat": o.cfg.Now().Unix(), "jti": e.ID,
+		"sub_id": map[string]string{"format": "opaque", "id": lib.Subject(p.ID, g.Citizen)},
+		"events": map[string]any{GrantNarrowed: map[string]any{
+			"event_timestamp": e.CreatedAt.Unix(), "grant_id": g.ID, "holders": holders,
+			"reason_admin": map[string]string{"en": "a minor the grant covered came of age"}, "receipt": receipt,
+		}},
+	}
+	body, err := lib.Sign(set, "secevent+jwt")
+	if err != nil {
+		return err
+	}
+	return o.cfg.Webhook.Post(ctx, p.WebhookURL, "application/secevent+jwt", e.ID, []byte(body))
 }
 
 // backoff is the wait before attempt n+1: exponential with full jitter in

@@ -177,7 +177,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 	}
 	code := newCode()
 	if matched {
-		c.Citizen, c.Represents = iin, citizen.Represents
+		c.Citizen, c.Represents = iin, minorsAt(citizen.Represents, now) // a representative's access ends at majority
 	}
 	c.CodeHash = codeHash(s.key, c, code)
 	if !matched {

@@ -307,7 +307,11 @@ func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event
 			out = append(out, Event{At: g.ExpiresAt, Kind: AccessExpiry, PartnerID: g.PartnerID, GrantID: g.ID})
 		}
 	}
+	adult := citizen.AdultFrom()
 	for _, e := range access {
+		if e.Holder == citizen && e.Citizen != citizen && e.At.Before(adult) {
+			continue // the representative's, from before the citizen came of age: their history starts clean
+		}
 		ev := Event{At: e.At, Kind: e.Kind, PartnerID: e.PartnerID, GrantID: e.GrantID, Document: e.Document, By: e.By}
 		switch {
 		case IsUse(e.Kind):

@@ -226,7 +226,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store,
 		Key: key, Issuer: "https://kelisim.test", Wrong: consent.VerifyLimits{PerVerifier: 3, All: 5}, Now: f.clock.now}))
 	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports,
-		OTPRetention: 30 * 24 * time.Hour, Deletions: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
+		OTPRetention: 30 * 24 * time.Hour, Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
 		Now: f.clock.now, Log: log}))
 	return f
 }

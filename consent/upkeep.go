@@ -29,9 +29,10 @@ type Janitor interface {
 // on several replicas at once: each step is one idempotent statement.
 type Upkeep struct{ cfg UpkeepConfig }
 
-// EndedNotifier tells partners of grants that ended.
+// EndedNotifier tells partners of grants that ended or narrowed.
 type EndedNotifier interface {
 	NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error
+	MajorityNotifier
 }
 
 // ReportForwarder forwards error reports their sources could not take.
@@ -48,6 +49,8 @@ type UpkeepConfig struct {
 	// Deletions are the partners' deletion confirmations; one not given
 	// DeletionDeadline after its grant ended is overdue, and counted to
 	// Observer each round.
+	// Majority narrows or ends the grants of minors who came of age.
+	Majority         MajorityStore
 	Deletions        DeletionStore
 	DeletionDeadline time.Duration
 	Observer         UpkeepObserver
@@ -66,7 +69,7 @@ const MaxOverdueListed = 1000
 // NewUpkeep checks cfg and returns the background job.
 func NewUpkeep(cfg UpkeepConfig) (*Upkeep, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Outbox": cfg.Outbox == nil, "Reports": cfg.Reports == nil,
-		"Deletions": cfg.Deletions == nil, "DeletionDeadline": cfg.DeletionDeadline <= 0, "Observer": cfg.Observer == nil,
+		"Deletions": cfg.Deletions == nil, "Majority": cfg.Majority == nil, "DeletionDeadline": cfg.DeletionDeadline <= 0, "Observer": cfg.Observer == nil,
 		"Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewUpkeep: %w", err)
 	}
@@ -85,6 +88,13 @@ func (u *Upkeep) Once(ctx context.Context) error {
 	}
 	if err := u.cfg.Outbox.NotifyEnded(ctx, expired, now); err != nil {
 		return err
+	}
+	came, err := majority(ctx, u.cfg.Majority, u.cfg.Outbox, now)
+	if err != nil {
+		return err
+	}
+	if came > 0 {
+		u.cfg.Log.InfoContext(ctx, "representatives' access ended at majority", "grants", came)
 	}
 	if err := u.cfg.Reports.ForwardReceived(ctx); err != nil {
 		return err

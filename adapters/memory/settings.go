@@ -3,6 +3,7 @@ package memory
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -211,4 +212,38 @@ func (s *Store) OverdueDeletions(ctx context.Context, before time.Time, limit in
 	}
 	slices.SortFunc(out, func(a, b consent.Grant) int { return a.StatusChangedAt.Compare(b.StatusChangedAt) })
 	return out[:min(limit, len(out))], nil
+}
+
+// GuardianGrants implements consent.MajorityStore.
+func (s *Store) GuardianGrants(ctx context.Context) ([]consent.Grant, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.Grant
+	for _, id := range slices.Sorted(maps.Keys(s.grants)) {
+		g := s.grants[id]
+		if g.Status == consent.GrantActive && slices.ContainsFunc(g.Holders, func(h consent.IIN) bool { return h != g.Citizen }) {
+			g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// NarrowGrant implements consent.MajorityStore.
+func (s *Store) NarrowGrant(ctx context.Context, id string, holders []consent.IIN, by string, at time.Time, outbox []consent.OutboxEntry) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	g, ok := s.grants[id]
+	if !ok || g.Status != consent.GrantActive {
+		return consent.ErrGrantGone
+	}
+	g.Holders = slices.Clone(holders)
+	put(t, s.grants, id, g)
+	for _, e := range outbox {
+		put(t, s.outbox, e.ID, outboxRow{entry: e})
+	}
+	e := consent.GrantEvent(g, consent.AccessNarrowing, at)
+	e.By = by
+	s.recordEvent(t, e)
+	return nil
 }

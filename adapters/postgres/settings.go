@@ -150,3 +150,29 @@ func (s *Store) OverdueDeletions(ctx context.Context, before time.Time, limit in
 	return s.queryGrants(ctx, `SELECT `+grantColumns+` FROM grants
 		WHERE status <> 'active' AND deletion_at IS NULL AND status_changed_at < $1 ORDER BY status_changed_at LIMIT $2`, before, limit)
 }
+
+// GuardianGrants implements consent.MajorityStore.
+func (s *Store) GuardianGrants(ctx context.Context) ([]consent.Grant, error) {
+	return s.queryGrants(ctx, `SELECT `+grantColumns+` FROM grants
+		WHERE status = 'active' AND holders <> ARRAY[citizen] AND cardinality(holders) > 0`)
+}
+
+// NarrowGrant implements consent.MajorityStore.
+func (s *Store) NarrowGrant(ctx context.Context, id string, holders []consent.IIN, by string, at time.Time, outbox []consent.OutboxEntry) error {
+	return s.inTx(ctx, func(q querier) error {
+		narrowed, err := queryGrants(ctx, q, `UPDATE grants SET holders = $2 WHERE id = $1 AND status = 'active' RETURNING `+grantColumns,
+			id, iinStrings(holders))
+		if err != nil {
+			return err
+		}
+		if len(narrowed) == 0 {
+			return consent.ErrGrantGone
+		}
+		e := consent.GrantEvent(narrowed[0], consent.AccessNarrowing, at)
+		e.By = by
+		if err := insertAccess(ctx, q, []consent.AccessEvent{e}); err != nil {
+			return err
+		}
+		return insertOutbox(ctx, q, outbox)
+	})
+}

@@ -25,4 +25,5 @@ type Store interface {
 	consent.ReceiptStore
 	consent.LedgerStore
 	consent.DeletionStore
+	consent.MajorityStore
 }
