@@ -23,6 +23,7 @@ func consentTests() []namedTest {
 		{"ReplaceGrantsByHolderAndTerms", testReplaceGrants},
 		{"ChangeGrantMergeAndReplace", testChangeGrant},
 		{"ReplaceGrantsAtOnce", testReplaceAtOnce},
+		{"GuardianGrantsNarrowed", testNarrowGrant},
 	}
 }
 
@@ -411,5 +412,44 @@ func testReplaceAtOnce(t *testing.T, s Store) {
 	}
 	if active != 1 {
 		t.Errorf("%d grants active after %d approvals at once, want 1", active, n)
+	}
+}
+
+// The grants naming someone besides their citizen are the guardian
+// grants; narrowing one keeps it active for the rest, in the history, and
+// a grant no longer active is not narrowed.
+func testNarrowGrant(t *testing.T, s Store) {
+	ctx := context.Background()
+	const parent, child = consent.IIN("900101400559"), consent.IIN("150612601232")
+	for id, holders := range map[string][]consent.IIN{"self": {parent}, "both": {parent, child}, "child": {child}, "legacy": nil} {
+		c := challenge("c" + id)
+		c.Citizen = parent
+		check(t, s.CreateChallenge(ctx, c))
+		c.Status = consent.ChallengeUsed
+		check(t, s.ApproveChallenge(ctx, c, consent.Grant{ID: id, Citizen: parent, PartnerID: "p" + id, Holders: holders, Documents: c.Documents,
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}, nil))
+	}
+	guardian, err := s.GuardianGrants(ctx)
+	var ids []string
+	for _, g := range guardian {
+		ids = append(ids, g.ID)
+	}
+	slices.Sort(ids)
+	if err != nil || !slices.Equal(ids, []string{"both", "child"}) {
+		t.Fatalf("guardian grants: %v %v", ids, err)
+	}
+	check(t, s.NarrowGrant(ctx, "both", []consent.IIN{parent}, consent.EndedByMajority, t0.Add(time.Minute), nil))
+	if g, err := s.GetGrant(ctx, "both"); err != nil || !slices.Equal(g.Holders, []consent.IIN{parent}) || g.Status != consent.GrantActive {
+		t.Errorf("narrowed: %+v %v", g, err)
+	}
+	life, err := s.GrantHistory(ctx, "both")
+	if err != nil || len(life) != 2 || life[1].Kind != consent.AccessNarrowing || life[1].By != consent.EndedByMajority || len(life[1].Grant.Holders) != 1 {
+		t.Errorf("the narrowing in the history: %+v %v", life, err)
+	}
+	if _, err := s.RevokeGrant(ctx, "child", consent.EndedByMajority, "came of age", t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NarrowGrant(ctx, "child", nil, consent.EndedByMajority, t0, nil); !errors.Is(err, consent.ErrGrantGone) {
+		t.Errorf("narrowing a revoked grant: %v", err)
 	}
 }
