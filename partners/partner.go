@@ -89,6 +89,19 @@ type Registration struct {
 	// DocumentEncryptionJWK, when set, is a public key (EC P-256 or RSA)
 	// every document is encrypted to, after signing (JWE around the JWS).
 	DocumentEncryptionJWK json.RawMessage `json:"document_encryption_jwk,omitempty"`
+
+	// Admission is the operator's record of why the partner was admitted,
+	// shown in the public register; required when onboarding.
+	Admission *Admission `json:"admission,omitempty"`
+}
+
+// Admission is the decision or legal basis under which the operator
+// admitted a partner.
+type Admission struct {
+	LegalName  string `json:"legal_name"`            // the partner's registered name
+	Decision   string `json:"decision,omitempty"`    // the operator's decision, by number
+	LegalBasis string `json:"legal_basis,omitempty"` // the law or licence it rests on
+	Date       string `json:"date"`                  // YYYY-MM-DD
 }
 
 // Partner is an onboarded partner. Its ID is its OAuth client_id.
@@ -220,6 +233,19 @@ func (r *Registration) validate(allowLoopback bool) []FieldError {
 		add("client_name", "is required")
 	} else if len(r.ClientName) > 200 {
 		add("client_name", "is longer than 200 characters")
+	}
+	if a := r.Admission; a != nil {
+		_, derr := time.Parse("2006-01-02", a.Date)
+		switch {
+		case strings.TrimSpace(a.LegalName) == "" || len(a.LegalName) > 300:
+			add("admission.legal_name", "is required (at most 300 characters)")
+		case strings.TrimSpace(a.Decision) == "" && strings.TrimSpace(a.LegalBasis) == "":
+			add("admission", "needs the decision or the legal basis the partner was admitted under")
+		case len(a.Decision) > 300 || len(a.LegalBasis) > 300:
+			add("admission", "decision and legal_basis are at most 300 characters each")
+		case derr != nil:
+			add("admission.date", "is a date like 2026-11-30")
+		}
 	}
 	if r.LogoURI != "" {
 		if err := checkURL(r.LogoURI, allowLoopback); err != nil {

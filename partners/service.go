@@ -145,7 +145,11 @@ func (s *Service) Onboard(ctx context.Context, actor string, reg Registration) (
 		reg.Profile = s.defaultProfile
 	}
 	reg.normalize()
-	if errs := reg.validate(s.allowLoopback); len(errs) > 0 {
+	errs := reg.validate(s.allowLoopback)
+	if reg.Admission == nil {
+		errs = append(errs, FieldError{Field: "admission", Message: "is required: the decision or legal basis the partner is admitted under, shown in the public register"})
+	}
+	if len(errs) > 0 {
 		return Partner{}, "", &InvalidError{Problems: errs}
 	}
 	now := s.now().UTC()

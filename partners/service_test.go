@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func newRegistry(t *testing.T) *registry {
 
 func bank() partners.Registration {
 	return partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
-		Documents: []consent.DocumentType{"id_card"}}
+		Documents: []consent.DocumentType{"id_card"}, Admission: admission()}
 }
 
 func TestNewServiceNeedsItsParts(t *testing.T) {
@@ -69,6 +70,21 @@ func TestOnboardAndValidate(t *testing.T) {
 	var invalid *partners.InvalidError
 	if !errors.As(err, &invalid) || consent.KindOf(err) != consent.KindInvalid || len(consent.FieldsOf(err)) == 0 {
 		t.Fatalf("plain-http redirect: %v", err)
+	}
+	for field, mutate := range map[string]func(*partners.Registration){
+		"admission": func(r *partners.Registration) { r.Admission = nil },
+		"admission.legal_name": func(r *partners.Registration) {
+			r.Admission = &partners.Admission{Decision: "No. 1", Date: "2026-11-01"}
+		},
+		"admission.date": func(r *partners.Registration) {
+			r.Admission = &partners.Admission{LegalName: "Bank JSC", LegalBasis: "Law", Date: "soon"}
+		},
+	} {
+		reg := bank()
+		mutate(&reg)
+		if _, _, err := r.Onboard(ctx, "admin", reg); !slices.ContainsFunc(consent.FieldsOf(err), func(f consent.FieldError) bool { return f.Field == field }) {
+			t.Errorf("onboarding with a bad %s: %v", field, err)
+		}
 	}
 	p, secret, err := r.Onboard(ctx, "admin", bank())
 	if err != nil || secret == "" || p.Status != partners.StatusActive {
@@ -176,4 +192,8 @@ func TestDefaultProfile(t *testing.T) {
 	if _, err := partners.NewService(partners.Config{Store: st, Hasher: hasher{}, Revoker: &revoker{}, Tx: st, Now: time.Now, DefaultProfile: "fapi9"}); err == nil {
 		t.Error("an unknown default profile was taken")
 	}
+}
+
+func admission() *partners.Admission {
+	return &partners.Admission{LegalName: "Bank JSC", Decision: "Operator decision No. 12", Date: "2026-11-01"}
 }

@@ -55,6 +55,8 @@ type Deps struct {
 	Settings   Settings
 	Grants     PartnerGrants
 	Receipts   Receipts
+	// Activity counts partners' activity for the public register.
+	Activity Activity
 	// Deletions lists overdue deletion confirmations for the operator.
 	Deletions OverdueDeletions
 	// PartnerSignatures verifies statements partners sign with their keys.
@@ -148,6 +150,11 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	rc := &receiptsAPI{receipts: d.Receipts, terms: d.TermsTexts, log: d.Log}
 	r.GET("/receipts/:id", rc.status)
 	r.GET("/terms/:version", rc.text)
+
+	// The public register of partners.
+	reg := &registerAPI{pages: pg, partners: d.Partners, activity: d.Activity, now: time.Now, log: d.Log}
+	r.GET("/register", pageHeaders, reg.page)
+	r.GET("/register.json", reg.json)
 
 	// The history's public log: signed heads and consistency proofs.
 	hl := &historyAPI{ledger: d.Ledger, log: d.Log}

@@ -3,7 +3,9 @@ package memory
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
+	"time"
 
 	"github.com/kelisim/kelisim/consent"
 )
@@ -74,4 +76,36 @@ func (s *Store) reportsWhere(ctx context.Context, match func(consent.ErrorReport
 		out = out[:limit]
 	}
 	return out
+}
+
+// PartnerActivity implements consent.ActivityStore.
+func (s *Store) PartnerActivity(ctx context.Context, since, now time.Time) ([]consent.PartnerMonth, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	var out []consent.PartnerMonth
+	for _, id := range slices.Sorted(maps.Keys(s.partners)) {
+		y, mo, _ := since.UTC().Date()
+		for m := time.Date(y, mo, 1, 0, 0, 0, 0, time.UTC); !m.After(now.UTC()); m = m.AddDate(0, 1, 0) {
+			e := m.AddDate(0, 1, 0)
+			pm := consent.PartnerMonth{PartnerID: id, Month: m.Format("2006-01")}
+			for _, g := range s.grants {
+				if g.PartnerID == id && g.CreatedAt.Before(e) && !g.ExpiresAt.Before(m) && (g.Status == consent.GrantActive || !g.StatusChangedAt.Before(m)) {
+					pm.ActiveGrants++
+				}
+			}
+			for _, a := range s.access {
+				if a.PartnerID != id || a.At.Before(m) || !a.At.Before(e) {
+					continue
+				}
+				switch {
+				case consent.IsUse(a.Kind):
+					pm.Fetches++
+				case a.Kind == consent.AccessRevocation:
+					pm.Revocations++
+				}
+			}
+			out = append(out, pm)
+		}
+	}
+	return out, nil
 }

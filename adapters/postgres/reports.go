@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -67,4 +68,31 @@ func (s *Store) ReceivedReports(ctx context.Context, limit int) ([]consent.Error
 		return nil, translate(err)
 	}
 	return pgx.CollectRows(rows, scanReport)
+}
+
+// PartnerActivity implements consent.ActivityStore.
+func (s *Store) PartnerActivity(ctx context.Context, since, now time.Time) ([]consent.PartnerMonth, error) {
+	rows, err := s.q(ctx).Query(ctx, `
+		WITH months AS (
+			SELECT m, m + interval '1 month' AS e
+			FROM generate_series(date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC'), date_trunc('month', $2::timestamptz AT TIME ZONE 'UTC'), interval '1 month') AS m
+		)
+		SELECT p.id, to_char(months.m, 'YYYY-MM'),
+			(SELECT count(*) FROM grants g WHERE g.partner_id = p.id AND g.created_at < months.e AT TIME ZONE 'UTC'
+				AND g.expires_at >= months.m AT TIME ZONE 'UTC'
+				AND (g.status = 'active' OR g.status_changed_at >= months.m AT TIME ZONE 'UTC')),
+			(SELECT count(*) FROM access_events a WHERE a.partner_id = p.id AND a.kind IN ('fetch', 'delivery', 'view')
+				AND a.at >= months.m AT TIME ZONE 'UTC' AND a.at < months.e AT TIME ZONE 'UTC'),
+			(SELECT count(*) FROM access_events a WHERE a.partner_id = p.id AND a.kind = 'revocation'
+				AND a.at >= months.m AT TIME ZONE 'UTC' AND a.at < months.e AT TIME ZONE 'UTC')
+		FROM partners p CROSS JOIN months ORDER BY p.id, months.m`, since, now)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (consent.PartnerMonth, error) {
+		var m consent.PartnerMonth
+		err := row.Scan(&m.PartnerID, &m.Month, &m.ActiveGrants, &m.Fetches, &m.Revocations)
+		return m, err
+	})
+	return out, translate(err)
 }

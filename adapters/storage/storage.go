@@ -26,4 +26,5 @@ type Store interface {
 	consent.LedgerStore
 	consent.DeletionStore
 	consent.MajorityStore
+	consent.ActivityStore
 }

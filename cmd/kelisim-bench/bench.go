@@ -56,12 +56,12 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 		}
 	}
 	if b.bank, err = b.onboard(ctx, map[string]any{"client_name": "Bench Bank", "redirect_uris": []string{redirectURI},
-		"documents": []string{"id_card", "driver_license"}}); err != nil {
+		"documents": []string{"id_card", "driver_license"}, "admission": map[string]string{"legal_name": "Bench Bank JSC", "decision": "Operator decision No. 1", "date": "2026-11-01"}}); err != nil {
 		sms.close()
 		return nil, err
 	}
 	if b.verifier, err = b.onboard(ctx, map[string]any{"client_name": "Bench Verifier", "redirect_uris": []string{redirectURI},
-		"documents": []string{}, "verifier": true}); err != nil {
+		"documents": []string{}, "verifier": true, "admission": map[string]string{"legal_name": "Bench Verifier LLP", "decision": "Operator decision No. 1", "date": "2026-11-01"}}); err != nil {
 		sms.close()
 		return nil, err
 	}

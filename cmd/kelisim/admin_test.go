@@ -39,7 +39,7 @@ func TestOnboardingBadInput(t *testing.T) {
 		body   any
 		fields []string // each must be named in errors
 	}{
-		{"empty", map[string]any{}, []string{"client_name", "redirect_uris"}},
+		{"empty", map[string]any{}, []string{"client_name", "redirect_uris", "admission"}},
 		{"http redirect off loopback", map[string]any{"client_name": "B", "redirect_uris": []string{"http://bank.example/cb"}}, []string{"redirect_uris[0]"}},
 		{"fragment", map[string]any{"client_name": "B", "redirect_uris": []string{"https://bank.example/cb#x"}}, []string{"redirect_uris[0]"}},
 		{"unknown document", map[string]any{"client_name": "B", "redirect_uris": []string{"https://b.example/cb"}, "documents": []string{"passport"}}, []string{"documents[0]"}},

@@ -265,7 +265,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		deps: httpapi.Deps{
 			OAuth: parts.oauth, Authorizations: parts.oauth, Consents: parts.consents, Messages: messages, Partners: parts.partners,
 			Directory: clients, Tokens: parts.oauth, Documents: parts.fetcher, Deliveries: parts.outbox, Keys: keys,
-			Settings: parts.settings, Grants: parts.grants, Receipts: parts.receipts, Ledger: parts.ledger, PartnerSignatures: parts.oauth, Deletions: parts.upkeep, TermsTexts: keptTerms(cfg.Terms), Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
+			Settings: parts.settings, Grants: parts.grants, Receipts: parts.receipts, Ledger: parts.ledger, PartnerSignatures: parts.oauth, Deletions: parts.upkeep, Activity: st, TermsTexts: keptTerms(cfg.Terms), Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
 			Requests: parts.requests, Terms: cfg.TermsVersion, Logos: logos.New(3 * time.Second),
 			Pages:      httpapi.PageConfig{CSRFKey: secrets.Key("csrf"), Secure: strings.HasPrefix(cfg.Issuer, "https://")},
 			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Metrics: metrics, Log: log,
