@@ -190,7 +190,8 @@ func TestSeparateAdminListener(t *testing.T) {
 // without being patched for it.
 func TestOnboardingVerifierAndFirstParty(t *testing.T) {
 	g := startConsent(t)
-	resp, body := g.adminDo(t, "POST", "/admin/v1/partners", map[string]any{"client_name": "Airport", "verifier": true})
+	resp, body := g.adminDo(t, "POST", "/admin/v1/partners", map[string]any{"client_name": "Airport", "verifier": true,
+		"admission": map[string]string{"legal_name": "Airport JSC", "legal_basis": "Aviation law", "date": "2026-11-01"}})
 	if resp.StatusCode != http.StatusCreated || body["scope"] != "verify" {
 		t.Fatalf("verifier without redirect URIs: %d %v", resp.StatusCode, body)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,7 +21,7 @@ func TestNativeAppRedirect(t *testing.T) {
 	g := start(t)
 	const app = "kz.examplebank.app:/oauth/callback"
 	if resp, body := g.adminDo(t, "POST", "/admin/v1/partners", map[string]any{"client_name": "App", "redirect_uris": []string{"javascript:alert(1)"},
-		"documents": []string{"id_card"}}); resp.StatusCode != http.StatusBadRequest {
+		"documents": []string{"id_card"}, "admission": testAdmission}); resp.StatusCode != http.StatusBadRequest || !strings.Contains(fmt.Sprint(body), "redirect_uris[0]") {
 		t.Errorf("a javascript: redirect: %d %v", resp.StatusCode, body)
 	}
 	p := g.onboard(t, map[string]any{"redirect_uris": []string{app}})
@@ -51,7 +52,8 @@ func TestFAPI2Profile(t *testing.T) {
 	}
 	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "bank-1", Algorithm: "ES256", Use: "sig"}}}
 	if resp, body := g.adminDo(t, "POST", "/admin/v1/partners", map[string]any{"client_name": "Bank", "profile": "fapi2",
-		"token_endpoint_auth_method": "client_secret_basic", "redirect_uris": []string{"https://bank.example/cb"}, "documents": []string{"id_card"}}); resp.StatusCode != http.StatusBadRequest {
+		"token_endpoint_auth_method": "client_secret_basic", "redirect_uris": []string{"https://bank.example/cb"}, "documents": []string{"id_card"},
+		"admission": testAdmission}); resp.StatusCode != http.StatusBadRequest || strings.Contains(fmt.Sprint(body), "admission") {
 		t.Errorf("fapi2 with a client secret: %d %v", resp.StatusCode, body)
 	}
 	p := g.onboard(t, map[string]any{"profile": "fapi2", "jwks": jwks})

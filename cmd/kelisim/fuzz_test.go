@@ -61,7 +61,8 @@ func newFuzzGateway(f *testing.F) *fuzzGateway {
 	f.Cleanup(g.close)
 	fg := &fuzzGateway{h: httpapi.New(g.deps, httpapi.Parts{Public: true, Admin: true})}
 	rec := fg.do(httptest.NewRequest("POST", "/admin/v1/partners", strings.NewReader(
-		`{"client_name":"Fuzz Bank","redirect_uris":["http://127.0.0.1:7777/cb"],"documents":["id_card"]}`)), testAdminToken)
+		`{"client_name":"Fuzz Bank","redirect_uris":["http://127.0.0.1:7777/cb"],"documents":["id_card"],
+		"admission":{"legal_name":"Fuzz Bank JSC","decision":"No. 1","date":"2026-11-01"}}`)), testAdminToken)
 	var p map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &p)
 	fg.partner = partner{id: p["client_id"].(string), secret: p["client_secret"].(string), redirect: "http://127.0.0.1:7777/cb"}

@@ -266,6 +266,9 @@ type partner struct {
 	id, secret, redirect string
 }
 
+// testAdmission is the admission record test partners are onboarded with.
+var testAdmission = map[string]string{"legal_name": "Test Bank JSC", "decision": "Operator decision No. 7", "date": "2026-11-01"}
+
 // onboard admits a partner allowed id_card and driver_license, with the
 // given extra registration fields.
 func (g *gw) onboard(t *testing.T, extra map[string]any) partner {
@@ -274,7 +277,7 @@ func (g *gw) onboard(t *testing.T, extra map[string]any) partner {
 		"client_name":   "Test Bank",
 		"redirect_uris": []string{"http://127.0.0.1:7777/callback"},
 		"documents":     []string{"id_card", "driver_license"},
-		"admission":     map[string]string{"legal_name": "Test Bank JSC", "decision": "Operator decision No. 7", "date": "2026-11-01"},
+		"admission":     testAdmission,
 	}
 	for k, v := range extra {
 		reg[k] = v
