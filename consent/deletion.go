@@ -22,7 +22,7 @@ type Deletion struct {
 	At       time.Time      `json:"deleted_at"`
 	Deleted  []DocumentType `json:"deleted"`
 	Retained []Retained     `json:"retained,omitempty"`
-	Signed   string         `json:"-"` // the partner's JWS
+	Signed   string         `json:"confirmation"` // the partner's JWS, as it signed it
 }
 
 // Retained is something the partner must keep by law.

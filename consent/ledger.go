@@ -77,9 +77,12 @@ type LedgerStore interface {
 	Sealed(ctx context.Context, from, to int64) ([]AccessEvent, error)
 	// ChainEvents returns the sealed events of chain, in log order.
 	ChainEvents(ctx context.Context, chain string) ([]AccessEvent, error)
-	// ChainBefore returns the leaf hash of chain's last event before leaf
-	// index before; nil when there is none.
-	ChainBefore(ctx context.Context, chain string, before int64) ([]byte, error)
+	// ChainHeads returns, for each of chains that has one, the leaf hash
+	// of its last event before leaf index before.
+	ChainHeads(ctx context.Context, chains []string, before int64) (map[string][]byte, error)
+	// NodesWithin returns the stored subtrees above the leaves that lie
+	// wholly within the leaves from…to-1.
+	NodesWithin(ctx context.Context, from, to int64) (map[merkle.ID][]byte, error)
 	// PutNodes stores perfect subtrees above the leaves.
 	PutNodes(ctx context.Context, nodes map[merkle.ID][]byte) error
 	// Node returns a perfect subtree's hash (level 0: a sealed event's
@@ -103,8 +106,9 @@ type LedgerConfig struct {
 	// Settle is how old an event must be to be sealed, so that one whose
 	// transaction commits late is not passed over (default 5s).
 	Settle time.Duration
-	// Batch bounds the events one round seals (default 10,000); Audit the
-	// leaves it checks again besides the latest (default 10,000).
+	// Batch bounds the events one round seals (default 10,000). Audit is
+	// how many leaves a round checks again: the latest, and as many from
+	// a random place (default 2,000 each).
 	Batch, Audit int
 	Now          func() time.Time
 	Log          *slog.Logger
@@ -126,7 +130,7 @@ func NewLedger(cfg LedgerConfig) (*Ledger, error) {
 		cfg.Batch = 10_000
 	}
 	if cfg.Audit == 0 {
-		cfg.Audit = 10_000
+		cfg.Audit = 2_000
 	}
 	return &Ledger{cfg: cfg}, nil
 }
@@ -246,19 +250,16 @@ func (l *Ledger) seal(ctx context.Context) (Checkpoint, error) {
 		return last, err
 	}
 	nodes := &nodeCache{ctx: ctx, store: l.cfg.Store, known: map[merkle.ID][]byte{}, added: map[merkle.ID][]byte{}}
-	heads := map[string][]byte{}
 	seals := map[int64]Seal{}
 	n := last.Size
+	heads, err := l.heads(ctx, events, n)
+	if err != nil {
+		return Checkpoint{}, err
+	}
 	for i, e := range events {
 		index := n + int64(i)
 		chain := Pseudonym(l.cfg.Key, e.Citizen)
-		prev, ok := heads[chain]
-		if !ok {
-			if prev, err = l.cfg.Store.ChainBefore(ctx, chain, index); err != nil {
-				return Checkpoint{}, err
-			}
-		}
-		h := merkle.LeafHash(l.leaf(e, chain, prev))
+		h := merkle.LeafHash(l.leaf(e, chain, heads[chain]))
 		heads[chain], seals[e.ID] = h, Seal{Index: index, Chain: chain, Hash: h}
 		nodes.put(merkle.ID{Index: index}, h, false)
 		for _, id := range merkle.Completed(index) {
@@ -320,13 +321,34 @@ func (l *Ledger) audit(ctx context.Context, cp Checkpoint) error {
 	return nil
 }
 
+// heads are the chains' last leaf hashes before leaf index before, for
+// the chains of events, read at once.
+func (l *Ledger) heads(ctx context.Context, events []AccessEvent, before int64) (map[string][]byte, error) {
+	var chains []string
+	seen := map[string]bool{}
+	for _, e := range events {
+		if c := Pseudonym(l.cfg.Key, e.Citizen); !seen[c] {
+			seen[c] = true
+			chains = append(chains, c)
+		}
+	}
+	heads, err := l.cfg.Store.ChainHeads(ctx, chains, before)
+	if heads == nil {
+		heads = map[string][]byte{}
+	}
+	return heads, err
+}
+
 // check verifies the leaves from…to-1 and the subtrees they complete.
 func (l *Ledger) check(ctx context.Context, from, to int64) error {
 	events, err := l.cfg.Store.Sealed(ctx, from, to)
 	if err != nil {
 		return err
 	}
-	heads := map[string][]byte{}
+	heads, err := l.heads(ctx, events, from)
+	if err != nil {
+		return err
+	}
 	leaves := map[merkle.ID][]byte{}
 	for i, e := range events {
 		index := from + int64(i)
@@ -334,13 +356,7 @@ func (l *Ledger) check(ctx context.Context, from, to int64) error {
 			return fmt.Errorf("%w: leaf %d is missing or out of place", ErrTampered, index)
 		}
 		chain := Pseudonym(l.cfg.Key, e.Citizen)
-		prev, ok := heads[chain]
-		if !ok {
-			if prev, err = l.cfg.Store.ChainBefore(ctx, chain, index); err != nil {
-				return err
-			}
-		}
-		h := merkle.LeafHash(l.leaf(e, chain, prev))
+		h := merkle.LeafHash(l.leaf(e, chain, heads[chain]))
 		if chain != e.Seal.Chain || !hmac.Equal(h, e.Seal.Hash) {
 			return fmt.Errorf("%w: leaf %d no longer hashes as sealed", ErrTampered, index)
 		}
@@ -350,7 +366,11 @@ func (l *Ledger) check(ctx context.Context, from, to int64) error {
 		return fmt.Errorf("%w: %d of the leaves %d…%d are missing", ErrTampered, to-from-int64(len(events)), from, to-1)
 	}
 	// Each stored subtree within the window is made of the leaves.
-	nodes := &nodeCache{ctx: ctx, store: l.cfg.Store, known: map[merkle.ID][]byte{}}
+	within, err := l.cfg.Store.NodesWithin(ctx, from, to)
+	if err != nil {
+		return err
+	}
+	nodes := &nodeCache{ctx: ctx, store: l.cfg.Store, known: within}
 	for index := from; index < to; index++ {
 		for _, id := range merkle.Completed(index) {
 			if id.Index<<id.Level < from {

@@ -100,13 +100,29 @@ func (s *Store) ChainEvents(ctx context.Context, chain string) ([]consent.Access
 	return s.sealedWhere(ctx, func(e consent.AccessEvent) bool { return e.Seal.Chain == chain })
 }
 
-// ChainBefore implements consent.LedgerStore.
-func (s *Store) ChainBefore(ctx context.Context, chain string, before int64) ([]byte, error) {
-	events, err := s.sealedWhere(ctx, func(e consent.AccessEvent) bool { return e.Seal.Chain == chain && e.Seal.Index < before })
-	if err != nil || len(events) == 0 {
-		return nil, err
+// ChainHeads implements consent.LedgerStore.
+func (s *Store) ChainHeads(ctx context.Context, chains []string, before int64) (map[string][]byte, error) {
+	events, err := s.sealedWhere(ctx, func(e consent.AccessEvent) bool {
+		return slices.Contains(chains, e.Seal.Chain) && e.Seal.Index < before
+	})
+	out := map[string][]byte{}
+	for _, e := range events { // in log order: the last wins
+		out[e.Seal.Chain] = e.Seal.Hash
 	}
-	return events[len(events)-1].Seal.Hash, nil
+	return out, err
+}
+
+// NodesWithin implements consent.LedgerStore.
+func (s *Store) NodesWithin(ctx context.Context, from, to int64) (map[merkle.ID][]byte, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	out := map[merkle.ID][]byte{}
+	for id, h := range s.nodes {
+		if id.Index<<id.Level >= from && (id.Index+1)<<id.Level <= to {
+			out[id] = h
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) sealedWhere(ctx context.Context, match func(consent.AccessEvent) bool) ([]consent.AccessEvent, error) {

@@ -137,15 +137,52 @@ func (s *Store) ChainEvents(ctx context.Context, chain string) ([]consent.Access
 	return s.sealed(ctx, `chain = $1`, chain)
 }
 
-// ChainBefore implements consent.LedgerStore.
-func (s *Store) ChainBefore(ctx context.Context, chain string, before int64) ([]byte, error) {
-	var h []byte
-	err := s.q(ctx).QueryRow(ctx, `SELECT leaf_hash FROM access_events WHERE chain = $1 AND leaf_index < $2
-		ORDER BY leaf_index DESC LIMIT 1`, chain, before).Scan(&h)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+// ChainHeads implements consent.LedgerStore: one index probe per chain,
+// in one statement.
+func (s *Store) ChainHeads(ctx context.Context, chains []string, before int64) (map[string][]byte, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT c.chain, h.leaf_hash FROM unnest($1::text[]) AS c(chain)
+		CROSS JOIN LATERAL (SELECT leaf_hash FROM access_events a WHERE a.chain = c.chain AND a.leaf_index < $2
+			ORDER BY a.leaf_index DESC LIMIT 1) h`, chains, before)
+	if err != nil {
+		return nil, translate(err)
 	}
-	return h, translate(err)
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var c string
+		var h []byte
+		if err := rows.Scan(&c, &h); err != nil {
+			return nil, translate(err)
+		}
+		out[c] = h
+	}
+	return out, translate(rows.Err())
+}
+
+// NodesWithin implements consent.LedgerStore.
+func (s *Store) NodesWithin(ctx context.Context, from, to int64) (map[merkle.ID][]byte, error) {
+	// Per level, the subtrees from ⌈from/2^level⌉ to ⌊to/2^level⌋-1: one
+	// index range each.
+	rows, err := s.q(ctx).Query(ctx, `SELECT n.level, n.idx, n.hash
+		FROM generate_series(1, 62) AS l(level)
+		CROSS JOIN LATERAL (SELECT level, idx, hash FROM history_nodes
+			WHERE level = l.level AND idx >= (($1::bigint + (1::bigint << l.level) - 1) >> l.level) AND idx < ($2::bigint >> l.level)) n
+		WHERE (1::bigint << l.level) <= $2::bigint - $1::bigint`, from, to)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := map[merkle.ID][]byte{}
+	for rows.Next() {
+		var level int16
+		var idx int64
+		var h []byte
+		if err := rows.Scan(&level, &idx, &h); err != nil {
+			return nil, translate(err)
+		}
+		out[merkle.ID{Level: uint8(level), Index: idx}] = h
+	}
+	return out, translate(rows.Err())
 }
 
 // PutNodes implements consent.LedgerStore.

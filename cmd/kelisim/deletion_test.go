@@ -119,6 +119,16 @@ func TestDeletionReceiptsEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || held["deletion"] == nil {
 		t.Fatalf("the confirmation: %d %v", resp.StatusCode, held)
 	}
+	// The grant keeps the partner's statement as it signed it: it verifies
+	// with the partner's public key alone.
+	kept, _ := held["deletion"].(map[string]any)["confirmation"].(string)
+	sig, err := jose.ParseSigned(kept, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payload, err := sig.Verify(&key.PublicKey); err != nil || !strings.Contains(string(payload), grantID) {
+		t.Errorf("the kept confirmation does not verify with the partner's key: %v", err)
+	}
 	if resp, _ := confirm(signDeletion(t, key, "bank-1", consent.TypeDeletion, claims)); resp.StatusCode != http.StatusConflict {
 		t.Errorf("a second confirmation: %d", resp.StatusCode)
 	}
