@@ -41,6 +41,7 @@ table() {
 }
 
 : > /tmp/kelisim-bench.md
+cp BENCHMARKS.md /tmp/kelisim-bench-kept.md 2>/dev/null || : > /tmp/kelisim-bench-kept.md
 : > /tmp/kelisim-bench-256.md
 : > /tmp/kelisim-bench-dpop.md
 : > /tmp/kelisim-bench-gateway.log
@@ -169,5 +170,8 @@ TXT
     go tool pprof -top -cum -nodecount=30 -focus='kelisim' bin/kelisim /tmp/kelisim-documents.pprof 2>/dev/null | sed -n '6,40p'
     echo '```'
   fi
+  # Measurements against earlier commits are written by hand from paired
+  # runs; they are kept as they are.
+  sed -n '/^## Measured against an earlier commit/,$p' /tmp/kelisim-bench-kept.md
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
