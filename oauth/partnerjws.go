@@ -45,7 +45,7 @@ func (s *Server) VerifyPartnerJWS(ctx context.Context, clientID, compact, typ st
 	if err := json.Unmarshal(raw, &keys); err != nil {
 		return nil, fmt.Errorf("%w: the partner's JWKS: %v", ErrPartnerSignature, err)
 	}
-	sig, err := josev4.ParseSigned(compact, []josev4.SignatureAlgorithm{josev4.ES256, josev4.PS256, josev4.RS256, josev4.EdDSA})
+	sig, err := josev4.ParseSignedCompact(compact, []josev4.SignatureAlgorithm{josev4.ES256, josev4.PS256, josev4.RS256, josev4.EdDSA})
 	if err != nil || len(sig.Signatures) != 1 {
 		return nil, ErrPartnerSignature
 	}

@@ -122,7 +122,7 @@ func TestDeletionReceiptsEndToEnd(t *testing.T) {
 	// The grant keeps the partner's statement as it signed it: it verifies
 	// with the partner's public key alone.
 	kept, _ := held["deletion"].(map[string]any)["confirmation"].(string)
-	sig, err := jose.ParseSigned(kept, []jose.SignatureAlgorithm{jose.ES256})
+	sig, err := jose.ParseSignedCompact(kept, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}

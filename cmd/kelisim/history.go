@@ -139,7 +139,7 @@ func verifyHistory(ctx context.Context, raw []byte, issuer string) (string, erro
 
 // verifyHead checks a signed head with the issuer's keys.
 func verifyHead(compact, issuer string, jwks jose.JSONWebKeySet) (head, error) {
-	sig, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.ES256})
+	sig, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return head{}, err
 	}

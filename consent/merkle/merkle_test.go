@@ -37,15 +37,15 @@ func grow(n int64) stored {
 // 9162 (transparency-dev/merkle) for every size to 70 and every leaf, and
 // the verifiers written here accept exactly what it accepts.
 func TestAgainstASecondImplementation(t *testing.T) {
-	const max = 70
-	s := grow(max)
+	const largest = 70
+	s := grow(largest)
 	h := rfc6962.DefaultHasher
 	rf := &compact.RangeFactory{Hash: h.HashChildren}
 	cr := rf.NewEmptyRange(0)
 	if root, _ := merkle.Root(s, 0); string(root) != string(h.EmptyRoot()) {
 		t.Error("the empty tree's head")
 	}
-	for n := int64(1); n <= max; n++ {
+	for n := int64(1); n <= largest; n++ {
 		if err := cr.Append(s[merkle.ID{Index: n - 1}], nil); err != nil {
 			t.Fatal(err)
 		}
