@@ -84,7 +84,7 @@ func Root(nodes Nodes, n int64) ([]byte, error) { return Hash(nodes, 0, n) }
 func Completed(i int64) []ID {
 	var out []ID
 	for level := uint8(1); (i+1)%(int64(1)<<level) == 0; level++ {
-		out = append(out, ID{Level: level, Index: (i + 1) >> level - 1})
+		out = append(out, ID{Level: level, Index: (i+1)>>level - 1})
 	}
 	return out
 }
