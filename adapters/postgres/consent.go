@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -104,16 +105,21 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 		if err := updateChallenge(ctx, q, c); err != nil {
 			return err
 		}
-		_, err := q.Exec(ctx, `INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
-				expires_at, terms_version, challenge_id, status, holders, terms_digest)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		// The grant and its consent's history row, in one statement.
+		detail, err := json.Marshal(consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt).Grant)
+		if err != nil {
+			return err
+		}
+		_, err = q.Exec(ctx, `WITH g AS (
+				INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
+					expires_at, terms_version, challenge_id, status, holders, terms_digest)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id, citizen, partner_id, created_at)
+			INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
+			SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
-			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest)
+			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail))
 		if err != nil {
 			return translate(err)
-		}
-		if err := insertAccess(ctx, q, []consent.AccessEvent{consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)}); err != nil {
-			return err
 		}
 		return insertOutbox(ctx, q, outbox)
 	})

@@ -31,6 +31,9 @@ func (s *Store) insertAccess(ctx context.Context, events []consent.AccessEvent) 
 
 func insertAccess(ctx context.Context, q querier, events []consent.AccessEvent) error {
 	n := len(events)
+	if n == 0 {
+		return nil // no statement for nothing
+	}
 	at := make([]time.Time, n)
 	citizen, holder, partner, grant, doc, kind, by := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)

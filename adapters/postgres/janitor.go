@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/kelisim/kelisim/consent"
 )
 
@@ -30,18 +31,30 @@ func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Gran
 func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time) ([]consent.Grant, error) {
 	var out []consent.Grant
 	err := s.inTx(ctx, func(q querier) error {
-		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('grants|' || $1 || '|' || $2, 0))`,
-			string(g.Citizen), g.PartnerID); err != nil {
-			return translate(err)
-		}
-		var err error
-		out, err = queryGrants(ctx, q, `UPDATE grants SET status = 'revoked', status_changed_at = $5, status_by = 'replaced',
+		// The lock and the statement that reads under it, in one round
+		// trip: each statement takes its snapshot when it starts, so the
+		// update sees what committed while it waited.
+		b := &pgx.Batch{}
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('grants|' || $1 || '|' || $2, 0))`, string(g.Citizen), g.PartnerID)
+		b.Queue(`UPDATE grants SET status = 'revoked', status_changed_at = $5, status_by = 'replaced',
 			status_reason = 'replaced by grant ' || $3
 			WHERE citizen = $1 AND partner_id = $2 AND status = 'active' AND id <> $3
 				AND (terms_version <> $4 OR holders && $6 OR (cardinality(holders) = 0 AND citizen = ANY($6)))
 			RETURNING `+grantColumns, string(g.Citizen), g.PartnerID, g.ID, g.TermsVersion, at, iinStrings(g.Holders))
+		res := q.SendBatch(ctx, b)
+		if _, err := res.Exec(); err != nil {
+			_ = res.Close()
+			return translate(err)
+		}
+		rows, err := res.Query()
+		if err == nil {
+			out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (consent.Grant, error) { return scanGrant(row) })
+		}
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
-			return err
+			return translate(err)
 		}
 		return insertAccess(ctx, q, endEvents(out))
 	})

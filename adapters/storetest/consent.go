@@ -374,44 +374,47 @@ func testChangeGrant(t *testing.T, s Store) {
 // grant stays active, not a stack.
 func testReplaceAtOnce(t *testing.T, s Store) {
 	ctx := context.Background()
-	const n = 6
-	var wg sync.WaitGroup
-	for i := range n {
-		id := fmt.Sprintf("g%d", i)
-		c := challenge("c" + id)
-		check(t, s.CreateChallenge(ctx, c))
-		wg.Go(func() {
-			tx, err := s.BeginTx(ctx)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer func() { _ = s.Rollback(tx) }()
-			c.Status = consent.ChallengeUsed
-			g := consent.Grant{ID: id, Citizen: c.Citizen, PartnerID: "p1", Holders: []consent.IIN{c.Citizen}, Documents: c.Documents,
-				CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
-			if err := s.ApproveChallenge(tx, c, g, nil); err != nil {
-				t.Error(err)
-				return
-			}
-			if _, err := s.ReplaceGrants(tx, g, t0); err != nil {
-				t.Error(err)
-				return
-			}
-			if err := s.Commit(tx); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	active := 0
-	for i := range n {
-		if g, err := s.GetGrant(ctx, fmt.Sprintf("g%d", i)); err == nil && g.Status == consent.GrantActive {
-			active++
+	const rounds, n = 8, 6 // a race is not lost every time: several rounds make losing it likely
+	for round := range rounds {
+		partner := fmt.Sprintf("p-at-once-%d", round)
+		var wg sync.WaitGroup
+		for i := range n {
+			id := fmt.Sprintf("g%d-%d", round, i)
+			c := challenge("c" + id)
+			check(t, s.CreateChallenge(ctx, c))
+			wg.Go(func() {
+				tx, err := s.BeginTx(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer func() { _ = s.Rollback(tx) }()
+				c.Status = consent.ChallengeUsed
+				g := consent.Grant{ID: id, Citizen: c.Citizen, PartnerID: partner, Holders: []consent.IIN{c.Citizen}, Documents: c.Documents,
+					CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+				if err := s.ApproveChallenge(tx, c, g, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.ReplaceGrants(tx, g, t0); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := s.Commit(tx); err != nil {
+					t.Error(err)
+				}
+			})
 		}
-	}
-	if active != 1 {
-		t.Errorf("%d grants active after %d approvals at once, want 1", active, n)
+		wg.Wait()
+		active := 0
+		for i := range n {
+			if g, err := s.GetGrant(ctx, fmt.Sprintf("g%d-%d", round, i)); err == nil && g.Status == consent.GrantActive {
+				active++
+			}
+		}
+		if active != 1 {
+			t.Errorf("round %d: %d grants active after %d approvals at once, want 1", round, active, n)
+		}
 	}
 }
 
