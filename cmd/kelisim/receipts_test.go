@@ -73,6 +73,17 @@ func TestConsentReceiptsEndToEnd(t *testing.T) {
 		t.Errorf("the me API's receipt: %d %v", resp.StatusCode, ac)
 	}
 
+	// And the citizen's history with its proofs (none sealed yet: the
+	// export says so by naming no head).
+	resp, body = g.bearerJSON(t, "GET", "/api/v1/me/history/export", me, nil)
+	var x consent.HistoryExport
+	if err := json.Unmarshal(body, &x); err != nil || resp.StatusCode != http.StatusOK || x.Format != consent.HistoryFormat || x.Chain == "" {
+		t.Errorf("the me API's history export: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := getBody(t, g.base+"/receipts/no-such-receipt"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown receipt's status: %d", resp.StatusCode)
+	}
+
 	// The partner's copy: no IIN in it.
 	_, cc := g.form(t, oauth.PathToken, p, map[string][]string{"grant_type": {"client_credentials"}})
 	_, held := g.do(t, "GET", oauth.PathGrants+"/"+grantID, nil, http.Header{"Authorization": {"Bearer " + cc["access_token"].(string)}})
