@@ -24,7 +24,15 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "fuzz $$name for $(FUZZTIME)"; \
-	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) >/tmp/kelisim-fuzz.log 2>&1 || { cat /tmp/kelisim-fuzz.log; exit 1; }; \
+	  for try in 1 2; do \
+	    if $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) >/tmp/kelisim-fuzz.log 2>&1; then break; fi; \
+	    if [ $$try = 1 ] && grep -q 'context deadline exceeded' /tmp/kelisim-fuzz.log && \
+	       ! grep -qE 'Failing input written|panic:|_test.go:[0-9]+:' /tmp/kelisim-fuzz.log; then \
+	      echo "  the fuzzing engine's own deadline race at -fuzztime on a busy machine (golang/go#75804, fixed in Go 1.27), not a finding: once more"; \
+	      continue; \
+	    fi; \
+	    cat /tmp/kelisim-fuzz.log; exit 1; \
+	  done; \
 	done
 
 # check-postgres says exactly what is missing when PostgreSQL is not there.
