@@ -146,7 +146,7 @@ func cleanText(pages *pages) gin.HandlerFunc {
 		case strings.HasPrefix(path, "/oauth2/") || path == "/userinfo":
 			c.Header("Cache-Control", "no-store")
 			c.AbortWithStatusJSON(status, gin.H{"error": "invalid_request", "error_description": detail})
-		case pages != nil && (strings.HasPrefix(path, "/consent/") || strings.HasPrefix(path, "/my/") || strings.HasPrefix(path, "/v/")):
+		case pages != nil && (strings.HasPrefix(path, "/consent/") || strings.HasPrefix(path, "/my/") || strings.HasPrefix(path, "/v/") || path == "/register"):
 			l := pages.localizer(c, "")
 			pages.render(c, status, "error.html", view{L: l, Lang: l.Lang, Title: l.T("error_title", nil), Error: l.T("err_bad_input", nil)})
 		default:

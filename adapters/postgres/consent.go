@@ -156,7 +156,7 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 
 const grantColumns = `id, citizen, partner_id, documents, purpose, created_at, expires_at,
 	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at, holders, terms_digest,
-	deletion_at, deletion_detail, deletion_receipt`
+	deletion_at, deletion_detail`
 
 func scanGrant(row pgx.Row) (consent.Grant, error) {
 	var r grantRow
@@ -178,12 +178,11 @@ type grantRow struct {
 	created, expires, changed, acked                                              *time.Time
 	deletedAt                                                                     *time.Time
 	deletion                                                                      *consent.Deletion
-	deletionReceipt                                                               *string
 }
 
 func (r *grantRow) dest() []any {
 	return []any{&r.id, &r.citizen, &r.partnerID, &r.docs, &r.purpose, &r.created, &r.expires,
-		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked, &r.holders, &r.digest, &r.deletedAt, &r.deletion, &r.deletionReceipt}
+		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked, &r.holders, &r.digest, &r.deletedAt, &r.deletion}
 }
 
 // grant is nil when the row held no grant (an outer join's miss).
@@ -204,9 +203,6 @@ func (r *grantRow) grant() *consent.Grant {
 	if r.deletedAt != nil && r.deletion != nil {
 		d := *r.deletion
 		d.At = *r.deletedAt
-		if r.deletionReceipt != nil {
-			d.Signed = *r.deletionReceipt
-		}
 		g.Deletion = &d
 	}
 	return &g
