@@ -29,6 +29,9 @@ type AccessEvent struct {
 	Grant *GrantState `json:"grant,omitempty"`
 	// Seal is where the event stands in the history's log, once sealed.
 	Seal *Seal `json:"-"`
+	// Lang is the language the citizen used, when the event came from a
+	// page (a consent): its notice speaks it. Not kept in the history.
+	Lang string `json:"-"`
 }
 
 // GrantState is a grant as one event of its lifecycle left it.

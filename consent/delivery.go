@@ -33,11 +33,15 @@ const (
 // same transaction as what caused it (a grant), so a crash loses nothing;
 // its ID is the Idempotency-Key the partner sees on every attempt.
 type OutboxEntry struct {
-	ID            string       `json:"id"`
-	PartnerID     string       `json:"client_id"`
-	GrantID       string       `json:"grant_id"`
-	Kind          string       `json:"kind"`
-	Document      DocumentType `json:"document,omitempty"` // for document.changed: which one
+	ID        string       `json:"id"`
+	PartnerID string       `json:"client_id"`
+	GrantID   string       `json:"grant_id"`
+	Kind      string       `json:"kind"`
+	Document  DocumentType `json:"document,omitempty"` // for document.changed: which one
+	// Citizen is who a notice (a Notice* kind) is for; Lang the language
+	// they last used, when known.
+	Citizen       IIN          `json:"-"`
+	Lang          string       `json:"-"`
 	Status        OutboxStatus `json:"status"`
 	Attempts      int          `json:"attempts"`
 	NextAttemptAt time.Time    `json:"next_attempt_at"`

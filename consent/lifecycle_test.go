@@ -145,7 +145,7 @@ func TestPartsCheckWhatTheyAreBuiltFrom(t *testing.T) {
 			return err
 		},
 		"outbox without a lease": func() error {
-			_, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts,
+			_, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts, Notices: f.notices,
 				Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}}, Library: f.library, Webhook: f.webhook,
 				MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Now: f.clock.now, Log: f.log})
 			return err
@@ -159,7 +159,7 @@ func TestPartsCheckWhatTheyAreBuiltFrom(t *testing.T) {
 		},
 		"settings without a key": func() error {
 			_, err := consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
-				Outbox: f.outbox, Access: f.store, Reports: f.reports, Now: f.clock.now})
+				Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Now: f.clock.now})
 			return err
 		},
 		"shares without limits": func() error {

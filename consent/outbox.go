@@ -36,6 +36,10 @@ type OutboxConfig struct {
 	// Receipts gives the partner's copy of a grant's receipt, which a
 	// revocation's or expiry's event carries.
 	Receipts PartnerReceipts
+	// Notices sends the entries that are a citizen's notifications.
+	Notices interface {
+		Send(ctx context.Context, e OutboxEntry) error
+	}
 
 	MaxAttempts int           // before an entry is dead (8)
 	Backoff     time.Duration // first retry delay; doubles, with jitter (2 s)
@@ -53,7 +57,7 @@ type Outbox struct{ cfg OutboxConfig }
 func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Access": cfg.Access == nil, "Grants": cfg.Grants == nil,
 		"Partners": cfg.Partners == nil, "Styles": len(cfg.Styles) == 0, "Library": cfg.Library == nil,
-		"Webhook": cfg.Webhook == nil, "Receipts": cfg.Receipts == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
+		"Webhook": cfg.Webhook == nil, "Receipts": cfg.Receipts == nil, "Notices": cfg.Notices == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewOutbox: %w", err)
 	}
 	// A Backoff above MaxBackoff is allowed: every wait is then capped.
@@ -222,6 +226,9 @@ var errNoLongerDeliverable = errors.New("the grant is no longer active")
 
 // attempt builds and sends one entry.
 func (o *Outbox) attempt(ctx context.Context, e OutboxEntry) error {
+	if IsNotice(e.Kind) {
+		return o.cfg.Notices.Send(ctx, e)
+	}
 	g, err := o.cfg.Grants.GetGrant(ctx, e.GrantID)
 	if err != nil {
 		return err

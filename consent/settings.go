@@ -77,6 +77,7 @@ type SettingsConfig struct {
 	Outbox   RevocationOutbox
 	Access   AccessLog
 	Reports  CitizenReports
+	Prefs    PrefsStore
 	Key      []byte // keys sessions and pseudonyms
 	Now      func() time.Time
 }
@@ -90,6 +91,7 @@ type Settings struct {
 	outbox   RevocationOutbox
 	access   AccessLog
 	reports  CitizenReports
+	prefs    PrefsStore
 	key      []byte
 	now      func() time.Time
 }
@@ -97,12 +99,12 @@ type Settings struct {
 // NewSettings checks cfg and returns the citizen's settings service.
 func NewSettings(cfg SettingsConfig) (*Settings, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Codes": cfg.Codes == nil, "Registry": cfg.Registry == nil,
-		"Outbox": cfg.Outbox == nil, "Access": cfg.Access == nil, "Reports": cfg.Reports == nil,
+		"Outbox": cfg.Outbox == nil, "Access": cfg.Access == nil, "Reports": cfg.Reports == nil, "Prefs": cfg.Prefs == nil,
 		"Key": len(cfg.Key) < 16, "Now": cfg.Now == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewSettings: %w", err)
 	}
 	return &Settings{store: cfg.Store, codes: cfg.Codes, registry: cfg.Registry, outbox: cfg.Outbox, access: cfg.Access,
-		reports: cfg.Reports, key: cfg.Key, now: cfg.Now}, nil
+		reports: cfg.Reports, prefs: cfg.Prefs, key: cfg.Key, now: cfg.Now}, nil
 }
 
 // Report records an error report on one of the citizen's documents and
@@ -140,7 +142,35 @@ func (s *Settings) LogIn(ctx context.Context, challengeID, session, code string)
 	if err := s.store.CreateSession(ctx, CitizenSession{ID: s.sessionID(token), Citizen: c.Citizen, CreatedAt: now, LastSeen: now}); err != nil {
 		return "", "", err
 	}
+	// Notices not caused from a page (a revocation's, an expiry's) speak
+	// the language the citizen last used here.
+	prefs, err := s.prefs.NotificationPrefs(ctx, c.Citizen)
+	if err != nil {
+		return "", "", err
+	}
+	if prefs.Lang != c.Lang && c.Lang != "" {
+		prefs.Lang = c.Lang
+		if err := s.prefs.SetNotificationPrefs(ctx, c.Citizen, prefs, now); err != nil {
+			return "", "", err
+		}
+	}
 	return token, c.Citizen, nil
+}
+
+// NotificationPrefs returns how the citizen wants to be told.
+func (s *Settings) NotificationPrefs(ctx context.Context, citizen IIN) (NotificationPrefs, error) {
+	return s.prefs.NotificationPrefs(ctx, citizen)
+}
+
+// SetNotificationChannels keeps the citizen's choice of channels, and lang
+// as their language. Returns ErrBadChannel for a channel the service does
+// not have.
+func (s *Settings) SetNotificationChannels(ctx context.Context, citizen IIN, channels []string, lang string) error {
+	p := NotificationPrefs{Channels: channels, Lang: lang}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	return s.prefs.SetNotificationPrefs(ctx, citizen, p, s.now())
 }
 
 func (s *Settings) sessionID(token string) string { return keyed(s.key, "citizen-session", token) }
@@ -227,12 +257,26 @@ func (s *Settings) Grants(ctx context.Context, citizen IIN) ([]GrantView, error)
 var ErrNothingToRevoke = newError(KindInvalid, "err_grant_gone", "name a grant, a partner or all")
 
 // Revocation says what to revoke: one grant, all grants of a partner, or
-// everything.
+// everything, and optionally why (one of RevocationReasons).
 type Revocation struct {
 	GrantID   string
 	PartnerID string
 	All       bool
+	Reason    string
 }
+
+// RevocationReasons are the reasons a citizen may give, by code, with the
+// words the partner's event carries. A reason is a choice, not free text,
+// so no personal data travels with it.
+var RevocationReasons = map[string]string{
+	"no_longer_needed": "the citizen no longer needs the service",
+	"not_me":           "the citizen did not give this consent",
+	"too_much":         "the partner asks for more than it needs",
+	"other":            "another reason",
+}
+
+// ErrBadReason: a revocation reason not in RevocationReasons.
+var ErrBadReason = newError(KindInvalid, "err_bad_reason", "unknown revocation reason")
 
 // Revoke revokes the citizen's active grants that r names, notifying each
 // partner through the outbox. Revoking what is already revoked is
@@ -242,6 +286,14 @@ type Revocation struct {
 func (s *Settings) Revoke(ctx context.Context, citizen IIN, r Revocation, by string) (int, error) {
 	if r.GrantID == "" && r.PartnerID == "" && !r.All {
 		return 0, ErrNothingToRevoke
+	}
+	reason := "revoked by the citizen"
+	if r.Reason != "" {
+		why, ok := RevocationReasons[r.Reason]
+		if !ok {
+			return 0, ErrBadReason
+		}
+		reason += ": " + why
 	}
 	grants, err := s.store.ListGrants(ctx, citizen)
 	if err != nil {
@@ -266,7 +318,7 @@ func (s *Settings) Revoke(ctx context.Context, citizen IIN, r Revocation, by str
 		if err != nil {
 			return n, err
 		}
-		ok, err := s.store.RevokeGrant(ctx, g.ID, by, "revoked by the citizen", now, out)
+		ok, err := s.store.RevokeGrant(ctx, g.ID, by, reason, now, out)
 		if err != nil {
 			return n, err
 		}

@@ -2,6 +2,7 @@ package consent_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
@@ -181,7 +182,43 @@ type fixture struct {
 	settings *consent.Settings
 	shares   *consent.Shares
 	upkeep   *consent.Upkeep
+	notes    *notes
+	notices  *consent.NoticeSender
 	log      *slog.Logger
+}
+
+// notes records the notices each channel was asked to send; while fail is
+// set for a channel, it fails.
+type notes struct {
+	mu   sync.Mutex
+	sent []consent.Notice
+	fail map[string]error
+}
+
+func (n *notes) channel(ch string) consent.Notifier { return channelNotes{n, ch} }
+
+func (n *notes) all() []consent.Notice {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]consent.Notice(nil), n.sent...)
+}
+
+type channelNotes struct {
+	n  *notes
+	ch string
+}
+
+func (c channelNotes) Notify(_ context.Context, note consent.Notice) error {
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	if note.Channel != c.ch {
+		return fmt.Errorf("notice for %s sent by %s", note.Channel, c.ch)
+	}
+	if err := c.n.fail[c.ch]; err != nil {
+		return err
+	}
+	c.n.sent = append(c.n.sent, note)
+	return nil
 }
 
 // must is a constructor's result, in a test where it cannot fail.
@@ -214,7 +251,12 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.overdue = &overdueCount{}
 	f.receipts = must(consent.NewReceipts(consent.ReceiptsConfig{Store: f.store, Partners: f.partners, Signer: fakeSigner{},
 		Pairwise: func(a, b string) string { return a + "/" + b }, Issuer: "https://kelisim.test", Jurisdiction: "KZ"}))
-	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts,
+	f.notes = &notes{fail: map[string]error{}}
+	f.notices = must(consent.NewNoticeSender(consent.NotifierConfig{Prefs: f.store, Registry: f.registry, Grants: f.store,
+		Partners: f.partners, Access: f.store, Messages: messages, BaseURL: "https://kelisim.test", Now: f.clock.now, Log: log,
+		Channels:   map[string]consent.Notifier{consent.ChannelSMS: f.notes.channel(consent.ChannelSMS), consent.ChannelApp: f.notes.channel(consent.ChannelApp)},
+		AppSubject: func(iin consent.IIN) string { return "app/" + string(iin)[:4] }}))
+	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts, Notices: f.notices,
 		Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": pushStyle{f.webhook}}, Library: f.library, Webhook: f.webhook,
 		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Now: f.clock.now, Log: log}))
 	f.fetcher = must(consent.NewFetcher(consent.FetcherConfig{Grants: f.store, Partners: f.partners, Library: f.library, Access: f.store, Now: f.clock.now}))
@@ -222,7 +264,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 		Key: key, OTP: cfg, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Now: f.clock.now, Log: log}))
 	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Now: f.clock.now}))
 	f.settings = must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
-		Outbox: f.outbox, Access: f.store, Reports: f.reports, Key: key, Now: f.clock.now}))
+		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Key: key, Now: f.clock.now}))
 	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store,
 		Key: key, Issuer: "https://kelisim.test", Wrong: consent.VerifyLimits{PerVerifier: 3, All: 5}, Now: f.clock.now}))
 	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports,

@@ -28,6 +28,7 @@ type state struct {
 	mu    sync.Mutex
 	err   error
 	calls []string
+	prefs consent.NotificationPrefs // what the settings keep
 }
 
 func (s *state) call(name string) error {
@@ -194,6 +195,25 @@ func (f fakeSettings) Report(context.Context, consent.IIN, consent.DocumentType,
 }
 func (f fakeSettings) Reports(context.Context, consent.IIN) ([]consent.ErrorReport, error) {
 	return nil, f.call("reports")
+}
+
+func (f fakeSettings) NotificationPrefs(context.Context, consent.IIN) (consent.NotificationPrefs, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.prefs, nil
+}
+func (f fakeSettings) SetNotificationChannels(_ context.Context, _ consent.IIN, channels []string, lang string) error {
+	if err := f.call("notifications"); err != nil {
+		return err
+	}
+	p := consent.NotificationPrefs{Channels: channels, Lang: lang}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prefs = p
+	return nil
 }
 
 type fakeShares struct{ *state }

@@ -141,6 +141,7 @@ func (a *meAPI) revoke(c *gin.Context) {
 	default:
 		r.All = true
 	}
+	r.Reason = c.Query("reason")
 	n, err := a.settings.Revoke(c.Request.Context(), citizen(c), r, "citizen")
 	if err != nil {
 		renderError(c, a.log, err)
@@ -180,4 +181,39 @@ func (a *meAPI) erase(c *gin.Context) {
 		"revoked": report.Revoked, "deleted": report.Deleted,
 		"kept": gin.H{"what": report.Kept, "why": "the law requires an audit trail of who saw which document; it is kept without the IIN"},
 	})
+}
+
+// notificationsJSON is how the citizen wants to be told, in the me API.
+type notificationsJSON struct {
+	Channels  []string `json:"channels"`
+	Lang      string   `json:"lang,omitempty"`
+	Available []string `json:"available,omitempty"`
+}
+
+func (a *meAPI) notifications(c *gin.Context) {
+	p, err := a.settings.NotificationPrefs(c.Request.Context(), citizen(c))
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, notificationsJSON{Channels: append([]string{}, p.Channels...), Lang: p.Lang, Available: consent.Channels})
+}
+
+func (a *meAPI) setNotifications(c *gin.Context) {
+	var body struct {
+		Channels *[]string `json:"channels"`
+		Lang     string    `json:"lang"`
+	}
+	if !decodeStrict(c, &body) {
+		return
+	}
+	if body.Channels == nil {
+		problem(c, http.StatusBadRequest, "Invalid request", `"channels" is required: the channels to be told by, [] for none`)
+		return
+	}
+	if err := a.settings.SetNotificationChannels(c.Request.Context(), citizen(c), *body.Channels, body.Lang); err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	a.notifications(c)
 }

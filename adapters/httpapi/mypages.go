@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +58,14 @@ type myView struct {
 	DocTypes []docOption
 	Sharable []shareRow
 	Share    *shareView
+	Channels []channelOption
+	Reasons  []docOption // revocation reasons: code and words
+}
+
+// channelOption is one notification channel on the settings page.
+type channelOption struct {
+	Name, Label string
+	On          bool
 }
 
 type reportRow struct{ ID, Document, Status, Date string }
@@ -233,6 +243,20 @@ func (p *myPages) home(c *gin.Context) {
 	if id := c.Query("reported"); id != "" && strings.HasPrefix(id, "KL-") && len(id) == 13 {
 		v.Notice = l.T("report_sent", map[string]any{"ID": id})
 	}
+	prefs, err := p.settings.NotificationPrefs(ctx, iin)
+	if err != nil {
+		p.fail(c, l, err)
+		return
+	}
+	for _, ch := range consent.Channels {
+		v.Channels = append(v.Channels, channelOption{Name: ch, Label: l.T("notify_channel_"+ch, nil), On: slices.Contains(prefs.Channels, ch)})
+	}
+	if c.Query("notifications") == "saved" {
+		v.Notice = l.T("notify_saved", nil)
+	}
+	for _, code := range slices.Sorted(maps.Keys(consent.RevocationReasons)) {
+		v.Reasons = append(v.Reasons, docOption{Type: consent.DocumentType(code), Name: l.T("reason_"+code, nil)})
+	}
 	p.render(c, http.StatusOK, "mysettings.html", v)
 }
 
@@ -312,12 +336,24 @@ func (p *myPages) logout(c *gin.Context) {
 func (p *myPages) revoke(c *gin.Context) {
 	l := p.localizer(c, "")
 	iin := citizen(c)
-	r := consent.Revocation{GrantID: c.PostForm("grant_id"), PartnerID: c.PostForm("partner_id"), All: c.PostForm("all") == "true"}
+	r := consent.Revocation{GrantID: c.PostForm("grant_id"), PartnerID: c.PostForm("partner_id"), All: c.PostForm("all") == "true",
+		Reason: c.PostForm("reason")}
 	if _, err := p.settings.Revoke(c.Request.Context(), iin, r, "citizen"); err != nil {
 		p.fail(c, l, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/my/")
+}
+
+// notifications keeps the citizen's choice of channels, in the language
+// of the page they chose them on.
+func (p *myPages) notifications(c *gin.Context) {
+	l := p.localizer(c, "")
+	if err := p.settings.SetNotificationChannels(c.Request.Context(), citizen(c), c.PostFormArray("channel"), l.Lang); err != nil {
+		p.fail(c, l, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/my/?lang="+l.Lang+"&notifications=saved#notifications")
 }
 
 func (p *myPages) erase(c *gin.Context) {

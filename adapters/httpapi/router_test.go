@@ -174,3 +174,46 @@ func TestConsentThatChangesAGrant(t *testing.T) {
 		t.Errorf("a grant ended before the code: %d, calls %v", resp.StatusCode, g.calls)
 	}
 }
+
+// The citizen's notification channels: chosen on the settings page (in the
+// page's language) and through the me API; an unknown channel is refused
+// with a page in the citizen's language or a problem.
+func TestNotificationChoice(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	h, token := g.formSession(t, "/my/")
+	h.Add("Cookie", "kelisim_my=session-token")
+	h.Set("Accept-Language", "ru")
+	form := url.Values{"csrf": {token}, "channel": {"app", "sms"}}
+	resp, _ := g.do(t, "POST", "/my/notifications", strings.NewReader(form.Encode()), h)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "notifications=saved") ||
+		len(g.prefs.Channels) != 2 || g.prefs.Lang != "ru" {
+		t.Fatalf("save: %d %s, kept %+v", resp.StatusCode, loc, g.prefs)
+	}
+	_, page := g.do(t, "GET", "/my/?notifications=saved", nil, h)
+	if !strings.Contains(page, `name="channel" value="app" checked`) || !strings.Contains(page, "Настройки уведомлений сохранены") {
+		t.Errorf("the page does not show the choice: %s", page)
+	}
+	form.Set("channel", "pigeon")
+	resp, page = g.do(t, "POST", "/my/notifications", strings.NewReader(form.Encode()), h)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "Такого способа уведомления нет") {
+		t.Errorf("an unknown channel: %d %s", resp.StatusCode, page)
+	}
+
+	api := citizenToken.Clone()
+	api.Set("Content-Type", "application/json")
+	for body, want := range map[string]int{
+		`{"channels": ["app"], "lang": "en"}`: http.StatusOK,
+		`{"channels": []}`:                    http.StatusOK,
+		`{"lang": "en"}`:                      http.StatusBadRequest,
+		`{"channels": ["fax"]}`:               http.StatusBadRequest,
+		`{"channels": ["sms"], "extra": 1}`:   http.StatusBadRequest,
+	} {
+		resp, got := g.do(t, "PUT", "/api/v1/me/notifications", strings.NewReader(body), api)
+		if resp.StatusCode != want {
+			t.Errorf("PUT %s: %d %s, want %d", body, resp.StatusCode, got, want)
+		}
+	}
+	if resp, got := g.do(t, "GET", "/api/v1/me/notifications", nil, citizenToken); resp.StatusCode != 200 || !strings.Contains(got, `"channels":[]`) {
+		t.Errorf("GET: %d %s", resp.StatusCode, got)
+	}
+}

@@ -18,4 +18,6 @@ type Settings interface {
 	Erase(ctx context.Context, citizen consent.IIN) (consent.Erasure, error)
 	Report(ctx context.Context, citizen consent.IIN, t consent.DocumentType, description string) (consent.ErrorReport, error)
 	Reports(ctx context.Context, citizen consent.IIN) ([]consent.ErrorReport, error)
+	NotificationPrefs(ctx context.Context, citizen consent.IIN) (consent.NotificationPrefs, error)
+	SetNotificationChannels(ctx context.Context, citizen consent.IIN, channels []string, lang string) error
 }

@@ -74,14 +74,22 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 	for _, e := range outbox {
 		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
-	s.recordEvent(t, consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt))
+	e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
+	e.Lang = c.Lang
+	s.recordEvent(t, e)
 	return nil
 }
 
-// recordEvent appends e to the history, undoably.
+// recordEvent appends e to the history, and its notification to the
+// outbox unless one with its ID is there, undoably.
 func (s *Store) recordEvent(t *tx, e consent.AccessEvent) {
 	e.ID = int64(len(s.access) + 1)
 	appendTo(t, &s.access, e)
+	for _, n := range consent.Notices([]consent.AccessEvent{e}) {
+		if _, ok := s.outbox[n.ID]; !ok {
+			put(t, s.outbox, n.ID, outboxRow{entry: n})
+		}
+	}
 }
 
 // ChangeGrant implements consent.Store.
@@ -100,7 +108,9 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 	for _, e := range outbox {
 		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
-	s.recordEvent(t, consent.GrantEvent(g, string(action), at))
+	e := consent.GrantEvent(g, string(action), at)
+	e.Lang = c.Lang
+	s.recordEvent(t, e)
 	if action == consent.GrantReplace {
 		for _, r := range s.records {
 			if r.Active && r.GrantID == g.ID {

@@ -182,6 +182,16 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			counts["reports_pseudonymised"]++
 		}
 	}
+	for id, r := range s.outbox {
+		if r.entry.Citizen == citizen {
+			remove(t, s.outbox, id)
+			counts["notifications"]++
+		}
+	}
+	if _, ok := s.prefs[citizen]; ok {
+		remove(t, s.prefs, citizen)
+		counts["notification_prefs"]++
+	}
 	return counts, nil
 }
 
@@ -245,5 +255,31 @@ func (s *Store) NarrowGrant(ctx context.Context, id string, holders []consent.II
 	e := consent.GrantEvent(g, consent.AccessNarrowing, at)
 	e.By = by
 	s.recordEvent(t, e)
+	return nil
+}
+
+var _ consent.PrefsStore = (*Store)(nil)
+
+// NotificationPrefs implements consent.PrefsStore.
+func (s *Store) NotificationPrefs(ctx context.Context, citizen consent.IIN) (consent.NotificationPrefs, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	p, ok := s.prefs[citizen]
+	if !ok {
+		return consent.DefaultNotificationPrefs(), nil
+	}
+	p.Channels = slices.Clone(p.Channels)
+	return p, nil
+}
+
+// SetNotificationPrefs implements consent.PrefsStore.
+func (s *Store) SetNotificationPrefs(ctx context.Context, citizen consent.IIN, p consent.NotificationPrefs, _ time.Time) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	p.Channels = slices.Clone(p.Channels)
+	if p.Channels == nil {
+		p.Channels = []string{}
+	}
+	put(t, s.prefs, citizen, p)
 	return nil
 }

@@ -35,6 +35,7 @@ type Store struct {
 	shares      map[string]consent.Share
 	nodes       map[merkle.ID][]byte
 	checkpoints []consent.Checkpoint
+	prefs       map[consent.IIN]consent.NotificationPrefs
 }
 
 var (
@@ -54,6 +55,7 @@ func New() *Store {
 		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
 		outbox: map[string]outboxRow{}, sessions: map[string]consent.CitizenSession{},
 		reports: map[string]consent.ErrorReport{}, shares: map[string]consent.Share{}, nodes: map[merkle.ID][]byte{},
+		prefs: map[consent.IIN]consent.NotificationPrefs{},
 	}
 }
 

@@ -105,19 +105,27 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 		if err := updateChallenge(ctx, q, c); err != nil {
 			return err
 		}
-		// The grant and its consent's history row, in one statement.
-		detail, err := json.Marshal(consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt).Grant)
+		// The grant, its consent's history row and the citizen's notice of
+		// it, in one statement.
+		e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
+		e.Lang = c.Lang
+		detail, err := json.Marshal(e.Grant)
 		if err != nil {
 			return err
 		}
+		n := consent.Notices([]consent.AccessEvent{e})[0]
 		_, err = q.Exec(ctx, `WITH g AS (
 				INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
 					expires_at, terms_version, challenge_id, status, holders, terms_digest)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id, citizen, partner_id, created_at)
-			INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
-			SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g`,
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id, citizen, partner_id, created_at),
+			h AS (INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
+				SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g)
+			INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, status, next_attempt_at, created_at)
+			SELECT $14, partner_id, id, $15, citizen, $16, 'pending', created_at, created_at FROM g
+			ON CONFLICT (id) DO NOTHING`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
-			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail))
+			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail),
+			n.ID, n.Kind, n.Lang)
 		if err != nil {
 			return translate(err)
 		}
@@ -142,7 +150,9 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 		if tag.RowsAffected() == 0 {
 			return consent.ErrGrantGone
 		}
-		if err := insertAccess(ctx, q, []consent.AccessEvent{consent.GrantEvent(g, string(action), at)}); err != nil {
+		e := consent.GrantEvent(g, string(action), at)
+		e.Lang = c.Lang
+		if err := insertAccess(ctx, q, []consent.AccessEvent{e}); err != nil {
 			return err
 		}
 		if action == consent.GrantReplace {

@@ -32,13 +32,17 @@ func scanAccess(row pgx.CollectableRow) (consent.AccessEvent, error) {
 	return e, err
 }
 
-const outboxColumns = `id, partner_id, grant_id, kind, document_type, status, attempts, next_attempt_at, last_error, created_at, delivered_at, claim`
+const outboxColumns = `id, partner_id, grant_id, kind, document_type, status, attempts, next_attempt_at, last_error, created_at, delivered_at, claim,
+	citizen, lang`
 
 func scanOutbox(row pgx.CollectableRow) (consent.OutboxEntry, error) {
 	var e consent.OutboxEntry
 	var delivered *time.Time
 	var claim *string
-	err := row.Scan(&e.ID, &e.PartnerID, &e.GrantID, &e.Kind, &e.Document, &e.Status, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.CreatedAt, &delivered, &claim)
+	var citizen string
+	err := row.Scan(&e.ID, &e.PartnerID, &e.GrantID, &e.Kind, &e.Document, &e.Status, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.CreatedAt, &delivered, &claim,
+		&citizen, &e.Lang)
+	e.Citizen = consent.IIN(citizen)
 	if delivered != nil {
 		e.DeliveredAt = *delivered
 	}
@@ -148,8 +152,9 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, entries []consent.OutboxE
 
 func insertOutbox(ctx context.Context, q querier, entries []consent.OutboxEntry) error {
 	for _, e := range entries {
-		if _, err := q.Exec(ctx, `INSERT INTO outbox (id, partner_id, grant_id, kind, document_type, status, next_attempt_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.PartnerID, e.GrantID, e.Kind, e.Document, e.Status, e.NextAttemptAt, e.CreatedAt); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO outbox (id, partner_id, grant_id, kind, document_type, status, next_attempt_at, created_at, citizen, lang)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, e.ID, e.PartnerID, e.GrantID, e.Kind, e.Document, e.Status, e.NextAttemptAt, e.CreatedAt,
+			string(e.Citizen), e.Lang); err != nil {
 			return translate(err)
 		}
 	}

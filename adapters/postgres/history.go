@@ -50,8 +50,29 @@ func insertAccess(ctx context.Context, q querier, events []consent.AccessEvent) 
 			detail[i] = &d
 		}
 	}
-	_, err := q.Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])`,
-		at, citizen, holder, partner, grant, doc, kind, by, detail)
+	const insert = `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])`
+	args := []any{at, citizen, holder, partner, grant, doc, kind, by, detail}
+	notices := consent.Notices(events)
+	if len(notices) == 0 {
+		_, err := q.Exec(ctx, insert, args...)
+		return translate(err)
+	}
+	// The events' notifications go in the same statement: one round trip,
+	// one commit. A batch of uses already noted for the hour is kept as it is.
+	m := len(notices)
+	id, nPartner, nGrant, nKind, nCitizen, nLang := make([]string, m), make([]string, m), make([]string, m),
+		make([]string, m), make([]string, m), make([]string, m)
+	due, created := make([]time.Time, m), make([]time.Time, m)
+	for i, n := range notices {
+		id[i], nPartner[i], nGrant[i], nKind[i], nCitizen[i], nLang[i], due[i], created[i] =
+			n.ID, n.PartnerID, n.GrantID, n.Kind, string(n.Citizen), n.Lang, n.NextAttemptAt, n.CreatedAt
+	}
+	_, err := q.Exec(ctx, `WITH events AS (`+insert+`)
+		INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, next_attempt_at, created_at, status)
+		SELECT *, 'pending' FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+			$16::timestamptz[], $17::timestamptz[])
+		ON CONFLICT (id) DO NOTHING`,
+		append(args, id, nPartner, nGrant, nKind, nCitizen, nLang, due, created)...)
 	return translate(err)
 }

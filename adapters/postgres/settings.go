@@ -108,6 +108,8 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 				WHERE citizen = $1 OR holder = $1 OR detail->'holders' ? $1`},
 			{"reports_pseudonymised", `UPDATE error_reports SET citizen = $2 WHERE citizen = $1`},
 			{"shares", `DELETE FROM shares WHERE citizen = $1 OR holder = $1`},
+			{"notifications", `DELETE FROM outbox WHERE citizen = $1`},
+			{"notification_prefs", `DELETE FROM notification_prefs WHERE citizen = $1`},
 		} {
 			args := []any{string(citizen)}
 			if strings.HasSuffix(step.name, "_pseudonymised") {
@@ -175,4 +177,28 @@ func (s *Store) NarrowGrant(ctx context.Context, id string, holders []consent.II
 		}
 		return insertOutbox(ctx, q, outbox)
 	})
+}
+
+var _ consent.PrefsStore = (*Store)(nil)
+
+// NotificationPrefs implements consent.PrefsStore.
+func (s *Store) NotificationPrefs(ctx context.Context, citizen consent.IIN) (consent.NotificationPrefs, error) {
+	var p consent.NotificationPrefs
+	err := s.q(ctx).QueryRow(ctx, `SELECT channels, lang FROM notification_prefs WHERE citizen = $1`, string(citizen)).Scan(&p.Channels, &p.Lang)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.DefaultNotificationPrefs(), nil
+	}
+	return p, translate(err)
+}
+
+// SetNotificationPrefs implements consent.PrefsStore.
+func (s *Store) SetNotificationPrefs(ctx context.Context, citizen consent.IIN, p consent.NotificationPrefs, at time.Time) error {
+	channels := p.Channels
+	if channels == nil {
+		channels = []string{}
+	}
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO notification_prefs (citizen, channels, lang, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (citizen) DO UPDATE SET channels = EXCLUDED.channels, lang = EXCLUDED.lang, updated_at = EXCLUDED.updated_at`,
+		string(citizen), channels, p.Lang, at)
+	return translate(err)
 }

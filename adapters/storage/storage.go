@@ -27,4 +27,5 @@ type Store interface {
 	consent.DeletionStore
 	consent.MajorityStore
 	consent.ActivityStore
+	consent.PrefsStore
 }

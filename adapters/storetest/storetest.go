@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	tests = append(tests, ledgerTests()...)
 	tests = append(tests, deliveryTests()...)
 	tests = append(tests, reportTests()...)
+	tests = append(tests, notifyTests()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}

@@ -40,13 +40,17 @@ type Config struct {
 	DrainTimeout    time.Duration // KELISIM_DRAIN_TIMEOUT: /readyz fails this long before the listener closes
 	TrustedProxies  []string      // KELISIM_TRUSTED_PROXIES
 
-	SMS             string // KELISIM_SMS: console or http
-	SMSURL          string // KELISIM_SMS_URL
-	SMSToken        string // KELISIM_SMS_TOKEN
-	Registry        string // KELISIM_REGISTRY: demo or http
-	RegistryURL     string // KELISIM_REGISTRY_URL
-	RegistryTLS     struct{ Cert, Key, CA string }
-	RegistryTimeout time.Duration
+	SMS      string // KELISIM_SMS: console or http
+	SMSURL   string // KELISIM_SMS_URL
+	SMSToken string // KELISIM_SMS_TOKEN
+	// KELISIM_PUSH_URL, KELISIM_PUSH_TOKEN: the citizens' app's push
+	// service; unset, app notices are printed (development).
+	PushURL, PushToken string
+	PushAudience       string // KELISIM_PUSH_AUDIENCE: the app's client id, for the citizen's subject
+	Registry           string // KELISIM_REGISTRY: demo or http
+	RegistryURL        string // KELISIM_REGISTRY_URL
+	RegistryTLS        struct{ Cert, Key, CA string }
+	RegistryTimeout    time.Duration
 
 	TermsVersion string        // KELISIM_TERMS_VERSION
 	Terms        consent.Terms // its text: shipped, or KELISIM_TERMS_FILE
@@ -105,6 +109,9 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_SMS", "console (prints codes to stderr; development) or http (default console on the embedded store; required with a database)"},
 	{"KELISIM_SMS_URL", "SMS provider endpoint for KELISIM_SMS=http"},
 	{"KELISIM_SMS_TOKEN", "bearer token sent to the SMS provider"},
+	{"KELISIM_PUSH_URL", "push service of the citizens' mobile app, for notifications by app; unset prints them to stderr (development)"},
+	{"KELISIM_PUSH_TOKEN", "bearer token sent to the push service"},
+	{"KELISIM_PUSH_AUDIENCE", "client id of the citizens' mobile app: a notice names the citizen by their pairwise subject at it (default kelisim-app)"},
 	{"KELISIM_REGISTRY", "citizen registry: demo (embedded data file) or http (default demo)"},
 	{"KELISIM_REGISTRY_URL", "base URL of the HTTP citizen registry"},
 	{"KELISIM_REGISTRY_CERT", "client certificate (PEM) for the HTTP registry"},
@@ -302,6 +309,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		bad("KELISIM_SMS", "is required with KELISIM_DATABASE_URL: http for a provider, or console to print codes (development only)")
 	default:
 		bad("KELISIM_SMS", "%q is not console or http", c.SMS)
+	}
+	c.PushURL, c.PushToken, c.PushAudience = get("KELISIM_PUSH_URL", ""), get("KELISIM_PUSH_TOKEN", ""), get("KELISIM_PUSH_AUDIENCE", "kelisim-app")
+	if u, err := url.Parse(c.PushURL); c.PushURL != "" && (err != nil || !u.IsAbs()) {
+		bad("KELISIM_PUSH_URL", "%q is not an absolute URL", c.PushURL)
 	}
 	c.Registry = get("KELISIM_REGISTRY", "demo")
 	c.RegistryURL = get("KELISIM_REGISTRY_URL", "")

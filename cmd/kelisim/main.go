@@ -27,6 +27,7 @@ import (
 	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/adapters/logos"
 	"github.com/kelisim/kelisim/adapters/memory"
+	"github.com/kelisim/kelisim/adapters/notify"
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/registry"
 	"github.com/kelisim/kelisim/adapters/sms"
@@ -254,7 +255,12 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 	if cfg.SMS == "http" {
 		sender = sms.NewHTTP(cfg.SMSURL, cfg.SMSToken, 5*time.Second, 3)
 	}
-	parts, err := wireDomain(inputs{cfg: cfg, store: st, clients: clients, citizens: citizens, sms: sender, messages: messages,
+	var app consent.Notifier = notify.NewConsole(stderr)
+	if cfg.PushURL != "" {
+		app = notify.NewPush(cfg.PushURL, cfg.PushToken, 5*time.Second, 3)
+	}
+	notifiers := map[string]consent.Notifier{consent.ChannelSMS: notify.NewSMS(sender), consent.ChannelApp: app}
+	parts, err := wireDomain(inputs{cfg: cfg, store: st, clients: clients, citizens: citizens, sms: sender, notifiers: notifiers, messages: messages,
 		keys: keys, secrets: secrets, consent: w.consent, metrics: metrics, now: now, log: log})
 	if err != nil {
 		closeStore()

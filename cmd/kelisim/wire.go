@@ -42,13 +42,15 @@ type inputs struct {
 	clients  oauth.PartnerGetter // partners as the OAuth server reads them
 	citizens stateSystem
 	sms      consent.SMS
-	messages *consent.Messages
-	keys     *oauth.Keys
-	secrets  *oauth.Secrets
-	consent  oauth.Consent
-	metrics  *httpapi.Metrics
-	now      func() time.Time
-	log      *slog.Logger
+	// notifiers send citizens' notices, by channel.
+	notifiers map[string]consent.Notifier
+	messages  *consent.Messages
+	keys      *oauth.Keys
+	secrets   *oauth.Secrets
+	consent   oauth.Consent
+	metrics   *httpapi.Metrics
+	now       func() time.Time
+	log       *slog.Logger
 }
 
 // wireDomain builds the domain's services; each checks what it is given.
@@ -72,7 +74,13 @@ func wireDomain(in inputs) (d domain, err error) {
 		Pairwise: in.secrets.PairwiseSubject, Issuer: cfg.Issuer, Jurisdiction: "KZ"}); err != nil {
 		return d, err
 	}
-	if d.outbox, err = consent.NewOutbox(consent.OutboxConfig{Store: st, Access: st, Grants: st, Partners: directory, Receipts: d.receipts,
+	notices, err := consent.NewNoticeSender(consent.NotifierConfig{Prefs: st, Registry: in.citizens, Grants: st, Partners: directory,
+		Access: st, Messages: in.messages, Channels: in.notifiers, BaseURL: cfg.Issuer, Now: now, Log: log,
+		AppSubject: func(iin consent.IIN) string { return in.secrets.PairwiseSubject(cfg.PushAudience, string(iin)) }})
+	if err != nil {
+		return d, err
+	}
+	if d.outbox, err = consent.NewOutbox(consent.OutboxConfig{Store: st, Access: st, Grants: st, Partners: directory, Receipts: d.receipts, Notices: notices,
 		Styles: delivery.Styles(webhook), Library: d.library, Webhook: webhook, MaxAttempts: cfg.DeliveryAttempts,
 		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease, Now: now, Log: log}); err != nil {
 		return d, err
@@ -90,7 +98,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		return d, err
 	}
 	if d.settings, err = consent.NewSettings(consent.SettingsConfig{Store: st, Codes: d.consents, Registry: in.citizens,
-		Outbox: d.outbox, Access: st, Reports: d.reports, Key: in.secrets.Key("settings"), Now: now}); err != nil {
+		Outbox: d.outbox, Access: st, Reports: d.reports, Prefs: st, Key: in.secrets.Key("settings"), Now: now}); err != nil {
 		return d, err
 	}
 	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st,

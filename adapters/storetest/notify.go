@@ -1,0 +1,114 @@
+package storetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+func notifyTests() []namedTest {
+	return []namedTest{
+		{"NoticesWithTheirEvents", testNotices},
+		{"NotificationPrefs", testNotificationPrefs},
+	}
+}
+
+// notices lists the pending citizens' notices, by kind.
+func notices(t *testing.T, s Store) map[string][]consent.OutboxEntry {
+	t.Helper()
+	all, err := s.ListDeliveries(context.Background(), consent.OutboxPending, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]consent.OutboxEntry{}
+	for _, e := range all {
+		if consent.IsNotice(e.Kind) {
+			out[e.Kind] = append(out[e.Kind], e)
+		}
+	}
+	return out
+}
+
+// Every history event that tells the citizen something writes its notice
+// with it; uses of one grant in one hour, written at once from many
+// requests, are one notice.
+func testNotices(t *testing.T, s Store) {
+	ctx := context.Background()
+	c := challenge("c1")
+	c.Lang = "ru"
+	check(t, s.CreateChallenge(ctx, c))
+	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, CreatedAt: t0,
+		ExpiresAt: t0.Add(48 * time.Hour), TermsVersion: "v1", ChallengeID: "c1", Status: consent.GrantActive}
+	c.Status = consent.ChallengeUsed
+	check(t, s.ApproveChallenge(ctx, c, g, nil))
+	got := notices(t, s)[consent.NoticeGranted]
+	if len(got) != 1 || got[0].Citizen != c.Citizen || got[0].Lang != "ru" || got[0].GrantID != "g1" || !got[0].NextAttemptAt.Equal(t0) {
+		t.Fatalf("the consent's notice: %+v", got)
+	}
+
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			at := t0.Add(time.Duration(i) * time.Minute) // 10:00 to 10:39, then 10:40 …
+			if i >= 30 {
+				at = t0.Add(time.Hour + time.Duration(i)*time.Second) // … in the next hour
+			}
+			if err := s.RecordAccess(ctx, consent.AccessEvent{At: at, Citizen: c.Citizen, Holder: c.Citizen, PartnerID: "p1",
+				GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	used := notices(t, s)[consent.NoticeUsed]
+	if len(used) != 2 {
+		t.Fatalf("uses in two hours made %d notices: %+v", len(used), used)
+	}
+	for _, u := range used {
+		hour := u.CreatedAt.Truncate(time.Hour)
+		if !u.CreatedAt.Equal(hour) || !u.NextAttemptAt.Equal(hour.Add(time.Hour+consent.NoticeSettle)) || u.Citizen != c.Citizen {
+			t.Errorf("a use notice: %+v", u)
+		}
+	}
+
+	ok, err := s.RevokeGrant(ctx, "g1", "citizen", "why", t0.Add(2*time.Hour), nil)
+	if !ok || err != nil {
+		t.Fatalf("revoke: %v %v", ok, err)
+	}
+	if ended := notices(t, s)[consent.NoticeEnded]; len(ended) != 1 {
+		t.Errorf("the revocation's notice: %+v", ended)
+	}
+
+	if _, err := s.Erase(ctx, c.Citizen, "erased:1", t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if left := notices(t, s); len(left) != 0 {
+		t.Errorf("notices kept after erasure: %+v", left)
+	}
+}
+
+func testNotificationPrefs(t *testing.T, s Store) {
+	ctx := context.Background()
+	const iin consent.IIN = "850315300128"
+	p, err := s.NotificationPrefs(ctx, iin)
+	if err != nil || len(p.Channels) != 1 || p.Channels[0] != consent.ChannelSMS || p.Lang != "" {
+		t.Fatalf("before a choice: %+v %v", p, err)
+	}
+	check(t, s.SetNotificationPrefs(ctx, iin, consent.NotificationPrefs{Channels: []string{"app", "sms"}, Lang: "en"}, t0))
+	if p, err := s.NotificationPrefs(ctx, iin); err != nil || len(p.Channels) != 2 || p.Channels[0] != "app" || p.Lang != "en" {
+		t.Errorf("after a choice: %+v %v", p, err)
+	}
+	check(t, s.SetNotificationPrefs(ctx, iin, consent.NotificationPrefs{Lang: "kk"}, t0))
+	if p, err := s.NotificationPrefs(ctx, iin); err != nil || p.Channels == nil || len(p.Channels) != 0 || p.Lang != "kk" {
+		t.Errorf("no channel chosen reads as %+v %v: want none, not the default", p, err)
+	}
+	if _, err := s.Erase(ctx, iin, "erased:2", t0); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.NotificationPrefs(ctx, iin); len(p.Channels) != 1 || p.Lang != "" {
+		t.Errorf("after erasure: %+v", p)
+	}
+}

@@ -1,0 +1,322 @@
+package consent
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Notifications tell a citizen what happened to their documents: a partner
+// was granted access, used it, lost it. They are outbox entries written by
+// the store in the statement that writes the history row they tell of
+// (see Notices), so nothing told is lost and nothing is told twice, and
+// they are sent by the outbox's workers with its leases and retries.
+//
+// A use (a fetch, a delivery, a view) is told in batches: every use under a
+// grant in one clock hour is one entry, sent when the hour is over, so a
+// citizen hears from a partner at most once an hour however often it
+// fetches. No notification carries a code, an IIN or a document's content:
+// the partner's name, the names of the document types, dates and a link.
+
+// Notice kinds: outbox entries for the citizen, not for a partner.
+const (
+	NoticeGranted = "notice.granted" // consent, merge, replace: with the receipt's link
+	NoticeEnded   = "notice.ended"   // revocation, expiry
+	NoticeUsed    = "notice.used"    // an hour's fetches, deliveries and views
+)
+
+// IsNotice reports whether an outbox entry of kind is the citizen's.
+func IsNotice(kind string) bool { return strings.HasPrefix(kind, "notice.") }
+
+// Notification channels a citizen may choose.
+const (
+	ChannelSMS = "sms" // the phone registered in the mobile citizens' database
+	ChannelApp = "app" // the citizens' mobile app, by push
+)
+
+// Channels lists the channels in display order.
+var Channels = []string{ChannelSMS, ChannelApp}
+
+// NoticeSettle is how long after its hour a batch of uses is sent, so a
+// use written at the hour's last moment is counted in it.
+const NoticeSettle = time.Minute
+
+// NotificationPrefs is how a citizen wants to be told.
+type NotificationPrefs struct {
+	Channels []string // none: the citizen asked not to be told
+	Lang     string   // the language the citizen last used in the settings
+}
+
+// DefaultNotificationPrefs are a citizen's until they choose: by SMS, the
+// one channel every citizen with a registered phone has.
+func DefaultNotificationPrefs() NotificationPrefs {
+	return NotificationPrefs{Channels: []string{ChannelSMS}}
+}
+
+// ErrBadChannel: a channel the service does not have.
+var ErrBadChannel = newError(KindInvalid, "err_bad_channel", "unknown notification channel")
+
+// Validate checks the channels and language.
+func (p NotificationPrefs) Validate() error {
+	for i, c := range p.Channels {
+		if !slices.Contains(Channels, c) || slices.Contains(p.Channels[:i], c) {
+			return ErrBadChannel
+		}
+	}
+	if p.Lang != "" && !slices.Contains(Languages, p.Lang) {
+		return ErrBadChannel
+	}
+	return nil
+}
+
+// PrefsStore keeps citizens' notification preferences.
+type PrefsStore interface {
+	// NotificationPrefs returns the citizen's preferences, or
+	// DefaultNotificationPrefs when they never chose.
+	NotificationPrefs(ctx context.Context, citizen IIN) (NotificationPrefs, error)
+	SetNotificationPrefs(ctx context.Context, citizen IIN, p NotificationPrefs, at time.Time) error
+}
+
+// Notices returns the notifications the history events ask for. The store
+// calls it when it writes events and stores what it returns with them,
+// keeping an entry whose ID it already has: IDs are derived from the event
+// (a lifecycle event's receipt; a use's grant and hour), which is what
+// batches uses and makes a retried write harmless.
+func Notices(events []AccessEvent) []OutboxEntry {
+	var out []OutboxEntry
+	for _, e := range events {
+		n := OutboxEntry{PartnerID: e.PartnerID, GrantID: e.GrantID, Citizen: e.Citizen, Lang: e.Lang,
+			Status: OutboxPending, NextAttemptAt: e.At, CreatedAt: e.At}
+		switch e.Kind {
+		case AccessConsent, AccessMerge, AccessReplace:
+			n.Kind = NoticeGranted
+		case AccessRevocation, AccessExpiry:
+			n.Kind = NoticeEnded
+		case AccessFetch, AccessDelivery, AccessView:
+			hour := e.At.UTC().Truncate(time.Hour)
+			n.Kind, n.CreatedAt, n.NextAttemptAt = NoticeUsed, hour, hour.Add(time.Hour+NoticeSettle)
+		default:
+			continue
+		}
+		if e.GrantID == "" || e.Citizen == "" {
+			continue // nobody to tell, or nothing to tell of
+		}
+		n.ID = noticeID(e, n)
+		out = append(out, n)
+	}
+	return out
+}
+
+// noticeID names a notice by what it tells, never by whom it tells: the ID
+// is shown to the operator and the providers.
+func noticeID(e AccessEvent, n OutboxEntry) string {
+	var basis string
+	switch {
+	case n.Kind == NoticeUsed:
+		basis = "used|" + e.GrantID + "|" + strconv.FormatInt(n.CreatedAt.Unix(), 10)
+	case e.Grant != nil:
+		basis = "receipt|" + e.Grant.Receipt
+	default:
+		basis = n.Kind + "|" + e.GrantID + "|" + e.Kind
+	}
+	sum := sha256.Sum256([]byte(basis))
+	return "ntf-" + hex.EncodeToString(sum[:16])
+}
+
+// Notice is one notification as a channel sends it.
+type Notice struct {
+	// ID is the same on every attempt, per channel: the provider's
+	// Idempotency-Key.
+	ID      string
+	Channel string
+	Kind    string
+	Phone   Phone  // ChannelSMS: where to
+	Subject string // ChannelApp: the citizen as the app knows them (pairwise)
+	Lang    string
+	Text    string
+	Link    string // where the citizen reads more (the settings)
+}
+
+// Notifier sends notices over one channel. An error is retried by the
+// outbox with the same notice ID.
+type Notifier interface {
+	Notify(ctx context.Context, n Notice) error
+}
+
+// NotifierConfig is what a NoticeSender is built from.
+type NotifierConfig struct {
+	Prefs    PrefsStore
+	Registry Registry // the citizen's phone
+	Grants   GrantGetter
+	Partners Partners
+	Access   AccessLog // what an hour's uses were
+	Messages *Messages
+	Channels map[string]Notifier // by channel
+	// AppSubject is the citizen's subject at the mobile app.
+	AppSubject func(IIN) string
+	BaseURL    string // the gateway's public URL, for links
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// NoticeSender writes and sends a citizen's notifications.
+type NoticeSender struct{ cfg NotifierConfig }
+
+// NewNoticeSender checks cfg and returns the sender.
+func NewNoticeSender(cfg NotifierConfig) (*NoticeSender, error) {
+	if err := required(map[string]bool{"Prefs": cfg.Prefs == nil, "Registry": cfg.Registry == nil, "Grants": cfg.Grants == nil,
+		"Partners": cfg.Partners == nil, "Access": cfg.Access == nil, "Messages": cfg.Messages == nil,
+		"AppSubject": cfg.AppSubject == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
+		return nil, fmt.Errorf("consent.NewNoticeSender: %w", err)
+	}
+	for _, c := range Channels {
+		if cfg.Channels[c] == nil {
+			return nil, fmt.Errorf("consent.NewNoticeSender: no notifier for channel %s", c)
+		}
+	}
+	return &NoticeSender{cfg: cfg}, nil
+}
+
+// errNothingToTell: a notice whose events are gone (erased) or empty.
+var errNothingToTell = errors.New("nothing to tell")
+
+// Send tells the citizen what e is about, on each channel they chose. A
+// citizen who chose none, or was erased, is told nothing and the entry is
+// done.
+func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
+	prefs, err := s.cfg.Prefs.NotificationPrefs(ctx, e.Citizen)
+	if err != nil {
+		return err
+	}
+	if prefs.Lang == "" && e.Lang != "" {
+		// The first page the citizen used (a consent's) names their
+		// language for the notices no page causes: uses, expiries.
+		prefs.Lang = e.Lang
+		if err := s.cfg.Prefs.SetNotificationPrefs(ctx, e.Citizen, prefs, s.cfg.Now()); err != nil {
+			return err
+		}
+	}
+	if len(prefs.Channels) == 0 {
+		return nil
+	}
+	// The language of the page that caused the notice, else the one the
+	// citizen last used.
+	lang := cmp.Or(e.Lang, prefs.Lang)
+	text, err := s.text(ctx, e, s.cfg.Messages.For(lang))
+	if errors.Is(err, errNothingToTell) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var phone Phone
+	for _, ch := range prefs.Channels {
+		n := Notice{ID: e.ID + "-" + ch, Channel: ch, Kind: e.Kind, Lang: lang, Text: text, Link: s.cfg.BaseURL + "/my/"}
+		switch ch {
+		case ChannelSMS:
+			if phone == "" {
+				c, err := s.cfg.Registry.Citizen(ctx, e.Citizen)
+				if errors.Is(err, ErrUnknownCitizen) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				phone = c.Phone
+			}
+			if phone == "" {
+				continue // no registered phone: nothing to send to
+			}
+			n.Phone = phone
+		case ChannelApp:
+			n.Subject = s.cfg.AppSubject(e.Citizen)
+		}
+		// A channel that failed is retried with the others: each notice ID
+		// lets its provider drop what it already has.
+		if err := s.cfg.Channels[ch].Notify(ctx, n); err != nil {
+			return fmt.Errorf("notify by %s: %w", ch, err)
+		}
+	}
+	return nil
+}
+
+// text is the notice in the citizen's language.
+func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, l *Localizer) (string, error) {
+	g, err := s.cfg.Grants.GetGrant(ctx, e.GrantID)
+	if errors.Is(err, ErrGrantNotFound) {
+		return "", errNothingToTell
+	}
+	if err != nil {
+		return "", err
+	}
+	p, err := s.cfg.Partners.PartnerInfo(ctx, e.PartnerID)
+	if err != nil {
+		return "", err
+	}
+	kz := time.FixedZone("UTC+5", 5*3600)
+	data := map[string]any{"Partner": p.Name, "Link": s.cfg.BaseURL + "/my/"}
+	names := func(docs []DocumentType) string {
+		out := make([]string, len(docs))
+		for i, d := range docs {
+			out[i] = l.Document(d)
+		}
+		return strings.Join(out, ", ")
+	}
+	switch e.Kind {
+	case NoticeGranted:
+		data["Documents"], data["Until"] = names(g.Documents), g.ExpiresAt.In(kz).Format("02.01.2006")
+		return l.T("notice_granted", data), nil
+	case NoticeEnded:
+		data["Documents"] = names(g.Documents)
+		switch {
+		case g.Status == GrantRevoked && g.StatusBy == "citizen":
+			return l.T("notice_revoked", data), nil
+		case g.Status == GrantRevoked:
+			return l.T("notice_ended_by_operator", data), nil
+		}
+		return l.T("notice_expired", data), nil
+	case NoticeUsed:
+		from := e.CreatedAt
+		to := from.Add(time.Hour)
+		events, err := s.cfg.Access.ListAccess(ctx, e.Citizen, 1000)
+		if err != nil {
+			return "", err
+		}
+		var docs []DocumentType
+		uses, views := 0, 0
+		for _, a := range events {
+			if a.GrantID != e.GrantID || a.At.Before(from) || !a.At.Before(to) {
+				continue
+			}
+			switch a.Kind {
+			case AccessFetch, AccessDelivery:
+				uses++
+			case AccessView:
+				views++
+			default:
+				continue
+			}
+			if !slices.Contains(docs, a.Document) {
+				docs = append(docs, a.Document)
+			}
+		}
+		if uses+views == 0 {
+			return "", errNothingToTell
+		}
+		data["Documents"], data["From"], data["To"] = names(docs), from.In(kz).Format("02.01.2006 15:04"), to.In(kz).Format("15:04")
+		data["Count"] = uses + views
+		if uses == 0 {
+			return l.T("notice_viewed", data, views), nil
+		}
+		return l.T("notice_used", data, uses+views), nil
+	}
+	return "", fmt.Errorf("unknown notice kind %q", e.Kind)
+}

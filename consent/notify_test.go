@@ -1,0 +1,196 @@
+package consent_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// sendDue runs the outbox once and returns the notices it sent.
+func sendDue(t *testing.T, f *fixture) []consent.Notice {
+	t.Helper()
+	before := len(f.notes.all())
+	f.outbox.DeliverDue(context.Background())
+	return f.notes.all()[before:]
+}
+
+// checkClean fails when a notice carries a code, an IIN or a document's
+// content.
+func checkClean(t *testing.T, notes []consent.Notice) {
+	t.Helper()
+	for _, n := range notes {
+		for _, secret := range []string{string(aidar), string(aigerim), string(child), "Aidar Serikov"} {
+			if strings.Contains(n.Text, secret) || strings.Contains(n.ID, secret) || strings.Contains(n.Subject, secret) {
+				t.Errorf("notice %s carries %q: %s", n.ID, secret, n.Text)
+			}
+		}
+		if sixDigits.MatchString(n.Text) {
+			t.Errorf("notice %s carries a code-like number: %s", n.ID, n.Text)
+		}
+	}
+}
+
+func TestNotifications(t *testing.T) {
+	ctx := context.Background()
+	t.Run("a grant, in the consent's language, with the receipt's link", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		f.partners["bank"] = consent.PartnerInfo{ID: "bank", Name: "Test Bank", Delivery: "pull"}
+		g := consentTo(t, f, "bank", 30) // the consent page was in English
+		notes := sendDue(t, f)
+		if len(notes) != 1 {
+			t.Fatalf("notices after a consent: %+v", notes)
+		}
+		n := notes[0]
+		if n.Channel != consent.ChannelSMS || n.Phone != aidarPhone || n.Lang != "en" || n.Kind != consent.NoticeGranted {
+			t.Errorf("notice: %+v", n)
+		}
+		until := g.ExpiresAt.In(time.FixedZone("", 5*3600)).Format("02.01.2006")
+		for _, want := range []string{"Test Bank", "Identity card", until, "https://kelisim.test/my/"} {
+			if !strings.Contains(n.Text, want) {
+				t.Errorf("notice %q lacks %q", n.Text, want)
+			}
+		}
+		checkClean(t, notes)
+		if again := sendDue(t, f); len(again) != 0 {
+			t.Errorf("told twice: %+v", again)
+		}
+	})
+
+	t.Run("uses are told at most once an hour per grant", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		f.partners["bank"] = consent.PartnerInfo{ID: "bank", Name: "Test Bank", Delivery: "pull"}
+		g := consentTo(t, f, "bank", 30)
+		sendDue(t, f)
+		f.clock.advance(10 * time.Minute) // 10:10
+		for range 5 {
+			if _, err := f.fetcher.Fetch(ctx, tokenOf(g), "id_card", ""); err != nil {
+				t.Fatal(err)
+			}
+			f.clock.advance(5 * time.Minute)
+		} // 10:35
+		if n := sendDue(t, f); len(n) != 0 {
+			t.Fatalf("told within the hour: %+v", n)
+		}
+		f.clock.advance(25 * time.Minute) // 11:00, before the batch settles
+		if _, err := f.fetcher.Fetch(ctx, tokenOf(g), "id_card", ""); err != nil {
+			t.Fatal(err)
+		}
+		if n := sendDue(t, f); len(n) != 0 {
+			t.Fatalf("told before the hour settled: %+v", n)
+		}
+		f.clock.advance(consent.NoticeSettle)
+		notes := sendDue(t, f)
+		if len(notes) != 1 || notes[0].Kind != consent.NoticeUsed || !strings.Contains(notes[0].Text, "5 times") ||
+			!strings.Contains(notes[0].Text, "15:00") || !strings.Contains(notes[0].Text, "16:00") {
+			t.Fatalf("the hour's notice: %+v", notes)
+		}
+		checkClean(t, notes)
+		f.clock.advance(time.Hour)
+		notes = sendDue(t, f)
+		if len(notes) != 1 || !strings.Contains(notes[0].Text, "once") || notes[0].ID == "" {
+			t.Fatalf("the next hour's notice: %+v", notes)
+		}
+	})
+
+	t.Run("a revocation and an expiry", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		f.partners["bank"] = consent.PartnerInfo{ID: "bank", Name: "Test Bank", Delivery: "pull"}
+		g := consentTo(t, f, "bank", 30)
+		short := consentTo(t, f, "shop", 1)
+		sendDue(t, f)
+		if err := f.settings.SetNotificationChannels(ctx, aidar, []string{consent.ChannelSMS}, "ru"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.settings.Revoke(ctx, aidar, consent.Revocation{GrantID: g.ID, Reason: "bored"}, "citizen"); !errors.Is(err, consent.ErrBadReason) {
+			t.Errorf("a reason not offered: %v", err)
+		}
+		if _, err := f.settings.Revoke(ctx, aidar, consent.Revocation{GrantID: g.ID, Reason: "not_me"}, "citizen"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := f.consents.Grant(ctx, g.ID); got.StatusReason != "revoked by the citizen: the citizen did not give this consent" {
+			t.Errorf("the reason kept for the partner: %q", got.StatusReason)
+		}
+		notes := sendDue(t, f)
+		if len(notes) != 1 || notes[0].Lang != "ru" || !strings.Contains(notes[0].Text, "вы отозвали") {
+			t.Fatalf("revocation notice: %+v", notes)
+		}
+		f.clock.advance(25 * time.Hour)
+		if err := f.upkeep.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+		notes = sendDue(t, f)
+		if len(notes) != 1 || notes[0].Kind != consent.NoticeEnded || !strings.Contains(notes[0].Text, "истёк") {
+			t.Fatalf("expiry notice of %s: %+v", short.ID, notes)
+		}
+		checkClean(t, notes)
+	})
+
+	t.Run("the citizen's channels", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		if err := f.settings.SetNotificationChannels(ctx, aidar, []string{"pigeon"}, "en"); !errors.Is(err, consent.ErrBadChannel) {
+			t.Errorf("an unknown channel: %v", err)
+		}
+		if err := f.settings.SetNotificationChannels(ctx, aidar, []string{"app", "app"}, "en"); !errors.Is(err, consent.ErrBadChannel) {
+			t.Errorf("a channel twice: %v", err)
+		}
+		if p, _ := f.settings.NotificationPrefs(ctx, aidar); len(p.Channels) != 1 || p.Channels[0] != consent.ChannelSMS {
+			t.Errorf("before any choice: %+v", p)
+		}
+		if err := f.settings.SetNotificationChannels(ctx, aidar, []string{consent.ChannelApp}, "kk"); err != nil {
+			t.Fatal(err)
+		}
+		consentTo(t, f, "bank", 30)
+		notes := sendDue(t, f)
+		if len(notes) != 1 || notes[0].Channel != consent.ChannelApp || notes[0].Subject == "" || notes[0].Phone != "" {
+			t.Fatalf("by app: %+v", notes)
+		}
+		if err := f.settings.SetNotificationChannels(ctx, aidar, nil, "kk"); err != nil {
+			t.Fatal(err)
+		}
+		consentTo(t, f, "shop", 30)
+		if notes := sendDue(t, f); len(notes) != 0 {
+			t.Errorf("told with no channel chosen: %+v", notes)
+		}
+		if pending, _ := f.outbox.Deliveries(ctx, consent.OutboxPending, 10); len(pending) != 0 {
+			t.Errorf("a notice nobody is told stays pending: %+v", pending)
+		}
+	})
+
+	t.Run("a failing channel is retried with the same key", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		if err := f.settings.SetNotificationChannels(ctx, aidar, []string{consent.ChannelSMS, consent.ChannelApp}, "en"); err != nil {
+			t.Fatal(err)
+		}
+		f.notes.fail[consent.ChannelApp] = errors.New("push service down")
+		consentTo(t, f, "bank", 30)
+		first := sendDue(t, f)
+		if len(first) != 1 || first[0].Channel != consent.ChannelSMS {
+			t.Fatalf("first attempt: %+v", first)
+		}
+		pending, _ := f.outbox.Deliveries(ctx, consent.OutboxPending, 10)
+		if len(pending) != 1 || pending[0].Attempts != 1 || !strings.Contains(pending[0].LastError, "push service down") {
+			t.Fatalf("after the failure: %+v", pending)
+		}
+		delete(f.notes.fail, consent.ChannelApp)
+		f.clock.advance(time.Minute)
+		second := sendDue(t, f)
+		if len(second) != 2 || second[0].ID != first[0].ID {
+			t.Fatalf("retry: %+v, want the SMS again under %s and the push", second, first[0].ID)
+		}
+	})
+
+	t.Run("erasure drops what was not yet told", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		consentTo(t, f, "bank", 30)
+		if _, err := f.settings.Erase(ctx, aidar); err != nil {
+			t.Fatal(err)
+		}
+		if notes := sendDue(t, f); len(notes) != 0 {
+			t.Errorf("told after erasure: %+v", notes)
+		}
+	})
+}
