@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,8 +103,9 @@ type GrantGetter interface {
 // PartnerInfo is what serving documents needs to know of a partner.
 type PartnerInfo struct {
 	ID            string
-	Name          string // the name it was admitted under
-	Delivery      string // the style's name: pull, push, …
+	Name          string            // the name it was admitted under
+	Names         map[string]string // as citizens read it, by language
+	Delivery      string            // the style's name: pull, push, …
 	WebhookURL    string
 	EncryptionJWK []byte // set: documents are encrypted to it
 }
@@ -260,3 +262,6 @@ func (f *Fetcher) partnerOf(ctx context.Context, tok Token, g Grant) (PartnerInf
 	}
 	return f.cfg.Partners.PartnerInfo(ctx, g.PartnerID)
 }
+
+// NameIn is the partner's name as a citizen reading lang sees it.
+func (p PartnerInfo) NameIn(lang string) string { return cmp.Or(p.Names[lang], p.Name) }

@@ -262,7 +262,7 @@ func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, l *Localizer) (s
 		return "", err
 	}
 	kz := time.FixedZone("UTC+5", 5*3600)
-	data := map[string]any{"Partner": p.Name, "Link": s.cfg.BaseURL + "/my/"}
+	data := map[string]any{"Partner": p.NameIn(l.Lang), "Link": s.cfg.BaseURL + "/my/"}
 	names := func(docs []DocumentType) string {
 		out := make([]string, len(docs))
 		for i, d := range docs {

@@ -137,7 +137,11 @@ func (p Partner) Clone() Partner {
 
 // DeliveryInfo is what document delivery needs to know of the partner.
 func (p Partner) DeliveryInfo() consent.PartnerInfo {
-	return consent.PartnerInfo{ID: p.ID, Name: p.ClientName, Delivery: string(p.Delivery), WebhookURL: p.WebhookURL,
+	names := map[string]string{}
+	for _, l := range consent.Languages {
+		names[l] = p.DisplayName(l)
+	}
+	return consent.PartnerInfo{ID: p.ID, Name: p.ClientName, Names: names, Delivery: string(p.Delivery), WebhookURL: p.WebhookURL,
 		EncryptionJWK: p.DocumentEncryptionJWK}
 }
 

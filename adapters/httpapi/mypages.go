@@ -59,6 +59,7 @@ type myView struct {
 	Sharable []shareRow
 	Share    *shareView
 	Channels []channelOption
+	Saved    string      // the notification choice was kept
 	Reasons  []docOption // revocation reasons: code and words
 }
 
@@ -252,7 +253,7 @@ func (p *myPages) home(c *gin.Context) {
 		v.Channels = append(v.Channels, channelOption{Name: ch, Label: l.T("notify_channel_"+ch, nil), On: slices.Contains(prefs.Channels, ch)})
 	}
 	if c.Query("notifications") == "saved" {
-		v.Notice = l.T("notify_saved", nil)
+		v.Saved = l.T("notify_saved", nil)
 	}
 	for _, code := range slices.Sorted(maps.Keys(consent.RevocationReasons)) {
 		v.Reasons = append(v.Reasons, docOption{Type: consent.DocumentType(code), Name: l.T("reason_"+code, nil)})

@@ -210,11 +210,45 @@ func TestBrowserSettings(t *testing.T) {
 		t.Errorf("the receipt the settings page gives: %v %v", header, claims)
 	}
 	if err := chromedp.Do(ctx,
+		chromedp.SetValue(css(`#reason-`+grantID), "not_me"),
 		chromedp.Click(css(`#grant-`+grantID+` button.secondary`)),
 		chromedp.WaitVisible(css(`#grant-`+grantID+` .status-revoked`)),
 	); err != nil {
 		t.Fatal(err)
 	}
+	var reason string
+	if err := dbConn(t, g).QueryRow(ctx, `SELECT status_reason FROM grants WHERE id = $1`, grantID).Scan(&reason); err != nil ||
+		reason != "revoked by the citizen: the citizen did not give this consent" {
+		t.Errorf("the reason the citizen chose: %q %v", reason, err)
+	}
+
+	// Notifications: by the app instead of SMS, kept and shown.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(css(`#notifications input[value=sms]`)),
+		chromedp.Click(css(`#notifications input[value=app]`)),
+		chromedp.Click(css(`#notifications button`)),
+		chromedp.WaitVisible(css(`#notifications .notice`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := chromedp.Run(ctx, chromedp.Text(css(`#notifications .notice`)))
+	if err != nil || !strings.Contains(saved, "Хабарлама баптаулары сақталды") {
+		t.Errorf("after saving the channels: %q %v", saved, err)
+	}
+	checked, err := chromedp.Run(ctx, chromedp.Evaluate[[]bool](`[...document.querySelectorAll('#notifications input[name=channel]')].map(i => i.checked)`))
+	if err != nil || len(checked) != 2 || checked[0] || !checked[1] {
+		t.Errorf("channels shown after saving (sms, app): %v %v", checked, err)
+	}
+	var channels []string
+	if err := dbConn(t, g).QueryRow(ctx, `SELECT channels FROM notification_prefs WHERE citizen = $1`, aidarIIN).Scan(&channels); err != nil ||
+		len(channels) != 1 || channels[0] != "app" {
+		t.Errorf("channels kept: %v %v", channels, err)
+	}
+	notifyShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifact(t, "settings-notifications-kk.png", notifyShot)
 	history, err := chromedp.Run(ctx, chromedp.Text(css(`.timeline`)))
 	if err != nil {
 		t.Fatal(err)

@@ -92,15 +92,28 @@ func newSMSInbox(t *testing.T) (*smsInbox, string) {
 	return in, srv.URL
 }
 
-// next waits for the next SMS to phone and returns it.
+// next waits for the next SMS with a code to phone and returns it.
 func (in *smsInbox) next(t *testing.T, phone string) smsMessage {
+	t.Helper()
+	return in.await(t, phone, func(m smsMessage) bool { return !strings.HasPrefix(m.ID, "ntf-") })
+}
+
+// notice waits for the next notification by SMS to phone.
+func (in *smsInbox) notice(t *testing.T, phone string) smsMessage {
+	t.Helper()
+	return in.await(t, phone, func(m smsMessage) bool { return strings.HasPrefix(m.ID, "ntf-") })
+}
+
+// await waits for the next SMS to phone that is what it wants, and takes
+// it from the inbox.
+func (in *smsInbox) await(t *testing.T, phone string, wanted func(smsMessage) bool) smsMessage {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	seen := 0
 	for {
 		in.mu.Lock()
 		for i := seen; i < len(in.msgs); i++ {
-			if in.msgs[i].To == phone {
+			if in.msgs[i].To == phone && wanted(in.msgs[i]) {
 				m := in.msgs[i]
 				in.msgs = append(in.msgs[:i], in.msgs[i+1:]...)
 				in.mu.Unlock()
@@ -117,11 +130,17 @@ func (in *smsInbox) next(t *testing.T, phone string) smsMessage {
 	}
 }
 
-// count is how many messages wait in the inbox.
+// count is how many messages with a code wait in the inbox.
 func (in *smsInbox) count() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return len(in.msgs)
+	n := 0
+	for _, m := range in.msgs {
+		if !strings.HasPrefix(m.ID, "ntf-") {
+			n++
+		}
+	}
+	return n
 }
 
 // syncBuffer collects log output written from many goroutines.
