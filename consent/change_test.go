@@ -31,7 +31,7 @@ func give(t *testing.T, f *fixture, a ask) (consent.Grant, error) {
 		a.iin, a.phone = aidar, aidarPhone
 	}
 	if a.allowed == nil {
-		a.allowed = consent.DocumentTypes
+		a.allowed = must(consent.ShippedCatalogue()).Types()
 	}
 	before := f.sms.count()
 	c, err := f.consents.Start(ctx, consent.StartRequest{PendingID: "req", PartnerID: a.partner, Session: "browser",
@@ -169,7 +169,7 @@ func TestAConsentChangesWhatThePartnerHolds(t *testing.T) {
 		code := codeIn(t, f.sms.waitSent(t, before+1)[before].text)
 		must(f.settings.Revoke(ctx, aidar, consent.Revocation{GrantID: g.ID}, "citizen"))
 		_, err := f.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: c.ID, Session: "browser", Code: code,
-			Documents: diploma, Days: 30, Change: g.ID, Action: consent.GrantReplace, Allowed: consent.DocumentTypes})
+			Documents: diploma, Days: 30, Change: g.ID, Action: consent.GrantReplace, Allowed: must(consent.ShippedCatalogue()).Types()})
 		if !errors.Is(err, consent.ErrGrantGone) {
 			t.Errorf("replace after the revocation: %v, want ErrGrantGone", err)
 		}

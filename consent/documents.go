@@ -5,7 +5,7 @@ package consent
 
 import (
 	"context"
-	"slices"
+	"encoding/json"
 	"time"
 )
 
@@ -13,41 +13,11 @@ import (
 // in the scope "documents:<type>".
 type DocumentType string
 
-// DocumentTypes lists every document the service knows, in display order.
-var DocumentTypes = []DocumentType{
-	"id_card",
-	"marriage_certificate",
-	"birth_certificate",
-	"name_change_certificate",
-	"divorce_certificate",
-	"vehicle_passport",
-	"driver_license",
-	"pcr_test",
-	"vaccination_passport",
-	"diploma",
-	"student_card",
-	"pensioner_card",
-	"kandas_card",
-	"socid",
-}
-
 // ScopePrefix starts every document scope.
 const ScopePrefix = "documents:"
 
-// Known reports whether t is a document type of the service.
-func (t DocumentType) Known() bool { return slices.Contains(DocumentTypes, t) }
-
 // Scope is the OAuth scope that asks for documents of type t.
 func (t DocumentType) Scope() string { return ScopePrefix + string(t) }
-
-// DocumentScopes returns the OAuth scopes of every known document type.
-func DocumentScopes() []string {
-	out := make([]string, len(DocumentTypes))
-	for i, t := range DocumentTypes {
-		out[i] = t.Scope()
-	}
-	return out
-}
 
 // Document is a citizen's digital document as a partner receives it.
 type Document struct {
@@ -62,7 +32,10 @@ type Document struct {
 	Status string `json:"status"`
 	// Relation says why the consenting citizen may share it: "self", or
 	// "legal_representative" for a minor's document (Rules §14).
-	Relation string `json:"relation"`
+	Relation string `json:"relation,omitempty"`
+	// Signed is the document as its issuing authority signed it (a compact
+	// JWS), which the gateway verified and delivers inside its own.
+	Signed string `json:"issued_document,omitempty"`
 }
 
 // Holder is whose document it is.
@@ -75,12 +48,16 @@ type Holder struct {
 const (
 	StatusValid         = "valid"
 	StatusExpired       = "expired"
+	StatusRevoked       = "revoked" // annulled by its issuer
 	RelationSelf        = "self"
 	RelationRepresented = "legal_representative"
 )
 
 // statusOn is the document's status on day now (in Kazakhstan, UTC+5).
 func (d Document) statusOn(now time.Time) string {
+	if d.Status == StatusRevoked {
+		return StatusRevoked
+	}
 	if d.Expires == "" {
 		return StatusValid
 	}
@@ -89,6 +66,32 @@ func (d Document) statusOn(now time.Time) string {
 		return StatusExpired
 	}
 	return StatusValid
+}
+
+// IssuerCheck verifies a document's issuer signature against the
+// authorities the gateway trusts.
+type IssuerCheck interface {
+	// Verify returns the document as the authority signed it, with Signed
+	// set, and who signed it. It returns an error wrapping
+	// ErrIssuerSignature, with the state saying why, when the signature
+	// is missing, malformed, by an unknown key, or does not verify.
+	Verify(signed string) (Document, SignatureState, error)
+}
+
+// Authority is an issuing authority as the gateway publishes it, so that
+// partners and verifiers can check documents' issuer signatures too.
+type Authority struct {
+	ID   string          `json:"id"`
+	Name string          `json:"name"`
+	JWKS json.RawMessage `json:"jwks"`
+}
+
+// SignatureState is what the check of a document's issuer signature found.
+type SignatureState struct {
+	Verified  bool
+	Authority string // who signed it, as the trust list names them
+	KeyID     string
+	Problem   string // why it did not verify
 }
 
 // DocumentSource is a state information system that holds documents.
@@ -104,4 +107,7 @@ var (
 	ErrSourceUnavailable = newError(KindUpstream, "err_registry_down", "the state system that holds this document does not answer")
 	ErrNoDocument        = newError(KindNotFound, "err_request_gone", "the citizen has no such valid document")
 	ErrNotGranted        = newError(KindForbidden, "", "the grant does not cover this document")
+	// ErrIssuerSignature: the state system answered with a document whose
+	// issuer signature does not verify; it is never delivered.
+	ErrIssuerSignature = newError(KindUntrusted, "err_issuer_signature", "the document's issuer signature does not verify, so the gateway does not deliver it")
 )

@@ -20,6 +20,7 @@ const (
 	KindRateLimited              // a limit was reached; retry after a while: 429
 	KindUnavailable              // the store did not answer; nothing was decided: 503
 	KindUpstream                 // a state system did not answer: 503
+	KindUntrusted                // a state system answered with what does not verify: 502
 )
 
 // Error is a failure the domain names: its kind, the catalogue ID of what

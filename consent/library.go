@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 )
@@ -31,13 +32,16 @@ type LibraryConfig struct {
 	DocumentTTL time.Duration // exp of a signed document (5 min)
 	Registry    Registry      // who represents whom
 	Source      DocumentSource
-	Signer      Signer
+	// Issuers verifies each document's issuer signature, on every read.
+	Issuers IssuerCheck
+	Signer  Signer
 	// Encrypt wraps a JWS in a JWE to a partner's key; nil when no
 	// partner may register one.
 	Encrypt func(jws string, jwk []byte) (string, error)
 	// Pairwise is the subject a partner knows a citizen by.
 	Pairwise func(clientID, citizen string) string
 	Now      func() time.Time
+	Log      *slog.Logger // documents refused for their signature
 }
 
 // Library reads documents and signs them.
@@ -48,6 +52,7 @@ func NewLibrary(cfg LibraryConfig) (*Library, error) {
 	if err := required(map[string]bool{
 		"Issuer": cfg.Issuer == "", "Registry": cfg.Registry == nil, "Source": cfg.Source == nil,
 		"Signer": cfg.Signer == nil, "Pairwise": cfg.Pairwise == nil, "Now": cfg.Now == nil,
+		"Issuers": cfg.Issuers == nil, "Log": cfg.Log == nil,
 	}); err != nil {
 		return nil, fmt.Errorf("consent.NewLibrary: %w", err)
 	}
@@ -72,13 +77,17 @@ func (l *Library) Covered(ctx context.Context, g Grant, t DocumentType) ([]Docum
 		if !g.Covers(holder) {
 			continue // not named in the grant, or no longer represented
 		}
-		docs, err := l.cfg.Source.Documents(ctx, holder)
+		docs, err := l.read(ctx, holder)
 		if err != nil {
 			return nil, err
 		}
-		for _, doc := range docs {
+		for _, r := range docs {
+			doc := r.Document
 			if !slices.Contains(g.Documents, doc.Type) || (t != "" && doc.Type != t) {
 				continue
+			}
+			if r.Err != nil {
+				return nil, r.Err // never delivered
 			}
 			doc.Status = doc.statusOn(now)
 			doc.Relation = RelationSelf
@@ -105,12 +114,15 @@ func (l *Library) Current(ctx context.Context, citizen, holder IIN, t DocumentTy
 			return Document{}, ErrNoDocument // not represented, or come of age
 		}
 	}
-	docs, err := l.cfg.Source.Documents(ctx, holder)
+	docs, err := l.read(ctx, holder)
 	if err != nil {
 		return Document{}, err
 	}
-	for _, d := range docs {
-		if d.Type == t {
+	for _, r := range docs {
+		if d := r.Document; d.Type == t {
+			if r.Err != nil {
+				return Document{}, r.Err
+			}
 			d.Status, d.Relation = d.statusOn(l.cfg.Now()), RelationSelf
 			if holder != citizen {
 				d.Relation = RelationRepresented
@@ -122,6 +134,68 @@ func (l *Library) Current(ctx context.Context, citizen, holder IIN, t DocumentTy
 		}
 	}
 	return Document{}, ErrNoDocument
+}
+
+// ReadDocument is a document as the gateway read it: as its issuer signed
+// it, or, when the signature does not verify (Err), the state system's
+// unsigned copy, which may be shown to its holder as such and is never
+// delivered.
+type ReadDocument struct {
+	Document
+	Signature SignatureState
+	Err       error
+}
+
+// read returns holder's documents, each checked against its issuer's
+// signature. A document signed for somebody else does not verify either.
+// Each refusal is logged, without the holder.
+func (l *Library) read(ctx context.Context, holder IIN) ([]ReadDocument, error) {
+	docs, err := l.cfg.Source.Documents(ctx, holder)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ReadDocument, len(docs))
+	for i, d := range docs {
+		signed, sig, err := l.cfg.Issuers.Verify(d.Signed)
+		if err == nil && (signed.Holder.IIN != holder || signed.Type != d.Type) {
+			sig.Verified, sig.Problem = false, "signed for another holder or type"
+			err = fmt.Errorf("%w: %s", ErrIssuerSignature, sig.Problem)
+		}
+		if err != nil {
+			l.cfg.Log.WarnContext(ctx, "document refused: its issuer signature does not verify", "type", d.Type,
+				"authority", sig.Authority, "kid", sig.KeyID, "problem", sig.Problem)
+			out[i] = ReadDocument{Document: d, Signature: sig, Err: err}
+			continue
+		}
+		out[i] = ReadDocument{Document: signed, Signature: sig}
+	}
+	return out, nil
+}
+
+// Own returns the citizen's documents and those of the minors they
+// represent, each with its status on the day and the state of its issuer
+// signature: what the citizen's own pages show.
+func (l *Library) Own(ctx context.Context, citizen IIN) ([]ReadDocument, error) {
+	c, err := l.cfg.Registry.Citizen(ctx, citizen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+	}
+	now := l.cfg.Now()
+	var out []ReadDocument
+	for i, holder := range append([]IIN{citizen}, minorsAt(c.Represents, now)...) {
+		docs, err := l.read(ctx, holder)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range docs {
+			r.Status, r.Relation = r.statusOn(now), RelationSelf
+			if i > 0 {
+				r.Relation = RelationRepresented
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // Sharable is a document the citizen may open access to.
@@ -141,13 +215,14 @@ func (l *Library) Sharable(ctx context.Context, citizen IIN) ([]Sharable, error)
 	}
 	var out []Sharable
 	for i, holder := range append([]IIN{citizen}, minorsAt(c.Represents, l.cfg.Now())...) {
-		docs, err := l.cfg.Source.Documents(ctx, holder)
+		docs, err := l.read(ctx, holder)
 		if err != nil {
 			return nil, err
 		}
-		for _, d := range docs {
-			if d.statusOn(l.cfg.Now()) != StatusValid {
-				continue
+		for _, r := range docs {
+			d := r.Document
+			if r.Err != nil || d.statusOn(l.cfg.Now()) != StatusValid {
+				continue // only what verifies may be shared
 			}
 			rel := RelationSelf
 			if i > 0 {

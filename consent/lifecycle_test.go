@@ -112,7 +112,7 @@ func TestGrantLifecycle(t *testing.T) {
 		f := setup(t, consent.DefaultOTPConfig)
 		old := consentTo(t, f, "bank", 30)
 		newTerms := must(consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms,
-			Messages: must(consent.NewMessages()), Key: []byte("0123456789abcdef0123456789abcdef"), OTP: consent.DefaultOTPConfig,
+			Messages: must(consent.NewMessages(must(consent.ShippedCatalogue()))), Key: []byte("0123456789abcdef0123456789abcdef"), OTP: consent.DefaultOTPConfig,
 			Terms: consent.Terms{Version: "2026-12-01", Text: []byte("the terms of 2026-12-01")}, Outbox: f.outbox, Now: f.clock.now, Log: f.log}))
 		f.consents = newTerms
 		fresh := consentTo(t, f, "bank", 30)
@@ -153,7 +153,7 @@ func TestPartsCheckWhatTheyAreBuiltFrom(t *testing.T) {
 		"service with a total budget below the per-address one": func() error {
 			otp := consent.DefaultOTPConfig
 			otp.PhoneTotalLimit = otp.PhoneLimit - 1
-			_, err := consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: must(consent.NewMessages()),
+			_, err := consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: must(consent.NewMessages(must(consent.ShippedCatalogue()))),
 				Key: []byte("0123456789abcdef"), OTP: otp, Terms: consent.Terms{Version: "t", Text: []byte("t")}, Outbox: f.outbox, Now: f.clock.now, Log: f.log})
 			return err
 		},

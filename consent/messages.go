@@ -16,13 +16,16 @@ var locales embed.FS
 var Languages = []string{"kk", "ru", "en"}
 
 // Messages is the message catalogue: every string a citizen reads, in
-// Kazakh (the default), Russian and English.
+// Kazakh (the default), Russian and English; the names of document types
+// and their fields come from the Catalogue.
 type Messages struct {
 	bundle *i18n.Bundle
+	types  *Catalogue
 }
 
-// NewMessages loads the embedded catalogues.
-func NewMessages() (*Messages, error) {
+// NewMessages loads the embedded catalogues, and the names of the types
+// of types.
+func NewMessages(types *Catalogue) (*Messages, error) {
 	b := i18n.NewBundle(language.Kazakh)
 	b.RegisterUnmarshalFunc("json", json.Unmarshal)
 	for _, l := range Languages {
@@ -30,16 +33,20 @@ func NewMessages() (*Messages, error) {
 			return nil, fmt.Errorf("load %s messages: %w", l, err)
 		}
 	}
-	return &Messages{bundle: b}, nil
+	return &Messages{bundle: b, types: types}, nil
 }
+
+// Types is the catalogue of document types the messages name.
+func (m *Messages) Types() *Catalogue { return m.types }
 
 // matcher picks among Languages, in their order.
 var matcher = language.NewMatcher([]language.Tag{language.Kazakh, language.Russian, language.English})
 
 // Localizer speaks one language.
 type Localizer struct {
-	Lang string
-	l    *i18n.Localizer
+	Lang  string
+	l     *i18n.Localizer
+	types *Catalogue
 }
 
 // For returns the localizer of the first language of prefs the service
@@ -60,7 +67,7 @@ func (m *Messages) For(prefs ...string) *Localizer {
 			break
 		}
 	}
-	return &Localizer{Lang: lang, l: i18n.NewLocalizer(m.bundle, lang)}
+	return &Localizer{Lang: lang, l: i18n.NewLocalizer(m.bundle, lang), types: m.types}
 }
 
 // T translates message id with template data; count, when given, picks
@@ -86,5 +93,25 @@ func (l *Localizer) T(id string, data map[string]any, count ...int) string {
 	return s
 }
 
-// Document is the name of a document type.
-func (l *Localizer) Document(t DocumentType) string { return l.T("doc_"+string(t), nil) }
+// Document is the name of a document type; a type the catalogue does not
+// have reads as itself.
+func (l *Localizer) Document(t DocumentType) string {
+	if info, ok := l.types.Info(t); ok {
+		return info.Name(l.Lang)
+	}
+	return string(t)
+}
+
+// Label is the label of a document's field: the type's own, else the
+// catalogue's common one ("form_<field>"), else the field's name.
+func (l *Localizer) Label(t DocumentType, field string) string {
+	if info, ok := l.types.Info(t); ok {
+		if s := info.Labels[field][l.Lang]; s != "" {
+			return s
+		}
+	}
+	if s := l.T("form_"+field, nil); s != "form_"+field {
+		return s
+	}
+	return field
+}

@@ -19,7 +19,7 @@ func TestAuthorizationDetails(t *testing.T) {
 		`[{"type":"kelisim_documents","documents":["birth_certificate"],"holder":"150612601232"}]`:                   true,
 		`[{"type":"payment_initiation","documents":["id_card"]}]`:                                                    false,
 		`[{"type":"kelisim_documents","documents":[]}]`:                                                              false,
-		`[{"type":"kelisim_documents","documents":["passport_of_mars"]}]`:                                            false,
+		`[{"type":"kelisim_documents","documents":["Passport of Mars"]}]`:                                            false,
 		`[{"type":"kelisim_documents","documents":["id_card","id_card"]}]`:                                           false,
 		`[{"type":"kelisim_documents","documents":["id_card"],"holder":"150612601233"}]`:                             false,
 		`[{"type":"kelisim_documents","documents":["id_card"],"duration_days":-1}]`:                                  false,

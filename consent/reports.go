@@ -89,6 +89,7 @@ func trackingNumber() string {
 type Reports struct {
 	store    ReportStore
 	receiver ErrorReceiver
+	types    *Catalogue
 	now      func() time.Time
 }
 
@@ -96,15 +97,16 @@ type Reports struct {
 type ReportsConfig struct {
 	Store    ReportStore
 	Receiver ErrorReceiver // the document sources' desk for reports
+	Types    *Catalogue    // what a report may be about
 	Now      func() time.Time
 }
 
 // NewReports checks cfg and returns the error-report service.
 func NewReports(cfg ReportsConfig) (*Reports, error) {
-	if err := required(map[string]bool{"Store": cfg.Store == nil, "Receiver": cfg.Receiver == nil, "Now": cfg.Now == nil}); err != nil {
+	if err := required(map[string]bool{"Store": cfg.Store == nil, "Receiver": cfg.Receiver == nil, "Types": cfg.Types == nil, "Now": cfg.Now == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewReports: %w", err)
 	}
-	return &Reports{store: cfg.Store, receiver: cfg.Receiver, now: cfg.Now}, nil
+	return &Reports{store: cfg.Store, receiver: cfg.Receiver, types: cfg.Types, now: cfg.Now}, nil
 }
 
 // Report records a citizen's report and forwards it to the document's
@@ -116,7 +118,7 @@ func (r *Reports) Report(ctx context.Context, citizen IIN, t DocumentType, descr
 	if n := utf8.RuneCountInString(description); n < 10 || n > 1000 {
 		return ErrorReport{}, &InputError{Field: "description", Err: ErrReportDescription}
 	}
-	if !t.Known() {
+	if !r.types.Known(t) {
 		return ErrorReport{}, &InputError{Field: "document", Err: ErrReportDocument}
 	}
 	now := r.now()

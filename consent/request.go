@@ -280,8 +280,10 @@ func ParseAuthorizationDetails(raw string) ([]DocumentDetail, error) {
 			return nil, fmt.Errorf("%w: element %d: duration_days is 0 to 3650", ErrAuthorizationDetails, i)
 		}
 		for j, t := range d.Documents {
-			if !t.Known() || slices.Contains(d.Documents[:j], t) {
-				return nil, fmt.Errorf("%w: element %d: document %q is unknown or listed twice", ErrAuthorizationDetails, i, t)
+			// Whether the partner may ask for it (so whether the service
+			// knows it) is checked against its allowance.
+			if !t.Valid() || slices.Contains(d.Documents[:j], t) {
+				return nil, fmt.Errorf("%w: element %d: document %q is malformed or listed twice", ErrAuthorizationDetails, i, t)
 			}
 		}
 		if details[i].Holder == "" {

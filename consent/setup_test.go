@@ -2,10 +2,12 @@ package consent_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,7 +51,30 @@ func (r fakeRegistry) Citizen(_ context.Context, iin consent.IIN) (consent.Citiz
 }
 
 func (r fakeRegistry) Documents(_ context.Context, iin consent.IIN) ([]consent.Document, error) {
-	return []consent.Document{{Type: "id_card", Number: "1", Issued: "2020-01-01", Expires: "2099-01-01", Holder: consent.Holder{Name: r[iin].Name, IIN: iin}}}, nil
+	d := consent.Document{Type: "id_card", Number: "1", Issued: "2020-01-01", Expires: "2099-01-01", Authority: "Ministry",
+		Holder: consent.Holder{Name: r[iin].Name, IIN: iin}}
+	d.Signed = fakeSign(d)
+	return []consent.Document{d}, nil
+}
+
+// fakeSign "signs" a document as its authority: JSON behind a mark.
+func fakeSign(d consent.Document) string {
+	b, _ := json.Marshal(d)
+	return "issued:" + string(b)
+}
+
+// fakeIssuers trusts what fakeSign made, unless the document was changed
+// to number "tampered".
+type fakeIssuers struct{}
+
+func (fakeIssuers) Verify(signed string) (consent.Document, consent.SignatureState, error) {
+	raw, ok := strings.CutPrefix(signed, "issued:")
+	var d consent.Document
+	if !ok || json.Unmarshal([]byte(raw), &d) != nil || d.Number == "tampered" {
+		return consent.Document{}, consent.SignatureState{Problem: "bad"}, consent.ErrIssuerSignature
+	}
+	d.Signed = signed
+	return d, consent.SignatureState{Verified: true, Authority: d.Authority}, nil
 }
 
 // sms records messages; send blocks while blocked is set.
@@ -238,7 +263,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 			aigerim: {IIN: aigerim, Name: "Aigerim Nurlanova", Phone: aigerimTel, Represents: []consent.IIN{child}},
 			child:   {IIN: child, Name: "Alikhan Nurlanov"},
 		}}
-	messages, err := consent.NewMessages()
+	messages, err := consent.NewMessages(must(consent.ShippedCatalogue()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +271,8 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.log = log
 	key := []byte("0123456789abcdef0123456789abcdef")
 	f.library = must(consent.NewLibrary(consent.LibraryConfig{Issuer: "https://kelisim.test", DocumentTTL: time.Minute,
-		Registry: f.registry, Source: f.registry, Signer: fakeSigner{}, Pairwise: func(a, b string) string { return a + "/" + b }, Now: f.clock.now}))
+		Registry: f.registry, Source: f.registry, Issuers: fakeIssuers{}, Signer: fakeSigner{}, Pairwise: func(a, b string) string { return a + "/" + b },
+		Now: f.clock.now, Log: log}))
 	f.webhook = &webhook{}
 	f.overdue = &overdueCount{}
 	f.receipts = must(consent.NewReceipts(consent.ReceiptsConfig{Store: f.store, Partners: f.partners, Signer: fakeSigner{},
@@ -262,7 +288,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.fetcher = must(consent.NewFetcher(consent.FetcherConfig{Grants: f.store, Partners: f.partners, Library: f.library, Access: f.store, Now: f.clock.now}))
 	f.consents = must(consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: messages,
 		Key: key, OTP: cfg, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Now: f.clock.now, Log: log}))
-	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Now: f.clock.now}))
+	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Types: must(consent.ShippedCatalogue()), Now: f.clock.now}))
 	f.settings = must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
 		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Key: key, Now: f.clock.now}))
 	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store,

@@ -144,7 +144,7 @@ func BearerToken(r *http.Request) (string, bool) {
 // Discovery serves the OpenID Provider metadata.
 func (s *Server) Discovery(w http.ResponseWriter, _ *http.Request) {
 	iss := s.cfg.Issuer
-	scopes := append([]string{"openid", "offline_access"}, consent.DocumentScopes()...)
+	scopes := append([]string{"openid", "offline_access"}, s.cfg.DocumentScopes...)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                           iss,
 		"authorization_endpoint":                           iss + PathAuthorize,

@@ -80,6 +80,8 @@ type Config struct {
 	Observer Observer
 	Log      *slog.Logger
 	Now      func() time.Time
+	// DocumentScopes are the scopes discovery lists: one per document type.
+	DocumentScopes []string
 }
 
 // Defaults for Config fields left zero.

@@ -228,7 +228,7 @@ func (r *Registration) normalize() {
 }
 
 // validate returns every problem with the registration, field by field.
-func (r *Registration) validate(allowLoopback bool) []FieldError {
+func (r *Registration) validate(allowLoopback bool, types *consent.Catalogue) []FieldError {
 	var errs []FieldError
 	add := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -304,7 +304,7 @@ func (r *Registration) validate(allowLoopback bool) []FieldError {
 	seen := map[consent.DocumentType]bool{}
 	for i, d := range r.Documents {
 		switch {
-		case !d.Known():
+		case !types.Known(d):
 			add(fmt.Sprintf("documents[%d]", i), "unknown document type %q", d)
 		case seen[d]:
 			add(fmt.Sprintf("documents[%d]", i), "%q is listed twice", d)

@@ -36,7 +36,7 @@ func TestRegistrationDefaultsAndRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := tt.reg
 			reg.normalize()
-			errs := reg.validate(false)
+			errs := reg.validate(false, shipped)
 			if tt.wantErr != "" {
 				if !slices.ContainsFunc(errs, func(e FieldError) bool { return strings.HasPrefix(e.Field, tt.wantErr) }) {
 					t.Errorf("problems %v, want one with %s", errs, tt.wantErr)
@@ -95,7 +95,7 @@ func TestRedirectURIsAndProfiles(t *testing.T) {
 	} {
 		reg := tt.reg
 		reg.normalize()
-		errs := reg.validate(false)
+		errs := reg.validate(false, shipped)
 		switch {
 		case tt.wantErr == "" && len(errs) > 0:
 			t.Errorf("%s: %v", tt.name, errs)
@@ -110,3 +110,12 @@ func TestRedirectURIsAndProfiles(t *testing.T) {
 		t.Errorf("fapi2 after normalizing: %+v", r)
 	}
 }
+
+// shipped is the catalogue of the shipped document types.
+var shipped = func() *consent.Catalogue {
+	c, err := consent.ShippedCatalogue()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()

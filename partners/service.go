@@ -12,6 +12,7 @@ import (
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/kelisim/kelisim/consent"
 )
 
 // Store keeps partners and the operator's audit trail. Every change to a
@@ -80,6 +81,7 @@ type Service struct {
 	now            func() time.Time
 	allowLoopback  bool
 	defaultProfile string
+	types          *consent.Catalogue
 }
 
 // Config is what a partner registry is built from.
@@ -95,18 +97,20 @@ type Config struct {
 	// DefaultProfile is the profile of a partner onboarded without one:
 	// "" (the baseline) or ProfileFAPI2.
 	DefaultProfile string
+	// Types are the document types a partner may be allowed.
+	Types *consent.Catalogue
 }
 
 // NewService checks cfg and returns a partner registry.
 func NewService(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Hasher == nil || cfg.Revoker == nil || cfg.Tx == nil || cfg.Now == nil {
-		return nil, errors.New("partners.NewService: Store, Hasher, Revoker, Tx and Now are needed")
+	if cfg.Store == nil || cfg.Hasher == nil || cfg.Revoker == nil || cfg.Tx == nil || cfg.Now == nil || cfg.Types == nil {
+		return nil, errors.New("partners.NewService: Store, Hasher, Revoker, Tx, Now and Types are needed")
 	}
 	if cfg.DefaultProfile != "" && cfg.DefaultProfile != ProfileFAPI2 && cfg.DefaultProfile != ProfileBaseline {
 		return nil, fmt.Errorf("partners.NewService: unknown default profile %q", cfg.DefaultProfile)
 	}
 	return &Service{store: cfg.Store, hasher: cfg.Hasher, revoker: cfg.Revoker, tx: cfg.Tx, now: cfg.Now,
-		allowLoopback: cfg.AllowLoopback, defaultProfile: cfg.DefaultProfile}, nil
+		allowLoopback: cfg.AllowLoopback, defaultProfile: cfg.DefaultProfile, types: cfg.Types}, nil
 }
 
 // Audited runs an action of the operator that changes no partner (a key
@@ -145,7 +149,7 @@ func (s *Service) Onboard(ctx context.Context, actor string, reg Registration) (
 		reg.Profile = s.defaultProfile
 	}
 	reg.normalize()
-	errs := reg.validate(s.allowLoopback)
+	errs := reg.validate(s.allowLoopback, s.types)
 	if reg.Admission == nil {
 		errs = append(errs, FieldError{Field: "admission", Message: "is required: the decision or legal basis the partner is admitted under, shown in the public register"})
 	}
@@ -206,7 +210,7 @@ func (s *Service) Update(ctx context.Context, actor, id string, patch []byte) (P
 			reg.Scope = "" // documents changed and scope was not given: derive it again
 		}
 		reg.normalize()
-		if errs := reg.validate(s.allowLoopback); len(errs) > 0 {
+		if errs := reg.validate(s.allowLoopback, s.types); len(errs) > 0 {
 			return &InvalidError{Problems: errs}
 		}
 		p.Registration = reg

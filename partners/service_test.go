@@ -39,7 +39,7 @@ type registry struct {
 func newRegistry(t *testing.T) *registry {
 	t.Helper()
 	r := &registry{store: memory.New(), revoked: &revoker{}, now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	svc, err := partners.NewService(partners.Config{Store: r.store, Hasher: hasher{}, Revoker: r.revoked, Tx: r.store,
+	svc, err := partners.NewService(partners.Config{Store: r.store, Hasher: hasher{}, Revoker: r.revoked, Tx: r.store, Types: types,
 		Now: func() time.Time { return r.now }})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestSuspendAndResume(t *testing.T) {
 // one; a partner may still ask for the baseline by name.
 func TestDefaultProfile(t *testing.T) {
 	st := memory.New()
-	svc, err := partners.NewService(partners.Config{Store: st, Hasher: hasher{}, Revoker: &revoker{}, Tx: st,
+	svc, err := partners.NewService(partners.Config{Store: st, Hasher: hasher{}, Revoker: &revoker{}, Tx: st, Types: types,
 		Now: time.Now, DefaultProfile: partners.ProfileFAPI2})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestDefaultProfile(t *testing.T) {
 	if p, secret, err := svc.Onboard(ctx, "admin", base); err != nil || secret == "" || p.RequirePAR || p.DPoPBoundAccessTokens {
 		t.Errorf("a partner asking for the baseline: %+v %v", p, err)
 	}
-	if _, err := partners.NewService(partners.Config{Store: st, Hasher: hasher{}, Revoker: &revoker{}, Tx: st, Now: time.Now, DefaultProfile: "fapi9"}); err == nil {
+	if _, err := partners.NewService(partners.Config{Store: st, Hasher: hasher{}, Revoker: &revoker{}, Tx: st, Types: types, Now: time.Now, DefaultProfile: "fapi9"}); err == nil {
 		t.Error("an unknown default profile was taken")
 	}
 }
@@ -197,3 +197,11 @@ func TestDefaultProfile(t *testing.T) {
 func admission() *partners.Admission {
 	return &partners.Admission{LegalName: "Bank JSC", Decision: "Operator decision No. 12", Date: "2026-11-01"}
 }
+
+var types = func() *consent.Catalogue {
+	c, err := consent.ShippedCatalogue()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()

@@ -67,6 +67,7 @@ type admin struct {
 	keys       Keys
 	reports    Reports
 	deletions  OverdueDeletions
+	types      *consent.Catalogue
 	log        *slog.Logger
 }
 
@@ -300,7 +301,7 @@ func (a *admin) documentChanged(c *gin.Context) {
 		renderError(c, a.log, &consent.InputError{Field: "iin", Err: err})
 		return
 	}
-	if !req.Type.Known() {
+	if !a.types.Known(req.Type) {
 		renderError(c, a.log, &consent.InputError{Field: "type", Err: errors.New("must be a known document type")})
 		return
 	}

@@ -30,8 +30,9 @@ type Documents interface {
 }
 
 type documentsAPI struct {
-	docs Documents
-	log  *slog.Logger
+	docs  Documents
+	types *consent.Catalogue
+	log   *slog.Logger
 }
 
 const accessKey = "kelisim.access"
@@ -103,7 +104,7 @@ func (a *documentsAPI) list(c *gin.Context) {
 
 func (a *documentsAPI) fetch(c *gin.Context) {
 	t := consent.DocumentType(c.Param("type"))
-	if !t.Known() {
+	if !a.types.Known(t) {
 		renderError(c, a.log, errUnknownType)
 		return
 	}

@@ -41,6 +41,7 @@ var answers = map[consent.Kind]kindAnswer{
 	consent.KindRateLimited:  {http.StatusTooManyRequests, "Too many requests", "err_rate_limited"},
 	consent.KindUnavailable:  {http.StatusServiceUnavailable, "Service unavailable", "err_unavailable"},
 	consent.KindUpstream:     {http.StatusServiceUnavailable, "State system unavailable", "err_registry_down"},
+	consent.KindUntrusted:    {http.StatusBadGateway, "Document not verified", "err_issuer_signature"},
 }
 
 // retryUpstream is how long a caller waits for a state system.

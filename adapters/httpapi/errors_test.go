@@ -36,6 +36,8 @@ func TestErrorMapOnAPIs(t *testing.T) {
 		{fmt.Errorf("read grant: %w", consent.ErrUnavailable), 503, "Service unavailable", "5", false, "The gateway cannot reach its store right now; try again shortly."},
 		{&consent.RateLimitError{RetryAfter: 1500 * time.Millisecond}, 429, "Too many requests", "2", false, ""},
 		{consent.ErrShareMaxed, 409, "Conflict", "", false, ""},
+		{fmt.Errorf("%w: key kz-x not in the trust list", consent.ErrIssuerSignature), 502, "Document not verified", "", false,
+			"The document's issuer signature does not verify, so the gateway does not deliver it."},
 		{errors.New("pq: secret internal detail"), 500, "Internal error", "", false, "The gateway could not complete the request."},
 	} {
 		t.Run(tt.title+"/"+tt.err.Error(), func(t *testing.T) {

@@ -302,7 +302,7 @@ type gateway struct {
 
 func newGateway(t *testing.T, issuer string) *gateway {
 	t.Helper()
-	messages, err := consent.NewMessages()
+	messages, err := consent.NewMessages(shippedTypes(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,4 +362,13 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // text is what message id says in English, with data.
 func (g *gateway) text(id string, count ...int) string {
 	return g.messages.For("en").T(id, nil, count...)
+}
+
+func shippedTypes(t *testing.T) *consent.Catalogue {
+	t.Helper()
+	c, err := consent.ShippedCatalogue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

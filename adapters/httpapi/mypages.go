@@ -233,7 +233,7 @@ func (p *myPages) home(c *gin.Context) {
 		v.Reports = append(v.Reports, reportRow{ID: r.ID, Document: l.Document(r.Document),
 			Status: l.T("report_status_"+string(r.Status), nil), Date: day(r.UpdatedAt)})
 	}
-	for _, t := range consent.DocumentTypes {
+	for _, t := range p.messages.Types().Types() {
 		v.DocTypes = append(v.DocTypes, docOption{Type: t, Name: l.Document(t)})
 	}
 	if sharable, err := p.shares.Sharable(ctx, iin); err == nil {

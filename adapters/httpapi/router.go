@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,8 +68,11 @@ type Deps struct {
 	TermsTexts []consent.Terms
 	Reports    Reports
 	Shares     Shares
-	Issuer     string
-	AdminToken string
+	// Authorities are the issuing authorities whose signatures documents
+	// carry, published at /trust-list.json.
+	Authorities interface{ Authorities() []consent.Authority }
+	Issuer      string
+	AdminToken  string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// for the client IP; none by default.
 	TrustedProxies []string
@@ -151,6 +155,15 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	r.GET("/receipts/:id", rc.status)
 	r.GET("/terms/:version", rc.text)
 
+	// The issuing authorities whose signatures documents carry: what a
+	// partner or verifier checks a document's inner signature with.
+	r.GET("/trust-list.json", func(c *gin.Context) {
+		list := d.Authorities.Authorities()
+		slices.SortFunc(list, func(a, b consent.Authority) int { return strings.Compare(a.ID, b.ID) })
+		c.Header("Cache-Control", "public, max-age=300")
+		c.JSON(http.StatusOK, gin.H{"authorities": list})
+	})
+
 	// The public register of partners.
 	reg := &registerAPI{pages: pg, partners: d.Partners, activity: d.Activity, now: time.Now, log: d.Log}
 	r.GET("/register", pageHeaders, reg.page)
@@ -183,7 +196,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	mg.POST("/share/:id/close", my.protectMy, my.loggedIn, my.closeShare)
 
 	// Partners: documents under a citizen's grant; verifiers: shares.
-	docs := &documentsAPI{docs: d.Documents, log: d.Log}
+	docs := &documentsAPI{docs: d.Documents, types: d.Messages.Types(), log: d.Log}
 	dg := r.Group("/api/v1", requireToken(d.Tokens, d.Log, "", "a citizen's grant", func(i oauth.AccessInfo) bool { return i.GrantID != "" }))
 	dg.GET("/documents", docs.list)
 	dg.GET("/documents/:type", docs.fetch)
@@ -224,7 +237,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 
 // adminRoutes is the operator's API, behind the admin token.
 func adminRoutes(r *gin.Engine, d Deps) {
-	a := &admin{partners: d.Partners, deliveries: d.Deliveries, keys: d.Keys, reports: d.Reports, deletions: d.Deletions, log: d.Log}
+	a := &admin{partners: d.Partners, deliveries: d.Deliveries, keys: d.Keys, reports: d.Reports, deletions: d.Deletions, types: d.Messages.Types(), log: d.Log}
 	g := r.Group("/admin/v1", adminAuth(d.AdminToken))
 	g.POST("/partners", a.create)
 	g.GET("/partners", a.list)

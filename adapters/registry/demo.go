@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/kelisim/kelisim/consent"
@@ -33,10 +34,15 @@ type document struct {
 	Expires   string               `json:"expires,omitempty"`
 	Authority string               `json:"authority"`
 	Fields    map[string]string    `json:"fields,omitempty"`
+	// Status is "revoked" for a document its issuer annulled.
+	Status string `json:"status,omitempty"`
+	// Signed is the document as its authority signed it: what the HTTP
+	// source must send; the demo registry signs its own.
+	Signed string `json:"signed,omitempty"`
 }
 
 func (d document) forHolder(holder consent.Holder) (consent.Document, error) {
-	if !d.Type.Known() {
+	if !d.Type.Valid() {
 		return consent.Document{}, fmt.Errorf("unknown document type %q", d.Type)
 	}
 	for _, date := range []string{d.Issued, d.Expires} {
@@ -44,8 +50,11 @@ func (d document) forHolder(holder consent.Holder) (consent.Document, error) {
 			return consent.Document{}, fmt.Errorf("document %s: bad date %q", d.Type, date)
 		}
 	}
+	if d.Status != "" && d.Status != consent.StatusRevoked {
+		return consent.Document{}, fmt.Errorf("document %s: status %q is not revoked", d.Type, d.Status)
+	}
 	return consent.Document{Type: d.Type, Number: d.Number, Issued: d.Issued, Expires: d.Expires,
-		Authority: d.Authority, Fields: d.Fields, Holder: holder}, nil
+		Authority: d.Authority, Fields: d.Fields, Holder: holder, Status: d.Status, Signed: d.Signed}, nil
 }
 
 func (r record) citizen() (consent.Citizen, error) {
@@ -70,10 +79,15 @@ func (r record) citizen() (consent.Citizen, error) {
 }
 
 // Demo is the embedded demo registry and document source. It is
-// read-only, so replicas agree.
+// read-only, so replicas agree. Each document is signed by its authority
+// with the demo authorities' keys (authorities.json) the first time it is
+// read; their public keys are DemoTrustList.
 type Demo struct {
 	citizens  map[consent.IIN]consent.Citizen
 	documents map[consent.IIN][]consent.Document
+	signers   map[string]signer // by authority name
+	signed    sync.Map          // IIN → []consent.Document, signed
+	now       func() time.Time
 }
 
 var (
@@ -89,7 +103,11 @@ func NewDemo() (*Demo, error) {
 	if err := json.Unmarshal(demoData, &data); err != nil {
 		return nil, fmt.Errorf("demo registry: %w", err)
 	}
-	d := &Demo{citizens: map[consent.IIN]consent.Citizen{}, documents: map[consent.IIN][]consent.Document{}}
+	signers, err := demoSigners()
+	if err != nil {
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	d := &Demo{citizens: map[consent.IIN]consent.Citizen{}, documents: map[consent.IIN][]consent.Document{}, signers: signers, now: time.Now}
 	for _, r := range data.Citizens {
 		c, err := r.citizen()
 		if err != nil {
@@ -101,15 +119,31 @@ func NewDemo() (*Demo, error) {
 			if err != nil {
 				return nil, fmt.Errorf("demo registry: citizen %s: %w", c.IIN.Masked(), err)
 			}
+			if _, ok := signers[cd.Authority]; !ok {
+				return nil, fmt.Errorf("demo registry: no demo authority %q", cd.Authority)
+			}
 			d.documents[c.IIN] = append(d.documents[c.IIN], cd)
 		}
 	}
 	return d, nil
 }
 
-// Documents implements consent.DocumentSource.
+// Documents implements consent.DocumentSource: each document as its
+// authority signed it.
 func (d *Demo) Documents(_ context.Context, iin consent.IIN) ([]consent.Document, error) {
-	return slices.Clone(d.documents[iin]), nil
+	if s, ok := d.signed.Load(iin); ok {
+		return slices.Clone(s.([]consent.Document)), nil
+	}
+	docs := slices.Clone(d.documents[iin])
+	for i, doc := range docs {
+		jws, err := d.signers[doc.Authority].sign(doc, d.now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: demo signature: %v", consent.ErrSourceUnavailable, err)
+		}
+		docs[i].Signed = jws
+	}
+	d.signed.Store(iin, docs)
+	return slices.Clone(docs), nil
 }
 
 // Citizen implements consent.Registry.

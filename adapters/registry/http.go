@@ -36,7 +36,11 @@ type HTTPConfig struct {
 //	  404 when no citizen has the IIN
 //	GET {base}/citizens/{iin}/documents
 //	  200 {"name": …, "documents": [{"type", "number", "issued", "expires",
-//	       "authority", "fields"}…]}
+//	       "authority", "fields", "status", "signed"}…]}
+//
+// where signed is the document as its issuing authority signed it (see
+// TrustList); the gateway delivers what the authority signed, never the
+// unsigned fields.
 //
 // GETs are retried with backoff; anything but an answer is unavailability.
 type HTTP struct {

@@ -8,10 +8,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kelisim/kelisim/adapters/httpapi"
+	"github.com/kelisim/kelisim/adapters/registry"
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
@@ -51,11 +54,16 @@ type Config struct {
 	RegistryURL        string // KELISIM_REGISTRY_URL
 	RegistryTLS        struct{ Cert, Key, CA string }
 	RegistryTimeout    time.Duration
+	// TrustList is the file of the issuing authorities' keys
+	// (KELISIM_TRUST_LIST); empty with the demo registry: its authorities.
+	TrustList string
 
 	TermsVersion string        // KELISIM_TERMS_VERSION
 	Terms        consent.Terms // its text: shipped, or KELISIM_TERMS_FILE
-	GrantDays    int           // KELISIM_GRANT_DAYS: when the partner asks no duration
-	MaxGrantDays int           // KELISIM_MAX_GRANT_DAYS: the operator's cap
+	// Types are the document types: shipped, and KELISIM_DOCUMENT_TYPES_FILE's.
+	Types        *consent.Catalogue
+	GrantDays    int // KELISIM_GRANT_DAYS: when the partner asks no duration
+	MaxGrantDays int // KELISIM_MAX_GRANT_DAYS: the operator's cap
 	OTP          consent.OTPConfig
 
 	DocumentTTL      time.Duration // KELISIM_DOCUMENT_TTL: exp of a signed document
@@ -119,6 +127,8 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_REGISTRY_CA", "CA (PEM) of the HTTP registry's server certificate"},
 	{"KELISIM_REGISTRY_TIMEOUT", "timeout of one registry call (default 5s)"},
 	{"KELISIM_TERMS_VERSION", "version of the terms consents are given under (default 2026-11-01)"},
+	{"KELISIM_DOCUMENT_TYPES_FILE", "document types to add to the shipped ones, or to reword: JSON with each type's names in kk/ru/en, its fields' labels and its display form (see README)"},
+	{"KELISIM_TRUST_LIST", "the issuing authorities whose document signatures the gateway trusts: JSON, one JWKS per authority, re-read when it changes (required with KELISIM_REGISTRY=http; the demo registry's own otherwise)"},
 	{"KELISIM_TERMS_FILE", "the text of KELISIM_TERMS_VERSION, whose digest every consent receipt carries (needed unless the version's text ships with the gateway)"},
 	{"KELISIM_GRANT_DAYS", "grant duration when the partner asks none (default 90)"},
 	{"KELISIM_MAX_GRANT_DAYS", "the longest grant a partner may ask (default 365)"},
@@ -252,6 +262,19 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.TermsVersion = get("KELISIM_TERMS_VERSION", consent.DefaultTermsVersion)
+	typesFile := get("KELISIM_DOCUMENT_TYPES_FILE", "")
+	var err error
+	if typesFile == "" {
+		c.Types, err = consent.ShippedCatalogue()
+	} else {
+		c.Types, err = consent.NewCatalogue(os.DirFS(filepath.Dir(typesFile)), filepath.Base(typesFile))
+	}
+	if err == nil {
+		err = httpapi.CheckForms(c.Types)
+	}
+	if err != nil {
+		bad("KELISIM_DOCUMENT_TYPES_FILE", "%v", err)
+	}
 	if path := get("KELISIM_TERMS_FILE", ""); path != "" {
 		text, err := os.ReadFile(path)
 		if err != nil || len(bytes.TrimSpace(text)) == 0 {
@@ -315,6 +338,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		bad("KELISIM_PUSH_URL", "%q is not an absolute URL", c.PushURL)
 	}
 	c.Registry = get("KELISIM_REGISTRY", "demo")
+	c.TrustList = get("KELISIM_TRUST_LIST", "")
+	if c.TrustList != "" {
+		if _, err := registry.NewTrustList(c.TrustList); err != nil {
+			bad("KELISIM_TRUST_LIST", "%v", err)
+		}
+	} else if c.Registry == "http" {
+		bad("KELISIM_TRUST_LIST", "is required with KELISIM_REGISTRY=http: the authorities whose signatures documents must carry")
+	}
 	c.RegistryURL = get("KELISIM_REGISTRY_URL", "")
 	c.RegistryTLS.Cert, c.RegistryTLS.Key, c.RegistryTLS.CA = get("KELISIM_REGISTRY_CERT", ""), get("KELISIM_REGISTRY_KEY", ""), get("KELISIM_REGISTRY_CA", "")
 	c.RegistryTimeout = duration("KELISIM_REGISTRY_TIMEOUT", 5*time.Second, time.Minute)

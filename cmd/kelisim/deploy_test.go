@@ -216,6 +216,9 @@ type k8sPodSpec struct {
 		Secret *struct {
 			SecretName string `yaml:"secretName"`
 		} `yaml:"secret"`
+		ConfigMap *struct {
+			Name string `yaml:"name"`
+		} `yaml:"configMap"`
 	} `yaml:"volumes"`
 }
 
@@ -292,12 +295,15 @@ func podEnv(t *testing.T, pod k8sPodSpec, c k8sContainer, secrets map[string]map
 	for _, m := range c.VolumeMounts {
 		secretName := ""
 		for _, v := range pod.Volumes {
-			if v.Name == m.Name && v.Secret != nil {
+			switch {
+			case v.Name == m.Name && v.Secret != nil:
 				secretName = v.Secret.SecretName
+			case v.Name == m.Name && v.ConfigMap != nil:
+				secretName = v.ConfigMap.Name // the test holds config maps' data beside the secrets'
 			}
 		}
 		if secretName == "" {
-			t.Fatalf("volume %s: only secret volumes are known to the test", m.Name)
+			t.Fatalf("volume %s: only secret and config map volumes are known to the test", m.Name)
 		}
 		local := filepath.Join(dir, secretName)
 		if err := os.MkdirAll(local, 0o700); err != nil {
@@ -342,6 +348,7 @@ func TestKubernetesManifestsStart(t *testing.T) {
 		"kelisim": {"database-url": pgtest.URL(t), "secret": randomToken(), "admin-token": randomToken(),
 			"sms-token": "sms-provider-token"},
 		"kelisim-registry-tls": {"tls.crt": cert, "tls.key": key, "ca.crt": ca},
+		"kelisim-trust-list":   {"trust-list.json": readFile(t, demoTrustList(t))},
 	}
 	dir := t.TempDir()
 
@@ -503,4 +510,13 @@ func registryClientCert(t *testing.T) (cert, key, ca string) {
 		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 	}
 	return enc("CERTIFICATE", clientDER), enc("EC PRIVATE KEY", keyDER), enc("CERTIFICATE", caDER)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -446,7 +446,8 @@ func TestDocumentSourceDown(t *testing.T) {
 	}))
 	t.Cleanup(state.Close)
 	g := startWith(t, options{db: pgtest.URL(t), consent: httpapi.ConsentRedirect{},
-		env: map[string]string{"KELISIM_REGISTRY": "http", "KELISIM_REGISTRY_URL": state.URL, "KELISIM_REGISTRY_TIMEOUT": "1s"}})
+		env: map[string]string{"KELISIM_REGISTRY": "http", "KELISIM_REGISTRY_URL": state.URL, "KELISIM_REGISTRY_TIMEOUT": "1s",
+			"KELISIM_TRUST_LIST": demoTrustList(t)}})
 	p := g.onboard(t, nil)
 	tok := consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card")
 	resp, body := g.api(t, tok["access_token"].(string), "/api/v1/documents/id_card")

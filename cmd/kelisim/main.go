@@ -179,6 +179,7 @@ type gateway struct {
 	outbox   *consent.Outbox
 	upkeep   *consent.Upkeep
 	ledger   *consent.Ledger
+	trust    *registry.TrustList
 	close    func()
 }
 
@@ -246,7 +247,15 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		closeStore()
 		return nil, err
 	}
-	messages, err := consent.NewMessages()
+	trust, err := registry.DemoTrustList()
+	if cfg.TrustList != "" {
+		trust, err = registry.NewTrustList(cfg.TrustList)
+	}
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	messages, err := consent.NewMessages(cfg.Types)
 	if err != nil {
 		closeStore()
 		return nil, err
@@ -260,19 +269,19 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		app = notify.NewPush(cfg.PushURL, cfg.PushToken, 5*time.Second, 3)
 	}
 	notifiers := map[string]consent.Notifier{consent.ChannelSMS: notify.NewSMS(sender), consent.ChannelApp: app}
-	parts, err := wireDomain(inputs{cfg: cfg, store: st, clients: clients, citizens: citizens, sms: sender, notifiers: notifiers, messages: messages,
+	parts, err := wireDomain(inputs{cfg: cfg, store: st, clients: clients, citizens: citizens, trust: trust, sms: sender, notifiers: notifiers, messages: messages,
 		keys: keys, secrets: secrets, consent: w.consent, metrics: metrics, now: now, log: log})
 	if err != nil {
 		closeStore()
 		return nil, err
 	}
 	g := &gateway{
-		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, outbox: parts.outbox, upkeep: parts.upkeep, ledger: parts.ledger,
+		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, outbox: parts.outbox, upkeep: parts.upkeep, ledger: parts.ledger, trust: trust,
 		deps: httpapi.Deps{
 			OAuth: parts.oauth, Authorizations: parts.oauth, Consents: parts.consents, Messages: messages, Partners: parts.partners,
 			Directory: clients, Tokens: parts.oauth, Documents: parts.fetcher, Deliveries: parts.outbox, Keys: keys,
 			Settings: parts.settings, Grants: parts.grants, Receipts: parts.receipts, Ledger: parts.ledger, PartnerSignatures: parts.oauth, Deletions: parts.upkeep, Activity: st, TermsTexts: keptTerms(cfg.Terms), Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
-			Requests: parts.requests, Terms: cfg.TermsVersion, Logos: logos.New(3 * time.Second),
+			Requests: parts.requests, Authorities: trust, Terms: cfg.TermsVersion, Logos: logos.New(3 * time.Second),
 			Pages:      httpapi.PageConfig{CSRFKey: secrets.Key("csrf"), Secure: strings.HasPrefix(cfg.Issuer, "https://")},
 			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Metrics: metrics, Log: log,
 		},
@@ -317,6 +326,7 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 	var wg sync.WaitGroup
 	wg.Go(func() { g.keys.Run(bg, g.log) })
 	wg.Go(func() { g.outbox.Run(bg, 500*time.Millisecond) })
+	wg.Go(func() { g.trust.Run(bg, 30*time.Second, g.log) })
 	wg.Go(func() { g.upkeep.Run(bg, g.cfg.UpkeepEvery) })
 	wg.Go(func() { g.ledger.Run(bg, g.cfg.CheckpointEvery) })
 	defer func() { stopBG(); wg.Wait() }()

@@ -47,6 +47,75 @@ func verifyDocument(issuer, clientID, compact string) (json.RawMessage, error) {
 	return claims.Document, nil
 }
 
+// verifyIssued is the README's second check: the issuing authority's
+// signature inside a document verifyDocument returned, against the
+// gateway's published trust list. It returns the authority's name.
+func verifyIssued(issuer string, document json.RawMessage) (string, error) {
+	var outer struct {
+		Type   string `json:"type"`
+		Number string `json:"number"`
+		Holder struct {
+			IIN string `json:"iin"`
+		} `json:"holder"`
+		Issued string `json:"issued_document"`
+	}
+	if err := json.Unmarshal(document, &outer); err != nil {
+		return "", err
+	}
+	resp, err := http.Get(issuer + "/trust-list.json")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Authorities []struct {
+			ID   string             `json:"id"`
+			Name string             `json:"name"`
+			JWKS jose.JSONWebKeySet `json:"jwks"`
+		} `json:"authorities"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return "", err
+	}
+	jws, err := jose.ParseSignedCompact(outer.Issued, []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.EdDSA, jose.PS256, jose.RS256})
+	if err != nil {
+		return "", err
+	}
+	h := jws.Signatures[0].Header
+	if typ, _ := h.ExtraHeaders["typ"].(string); typ != "issued-document+jwt" {
+		return "", fmt.Errorf("not an issued document: typ %q", typ)
+	}
+	for _, a := range list.Authorities {
+		keys := a.JWKS.Key(h.KeyID)
+		if len(keys) == 0 {
+			continue
+		}
+		payload, err := jws.Verify(keys[0])
+		if err != nil {
+			return "", err
+		}
+		var inner struct {
+			Issuer   string `json:"iss"`
+			Document struct {
+				Type   string `json:"type"`
+				Number string `json:"number"`
+				Holder struct {
+					IIN string `json:"iin"`
+				} `json:"holder"`
+			} `json:"document"`
+		}
+		if err := json.Unmarshal(payload, &inner); err != nil {
+			return "", err
+		}
+		d := inner.Document
+		if inner.Issuer != a.ID || d.Type != outer.Type || d.Number != outer.Number || d.Holder.IIN != outer.Holder.IIN {
+			return "", fmt.Errorf("%s signed another document", a.Name)
+		}
+		return a.Name, nil
+	}
+	return "", fmt.Errorf("key %q is in no authority's keys", h.KeyID)
+}
+
 func TestReadmeVerifySnippet(t *testing.T) {
 	g := startConsent(t)
 	p := g.onboard(t, nil)
@@ -61,6 +130,27 @@ func TestReadmeVerifySnippet(t *testing.T) {
 	_ = json.Unmarshal(doc, &d)
 	if d["type"] != "id_card" {
 		t.Errorf("document %s", doc)
+	}
+	if by, err := verifyIssued(g.base, doc); err != nil || by != "Ministry of Internal Affairs" {
+		t.Errorf("the issuer's signature inside: %q %v", by, err)
+	}
+	var swapped map[string]any
+	_ = json.Unmarshal(doc, &swapped)
+	swapped["number"] = "000000000"
+	if raw, _ := json.Marshal(swapped); true {
+		if _, err := verifyIssued(g.base, raw); err == nil {
+			t.Error("an outer document that is not the one the authority signed passed")
+		}
+	}
+	// The README shows both checks exactly as they run here.
+	readme, _ := os.ReadFile("../../README.md")
+	src, _ := os.ReadFile("readme_test.go")
+	for _, name := range []string{"func verifyDocument(", "func verifyIssued("} {
+		body := string(src)[strings.Index(string(src), name):]
+		body = body[:strings.Index(body, "\n}\n")+3]
+		if !strings.Contains(string(readme), body) {
+			t.Errorf("the README's %s… is not the one the tests run", name)
+		}
 	}
 	if _, err := verifyDocument(g.base, other.id, string(body)); err == nil {
 		t.Error("another partner accepted a document addressed to this one")

@@ -41,6 +41,7 @@ type inputs struct {
 	store    storage.Store
 	clients  oauth.PartnerGetter // partners as the OAuth server reads them
 	citizens stateSystem
+	trust    consent.IssuerCheck // the issuing authorities' keys
 	sms      consent.SMS
 	// notifiers send citizens' notices, by channel.
 	notifiers map[string]consent.Notifier
@@ -59,8 +60,8 @@ func wireDomain(in inputs) (d domain, err error) {
 	webhook := delivery.NewWebhook(cfg.WebhookTimeout)
 	directory := partnerDirectory{st}
 	if d.library, err = consent.NewLibrary(consent.LibraryConfig{Issuer: cfg.Issuer, DocumentTTL: cfg.DocumentTTL,
-		Registry: in.citizens, Source: in.citizens, Signer: in.keys, Encrypt: oauth.Encrypt,
-		Pairwise: in.secrets.PairwiseSubject, Now: now}); err != nil {
+		Registry: in.citizens, Source: in.citizens, Issuers: in.trust, Signer: in.keys, Encrypt: oauth.Encrypt,
+		Pairwise: in.secrets.PairwiseSubject, Now: now, Log: log}); err != nil {
 		return d, err
 	}
 	if d.requests, err = consent.NewRequestPolicy(consent.RequestPolicy{DefaultDays: cfg.GrantDays, MaxDays: cfg.MaxGrantDays}); err != nil {
@@ -94,7 +95,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		Issuer: cfg.Issuer, Observer: in.metrics, Settle: cfg.HistorySettle, Now: now, Log: log}); err != nil {
 		return d, err
 	}
-	if d.reports, err = consent.NewReports(consent.ReportsConfig{Store: st, Receiver: in.citizens, Now: now}); err != nil {
+	if d.reports, err = consent.NewReports(consent.ReportsConfig{Store: st, Receiver: in.citizens, Types: cfg.Types, Now: now}); err != nil {
 		return d, err
 	}
 	if d.settings, err = consent.NewSettings(consent.SettingsConfig{Store: st, Codes: d.consents, Registry: in.citizens,
@@ -118,11 +119,11 @@ func wireDomain(in inputs) (d domain, err error) {
 		Issuer: cfg.Issuer, AccessTokenLifespan: cfg.AccessTokenTTL, RefreshTokenLifespan: cfg.RefreshTokenTTL,
 		PendingPerAddress: cfg.AuthorizeIPLimit, Limiter: st, DPoPNonce: cfg.DPoPNonce,
 		Store: st, Partners: in.clients, Keys: in.keys, Secrets: in.secrets, Consent: in.consent, Grants: st,
-		Observer: in.metrics, Log: log, Now: now,
+		Observer: in.metrics, Log: log, Now: now, DocumentScopes: cfg.Types.Scopes(),
 	}); err != nil {
 		return d, err
 	}
-	d.partners, err = partners.NewService(partners.Config{Store: st, Hasher: in.secrets, Revoker: d.oauth.TokenRevoker(),
+	d.partners, err = partners.NewService(partners.Config{Store: st, Hasher: in.secrets, Revoker: d.oauth.TokenRevoker(), Types: cfg.Types,
 		Tx: st, Now: now, AllowLoopback: cfg.AllowLoopback, DefaultProfile: cfg.DefaultProfile})
 	return d, err
 }
