@@ -88,10 +88,10 @@ type Authority struct {
 
 // SignatureState is what the check of a document's issuer signature found.
 type SignatureState struct {
-	Verified  bool
-	Authority string // who signed it, as the trust list names them
-	KeyID     string
-	Problem   string // why it did not verify
+	Verified  bool   `json:"verified"`
+	Authority string `json:"authority,omitempty"` // who signed it, as the trust list names them
+	KeyID     string `json:"kid,omitempty"`
+	Problem   string `json:"problem,omitempty"` // why it did not verify
 }
 
 // DocumentSource is a state information system that holds documents.

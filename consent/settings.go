@@ -78,8 +78,13 @@ type SettingsConfig struct {
 	Access   AccessLog
 	Reports  CitizenReports
 	Prefs    PrefsStore
-	Key      []byte // keys sessions and pseudonyms
-	Now      func() time.Time
+	// Documents reads the citizen's own documents, with their signatures'
+	// state.
+	Documents interface {
+		Own(ctx context.Context, citizen IIN) ([]ReadDocument, error)
+	}
+	Key []byte // keys sessions and pseudonyms
+	Now func() time.Time
 }
 
 // Settings is the citizen's side: log-in, grants, revocation, history and
@@ -92,19 +97,22 @@ type Settings struct {
 	access   AccessLog
 	reports  CitizenReports
 	prefs    PrefsStore
-	key      []byte
-	now      func() time.Time
+	docs     interface {
+		Own(ctx context.Context, citizen IIN) ([]ReadDocument, error)
+	}
+	key []byte
+	now func() time.Time
 }
 
 // NewSettings checks cfg and returns the citizen's settings service.
 func NewSettings(cfg SettingsConfig) (*Settings, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Codes": cfg.Codes == nil, "Registry": cfg.Registry == nil,
-		"Outbox": cfg.Outbox == nil, "Access": cfg.Access == nil, "Reports": cfg.Reports == nil, "Prefs": cfg.Prefs == nil,
+		"Outbox": cfg.Outbox == nil, "Access": cfg.Access == nil, "Reports": cfg.Reports == nil, "Prefs": cfg.Prefs == nil, "Documents": cfg.Documents == nil,
 		"Key": len(cfg.Key) < 16, "Now": cfg.Now == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewSettings: %w", err)
 	}
 	return &Settings{store: cfg.Store, codes: cfg.Codes, registry: cfg.Registry, outbox: cfg.Outbox, access: cfg.Access,
-		reports: cfg.Reports, prefs: cfg.Prefs, key: cfg.Key, now: cfg.Now}, nil
+		reports: cfg.Reports, prefs: cfg.Prefs, docs: cfg.Documents, key: cfg.Key, now: cfg.Now}, nil
 }
 
 // Report records an error report on one of the citizen's documents and
@@ -155,6 +163,13 @@ func (s *Settings) LogIn(ctx context.Context, challengeID, session, code string)
 		}
 	}
 	return token, c.Citizen, nil
+}
+
+// Documents returns the citizen's documents and those of the minors they
+// represent, each with its status and the state of its issuer signature.
+// Returns ErrSourceUnavailable when a state system does not answer.
+func (s *Settings) Documents(ctx context.Context, citizen IIN) ([]ReadDocument, error) {
+	return s.docs.Own(ctx, citizen)
 }
 
 // NotificationPrefs returns how the citizen wants to be told.

@@ -290,7 +290,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 		Key: key, OTP: cfg, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Now: f.clock.now, Log: log}))
 	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Types: must(consent.ShippedCatalogue()), Now: f.clock.now}))
 	f.settings = must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
-		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Key: key, Now: f.clock.now}))
+		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Key: key, Now: f.clock.now}))
 	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store,
 		Key: key, Issuer: "https://kelisim.test", Wrong: consent.VerifyLimits{PerVerifier: 3, All: 5}, Now: f.clock.now}))
 	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports,

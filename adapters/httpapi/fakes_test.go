@@ -197,6 +197,16 @@ func (f fakeSettings) Reports(context.Context, consent.IIN) ([]consent.ErrorRepo
 	return nil, f.call("reports")
 }
 
+func (f fakeSettings) Documents(context.Context, consent.IIN) ([]consent.ReadDocument, error) {
+	holder := consent.Holder{Name: "Aidar Serikov", IIN: "850315300128"}
+	return []consent.ReadDocument{
+		{Document: consent.Document{Type: "driver_license", Number: "KZ AB 123456", Issued: "2020-06-01", Expires: "2030-05-31",
+			Authority: "Ministry of Internal Affairs", Holder: holder, Status: consent.StatusValid, Fields: map[string]string{"categories": "B, C"}},
+			Signature: consent.SignatureState{Verified: true, Authority: "Ministry of Internal Affairs", KeyID: "kz-mia-2026"}},
+		{Document: consent.Document{Type: "diploma", Number: "ЖБ-Б 0456789", Issued: "2007-06-25", Authority: "University", Holder: holder,
+			Status: consent.StatusValid}, Signature: consent.SignatureState{Problem: "bad"}, Err: consent.ErrIssuerSignature},
+	}, f.call("documents")
+}
 func (f fakeSettings) NotificationPrefs(context.Context, consent.IIN) (consent.NotificationPrefs, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

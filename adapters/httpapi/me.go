@@ -18,6 +18,7 @@ type meAPI struct {
 	settings Settings
 	shares   Shares
 	partners Directory
+	messages *consent.Messages
 	log      *slog.Logger
 }
 

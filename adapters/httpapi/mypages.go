@@ -60,6 +60,7 @@ type myView struct {
 	Share    *shareView
 	Channels []channelOption
 	Saved    string      // the notification choice was kept
+	Docs     *docsView   // the citizen's documents
 	Reasons  []docOption // revocation reasons: code and words
 }
 

@@ -45,6 +45,7 @@ type pages struct {
 	log      *slog.Logger
 	cop      *http.CrossOriginProtection
 	terms    string
+	forms    forms // the document types' display forms
 }
 
 func newPages(messages *consent.Messages, cfg PageConfig, terms string, log *slog.Logger) *pages {
@@ -63,7 +64,11 @@ func newPages(messages *consent.Messages, cfg PageConfig, terms string, log *slo
 			return "?"
 		},
 	}).ParseFS(assets, "templates/*.html"))
-	return &pages{messages: messages, cfg: cfg, tmpl: t, log: log, cop: http.NewCrossOriginProtection(), terms: terms}
+	f, err := compileForms(messages.Types())
+	if err != nil {
+		panic(err) // checked with the configuration (CheckForms)
+	}
+	return &pages{messages: messages, cfg: cfg, tmpl: t, log: log, cop: http.NewCrossOriginProtection(), terms: terms, forms: f}
 }
 
 // static serves the pages' stylesheet and images.

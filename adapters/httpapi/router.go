@@ -188,6 +188,8 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	mg.GET("/history/export", my.loggedIn, my.historyExport)
 	mg.POST("/erase", my.protectMy, my.loggedIn, my.erase)
 	mg.POST("/notifications", my.protectMy, my.loggedIn, my.notifications)
+	mg.GET("/documents", my.loggedIn, my.documents)
+	mg.GET("/documents/:holder/:type", my.loggedIn, my.document)
 	mg.POST("/report", my.protectMy, my.loggedIn, my.report)
 	mg.POST("/share", my.protectMy, my.loggedIn, my.openShare)
 	mg.GET("/share/:id", my.loggedIn, my.showShare)
@@ -214,7 +216,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	gg.POST("/:id/deletion", gm.deletion)
 
 	// The citizen's app: the settings as JSON, for tokens with "me".
-	me := &meAPI{settings: d.Settings, shares: d.Shares, partners: d.Directory, log: d.Log}
+	me := &meAPI{settings: d.Settings, shares: d.Shares, partners: d.Directory, messages: d.Messages, log: d.Log}
 	eg := r.Group("/api/v1/me", requireToken(d.Tokens, d.Log, partners.ScopeMe, "a citizen's", func(i oauth.AccessInfo) bool { return i.Citizen != "" }))
 	eg.GET("/grants", me.grants)
 	eg.POST("/grants/:id/revoke", me.revoke)
@@ -224,6 +226,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	eg.GET("/history", me.history)
 	eg.GET("/history/export", hl.export)
 	eg.POST("/erase", me.erase)
+	eg.GET("/documents", me.documents)
 	eg.GET("/notifications", me.notifications)
 	eg.PUT("/notifications", me.setNotifications)
 	eg.POST("/reports", me.report)

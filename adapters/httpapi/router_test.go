@@ -201,19 +201,60 @@ func TestNotificationChoice(t *testing.T) {
 
 	api := citizenToken.Clone()
 	api.Set("Content-Type", "application/json")
-	for body, want := range map[string]int{
-		`{"channels": ["app"], "lang": "en"}`: http.StatusOK,
-		`{"channels": []}`:                    http.StatusOK,
-		`{"lang": "en"}`:                      http.StatusBadRequest,
-		`{"channels": ["fax"]}`:               http.StatusBadRequest,
-		`{"channels": ["sms"], "extra": 1}`:   http.StatusBadRequest,
+	for _, tt := range []struct {
+		body string
+		want int
+	}{
+		{`{"channels": ["app"], "lang": "en"}`, http.StatusOK},
+		{`{"lang": "en"}`, http.StatusBadRequest},
+		{`{"channels": ["fax"]}`, http.StatusBadRequest},
+		{`{"channels": ["sms"], "extra": 1}`, http.StatusBadRequest},
+		{`{"channels": []}`, http.StatusOK},
 	} {
-		resp, got := g.do(t, "PUT", "/api/v1/me/notifications", strings.NewReader(body), api)
-		if resp.StatusCode != want {
-			t.Errorf("PUT %s: %d %s, want %d", body, resp.StatusCode, got, want)
+		resp, got := g.do(t, "PUT", "/api/v1/me/notifications", strings.NewReader(tt.body), api)
+		if resp.StatusCode != tt.want {
+			t.Errorf("PUT %s: %d %s, want %d", tt.body, resp.StatusCode, got, tt.want)
 		}
 	}
 	if resp, got := g.do(t, "GET", "/api/v1/me/notifications", nil, citizenToken); resp.StatusCode != 200 || !strings.Contains(got, `"channels":[]`) {
 		t.Errorf("GET: %d %s", resp.StatusCode, got)
+	}
+}
+
+// The citizen's documents: a list, and each document's own display form in
+// the page's language with the state of its issuer's signature; the me API
+// returns the same facts.
+func TestMyDocuments(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	h := http.Header{"Cookie": {"kelisim_my=session-token"}, "Accept-Language": {"ru"}}
+	resp, page := g.do(t, "GET", "/my/documents", nil, h)
+	if resp.StatusCode != 200 || !strings.Contains(page, `href="/my/documents/850315300128/driver_license"`) ||
+		!strings.Contains(page, "Водительское удостоверение") || !strings.Contains(page, "подпись не подтверждена") {
+		t.Fatalf("list: %d %s", resp.StatusCode, page)
+	}
+	resp, page = g.do(t, "GET", "/my/documents/850315300128/driver_license", nil, h)
+	for _, want := range []string{`class="form form-card form-driver_license"`, "Категории", "B, C", "KZ AB 123456", "Действителен",
+		"Подпись проверена: выдан органом Ministry of Internal Affairs", "form-photo"} {
+		if !strings.Contains(html.UnescapeString(page), want) {
+			t.Errorf("display form lacks %q", want)
+		}
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("form: %d", resp.StatusCode)
+	}
+	_, page = g.do(t, "GET", "/my/documents/850315300128/diploma", nil, h)
+	if !strings.Contains(page, `form-certificate form-diploma`) || !strings.Contains(page, "sig-bad") {
+		t.Errorf("an unverified diploma's form: %s", page)
+	}
+	if resp, _ := g.do(t, "GET", "/my/documents/850315300128/kandas_card", nil, h); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a document the citizen does not have: %d", resp.StatusCode)
+	}
+	if resp, _ := g.do(t, "GET", "/my/documents", nil, http.Header{"Accept-Language": {"ru"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("nobody logged in: %d", resp.StatusCode)
+	}
+	resp, body := g.do(t, "GET", "/api/v1/me/documents?lang=en", nil, citizenToken)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"name":"Driving licence"`) || !strings.Contains(body, `"verified":true`) ||
+		!strings.Contains(body, `"categories":"B, C"`) {
+		t.Errorf("me API: %d %s", resp.StatusCode, body)
 	}
 }

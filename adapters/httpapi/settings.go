@@ -19,5 +19,6 @@ type Settings interface {
 	Report(ctx context.Context, citizen consent.IIN, t consent.DocumentType, description string) (consent.ErrorReport, error)
 	Reports(ctx context.Context, citizen consent.IIN) ([]consent.ErrorReport, error)
 	NotificationPrefs(ctx context.Context, citizen consent.IIN) (consent.NotificationPrefs, error)
+	Documents(ctx context.Context, citizen consent.IIN) ([]consent.ReadDocument, error)
 	SetNotificationChannels(ctx context.Context, citizen consent.IIN, channels []string, lang string) error
 }

@@ -14,6 +14,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/kelisim/kelisim/consent"
@@ -369,5 +370,86 @@ func keep(t *testing.T, name string, png []byte) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A citizen in a real browser opens their documents and one display form,
+// in Kazakh and then in Russian, with the issuer's signature verified; the
+// form prints without the page around it.
+func TestBrowserDocuments(t *testing.T) {
+	ctx := chromium(t)
+	g := startConsent(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(g.base+"/my/?lang=kk"),
+		chromedp.WaitVisible(css(`input[name=iin]`)),
+		chromedp.SendKeys(css(`input[name=iin]`), aigerimIIN),
+		chromedp.SendKeys(css(`input[name=phone]`), aigerimTel),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`input[name=otp]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(css(`input[name=otp]`), code(t, g.sms.next(t, aigerimTel))),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`a.my-documents`)),
+		chromedp.Click(css(`a.my-documents`)),
+		chromedp.WaitVisible(css(`ul.documents`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	list, err := chromedp.Run(ctx, chromedp.Text(css(`ul.documents`)))
+	if err != nil || !strings.Contains(list, "Жеке куәлік") || !strings.Contains(list, "Туу туралы куәлік") || !strings.Contains(list, "Alikhan Nurlanov") {
+		t.Errorf("the list names her documents and her son's: %q %v", list, err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(css(`a[href$="/`+"150612601232"+`/birth_certificate"]`)),
+		chromedp.WaitVisible(css(`article.form-birth_certificate`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	kk, err := chromedp.Run(ctx, chromedp.Text(css(`article.form`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Туу туралы куәлік", "Осы куәлік туудың тіркелгенін растайды", "Alikhan Nurlanov", "Анасы", "Aigerim Nurlanova",
+		"I-АК 0445566", "Қолтаңба тексерілді", "Civil registry office of Almaty", "Жарамды"} {
+		if !strings.Contains(kk, want) {
+			t.Errorf("the Kazakh form lacks %q:\n%s", want, kk)
+		}
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifact(t, "document-kk.png", shot)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(css(`a[hreflang=ru]`)),
+		chromedp.WaitVisible(css(`html[lang=ru] article.form`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	ru, err := chromedp.Run(ctx, chromedp.Text(css(`article.form`)))
+	if err != nil || !strings.Contains(ru, "Свидетельство о рождении") || !strings.Contains(ru, "Мать") || !strings.Contains(ru, "Подпись проверена") {
+		t.Errorf("the Russian form:\n%s %v", ru, err)
+	}
+	// Printed, only the document shows: not the bar, the languages or the links.
+	hidden := `[...document.querySelectorAll('.bar, .no-print')].every(e => getComputedStyle(e).display === 'none')`
+	if onScreen, err := chromedp.Run(ctx, chromedp.Evaluate[bool](hidden)); err != nil || onScreen {
+		t.Errorf("on screen the page around the form is hidden: %v %v", onScreen, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if printed, err := chromedp.Run(ctx, chromedp.Evaluate[bool](hidden)); err != nil || !printed {
+		t.Errorf("printed, the page around the form shows: %v %v", printed, err)
+	}
+	formShown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`getComputedStyle(document.querySelector('article.form')).display !== 'none'`))
+	if err != nil || !formShown {
+		t.Errorf("printed, the form is hidden: %v", err)
 	}
 }

@@ -132,6 +132,16 @@ func TestNewDocumentTypeFromData(t *testing.T) {
 	if d.Type != "fishing_licence" || d.Fields["waters"] != "Kapchagay" || d.Status != consent.StatusValid {
 		t.Errorf("the document: %+v", d)
 	}
+
+	// The citizen sees it in their documents, in its own display form.
+	br := newBrowser(t, g)
+	br.logIn(aidarIIN, aidarPhone)
+	form := br.get("/my/documents/" + aidarIIN + "/fishing_licence?lang=en")
+	for _, want := range []string{`class="form form-fishing"`, "Fishing licence", "Waters", "Kapchagay", "FL-2026-0042", "issued by Fisheries Committee"} {
+		if !strings.Contains(form.body, want) {
+			t.Errorf("the display form lacks %q:\n%s", want, form.body)
+		}
+	}
 }
 
 func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }

@@ -99,7 +99,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		return d, err
 	}
 	if d.settings, err = consent.NewSettings(consent.SettingsConfig{Store: st, Codes: d.consents, Registry: in.citizens,
-		Outbox: d.outbox, Access: st, Reports: d.reports, Prefs: st, Key: in.secrets.Key("settings"), Now: now}); err != nil {
+		Outbox: d.outbox, Access: st, Reports: d.reports, Prefs: st, Documents: d.library, Key: in.secrets.Key("settings"), Now: now}); err != nil {
 		return d, err
 	}
 	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st,
