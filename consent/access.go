@@ -68,7 +68,8 @@ func GrantEvent(g Grant, kind string, at time.Time) AccessEvent {
 const (
 	AccessFetch    = "fetch"
 	AccessDelivery = "delivery"
-	AccessView     = "view" // a third party viewed a shared document
+	AccessView     = "view"   // a third party viewed a shared document
+	AccessViewed   = "viewed" // the citizen viewed another's shared document
 	// A grant's lifecycle (no document): given, merged into or replaced
 	// by a consent, revoked, expired; and a citizen's erasure.
 	AccessConsent    = "consent"

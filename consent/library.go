@@ -101,39 +101,41 @@ func (l *Library) Covered(ctx context.Context, g Grant, t DocumentType) ([]Docum
 }
 
 // Current returns document t of holder (the citizen, or a minor the
-// citizen represents) as the source has it now. Returns ErrNoDocument when
-// there is none, it is no longer valid, or the citizen no longer
-// represents holder.
-func (l *Library) Current(ctx context.Context, citizen, holder IIN, t DocumentType) (Document, error) {
+// citizen represents) as the source has it now, with its issuer
+// signature's state. Returns ErrNoDocument when there is none, it is no
+// longer valid, or the citizen no longer represents holder, and
+// ErrIssuerSignature when its signature does not verify.
+func (l *Library) Current(ctx context.Context, citizen, holder IIN, t DocumentType) (ReadDocument, error) {
 	if holder != citizen {
 		c, err := l.cfg.Registry.Citizen(ctx, citizen)
 		if err != nil {
-			return Document{}, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+			return ReadDocument{}, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
 		}
 		if !slices.Contains(minorsAt(c.Represents, l.cfg.Now()), holder) {
-			return Document{}, ErrNoDocument // not represented, or come of age
+			return ReadDocument{}, ErrNoDocument // not represented, or come of age
 		}
 	}
 	docs, err := l.read(ctx, holder)
 	if err != nil {
-		return Document{}, err
+		return ReadDocument{}, err
 	}
 	for _, r := range docs {
-		if d := r.Document; d.Type == t {
-			if r.Err != nil {
-				return Document{}, r.Err
-			}
-			d.Status, d.Relation = d.statusOn(l.cfg.Now()), RelationSelf
-			if holder != citizen {
-				d.Relation = RelationRepresented
-			}
-			if d.Status != StatusValid {
-				return Document{}, ErrNoDocument
-			}
-			return d, nil
+		if r.Type != t {
+			continue
 		}
+		if r.Err != nil {
+			return ReadDocument{}, r.Err
+		}
+		r.Status, r.Relation = r.statusOn(l.cfg.Now()), RelationSelf
+		if holder != citizen {
+			r.Relation = RelationRepresented
+		}
+		if r.Status != StatusValid {
+			return ReadDocument{}, ErrNoDocument
+		}
+		return r, nil
 	}
-	return Document{}, ErrNoDocument
+	return ReadDocument{}, ErrNoDocument
 }
 
 // ReadDocument is a document as the gateway read it: as its issuer signed

@@ -257,12 +257,16 @@ func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, l *Localizer) (s
 	if err != nil {
 		return "", err
 	}
-	p, err := s.cfg.Partners.PartnerInfo(ctx, e.PartnerID)
-	if err != nil {
-		return "", err
+	partner := l.T("notice_a_person", nil) // a citizen who checked a shared document
+	if e.PartnerID != PersonViewer {
+		p, err := s.cfg.Partners.PartnerInfo(ctx, e.PartnerID)
+		if err != nil {
+			return "", err
+		}
+		partner = p.NameIn(l.Lang)
 	}
 	kz := time.FixedZone("UTC+5", 5*3600)
-	data := map[string]any{"Partner": p.NameIn(l.Lang), "Link": s.cfg.BaseURL + "/my/"}
+	data := map[string]any{"Partner": partner, "Link": s.cfg.BaseURL + "/my/"}
 	names := func(docs []DocumentType) string {
 		out := make([]string, len(docs))
 		for i, d := range docs {

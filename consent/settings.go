@@ -381,6 +381,9 @@ func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event
 		}
 		ev := Event{At: e.At, Kind: e.Kind, PartnerID: e.PartnerID, GrantID: e.GrantID, Document: e.Document, By: e.By}
 		switch {
+		case e.PartnerID == PersonViewer:
+			// a person who checked a shared document, or whose the viewer
+			// checked: by their shortened name
 		case IsUse(e.Kind):
 			ev.By = e.PartnerID
 		case e.Kind == AccessConsent || e.Kind == AccessMerge || e.Kind == AccessReplace:

@@ -291,7 +291,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Types: must(consent.ShippedCatalogue()), Now: f.clock.now}))
 	f.settings = must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
 		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Key: key, Now: f.clock.now}))
-	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store,
+	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store, Registry: f.registry,
 		Key: key, Issuer: "https://kelisim.test", Wrong: consent.VerifyLimits{PerVerifier: 3, All: 5}, Now: f.clock.now}))
 	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports,
 		OTPRetention: 30 * 24 * time.Hour, Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,

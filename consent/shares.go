@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Share is open access to one document for a third party (Rules §15–19):
@@ -96,7 +98,7 @@ type ShareLimits interface {
 
 // ShareLibrary is what shares need of the Library.
 type ShareLibrary interface {
-	Current(ctx context.Context, citizen, holder IIN, t DocumentType) (Document, error)
+	Current(ctx context.Context, citizen, holder IIN, t DocumentType) (ReadDocument, error)
 	Sharable(ctx context.Context, citizen IIN) ([]Sharable, error)
 	Claims(aud string, sub IIN) map[string]any
 	Sign(claims map[string]any, typ string) (string, error)
@@ -108,34 +110,37 @@ type SharesConfig struct {
 	Limits  ShareLimits
 	Library ShareLibrary
 	Access  AccessLog // views land in the citizen's history
-	Key     []byte    // derives short codes and QR tokens
-	Issuer  string    // the QR code's URL starts with it
-	Wrong   VerifyLimits
-	Now     func() time.Time
+	// Registry names who views and who shared, for a view by a person.
+	Registry Registry
+	Key      []byte // derives short codes and QR tokens
+	Issuer   string // the QR code's URL starts with it
+	Wrong    VerifyLimits
+	Now      func() time.Time
 }
 
 // Shares runs open access for third parties.
 type Shares struct {
-	store   ShareStore
-	limits  ShareLimits
-	library ShareLibrary
-	access  AccessLog
-	key     []byte
-	issuer  string
-	wrong   VerifyLimits
-	now     func() time.Time
+	store    ShareStore
+	limits   ShareLimits
+	library  ShareLibrary
+	access   AccessLog
+	registry Registry
+	key      []byte
+	issuer   string
+	wrong    VerifyLimits
+	now      func() time.Time
 }
 
 // NewShares checks cfg and returns the share service.
 func NewShares(cfg SharesConfig) (*Shares, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Limits": cfg.Limits == nil, "Library": cfg.Library == nil,
-		"Access": cfg.Access == nil, "Key": len(cfg.Key) < 16, "Issuer": cfg.Issuer == "", "Now": cfg.Now == nil}); err != nil {
+		"Access": cfg.Access == nil, "Registry": cfg.Registry == nil, "Key": len(cfg.Key) < 16, "Issuer": cfg.Issuer == "", "Now": cfg.Now == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewShares: %w", err)
 	}
 	if cfg.Wrong.PerVerifier < 1 || cfg.Wrong.All < 1 {
 		return nil, errors.New("consent.NewShares: both verify limits must be positive")
 	}
-	return &Shares{store: cfg.Store, limits: cfg.Limits, library: cfg.Library, access: cfg.Access, key: cfg.Key,
+	return &Shares{store: cfg.Store, limits: cfg.Limits, library: cfg.Library, access: cfg.Access, registry: cfg.Registry, key: cfg.Key,
 		issuer: cfg.Issuer, wrong: cfg.Wrong, now: cfg.Now}, nil
 }
 
@@ -184,7 +189,7 @@ func (s *Shares) Open(ctx context.Context, citizen, holder IIN, t DocumentType) 
 
 // document returns the shared document as the source has it now: a share
 // of a document that expired or is gone stops working.
-func (s *Shares) document(ctx context.Context, citizen, holder IIN, t DocumentType) (Document, error) {
+func (s *Shares) document(ctx context.Context, citizen, holder IIN, t DocumentType) (ReadDocument, error) {
 	return s.library.Current(ctx, citizen, holder, t)
 }
 
@@ -266,8 +271,29 @@ func (s *Shares) List(ctx context.Context, citizen IIN) ([]Share, error) {
 // a minute from all verifiers, every verifier's short codes do (a QR token
 // cannot be guessed and is never held back by others' guesses).
 func (s *Shares) Verify(ctx context.Context, verifier, code, token string) (string, Share, error) {
+	sh, doc, err := s.find(ctx, "verify-wrong:"+verifier, code, token)
+	if err != nil {
+		return "", Share{}, err
+	}
+	claims := s.library.Claims(verifier, sh.Holder)
+	claims["share_id"], claims["document"] = sh.ID, doc.Document
+	jws, err := s.library.Sign(claims, TypeDocument)
+	if err != nil {
+		return "", Share{}, err
+	}
+	if err := s.access.RecordAccess(ctx, AccessEvent{At: s.now(), Citizen: sh.Citizen, Holder: sh.Holder, PartnerID: verifier,
+		GrantID: sh.ID, Document: sh.Document, Kind: AccessView}); err != nil {
+		return "", Share{}, err
+	}
+	return jws, sh, nil
+}
+
+// find looks up the open share a short code or QR token names, under the
+// limits (see Verify), counting wrong attempts under limitKey, and reads
+// its document as the source has it now.
+func (s *Shares) find(ctx context.Context, limitKey, code, token string) (Share, ReadDocument, error) {
 	now := s.now()
-	reserved := []string{"verify-wrong:" + verifier}
+	reserved := []string{limitKey}
 	limits := []int{s.wrong.PerVerifier}
 	var codeKey, tokenKey string
 	switch {
@@ -282,7 +308,7 @@ func (s *Shares) Verify(ctx context.Context, verifier, code, token string) (stri
 	for i, key := range reserved {
 		if err := s.limits.Hit(ctx, key, limits[i], verifyWindow, now); err != nil {
 			s.release(ctx, reserved[:i], now)
-			return "", Share{}, err
+			return Share{}, ReadDocument{}, err
 		}
 	}
 	sh, err := s.store.ShareBy(ctx, codeKey, tokenKey)
@@ -293,29 +319,73 @@ func (s *Shares) Verify(ctx context.Context, verifier, code, token string) (stri
 		if !errors.Is(err, ErrShareNotFound) {
 			s.release(ctx, reserved, now) // not a guess that was looked at
 		}
-		return "", Share{}, err
+		return Share{}, ReadDocument{}, err
 	}
 	s.release(ctx, reserved, now)
 	doc, err := s.document(ctx, sh.Citizen, sh.Holder, sh.Document)
 	if errors.Is(err, ErrNoDocument) {
 		sh.Status, sh.ClosedAt = ShareClosed, now // the document is gone or expired at its source
 		_ = s.store.UpdateShare(ctx, sh)
-		return "", Share{}, ErrShareNotFound
+		return Share{}, ReadDocument{}, ErrShareNotFound
 	}
 	if err != nil {
-		return "", Share{}, err
+		return Share{}, ReadDocument{}, err
 	}
-	claims := s.library.Claims(verifier, sh.Holder)
-	claims["share_id"], claims["document"] = sh.ID, doc
-	jws, err := s.library.Sign(claims, TypeDocument)
+	return sh, doc, nil
+}
+
+// PersonViewer is the "partner" of a view by a person: a citizen logged in
+// to the settings, not an onboarded verifier.
+const PersonViewer = "person"
+
+// PersonView is what a citizen who checks a shared document sees.
+type PersonView struct {
+	Document  Document
+	Signature SignatureState
+	SharedBy  string // who shared it: the holder, or their representative
+	Share     Share
+}
+
+// ViewAsPerson is a citizen logged in to the settings presenting a short
+// code or a QR token (Rules §18–19): the document, verified, with who
+// shared it and until when. The view lands in the history of the
+// document's holder ("viewed by …", with the viewer's name shortened) and
+// in the viewer's own ("you viewed …"). The same limits as an onboarded
+// verifier's hold, counted per viewer.
+func (s *Shares) ViewAsPerson(ctx context.Context, viewer IIN, code, token string) (PersonView, error) {
+	sh, doc, err := s.find(ctx, keyed(s.key, "verify-wrong:person", string(viewer)), code, token)
 	if err != nil {
-		return "", Share{}, err
+		return PersonView{}, err
 	}
-	if err := s.access.RecordAccess(ctx, AccessEvent{At: now, Citizen: sh.Citizen, Holder: sh.Holder, PartnerID: verifier,
-		GrantID: sh.ID, Document: sh.Document, Kind: AccessView}); err != nil {
-		return "", Share{}, err
+	who, err := s.registry.Citizen(ctx, viewer)
+	if err != nil {
+		return PersonView{}, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
 	}
-	return jws, sh, nil
+	by, err := s.registry.Citizen(ctx, sh.Citizen)
+	if err != nil {
+		return PersonView{}, fmt.Errorf("%w: %v", ErrSourceUnavailable, err)
+	}
+	now := s.now()
+	if err := s.access.RecordAccess(ctx, AccessEvent{At: now, Citizen: sh.Citizen, Holder: sh.Holder, PartnerID: PersonViewer,
+		GrantID: sh.ID, Document: sh.Document, Kind: AccessView, By: ShortName(who.Name)}); err != nil {
+		return PersonView{}, err
+	}
+	if err := s.access.RecordAccess(ctx, AccessEvent{At: now, Citizen: viewer, Holder: viewer, PartnerID: PersonViewer,
+		GrantID: sh.ID, Document: sh.Document, Kind: AccessViewed, By: ShortName(doc.Holder.Name)}); err != nil {
+		return PersonView{}, err
+	}
+	return PersonView{Document: doc.Document, Signature: doc.Signature, SharedBy: by.Name, Share: sh}, nil
+}
+
+// ShortName is a name as another person's history shows it: the first
+// word whole, the others by their initial ("Aigerim N.").
+func ShortName(name string) string {
+	words := strings.Fields(name)
+	for i := 1; i < len(words); i++ {
+		r, _ := utf8.DecodeRuneInString(words[i])
+		words[i] = string(r) + "."
+	}
+	return strings.Join(words, " ")
 }
 
 // release gives back attempts counted for keys at now: they were not wrong.

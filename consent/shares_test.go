@@ -132,3 +132,53 @@ func tokenFor(f *fixture, sh consent.Share) string {
 	u := f.shares.URL(sh.ID)
 	return u[strings.LastIndex(u, "/")+1:]
 }
+
+// A citizen logged in to the settings checks a document shared with them:
+// the document as its issuer signed it, who shared it; the view is in the
+// holder's history under the viewer's shortened name and in the viewer's
+// own. Wrong codes count against the viewer, as against a verifier.
+func TestAPersonVerifiesAShare(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig) // 3 wrong per viewer, 5 in all, a minute
+	ctx := context.Background()
+	sh, err := f.shares.Open(ctx, aidar, "", "id_card")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.shares.ViewAsPerson(ctx, aigerim, f.shares.Code(sh.ID), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Document.Type != "id_card" || v.Document.Holder.IIN != aidar || !v.Signature.Verified || v.SharedBy != "Aidar Serikov" || v.Share.ID != sh.ID {
+		t.Errorf("the view: %+v", v)
+	}
+	if v2, err := f.shares.ViewAsPerson(ctx, aigerim, "", f.shares.Token(sh.ID)); err != nil || v2.Share.ID != sh.ID {
+		t.Errorf("by the QR token: %+v %v", v2, err)
+	}
+	theirs, _ := f.store.ListAccess(ctx, aidar, 10)
+	if len(theirs) == 0 || theirs[0].Kind != consent.AccessView || theirs[0].PartnerID != consent.PersonViewer || theirs[0].By != "Aigerim N." {
+		t.Errorf("the holder's history: %+v", theirs)
+	}
+	mine, _ := f.store.ListAccess(ctx, aigerim, 10)
+	if len(mine) == 0 || mine[0].Kind != consent.AccessViewed || mine[0].By != "Aidar S." || mine[0].Document != "id_card" {
+		t.Errorf("the viewer's history: %+v", mine)
+	}
+	for _, e := range mine {
+		if e.Holder == aidar || e.Citizen == aidar {
+			t.Errorf("the viewer's history names the holder's IIN: %+v", e)
+		}
+	}
+	for i := range 3 {
+		if _, err := f.shares.ViewAsPerson(ctx, aigerim, fmt.Sprintf("00000%d", i), ""); !errors.Is(err, consent.ErrShareNotFound) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	if _, err := f.shares.ViewAsPerson(ctx, aigerim, f.shares.Code(sh.ID), ""); !limited(err) {
+		t.Errorf("past the viewer's limit: %v", err)
+	}
+	if _, err := f.shares.ViewAsPerson(ctx, child, f.shares.Code(sh.ID), ""); err != nil {
+		t.Errorf("another viewer is not held back: %v", err)
+	}
+	if got := consent.ShortName("Aigerim Nurlanova Serikkyzy"); got != "Aigerim N. S." {
+		t.Errorf("ShortName: %q", got)
+	}
+}

@@ -228,6 +228,19 @@ func (f fakeSettings) SetNotificationChannels(_ context.Context, _ consent.IIN, 
 
 type fakeShares struct{ *state }
 
+func (f fakeShares) ViewAsPerson(_ context.Context, _ consent.IIN, code, token string) (consent.PersonView, error) {
+	if err := f.call("view-as-person"); err != nil {
+		return consent.PersonView{}, err
+	}
+	if code != "123456" && token != strings.Repeat("T", 43) {
+		return consent.PersonView{}, consent.ErrShareNotFound
+	}
+	return consent.PersonView{Document: consent.Document{Type: "id_card", Number: "045123456", Issued: "2019-04-10", Expires: "2029-04-09",
+		Authority: "Ministry of Internal Affairs", Holder: consent.Holder{Name: "Aidar Serikov", IIN: "850315300128"}, Status: consent.StatusValid},
+		Signature: consent.SignatureState{Verified: true, Authority: "Ministry of Internal Affairs"}, SharedBy: "Aidar Serikov",
+		Share: consent.Share{ID: "s1", ExpiresAt: time.Date(2026, 11, 30, 10, 5, 0, 0, time.UTC)}}, nil
+}
+
 func (f fakeShares) Open(context.Context, consent.IIN, consent.IIN, consent.DocumentType) (consent.Share, error) {
 	return consent.Share{ID: "sh1"}, f.call("open")
 }

@@ -59,8 +59,9 @@ type myView struct {
 	Sharable []shareRow
 	Share    *shareView
 	Channels []channelOption
-	Saved    string      // the notification choice was kept
-	Docs     *docsView   // the citizen's documents
+	Saved    string    // the notification choice was kept
+	Docs     *docsView // the citizen's documents
+	Verified *verifiedView
 	Reasons  []docOption // revocation reasons: code and words
 }
 
@@ -222,8 +223,12 @@ func (p *myPages) home(c *gin.Context) {
 		case e.Kind == "revocation" && e.By == consent.EndedByReplacement:
 			msg = "ev_replaced"
 		}
+		who := partner(e.PartnerID)
+		if e.PartnerID == consent.PersonViewer {
+			who = e.By // a person who checked a shared document, by their shortened name
+		}
 		v.History = append(v.History, historyRow{When: stamp(e.At),
-			Text: l.T(msg, map[string]any{"Partner": partner(e.PartnerID), "Document": docName(l, e.Document)})})
+			Text: l.T(msg, map[string]any{"Partner": who, "Document": docName(l, e.Document)})})
 	}
 	reports, err := p.settings.Reports(ctx, iin)
 	if err != nil {
@@ -284,6 +289,9 @@ func (p *myPages) startLogin(c *gin.Context) {
 	l := p.localizer(c, "")
 	v := p.myBase(c, l)
 	v.Action = "/my/login"
+	if next := safeNext(c.Query("next")); next != "/my/" {
+		v.Action += "?" + url.Values{"next": {next}}.Encode()
+	}
 	v.IIN, v.Phone = c.PostForm("iin"), c.PostForm("phone")
 	ch, err := p.settings.StartLogin(c.Request.Context(), p.preSession(c), v.IIN, v.Phone, l.Lang, c.ClientIP())
 	if err != nil {
@@ -291,12 +299,20 @@ func (p *myPages) startLogin(c *gin.Context) {
 		return
 	}
 	phone, _ := consent.ParsePhone(v.Phone)
-	c.Redirect(http.StatusSeeOther, "/my/login/otp?"+url.Values{"challenge": {ch.ID}, "to": {phone.Masked()}}.Encode())
+	q := url.Values{"challenge": {ch.ID}, "to": {phone.Masked()}}
+	if next := safeNext(c.Query("next")); next != "/my/" {
+		q.Set("next", next)
+	}
+	c.Redirect(http.StatusSeeOther, "/my/login/otp?"+q.Encode())
 }
 
 func (p *myPages) loginOTPView(c *gin.Context, l *consent.Localizer, challenge string) myView {
 	v := p.myBase(c, l)
-	v.Action = "/my/login/otp?" + url.Values{"to": {maskedPhone(c.Query("to"))}}.Encode()
+	q := url.Values{"to": {maskedPhone(c.Query("to"))}}
+	if next := safeNext(c.Query("next")); next != "/my/" {
+		q.Set("next", next)
+	}
+	v.Action = "/my/login/otp?" + q.Encode()
 	v.Challenge, v.CanAnswer = challenge, true
 	v.Notice = l.T("otp_sent", map[string]any{"Phone": maskedPhone(c.Query("to"))})
 	return v
@@ -321,7 +337,7 @@ func (p *myPages) login(c *gin.Context) {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: mySessionCookie, Value: token, Path: "/my", HttpOnly: true,
 		Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode, MaxAge: int(consent.SessionAbsolute.Seconds())})
-	c.Redirect(http.StatusSeeOther, "/my/")
+	c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
 }
 
 func (p *myPages) logout(c *gin.Context) {

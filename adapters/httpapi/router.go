@@ -189,6 +189,8 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	mg.POST("/erase", my.protectMy, my.loggedIn, my.erase)
 	mg.POST("/notifications", my.protectMy, my.loggedIn, my.notifications)
 	mg.GET("/documents", my.loggedIn, my.documents)
+	mg.GET("/v/:token", my.showQR)
+	mg.POST("/verify", my.protectMy, my.loggedIn, my.verify)
 	mg.GET("/documents/:holder/:type", my.loggedIn, my.document)
 	mg.POST("/report", my.protectMy, my.loggedIn, my.report)
 	mg.POST("/share", my.protectMy, my.loggedIn, my.openShare)
@@ -206,7 +208,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	vg := r.Group("/api/v1/verify", requireToken(d.Tokens, d.Log, partners.ScopeVerify, "a verifier's", func(oauth.AccessInfo) bool { return true }))
 	vg.POST("", v.verify)
 	vg.GET("/history", v.history)
-	r.GET("/v/:token", v.landing)
+	r.GET("/v/:token", my.qrLanding)
 
 	// Partners manage the grants they hold, with any token of their own.
 	gm := &grantsAPI{grants: d.Grants, signatures: d.PartnerSignatures, log: d.Log}

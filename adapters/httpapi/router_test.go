@@ -258,3 +258,55 @@ func TestMyDocuments(t *testing.T) {
 		t.Errorf("me API: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A person checks a shared document: the QR link leads to the settings'
+// path, asks a person who is not logged in to log in and brings them back,
+// and shows the document only after a confirming POST; a short code works
+// from the settings page. Log-in never sends the browser anywhere else.
+func TestPersonVerification(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	token := strings.Repeat("T", 43)
+	resp, _ := g.do(t, "GET", "/v/"+token, nil, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/my/v/"+token {
+		t.Fatalf("QR landing: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, page := g.do(t, "GET", "/my/v/"+token, nil, http.Header{"Accept-Language": {"en"}})
+	if resp.StatusCode != 200 || !strings.Contains(page, `action="/my/login?next=%2Fmy%2Fv%2F`+token+`"`) || !strings.Contains(page, "log in first") {
+		t.Fatalf("not logged in: %d %s", resp.StatusCode, page)
+	}
+	if g.called("view-as-person") {
+		t.Error("a page asking to log in looked the share up")
+	}
+
+	h, csrf := g.formSession(t, "/my/")
+	h.Add("Cookie", "kelisim_my=session-token")
+	resp, page = g.do(t, "GET", "/my/v/"+token, nil, h)
+	if resp.StatusCode != 200 || !strings.Contains(page, `name="token" value="`+token+`"`) || g.called("view-as-person") {
+		t.Fatalf("logged in, before confirming: %d %s", resp.StatusCode, page)
+	}
+	for _, form := range []url.Values{{"csrf": {csrf}, "token": {token}}, {"csrf": {csrf}, "code": {"123456"}}} {
+		resp, page = g.do(t, "POST", "/my/verify", strings.NewReader(form.Encode()), h)
+		for _, want := range []string{"Signature verified: issued by Ministry of Internal Affairs.", "Shared by Aidar Serikov, until 2026-11-30 15:05.",
+			"form-id_card", "045123456"} {
+			if !strings.Contains(html.UnescapeString(page), want) {
+				t.Errorf("%v: the page lacks %q", form, want)
+			}
+		}
+	}
+	resp, page = g.do(t, "POST", "/my/verify", strings.NewReader(url.Values{"csrf": {csrf}, "code": {"654321"}}.Encode()), h)
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(page, "form-id_card") {
+		t.Errorf("a wrong code: %d", resp.StatusCode)
+	}
+	if resp, _ := g.do(t, "POST", "/my/verify", strings.NewReader(url.Values{"code": {"123456"}}.Encode()), h); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("without the form's token: %d", resp.StatusCode)
+	}
+
+	// Log-in comes back to a share's page, and to nowhere else.
+	for next, want := range map[string]string{"/my/v/" + token: "/my/v/" + token, "https://evil.example/": "/my/", "/my/v/../../admin": "/my/", "//evil.example": "/my/"} {
+		resp, _ := g.do(t, "POST", "/my/login/otp?"+url.Values{"next": {next}}.Encode(),
+			strings.NewReader(url.Values{"csrf": {csrf}, "challenge": {"ch1"}, "otp": {"123456"}}.Encode()), h)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != want {
+			t.Errorf("after log-in with next %q: %d %q, want %q", next, resp.StatusCode, loc, want)
+		}
+	}
+}

@@ -29,6 +29,7 @@ type Shares interface {
 	URL(id string) string
 	Verify(ctx context.Context, verifier, code, token string) (string, consent.Share, error)
 	Views(ctx context.Context, verifier string) ([]consent.AccessEvent, error)
+	ViewAsPerson(ctx context.Context, viewer consent.IIN, code, token string) (consent.PersonView, error)
 }
 
 // qrPNG is the QR code of a share's URL.
@@ -138,13 +139,6 @@ func (v *verifyAPI) history(c *gin.Context) {
 		out[i] = gin.H{"at": e.At, "document": e.Document, "share_id": e.GrantID}
 	}
 	c.JSON(http.StatusOK, gin.H{"views": out})
-}
-
-// landing is what a phone camera opens from the QR code: it says to use a
-// verifier's app; the document is never shown to an anonymous browser.
-func (v *verifyAPI) landing(c *gin.Context) {
-	c.Header("Content-Type", "text/html; charset=utf-8")
-	c.String(http.StatusOK, "<!doctype html><title>Kelisim</title><p>Scan this code with an authorised verifier's app. · Бұл кодты уәкілетті тексерушінің қосымшасымен сканерлеңіз. · Отсканируйте код приложением уполномоченного проверяющего.</p>")
 }
 
 // Citizen's web pages: /my/share.

@@ -102,7 +102,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		Outbox: d.outbox, Access: st, Reports: d.reports, Prefs: st, Documents: d.library, Key: in.secrets.Key("settings"), Now: now}); err != nil {
 		return d, err
 	}
-	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st,
+	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st, Registry: in.citizens,
 		Key: in.secrets.Key("shares"), Issuer: cfg.Issuer, Now: now,
 		Wrong: consent.VerifyLimits{PerVerifier: cfg.VerifyWrongLimit, All: cfg.VerifyGlobalWrongLimit}}); err != nil {
 		return d, err
