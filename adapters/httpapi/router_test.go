@@ -286,6 +286,9 @@ func TestPersonVerification(t *testing.T) {
 	}
 	for _, form := range []url.Values{{"csrf": {csrf}, "token": {token}}, {"csrf": {csrf}, "code": {"123456"}}} {
 		resp, page = g.do(t, "POST", "/my/verify", strings.NewReader(form.Encode()), h)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%v: %d", form, resp.StatusCode)
+		}
 		for _, want := range []string{"Signature verified: issued by Ministry of Internal Affairs.", "Shared by Aidar Serikov, until 2026-11-30 15:05.",
 			"form-id_card", "045123456"} {
 			if !strings.Contains(html.UnescapeString(page), want) {
