@@ -313,6 +313,10 @@ func TestConsentNoEnumeration(t *testing.T) {
 	if wrongPair.status != right.status || normalize(wrongPair.body) != normalize(right.body) || normalize(unknown.body) != normalize(right.body) {
 		t.Errorf("answers differ:\nwrong pair %d\n%s\nunknown %d\n%s\nright %d\n%s", wrongPair.status, normalize(wrongPair.body), unknown.status, normalize(unknown.body), right.status, normalize(right.body))
 	}
+	// Everyone, matched or not, is told what to do when no SMS arrives.
+	if !strings.Contains(right.body, `id="no-sms"`) || !strings.Contains(right.body, "мобильді азаматтар базасында") {
+		t.Errorf("the code page does not say what to do without an SMS:\n%s", right.body)
+	}
 	g.sms.next(t, aidarPhone) // the right pair's SMS arrives
 	if n := g.sms.count(); n != 0 {
 		t.Errorf("%d SMS sent for pairs that did not match", n)
