@@ -46,6 +46,7 @@ type GrantState struct {
 	TermsVersion string         `json:"terms_version"`
 	TermsDigest  string         `json:"terms_digest,omitempty"`
 	Status       GrantStatus    `json:"status"`
+	Method       Method         `json:"method,omitempty"` // how the latest consent was given
 }
 
 // GrantEvent is the history's record of grant g's lifecycle event kind at
@@ -57,7 +58,7 @@ func GrantEvent(g Grant, kind string, at time.Time) AccessEvent {
 	}
 	e := AccessEvent{At: at, Citizen: g.Citizen, Holder: g.Citizen, PartnerID: g.PartnerID, GrantID: g.ID, Kind: kind,
 		Grant: &GrantState{Receipt: newID(), Documents: slices.Clone(g.Documents), Holders: slices.Clone(holders), Purpose: g.Purpose,
-			CreatedAt: g.CreatedAt, ExpiresAt: g.ExpiresAt, TermsVersion: g.TermsVersion, TermsDigest: g.TermsDigest, Status: g.Status}}
+			CreatedAt: g.CreatedAt, ExpiresAt: g.ExpiresAt, TermsVersion: g.TermsVersion, TermsDigest: g.TermsDigest, Status: g.Status, Method: g.Method.OrDefault()}}
 	if g.Status != GrantActive {
 		e.By = g.StatusBy
 	}

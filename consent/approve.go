@@ -85,6 +85,7 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 		g := Grant{
 			ID: newID(), Citizen: c.Citizen, PartnerID: c.PartnerID, Holders: holders, Documents: c.Documents, Purpose: r.Purpose,
 			CreatedAt: now, ExpiresAt: ends, TermsVersion: s.terms.Version, TermsDigest: s.terms.Digest(), ChallengeID: c.ID, Status: GrantActive,
+			Method: c.Method.OrDefault(),
 		}
 		if r.Action != GrantCreate {
 			old, err := s.changing(ctx, r.Change, c.PartnerID, c.Citizen)
@@ -92,6 +93,7 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 				return Grant{}, err
 			}
 			g = old.Changed(r.Action, c.Documents, holders, ends, r.Purpose, s.terms, c.ID, r.Allowed)
+			g.Method = c.Method.OrDefault()
 		}
 		c.Status = ChallengeUsed
 		due := g

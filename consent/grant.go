@@ -50,6 +50,27 @@ type Grant struct {
 	// Deletion is the partner's confirmation that it deleted what it
 	// received, once the grant ended; nil until it confirms.
 	Deletion *Deletion
+	// Method is how the citizen proved who they were for its latest
+	// consent: MethodSMS or MethodSignature.
+	Method Method
+}
+
+// Method is how a citizen proved who they are: the collection method a
+// consent receipt names.
+type Method string
+
+// Methods.
+const (
+	MethodSMS       Method = "sms-otp"
+	MethodSignature Method = "digital-signature"
+)
+
+// OrDefault is m, or MethodSMS for what was recorded before methods were.
+func (m Method) OrDefault() Method {
+	if m == "" {
+		return MethodSMS
+	}
+	return m
 }
 
 // ErrGrantNotFound: no grant with that id.

@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"context"
 	"strings"
 )
 
@@ -97,3 +98,18 @@ func (p Phone) Masked() string {
 	}
 	return string(p[:2]) + strings.Repeat("*", len(p)-4) + string(p[len(p)-2:])
 }
+
+// SignatureCheck verifies a citizen's digital signature of a challenge.
+type SignatureCheck interface {
+	// Verify checks signed (a CMS signature as the citizen's signing app
+	// makes it) over challenge and returns the IIN its certificate names.
+	// Every refusal wraps ErrBadSignature, saying why.
+	Verify(ctx context.Context, challenge, signed []byte) (IIN, error)
+}
+
+// Digital signature errors.
+var (
+	ErrBadSignature  = newError(KindInvalid, "err_bad_signature", "the digital signature is not accepted")
+	ErrSignatureIIN  = newError(KindInvalid, "err_signature_iin", "the signature's certificate is not of this IIN")
+	ErrNoSignatureCA = newError(KindNotFound, "", "log-in by digital signature is not offered here")
+)

@@ -67,6 +67,10 @@ type Challenge struct {
 	SentAt    time.Time
 	ExpiresAt time.Time
 	Version   int // for compare-and-swap updates
+	// Method is how the citizen proves who they are: by the code
+	// (MethodSMS), or by signing the challenge (MethodSignature), when no
+	// code is sent and none verifies.
+	Method Method
 }
 
 // OTPConfig holds the rules of one-time passwords.

@@ -155,7 +155,7 @@ func (r *Receipts) Claims(g Grant, p PartnerInfo, events []AccessEvent, i int, c
 	c := map[string]any{
 		"iss": r.cfg.Issuer, "aud": aud, "jti": st.Receipt, "iat": e.At.Unix(),
 		"receipt_version": ReceiptVersion, "jurisdiction": r.cfg.Jurisdiction, "event": e.Kind,
-		"collection_method": "sms-otp", "controller": map[string]string{"id": p.ID, "name": p.Name},
+		"collection_method": st.Method.OrDefault(), "controller": map[string]string{"id": p.ID, "name": p.Name},
 		"sub": r.cfg.Pairwise(p.ID, string(g.Citizen)), "grant_id": g.ID, "status": st.Status,
 		"documents": st.Documents, "holders": holders, "purpose": st.Purpose,
 		"created_at": st.CreatedAt.UTC().Format(time.RFC3339), "expires_at": st.ExpiresAt.UTC().Format(time.RFC3339),

@@ -61,8 +61,11 @@ type ServiceConfig struct {
 	OTP      OTPConfig
 	Terms    Terms // the current terms: version and text
 	Outbox   GrantOutbox
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Signatures checks citizens' digital signatures; nil: only SMS codes
+	// are offered.
+	Signatures SignatureCheck
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // Service runs the citizen's consent: it checks who the citizen is, sends
@@ -76,6 +79,7 @@ type Service struct {
 	cfg      OTPConfig
 	terms    Terms
 	outbox   GrantOutbox
+	sig      SignatureCheck
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -91,7 +95,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("consent.NewService: %w", err)
 	}
 	return &Service{store: cfg.Store, registry: cfg.Registry, sms: cfg.SMS, messages: cfg.Messages, key: cfg.Key, cfg: cfg.OTP,
-		terms: cfg.Terms, outbox: cfg.Outbox, now: cfg.Now, log: cfg.Log}, nil
+		terms: cfg.Terms, outbox: cfg.Outbox, sig: cfg.Signatures, now: cfg.Now, log: cfg.Log}, nil
 }
 
 // TermsVersion is the version of the terms consents are given under now.
@@ -264,6 +268,8 @@ func (s *Service) Challenge(ctx context.Context, id, session string) (Challenge,
 // usable reports why a challenge takes no code or resend, if it does not.
 func (s *Service) usable(c Challenge) error {
 	switch {
+	case c.Method == MethodSignature:
+		return ErrUnknownChallenge // a challenge to sign takes no code
 	case c.Status == ChallengeUsed || c.Status == ChallengeVerified:
 		return ErrCodeUsed
 	case c.Status == ChallengeDead:

@@ -55,6 +55,8 @@ type SettingsStore interface {
 type LoginCodes interface {
 	Start(ctx context.Context, r StartRequest) (Challenge, error)
 	UseLoginCode(ctx context.Context, challengeID, session, code string) (Challenge, error)
+	StartSigned(ctx context.Context, r StartRequest) (Challenge, error)
+	VerifySignature(ctx context.Context, id, session string, signed []byte, docs []DocumentType, days int) (Challenge, error)
 }
 
 // RevocationOutbox is what revoking needs of the outbox: the partner's
@@ -143,6 +145,33 @@ func (s *Settings) LogIn(ctx context.Context, challengeID, session, code string)
 	if err != nil {
 		return "", "", err
 	}
+	return s.open(ctx, c)
+}
+
+// StartSignatureLogin makes the one-time challenge a citizen signs to log
+// in with their digital signature. Returns ErrNoSignatureCA when
+// signatures are not offered, and the errors of Service.StartSigned.
+func (s *Settings) StartSignatureLogin(ctx context.Context, session, iin, lang, clientIP string) (Challenge, error) {
+	return s.codes.StartSigned(ctx, StartRequest{PartnerID: LoginPartner, PendingID: "login", Session: session, IIN: iin,
+		Lang: lang, ClientIP: clientIP})
+}
+
+// LogInBySignature checks the citizen's signature of the challenge and
+// opens a session; it returns the token for the cookie. Returns the
+// errors of Service.VerifySignature.
+func (s *Settings) LogInBySignature(ctx context.Context, challengeID, session string, signed []byte) (string, IIN, error) {
+	c, err := s.codes.VerifySignature(ctx, challengeID, session, signed, nil, 0)
+	if err != nil {
+		return "", "", err
+	}
+	if c.PartnerID != LoginPartner {
+		return "", "", ErrUnknownChallenge
+	}
+	return s.open(ctx, c)
+}
+
+// open opens a session for the citizen of a used log-in challenge.
+func (s *Settings) open(ctx context.Context, c Challenge) (string, IIN, error) {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	token := base64.RawURLEncoding.EncodeToString(b)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -43,6 +44,9 @@ type Consents interface {
 	Holders(ctx context.Context, challengeID, session string, asked []string) ([]consent.HolderChoice, error)
 	Grant(ctx context.Context, id string) (consent.Grant, error)
 	Config() consent.OTPConfig
+	SignaturesOffered() bool
+	StartSigned(ctx context.Context, r consent.StartRequest) (consent.Challenge, error)
+	VerifySignature(ctx context.Context, id, session string, signed []byte, docs []consent.DocumentType, days int) (consent.Challenge, error)
 }
 
 // ConsentRedirect is the oauth.Consent of the gateway: it sends the
@@ -199,6 +203,7 @@ func (p *consentPages) showConsent(c *gin.Context) {
 	v.Action = "/consent/" + url.PathEscape(req.ID)
 	v.Documents, v.Days = options(req, l, nil, 0)
 	v.IIN = string(req.LoginHint)
+	v.Signatures = p.consents.SignaturesOffered()
 	p.render(c, http.StatusOK, "consent.html", v)
 }
 
@@ -224,7 +229,12 @@ func (p *consentPages) start(c *gin.Context) {
 		return
 	}
 	v.Documents, v.Days = options(req, l, docs, days)
-	ch, err := p.consents.Start(c.Request.Context(), consent.StartRequest{
+	v.Signatures = p.consents.SignaturesOffered()
+	start := p.consents.Start
+	if c.PostForm("decision") == "sign" {
+		start = p.consents.StartSigned
+	}
+	ch, err := start(c.Request.Context(), consent.StartRequest{
 		PendingID: req.ID, PartnerID: req.partner.ID, PartnerName: req.partner.DisplayName(l.Lang),
 		Session: session, IIN: v.IIN, Phone: v.Phone, Documents: docs, Days: days, Lang: l.Lang, ClientIP: c.ClientIP(),
 		NoDocuments: req.NoDocuments(), Changes: req.Change,
@@ -237,9 +247,88 @@ func (p *consentPages) start(c *gin.Context) {
 		p.formError(c, l, "consent.html", &v, &v, err)
 		return
 	}
+	if ch.Method == consent.MethodSignature {
+		c.Redirect(http.StatusSeeOther, "/consent/"+url.PathEscape(req.ID)+"/sign?"+url.Values{"challenge": {ch.ID}}.Encode())
+		return
+	}
 	phone, _ := consent.ParsePhone(v.Phone)
 	q := url.Values{"challenge": {ch.ID}, "to": {phone.Masked()}}
 	c.Redirect(http.StatusSeeOther, "/consent/"+url.PathEscape(req.ID)+"/otp?"+q.Encode())
+}
+
+// signView is the page that asks for the signature of challenge ch.
+func (p *consentPages) signView(c *gin.Context, req *request, l *consent.Localizer, session string, ch consent.Challenge) view {
+	v := p.base(c, req, l, session)
+	v.Action = "/consent/" + url.PathEscape(req.ID) + "/sign"
+	v.Challenge, v.CanAnswer = ch.ID, true
+	v.Documents, v.Days = options(req, l, ch.Documents, ch.Days)
+	v.ToSign = string(consent.SignedText(ch))
+	return v
+}
+
+func (p *consentPages) showSign(c *gin.Context) {
+	req, l, ok := p.load(c)
+	if !ok {
+		return
+	}
+	session, _ := c.Cookie(sessionCookie)
+	ch, err := p.challenge(c, req, c.Query("challenge"), session)
+	if err == nil && ch.Method != consent.MethodSignature {
+		err = consent.ErrUnknownChallenge
+	}
+	if err != nil {
+		p.fail(c, l, err)
+		return
+	}
+	p.render(c, http.StatusOK, "sign.html", p.signView(c, req, l, session, ch))
+}
+
+// signedForm reads the signature the citizen pasted or uploaded.
+func signedForm(c *gin.Context) []byte {
+	if fh, err := c.FormFile("signature_file"); err == nil && fh.Size > 0 {
+		if f, err := fh.Open(); err == nil {
+			defer f.Close()
+			b, _ := io.ReadAll(io.LimitReader(f, 256<<10))
+			return b
+		}
+	}
+	return []byte(c.PostForm("signature"))
+}
+
+// sign takes the citizen's signature instead of a code: once it verifies,
+// the consent goes on as after the right code.
+func (p *consentPages) sign(c *gin.Context) {
+	req, l, ok := p.load(c)
+	if !ok {
+		return
+	}
+	session, _ := c.Cookie(sessionCookie)
+	ch, err := p.challenge(c, req, c.PostForm("challenge"), session)
+	if err != nil {
+		p.fail(c, l, err)
+		return
+	}
+	if c.PostForm("decision") == "deny" {
+		if err := p.auth.Finish(c.Writer, c.Request, req.ID, deny); err != nil {
+			p.fail(c, l, err)
+		}
+		return
+	}
+	v := p.signView(c, req, l, session, ch)
+	docs, days, err := req.Select(c.PostFormArray("doc"), c.PostForm("days"))
+	if err != nil {
+		p.formError(c, l, "sign.html", &v, &v, err)
+		return
+	}
+	v.Documents, v.Days = options(req, l, docs, days)
+	if _, err := p.consents.VerifySignature(c.Request.Context(), ch.ID, session, signedForm(c), docs, days); err != nil {
+		if errors.Is(err, consent.ErrCodeUsed) || errors.Is(err, consent.ErrCodeExpired) || errors.Is(err, consent.ErrCodeDead) {
+			v.CanAnswer = false
+		}
+		p.formError(c, l, "sign.html", &v, &v, err)
+		return
+	}
+	p.approve(c, req, l, p.otpView(c, req, l, session, ch), session, ch.ID, "", docs, days, nil)
 }
 
 func (p *consentPages) otpView(c *gin.Context, req *request, l *consent.Localizer, session string, ch consent.Challenge) view {
@@ -328,9 +417,17 @@ func (p *consentPages) answer(c *gin.Context) {
 		p.fail(c, l, err)
 		return
 	}
-	err = p.auth.Finish(c.Writer, c.Request, req.ID, func(ctx context.Context) (oauth.Decision, error) {
+	p.approve(c, req, l, v, session, ch.ID, c.PostForm("otp"), docs, days, holders)
+}
+
+// approve records the grant of a challenge proved by its code (or by a
+// signature, verified before), and finishes the authorization request.
+func (p *consentPages) approve(c *gin.Context, req *request, l *consent.Localizer, v view, session, challenge, code string,
+	docs []consent.DocumentType, days int, holders []int) {
+	ch := consent.Challenge{ID: challenge}
+	err := p.auth.Finish(c.Writer, c.Request, req.ID, func(ctx context.Context) (oauth.Decision, error) {
 		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: ch.ID, Session: session,
-			Code: c.PostForm("otp"), Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders(),
+			Code: code, Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders(),
 			Change: req.Change, Action: req.Action, Allowed: req.partner.Documents})
 		if errors.Is(err, consent.ErrGrantGone) {
 			return oauth.Decision{Err: oauth.ErrInvalidGrantID}, nil // ended since the page was shown

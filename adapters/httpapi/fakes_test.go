@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -119,6 +120,20 @@ func (f fakeConsents) Grant(_ context.Context, id string) (consent.Grant, error)
 	return consent.Grant{ID: id, Status: consent.GrantActive, Documents: []consent.DocumentType{"id_card"}, ExpiresAt: time.Now().Add(time.Hour)}, nil
 }
 func (f fakeConsents) Config() consent.OTPConfig { return consent.DefaultOTPConfig }
+func (f fakeConsents) SignaturesOffered() bool   { return true }
+func (f fakeConsents) StartSigned(_ context.Context, r consent.StartRequest) (consent.Challenge, error) {
+	return consent.Challenge{ID: "sig1", PendingID: "req1", PartnerID: r.PartnerID, Method: consent.MethodSignature,
+		Documents: r.Documents, Days: r.Days}, f.call("start-signed")
+}
+func (f fakeConsents) VerifySignature(_ context.Context, id, _ string, signed []byte, _ []consent.DocumentType, _ int) (consent.Challenge, error) {
+	if err := f.call("verify-signature"); err != nil {
+		return consent.Challenge{}, err
+	}
+	if string(signed) != "good signature" {
+		return consent.Challenge{}, fmt.Errorf("%w: revoked", consent.ErrBadSignature)
+	}
+	return consent.Challenge{ID: id, Method: consent.MethodSignature, Status: consent.ChallengeVerified}, nil
+}
 
 type fakeDirectory struct{}
 
@@ -176,6 +191,15 @@ func (f fakeSettings) Citizen(_ context.Context, token string) (consent.IIN, err
 		return "", consent.ErrNoSession
 	}
 	return "850315300128", nil
+}
+func (f fakeSettings) StartSignatureLogin(context.Context, string, string, string, string) (consent.Challenge, error) {
+	return consent.Challenge{ID: "sig-login", Method: consent.MethodSignature}, f.call("start-signature-login")
+}
+func (f fakeSettings) LogInBySignature(_ context.Context, _, _ string, signed []byte) (string, consent.IIN, error) {
+	if string(signed) != "good signature" {
+		return "", "", fmt.Errorf("%w: revoked", consent.ErrBadSignature)
+	}
+	return "session-token", "850315300128", f.call("signature-login")
 }
 func (f fakeSettings) LogOut(context.Context, string) error { return f.call("logout") }
 func (f fakeSettings) Grants(context.Context, consent.IIN) ([]consent.GrantView, error) {

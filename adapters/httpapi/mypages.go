@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -25,6 +26,10 @@ const (
 
 type myPages struct {
 	*pages
+	signatures bool // log-in by digital signature is offered
+	codes      interface {
+		Challenge(ctx context.Context, id, session string) (consent.Challenge, error)
+	}
 	settings Settings
 	shares   Shares
 	partners Directory
@@ -140,7 +145,7 @@ func (p *myPages) home(c *gin.Context) {
 		return
 	}
 	if iin == "" {
-		v.Action = "/my/login"
+		p.loginForms(&v, "")
 		p.render(c, http.StatusOK, "mylogin.html", v)
 		return
 	}
@@ -288,10 +293,7 @@ func docName(l *consent.Localizer, t consent.DocumentType) string {
 func (p *myPages) startLogin(c *gin.Context) {
 	l := p.localizer(c, "")
 	v := p.myBase(c, l)
-	v.Action = "/my/login"
-	if next := safeNext(c.Query("next")); next != "/my/" {
-		v.Action += "?" + url.Values{"next": {next}}.Encode()
-	}
+	p.loginForms(&v, c.Query("next"))
 	v.IIN, v.Phone = c.PostForm("iin"), c.PostForm("phone")
 	ch, err := p.settings.StartLogin(c.Request.Context(), p.preSession(c), v.IIN, v.Phone, l.Lang, c.ClientIP())
 	if err != nil {

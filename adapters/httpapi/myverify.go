@@ -60,7 +60,7 @@ func (p *myPages) showQR(c *gin.Context) {
 	}
 	v := p.myBase(c, l)
 	if iin == "" {
-		v.Action = "/my/login?" + url.Values{"next": {"/my/v/" + token}}.Encode()
+		p.loginForms(&v, "/my/v/"+token)
 		v.Notice = l.T("verify_login", nil)
 		p.render(c, http.StatusOK, "mylogin.html", v)
 		return

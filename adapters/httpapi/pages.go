@@ -113,6 +113,11 @@ type view struct {
 	// Holders, once the code was right and the citizen represents minors:
 	// whose documents to share.
 	Holders []holderOption
+	// Signatures: the citizen may sign instead of an SMS code; ToSign is
+	// the text to sign, SignAction where the log-in by signature starts.
+	Signatures bool
+	ToSign     string
+	SignAction string
 	// DocumentsLegend heads the documents offered; Change, when the
 	// request merges into or replaces a grant, says what stays and what
 	// changes.

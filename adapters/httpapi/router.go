@@ -149,6 +149,8 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	cg.POST("/:id", cp.protect, cp.start)
 	cg.GET("/:id/otp", cp.showOTP)
 	cg.POST("/:id/otp", cp.protect, cp.answer)
+	cg.GET("/:id/sign", cp.showSign)
+	cg.POST("/:id/sign", cp.protect, cp.sign)
 
 	// Consent receipts: their status for anybody, the terms they cover.
 	rc := &receiptsAPI{receipts: d.Receipts, terms: d.TermsTexts, log: d.Log}
@@ -176,12 +178,15 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	r.GET("/history/consistency", hl.consistency)
 
 	// The citizen's settings pages.
-	my := &myPages{pages: pg, settings: d.Settings, shares: d.Shares, partners: d.Directory, receipts: d.Receipts, ledger: d.Ledger}
+	my := &myPages{pages: pg, signatures: d.Consents.SignaturesOffered(), codes: d.Consents, settings: d.Settings, shares: d.Shares, partners: d.Directory, receipts: d.Receipts, ledger: d.Ledger}
 	mg := r.Group("/my", pageHeaders)
 	mg.GET("/", my.home)
 	mg.POST("/login", my.protectMy, my.startLogin)
 	mg.GET("/login/otp", my.showLoginOTP)
 	mg.POST("/login/otp", my.protectMy, my.login)
+	mg.POST("/login/signature", my.protectMy, my.startSignatureLogin)
+	mg.GET("/login/sign", my.showSignatureLogin)
+	mg.POST("/login/sign", my.protectMy, my.signatureLogin)
 	mg.POST("/logout", my.protectMy, my.logout)
 	mg.POST("/revoke", my.protectMy, my.loggedIn, my.revoke)
 	mg.GET("/grants/:id/receipt", my.loggedIn, my.receipt)

@@ -10,6 +10,8 @@ import (
 type Settings interface {
 	StartLogin(ctx context.Context, session, iin, phone, lang, clientIP string) (consent.Challenge, error)
 	LogIn(ctx context.Context, challengeID, session, code string) (string, consent.IIN, error)
+	StartSignatureLogin(ctx context.Context, session, iin, lang, clientIP string) (consent.Challenge, error)
+	LogInBySignature(ctx context.Context, challengeID, session string, signed []byte) (string, consent.IIN, error)
 	Citizen(ctx context.Context, token string) (consent.IIN, error)
 	LogOut(ctx context.Context, token string) error
 	Grants(ctx context.Context, citizen consent.IIN) ([]consent.GrantView, error)

@@ -48,14 +48,15 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 }
 
 const challengeColumns = `id, pending_id, partner_id, session, citizen, documents, days, code_hash,
-	attempts, resends, status, lang, created_at, sent_at, expires_at, version, budget, represents`
+	attempts, resends, status, lang, created_at, sent_at, expires_at, version, budget, represents, method`
 
 // CreateChallenge implements consent.Store.
 func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error {
 	_, err := s.q(ctx).Exec(ctx, `INSERT INTO otp_challenges (`+challengeColumns+`)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		c.ID, c.PendingID, c.PartnerID, c.Session, string(c.Citizen), docStrings(c.Documents), c.Days, c.CodeHash,
-		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version, c.Budget, iinStrings(c.Represents))
+		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version, c.Budget, iinStrings(c.Represents),
+		c.Method.OrDefault())
 	return translate(err)
 }
 
@@ -66,7 +67,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (consent.Challenge,
 	var docs, represents []string
 	err := s.q(ctx).QueryRow(ctx, `SELECT `+challengeColumns+` FROM otp_challenges WHERE id = $1`, id).Scan(
 		&c.ID, &c.PendingID, &c.PartnerID, &c.Session, &citizen, &docs, &c.Days, &c.CodeHash,
-		&c.Attempts, &c.Resends, &c.Status, &c.Lang, &c.CreatedAt, &c.SentAt, &c.ExpiresAt, &c.Version, &c.Budget, &represents)
+		&c.Attempts, &c.Resends, &c.Status, &c.Lang, &c.CreatedAt, &c.SentAt, &c.ExpiresAt, &c.Version, &c.Budget, &represents, &c.Method)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return consent.Challenge{}, consent.ErrUnknownChallenge
 	}
@@ -116,8 +117,8 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 		n := consent.Notices([]consent.AccessEvent{e})[0]
 		_, err = q.Exec(ctx, `WITH g AS (
 				INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
-					expires_at, terms_version, challenge_id, status, holders, terms_digest)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id, citizen, partner_id, created_at),
+					expires_at, terms_version, challenge_id, status, holders, terms_digest, method)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17) RETURNING id, citizen, partner_id, created_at),
 			h AS (INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
 				SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g)
 			INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, status, next_attempt_at, created_at)
@@ -125,7 +126,7 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 			ON CONFLICT (id) DO NOTHING`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
 			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail),
-			n.ID, n.Kind, n.Lang)
+			n.ID, n.Kind, n.Lang, g.Method.OrDefault())
 		if err != nil {
 			return translate(err)
 		}
@@ -140,10 +141,10 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 			return err // first: a stale challenge is tried again, and nothing else was written
 		}
 		tag, err := q.Exec(ctx, `UPDATE grants SET documents = $4, holders = $5, purpose = $6, expires_at = $7,
-				terms_version = $8, challenge_id = $9, terms_digest = $10
+				terms_version = $8, challenge_id = $9, terms_digest = $10, method = $11
 			WHERE id = $1 AND citizen = $2 AND partner_id = $3 AND status = 'active'`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), iinStrings(g.Holders), g.Purpose, g.ExpiresAt,
-			g.TermsVersion, g.ChallengeID, g.TermsDigest)
+			g.TermsVersion, g.ChallengeID, g.TermsDigest, g.Method.OrDefault())
 		if err != nil {
 			return translate(err)
 		}
@@ -166,7 +167,7 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 
 const grantColumns = `id, citizen, partner_id, documents, purpose, created_at, expires_at,
 	terms_version, challenge_id, status, status_changed_at, status_by, status_reason, revocation_acked_at, holders, terms_digest,
-	deletion_at, deletion_detail`
+	deletion_at, deletion_detail, method`
 
 func scanGrant(row pgx.Row) (consent.Grant, error) {
 	var r grantRow
@@ -188,11 +189,12 @@ type grantRow struct {
 	created, expires, changed, acked                                              *time.Time
 	deletedAt                                                                     *time.Time
 	deletion                                                                      *consent.Deletion
+	method                                                                        *string
 }
 
 func (r *grantRow) dest() []any {
 	return []any{&r.id, &r.citizen, &r.partnerID, &r.docs, &r.purpose, &r.created, &r.expires,
-		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked, &r.holders, &r.digest, &r.deletedAt, &r.deletion}
+		&r.terms, &r.challenge, &r.status, &r.changed, &r.by, &r.reason, &r.acked, &r.holders, &r.digest, &r.deletedAt, &r.deletion, &r.method}
 }
 
 // grant is nil when the row held no grant (an outer join's miss).
@@ -206,6 +208,9 @@ func (r *grantRow) grant() *consent.Grant {
 		StatusBy: *r.by, StatusReason: *r.reason, TermsDigest: *r.digest}
 	if r.changed != nil {
 		g.StatusChangedAt = *r.changed
+	}
+	if r.method != nil {
+		g.Method = consent.Method(*r.method)
 	}
 	if r.acked != nil {
 		g.RevocationAckedAt = *r.acked

@@ -57,6 +57,11 @@ type Config struct {
 	// TrustList is the file of the issuing authorities' keys
 	// (KELISIM_TRUST_LIST); empty with the demo registry: its authorities.
 	TrustList string
+	// KELISIM_SIGNATURE_CA, _CRL, _CRL_EVERY: log-in and consent by
+	// digital signature; unset CA: not offered.
+	SignatureCA       string
+	SignatureCRLs     []string
+	SignatureCRLEvery time.Duration
 
 	TermsVersion string        // KELISIM_TERMS_VERSION
 	Terms        consent.Terms // its text: shipped, or KELISIM_TERMS_FILE
@@ -129,6 +134,9 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_TERMS_VERSION", "version of the terms consents are given under (default 2026-11-01)"},
 	{"KELISIM_DOCUMENT_TYPES_FILE", "document types to add to the shipped ones, or to reword: JSON with each type's names in kk/ru/en, its fields' labels and its display form (see README)"},
 	{"KELISIM_TRUST_LIST", "the issuing authorities whose document signatures the gateway trusts: JSON, one JWKS per authority, re-read when it changes (required with KELISIM_REGISTRY=http; the demo registry's own otherwise)"},
+	{"KELISIM_SIGNATURE_CA", "PEM file of the CA certificates whose citizens' certificates may log in and consent by digital signature; unset: only SMS codes"},
+	{"KELISIM_SIGNATURE_CRL", "comma-separated files or http(s) URLs of those CAs' revocation lists, checked on every signature"},
+	{"KELISIM_SIGNATURE_CRL_EVERY", "how often the revocation lists are read again (default 1h)"},
 	{"KELISIM_TERMS_FILE", "the text of KELISIM_TERMS_VERSION, whose digest every consent receipt carries (needed unless the version's text ships with the gateway)"},
 	{"KELISIM_GRANT_DAYS", "grant duration when the partner asks none (default 90)"},
 	{"KELISIM_MAX_GRANT_DAYS", "the longest grant a partner may ask (default 365)"},
@@ -336,6 +344,21 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.PushURL, c.PushToken, c.PushAudience = get("KELISIM_PUSH_URL", ""), get("KELISIM_PUSH_TOKEN", ""), get("KELISIM_PUSH_AUDIENCE", "kelisim-app")
 	if u, err := url.Parse(c.PushURL); c.PushURL != "" && (err != nil || !u.IsAbs()) {
 		bad("KELISIM_PUSH_URL", "%q is not an absolute URL", c.PushURL)
+	}
+	c.SignatureCA = get("KELISIM_SIGNATURE_CA", "")
+	for _, s := range strings.Split(get("KELISIM_SIGNATURE_CRL", ""), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.SignatureCRLs = append(c.SignatureCRLs, s)
+		}
+	}
+	c.SignatureCRLEvery = duration("KELISIM_SIGNATURE_CRL_EVERY", time.Hour, 24*time.Hour)
+	if c.SignatureCA == "" && len(c.SignatureCRLs) > 0 {
+		bad("KELISIM_SIGNATURE_CRL", "is set without KELISIM_SIGNATURE_CA")
+	}
+	if c.SignatureCA != "" {
+		if _, err := os.Stat(c.SignatureCA); err != nil {
+			bad("KELISIM_SIGNATURE_CA", "%v", err)
+		}
 	}
 	c.Registry = get("KELISIM_REGISTRY", "demo")
 	c.TrustList = get("KELISIM_TRUST_LIST", "")

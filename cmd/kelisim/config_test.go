@@ -34,6 +34,8 @@ func TestConfigErrors(t *testing.T) {
 			[]string{"KELISIM_SECRET: is required", "KELISIM_ADMIN_TOKEN: is required", "KELISIM_SMS: is required"}},
 		{"http sms without url", map[string]string{"KELISIM_SMS": "http"}, []string{"KELISIM_SMS_URL"}},
 		{"http registry without url", map[string]string{"KELISIM_REGISTRY": "http"}, []string{"KELISIM_REGISTRY_URL", "KELISIM_TRUST_LIST: is required"}},
+		{"revocation lists without a CA", map[string]string{"KELISIM_SIGNATURE_CRL": "/tmp/ca.crl"}, []string{"KELISIM_SIGNATURE_CRL"}},
+		{"a signature CA that is not there", map[string]string{"KELISIM_SIGNATURE_CA": "/nonexistent/ca.pem"}, []string{"KELISIM_SIGNATURE_CA"}},
 		{"a trust list that is not there", map[string]string{"KELISIM_TRUST_LIST": "/nonexistent/trust.json"}, []string{"KELISIM_TRUST_LIST"}},
 		{"a document types file that is not there", map[string]string{"KELISIM_DOCUMENT_TYPES_FILE": "/nonexistent/types.json"}, []string{"KELISIM_DOCUMENT_TYPES_FILE"}},
 		{"bad proxy", map[string]string{"KELISIM_TRUSTED_PROXIES": "10.0.0.0/8, proxy"}, []string{"KELISIM_TRUSTED_PROXIES"}},

@@ -30,6 +30,7 @@ import (
 	"github.com/kelisim/kelisim/adapters/notify"
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/registry"
+	"github.com/kelisim/kelisim/adapters/signature"
 	"github.com/kelisim/kelisim/adapters/sms"
 	"github.com/kelisim/kelisim/adapters/storage"
 	"github.com/kelisim/kelisim/consent"
@@ -180,6 +181,7 @@ type gateway struct {
 	upkeep   *consent.Upkeep
 	ledger   *consent.Ledger
 	trust    *registry.TrustList
+	sig      *signature.Checker // nil: signatures are not offered
 	close    func()
 }
 
@@ -264,19 +266,30 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 	if cfg.SMS == "http" {
 		sender = sms.NewHTTP(cfg.SMSURL, cfg.SMSToken, 5*time.Second, 3)
 	}
+	var sig *signature.Checker
+	if cfg.SignatureCA != "" {
+		if sig, err = signature.New(ctx, signature.Config{CAFile: cfg.SignatureCA, CRLs: cfg.SignatureCRLs, Now: now, Log: log}); err != nil {
+			closeStore()
+			return nil, err
+		}
+	}
 	var app consent.Notifier = notify.NewConsole(stderr)
 	if cfg.PushURL != "" {
 		app = notify.NewPush(cfg.PushURL, cfg.PushToken, 5*time.Second, 3)
 	}
 	notifiers := map[string]consent.Notifier{consent.ChannelSMS: notify.NewSMS(sender), consent.ChannelApp: app}
-	parts, err := wireDomain(inputs{cfg: cfg, store: st, clients: clients, citizens: citizens, trust: trust, sms: sender, notifiers: notifiers, messages: messages,
+	var sigCheck consent.SignatureCheck
+	if sig != nil {
+		sigCheck = sig
+	}
+	parts, err := wireDomain(inputs{cfg: cfg, store: st, clients: clients, citizens: citizens, trust: trust, signatures: sigCheck, sms: sender, notifiers: notifiers, messages: messages,
 		keys: keys, secrets: secrets, consent: w.consent, metrics: metrics, now: now, log: log})
 	if err != nil {
 		closeStore()
 		return nil, err
 	}
 	g := &gateway{
-		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, outbox: parts.outbox, upkeep: parts.upkeep, ledger: parts.ledger, trust: trust,
+		cfg: *cfg, log: log, metrics: metrics, close: closeStore, keys: keys, outbox: parts.outbox, upkeep: parts.upkeep, ledger: parts.ledger, trust: trust, sig: sig,
 		deps: httpapi.Deps{
 			OAuth: parts.oauth, Authorizations: parts.oauth, Consents: parts.consents, Messages: messages, Partners: parts.partners,
 			Directory: clients, Tokens: parts.oauth, Documents: parts.fetcher, Deliveries: parts.outbox, Keys: keys,
@@ -327,6 +340,9 @@ func (g *gateway) serve(ctx context.Context, public, metrics, admin net.Listener
 	wg.Go(func() { g.keys.Run(bg, g.log) })
 	wg.Go(func() { g.outbox.Run(bg, 500*time.Millisecond) })
 	wg.Go(func() { g.trust.Run(bg, 30*time.Second, g.log) })
+	if g.sig != nil {
+		wg.Go(func() { g.sig.Run(bg, g.cfg.SignatureCRLEvery) })
+	}
 	wg.Go(func() { g.upkeep.Run(bg, g.cfg.UpkeepEvery) })
 	wg.Go(func() { g.ledger.Run(bg, g.cfg.CheckpointEvery) })
 	defer func() { stopBG(); wg.Wait() }()

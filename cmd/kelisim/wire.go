@@ -42,7 +42,9 @@ type inputs struct {
 	clients  oauth.PartnerGetter // partners as the OAuth server reads them
 	citizens stateSystem
 	trust    consent.IssuerCheck // the issuing authorities' keys
-	sms      consent.SMS
+	// signatures checks citizens' digital signatures; nil: not offered.
+	signatures consent.SignatureCheck
+	sms        consent.SMS
 	// notifiers send citizens' notices, by channel.
 	notifiers map[string]consent.Notifier
 	messages  *consent.Messages
@@ -87,7 +89,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		return d, err
 	}
 	if d.consents, err = consent.NewService(consent.ServiceConfig{Store: st, Registry: in.citizens, SMS: in.sms,
-		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.Terms, Outbox: d.outbox,
+		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.Terms, Outbox: d.outbox, Signatures: in.signatures,
 		Now: now, Log: log}); err != nil {
 		return d, err
 	}
