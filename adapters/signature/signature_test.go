@@ -22,7 +22,7 @@ const iin = "850315300128"
 
 var text = []byte("Kelisim: log in to my settings\nChallenge: abc\n")
 
-func checker(t *testing.T, ca *sigtest.CA, crls ...string) *signature.Checker {
+func checker(t testing.TB, ca *sigtest.CA, crls ...string) *signature.Checker {
 	t.Helper()
 	caFile, crlFile := ca.Files(t.TempDir())
 	if crls == nil {

@@ -28,7 +28,7 @@ type CA struct {
 	key     crypto.Signer
 	serial  int64
 	revoked []x509.RevocationListEntry
-	t       *testing.T
+	t       testing.TB
 }
 
 // Citizen is a certificate the CA issued, with its key.
@@ -38,7 +38,7 @@ type Citizen struct {
 }
 
 // New makes a CA valid from an hour ago for ten years.
-func New(t *testing.T, name string) *CA {
+func New(t testing.TB, name string) *CA {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name, Country: []string{"KZ"}},
@@ -123,7 +123,7 @@ func (ca *CA) WriteCRL(path string, number int64) {
 
 // Sign is text signed by c as a signing app does it: CMS SignedData with
 // the certificate, base64; detached leaves the text out.
-func (c Citizen) Sign(t *testing.T, text []byte, detached bool) string {
+func (c Citizen) Sign(t testing.TB, text []byte, detached bool) string {
 	t.Helper()
 	sd, err := pkcs7.NewSignedData(text)
 	if err != nil {
