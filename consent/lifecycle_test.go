@@ -159,7 +159,7 @@ func TestPartsCheckWhatTheyAreBuiltFrom(t *testing.T) {
 		},
 		"settings without a key": func() error {
 			_, err := consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
-				Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Now: f.clock.now})
+				Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Terms: "2026-11-01", Now: f.clock.now})
 			return err
 		},
 		"shares without limits": func() error {

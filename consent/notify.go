@@ -163,8 +163,14 @@ type NotifierConfig struct {
 	// AppSubject is the citizen's subject at the mobile app.
 	AppSubject func(IIN) string
 	BaseURL    string // the gateway's public URL, for links
-	Now        func() time.Time
-	Log        *slog.Logger
+	// List and TermsVersion tell a citizen how many of their grants are
+	// under terms older than the current ones.
+	List interface {
+		ListGrants(ctx context.Context, citizen IIN) ([]Grant, error)
+	}
+	TermsVersion string
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // NoticeSender writes and sends a citizen's notifications.
@@ -287,6 +293,25 @@ func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, l *Localizer) (s
 			return l.T("notice_ended_by_operator", data), nil
 		}
 		return l.T("notice_expired", data), nil
+	case NoticeTerms:
+		if s.cfg.List == nil {
+			return "", errNothingToTell
+		}
+		grants, err := s.cfg.List.ListGrants(ctx, e.Citizen)
+		if err != nil {
+			return "", err
+		}
+		n := 0
+		for _, g := range grants {
+			if g.ActiveAt(s.cfg.Now()) && g.TermsVersion != s.cfg.TermsVersion {
+				n++
+			}
+		}
+		if n == 0 {
+			return "", errNothingToTell // declined or ended meanwhile
+		}
+		data["Count"], data["Version"], data["Link"] = n, s.cfg.TermsVersion, s.cfg.BaseURL+"/my/terms"
+		return l.T("notice_terms", data, n), nil
 	case NoticeUsed:
 		from := e.CreatedAt
 		to := from.Add(time.Hour)

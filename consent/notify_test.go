@@ -194,3 +194,58 @@ func TestNotifications(t *testing.T) {
 		}
 	})
 }
+
+// New terms: the citizen is told how many of their grants are under the
+// earlier ones, once, and may decline them, which ends each with the
+// reason the partner is told.
+func TestNewTermsToldAndDeclined(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, consent.DefaultOTPConfig)
+	f.partners["bank"] = consent.PartnerInfo{ID: "bank", Name: "Test Bank", Delivery: "pull"}
+	g1 := consentTo(t, f, "bank", 30)
+	g2 := consentTo(t, f, "shop", 30)
+	sendDue(t, f)
+	const next = "2027-01-01"
+	notes := &notes{fail: map[string]error{}}
+	sender := must(consent.NewNoticeSender(consent.NotifierConfig{Prefs: f.store, Registry: f.registry, Grants: f.store,
+		Partners: f.partners, Access: f.store, Messages: must(consent.NewMessages(must(consent.ShippedCatalogue()))),
+		BaseURL: "https://kelisim.test", Now: f.clock.now, Log: f.log, List: f.store, TermsVersion: next,
+		Channels:   map[string]consent.Notifier{consent.ChannelSMS: notes.channel(consent.ChannelSMS), consent.ChannelApp: notes.channel(consent.ChannelApp)},
+		AppSubject: func(consent.IIN) string { return "app" }}))
+	if n, err := f.store.TellTerms(ctx, next, f.clock.now(), 100); err != nil || n != 1 {
+		t.Fatalf("told %d citizens, %v", n, err)
+	}
+	pending, _ := f.outbox.Deliveries(ctx, consent.OutboxPending, 10)
+	if len(pending) != 1 || pending[0].Kind != consent.NoticeTerms {
+		t.Fatalf("pending: %+v", pending)
+	}
+	if err := sender.Send(ctx, pending[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := notes.all(); len(got) != 1 || !strings.Contains(got[0].Text, "2 of your accesses") || !strings.Contains(got[0].Text, "/my/terms") {
+		t.Errorf("the terms notice: %+v", got)
+	}
+	checkClean(t, notes.all())
+
+	settings := must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
+		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Terms: next,
+		Key: []byte("0123456789abcdef0123456789abcdef"), Now: f.clock.now}))
+	old, err := settings.UnderOlderTerms(ctx, aidar)
+	if err != nil || len(old) != 2 {
+		t.Fatalf("under older terms: %+v %v", old, err)
+	}
+	if n, err := settings.DeclineTerms(ctx, aidar); err != nil || n != 2 {
+		t.Fatalf("decline: %d %v", n, err)
+	}
+	for _, id := range []string{g1.ID, g2.ID} {
+		if g, _ := f.consents.Grant(ctx, id); g.Status != consent.GrantRevoked || g.StatusReason != consent.ReasonDeclinedTerms {
+			t.Errorf("after declining: %+v", g)
+		}
+	}
+	if old, _ := settings.UnderOlderTerms(ctx, aidar); len(old) != 0 {
+		t.Errorf("still under older terms: %+v", old)
+	}
+	if err := sender.Send(ctx, pending[0]); err != nil || len(notes.all()) != 1 {
+		t.Errorf("a terms notice after declining told again: %v %+v", err, notes.all())
+	}
+}

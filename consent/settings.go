@@ -86,7 +86,9 @@ type SettingsConfig struct {
 		Own(ctx context.Context, citizen IIN) ([]ReadDocument, error)
 	}
 	Key []byte // keys sessions and pseudonyms
-	Now func() time.Time
+	// Terms is the version of the current terms.
+	Terms string
+	Now   func() time.Time
 }
 
 // Settings is the citizen's side: log-in, grants, revocation, history and
@@ -102,19 +104,20 @@ type Settings struct {
 	docs     interface {
 		Own(ctx context.Context, citizen IIN) ([]ReadDocument, error)
 	}
-	key []byte
-	now func() time.Time
+	key   []byte
+	terms string
+	now   func() time.Time
 }
 
 // NewSettings checks cfg and returns the citizen's settings service.
 func NewSettings(cfg SettingsConfig) (*Settings, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Codes": cfg.Codes == nil, "Registry": cfg.Registry == nil,
-		"Outbox": cfg.Outbox == nil, "Access": cfg.Access == nil, "Reports": cfg.Reports == nil, "Prefs": cfg.Prefs == nil, "Documents": cfg.Documents == nil,
+		"Outbox": cfg.Outbox == nil, "Access": cfg.Access == nil, "Reports": cfg.Reports == nil, "Prefs": cfg.Prefs == nil, "Documents": cfg.Documents == nil, "Terms": cfg.Terms == "",
 		"Key": len(cfg.Key) < 16, "Now": cfg.Now == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewSettings: %w", err)
 	}
 	return &Settings{store: cfg.Store, codes: cfg.Codes, registry: cfg.Registry, outbox: cfg.Outbox, access: cfg.Access,
-		reports: cfg.Reports, prefs: cfg.Prefs, docs: cfg.Documents, key: cfg.Key, now: cfg.Now}, nil
+		reports: cfg.Reports, prefs: cfg.Prefs, docs: cfg.Documents, key: cfg.Key, terms: cfg.Terms, now: cfg.Now}, nil
 }
 
 // Report records an error report on one of the citizen's documents and

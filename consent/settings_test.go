@@ -60,7 +60,7 @@ func TestGrantsListWithTheRegistryDown(t *testing.T) {
 	}
 	down := &countingRegistry{}
 	settings := must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: down,
-		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Key: []byte("0123456789abcdef0123456789abcdef"), Now: f.clock.now}))
+		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Terms: "2026-11-01", Key: []byte("0123456789abcdef0123456789abcdef"), Now: f.clock.now}))
 	views, err := settings.Grants(ctx, aidar)
 	if err != nil || len(views) != 4 {
 		t.Fatalf("grants with the registry down: %d, %v", len(views), err)

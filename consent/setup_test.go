@@ -280,6 +280,7 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	f.notes = &notes{fail: map[string]error{}}
 	f.notices = must(consent.NewNoticeSender(consent.NotifierConfig{Prefs: f.store, Registry: f.registry, Grants: f.store,
 		Partners: f.partners, Access: f.store, Messages: messages, BaseURL: "https://kelisim.test", Now: f.clock.now, Log: log,
+		List: f.store, TermsVersion: "2026-11-01",
 		Channels:   map[string]consent.Notifier{consent.ChannelSMS: f.notes.channel(consent.ChannelSMS), consent.ChannelApp: f.notes.channel(consent.ChannelApp)},
 		AppSubject: func(iin consent.IIN) string { return "app/" + string(iin)[:4] }}))
 	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts, Notices: f.notices,
@@ -290,10 +291,10 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 		Key: key, OTP: cfg, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Now: f.clock.now, Log: log}))
 	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Types: must(consent.ShippedCatalogue()), Now: f.clock.now}))
 	f.settings = must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
-		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Key: key, Now: f.clock.now}))
+		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Terms: "2026-11-01", Key: key, Now: f.clock.now}))
 	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store, Registry: f.registry,
 		Key: key, Issuer: "https://kelisim.test", Wrong: consent.VerifyLimits{PerVerifier: 3, All: 5}, Now: f.clock.now}))
-	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports,
+	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports, Terms: f.store, TermsVersion: "2026-11-01",
 		OTPRetention: 30 * 24 * time.Hour, Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
 		Now: f.clock.now, Log: log}))
 	return f

@@ -1,10 +1,13 @@
 package consent
 
 import (
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"time"
 )
 
 // The terms consents are given under: a version and its text, whose
@@ -36,3 +39,20 @@ func (t Terms) Digest() string {
 	sum := sha256.Sum256(t.Text)
 	return "sha-256:" + hex.EncodeToString(sum[:])
 }
+
+// TermsStore keeps every version of the terms a gateway has served, so
+// that any replica serves — and compares — the texts earlier grants were
+// given under, and a version's text never changes silently.
+type TermsStore interface {
+	// KeepTerms records t, published at at. Returns ErrTermsRewritten
+	// when its version was kept before with another text.
+	KeepTerms(ctx context.Context, t Terms, at time.Time) error
+	// TermsText returns ErrTermsUnknown for a version never kept.
+	TermsText(ctx context.Context, version string) (Terms, error)
+}
+
+// Terms errors.
+var (
+	ErrTermsRewritten = errors.New("this version of the terms was published before with another text: give the new text a new version")
+	ErrTermsUnknown   = newError(KindNotFound, "", "no terms of that version are kept")
+)

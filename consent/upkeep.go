@@ -53,9 +53,13 @@ type UpkeepConfig struct {
 	Majority         MajorityStore
 	Deletions        DeletionStore
 	DeletionDeadline time.Duration
-	Observer         UpkeepObserver
-	Now              func() time.Time
-	Log              *slog.Logger
+	// Terms tells citizens of new terms (TermsVersion) while they have
+	// grants under older ones.
+	Terms        TermsTeller
+	TermsVersion string
+	Observer     UpkeepObserver
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // UpkeepObserver counts what an upkeep round finds.
@@ -70,7 +74,7 @@ const MaxOverdueListed = 1000
 func NewUpkeep(cfg UpkeepConfig) (*Upkeep, error) {
 	if err := required(map[string]bool{"Store": cfg.Store == nil, "Outbox": cfg.Outbox == nil, "Reports": cfg.Reports == nil,
 		"Deletions": cfg.Deletions == nil, "Majority": cfg.Majority == nil, "DeletionDeadline": cfg.DeletionDeadline <= 0, "Observer": cfg.Observer == nil,
-		"Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
+		"Terms": cfg.Terms == nil, "TermsVersion": cfg.TermsVersion == "", "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewUpkeep: %w", err)
 	}
 	if cfg.OTPRetention < 0 {
@@ -98,6 +102,13 @@ func (u *Upkeep) Once(ctx context.Context) error {
 	}
 	if err := u.cfg.Reports.ForwardReceived(ctx); err != nil {
 		return err
+	}
+	told, err := u.cfg.Terms.TellTerms(ctx, u.cfg.TermsVersion, now, 500)
+	if err != nil {
+		return err
+	}
+	if told > 0 {
+		u.cfg.Log.InfoContext(ctx, "citizens told of new terms", "citizens", told, "terms", u.cfg.TermsVersion)
 	}
 	purged, err := u.cfg.Store.Purge(ctx, now, u.cfg.OTPRetention)
 	if err != nil {

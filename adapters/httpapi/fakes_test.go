@@ -201,6 +201,13 @@ func (f fakeSettings) LogInBySignature(_ context.Context, _, _ string, signed []
 	}
 	return "session-token", "850315300128", f.call("signature-login")
 }
+func (f fakeSettings) UnderOlderTerms(context.Context, consent.IIN) ([]consent.Grant, error) {
+	return nil, nil
+}
+func (f fakeSettings) CurrentTerms() string { return "2026-11-01" }
+func (f fakeSettings) DeclineTerms(context.Context, consent.IIN) (int, error) {
+	return 0, f.call("decline-terms")
+}
 func (f fakeSettings) LogOut(context.Context, string) error { return f.call("logout") }
 func (f fakeSettings) Grants(context.Context, consent.IIN) ([]consent.GrantView, error) {
 	return nil, f.call("grants")

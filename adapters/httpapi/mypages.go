@@ -27,6 +27,7 @@ const (
 type myPages struct {
 	*pages
 	signatures bool // log-in by digital signature is offered
+	termsTexts TermsTexts
 	codes      interface {
 		Challenge(ctx context.Context, id, session string) (consent.Challenge, error)
 	}
@@ -67,7 +68,11 @@ type myView struct {
 	Saved    string    // the notification choice was kept
 	Docs     *docsView // the citizen's documents
 	Verified *verifiedView
-	Reasons  []docOption // revocation reasons: code and words
+	NewTerms *termsView // what changed in the terms
+	// OldTerms is how many of the citizen's grants are under older terms.
+	OldTerms  string
+	TermsDone string      // the citizen declined new terms
+	Reasons   []docOption // revocation reasons: code and words
 }
 
 // channelOption is one notification channel on the settings page.
@@ -262,6 +267,14 @@ func (p *myPages) home(c *gin.Context) {
 	}
 	for _, ch := range consent.Channels {
 		v.Channels = append(v.Channels, channelOption{Name: ch, Label: l.T("notify_channel_"+ch, nil), On: slices.Contains(prefs.Channels, ch)})
+	}
+	if old, err := p.settings.UnderOlderTerms(ctx, iin); err == nil && len(old) > 0 {
+		v.OldTerms = l.T("terms_banner", nil, len(old))
+	}
+	if n := c.Query("declined"); n != "" {
+		if k, err := strconv.Atoi(n); err == nil && k >= 0 {
+			v.TermsDone = l.T("terms_declined", nil, k)
+		}
 	}
 	if c.Query("notifications") == "saved" {
 		v.Saved = l.T("notify_saved", nil)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -26,7 +27,7 @@ const ContentTypeReceipt = "application/jwt"
 
 type receiptsAPI struct {
 	receipts Receipts
-	terms    []consent.Terms
+	terms    TermsTexts
 	log      *slog.Logger
 }
 
@@ -44,15 +45,23 @@ func (a *receiptsAPI) status(c *gin.Context) {
 // terms answers GET /terms/:version with the text whose digest receipts
 // carry, byte for byte.
 func (a *receiptsAPI) text(c *gin.Context) {
-	for _, t := range a.terms {
-		if t.Version == c.Param("version") {
-			c.Header("Cache-Control", "public, max-age=86400")
-			c.Header("Digest", t.Digest())
-			c.Data(http.StatusOK, "text/plain; charset=utf-8", t.Text)
-			return
-		}
+	t, err := a.terms.TermsText(c.Request.Context(), c.Param("version"))
+	if errors.Is(err, consent.ErrTermsUnknown) {
+		problem(c, http.StatusNotFound, "Not found", "No terms of that version are kept here.")
+		return
 	}
-	problem(c, http.StatusNotFound, "Not found", "No terms of that version are kept here.")
+	if err != nil {
+		renderError(c, a.log, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=86400")
+	c.Header("Digest", t.Digest())
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", t.Text)
+}
+
+// TermsTexts are every version of the terms the gateway kept.
+type TermsTexts interface {
+	TermsText(ctx context.Context, version string) (consent.Terms, error)
 }
 
 // receipt sends the logged-in citizen their copy of grant id's latest

@@ -65,7 +65,7 @@ type Deps struct {
 	Ledger            Ledger
 	// TermsTexts are the texts of the terms the gateway keeps, served at
 	// /terms/{version}.
-	TermsTexts []consent.Terms
+	TermsTexts TermsTexts
 	Reports    Reports
 	Shares     Shares
 	// Authorities are the issuing authorities whose signatures documents
@@ -178,7 +178,7 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	r.GET("/history/consistency", hl.consistency)
 
 	// The citizen's settings pages.
-	my := &myPages{pages: pg, signatures: d.Consents.SignaturesOffered(), codes: d.Consents, settings: d.Settings, shares: d.Shares, partners: d.Directory, receipts: d.Receipts, ledger: d.Ledger}
+	my := &myPages{pages: pg, termsTexts: d.TermsTexts, signatures: d.Consents.SignaturesOffered(), codes: d.Consents, settings: d.Settings, shares: d.Shares, partners: d.Directory, receipts: d.Receipts, ledger: d.Ledger}
 	mg := r.Group("/my", pageHeaders)
 	mg.GET("/", my.home)
 	mg.POST("/login", my.protectMy, my.startLogin)
@@ -194,6 +194,8 @@ func publicRoutes(r *gin.Engine, d Deps, pg *pages) {
 	mg.POST("/erase", my.protectMy, my.loggedIn, my.erase)
 	mg.POST("/notifications", my.protectMy, my.loggedIn, my.notifications)
 	mg.GET("/documents", my.loggedIn, my.documents)
+	mg.GET("/terms", my.loggedIn, my.showTerms)
+	mg.POST("/terms/decline", my.protectMy, my.loggedIn, my.declineTerms)
 	mg.GET("/v/:token", my.showQR)
 	mg.POST("/verify", my.protectMy, my.loggedIn, my.verify)
 	mg.GET("/documents/:holder/:type", my.loggedIn, my.document)

@@ -22,5 +22,8 @@ type Settings interface {
 	Reports(ctx context.Context, citizen consent.IIN) ([]consent.ErrorReport, error)
 	NotificationPrefs(ctx context.Context, citizen consent.IIN) (consent.NotificationPrefs, error)
 	Documents(ctx context.Context, citizen consent.IIN) ([]consent.ReadDocument, error)
+	UnderOlderTerms(ctx context.Context, citizen consent.IIN) ([]consent.Grant, error)
+	CurrentTerms() string
+	DeclineTerms(ctx context.Context, citizen consent.IIN) (int, error)
 	SetNotificationChannels(ctx context.Context, citizen consent.IIN, channels []string, lang string) error
 }

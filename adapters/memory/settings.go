@@ -283,3 +283,77 @@ func (s *Store) SetNotificationPrefs(ctx context.Context, citizen consent.IIN, p
 	put(t, s.prefs, citizen, p)
 	return nil
 }
+
+var _ consent.TermsTeller = (*Store)(nil)
+
+// TellTerms implements consent.TermsTeller.
+func (s *Store) TellTerms(ctx context.Context, version string, at time.Time, limit int) (int, error) {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	ids := make([]string, 0, len(s.grants))
+	for id := range s.grants {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	told := map[consent.IIN]bool{}
+	for _, g := range s.grants {
+		if s.termsTold[g.ID] == version {
+			told[g.Citizen] = true
+		}
+	}
+	n := 0
+	for _, id := range ids {
+		g := s.grants[id]
+		if limit == 0 {
+			break
+		}
+		if g.Status != consent.GrantActive || !at.Before(g.ExpiresAt) || g.TermsVersion == version || s.termsTold[id] == version {
+			continue
+		}
+		limit--
+		put(t, s.termsTold, id, version)
+		if !told[g.Citizen] {
+			told[g.Citizen] = true
+			first := g // the citizen's first grant under older terms names the notice, as in PostgreSQL
+			for _, other := range ids {
+				o := s.grants[other]
+				if o.Citizen == g.Citizen && o.Status == consent.GrantActive && at.Before(o.ExpiresAt) && o.TermsVersion != version {
+					first = o
+					break
+				}
+			}
+			e := consent.TermsNotice(first, version, at)
+			put(t, s.outbox, e.ID, outboxRow{entry: e})
+			n++
+		}
+	}
+	return n, nil
+}
+
+var _ consent.TermsStore = (*Store)(nil)
+
+// KeepTerms implements consent.TermsStore.
+func (s *Store) KeepTerms(ctx context.Context, t consent.Terms, _ time.Time) error {
+	unlock, tx := s.lock(ctx)
+	defer unlock()
+	if kept, ok := s.terms[t.Version]; ok {
+		if kept.Digest() != t.Digest() {
+			return consent.ErrTermsRewritten
+		}
+		return nil
+	}
+	t.Text = slices.Clone(t.Text)
+	put(tx, s.terms, t.Version, t)
+	return nil
+}
+
+// TermsText implements consent.TermsStore.
+func (s *Store) TermsText(ctx context.Context, version string) (consent.Terms, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	t, ok := s.terms[version]
+	if !ok {
+		return consent.Terms{}, consent.ErrTermsUnknown
+	}
+	return t, nil
+}

@@ -36,6 +36,8 @@ type Store struct {
 	nodes       map[merkle.ID][]byte
 	checkpoints []consent.Checkpoint
 	prefs       map[consent.IIN]consent.NotificationPrefs
+	termsTold   map[string]string // grant → the terms version its citizen was told of
+	terms       map[string]consent.Terms
 }
 
 var (
@@ -55,7 +57,7 @@ func New() *Store {
 		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
 		outbox: map[string]outboxRow{}, sessions: map[string]consent.CitizenSession{},
 		reports: map[string]consent.ErrorReport{}, shares: map[string]consent.Share{}, nodes: map[merkle.ID][]byte{},
-		prefs: map[consent.IIN]consent.NotificationPrefs{},
+		prefs: map[consent.IIN]consent.NotificationPrefs{}, termsTold: map[string]string{}, terms: map[string]consent.Terms{},
 	}
 }
 

@@ -202,3 +202,81 @@ func (s *Store) SetNotificationPrefs(ctx context.Context, citizen consent.IIN, p
 		string(citizen), channels, p.Lang, at)
 	return translate(err)
 }
+
+var _ consent.TermsTeller = (*Store)(nil)
+
+// TellTerms implements consent.TermsTeller: one statement marks the
+// grants; each citizen's notice is named by their first grant under older
+// terms, so replicas that mark two of one citizen's grants at once write
+// the same notice, which is kept once.
+func (s *Store) TellTerms(ctx context.Context, version string, at time.Time, limit int) (int, error) {
+	var told int
+	err := s.inTx(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, `WITH due AS (
+				SELECT id FROM grants WHERE status = 'active' AND expires_at > $2 AND terms_version <> $1 AND terms_told <> $1
+				ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),
+			marked AS (UPDATE grants g SET terms_told = $1 FROM due WHERE g.id = due.id RETURNING g.id, g.citizen, g.partner_id)
+			SELECT DISTINCT ON (m.citizen) f.id, f.citizen, f.partner_id FROM marked m
+			JOIN grants f ON f.citizen = m.citizen AND f.status = 'active' AND f.expires_at > $2 AND f.terms_version <> $1
+			WHERE NOT EXISTS (SELECT 1 FROM grants o WHERE o.citizen = m.citizen AND o.terms_told = $1)
+			ORDER BY m.citizen, f.id`, version, at, limit)
+		if err != nil {
+			return translate(err)
+		}
+		var notices []consent.OutboxEntry
+		for rows.Next() {
+			var g consent.Grant
+			var citizen string
+			if err := rows.Scan(&g.ID, &citizen, &g.PartnerID); err != nil {
+				rows.Close()
+				return translate(err)
+			}
+			g.Citizen = consent.IIN(citizen)
+			notices = append(notices, consent.TermsNotice(g, version, at))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return translate(err)
+		}
+		for _, e := range notices {
+			tag, err := q.Exec(ctx, `INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, status, next_attempt_at, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+				e.ID, e.PartnerID, e.GrantID, e.Kind, string(e.Citizen), e.Status, e.NextAttemptAt, e.CreatedAt)
+			if err != nil {
+				return translate(err)
+			}
+			told += int(tag.RowsAffected())
+		}
+		return nil
+	})
+	return told, err
+}
+
+var _ consent.TermsStore = (*Store)(nil)
+
+// KeepTerms implements consent.TermsStore.
+func (s *Store) KeepTerms(ctx context.Context, t consent.Terms, at time.Time) error {
+	var digest string
+	err := s.q(ctx).QueryRow(ctx, `WITH ins AS (
+			INSERT INTO terms_texts (version, digest, body, published_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (version) DO NOTHING RETURNING digest)
+		SELECT digest FROM ins UNION ALL SELECT digest FROM terms_texts WHERE version = $1 LIMIT 1`,
+		t.Version, t.Digest(), t.Text, at).Scan(&digest)
+	if err != nil {
+		return translate(err)
+	}
+	if digest != t.Digest() {
+		return consent.ErrTermsRewritten
+	}
+	return nil
+}
+
+// TermsText implements consent.TermsStore.
+func (s *Store) TermsText(ctx context.Context, version string) (consent.Terms, error) {
+	t := consent.Terms{Version: version}
+	err := s.q(ctx).QueryRow(ctx, `SELECT body FROM terms_texts WHERE version = $1`, version).Scan(&t.Text)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.Terms{}, consent.ErrTermsUnknown
+	}
+	return t, translate(err)
+}

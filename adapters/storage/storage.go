@@ -28,4 +28,6 @@ type Store interface {
 	consent.MajorityStore
 	consent.ActivityStore
 	consent.PrefsStore
+	consent.TermsTeller
+	consent.TermsStore
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ func notifyTests() []namedTest {
 	return []namedTest{
 		{"NoticesWithTheirEvents", testNotices},
 		{"NotificationPrefs", testNotificationPrefs},
+		{"TellTerms", testTellTerms},
+		{"KeepTerms", testKeepTerms},
 	}
 }
 
@@ -110,5 +113,89 @@ func testNotificationPrefs(t *testing.T, s Store) {
 	}
 	if p, _ := s.NotificationPrefs(ctx, iin); len(p.Channels) != 1 || p.Lang != "" {
 		t.Errorf("after erasure: %+v", p)
+	}
+}
+
+// The upkeep tells each citizen with grants under older terms once per
+// version, however the grants fall into rounds and however many replicas
+// run it at once.
+func testTellTerms(t *testing.T, s Store) {
+	ctx := context.Background()
+	grant := func(id string, citizen consent.IIN, terms string) {
+		t.Helper()
+		c := challenge("c-" + id)
+		c.Citizen = citizen
+		check(t, s.CreateChallenge(ctx, c))
+		c.Status = consent.ChallengeUsed
+		check(t, s.ApproveChallenge(ctx, c, consent.Grant{ID: id, Citizen: citizen, PartnerID: "p1", Documents: c.Documents,
+			CreatedAt: t0, ExpiresAt: t0.Add(48 * time.Hour), TermsVersion: terms, ChallengeID: c.ID, Status: consent.GrantActive}, nil))
+	}
+	grant("g1", "850315300128", "v1")
+	grant("g2", "850315300128", "v1")
+	grant("g3", "850315300128", "v2")
+	grant("g4", "900101400559", "v1")
+	grant("g5", "880102300125", "v2")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	told := 0
+	for range 4 {
+		wg.Go(func() {
+			for {
+				n, err := s.TellTerms(ctx, "v2", t0.Add(time.Hour), 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				told += n
+				mu.Unlock()
+				if n == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for {
+		n, err := s.TellTerms(ctx, "v2", t0.Add(time.Hour), 1)
+		check(t, err)
+		if n == 0 {
+			break
+		}
+		told += n
+	}
+	got := notices(t, s)[consent.NoticeTerms]
+	if told != 2 || len(got) != 2 {
+		t.Fatalf("told %d, notices %+v: want one per citizen with grants under v1", told, got)
+	}
+	for _, n := range got {
+		if n.Citizen != "850315300128" && n.Citizen != "900101400559" {
+			t.Errorf("told a citizen with no grant under older terms: %+v", n)
+		}
+	}
+	if n, err := s.TellTerms(ctx, "v2", t0.Add(2*time.Hour), 100); err != nil || n != 0 {
+		t.Errorf("told again: %d %v", n, err)
+	}
+	if n, err := s.TellTerms(ctx, "v3", t0.Add(2*time.Hour), 100); err != nil || n != 3 {
+		t.Errorf("a newer version tells everyone with older grants again: %d %v", n, err)
+	}
+}
+
+// A version of the terms is kept byte for byte, once: the same text again
+// is harmless, another text under the same version is refused.
+func testKeepTerms(t *testing.T, s Store) {
+	ctx := context.Background()
+	v1 := consent.Terms{Version: "v1", Text: []byte("The terms of v1.\nLine two.\n")}
+	check(t, s.KeepTerms(ctx, v1, t0))
+	check(t, s.KeepTerms(ctx, v1, t0.Add(time.Hour)))
+	if err := s.KeepTerms(ctx, consent.Terms{Version: "v1", Text: []byte("Quietly other terms.")}, t0); !errors.Is(err, consent.ErrTermsRewritten) {
+		t.Errorf("another text under v1: %v", err)
+	}
+	got, err := s.TermsText(ctx, "v1")
+	if err != nil || string(got.Text) != string(v1.Text) || got.Digest() != v1.Digest() {
+		t.Errorf("kept: %q %v", got.Text, err)
+	}
+	if _, err := s.TermsText(ctx, "v9"); !errors.Is(err, consent.ErrTermsUnknown) {
+		t.Errorf("a version never kept: %v", err)
 	}
 }

@@ -244,6 +244,19 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		closeStore()
 		return nil, err
 	}
+	// The terms served now are kept for good, beside the shipped ones
+	// earlier grants may have been given under; a version's text never
+	// changes.
+	if err := st.KeepTerms(ctx, cfg.Terms, now()); err != nil {
+		closeStore()
+		return nil, fmt.Errorf("KELISIM_TERMS_VERSION %s: %w", cfg.Terms.Version, err)
+	}
+	if shipped, err := consent.ShippedTerms(consent.DefaultTermsVersion); err == nil && shipped.Version != cfg.Terms.Version {
+		if err := st.KeepTerms(ctx, shipped, now()); err != nil && !errors.Is(err, consent.ErrTermsRewritten) {
+			closeStore()
+			return nil, err
+		}
+	}
 	citizens, err := newRegistry(cfg)
 	if err != nil {
 		closeStore()
@@ -293,7 +306,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		deps: httpapi.Deps{
 			OAuth: parts.oauth, Authorizations: parts.oauth, Consents: parts.consents, Messages: messages, Partners: parts.partners,
 			Directory: clients, Tokens: parts.oauth, Documents: parts.fetcher, Deliveries: parts.outbox, Keys: keys,
-			Settings: parts.settings, Grants: parts.grants, Receipts: parts.receipts, Ledger: parts.ledger, PartnerSignatures: parts.oauth, Deletions: parts.upkeep, Activity: st, TermsTexts: keptTerms(cfg.Terms), Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
+			Settings: parts.settings, Grants: parts.grants, Receipts: parts.receipts, Ledger: parts.ledger, PartnerSignatures: parts.oauth, Deletions: parts.upkeep, Activity: st, TermsTexts: st, Reports: parts.reports, Shares: parts.shares, Issuer: cfg.Issuer,
 			Requests: parts.requests, Authorities: trust, Terms: cfg.TermsVersion, Logos: logos.New(3 * time.Second),
 			Pages:      httpapi.PageConfig{CSRFKey: secrets.Key("csrf"), Secure: strings.HasPrefix(cfg.Issuer, "https://")},
 			AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Metrics: metrics, Log: log,
@@ -416,14 +429,4 @@ func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// keptTerms are the texts of the terms the gateway serves: the current
-// ones and the shipped ones earlier grants may have been given under.
-func keptTerms(current consent.Terms) []consent.Terms {
-	out := []consent.Terms{current}
-	if shipped, err := consent.ShippedTerms(consent.DefaultTermsVersion); err == nil && shipped.Version != current.Version {
-		out = append(out, shipped)
-	}
-	return out
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -384,6 +385,101 @@ func TestTermsChange(t *testing.T) {
 	if want := (consent.Terms{Text: []byte("The terms of v2.")}).Digest(); version != "v2" || digest != want {
 		t.Errorf("active grant under terms %q (%s), want v2 (%s)", version, digest, want)
 	}
+	// Both versions' texts stay served by any replica, byte for byte.
+	for v, text := range map[string]string{"v1": "The terms of v1.", "v2": "The terms of v2."} {
+		if resp, body := v2.do(t, "GET", "/terms/"+v, nil, nil); resp.StatusCode != http.StatusOK || resp.Header.Get("Digest") == "" {
+			t.Errorf("/terms/%s: %d %v", v, resp.StatusCode, body)
+		} else if raw := readBody(t, v2, "/terms/"+v); raw != text {
+			t.Errorf("/terms/%s: %q", v, raw)
+		}
+	}
+	v2.stop(t)
+	rewritten := termsOf("v2")
+	_ = os.WriteFile(rewritten["KELISIM_TERMS_FILE"], []byte("Quietly other terms."), 0o600)
+	cfg, err := loadConfig(envOf(map[string]string{"KELISIM_DATABASE_URL": db, "KELISIM_SECRET": testSecret, "KELISIM_ADMIN_TOKEN": testAdminToken,
+		"KELISIM_SMS": "console", "KELISIM_TERMS_VERSION": "v2", "KELISIM_TERMS_FILE": rewritten["KELISIM_TERMS_FILE"]}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newGateway(context.Background(), &cfg, wiring{consent: httpapi.ConsentRedirect{}, now: time.Now, stdout: io.Discard, stderr: io.Discard}); err == nil ||
+		!strings.Contains(err.Error(), "another text") {
+		t.Errorf("a version's text changed silently: %v", err)
+	}
+}
+
+// New terms: a citizen with grants under the earlier ones is told once,
+// reads what changed on the settings page, and declines, which ends those
+// grants and tells their partner.
+func TestNewTermsDeclined(t *testing.T) {
+	db := pgtest.URL(t)
+	termsFile := func(version, text string) map[string]string {
+		path := filepath.Join(t.TempDir(), version+".txt")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{"KELISIM_TERMS_VERSION": version, "KELISIM_TERMS_FILE": path, "KELISIM_UPKEEP_EVERY": "1s"}
+	}
+	hook, hookURL := newWebhook(t, 0)
+	v1 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: termsFile("v1", "Partners see what you allow.\nData is kept 30 days.\n")})
+	p := v1.onboard(t, map[string]any{"webhook_url": hookURL, "client_name#kk": "Демо Банк"})
+	tok := consentAs(t, v1, p, aidarIIN, aidarPhone, "openid documents:id_card")
+	v1.sms.notice(t, aidarPhone) // granted
+	v1.stop(t)
+
+	v2 := startWith(t, options{db: db, consent: httpapi.ConsentRedirect{}, env: termsFile("v2", "Partners see what you allow.\nData is kept 90 days.\n")})
+	told := v2.sms.notice(t, aidarPhone)
+	if !strings.Contains(told.Text, "v2") || !strings.Contains(told.Text, "/my/terms") {
+		t.Errorf("the terms notice: %q", told.Text)
+	}
+	br := newBrowser(t, v2)
+	home := br.logIn(aidarIIN, aidarPhone)
+	if !strings.Contains(home.body, `class="notice terms-banner"`) {
+		t.Fatalf("no banner about the terms:\n%s", home.body)
+	}
+	terms := br.get("/my/terms")
+	for _, want := range []string{`class="line removed">− Data is kept 30 days.`, `class="line added">+ Data is kept 90 days.`, `class="line same">Partners see`, "Демо Банк"} {
+		if !strings.Contains(terms.body, want) {
+			t.Errorf("the terms page lacks %q:\n%s", want, terms.body)
+		}
+	}
+	declined := br.submit(terms, nil)
+	if declined.status != http.StatusSeeOther || !strings.Contains(declined.location, "declined=1") {
+		t.Fatalf("decline: %d %s", declined.status, declined.location)
+	}
+	if page := br.get(declined.location); !strings.Contains(page.body, `id="terms-declined"`) || strings.Contains(page.body, "terms-banner") {
+		t.Errorf("after declining:\n%s", page.body)
+	}
+	if resp, _ := v2.api(t, tok["access_token"].(string), "/api/v1/documents/id_card"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the grant still works after declining: %d", resp.StatusCode)
+	}
+	hook.waitAttempts(t, 1)
+	hook.mu.Lock()
+	set := hook.bodies[len(hook.bodies)-1]
+	hook.mu.Unlock()
+	claims, _ := verify(t, v2, set)
+	ev := claims["events"].(map[string]any)[consent.SessionRevoked].(map[string]any)
+	if reason := ev["reason_admin"].(map[string]any)["en"]; reason != consent.ReasonDeclinedTerms {
+		t.Errorf("the partner's reason: %v", reason)
+	}
+	time.Sleep(1500 * time.Millisecond) // an upkeep round: nobody is told twice
+	v2.sms.mu.Lock()
+	defer v2.sms.mu.Unlock()
+	for _, m := range v2.sms.msgs {
+		if strings.Contains(m.Text, "/my/terms") {
+			t.Errorf("told of the terms twice: %q", m.Text)
+		}
+	}
+}
+
+func readBody(t *testing.T, g *gw, path string) string {
+	t.Helper()
+	resp, err := g.http.Get(g.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // A citizen reports an error in a document: it gets a tracking number, is

@@ -79,6 +79,7 @@ func wireDomain(in inputs) (d domain, err error) {
 	}
 	notices, err := consent.NewNoticeSender(consent.NotifierConfig{Prefs: st, Registry: in.citizens, Grants: st, Partners: directory,
 		Access: st, Messages: in.messages, Channels: in.notifiers, BaseURL: cfg.Issuer, Now: now, Log: log,
+		List: st, TermsVersion: cfg.TermsVersion,
 		AppSubject: func(iin consent.IIN) string { return in.secrets.PairwiseSubject(cfg.PushAudience, string(iin)) }})
 	if err != nil {
 		return d, err
@@ -101,7 +102,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		return d, err
 	}
 	if d.settings, err = consent.NewSettings(consent.SettingsConfig{Store: st, Codes: d.consents, Registry: in.citizens,
-		Outbox: d.outbox, Access: st, Reports: d.reports, Prefs: st, Documents: d.library, Key: in.secrets.Key("settings"), Now: now}); err != nil {
+		Outbox: d.outbox, Access: st, Reports: d.reports, Prefs: st, Documents: d.library, Terms: cfg.TermsVersion, Key: in.secrets.Key("settings"), Now: now}); err != nil {
 		return d, err
 	}
 	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st, Registry: in.citizens,
@@ -114,6 +115,7 @@ func wireDomain(in inputs) (d domain, err error) {
 	}
 	if d.upkeep, err = consent.NewUpkeep(consent.UpkeepConfig{Store: st, Outbox: d.outbox, Reports: d.reports,
 		OTPRetention: cfg.OTPRetention, Deletions: st, Majority: st, DeletionDeadline: cfg.DeletionDeadline, Observer: in.metrics,
+		Terms: st, TermsVersion: cfg.TermsVersion,
 		Now: now, Log: log}); err != nil {
 		return d, err
 	}
