@@ -83,6 +83,11 @@ type PrefsStore interface {
 	// DefaultNotificationPrefs when they never chose.
 	NotificationPrefs(ctx context.Context, citizen IIN) (NotificationPrefs, error)
 	SetNotificationPrefs(ctx context.Context, citizen IIN, p NotificationPrefs, at time.Time) error
+	// SetNotificationLang sets only the language, leaving the channels as
+	// they are (the default for a citizen who never chose); with
+	// onlyIfUnset, only when none is set yet. One statement, so a choice
+	// of channels made meanwhile is never undone.
+	SetNotificationLang(ctx context.Context, citizen IIN, lang string, onlyIfUnset bool, at time.Time) error
 }
 
 // Notices returns the notifications the history events ask for. The store
@@ -159,7 +164,10 @@ type NotifierConfig struct {
 	Partners Partners
 	Access   AccessLog // what an hour's uses were
 	Messages *Messages
-	Channels map[string]Notifier // by channel
+	// Channels are the notifiers by channel: SMS always, the app when a
+	// push service is configured. A citizen's choice of a channel not
+	// offered (any more) is skipped.
+	Channels map[string]Notifier
 	// AppSubject is the citizen's subject at the mobile app.
 	AppSubject func(IIN) string
 	BaseURL    string // the gateway's public URL, for links
@@ -183,10 +191,13 @@ func NewNoticeSender(cfg NotifierConfig) (*NoticeSender, error) {
 		"AppSubject": cfg.AppSubject == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewNoticeSender: %w", err)
 	}
-	for _, c := range Channels {
-		if cfg.Channels[c] == nil {
-			return nil, fmt.Errorf("consent.NewNoticeSender: no notifier for channel %s", c)
+	for c := range cfg.Channels {
+		if !slices.Contains(Channels, c) {
+			return nil, fmt.Errorf("consent.NewNoticeSender: no channel %s", c)
 		}
+	}
+	if cfg.Channels[ChannelSMS] == nil {
+		return nil, errors.New("consent.NewNoticeSender: no notifier for SMS")
 	}
 	return &NoticeSender{cfg: cfg}, nil
 }
@@ -206,7 +217,7 @@ func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
 		// The first page the citizen used (a consent's) names their
 		// language for the notices no page causes: uses, expiries.
 		prefs.Lang = e.Lang
-		if err := s.cfg.Prefs.SetNotificationPrefs(ctx, e.Citizen, prefs, s.cfg.Now()); err != nil {
+		if err := s.cfg.Prefs.SetNotificationLang(ctx, e.Citizen, e.Lang, true, s.cfg.Now()); err != nil {
 			return err
 		}
 	}
@@ -225,6 +236,9 @@ func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
 	}
 	var phone Phone
 	for _, ch := range prefs.Channels {
+		if s.cfg.Channels[ch] == nil {
+			continue // no longer offered
+		}
 		n := Notice{ID: e.ID + "-" + ch, Channel: ch, Kind: e.Kind, Lang: lang, Text: text, Link: s.cfg.BaseURL + "/my/"}
 		switch ch {
 		case ChannelSMS:
@@ -256,12 +270,16 @@ func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
 
 // text is the notice in the citizen's language.
 func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, l *Localizer) (string, error) {
-	g, err := s.cfg.Grants.GetGrant(ctx, e.GrantID)
-	if errors.Is(err, ErrGrantNotFound) {
-		return "", errNothingToTell
-	}
-	if err != nil {
-		return "", err
+	var g Grant
+	if e.Kind != NoticeUsed { // a use may be under a share, which is no grant
+		var err error
+		g, err = s.cfg.Grants.GetGrant(ctx, e.GrantID)
+		if errors.Is(err, ErrGrantNotFound) {
+			return "", errNothingToTell
+		}
+		if err != nil {
+			return "", err
+		}
 	}
 	partner := l.T("notice_a_person", nil) // a citizen who checked a shared document
 	if e.PartnerID != PersonViewer {
@@ -287,12 +305,18 @@ func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, l *Localizer) (s
 	case NoticeEnded:
 		data["Documents"] = names(g.Documents)
 		switch {
-		case g.Status == GrantRevoked && g.StatusBy == "citizen":
+		case g.Status == GrantExpired:
+			return l.T("notice_expired", data), nil
+		case g.StatusBy == "citizen":
 			return l.T("notice_revoked", data), nil
-		case g.Status == GrantRevoked:
-			return l.T("notice_ended_by_operator", data), nil
+		case g.StatusBy == EndedByReplacement:
+			return "", errNothingToTell // the consent that replaced it was told of
+		case g.StatusBy == EndedByPartner:
+			return l.T("notice_ended_by_partner", data), nil
+		case g.StatusBy == EndedByMajority:
+			return l.T("notice_ended_majority", data), nil
 		}
-		return l.T("notice_expired", data), nil
+		return l.T("notice_ended_by_operator", data), nil
 	case NoticeTerms:
 		if s.cfg.List == nil {
 			return "", errNothingToTell

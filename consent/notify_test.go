@@ -212,6 +212,11 @@ func TestNewTermsToldAndDeclined(t *testing.T) {
 		BaseURL: "https://kelisim.test", Now: f.clock.now, Log: f.log, List: f.store, TermsVersion: next,
 		Channels:   map[string]consent.Notifier{consent.ChannelSMS: notes.channel(consent.ChannelSMS), consent.ChannelApp: notes.channel(consent.ChannelApp)},
 		AppSubject: func(consent.IIN) string { return "app" }}))
+	for _, v := range []string{"2026-11-01", next} {
+		if err := f.store.KeepTerms(ctx, consent.Terms{Version: v, Text: []byte("the terms of " + v)}, f.clock.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if n, err := f.store.TellTerms(ctx, next, f.clock.now(), 100); err != nil || n != 1 {
 		t.Fatalf("told %d citizens, %v", n, err)
 	}
@@ -248,4 +253,40 @@ func TestNewTermsToldAndDeclined(t *testing.T) {
 	if err := sender.Send(ctx, pending[0]); err != nil || len(notes.all()) != 1 {
 		t.Errorf("a terms notice after declining told again: %v %+v", err, notes.all())
 	}
+}
+
+// A grant replaced by a newer consent is not told as ended (the consent is
+// told); one the partner gave up says so; a person's views of a share are
+// told like a partner's uses, naming nobody.
+func TestNoticeWording(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, consent.DefaultOTPConfig)
+	f.partners["bank"] = consent.PartnerInfo{ID: "bank", Name: "Test Bank", Delivery: "pull"}
+	consentTo(t, f, "bank", 30)
+	g := consentTo(t, f, "bank", 30) // replaces the first
+	notes := sendDue(t, f)
+	if len(notes) != 2 || notes[0].Kind != consent.NoticeGranted || notes[1].Kind != consent.NoticeGranted {
+		t.Errorf("a replacement told as an end: %+v", notes)
+	}
+	if _, err := f.store.RevokeGrant(ctx, g.ID, consent.EndedByPartner, "ended by the partner", f.clock.now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	notes = sendDue(t, f)
+	if len(notes) != 1 || !strings.Contains(notes[0].Text, "gave up its access") {
+		t.Errorf("ended by the partner: %+v", notes)
+	}
+
+	sh, err := f.shares.Open(ctx, aidar, "", "id_card")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.shares.ViewAsPerson(ctx, aigerim, f.shares.Code(sh.ID), ""); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.advance(time.Hour + consent.NoticeSettle)
+	notes = sendDue(t, f)
+	if len(notes) != 1 || notes[0].Phone != aidarPhone || !strings.Contains(notes[0].Text, "A person you shared it with viewed") {
+		t.Errorf("a person's view of a share: %+v", notes)
+	}
+	checkClean(t, notes)
 }

@@ -88,7 +88,10 @@ type SettingsConfig struct {
 	Key []byte // keys sessions and pseudonyms
 	// Terms is the version of the current terms.
 	Terms string
-	Now   func() time.Time
+	// Channels are the notification channels offered (Channels when
+	// empty).
+	Channels []string
+	Now      func() time.Time
 }
 
 // Settings is the citizen's side: log-in, grants, revocation, history and
@@ -104,9 +107,10 @@ type Settings struct {
 	docs     interface {
 		Own(ctx context.Context, citizen IIN) ([]ReadDocument, error)
 	}
-	key   []byte
-	terms string
-	now   func() time.Time
+	key      []byte
+	terms    string
+	channels []string
+	now      func() time.Time
 }
 
 // NewSettings checks cfg and returns the citizen's settings service.
@@ -117,7 +121,7 @@ func NewSettings(cfg SettingsConfig) (*Settings, error) {
 		return nil, fmt.Errorf("consent.NewSettings: %w", err)
 	}
 	return &Settings{store: cfg.Store, codes: cfg.Codes, registry: cfg.Registry, outbox: cfg.Outbox, access: cfg.Access,
-		reports: cfg.Reports, prefs: cfg.Prefs, docs: cfg.Documents, key: cfg.Key, terms: cfg.Terms, now: cfg.Now}, nil
+		reports: cfg.Reports, prefs: cfg.Prefs, docs: cfg.Documents, key: cfg.Key, terms: cfg.Terms, channels: offered(cfg.Channels), now: cfg.Now}, nil
 }
 
 // Report records an error report on one of the citizen's documents and
@@ -184,13 +188,8 @@ func (s *Settings) open(ctx context.Context, c Challenge) (string, IIN, error) {
 	}
 	// Notices not caused from a page (a revocation's, an expiry's) speak
 	// the language the citizen last used here.
-	prefs, err := s.prefs.NotificationPrefs(ctx, c.Citizen)
-	if err != nil {
-		return "", "", err
-	}
-	if prefs.Lang != c.Lang && c.Lang != "" {
-		prefs.Lang = c.Lang
-		if err := s.prefs.SetNotificationPrefs(ctx, c.Citizen, prefs, now); err != nil {
+	if c.Lang != "" {
+		if err := s.prefs.SetNotificationLang(ctx, c.Citizen, c.Lang, false, now); err != nil {
 			return "", "", err
 		}
 	}
@@ -204,6 +203,9 @@ func (s *Settings) Documents(ctx context.Context, citizen IIN) ([]ReadDocument, 
 	return s.docs.Own(ctx, citizen)
 }
 
+// Channels are the notification channels offered.
+func (s *Settings) Channels() []string { return slices.Clone(s.channels) }
+
 // NotificationPrefs returns how the citizen wants to be told.
 func (s *Settings) NotificationPrefs(ctx context.Context, citizen IIN) (NotificationPrefs, error) {
 	return s.prefs.NotificationPrefs(ctx, citizen)
@@ -216,6 +218,11 @@ func (s *Settings) SetNotificationChannels(ctx context.Context, citizen IIN, cha
 	p := NotificationPrefs{Channels: channels, Lang: lang}
 	if err := p.Validate(); err != nil {
 		return err
+	}
+	for _, c := range channels {
+		if !slices.Contains(s.channels, c) {
+			return ErrBadChannel
+		}
 	}
 	return s.prefs.SetNotificationPrefs(ctx, citizen, p, s.now())
 }
@@ -451,4 +458,12 @@ func (s *Settings) Erase(ctx context.Context, citizen IIN) (Erasure, error) {
 		return Erasure{}, err
 	}
 	return Erasure{Revoked: n, Deleted: counts, Kept: []string{"grants", "history", "reports"}}, nil
+}
+
+// offered is the channels given, or every channel.
+func offered(channels []string) []string {
+	if len(channels) == 0 {
+		return Channels
+	}
+	return slices.Clone(channels)
 }

@@ -238,6 +238,7 @@ func (f fakeSettings) Documents(context.Context, consent.IIN) ([]consent.ReadDoc
 			Status: consent.StatusValid}, Signature: consent.SignatureState{Problem: "bad"}, Err: consent.ErrIssuerSignature},
 	}, f.call("documents")
 }
+func (f fakeSettings) Channels() []string { return consent.Channels }
 func (f fakeSettings) NotificationPrefs(context.Context, consent.IIN) (consent.NotificationPrefs, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

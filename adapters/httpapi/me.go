@@ -197,7 +197,7 @@ func (a *meAPI) notifications(c *gin.Context) {
 		renderError(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, notificationsJSON{Channels: append([]string{}, p.Channels...), Lang: p.Lang, Available: consent.Channels})
+	c.JSON(http.StatusOK, notificationsJSON{Channels: append([]string{}, p.Channels...), Lang: p.Lang, Available: a.settings.Channels()})
 }
 
 func (a *meAPI) setNotifications(c *gin.Context) {

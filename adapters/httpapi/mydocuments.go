@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -26,8 +27,17 @@ type docsView struct {
 	Name string
 }
 
-func docLink(d consent.ReadDocument) string {
-	return "/my/documents/" + url.PathEscape(string(d.Holder.IIN)) + "/" + url.PathEscape(string(d.Type))
+// holderPositions numbers the holders of docs in order: 0 the citizen,
+// then each minor. Links name a holder by it, never by the IIN, which would
+// land in browser histories and proxies' logs.
+func holderPositions(docs []consent.ReadDocument) map[consent.IIN]int {
+	pos := map[consent.IIN]int{}
+	for _, d := range docs {
+		if _, ok := pos[d.Holder.IIN]; !ok {
+			pos[d.Holder.IIN] = len(pos)
+		}
+	}
+	return pos
 }
 
 func (p *myPages) documents(c *gin.Context) {
@@ -40,8 +50,10 @@ func (p *myPages) documents(c *gin.Context) {
 	v := p.myBase(c, l)
 	v.Title = l.T("docs_title", nil)
 	v.Docs = &docsView{}
+	pos := holderPositions(docs)
 	for _, d := range docs {
-		v.Docs.Docs = append(v.Docs.Docs, docRow{Link: docLink(d), Name: l.Document(d.Type), Holder: d.Holder.Name, Number: d.Number,
+		link := "/my/documents/" + strconv.Itoa(pos[d.Holder.IIN]) + "/" + url.PathEscape(string(d.Type))
+		v.Docs.Docs = append(v.Docs.Docs, docRow{Link: link, Name: l.Document(d.Type), Holder: d.Holder.Name, Number: d.Number,
 			Status: d.Status, StatusLabel: l.T("form_status_"+d.Status, nil), Verified: d.Err == nil})
 	}
 	p.render(c, http.StatusOK, "mydocuments.html", v)
@@ -54,8 +66,9 @@ func (p *myPages) document(c *gin.Context) {
 		p.fail(c, l, err)
 		return
 	}
+	pos := holderPositions(docs)
 	for _, d := range docs {
-		if string(d.Holder.IIN) != c.Param("holder") || string(d.Type) != c.Param("type") {
+		if strconv.Itoa(pos[d.Holder.IIN]) != c.Param("holder") || string(d.Type) != c.Param("type") {
 			continue
 		}
 		form, err := p.forms.render(d.Document, d.Signature, l)

@@ -265,7 +265,7 @@ func (p *myPages) home(c *gin.Context) {
 		p.fail(c, l, err)
 		return
 	}
-	for _, ch := range consent.Channels {
+	for _, ch := range p.settings.Channels() {
 		v.Channels = append(v.Channels, channelOption{Name: ch, Label: l.T("notify_channel_"+ch, nil), On: slices.Contains(prefs.Channels, ch)})
 	}
 	if old, err := p.settings.UnderOlderTerms(ctx, iin); err == nil && len(old) > 0 {

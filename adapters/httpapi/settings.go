@@ -21,6 +21,7 @@ type Settings interface {
 	Report(ctx context.Context, citizen consent.IIN, t consent.DocumentType, description string) (consent.ErrorReport, error)
 	Reports(ctx context.Context, citizen consent.IIN) ([]consent.ErrorReport, error)
 	NotificationPrefs(ctx context.Context, citizen consent.IIN) (consent.NotificationPrefs, error)
+	Channels() []string
 	Documents(ctx context.Context, citizen consent.IIN) ([]consent.ReadDocument, error)
 	UnderOlderTerms(ctx context.Context, citizen consent.IIN) ([]consent.Grant, error)
 	CurrentTerms() string

@@ -290,6 +290,9 @@ var _ consent.TermsTeller = (*Store)(nil)
 func (s *Store) TellTerms(ctx context.Context, version string, at time.Time, limit int) (int, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
+	if len(s.termsOrder) == 0 || s.termsOrder[len(s.termsOrder)-1] != version {
+		return 0, nil // only the newest terms published are told of
+	}
 	ids := make([]string, 0, len(s.grants))
 	for id := range s.grants {
 		ids = append(ids, id)
@@ -344,6 +347,7 @@ func (s *Store) KeepTerms(ctx context.Context, t consent.Terms, _ time.Time) err
 	}
 	t.Text = slices.Clone(t.Text)
 	put(tx, s.terms, t.Version, t)
+	appendTo(tx, &s.termsOrder, t.Version)
 	return nil
 }
 
@@ -356,4 +360,20 @@ func (s *Store) TermsText(ctx context.Context, version string) (consent.Terms, e
 		return consent.Terms{}, consent.ErrTermsUnknown
 	}
 	return t, nil
+}
+
+// SetNotificationLang implements consent.PrefsStore.
+func (s *Store) SetNotificationLang(ctx context.Context, citizen consent.IIN, lang string, onlyIfUnset bool, _ time.Time) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	p, ok := s.prefs[citizen]
+	if !ok {
+		p = consent.DefaultNotificationPrefs()
+	}
+	if onlyIfUnset && p.Lang != "" {
+		return nil
+	}
+	p.Lang = lang
+	put(t, s.prefs, citizen, p)
+	return nil
 }

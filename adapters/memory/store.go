@@ -38,6 +38,7 @@ type Store struct {
 	prefs       map[consent.IIN]consent.NotificationPrefs
 	termsTold   map[string]string // grant → the terms version its citizen was told of
 	terms       map[string]consent.Terms
+	termsOrder  []string // versions in the order they were published
 }
 
 var (

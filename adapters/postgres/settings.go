@@ -212,8 +212,11 @@ var _ consent.TermsTeller = (*Store)(nil)
 func (s *Store) TellTerms(ctx context.Context, version string, at time.Time, limit int) (int, error) {
 	var told int
 	err := s.inTx(ctx, func(q querier) error {
+		// Only the newest terms published are told of: a replica still on
+		// older ones (a rolling update) tells nobody.
 		rows, err := q.Query(ctx, `WITH due AS (
 				SELECT id FROM grants WHERE status = 'active' AND expires_at > $2 AND terms_version <> $1 AND terms_told <> $1
+					AND $1 = (SELECT version FROM terms_texts ORDER BY published_at DESC, version DESC LIMIT 1)
 				ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),
 			marked AS (UPDATE grants g SET terms_told = $1 FROM due WHERE g.id = due.id RETURNING g.id, g.citizen, g.partner_id)
 			SELECT DISTINCT ON (m.citizen) f.id, f.citizen, f.partner_id FROM marked m
@@ -256,13 +259,15 @@ var _ consent.TermsStore = (*Store)(nil)
 
 // KeepTerms implements consent.TermsStore.
 func (s *Store) KeepTerms(ctx context.Context, t consent.Terms, at time.Time) error {
+	// Two statements: a replica starting at the same moment as another
+	// waits for the other's insert, and the second statement's snapshot
+	// then sees its row.
+	if _, err := s.q(ctx).Exec(ctx, `INSERT INTO terms_texts (version, digest, body, published_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (version) DO NOTHING`, t.Version, t.Digest(), t.Text, at); err != nil {
+		return translate(err)
+	}
 	var digest string
-	err := s.q(ctx).QueryRow(ctx, `WITH ins AS (
-			INSERT INTO terms_texts (version, digest, body, published_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (version) DO NOTHING RETURNING digest)
-		SELECT digest FROM ins UNION ALL SELECT digest FROM terms_texts WHERE version = $1 LIMIT 1`,
-		t.Version, t.Digest(), t.Text, at).Scan(&digest)
-	if err != nil {
+	if err := s.q(ctx).QueryRow(ctx, `SELECT digest FROM terms_texts WHERE version = $1`, t.Version).Scan(&digest); err != nil {
 		return translate(err)
 	}
 	if digest != t.Digest() {
@@ -279,4 +284,13 @@ func (s *Store) TermsText(ctx context.Context, version string) (consent.Terms, e
 		return consent.Terms{}, consent.ErrTermsUnknown
 	}
 	return t, translate(err)
+}
+
+// SetNotificationLang implements consent.PrefsStore.
+func (s *Store) SetNotificationLang(ctx context.Context, citizen consent.IIN, lang string, onlyIfUnset bool, at time.Time) error {
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO notification_prefs (citizen, channels, lang, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (citizen) DO UPDATE SET lang = EXCLUDED.lang, updated_at = EXCLUDED.updated_at
+		WHERE NOT $5 OR notification_prefs.lang = ''`,
+		string(citizen), consent.DefaultNotificationPrefs().Channels, lang, at, onlyIfUnset)
+	return translate(err)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -95,7 +96,13 @@ func (h *HTTP) get(ctx context.Context, v any, path ...string) (found bool, err 
 	req.Header.Set("Accept", "application/json")
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return false, err
+		// The URL names the citizen: the error says what failed without
+		// it, as it goes to logs and to the operator's delivery list.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return false, fmt.Errorf("GET %s: %w", redacted(path), ue.Err)
+		}
+		return false, fmt.Errorf("GET %s: request failed", redacted(path))
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -179,4 +186,16 @@ func (h *HTTP) ReportError(ctx context.Context, r consent.ErrorReport) (string, 
 		return "", fmt.Errorf("%w: %v", consent.ErrSourceUnavailable, err)
 	}
 	return out.Reference, nil
+}
+
+// redacted is a registry path as logs may show it: the IIN masked.
+func redacted(path []string) string {
+	out := make([]string, len(path))
+	for i, p := range path {
+		if iin, err := consent.ParseIIN(p); err == nil {
+			p = iin.Masked()
+		}
+		out[i] = p
+	}
+	return "/" + strings.Join(out, "/")
 }

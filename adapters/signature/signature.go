@@ -79,6 +79,9 @@ func New(ctx context.Context, cfg Config) (*Checker, error) {
 	if len(c.cas) == 0 {
 		return nil, errors.New("signature CA: no certificate in the file")
 	}
+	if len(cfg.CRLs) == 0 {
+		return nil, errors.New("signature CA: a revocation list is needed for each CA: without one no certificate can be known good")
+	}
 	if c.cfg.Fetch == nil {
 		client := &http.Client{Timeout: 10 * time.Second}
 		c.cfg.Fetch = func(ctx context.Context, url string) ([]byte, error) {
@@ -207,7 +210,7 @@ func (c *Checker) Verify(_ context.Context, challenge, signed []byte) (consent.I
 	if leaf.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
 		return "", bad("the certificate may not sign")
 	}
-	chain := chains[0]
+	chain := c.toRoot(chains[0])
 	for i := 0; i+1 < len(chain); i++ {
 		if err := c.checkRevoked(chain[i], chain[i+1], now); err != nil {
 			return "", err
@@ -224,17 +227,37 @@ func (c *Checker) Verify(_ context.Context, challenge, signed []byte) (consent.I
 	return iin, nil
 }
 
+// toRoot extends chain up to a self-signed CA of the file: an
+// intermediate in the file is trusted as a root by x509, but its own
+// issuer's list must still be checked for it.
+func (c *Checker) toRoot(chain []*x509.Certificate) []*x509.Certificate {
+	for range 8 {
+		last := chain[len(chain)-1]
+		if bytes.Equal(last.RawIssuer, last.RawSubject) {
+			return chain
+		}
+		var up *x509.Certificate
+		for _, ca := range c.cas {
+			if bytes.Equal(ca.RawSubject, last.RawIssuer) && last.CheckSignatureFrom(ca) == nil {
+				up = ca
+			}
+		}
+		if up == nil {
+			return chain
+		}
+		chain = append(chain, up)
+	}
+	return chain
+}
+
 // checkRevoked refuses cert when its issuer's list names it, and when
-// there is no current list for an issuer that publishes one.
+// there is no current list for its issuer.
 func (c *Checker) checkRevoked(cert, issuer *x509.Certificate, now time.Time) error {
 	c.mu.RLock()
 	crl := c.crls[string(issuer.RawSubject)]
 	c.mu.RUnlock()
 	if crl == nil {
-		if len(c.cfg.CRLs) > 0 {
-			return bad("no revocation list of %s", issuer.Subject.CommonName)
-		}
-		return nil
+		return bad("no revocation list of %s", issuer.Subject.CommonName)
 	}
 	if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
 		return bad("the revocation list of %s is out of date", issuer.Subject.CommonName)

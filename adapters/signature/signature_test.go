@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -60,7 +62,7 @@ func TestSignatures(t *testing.T) {
 		"a revoked certificate":      revoked.Sign(t, text, false),
 		"another text":               good.Sign(t, []byte("Kelisim: log in\nChallenge: other\n"), false),
 		"another CA's certificate":   stranger.Sign(t, text, false),
-		"an expired certificate":     ca.Issue(iin, sigtest.Options{NotAfter: time.Now().Add(-time.Minute)}).Sign(t, text, false),
+		"an expired certificate":     ca.Issue(iin, sigtest.Options{NotAfter: time.Now().Add(-time.Minute)}).SignBare(t, text),
 		"a certificate not to sign":  ca.Issue(iin, sigtest.Options{Usage: x509.KeyUsageKeyEncipherment}).Sign(t, text, false),
 		"a certificate with no IIN":  ca.Issue(iin, sigtest.Options{Serial: "BIN123456789012"}).Sign(t, text, false),
 		"a certificate with a wrong": ca.Issue(iin, sigtest.Options{Serial: "IIN850315300127"}).Sign(t, text, false),
@@ -122,5 +124,45 @@ func TestRevocationListRefresh(t *testing.T) {
 	if _, err := signature.New(ctx, signature.Config{CAFile: caFile, CRLs: []string{crlOfFirst}, Now: time.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}); err == nil {
 		t.Error("a revocation list of another CA was taken")
+	}
+}
+
+// A certificate of an intermediate CA that its root revoked is refused,
+// though the intermediate is in the CA file; the root's list and the
+// intermediate's are both needed.
+func TestIntermediateRevoked(t *testing.T) {
+	ctx := context.Background()
+	root := sigtest.New(t, "Test Root CA")
+	sub := root.Sub("Test Issuing CA")
+	cit := sub.Issue(iin, sigtest.Options{})
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "cas.pem")
+	if err := os.WriteFile(caFile, sigtest.PEM(root, sub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rootCRL, subCRL := filepath.Join(dir, "root.crl"), filepath.Join(dir, "sub.crl")
+	root.WriteCRL(rootCRL, 1)
+	sub.WriteCRL(subCRL, 1)
+	open := func(crls ...string) *signature.Checker {
+		c, err := signature.New(ctx, signature.Config{CAFile: caFile, CRLs: crls, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	signed := []byte(cit.Sign(t, text, false))
+	if got, err := open(rootCRL, subCRL).Verify(ctx, text, signed); err != nil || got != iin {
+		t.Fatalf("a good chain: %q %v", got, err)
+	}
+	if _, err := open(subCRL).Verify(ctx, text, signed); !errors.Is(err, consent.ErrBadSignature) {
+		t.Errorf("without the root's list: %v", err)
+	}
+	root.RevokeCA(sub)
+	root.WriteCRL(rootCRL, 2)
+	if _, err := open(rootCRL, subCRL).Verify(ctx, text, signed); !errors.Is(err, consent.ErrBadSignature) {
+		t.Errorf("the issuing CA revoked by its root: %v", err)
+	}
+	if _, err := signature.New(ctx, signature.Config{CAFile: caFile, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}); err == nil {
+		t.Error("a checker without any revocation list")
 	}
 }

@@ -108,6 +108,20 @@ func testNotificationPrefs(t *testing.T, s Store) {
 	if p, err := s.NotificationPrefs(ctx, iin); err != nil || p.Channels == nil || len(p.Channels) != 0 || p.Lang != "kk" {
 		t.Errorf("no channel chosen reads as %+v %v: want none, not the default", p, err)
 	}
+	// The language alone: the channels stay as chosen.
+	check(t, s.SetNotificationLang(ctx, iin, "ru", true, t0))
+	if p, _ := s.NotificationPrefs(ctx, iin); p.Lang != "kk" || len(p.Channels) != 0 {
+		t.Errorf("only if unset, over a set language: %+v", p)
+	}
+	check(t, s.SetNotificationLang(ctx, iin, "ru", false, t0))
+	if p, _ := s.NotificationPrefs(ctx, iin); p.Lang != "ru" || len(p.Channels) != 0 {
+		t.Errorf("the language changed the channels: %+v", p)
+	}
+	const other consent.IIN = "900101400559"
+	check(t, s.SetNotificationLang(ctx, other, "en", true, t0))
+	if p, _ := s.NotificationPrefs(ctx, other); p.Lang != "en" || len(p.Channels) != 1 || p.Channels[0] != consent.ChannelSMS {
+		t.Errorf("a first language keeps the default channels: %+v", p)
+	}
 	if _, err := s.Erase(ctx, iin, "erased:2", t0); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +144,11 @@ func testTellTerms(t *testing.T, s Store) {
 		check(t, s.ApproveChallenge(ctx, c, consent.Grant{ID: id, Citizen: citizen, PartnerID: "p1", Documents: c.Documents,
 			CreatedAt: t0, ExpiresAt: t0.Add(48 * time.Hour), TermsVersion: terms, ChallengeID: c.ID, Status: consent.GrantActive}, nil))
 	}
+	check(t, s.KeepTerms(ctx, consent.Terms{Version: "v1", Text: []byte("one")}, t0))
+	if n, err := s.TellTerms(ctx, "v2", t0, 100); err != nil || n != 0 {
+		t.Errorf("terms not yet published told of: %d %v", n, err)
+	}
+	check(t, s.KeepTerms(ctx, consent.Terms{Version: "v2", Text: []byte("two")}, t0.Add(time.Minute)))
 	grant("g1", "850315300128", "v1")
 	grant("g2", "850315300128", "v1")
 	grant("g3", "850315300128", "v2")
@@ -176,6 +195,10 @@ func testTellTerms(t *testing.T, s Store) {
 	if n, err := s.TellTerms(ctx, "v2", t0.Add(2*time.Hour), 100); err != nil || n != 0 {
 		t.Errorf("told again: %d %v", n, err)
 	}
+	if n, err := s.TellTerms(ctx, "v1", t0.Add(2*time.Hour), 100); err != nil || n != 0 {
+		t.Errorf("a replica still on older terms told %d: %v", n, err)
+	}
+	check(t, s.KeepTerms(ctx, consent.Terms{Version: "v3", Text: []byte("three")}, t0.Add(2*time.Minute)))
 	if n, err := s.TellTerms(ctx, "v3", t0.Add(2*time.Hour), 100); err != nil || n != 3 {
 		t.Errorf("a newer version tells everyone with older grants again: %d %v", n, err)
 	}

@@ -355,6 +355,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.SignatureCA == "" && len(c.SignatureCRLs) > 0 {
 		bad("KELISIM_SIGNATURE_CRL", "is set without KELISIM_SIGNATURE_CA")
 	}
+	if c.SignatureCA != "" && len(c.SignatureCRLs) == 0 {
+		bad("KELISIM_SIGNATURE_CRL", "is required with KELISIM_SIGNATURE_CA: the revocation list of each CA, or no certificate can be known good")
+	}
 	if c.SignatureCA != "" {
 		if _, err := os.Stat(c.SignatureCA); err != nil {
 			bad("KELISIM_SIGNATURE_CA", "%v", err)

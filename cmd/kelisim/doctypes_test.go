@@ -136,7 +136,7 @@ func TestNewDocumentTypeFromData(t *testing.T) {
 	// The citizen sees it in their documents, in its own display form.
 	br := newBrowser(t, g)
 	br.logIn(aidarIIN, aidarPhone)
-	form := br.get("/my/documents/" + aidarIIN + "/fishing_licence?lang=en")
+	form := br.get("/my/documents/0/fishing_licence?lang=en")
 	for _, want := range []string{`class="form form-fishing"`, "Fishing licence", "Waters", "Kapchagay", "FL-2026-0042", "issued by Fisheries Committee"} {
 		if !strings.Contains(form.body, want) {
 			t.Errorf("the display form lacks %q:\n%s", want, form.body)

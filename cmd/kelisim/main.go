@@ -286,11 +286,15 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 			return nil, err
 		}
 	}
-	var app consent.Notifier = notify.NewConsole(stderr)
-	if cfg.PushURL != "" {
-		app = notify.NewPush(cfg.PushURL, cfg.PushToken, 5*time.Second, 3)
+	// The app is offered only with a push service, or printed on the
+	// embedded store (development): never a channel that tells nobody.
+	notifiers := map[string]consent.Notifier{consent.ChannelSMS: notify.NewSMS(sender)}
+	switch {
+	case cfg.PushURL != "":
+		notifiers[consent.ChannelApp] = notify.NewPush(cfg.PushURL, cfg.PushToken, 5*time.Second, 3)
+	case cfg.Embedded():
+		notifiers[consent.ChannelApp] = notify.NewConsole(stderr)
 	}
-	notifiers := map[string]consent.Notifier{consent.ChannelSMS: notify.NewSMS(sender), consent.ChannelApp: app}
 	var sigCheck consent.SignatureCheck
 	if sig != nil {
 		sigCheck = sig

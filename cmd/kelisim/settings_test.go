@@ -73,6 +73,9 @@ func TestRevokeFromSettings(t *testing.T) {
 	if !strings.Contains(home.body, "Демо Банк") || !strings.Contains(home.body, "Жеке куәлік") || grantFormRE.FindStringSubmatch(home.body)[1] != grantID {
 		t.Fatalf("settings page lacks the grant:\n%s", home.body)
 	}
+	if !strings.Contains(home.body, `name="channel" value="sms"`) || strings.Contains(home.body, `value="app"`) {
+		t.Errorf("without a push service the app is offered as a channel, or SMS is not")
+	}
 	res := br.revokeGrant(home, grantID)
 	if res.status != http.StatusSeeOther {
 		t.Fatalf("revoke: %d\n%s", res.status, res.body)

@@ -102,7 +102,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		return d, err
 	}
 	if d.settings, err = consent.NewSettings(consent.SettingsConfig{Store: st, Codes: d.consents, Registry: in.citizens,
-		Outbox: d.outbox, Access: st, Reports: d.reports, Prefs: st, Documents: d.library, Terms: cfg.TermsVersion, Key: in.secrets.Key("settings"), Now: now}); err != nil {
+		Outbox: d.outbox, Access: st, Reports: d.reports, Prefs: st, Documents: d.library, Terms: cfg.TermsVersion, Channels: offeredChannels(in.notifiers), Key: in.secrets.Key("settings"), Now: now}); err != nil {
 		return d, err
 	}
 	if d.shares, err = consent.NewShares(consent.SharesConfig{Store: st, Limits: st, Library: d.library, Access: st, Registry: in.citizens,
@@ -130,4 +130,16 @@ func wireDomain(in inputs) (d domain, err error) {
 	d.partners, err = partners.NewService(partners.Config{Store: st, Hasher: in.secrets, Revoker: d.oauth.TokenRevoker(), Types: cfg.Types,
 		Tx: st, Now: now, AllowLoopback: cfg.AllowLoopback, DefaultProfile: cfg.DefaultProfile})
 	return d, err
+}
+
+// offeredChannels are the notification channels with a notifier, in the
+// order the pages show them.
+func offeredChannels(notifiers map[string]consent.Notifier) []string {
+	var out []string
+	for _, c := range consent.Channels {
+		if notifiers[c] != nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -31,6 +31,36 @@ type CA struct {
 	t       testing.TB
 }
 
+// Sub makes an intermediate CA that ca issued.
+func (ca *CA) Sub(name string) *CA {
+	ca.t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca.serial++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: name, Country: []string{"KZ"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &CA{Cert: cert, key: key, serial: 1000, t: ca.t}
+}
+
+// RevokeCA puts the intermediate sub on ca's revocation list.
+func (ca *CA) RevokeCA(sub *CA) {
+	ca.revoked = append(ca.revoked, x509.RevocationListEntry{SerialNumber: sub.Cert.SerialNumber, RevocationTime: time.Now().Add(-time.Minute)})
+}
+
+// PEM is the certificates of cas, one after another.
+func PEM(cas ...*CA) []byte {
+	var out []byte
+	for _, ca := range cas {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})...)
+	}
+	return out
+}
+
 // Citizen is a certificate the CA issued, with its key.
 type Citizen struct {
 	Cert *x509.Certificate
@@ -119,6 +149,25 @@ func (ca *CA) WriteCRL(path string, number int64) {
 	if err := os.WriteFile(path, ca.CRL(number), 0o600); err != nil {
 		ca.t.Fatal(err)
 	}
+}
+
+// SignBare is text signed by c without signed attributes (so without a
+// signing time): only the certificate's own validity dates it.
+func (c Citizen) SignBare(t testing.TB, text []byte) string {
+	t.Helper()
+	sd, err := pkcs7.NewSignedData(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.SignWithoutAttr(c.Cert, c.Key, pkcs7.SignerInfoConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	der, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(der)
 }
 
 // Sign is text signed by c as a signing app does it: CMS SignedData with
