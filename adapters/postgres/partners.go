@@ -69,8 +69,8 @@ func (s *Store) CreatePartner(ctx context.Context, p partners.Partner, e partner
 	return s.inTx(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `
 			INSERT INTO partners (`+partnerColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			p.ID, reg, p.Status, p.Version, p.SecretHash, p.PreviousSecretHash,
+			VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			p.ID, string(reg), p.Status, p.Version, p.SecretHash, p.PreviousSecretHash,
 			nullTime(p.PreviousSecretExpiresAt), p.CreatedAt, p.UpdatedAt, p.Epoch)
 		if err != nil {
 			return translate(err)
@@ -125,10 +125,10 @@ func (s *Store) UpdatePartner(ctx context.Context, p partners.Partner, e partner
 	}
 	err = s.inTx(ctx, func(q querier) error {
 		tag, err := q.Exec(ctx, `
-			UPDATE partners SET registration = $2, status = $3, version = version + 1,
+			UPDATE partners SET registration = $2::jsonb, status = $3, version = version + 1,
 				secret_hash = $4, previous_secret_hash = $5, previous_secret_expires_at = $6, updated_at = $7, epoch = $9
 			WHERE id = $1 AND version = $8`,
-			p.ID, reg, p.Status, p.SecretHash, p.PreviousSecretHash,
+			p.ID, string(reg), p.Status, p.SecretHash, p.PreviousSecretHash,
 			nullTime(p.PreviousSecretExpiresAt), p.UpdatedAt, p.Version, p.Epoch)
 		if err != nil {
 			return translate(err)
@@ -175,7 +175,7 @@ func (s *Store) AppendAudit(ctx context.Context, e partners.AuditEntry) error {
 func insertAudit(ctx context.Context, q querier, e partners.AuditEntry) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO audit_log (at, actor, action, partner_id, subject, before, after)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)`,
 		e.At, e.Actor, e.Action, e.PartnerID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
 	return translate(err)
 }

@@ -133,8 +133,8 @@ func (s *Store) ConfirmDeletion(ctx context.Context, id string, d consent.Deleti
 		return err
 	}
 	return s.inTx(ctx, func(q querier) error {
-		ended, err := queryGrants(ctx, q, `UPDATE grants SET deletion_at = $2, deletion_detail = $3
-			WHERE id = $1 AND status <> 'active' AND deletion_at IS NULL RETURNING `+grantColumns, id, d.At, detail)
+		ended, err := queryGrants(ctx, q, `UPDATE grants SET deletion_at = $2, deletion_detail = $3::jsonb
+			WHERE id = $1 AND status <> 'active' AND deletion_at IS NULL RETURNING `+grantColumns, id, d.At, string(detail))
 		if err != nil {
 			return err
 		}

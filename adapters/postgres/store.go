@@ -41,6 +41,7 @@ type Store struct {
 	partners     *partnerCache // nil unless Options.CachePartners
 	listenerDone chan struct{}
 	listenCheck  time.Duration
+	direct       *pgx.ConnConfig // PostgreSQL itself, past any pooler
 }
 
 var (
@@ -62,6 +63,11 @@ type Options struct {
 	// ListenCheck is how often a quiet partner listener checks that the
 	// server answers (DefaultListenCheck when zero).
 	ListenCheck time.Duration
+	// DirectURL, when the pool's URL is a pooler in transaction mode
+	// (PgBouncer), reaches PostgreSQL itself: for what needs a session of
+	// its own — the partner listener's LISTEN and the migrations'
+	// session lock.
+	DirectURL string
 }
 
 // Open connects to the database at url.
@@ -82,11 +88,19 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.ListenCheck <= 0 {
 		opts.ListenCheck = DefaultListenCheck
 	}
+	direct := cfg.ConnConfig.Copy()
+	if opts.DirectURL != "" {
+		d, err := pgx.ParseConfig(opts.DirectURL)
+		if err != nil {
+			return nil, fmt.Errorf("parse the direct database URL: %w", err)
+		}
+		direct = d
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	s := &Store{pool: pool, timeout: opts.Timeout, listenCheck: opts.ListenCheck, closing: make(chan struct{})}
+	s := &Store{pool: pool, timeout: opts.Timeout, listenCheck: opts.ListenCheck, closing: make(chan struct{}), direct: direct}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
@@ -95,7 +109,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s.records = newBatcher(s.closing, s.timeout, s.writeRecords)
 	if opts.CachePartners {
 		s.partners, s.listenerDone = newPartnerCache(), make(chan struct{})
-		go s.listenPartners(cfg.ConnConfig.Copy())
+		go s.listenPartners(direct.Copy())
 	}
 	return s, nil
 }
@@ -129,12 +143,14 @@ const migrateTimeout = 30 * time.Minute
 func (s *Store) Migrate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 	defer cancel()
-	conn, err := s.pool.Acquire(ctx)
+	// A session of its own, past any pooler: the migrator's lock is a
+	// session's.
+	conn, err := pgx.ConnectConfig(ctx, s.direct.Copy())
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), "kelisim_schema_version")
+	defer conn.Close(context.WithoutCancel(ctx))
+	m, err := migrate.NewMigrator(ctx, conn, "kelisim_schema_version")
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -250,11 +266,15 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-func nullJSON(b json.RawMessage) []byte {
+// nullJSON is a JSON value as a jsonb parameter takes it: text (with an
+// explicit ::jsonb in the statement), so that its type needs no describe
+// round trip — as behind a pooler in transaction mode.
+func nullJSON(b json.RawMessage) *string {
 	if len(b) == 0 {
 		return nil
 	}
-	return b
+	s := string(b)
+	return &s
 }
 
 func nonNil(b []byte) []byte {

@@ -48,6 +48,17 @@ func TestContractWithPartnerCache(t *testing.T) {
 	})
 }
 
+// Behind PgBouncer in transaction pooling mode every statement of the
+// contract works: no prepared statement, session setting or session lock
+// outlives its transaction, and migrations and LISTEN go direct.
+func TestContractThroughPgBouncer(t *testing.T) {
+	bouncer := pgtest.NewBouncer(t, 3)
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		pooled, direct := bouncer.DB(t)
+		return openAt(t, pooled, postgres.Options{MaxConns: 8, CachePartners: true, DirectURL: direct})
+	})
+}
+
 // Migrating twice, as every replica does at start, is harmless.
 func TestMigrateTwice(t *testing.T) {
 	s := open(t)

@@ -25,6 +25,9 @@ type Config struct {
 	Addr        string // KELISIM_ADDR
 	Issuer      string // KELISIM_ISSUER
 	DatabaseURL string // KELISIM_DATABASE_URL; empty: the embedded store
+	// DirectURL (KELISIM_DATABASE_DIRECT_URL) reaches PostgreSQL past a
+	// pooler in transaction mode, for LISTEN and migrations.
+	DirectURL   string
 	AdminToken  string // KELISIM_ADMIN_TOKEN
 	Secret      string // KELISIM_SECRET
 	MetricsAddr string // KELISIM_METRICS_ADDR
@@ -103,6 +106,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_ADDR", "listen address of the gateway (default 127.0.0.1:8080)"},
 	{"KELISIM_ISSUER", "public base URL, the OAuth issuer (default http:// + KELISIM_ADDR)"},
 	{"KELISIM_DATABASE_URL", "PostgreSQL URL; unset runs the embedded in-memory store"},
+	{"KELISIM_DATABASE_DIRECT_URL", "PostgreSQL itself when KELISIM_DATABASE_URL is a pooler in transaction mode (PgBouncer): the partner listener's LISTEN and migrations use it"},
 	{"KELISIM_ADMIN_TOKEN", "bearer token of the admin API, at least 32 characters"},
 	{"KELISIM_SECRET", "key material for HMAC and encryption at rest, at least 32 characters"},
 	{"KELISIM_METRICS_ADDR", "listen address of /metrics and /debug/pprof (default 127.0.0.1:9090)"},
@@ -167,7 +171,8 @@ var env = []struct{ name, doc string }{
 // job carries only the database URL.
 func commandConfig(getenv func(string) string, withSecret bool) (Config, error) {
 	var errs []error
-	c := Config{DatabaseURL: strings.TrimSpace(getenv("KELISIM_DATABASE_URL")), Secret: strings.TrimSpace(getenv("KELISIM_SECRET"))}
+	c := Config{DatabaseURL: strings.TrimSpace(getenv("KELISIM_DATABASE_URL")), Secret: strings.TrimSpace(getenv("KELISIM_SECRET")),
+		DirectURL: strings.TrimSpace(getenv("KELISIM_DATABASE_DIRECT_URL"))}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("KELISIM_DATABASE_URL: is required: this command works on PostgreSQL (the embedded store lives in one process)"))
 	}
@@ -223,6 +228,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		Addr:        get("KELISIM_ADDR", "127.0.0.1:8080"),
 		DatabaseURL: get("KELISIM_DATABASE_URL", ""),
+		DirectURL:   get("KELISIM_DATABASE_DIRECT_URL", ""),
 		AdminToken:  get("KELISIM_ADMIN_TOKEN", ""),
 		Secret:      get("KELISIM_SECRET", ""),
 		MetricsAddr: get("KELISIM_METRICS_ADDR", "127.0.0.1:9090"),

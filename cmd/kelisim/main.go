@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
-		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2})
+		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2, DirectURL: cfg.DirectURL})
 		if err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
-		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2})
+		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2, DirectURL: cfg.DirectURL})
 		if err != nil {
 			return err
 		}
@@ -222,7 +222,8 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		clients = st
 	} else {
 		pg, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
-			MaxConns: int32(cfg.DBMaxConns), Observe: metrics.StoreOperation, CachePartners: true, Timeout: cfg.DBTimeout})
+			MaxConns: int32(cfg.DBMaxConns), Observe: metrics.StoreOperation, CachePartners: true, Timeout: cfg.DBTimeout,
+			DirectURL: cfg.DirectURL})
 		if err != nil {
 			return nil, err
 		}
