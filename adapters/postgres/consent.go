@@ -117,8 +117,8 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 		n := consent.Notices([]consent.AccessEvent{e})[0]
 		_, err = q.Exec(ctx, `WITH g AS (
 				INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
-					expires_at, terms_version, challenge_id, status, holders, terms_digest, method)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17) RETURNING id, citizen, partner_id, created_at),
+					expires_at, terms_version, challenge_id, status, holders, terms_digest, method, terms_told)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $8) RETURNING id, citizen, partner_id, created_at),
 			h AS (INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
 				SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g)
 			INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, status, next_attempt_at, created_at)
@@ -141,7 +141,7 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 			return err // first: a stale challenge is tried again, and nothing else was written
 		}
 		tag, err := q.Exec(ctx, `UPDATE grants SET documents = $4, holders = $5, purpose = $6, expires_at = $7,
-				terms_version = $8, challenge_id = $9, terms_digest = $10, method = $11
+				terms_version = $8, challenge_id = $9, terms_digest = $10, method = $11, terms_told = $8
 			WHERE id = $1 AND citizen = $2 AND partner_id = $3 AND status = 'active'`,
 			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), iinStrings(g.Holders), g.Purpose, g.ExpiresAt,
 			g.TermsVersion, g.ChallengeID, g.TermsDigest, g.Method.OrDefault())

@@ -214,15 +214,26 @@ func (s *Store) TellTerms(ctx context.Context, version string, at time.Time, lim
 	err := s.inTx(ctx, func(q querier) error {
 		// Only the newest terms published are told of: a replica still on
 		// older ones (a rolling update) tells nobody.
+		var newest string
+		var olds []string
+		if err := q.QueryRow(ctx, `SELECT (SELECT version FROM terms_texts ORDER BY published_at DESC, version DESC LIMIT 1),
+				coalesce((SELECT array_agg(version) FROM terms_texts WHERE version <> $1), '{}')`, version).Scan(&newest, &olds); err != nil {
+			return translate(err)
+		}
+		if newest != version || len(olds) == 0 {
+			return nil
+		}
+		// A grant not yet told has its own (older) version as terms_told:
+		// named as values, the index finds exactly those
+		// (grants_terms_idx), however many were told.
 		rows, err := q.Query(ctx, `WITH due AS (
-				SELECT id FROM grants WHERE status = 'active' AND expires_at > $2 AND terms_version <> $1 AND terms_told <> $1
-					AND $1 = (SELECT version FROM terms_texts ORDER BY published_at DESC, version DESC LIMIT 1)
-				ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),
+				SELECT id FROM grants WHERE status = 'active' AND terms_told = ANY($4::text[]) AND expires_at > $2
+				LIMIT $3 FOR UPDATE SKIP LOCKED),
 			marked AS (UPDATE grants g SET terms_told = $1 FROM due WHERE g.id = due.id RETURNING g.id, g.citizen, g.partner_id)
 			SELECT DISTINCT ON (m.citizen) f.id, f.citizen, f.partner_id FROM marked m
 			JOIN grants f ON f.citizen = m.citizen AND f.status = 'active' AND f.expires_at > $2 AND f.terms_version <> $1
-			WHERE NOT EXISTS (SELECT 1 FROM grants o WHERE o.citizen = m.citizen AND o.terms_told = $1)
-			ORDER BY m.citizen, f.id`, version, at, limit)
+			WHERE NOT EXISTS (SELECT 1 FROM grants o WHERE o.citizen = m.citizen AND o.terms_told = $1 AND o.terms_version <> $1)
+			ORDER BY m.citizen, f.id`, version, at, limit, olds)
 		if err != nil {
 			return translate(err)
 		}

@@ -55,6 +55,9 @@ type Options struct {
 	MaxConns int32
 	// Observe, when set, is told how long each statement took, by operation.
 	Observe func(op string, d time.Duration)
+	// Statement, when set, is told of every statement sent, with its
+	// arguments: for counting statements and checking their plans.
+	Statement func(sql string, args []any)
 	// CachePartners keeps a connection listening for partner changes, so
 	// that CachedPartners can serve partners from memory.
 	CachePartners bool
@@ -79,8 +82,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
-	if opts.Observe != nil {
-		cfg.ConnConfig.Tracer = &tracer{observe: opts.Observe}
+	if opts.Observe != nil || opts.Statement != nil {
+		cfg.ConnConfig.Tracer = &tracer{observe: opts.Observe, statement: opts.Statement}
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout

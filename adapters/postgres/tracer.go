@@ -13,8 +13,9 @@ import (
 // tracer times every statement, named by its verb and table ("update
 // oauth_records"), a small fixed set since all SQL lives in this package.
 type tracer struct {
-	observe func(op string, d time.Duration)
-	names   sync.Map // SQL text → operation name
+	observe   func(op string, d time.Duration)
+	statement func(sql string, args []any) // when set, told of every statement
+	names     sync.Map                     // SQL text → operation name
 }
 
 type traceKey struct{}
@@ -40,11 +41,14 @@ func (t *tracer) operation(sql string) string {
 }
 
 func (t *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if t.statement != nil {
+		t.statement(data.SQL, data.Args)
+	}
 	return context.WithValue(ctx, traceKey{}, traceStart{op: t.operation(data.SQL), at: time.Now()})
 }
 
 func (t *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
-	if s, ok := ctx.Value(traceKey{}).(traceStart); ok {
+	if s, ok := ctx.Value(traceKey{}).(traceStart); ok && t.observe != nil {
 		t.observe(s.op, time.Since(s.at))
 	}
 }
@@ -59,7 +63,10 @@ func (t *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBa
 }
 
 func (t *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
-	if at, ok := ctx.Value(batchKey{}).(time.Time); ok {
+	if t.statement != nil {
+		t.statement(data.SQL, data.Args)
+	}
+	if at, ok := ctx.Value(batchKey{}).(time.Time); ok && t.observe != nil {
 		t.observe(t.operation(data.SQL), time.Since(at))
 	}
 }
