@@ -33,7 +33,7 @@ stop_gateway() {
 trap stop_gateway EXIT
 tool() {
   bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 \
-    -population $POPULATION -pid "$GW" "$@"
+    -population $POPULATION -pid "$GW" -metrics http://127.0.0.1:19090/metrics "$@"
 }
 # table appends a scenario's table to $2, without its header after the first.
 table() {
