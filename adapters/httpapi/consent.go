@@ -256,6 +256,29 @@ func (p *consentPages) start(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/consent/"+url.PathEscape(req.ID)+"/otp?"+q.Encode())
 }
 
+// answering reads what an answer to a challenge posts — the request, the
+// browser's session and its challenge — and finishes a refusal itself; ok
+// is false when it answered.
+func (p *consentPages) answering(c *gin.Context) (req *request, l *consent.Localizer, session string, ch consent.Challenge, ok bool) {
+	req, l, ok = p.load(c)
+	if !ok {
+		return nil, nil, "", consent.Challenge{}, false
+	}
+	session, _ = c.Cookie(sessionCookie)
+	ch, err := p.challenge(c, req, c.PostForm("challenge"), session)
+	if err != nil {
+		p.fail(c, l, err)
+		return nil, nil, "", consent.Challenge{}, false
+	}
+	if c.PostForm("decision") == "deny" {
+		if err := p.auth.Finish(c.Writer, c.Request, req.ID, deny); err != nil {
+			p.fail(c, l, err)
+		}
+		return nil, nil, "", consent.Challenge{}, false
+	}
+	return req, l, session, ch, true
+}
+
 // signView is the page that asks for the signature of challenge ch.
 func (p *consentPages) signView(c *gin.Context, req *request, l *consent.Localizer, session string, ch consent.Challenge) view {
 	v := p.base(c, req, l, session)
@@ -298,20 +321,8 @@ func signedForm(c *gin.Context) []byte {
 // sign takes the citizen's signature instead of a code: once it verifies,
 // the consent goes on as after the right code.
 func (p *consentPages) sign(c *gin.Context) {
-	req, l, ok := p.load(c)
+	req, l, session, ch, ok := p.answering(c)
 	if !ok {
-		return
-	}
-	session, _ := c.Cookie(sessionCookie)
-	ch, err := p.challenge(c, req, c.PostForm("challenge"), session)
-	if err != nil {
-		p.fail(c, l, err)
-		return
-	}
-	if c.PostForm("decision") == "deny" {
-		if err := p.auth.Finish(c.Writer, c.Request, req.ID, deny); err != nil {
-			p.fail(c, l, err)
-		}
 		return
 	}
 	v := p.signView(c, req, l, session, ch)
@@ -377,23 +388,11 @@ func maskedPhone(s string) string {
 }
 
 func (p *consentPages) answer(c *gin.Context) {
-	req, l, ok := p.load(c)
+	req, l, session, ch, ok := p.answering(c)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	session, _ := c.Cookie(sessionCookie)
-	ch, err := p.challenge(c, req, c.PostForm("challenge"), session)
-	if err != nil {
-		p.fail(c, l, err)
-		return
-	}
-	if c.PostForm("decision") == "deny" {
-		if err := p.auth.Finish(c.Writer, c.Request, req.ID, deny); err != nil {
-			p.fail(c, l, err)
-		}
-		return
-	}
 	v := p.otpView(c, req, l, session, ch)
 	docs, days, err := req.Select(c.PostFormArray("doc"), c.PostForm("days"))
 	if err != nil {
