@@ -261,6 +261,9 @@ type GrantView struct {
 	Grant
 	LastUsed time.Time
 	Expired  bool // past ExpiresAt, whether or not marked yet
+	// OlderTerms: active, and given under terms other than the current
+	// ones (see UnderOlderTerms).
+	OlderTerms bool
 	// HolderNames are whose documents the grant covers, as the registry
 	// names them (the relation only, when it does not answer).
 	HolderNames []HolderChoice
@@ -290,7 +293,8 @@ func (s *Settings) Grants(ctx context.Context, citizen IIN) ([]GrantView, error)
 	}
 	out := make([]GrantView, len(grants))
 	for i, g := range grants {
-		out[i] = GrantView{Grant: g, LastUsed: used[g.ID], Expired: g.Status == GrantExpired || (g.Status == GrantActive && !now.Before(g.ExpiresAt))}
+		out[i] = GrantView{Grant: g, LastUsed: used[g.ID], Expired: g.Status == GrantExpired || (g.Status == GrantActive && !now.Before(g.ExpiresAt)),
+			OlderTerms: g.ActiveAt(now) && g.TermsVersion != s.terms}
 		holders := g.Holders
 		if len(holders) == 0 {
 			holders = []IIN{g.Citizen}

@@ -268,8 +268,14 @@ func (p *myPages) home(c *gin.Context) {
 	for _, ch := range p.settings.Channels() {
 		v.Channels = append(v.Channels, channelOption{Name: ch, Label: l.T("notify_channel_"+ch, nil), On: slices.Contains(prefs.Channels, ch)})
 	}
-	if old, err := p.settings.UnderOlderTerms(ctx, iin); err == nil && len(old) > 0 {
-		v.OldTerms = l.T("terms_banner", nil, len(old))
+	older := 0
+	for _, g := range grants {
+		if g.OlderTerms {
+			older++
+		}
+	}
+	if older > 0 {
+		v.OldTerms = l.T("terms_banner", nil, older)
 	}
 	if n := c.Query("declined"); n != "" {
 		if k, err := strconv.Atoi(n); err == nil && k >= 0 {

@@ -171,19 +171,8 @@ func TestBrowserSettings(t *testing.T) {
 	grantID := g.introspect(t, p, tok["access_token"].(string))["grant_id"].(string)
 
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	browserLogIn(t, ctx, g, "kk", aidarIIN, aidarPhone)
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(g.base+"/my/?lang=kk"),
-		chromedp.WaitVisible(css(`input[name=iin]`)),
-		chromedp.SendKeys(css(`input[name=iin]`), aidarIIN),
-		chromedp.SendKeys(css(`input[name=phone]`), aidarPhone),
-		chromedp.Click(css(`button[type=submit]`)),
-		chromedp.WaitVisible(css(`input[name=otp]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(css(`input[name=otp]`), code(t, g.sms.next(t, aidarPhone))),
-		chromedp.Click(css(`button[type=submit]`)),
 		chromedp.WaitVisible(css(`#grant-`+grantID)),
 	); err != nil {
 		t.Fatal(err)
@@ -383,19 +372,8 @@ func TestBrowserDocuments(t *testing.T) {
 	ctx := chromium(t)
 	g := startConsent(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	browserLogIn(t, ctx, g, "kk", aigerimIIN, aigerimTel)
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(g.base+"/my/?lang=kk"),
-		chromedp.WaitVisible(css(`input[name=iin]`)),
-		chromedp.SendKeys(css(`input[name=iin]`), aigerimIIN),
-		chromedp.SendKeys(css(`input[name=phone]`), aigerimTel),
-		chromedp.Click(css(`button[type=submit]`)),
-		chromedp.WaitVisible(css(`input[name=otp]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(css(`input[name=otp]`), code(t, g.sms.next(t, aigerimTel))),
-		chromedp.Click(css(`button[type=submit]`)),
 		chromedp.WaitVisible(css(`a.my-documents`)),
 		chromedp.Click(css(`a.my-documents`)),
 		chromedp.WaitVisible(css(`ul.documents`)),
@@ -454,5 +432,29 @@ func TestBrowserDocuments(t *testing.T) {
 	formShown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`getComputedStyle(document.querySelector('article.form')).display !== 'none'`))
 	if err != nil || !formShown {
 		t.Errorf("printed, the form is hidden: %v", err)
+	}
+}
+
+// browserLogIn logs the browser in to the settings in lang as the citizen
+// with iin and phone, by the SMS code, and waits for the settings page.
+func browserLogIn(t *testing.T, ctx context.Context, g *gw, lang, iin, phone string) {
+	t.Helper()
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(g.base+"/my/?lang="+lang),
+		chromedp.WaitVisible(css(`input[name=iin]`)),
+		chromedp.SendKeys(css(`input[name=iin]`), iin),
+		chromedp.SendKeys(css(`input[name=phone]`), phone),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`input[name=otp]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(css(`input[name=otp]`), code(t, g.sms.next(t, phone))),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`form[action="/my/logout"]`)),
+	); err != nil {
+		t.Fatal(err)
 	}
 }

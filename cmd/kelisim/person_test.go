@@ -75,19 +75,8 @@ func TestBrowserPersonVerifies(t *testing.T) {
 	g := startConsent(t)
 	shortCode, _ := openShareAs(t, g)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	browserLogIn(t, ctx, g, "ru", aigerimIIN, aigerimTel)
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(g.base+"/my/?lang=ru"),
-		chromedp.WaitVisible(css(`input[name=iin]`)),
-		chromedp.SendKeys(css(`input[name=iin]`), aigerimIIN),
-		chromedp.SendKeys(css(`input[name=phone]`), aigerimTel),
-		chromedp.Click(css(`button[type=submit]`)),
-		chromedp.WaitVisible(css(`input[name=otp]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(css(`input[name=otp]`), code(t, g.sms.next(t, aigerimTel))),
-		chromedp.Click(css(`button[type=submit]`)),
 		chromedp.WaitVisible(css(`#verify-code`)),
 		chromedp.SendKeys(css(`#verify-code`), shortCode),
 		chromedp.Click(css(`#verify button`)),
