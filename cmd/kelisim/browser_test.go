@@ -171,7 +171,7 @@ func TestBrowserSettings(t *testing.T) {
 	grantID := g.introspect(t, p, tok["access_token"].(string))["grant_id"].(string)
 
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	browserLogIn(t, ctx, g, "kk", aidarIIN, aidarPhone)
+	browserLogIn(ctx, t, g, "kk", aidarIIN, aidarPhone)
 	if err := chromedp.Do(ctx,
 		chromedp.WaitVisible(css(`#grant-`+grantID)),
 	); err != nil {
@@ -372,7 +372,7 @@ func TestBrowserDocuments(t *testing.T) {
 	ctx := chromium(t)
 	g := startConsent(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	browserLogIn(t, ctx, g, "kk", aigerimIIN, aigerimTel)
+	browserLogIn(ctx, t, g, "kk", aigerimIIN, aigerimTel)
 	if err := chromedp.Do(ctx,
 		chromedp.WaitVisible(css(`a.my-documents`)),
 		chromedp.Click(css(`a.my-documents`)),
@@ -437,7 +437,7 @@ func TestBrowserDocuments(t *testing.T) {
 
 // browserLogIn logs the browser in to the settings in lang as the citizen
 // with iin and phone, by the SMS code, and waits for the settings page.
-func browserLogIn(t *testing.T, ctx context.Context, g *gw, lang, iin, phone string) {
+func browserLogIn(ctx context.Context, t *testing.T, g *gw, lang, iin, phone string) {
 	t.Helper()
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	if err := chromedp.Do(ctx,

@@ -75,7 +75,7 @@ func TestBrowserPersonVerifies(t *testing.T) {
 	g := startConsent(t)
 	shortCode, _ := openShareAs(t, g)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	browserLogIn(t, ctx, g, "ru", aigerimIIN, aigerimTel)
+	browserLogIn(ctx, t, g, "ru", aigerimIIN, aigerimTel)
 	if err := chromedp.Do(ctx,
 		chromedp.WaitVisible(css(`#verify-code`)),
 		chromedp.SendKeys(css(`#verify-code`), shortCode),
