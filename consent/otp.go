@@ -229,11 +229,13 @@ func keyed(key []byte, kind, value string) string {
 	return kind + ":" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// Limiter counts events per key in a sliding window, in the store, so the
-// limits hold across replicas.
+// Limiter counts events per key in the store, so the limits hold across
+// replicas, with two fixed-window counters per key (see RateWindow).
 type Limiter interface {
-	// Hit records one event for key unless limit events happened within
-	// window before now; then it records nothing and returns a
-	// *RateLimitError saying when the oldest of them leaves the window.
+	// Hit counts one event for key unless the current window's count plus
+	// the previous window's carry (RateCarry) has reached limit; then it
+	// counts nothing and returns a *RateLimitError saying when an event
+	// would be counted (RateRetry). One statement, no lock held across
+	// statements.
 	Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
 }

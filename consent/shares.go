@@ -76,9 +76,9 @@ var ErrShareCodeTaken = errors.New("short code taken")
 
 // Releaser gives back an event a Hit counted.
 type Releaser interface {
-	// Release removes one event counted for key at at; none left is no
-	// error.
-	Release(ctx context.Context, key string, at time.Time) error
+	// Release takes back one event counted for key at at in windows of
+	// length window; none left is no error.
+	Release(ctx context.Context, key string, window time.Duration, at time.Time) error
 }
 
 // VerifyLimits bound guessing of short codes. A short code is six digits,
@@ -391,7 +391,7 @@ func ShortName(name string) string {
 // release gives back attempts counted for keys at now: they were not wrong.
 func (s *Shares) release(ctx context.Context, keys []string, now time.Time) {
 	for _, k := range keys {
-		_ = s.limits.Release(context.WithoutCancel(ctx), k, now)
+		_ = s.limits.Release(context.WithoutCancel(ctx), k, verifyWindow, now)
 	}
 }
 

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -19,6 +21,7 @@ type Metrics struct {
 	tokensIssued  *prometheus.CounterVec
 	oauthErrors   *prometheus.CounterVec
 	storeDuration *prometheus.HistogramVec
+	statements    *prometheus.CounterVec
 	historySize   prometheus.Gauge
 	tampered      prometheus.Counter
 	overdue       prometheus.Gauge
@@ -48,6 +51,10 @@ func NewMetrics() *Metrics {
 			Help:    "Time of one store operation, by operation.",
 			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
 		}, []string{"operation"}),
+		statements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelisim_http_statements_total",
+			Help: "PostgreSQL statements sent while answering HTTP requests, by route (divide by the route's request count for statements per request).",
+		}, []string{"route", "method"}),
 		historySize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kelisim_history_tree_size",
 			Help: "Events in the history's log as of the latest signed head this replica published.",
@@ -61,7 +68,7 @@ func NewMetrics() *Metrics {
 			Help: "Rounds that found the stored history no longer matching its log (an operator must act).",
 		}),
 	}
-	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration, m.historySize, m.tampered, m.overdue,
+	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration, m.statements, m.historySize, m.tampered, m.overdue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -83,14 +90,24 @@ func (m *Metrics) OverdueDeletions(n int) { m.overdue.Set(float64(n)) }
 // Tampered implements consent.LedgerObserver.
 func (m *Metrics) Tampered() { m.tampered.Inc() }
 
-// StoreOperation records how long one store operation took.
-func (m *Metrics) StoreOperation(op string, d time.Duration) {
+// StoreOperation records how long one store operation took and counts it
+// against the HTTP request it was sent for, if any.
+func (m *Metrics) StoreOperation(ctx context.Context, op string, d time.Duration) {
 	m.storeDuration.WithLabelValues(op).Observe(d.Seconds())
+	if n, ok := ctx.Value(statementsKey{}).(*atomic.Int32); ok {
+		n.Add(1)
+	}
 }
+
+// statementsKey holds, in a request's context, how many statements were
+// sent for it.
+type statementsKey struct{}
 
 func (m *Metrics) middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
+		var statements atomic.Int32
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), statementsKey{}, &statements))
 		c.Next()
 		route := c.FullPath()
 		if route == "" {
@@ -98,6 +115,9 @@ func (m *Metrics) middleware() gin.HandlerFunc {
 		}
 		m.httpDuration.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).
 			Observe(time.Since(start).Seconds())
+		if n := statements.Load(); n > 0 {
+			m.statements.WithLabelValues(route, c.Request.Method).Add(float64(n))
+		}
 	}
 }
 

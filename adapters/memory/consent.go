@@ -14,14 +14,25 @@ var _ consent.Store = (*Store)(nil)
 func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
-	since := now.Add(-window)
-	events := slices.DeleteFunc(slices.Clone(s.rateEvents[key]), func(at time.Time) bool { return !at.After(since) })
-	if len(events) >= limit {
-		put(t, s.rateEvents, key, events)
-		return &consent.RateLimitError{RetryAfter: slices.MinFunc(events, time.Time.Compare).Add(window).Sub(now)}
+	start, covered := consent.RateWindow(now, window)
+	current := s.rates[rateKey{key, start}].count
+	previous := s.rates[rateKey{key, start.Add(-window)}].count
+	if current+consent.RateCarry(previous, covered, window) >= limit {
+		return &consent.RateLimitError{RetryAfter: consent.RateRetry(current, previous, limit, window, now)}
 	}
-	put(t, s.rateEvents, key, append(events, now))
+	put(t, s.rates, rateKey{key, start}, rateCounter{count: current + 1, expires: start.Add(2 * window)})
 	return nil
+}
+
+// rateKey names one counter: a key's count in the window from start.
+type rateKey struct {
+	key   string
+	start time.Time
+}
+
+type rateCounter struct {
+	count   int
+	expires time.Time // when no window it could be the previous of is current
 }
 
 // CreateChallenge implements consent.Store.

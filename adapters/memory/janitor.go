@@ -68,13 +68,10 @@ func (s *Store) Purge(ctx context.Context, now time.Time, otpRetention time.Dura
 			counts["otp_challenges"]++
 		}
 	}
-	for key, events := range s.rateEvents {
-		kept := slices.DeleteFunc(slices.Clone(events), func(at time.Time) bool { return at.Before(now.Add(-24 * time.Hour)) })
-		counts["rate_events"] += len(events) - len(kept)
-		if len(kept) == 0 {
-			remove(t, s.rateEvents, key)
-		} else {
-			put(t, s.rateEvents, key, kept)
+	for k, c := range s.rates {
+		if c.expires.Before(now) {
+			remove(t, s.rates, k)
+			counts["rate_counters"]++
 		}
 	}
 	for id, sess := range s.sessions {

@@ -15,12 +15,13 @@ var (
 )
 
 // Release implements consent.Releaser.
-func (s *Store) Release(ctx context.Context, key string, at time.Time) error {
+func (s *Store) Release(ctx context.Context, key string, window time.Duration, at time.Time) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
-	events := s.rateEvents[key]
-	if i := slices.IndexFunc(events, at.Equal); i >= 0 {
-		put(t, s.rateEvents, key, slices.Delete(slices.Clone(events), i, i+1))
+	k := rateKey{key, at.Truncate(window)}
+	if c, ok := s.rates[k]; ok && c.count > 0 {
+		c.count--
+		put(t, s.rates, k, c)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/consent/merkle"
@@ -27,7 +26,7 @@ type Store struct {
 
 	challenges  map[string]consent.Challenge
 	grants      map[string]consent.Grant
-	rateEvents  map[string][]time.Time
+	rates       map[rateKey]rateCounter
 	access      []consent.AccessEvent
 	outbox      map[string]outboxRow
 	sessions    map[string]consent.CitizenSession
@@ -55,7 +54,7 @@ type recordKey struct {
 func New() *Store {
 	return &Store{
 		partners: map[string]partners.Partner{}, records: map[recordKey]oauth.Record{},
-		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rateEvents: map[string][]time.Time{},
+		challenges: map[string]consent.Challenge{}, grants: map[string]consent.Grant{}, rates: map[rateKey]rateCounter{},
 		outbox: map[string]outboxRow{}, sessions: map[string]consent.CitizenSession{},
 		reports: map[string]consent.ErrorReport{}, shares: map[string]consent.Share{}, nodes: map[merkle.ID][]byte{},
 		prefs: map[consent.IIN]consent.NotificationPrefs{}, termsTold: map[string]string{}, terms: map[string]consent.Terms{},

@@ -7,42 +7,39 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kelisim/kelisim/consent"
 )
 
 var _ consent.Store = (*Store)(nil)
 
-// Hit implements consent.Limiter: under a per-key advisory lock it drops
-// the events that left the window and records one more when under the
-// limit. The statements go in one round trip: outside a transaction they
-// form one implicit transaction, which the lock lasts for.
+// Hit implements consent.Limiter in one statement: it reads the previous
+// window's counter and upserts the current one, counting only while the
+// estimate is under the limit. The upsert's WHERE is checked against the
+// row as it stands once locked, so concurrent hits never pass the limit;
+// the row lock lasts one statement.
 func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
-	since := now.Add(-window)
-	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key)
-	b.Queue(`DELETE FROM rate_events WHERE key = $1 AND at <= $2`, key, since)
-	insert := b.Queue(`INSERT INTO rate_events (key, at)
-		SELECT $1, $2 WHERE (SELECT count(*) FROM rate_events WHERE key = $1) < $3`, key, now, limit)
-	var oldest *time.Time
-	b.Queue(`SELECT min(at) FROM rate_events WHERE key = $1`, key).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&oldest)
-	})
+	start, covered := consent.RateWindow(now, window)
 	var counted bool
-	insert.Exec(func(tag pgconn.CommandTag) error {
-		counted = tag.RowsAffected() == 1
-		return nil
-	})
-	if err := s.q(ctx).SendBatch(ctx, b).Close(); err != nil {
+	var current, previous int
+	err := s.q(ctx).QueryRow(ctx, `WITH prev AS (
+			SELECT coalesce((SELECT count FROM rate_counters WHERE key = $1 AND window_start = $2), 0) AS n),
+		carry AS (SELECT ((n::bigint * $5 + $7 - 1) / $7)::integer AS n FROM prev),
+		up AS (
+			INSERT INTO rate_counters AS r (key, window_start, count, expires_at)
+			SELECT $1, $3, 1, $6 FROM carry WHERE carry.n < $4
+			ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + 1
+				WHERE r.count + (SELECT n FROM carry) < $4
+			RETURNING r.count)
+		SELECT EXISTS (SELECT 1 FROM up),
+			coalesce((SELECT count FROM rate_counters WHERE key = $1 AND window_start = $3), 0),
+			(SELECT n FROM prev)`,
+		key, start.Add(-window), start, limit, covered.Microseconds(), start.Add(2*window), window.Microseconds()).Scan(&counted, &current, &previous)
+	if err != nil {
 		return translate(err)
 	}
 	if !counted {
-		retry := time.Second
-		if oldest != nil {
-			retry = oldest.Add(window).Sub(now)
-		}
-		return &consent.RateLimitError{RetryAfter: retry}
+		return &consent.RateLimitError{RetryAfter: consent.RateRetry(current, previous, limit, window, now)}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ import (
 
 // large are the tables that grow with the country: a plan that reads one
 // of them whole, on a request's path or the upkeep's, is a defect.
-var large = []string{"grants", "access_events", "oauth_records", "outbox", "otp_challenges", "shares", "notification_prefs", "rate_events"}
+var large = []string{"grants", "access_events", "oauth_records", "outbox", "otp_challenges", "shares", "notification_prefs", "rate_counters"}
 
 // The statements of the hot paths and of the upkeep use indexes on tables
 // of realistic size: each is sent by the store's own methods against a
@@ -51,7 +52,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	const citizen consent.IIN = "850315300128"
-	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	now := time.Now() // the load is relative to the database's now()
 	calls := map[string]func() error{
 		"GetGrant":          func() error { _, err := s.GetGrant(ctx, "g-123"); return err },
 		"ListGrants":        func() error { _, err := s.ListGrants(ctx, citizen); return err },
@@ -64,6 +65,14 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"GetChallenge":      func() error { _, err := s.GetChallenge(ctx, "c-42"); return err },
 		"ExpireGrants":      func() error { _, err := s.ExpireGrants(ctx, now); return err },
 		"TellTerms":         func() error { _, err := s.TellTerms(ctx, "2027-01-01", now, 500); return err },
+		"Hit": func() error {
+			if err := s.Hit(ctx, "otp-ip:42", 30, time.Hour, now); !errors.As(err, new(*consent.RateLimitError)) {
+				return err
+			}
+			return nil
+		},
+		"Release": func() error { return s.Release(ctx, "otp-ip:42", time.Hour, now) },
+		"Purge":   func() error { _, err := s.Purge(ctx, now, 23*time.Hour); return err },
 	}
 	for name, call := range calls {
 		mu.Lock()
@@ -153,7 +162,7 @@ func load(t *testing.T, conn *pgx.Conn) {
 		        lpad((800000000000 + i % 100000)::text, 12, '0'), 'p' || (i % 50), 'g-' || (i % 150000), 'id_card', 'fetch', ''
 		 FROM generate_series(1, 300000) i`,
 		`INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
-		 SELECT 'access', 's-' || i, 'r-' || i, 'p' || (i % 50), 'g-' || (i % 150000), i % 3 = 0, now() + (i % 100 - 50) * interval '1 minute', '\x00'
+		 SELECT 'access', 's-' || i, 'r-' || i, 'p' || (i % 50), 'g-' || (i % 150000), i % 3 = 0, now() + (i % 100 - 1) * interval '1 hour', '\x00'
 		 FROM generate_series(1, 150000) i`,
 		`INSERT INTO outbox (id, partner_id, grant_id, kind, status, next_attempt_at, created_at, delivered_at)
 		 SELECT 'o-' || i, 'p' || (i % 50), 'g-' || (i % 150000), 'grant.documents',
@@ -162,7 +171,10 @@ func load(t *testing.T, conn *pgx.Conn) {
 		`INSERT INTO otp_challenges (id, pending_id, partner_id, session, citizen, documents, days, code_hash, attempts, resends, status, lang,
 		        created_at, sent_at, expires_at, version)
 		 SELECT 'c-' || i, 'req', 'p1', 's', lpad((800000000000 + i % 100000)::text, 12, '0'), ARRAY['id_card'], 30, '\x00', 0, 0,
-		        'used', 'kk', now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', 1
+		        'used', 'kk', now() - interval '1 hour', now() - interval '1 hour', now() - (i % 1440) * interval '1 minute', 1
+		 FROM generate_series(1, 100000) i`,
+		`INSERT INTO rate_counters (key, window_start, count, expires_at)
+		 SELECT 'otp-ip:' || (i / 2), date_trunc('hour', now()) - (i % 2) * interval '1 hour', i % 30, date_trunc('hour', now()) + (1 - i % 2) * interval '1 hour' + interval '1 minute'
 		 FROM generate_series(1, 100000) i`,
 		`ANALYZE`,
 	} {

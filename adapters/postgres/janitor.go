@@ -84,10 +84,10 @@ func (s *Store) Purge(ctx context.Context, now time.Time, otpRetention time.Dura
 	}{
 		{"oauth_records", `DELETE FROM oauth_records WHERE expires_at < $1`, []any{now}},
 		{"otp_challenges", `DELETE FROM otp_challenges WHERE expires_at < $1`, []any{now.Add(-otpRetention)}},
-		{"rate_events", `DELETE FROM rate_events WHERE at < $1`, []any{now.Add(-24 * time.Hour)}},
+		{"rate_counters", `DELETE FROM rate_counters WHERE expires_at < $1`, []any{now}},
 		{"sessions", `DELETE FROM citizen_sessions WHERE last_seen < $1 OR created_at < $2`,
 			[]any{now.Add(-consent.SessionIdle), now.Add(-consent.SessionAbsolute)}},
-		{"outbox", `DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < $1`, []any{now.Add(-30 * 24 * time.Hour)}},
+		{"outbox", `DELETE FROM outbox WHERE status = 'delivered' AND created_at < $1 AND delivered_at < $1`, []any{now.Add(-30 * 24 * time.Hour)}},
 	}
 	for _, st := range steps {
 		tag, err := s.q(ctx).Exec(ctx, st.sql, st.args...)

@@ -17,9 +17,9 @@ var (
 )
 
 // Release implements consent.Releaser.
-func (s *Store) Release(ctx context.Context, key string, at time.Time) error {
-	_, err := s.q(ctx).Exec(ctx, `DELETE FROM rate_events WHERE ctid = (
-		SELECT ctid FROM rate_events WHERE key = $1 AND at = $2 LIMIT 1)`, key, at)
+func (s *Store) Release(ctx context.Context, key string, window time.Duration, at time.Time) error {
+	_, err := s.q(ctx).Exec(ctx, `UPDATE rate_counters SET count = count - 1
+		WHERE key = $1 AND window_start = $2 AND count > 0`, key, at.Truncate(window))
 	return translate(err)
 }
 

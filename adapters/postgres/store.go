@@ -53,8 +53,9 @@ var (
 type Options struct {
 	// MaxConns, when positive, sizes the pool.
 	MaxConns int32
-	// Observe, when set, is told how long each statement took, by operation.
-	Observe func(op string, d time.Duration)
+	// Observe, when set, is told how long each statement took, by
+	// operation, with the context it was sent under.
+	Observe func(ctx context.Context, op string, d time.Duration)
 	// Statement, when set, is told of every statement sent, with its
 	// arguments: for counting statements and checking their plans.
 	Statement func(sql string, args []any)

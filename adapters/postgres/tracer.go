@@ -13,7 +13,7 @@ import (
 // tracer times every statement, named by its verb and table ("update
 // oauth_records"), a small fixed set since all SQL lives in this package.
 type tracer struct {
-	observe   func(op string, d time.Duration)
+	observe   func(ctx context.Context, op string, d time.Duration)
 	statement func(sql string, args []any) // when set, told of every statement
 	names     sync.Map                     // SQL text → operation name
 }
@@ -49,7 +49,7 @@ func (t *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 
 func (t *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
 	if s, ok := ctx.Value(traceKey{}).(traceStart); ok && t.observe != nil {
-		t.observe(s.op, time.Since(s.at))
+		t.observe(ctx, s.op, time.Since(s.at))
 	}
 }
 
@@ -67,7 +67,7 @@ func (t *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 		t.statement(data.SQL, data.Args)
 	}
 	if at, ok := ctx.Value(batchKey{}).(time.Time); ok && t.observe != nil {
-		t.observe(t.operation(data.SQL), time.Since(at))
+		t.observe(ctx, t.operation(data.SQL), time.Since(at))
 	}
 }
 

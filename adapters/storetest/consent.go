@@ -34,20 +34,30 @@ func testRateLimit(t *testing.T, s Store) {
 			t.Fatalf("hit %d: %v", i, err)
 		}
 	}
+	// t0 starts an hour's window. Full now: counted again once the next
+	// window carries at most 2 of these 3 (a third of the way into it).
 	err := s.Hit(ctx, "k", 3, time.Hour, t0.Add(10*time.Minute))
 	var rl *consent.RateLimitError
-	if !errors.As(err, &rl) || rl.RetryAfter != 50*time.Minute {
-		t.Fatalf("fourth hit: %v, want a RateLimitError retrying after 50m", err)
+	if !errors.As(err, &rl) || rl.RetryAfter != 70*time.Minute {
+		t.Fatalf("fourth hit: %v, want a RateLimitError retrying after 70m", err)
 	}
 	if err := s.Hit(ctx, "other", 3, time.Hour, t0.Add(10*time.Minute)); err != nil {
 		t.Errorf("another key was limited: %v", err)
 	}
-	// The first event leaves the window an hour after it happened.
-	if err := s.Hit(ctx, "k", 3, time.Hour, t0.Add(time.Hour+time.Second)); err != nil {
-		t.Errorf("after the window slid: %v", err)
+	if err := s.Hit(ctx, "k", 3, time.Hour, t0.Add(time.Hour+19*time.Minute)); !errors.As(err, &rl) || rl.RetryAfter != time.Minute {
+		t.Errorf("the previous window still carrying all 3: %v, want a retry after 1m", err)
 	}
-	if err := s.Hit(ctx, "k", 3, time.Hour, t0.Add(time.Hour+2*time.Second)); err == nil {
+	if err := s.Hit(ctx, "k", 3, time.Hour, t0.Add(time.Hour+20*time.Minute)); err != nil {
+		t.Errorf("the previous window carrying 2 of 3: %v", err)
+	}
+	if err := s.Hit(ctx, "k", 3, time.Hour, t0.Add(time.Hour+21*time.Minute)); err == nil {
 		t.Error("a refused hit was counted, or the window forgot events")
+	}
+	// Two windows on, nothing is carried.
+	for i := range 3 {
+		if err := s.Hit(ctx, "k", 3, time.Hour, t0.Add(3*time.Hour+time.Duration(i)*time.Second)); err != nil {
+			t.Errorf("hit %d two windows on: %v", i, err)
+		}
 	}
 
 	// Hits at once, as from many replicas: exactly the limit gets through.

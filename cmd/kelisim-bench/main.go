@@ -157,8 +157,10 @@ type result struct {
 	PGCPUPerReqMS   float64 `json:"postgres_cpu_ms_per_request"`
 	BusyPercent     float64 `json:"machine_busy_percent"`
 	// StatementsPerReq is how many statements the gateway sent PostgreSQL
-	// per request, its background work (outbox, upkeep, sealing) included.
+	// per request, its background work (outbox, upkeep, sealing) included;
+	// InRequestsPerReq is those it sent while answering the requests.
 	StatementsPerReq float64 `json:"statements_per_request,omitempty"`
+	InRequestsPerReq float64 `json:"statements_in_requests_per_request,omitempty"`
 }
 
 // errorList is the errors by status, sorted, or none.
@@ -180,19 +182,19 @@ func (r result) row() string {
 	if r.CPUPerReqMS > 0 {
 		cpu, rss = fmt.Sprintf("%.3f", r.CPUPerReqMS), fmt.Sprintf("%.0f", r.PeakRSSMB)
 	}
-	return fmt.Sprintf("%-28s c=%-3d %8.0f req/s  p50 %6.1f ms  p90 %6.1f ms  p99 %6.1f ms  max %7.1f ms  cpu/req %s ms  rss %s MB  errors %s  (pg %.3f ms, tool %.3f ms, busy %.0f%%, %.1f statements/req)",
-		r.Scenario, r.Concurrency, r.RPS, r.P50, r.P90, r.P99, r.Max, cpu, rss, errs, r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent, r.StatementsPerReq)
+	return fmt.Sprintf("%-28s c=%-3d %8.0f req/s  p50 %6.1f ms  p90 %6.1f ms  p99 %6.1f ms  max %7.1f ms  cpu/req %s ms  rss %s MB  errors %s  (pg %.3f ms, tool %.3f ms, busy %.0f%%, %.1f statements/req, %.1f in the requests)",
+		r.Scenario, r.Concurrency, r.RPS, r.P50, r.P90, r.P99, r.Max, cpu, rss, errs, r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent, r.StatementsPerReq, r.InRequestsPerReq)
 }
 
 func markdown(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors | PostgreSQL CPU ms/req | load tool CPU ms/req | machine busy | statements/req |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors | PostgreSQL CPU ms/req | load tool CPU ms/req | machine busy | statements/req | of them in the requests |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rs {
 		errs := r.errorList("0", ", ")
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s | %.3f | %.3f | %.0f %% | %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s | %.3f | %.3f | %.0f %% | %.1f | %.1f |\n",
 			r.Scenario, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Max, r.CPUPerReqMS, r.PeakRSSMB, errs,
-			r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent, r.StatementsPerReq)
+			r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent, r.StatementsPerReq, r.InRequestsPerReq)
 	}
 	return b.String()
 }
@@ -207,7 +209,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	lat := make([][]time.Duration, conc)
 	errs := make([]map[string]int, conc)
 	cpu0, tool0, pg0 := procCPU(b.o.pid), procCPU(os.Getpid()), postgresCPU()
-	stmts0 := statements(b.o.metrics)
+	stmts0, inReq0 := statements(b.o.metrics)
 	busy0, total0 := machineCPU()
 	peak := &rssPeak{}
 	stopRSS := peak.watch(b.o.pid)
@@ -261,8 +263,9 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	if total1 > total0 {
 		r.BusyPercent = 100 * (busy1 - busy0) / (total1 - total0)
 	}
-	if stmts1 := statements(b.o.metrics); stmts1 > stmts0 && len(all) > 0 {
+	if stmts1, inReq1 := statements(b.o.metrics); stmts1 > stmts0 && len(all) > 0 {
 		r.StatementsPerReq = (stmts1 - stmts0) / float64(len(all))
+		r.InRequestsPerReq = (inReq1 - inReq0) / float64(len(all))
 	}
 	if b.o.pid > 0 && len(all) > 0 {
 		r.CPUPerReqMS = (procCPU(b.o.pid) - cpu0) * 1000 / float64(len(all))
@@ -356,26 +359,31 @@ func (p *rssPeak) watch(pid int) (stop func()) {
 }
 
 // statements is how many statements the gateway has sent PostgreSQL, from
-// the count of its store histogram; 0 without a metrics URL.
-func statements(metricsURL string) float64 {
+// the count of its store histogram, and how many of them it sent while
+// answering HTTP requests; 0 without a metrics URL.
+func statements(metricsURL string) (all, inRequests float64) {
 	if metricsURL == "" {
-		return 0
+		return 0, 0
 	}
 	resp, err := http.Get(metricsURL)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	sum := 0.0
 	for _, line := range strings.Split(string(raw), "\n") {
-		if !strings.HasPrefix(line, "kelisim_store_operation_duration_seconds_count") {
+		sum := &all
+		switch {
+		case strings.HasPrefix(line, "kelisim_store_operation_duration_seconds_count"):
+		case strings.HasPrefix(line, "kelisim_http_statements_total{"):
+			sum = &inRequests
+		default:
 			continue
 		}
 		fields := strings.Fields(line)
 		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-			sum += v
+			*sum += v
 		}
 	}
-	return sum
+	return all, inRequests
 }
