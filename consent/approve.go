@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,6 +38,10 @@ type ApproveRequest struct {
 	// Allowed are the documents the partner may be granted now: a merge
 	// keeps only these of the grant's.
 	Allowed []DocumentType
+	// Read, when the caller has just read the challenge (Service.Challenge
+	// with this session), saves reading it again; a concurrent change is
+	// still caught, since every write compares versions.
+	Read *Challenge
 }
 
 // ErrChooseHolders: the code was right and the citizen represents minors:
@@ -61,6 +66,7 @@ var ErrNoHolder = newError(KindInvalid, "err_no_holder", "no holder was chosen")
 func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) {
 	for {
 		c, err := s.verified(ctx, r)
+		r.Read = nil // after a stale write, read it again
 		if err != nil {
 			return Grant{}, err
 		}
@@ -122,12 +128,17 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 // verified returns the challenge once the citizen has proved the phone:
 // by the code, or, for a verified challenge, earlier.
 func (s *Service) verified(ctx context.Context, r ApproveRequest) (Challenge, error) {
-	c, err := s.Challenge(ctx, r.ChallengeID, r.Session)
-	if err != nil {
-		return Challenge{}, err
+	var c Challenge
+	if r.Read != nil && r.Read.ID == r.ChallengeID && hmac.Equal([]byte(r.Read.Session), []byte(s.SessionKey(r.Session))) {
+		c = *r.Read
+	} else {
+		var err error
+		if c, err = s.Challenge(ctx, r.ChallengeID, r.Session); err != nil {
+			return Challenge{}, err
+		}
 	}
 	if c.Status != ChallengeVerified {
-		return s.checkCode(ctx, r.ChallengeID, r.Session, r.Code, r.Documents, r.Days)
+		return s.checkCode(ctx, c, r.Session, r.Code, r.Documents, r.Days)
 	}
 	if !s.now().Before(c.ExpiresAt) {
 		return Challenge{}, ErrCodeExpired

@@ -226,3 +226,46 @@ func TestRequestThatChangesAGrant(t *testing.T) {
 		t.Errorf("replace: offered %v, kept %v, no documents allowed %v", r.Documents, r.Kept, r.NoDocuments())
 	}
 }
+
+// A challenge the page read before answering saves reading it again, but
+// what changed since is still what counts: a code killed meanwhile by
+// wrong tries grants nothing.
+func TestApproveWithAStaleRead(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	ctx := context.Background()
+	before := f.sms.count()
+	c, err := f.consents.Start(ctx, consent.StartRequest{PendingID: "req", PartnerID: "p1", Session: "browser",
+		IIN: string(aidar), Phone: string(aidarPhone), Documents: idCard, Days: 30, Lang: "en", ClientIP: "10.1.1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := codeIn(t, f.sms.waitSent(t, before+1)[before].text)
+	read, err := f.consents.Challenge(ctx, c.ID, "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range consent.DefaultOTPConfig.MaxAttempts {
+		_, _ = f.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: c.ID, Session: "browser", Code: "000000",
+			Documents: c.Documents, Days: c.Days})
+	}
+	_, err = f.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: c.ID, Session: "browser", Code: code,
+		Documents: c.Documents, Days: c.Days, Read: &read})
+	if !errors.Is(err, consent.ErrCodeDead) {
+		t.Fatalf("the right code on a stale read of a dead challenge: %v, want ErrCodeDead", err)
+	}
+	if grants, _ := f.store.ListGrants(ctx, aidar); len(grants) != 0 {
+		t.Errorf("granted %+v", grants)
+	}
+	// A fresh read of a live challenge goes through as before.
+	c, err = f.consents.Start(ctx, consent.StartRequest{PendingID: "req2", PartnerID: "p1", Session: "browser",
+		IIN: string(aidar), Phone: string(aidarPhone), Documents: idCard, Days: 30, Lang: "en", ClientIP: "10.1.1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code = codeIn(t, f.sms.waitSent(t, before+2)[before+1].text)
+	read, _ = f.consents.Challenge(ctx, c.ID, "browser")
+	if _, err := f.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: c.ID, Session: "browser", Code: code,
+		Documents: c.Documents, Days: c.Days, Read: &read}); err != nil {
+		t.Fatalf("approve with a fresh read: %v", err)
+	}
+}

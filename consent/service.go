@@ -337,11 +337,16 @@ func (s *Service) Resend(ctx context.Context, id, session, partnerName string, d
 
 // checkCode returns the challenge when code is right for it and for the
 // selection; a wrong code spends a try, the last one kills the challenge.
-func (s *Service) checkCode(ctx context.Context, id, session, code string, docs []DocumentType, days int) (Challenge, error) {
-	for {
-		c, err := s.Challenge(ctx, id, session)
-		if err != nil {
-			return Challenge{}, err
+//
+// c is the challenge as last read (its session checked); it is read again
+// only when a concurrent try changed it.
+func (s *Service) checkCode(ctx context.Context, c Challenge, session, code string, docs []DocumentType, days int) (Challenge, error) {
+	for first := true; ; first = false {
+		if !first {
+			var err error
+			if c, err = s.Challenge(ctx, c.ID, session); err != nil {
+				return Challenge{}, err
+			}
 		}
 		if err := s.usable(c); err != nil {
 			return Challenge{}, err
@@ -356,7 +361,7 @@ func (s *Service) checkCode(ctx context.Context, id, session, code string, docs 
 		if c.Attempts >= s.cfg.MaxAttempts {
 			c.Status = ChallengeDead
 		}
-		err = s.store.UpdateChallenge(ctx, c)
+		err := s.store.UpdateChallenge(ctx, c)
 		if errors.Is(err, ErrStale) {
 			continue // a concurrent try: count this one against the new state
 		}
@@ -374,18 +379,22 @@ func (s *Service) checkCode(ctx context.Context, id, session, code string, docs 
 // Returns ErrUnknownChallenge for a challenge that is not a log-in's (a
 // consent's code logs nobody in), and the errors of a wrong code.
 func (s *Service) UseLoginCode(ctx context.Context, challengeID, session, code string) (Challenge, error) {
-	if c, err := s.Challenge(ctx, challengeID, session); err != nil {
+	read, err := s.Challenge(ctx, challengeID, session)
+	if err != nil {
 		return Challenge{}, err
-	} else if c.PartnerID != LoginPartner {
+	} else if read.PartnerID != LoginPartner {
 		return Challenge{}, ErrUnknownChallenge
 	}
 	for {
-		c, err := s.checkCode(ctx, challengeID, session, code, nil, 0)
+		c, err := s.checkCode(ctx, read, session, code, nil, 0)
 		if err != nil {
 			return Challenge{}, err
 		}
 		c.Status = ChallengeUsed
 		if err := s.store.UpdateChallenge(ctx, c); errors.Is(err, ErrStale) {
+			if read, err = s.Challenge(ctx, challengeID, session); err != nil {
+				return Challenge{}, err
+			}
 			continue
 		} else if err != nil {
 			return Challenge{}, err

@@ -332,14 +332,15 @@ func (p *consentPages) sign(c *gin.Context) {
 		return
 	}
 	v.Documents, v.Days = options(req, l, docs, days)
-	if _, err := p.consents.VerifySignature(c.Request.Context(), ch.ID, session, signedForm(c), docs, days); err != nil {
+	verified, err := p.consents.VerifySignature(c.Request.Context(), ch.ID, session, signedForm(c), docs, days)
+	if err != nil {
 		if errors.Is(err, consent.ErrCodeUsed) || errors.Is(err, consent.ErrCodeExpired) || errors.Is(err, consent.ErrCodeDead) {
 			v.CanAnswer = false
 		}
 		p.formError(c, l, "sign.html", &v, &v, err)
 		return
 	}
-	p.approve(c, req, l, p.otpView(c, req, l, session, ch), session, ch.ID, "", docs, days, nil)
+	p.approve(c, req, l, p.otpView(c, req, l, session, ch), session, verified, "", docs, days, nil)
 }
 
 func (p *consentPages) otpView(c *gin.Context, req *request, l *consent.Localizer, session string, ch consent.Challenge) view {
@@ -416,16 +417,15 @@ func (p *consentPages) answer(c *gin.Context) {
 		p.fail(c, l, err)
 		return
 	}
-	p.approve(c, req, l, v, session, ch.ID, c.PostForm("otp"), docs, days, holders)
+	p.approve(c, req, l, v, session, ch, c.PostForm("otp"), docs, days, holders)
 }
 
 // approve records the grant of a challenge proved by its code (or by a
 // signature, verified before), and finishes the authorization request.
-func (p *consentPages) approve(c *gin.Context, req *request, l *consent.Localizer, v view, session, challenge, code string,
+func (p *consentPages) approve(c *gin.Context, req *request, l *consent.Localizer, v view, session string, ch consent.Challenge, code string,
 	docs []consent.DocumentType, days int, holders []int) {
-	ch := consent.Challenge{ID: challenge}
 	err := p.auth.Finish(c.Writer, c.Request, req.ID, func(ctx context.Context) (oauth.Decision, error) {
-		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: ch.ID, Session: session,
+		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: ch.ID, Session: session, Read: &ch,
 			Code: code, Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders(),
 			Change: req.Change, Action: req.Action, Allowed: req.partner.Documents})
 		if errors.Is(err, consent.ErrGrantGone) {

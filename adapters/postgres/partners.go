@@ -95,8 +95,11 @@ func (s *Store) evictPartner(id string) {
 }
 
 // GetPartner implements partners.Store.
+// Under a context made by partners.Fresh it reads each partner once.
 func (s *Store) GetPartner(ctx context.Context, id string) (partners.Partner, error) {
-	return scanPartner(s.q(ctx).QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = $1`, id))
+	return partners.ReadOnce(ctx, id, func() (partners.Partner, error) {
+		return scanPartner(s.q(ctx).QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = $1`, id))
+	})
 }
 
 // ListPartners implements partners.Store.
