@@ -29,6 +29,7 @@ type fositeStorage struct {
 	store    Store
 	partners PartnerGetter
 	now      func() time.Time
+	decoded  decodedTokens
 }
 
 var (
@@ -197,13 +198,25 @@ func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, se
 			return nil, false, err
 		}
 	}
-	var sr storedRequest
-	if err := json.Unmarshal(rec.Request, &sr); err != nil {
-		return nil, false, fmt.Errorf("decode %s record: %w", kind, err)
-	}
-	req, err := s.decodeRequest(ctx, sr, session)
-	if err != nil {
-		return nil, false, err
+	var req *fosite.Request
+	if sess, ok := session.(*Session); ok && kind == KindAccess && sess != nil && sess.DefaultSession != nil {
+		e, err := s.decoded.decode(signature, rec.Request)
+		if err != nil {
+			return nil, false, fmt.Errorf("decode %s record: %w", kind, err)
+		}
+		e.fill(sess)
+		if req, err = s.decodeRequest(ctx, e.storedCopy(), sess); err != nil {
+			return nil, false, err
+		}
+	} else {
+		var sr storedRequest
+		if err := json.Unmarshal(rec.Request, &sr); err != nil {
+			return nil, false, fmt.Errorf("decode %s record: %w", kind, err)
+		}
+		var err error
+		if req, err = s.decodeRequest(ctx, sr, session); err != nil {
+			return nil, false, err
+		}
 	}
 	if c, ok := req.Client.(*client); ok && c.p.Epoch != rec.PartnerEpoch {
 		grantEnded = true // issued before a suspension: never works again
