@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -283,20 +284,36 @@ func (k *Keys) JWKS() josev4.JSONWebKeySet {
 	return set
 }
 
-// Sign returns payload as a compact JWS (ES256) with the current key, its
-// kid and the given typ.
+// Sign returns payload as a compact JWS (ES256, RFC 7515 and 7518 §3.4)
+// with the current key, its kid and the given typ. It is written out here
+// rather than through go-jose's signer, which builds a signer, a JSON
+// object and several copies per signature: every document delivered is
+// signed, and tests check what this writes with go-jose.
 func (k *Keys) Sign(payload []byte, typ string) (string, error) {
 	kid, priv := k.Current()
-	signer, err := josev4.NewSigner(josev4.SigningKey{Algorithm: josev4.ES256, Key: josev4.JSONWebKey{Key: priv, KeyID: kid}},
-		(&josev4.SignerOptions{}).WithType(josev4.ContentType(typ)))
+	header, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ,omitempty"`
+	}{"ES256", kid, typ})
 	if err != nil {
 		return "", err
 	}
-	jws, err := signer.Sign(payload)
+	enc := base64.RawURLEncoding
+	input := make([]byte, 0, enc.EncodedLen(len(header))+enc.EncodedLen(len(payload))+2+enc.EncodedLen(64))
+	input = enc.AppendEncode(input, header)
+	input = append(input, '.')
+	input = enc.AppendEncode(input, payload)
+	digest := sha256.Sum256(input)
+	r, s, err := ecdsa.Sign(rand.Reader, priv, digest[:])
 	if err != nil {
 		return "", err
 	}
-	return jws.CompactSerialize()
+	var sig [64]byte
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	input = append(input, '.')
+	return string(enc.AppendEncode(input, sig[:])), nil
 }
 
 // Encrypt wraps a compact JWS in a compact JWE to the partner's public key
