@@ -127,6 +127,9 @@ func (b *bench) named(name string) string {
 
 func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, error) {
 	switch name {
+	case "raw":
+		r, err := b.bound(ctx, conc)
+		return []result{r}, err
 	case "token":
 		conns := b.rawConns(conc)
 		defer closeAll(conns)

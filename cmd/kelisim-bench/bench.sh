@@ -32,7 +32,7 @@ stop_gateway() {
 }
 trap stop_gateway EXIT
 tool() {
-  bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 \
+  bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 -database "$KELISIM_DATABASE_URL" \
     -population $POPULATION -pid "$GW" -metrics http://127.0.0.1:19090/metrics "$@"
 }
 # table appends a scenario's table to $2, without its header after the first.
@@ -45,7 +45,7 @@ cp BENCHMARKS.md /tmp/kelisim-bench-kept.md 2>/dev/null || : > /tmp/kelisim-benc
 : > /tmp/kelisim-bench-256.md
 : > /tmp/kelisim-bench-dpop.md
 : > /tmp/kelisim-bench-gateway.log
-for scenario in token introspect documents consent; do
+for scenario in token introspect documents raw consent; do
   start_gateway
   tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
   table /tmp/kelisim-bench-one.md /tmp/kelisim-bench.md
@@ -102,6 +102,19 @@ stop_gateway
   echo "bearer row above, from the same run:"
   echo
   cat /tmp/kelisim-bench-dpop.md
+  echo
+  echo "Document fetch against the raw bound of this machine and PostgreSQL (the \"raw bound\" rows above: per"
+  echo "request one pgx primary-key read of a grant-shaped row, one insert of a history-shaped row and one ES256"
+  echo "signature with crypto/ecdsa, from the load tool's own process at the same concurrency and pool size, no HTTP):"
+  echo
+  echo "| concurrency | documents req/s | raw bound req/s | documents / raw | documents p99 ms |"
+  echo "| --- | --- | --- | --- | --- |"
+  for c in 16 64; do
+    awk -F'|' -v c="$c" '
+      $2 ~ /^ documents $/ && $3+0 == c { d = $5 + 0; p = $8 + 0 }
+      $2 ~ /^ raw bound/ && $3+0 == c { r = $5 + 0 }
+      END { if (d > 0 && r > 0) printf "| %d | %.0f | %.0f | %.2f | %.1f |\n", c, d, r, d / r, p }' /tmp/kelisim-bench.md
+  done
   echo
   echo "Concurrency 256, 5 s each (no stall: requests keep completing, no pool deadlock):"
   echo

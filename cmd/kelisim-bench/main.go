@@ -4,13 +4,15 @@
 // — CPU seconds per request and peak resident memory.
 //
 //	kelisim-bench -base http://127.0.0.1:8080 -admin-token … -sms-addr 127.0.0.1:18025 \
-//	  -scenarios token,introspect,documents,consent -concurrency 16,64 -duration 10s -pid 1234
+//	  -scenarios token,introspect,documents,raw,consent -concurrency 16,64 -duration 10s -pid 1234
 //
 // It onboards its own partners through the admin API and acts as the
 // gateway's SMS provider (run the gateway with KELISIM_SMS=http and
 // KELISIM_SMS_URL=http://{sms-addr}/sms) to read one-time codes. The
 // consent scenario needs the synthetic population
-// (KELISIM_SYNTHETIC_CITIZENS) and limits raised for load.
+// (KELISIM_SYNTHETIC_CITIZENS) and limits raised for load. The raw
+// scenario measures, against -database, what a document fetch cannot
+// beat: a primary-key read, an insert and an ES256 signature per request.
 package main
 
 import (
@@ -53,6 +55,7 @@ type options struct {
 	dpop                      bool
 	markdown                  string
 	metrics                   string // the gateway's /metrics, for statements per request
+	database                  string // PostgreSQL, for the raw bound
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -72,6 +75,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.dpop, "dpop", false, "partners bind their tokens to a key: token requests and document fetches carry DPoP proofs")
 	fs.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
 	fs.StringVar(&o.metrics, "metrics", "", "the gateway's metrics URL (http://127.0.0.1:9090/metrics), for PostgreSQL statements per request")
+	fs.StringVar(&o.database, "database", os.Getenv("KELISIM_DATABASE_URL"), "PostgreSQL URL for the raw bound scenario (its own tables, dropped after)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
