@@ -421,53 +421,6 @@ func TestKubernetesManifestsStart(t *testing.T) {
 	}
 }
 
-// The compose file's gateway, with the Dockerfile's environment and the
-// compose file's (interpolated from the shell as docker compose does).
-func TestComposeFileStarts(t *testing.T) {
-	t.Parallel() // it waits out the drain window
-	raw, err := os.ReadFile("../../deploy/compose.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var compose struct {
-		Services map[string]struct {
-			Command     []string          `yaml:"command"`
-			Environment map[string]string `yaml:"environment"`
-			Ports       []string          `yaml:"ports"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(raw, &compose); err != nil {
-		t.Fatal(err)
-	}
-	svc, ok := compose.Services["kelisim"]
-	if !ok {
-		t.Fatal("no service kelisim")
-	}
-	shell := map[string]string{"KELISIM_SECRET": randomToken(), "KELISIM_ADMIN_TOKEN": randomToken(), "KELISIM_DATABASE_URL": pgtest.URL(t)}
-	env := dockerfileEnv(t)
-	for k, v := range svc.Environment {
-		env[k] = interpolate(t, v, shell)
-	}
-	published := map[string]int{}
-	for _, port := range svc.Ports {
-		parts := strings.Split(port, ":")
-		var n int
-		fmt.Sscan(parts[len(parts)-1], &n)
-		published[map[int]string{8080: "KELISIM_ADDR", 9090: "KELISIM_METRICS_ADDR"}[n]] = n
-	}
-	delete(published, "")
-	addrs := relisten(t, env, published)
-	args := svc.Command
-	if len(args) == 0 {
-		args = []string{"serve"} // the Dockerfile's CMD
-	}
-	p := startBinary(t, envList(env), args...)
-	waitReady(t, p, "http://"+addrs["KELISIM_ADDR"]+"/readyz")
-	if strings.Contains(p.output.String(), shell["KELISIM_ADMIN_TOKEN"]) {
-		t.Error("the gateway printed the admin token")
-	}
-}
-
 var composeVar = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}`)
 
 // interpolate expands ${VAR}, ${VAR:-default} and ${VAR:?error} as docker
