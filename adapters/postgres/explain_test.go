@@ -15,6 +15,7 @@ import (
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
 )
 
 // large are the tables that grow with the country: a plan that reads one
@@ -71,8 +72,18 @@ func TestQueriesUseIndexes(t *testing.T) {
 			}
 			return nil
 		},
-		"Release": func() error { return s.Release(ctx, "otp-ip:42", time.Hour, now) },
-		"Purge":   func() error { _, err := s.Purge(ctx, now, 23*time.Hour); return err },
+		"Release":          func() error { return s.Release(ctx, "otp-ip:42", time.Hour, now) },
+		"Purge":            func() error { _, err := s.Purge(ctx, now, 23*time.Hour); return err },
+		"GetToken":         func() error { _, err := s.GetToken(ctx, oauth.KindAccess, "s-42"); return err },
+		"GetRecord":        func() error { _, err := s.GetRecord(ctx, oauth.KindAccess, "s-42"); return err },
+		"Unsealed":         func() error { _, err := s.Unsealed(ctx, now, 500); return err },
+		"OverdueDeletions": func() error { _, err := s.OverdueDeletions(ctx, now.Add(-30*24*time.Hour), 100); return err },
+		"GuardianGrants":   func() error { _, err := s.GuardianGrants(ctx); return err },
+		"PartnerActivity":  func() error { _, err := s.PartnerActivity(ctx, now.AddDate(0, -1, 0), now); return err },
+		"ListShares":       func() error { _, err := s.ListShares(ctx, citizen, 50); return err },
+		"ShareBy":          func() error { _, err := s.ShareBy(ctx, "code-100", ""); return err },
+		"ViewsBy":          func() error { _, err := s.ViewsBy(ctx, "p7", 200); return err },
+		"ListReports":      func() error { _, err := s.ListReports(ctx, citizen); return err },
 	}
 	for name, call := range calls {
 		mu.Lock()
@@ -158,7 +169,7 @@ func load(t *testing.T, conn *pgx.Conn) {
 		        CASE WHEN i % 40 = 1 THEN '2026-11-01' ELSE '2027-01-01' END
 		 FROM generate_series(1, 150000) i`,
 		`INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom)
-		 SELECT now() - (i % 10000) * interval '1 minute', lpad((800000000000 + i % 100000)::text, 12, '0'),
+		 SELECT now() - (300000 - i) * interval '105 seconds', lpad((800000000000 + i % 100000)::text, 12, '0'),
 		        lpad((800000000000 + i % 100000)::text, 12, '0'), 'p' || (i % 50), 'g-' || (i % 150000), 'id_card', 'fetch', ''
 		 FROM generate_series(1, 300000) i`,
 		`INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
@@ -172,6 +183,11 @@ func load(t *testing.T, conn *pgx.Conn) {
 		        created_at, sent_at, expires_at, version)
 		 SELECT 'c-' || i, 'req', 'p1', 's', lpad((800000000000 + i % 100000)::text, 12, '0'), ARRAY['id_card'], 30, '\x00', 0, 0,
 		        'used', 'kk', now() - interval '1 hour', now() - interval '1 hour', now() - (i % 1440) * interval '1 minute', 1
+		 FROM generate_series(1, 100000) i`,
+		`INSERT INTO shares (id, citizen, holder, document, code_key, token_key, created_at, expires_at, status, closed_at)
+		 SELECT 'sh-' || i, lpad((800000000000 + i % 100000)::text, 12, '0'), lpad((800000000000 + i % 100000)::text, 12, '0'),
+		        'id_card', 'code-' || i, 'token-' || i, now() - (i % 1000) * interval '1 hour', now() - (i % 1000) * interval '1 hour' + interval '10 minutes',
+		        CASE WHEN i % 100 = 0 THEN 'open' ELSE 'closed' END, NULL
 		 FROM generate_series(1, 100000) i`,
 		`INSERT INTO rate_counters (key, window_start, count, expires_at)
 		 SELECT 'otp-ip:' || (i / 2), date_trunc('hour', now()) - (i % 2) * interval '1 hour', i % 30, date_trunc('hour', now()) + (1 - i % 2) * interval '1 hour' + interval '1 minute'

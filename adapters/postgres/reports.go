@@ -70,22 +70,31 @@ func (s *Store) ReceivedReports(ctx context.Context, limit int) ([]consent.Error
 	return pgx.CollectRows(rows, scanReport)
 }
 
-// PartnerActivity implements consent.ActivityStore.
+// PartnerActivity implements consent.ActivityStore. The history is read
+// once, for the months asked (through its time index), and counted by
+// partner and month.
 func (s *Store) PartnerActivity(ctx context.Context, since, now time.Time) ([]consent.PartnerMonth, error) {
 	rows, err := s.q(ctx).Query(ctx, `
 		WITH months AS (
 			SELECT m, m + interval '1 month' AS e
 			FROM generate_series(date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC'), date_trunc('month', $2::timestamptz AT TIME ZONE 'UTC'), interval '1 month') AS m
+		), uses AS (
+			SELECT a.partner_id, date_trunc('month', a.at AT TIME ZONE 'UTC') AS m,
+				count(*) FILTER (WHERE a.kind IN ('fetch', 'delivery', 'view')) AS used,
+				count(*) FILTER (WHERE a.kind = 'revocation') AS revoked
+			FROM access_events a
+			WHERE a.at >= date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+				AND a.at < (date_trunc('month', $2::timestamptz AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
+			GROUP BY 1, 2
 		)
 		SELECT p.id, to_char(months.m, 'YYYY-MM'),
 			(SELECT count(*) FROM grants g WHERE g.partner_id = p.id AND g.created_at < months.e AT TIME ZONE 'UTC'
 				AND g.expires_at >= months.m AT TIME ZONE 'UTC'
 				AND (g.status = 'active' OR g.status_changed_at >= months.m AT TIME ZONE 'UTC')),
-			(SELECT count(*) FROM access_events a WHERE a.partner_id = p.id AND a.kind IN ('fetch', 'delivery', 'view')
-				AND a.at >= months.m AT TIME ZONE 'UTC' AND a.at < months.e AT TIME ZONE 'UTC'),
-			(SELECT count(*) FROM access_events a WHERE a.partner_id = p.id AND a.kind = 'revocation'
-				AND a.at >= months.m AT TIME ZONE 'UTC' AND a.at < months.e AT TIME ZONE 'UTC')
-		FROM partners p CROSS JOIN months ORDER BY p.id, months.m`, since, now)
+			coalesce(u.used, 0), coalesce(u.revoked, 0)
+		FROM partners p CROSS JOIN months
+		LEFT JOIN uses u ON u.partner_id = p.id AND u.m = months.m
+		ORDER BY p.id, months.m`, since, now)
 	if err != nil {
 		return nil, translate(err)
 	}

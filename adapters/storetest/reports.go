@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ func reportTests() []namedTest {
 	return []namedTest{
 		{"ReportCreateGetUpdate", testReportCreateGetUpdate},
 		{"ReportListsInOrder", testReportListsInOrder},
+		{"PartnerActivityByMonth", testPartnerActivity},
 	}
 }
 
@@ -111,5 +113,47 @@ func testReportListsInOrder(t *testing.T, s Store) {
 	}
 	if got, want := ids(s.ReceivedReports(ctx, 2)), []string{"KL-A", "KL-C"}; !slices.Equal(got, want) {
 		t.Errorf("the first two waiting: %v, want %v", got, want)
+	}
+}
+
+// The register's counts: per partner and calendar month (UTC), the grants
+// active in it, its documents used (fetched, delivered, viewed) and its
+// grants revoked; months with nothing count 0.
+func testPartnerActivity(t *testing.T, s Store) {
+	ctx := context.Background()
+	for _, id := range []string{"p1", "p2"} {
+		check(t, s.CreatePartner(ctx, partner(id, t0), audit(id, "partner.create")))
+	}
+	c := challenge("c1")
+	check(t, s.CreateChallenge(ctx, c))
+	c.Status = consent.ChallengeUsed
+	check(t, s.ApproveChallenge(ctx, c, consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents,
+		CreatedAt: t0, ExpiresAt: t0.AddDate(0, 2, 0), Status: consent.GrantActive, TermsVersion: "v1", ChallengeID: c.ID}, nil))
+	month := time.Date(t0.Year(), t0.Month(), 1, 0, 0, 0, 0, time.UTC)
+	for i, e := range []struct {
+		at      time.Time
+		partner string
+		kind    string
+	}{
+		{month, "p1", consent.AccessFetch}, {t0, "p1", consent.AccessFetch}, {t0, "p1", consent.AccessView},
+		{month.AddDate(0, 1, 0).Add(-time.Second), "p1", consent.AccessRevocation},
+		{month.Add(-time.Second), "p1", consent.AccessFetch}, // the month before
+		{t0, "p2", consent.AccessRevocation},
+	} {
+		check(t, s.RecordAccess(ctx, consent.AccessEvent{At: e.at, Citizen: "850315300128", Holder: "850315300128", PartnerID: e.partner,
+			GrantID: fmt.Sprint("g", i), Document: "id_card", Kind: e.kind}))
+	}
+	got, err := s.PartnerActivity(ctx, month.AddDate(0, -1, 0), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []consent.PartnerMonth{
+		{PartnerID: "p1", Month: month.AddDate(0, -1, 0).Format("2006-01"), Fetches: 1},
+		{PartnerID: "p1", Month: month.Format("2006-01"), ActiveGrants: 1, Fetches: 3, Revocations: 1},
+		{PartnerID: "p2", Month: month.AddDate(0, -1, 0).Format("2006-01")},
+		{PartnerID: "p2", Month: month.Format("2006-01"), Revocations: 1},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("activity %+v, want %+v", got, want)
 	}
 }
