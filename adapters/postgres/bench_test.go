@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
+	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 )
 
@@ -69,4 +71,35 @@ func BenchmarkRecordQueries(b *testing.B) {
 			}
 		}
 	})
+}
+
+// One busy key, as a carrier NAT's address is: hits from 32 callers at
+// once on the same key, under a limit high enough that all are counted
+// and under the default 30 an hour (all but 30 refused); and on a key
+// each.
+func BenchmarkRateLimitHit(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	var n atomic.Int64
+	for _, tc := range []struct {
+		name  string
+		limit int
+		key   func() string
+	}{
+		{"OneKey", 1 << 30, func() string { return "otp-ip:nat" }},
+		{"OneKeyOverLimit", 30, func() string { return "otp-ip:nat-limited" }},
+		{"KeyEach", 30, func() string { return fmt.Sprintf("otp-ip:%d", n.Add(1)) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetParallelism(16) // 32 callers on 2 cores
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					err := s.Hit(ctx, tc.key(), tc.limit, time.Hour, time.Now())
+					if err != nil && !errors.As(err, new(*consent.RateLimitError)) {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }

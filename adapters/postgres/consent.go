@@ -13,27 +13,28 @@ import (
 
 var _ consent.Store = (*Store)(nil)
 
-// Hit implements consent.Limiter in one statement: it reads the previous
-// window's counter and upserts the current one, counting only while the
-// estimate is under the limit. The upsert's WHERE is checked against the
-// row as it stands once locked, so concurrent hits never pass the limit;
-// the row lock lasts one statement.
+// Hit implements consent.Limiter in one statement: it reads the key's
+// two counters and, only when they leave room, upserts the current one.
+// The upsert's WHERE is checked again against the row as it stands once
+// locked, so concurrent hits never pass the limit; a hit the read already
+// refuses writes and locks nothing, so a key over its limit (a busy
+// carrier NAT's address) costs reads only. The row lock lasts one
+// statement.
 func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
 	start, covered := consent.RateWindow(now, window)
 	var counted bool
 	var current, previous int
-	err := s.q(ctx).QueryRow(ctx, `WITH prev AS (
-			SELECT coalesce((SELECT count FROM rate_counters WHERE key = $1 AND window_start = $2), 0) AS n),
-		carry AS (SELECT ((n::bigint * $5 + $7 - 1) / $7)::integer AS n FROM prev),
+	err := s.q(ctx).QueryRow(ctx, `WITH counts AS (
+			SELECT coalesce((SELECT count FROM rate_counters WHERE key = $1 AND window_start = $2), 0) AS prev,
+				coalesce((SELECT count FROM rate_counters WHERE key = $1 AND window_start = $3), 0) AS cur),
+		carry AS (SELECT ((prev::bigint * $5 + $7 - 1) / $7)::integer AS n FROM counts),
 		up AS (
 			INSERT INTO rate_counters AS r (key, window_start, count, expires_at)
-			SELECT $1, $3, 1, $6 FROM carry WHERE carry.n < $4
+			SELECT $1, $3, 1, $6 FROM carry, counts WHERE counts.cur + carry.n < $4
 			ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + 1
 				WHERE r.count + (SELECT n FROM carry) < $4
 			RETURNING r.count)
-		SELECT EXISTS (SELECT 1 FROM up),
-			coalesce((SELECT count FROM rate_counters WHERE key = $1 AND window_start = $3), 0),
-			(SELECT n FROM prev)`,
+		SELECT EXISTS (SELECT 1 FROM up), (SELECT cur FROM counts), (SELECT prev FROM counts)`,
 		key, start.Add(-window), start, limit, covered.Microseconds(), start.Add(2*window), window.Microseconds()).Scan(&counted, &current, &previous)
 	if err != nil {
 		return translate(err)
