@@ -18,7 +18,8 @@ var (
 func (s *Store) Release(ctx context.Context, key string, window time.Duration, at time.Time) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
-	k := rateKey{key, at.Truncate(window)}
+	start, _ := consent.RateWindow(at, window)
+	k := rateKey{key, start}
 	if c, ok := s.rates[k]; ok && c.count > 0 {
 		c.count--
 		put(t, s.rates, k, c)

@@ -18,8 +18,9 @@ var (
 
 // Release implements consent.Releaser.
 func (s *Store) Release(ctx context.Context, key string, window time.Duration, at time.Time) error {
+	start, _ := consent.RateWindow(at, window)
 	_, err := s.q(ctx).Exec(ctx, `UPDATE rate_counters SET count = count - 1
-		WHERE key = $1 AND window_start = $2 AND count > 0`, key, at.Truncate(window))
+		WHERE key = $1 AND window_start = $2 AND count > 0`, key, start)
 	return translate(err)
 }
 
