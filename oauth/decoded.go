@@ -6,8 +6,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-
-	"github.com/ory/fosite"
 )
 
 // decodedTokens keeps access-token records as decoded, so that each use of
@@ -91,5 +89,3 @@ func cloneForm(f map[string][]string) map[string][]string {
 	}
 	return out
 }
-
-var _ fosite.Session = (*Session)(nil)
