@@ -144,6 +144,8 @@ type Keys struct {
 
 	mu   sync.RWMutex
 	keys []signingKey // newest first
+
+	headers sync.Map // kid "\x00" typ → the encoded protected header
 }
 
 // Key timings.
@@ -291,17 +293,13 @@ func (k *Keys) JWKS() josev4.JSONWebKeySet {
 // signed, and tests check what this writes with go-jose.
 func (k *Keys) Sign(payload []byte, typ string) (string, error) {
 	kid, priv := k.Current()
-	header, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ,omitempty"`
-	}{"ES256", kid, typ})
+	header, err := k.header(kid, typ)
 	if err != nil {
 		return "", err
 	}
 	enc := base64.RawURLEncoding
-	input := make([]byte, 0, enc.EncodedLen(len(header))+enc.EncodedLen(len(payload))+2+enc.EncodedLen(64))
-	input = enc.AppendEncode(input, header)
+	input := make([]byte, 0, len(header)+enc.EncodedLen(len(payload))+2+enc.EncodedLen(64))
+	input = append(input, header...)
 	input = append(input, '.')
 	input = enc.AppendEncode(input, payload)
 	digest := sha256.Sum256(input)
@@ -314,6 +312,27 @@ func (k *Keys) Sign(payload []byte, typ string) (string, error) {
 	s.FillBytes(sig[32:])
 	input = append(input, '.')
 	return string(enc.AppendEncode(input, sig[:])), nil
+}
+
+// header is the base64url protected header of a signature by kid with
+// typ, encoded once per pair (a few kids over a gateway's life, two or
+// three typs).
+func (k *Keys) header(kid, typ string) (string, error) {
+	name := kid + "\x00" + typ
+	if h, ok := k.headers.Load(name); ok {
+		return h.(string), nil
+	}
+	raw, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ,omitempty"`
+	}{"ES256", kid, typ})
+	if err != nil {
+		return "", err
+	}
+	h := base64.RawURLEncoding.EncodeToString(raw)
+	k.headers.Store(name, h)
+	return h, nil
 }
 
 // Encrypt wraps a compact JWS in a compact JWE to the partner's public key
