@@ -277,14 +277,19 @@ func (l *Ledger) seal(ctx context.Context) (Checkpoint, error) {
 	if err := l.cfg.Store.PutNodes(ctx, nodes.added); err != nil {
 		return Checkpoint{}, err
 	}
-	size := n + int64(len(events))
+	return l.publish(ctx, nodes, n, n+int64(len(events)))
+}
+
+// publish signs and saves the head of size over the tree nodes read, the
+// one after the head of size previous.
+func (l *Ledger) publish(ctx context.Context, nodes merkle.Nodes, previous, size int64) (Checkpoint, error) {
 	root, err := merkle.Root(nodes, size)
 	if err != nil {
 		return Checkpoint{}, err
 	}
 	cp := Checkpoint{Size: size, Root: root, At: l.cfg.Now()}
 	payload, _ := json.Marshal(map[string]any{"iss": l.cfg.Issuer, "iat": cp.At.Unix(), "tree_size": size,
-		"root_hash": base64.StdEncoding.EncodeToString(root), "previous_size": n})
+		"root_hash": base64.StdEncoding.EncodeToString(root), "previous_size": previous})
 	if cp.Signed, err = l.cfg.Signer.Sign(payload, TypeCheckpoint); err != nil {
 		return Checkpoint{}, err
 	}
@@ -293,6 +298,47 @@ func (l *Ledger) seal(ctx context.Context) (Checkpoint, error) {
 	}
 	l.cfg.Observer.Checkpointed(size)
 	return cp, nil
+}
+
+// BulkSealer seals a history loaded in bulk, before the log has any
+// leaf: the leaves and the subtrees they complete are computed here, in
+// order, without the store, exactly as a round would compute them, so a
+// loader can write them with the rows, then publish their head. The next
+// round audits them and seals what came after.
+type BulkSealer struct {
+	l        *Ledger
+	next     int64
+	heads    map[string][]byte
+	frontier [64][]byte // per level, the last perfect subtree completed
+}
+
+// Bulk returns a sealer for an empty log.
+func (l *Ledger) Bulk() *BulkSealer { return &BulkSealer{l: l, heads: map[string][]byte{}} }
+
+// Add seals e as the next leaf and returns its seal and the subtrees its
+// leaf completes (their hashes by ID), lowest first.
+func (b *BulkSealer) Add(e AccessEvent) (Seal, []merkle.ID, [][]byte) {
+	index := b.next
+	b.next++
+	chain := Pseudonym(b.l.cfg.Key, e.Citizen)
+	h := merkle.LeafHash(b.l.leaf(e, chain, b.heads[chain]))
+	b.heads[chain] = h
+	ids := merkle.Completed(index)
+	hashes := make([][]byte, len(ids))
+	right := h
+	for i, id := range ids {
+		right = merkle.NodeHash(b.frontier[id.Level-1], right)
+		hashes[i] = right
+	}
+	b.frontier[len(ids)] = right // the highest subtree this leaf completes, or the leaf
+	return Seal{Index: index, Chain: chain, Hash: h}, ids, hashes
+}
+
+// Publish signs and saves the head over every leaf added, once the loader
+// has stored them and their subtrees.
+func (b *BulkSealer) Publish(ctx context.Context) (Checkpoint, error) {
+	nodes := &nodeCache{ctx: ctx, store: b.l.cfg.Store, known: map[merkle.ID][]byte{}}
+	return b.l.publish(ctx, nodes, 0, b.next)
 }
 
 // audit checks the latest Audit leaves under head cp, and as many from a

@@ -146,3 +146,56 @@ func hexOf(b []byte) string {
 	}
 	return string(out)
 }
+
+// A history loaded in bulk is sealed by BulkSealer as rounds would seal
+// it: a round audits every leaf and subtree it wrote, seals what came
+// after, and publishes a head every citizen's export verifies under.
+func TestBulkSealer(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, consent.DefaultOTPConfig)
+	g := must(give(t, f, ask{partner: "bank", docs: idCard, days: 30}))
+	must(give(t, f, ask{partner: "shop", docs: idCard, days: 30}))
+	for range 19 {
+		must(f.fetcher.Fetch(ctx, tokenOf(g), "id_card", ""))
+	}
+	f.clock.advance(2 * time.Second)
+	events := must(f.store.Unsealed(ctx, f.clock.now(), 1000))
+	if len(events) != 21 {
+		t.Fatalf("%d events", len(events))
+	}
+	counts := &ledgerCounts{}
+	ledger := must(consent.NewLedger(consent.LedgerConfig{Store: f.store, Signer: fakeSigner{}, Key: []byte("0123456789abcdef0123456789abcdef"),
+		Issuer: "https://kelisim.test", Observer: counts, Settle: time.Second, Audit: 1000, Now: f.clock.now,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	bulk := ledger.Bulk()
+	seals, nodes := map[int64]consent.Seal{}, map[merkle.ID][]byte{}
+	for _, e := range events[:len(events)-3] { // the last three are left to a round
+		seal, ids, hashes := bulk.Add(e)
+		seals[e.ID] = seal
+		for i, id := range ids {
+			nodes[id] = hashes[i]
+		}
+	}
+	if len(nodes) != 16 { // 9 + 4 + 2 + 1 above 18 leaves
+		t.Fatalf("%d subtrees", len(nodes))
+	}
+	if err := f.store.SealEvents(ctx, seals); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.PutNodes(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	if loaded := must(bulk.Publish(ctx)); loaded.Size != 18 || counts.size.Load() != 18 {
+		t.Fatalf("the bulk's head: %d", loaded.Size)
+	}
+	cp := must(ledger.Round(ctx))
+	if cp.Size != 21 {
+		t.Fatalf("the head after the bulk: %d", cp.Size)
+	}
+	if again, err := ledger.Round(ctx); err != nil || again.Size != 21 || counts.tampered.Load() != 0 {
+		t.Fatalf("the audit of the bulk: %+v %v (tampered %d)", again, err, counts.tampered.Load())
+	}
+	if n := checkExport(t, must(ledger.Export(ctx, aidar)), cp); n != 21 {
+		t.Errorf("aidar's export: %d entries", n)
+	}
+}
