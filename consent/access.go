@@ -92,8 +92,9 @@ func IsUse(kind string) bool {
 type AccessLog interface {
 	RecordAccess(ctx context.Context, e AccessEvent) error
 	// ListAccess returns the citizen's history (as holder or as the one
-	// who consented), newest first.
-	ListAccess(ctx context.Context, citizen IIN, limit int) ([]AccessEvent, error)
+	// who consented), newest first: up to limit events with an ID below
+	// before (the newest when before is 0).
+	ListAccess(ctx context.Context, citizen IIN, before int64, limit int) ([]AccessEvent, error)
 }
 
 // GrantGetter reads grants.

@@ -402,13 +402,33 @@ type Event struct {
 // revocations, expiries, erasure; newest first. A grant past its end that
 // the upkeep has not yet marked shows as expired already.
 func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event, error) {
-	grants, err := s.store.ListGrants(ctx, citizen)
-	if err != nil {
-		return nil, err
+	out, _, err := s.HistoryPage(ctx, citizen, 0, limit)
+	if len(out) > limit {
+		out = out[:limit]
 	}
-	access, err := s.access.ListAccess(ctx, citizen, limit)
+	return out, err
+}
+
+// HistoryPage returns a page of the history, newest first: what the
+// history holds before the cursor before (0: from the newest), up to limit
+// entries of it, and the cursor of the next page (0 after the last). The
+// first page also shows the grants past their end the upkeep has not yet
+// marked, as History does; the pages after it read the history alone.
+func (s *Settings) HistoryPage(ctx context.Context, citizen IIN, before int64, limit int) ([]Event, int64, error) {
+	var grants []Grant
+	if before <= 0 {
+		var err error
+		if grants, err = s.store.ListGrants(ctx, citizen); err != nil {
+			return nil, 0, err
+		}
+	}
+	access, err := s.access.ListAccess(ctx, citizen, before, limit)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	var next int64
+	if len(access) == limit {
+		next = access[len(access)-1].ID
 	}
 	now := s.now()
 	var out []Event
@@ -435,10 +455,7 @@ func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event
 		out = append(out, ev)
 	}
 	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(b.At.UnixNano(), a.At.UnixNano()) })
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return out, next, nil
 }
 
 // Erasure reports what deleting a citizen's data did.

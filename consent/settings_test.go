@@ -72,3 +72,28 @@ func TestGrantsListWithTheRegistryDown(t *testing.T) {
 		t.Errorf("holders without names: %+v", h)
 	}
 }
+
+// The history reads in pages below a cursor: the first page shows a grant
+// past its end the upkeep has not marked yet; the pages after it read
+// the history alone, and the last one has no next cursor.
+func TestHistoryPages(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, consent.DefaultOTPConfig)
+	g := must(give(t, f, ask{partner: "bank", docs: idCard, days: 1}))
+	for range 4 {
+		f.clock.advance(time.Minute)
+		must(f.fetcher.Fetch(ctx, tokenOf(g), "id_card", ""))
+	}
+	f.clock.advance(48 * time.Hour) // the grant has ended; the upkeep has not run
+	first, next, err := f.settings.HistoryPage(ctx, aidar, 0, 3)
+	if err != nil || len(first) != 4 || first[0].Kind != consent.AccessExpiry || first[1].Kind != consent.AccessFetch || next == 0 {
+		t.Fatalf("the first page: %+v next %d %v", first, next, err)
+	}
+	second, after, err := f.settings.HistoryPage(ctx, aidar, next, 3)
+	if err != nil || len(second) != 2 || second[0].Kind != consent.AccessFetch || second[1].Kind != consent.AccessConsent || after != 0 {
+		t.Fatalf("the second page: %+v next %d %v", second, after, err)
+	}
+	if whole := must(f.settings.History(ctx, aidar, 3)); len(whole) != 3 || whole[0].Kind != consent.AccessExpiry {
+		t.Errorf("History keeps to its limit: %+v", whole)
+	}
+}

@@ -218,6 +218,23 @@ func (f fakeSettings) Revoke(context.Context, consent.IIN, consent.Revocation, s
 func (f fakeSettings) History(context.Context, consent.IIN, int) ([]consent.Event, error) {
 	return nil, f.call("history")
 }
+
+// HistoryPage has a history of 250 entries with cursors 250…1: a page
+// is the entries below before, and its next cursor its last one's.
+func (f fakeSettings) HistoryPage(_ context.Context, _ consent.IIN, before int64, limit int) ([]consent.Event, int64, error) {
+	if before == 0 {
+		before = 251
+	}
+	var out []consent.Event
+	var last int64
+	for id := before - 1; id >= 1 && len(out) < limit; id-- {
+		out, last = append(out, consent.Event{At: time.Unix(id, 0), Kind: consent.AccessFetch, PartnerID: fmt.Sprint(id)}), id
+	}
+	if len(out) < limit {
+		last = 0
+	}
+	return out, last, f.call(fmt.Sprintf("history %d %d", before, limit))
+}
 func (f fakeSettings) Erase(context.Context, consent.IIN) (consent.Erasure, error) {
 	return consent.Erasure{}, f.call("erase")
 }

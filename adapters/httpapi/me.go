@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,8 +154,23 @@ func (a *meAPI) revoke(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
 }
 
+// history answers a page of the citizen's history, newest first: limit
+// entries (100 unless asked, at most 500) before the cursor before, and
+// the link to the next page while there is one.
 func (a *meAPI) history(c *gin.Context) {
-	events, err := a.settings.History(c.Request.Context(), citizen(c), 500)
+	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
+	if err != nil || limit < 1 || limit > 500 {
+		renderError(c, a.log, &consent.InputError{Field: "limit", Err: errors.New("must be a number from 1 to 500")})
+		return
+	}
+	var before int64
+	if s := c.Query("before"); s != "" {
+		if before, err = strconv.ParseInt(s, 10, 64); err != nil || before < 1 {
+			renderError(c, a.log, &consent.InputError{Field: "before", Err: errors.New("must be the cursor of a page, as a next link gives it")})
+			return
+		}
+	}
+	events, next, err := a.settings.HistoryPage(c.Request.Context(), citizen(c), before, limit)
 	if err != nil {
 		renderError(c, a.log, err)
 		return
@@ -169,7 +187,11 @@ func (a *meAPI) history(c *gin.Context) {
 	for i, e := range events {
 		out[i] = eventJSON{At: e.At, Kind: e.Kind, Partner: e.PartnerID, GrantID: e.GrantID, Document: e.Document, By: e.By}
 	}
-	c.JSON(http.StatusOK, gin.H{"events": out})
+	page := gin.H{"events": out}
+	if next > 0 {
+		page["next"] = fmt.Sprintf("%s?before=%d&limit=%d", c.Request.URL.Path, next, limit)
+	}
+	c.JSON(http.StatusOK, page)
 }
 
 func (a *meAPI) erase(c *gin.Context) {

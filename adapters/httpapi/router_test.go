@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"html"
 	"net/http"
 	"net/url"
@@ -313,6 +314,53 @@ func TestPersonVerification(t *testing.T) {
 			strings.NewReader(url.Values{"csrf": {csrf}, "challenge": {"ch1"}, "otp": {"123456"}}.Encode()), h)
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != want {
 			t.Errorf("after log-in with next %q: %d %q, want %q", next, resp.StatusCode, loc, want)
+		}
+	}
+}
+
+// The me API's history comes in pages: a limit (100 unless asked, at most
+// 500), a next link to the page before while there is one, and a problem
+// for a limit or cursor out of range.
+func TestMyHistoryPages(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	type page struct {
+		Events []struct {
+			Partner string `json:"client_id"`
+		} `json:"events"`
+		Next string `json:"next"`
+	}
+	read := func(path string) (int, page, string) {
+		resp, body := g.do(t, "GET", path, nil, citizenToken)
+		var p page
+		_ = json.Unmarshal([]byte(body), &p)
+		return resp.StatusCode, p, body
+	}
+	var seen []string
+	path := "/api/v1/me/history"
+	for pages := 0; path != ""; pages++ {
+		status, p, body := read(path)
+		if status != 200 || pages > 3 {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		for _, e := range p.Events {
+			seen = append(seen, e.Partner)
+		}
+		path = p.Next
+	}
+	if len(seen) != 250 || seen[0] != "250" || seen[99] != "151" || seen[100] != "150" || seen[249] != "1" {
+		t.Errorf("the pages held %d entries: %v…", len(seen), seen[:min(len(seen), 3)])
+	}
+	if status, p, _ := read("/api/v1/me/history?limit=500"); status != 200 || len(p.Events) != 250 || p.Next != "" {
+		t.Errorf("one page of 500: %d, %d entries, next %q", status, len(p.Events), p.Next)
+	}
+	if status, p, _ := read("/api/v1/me/history?before=11&limit=4"); status != 200 || len(p.Events) != 4 || p.Events[0].Partner != "10" ||
+		p.Next != "/api/v1/me/history?before=7&limit=4" {
+		t.Errorf("a page deep in the past: %d %+v", status, p)
+	}
+	for _, q := range []string{"limit=0", "limit=501", "limit=x", "before=0", "before=-3", "before=abc"} {
+		resp, body := g.do(t, "GET", "/api/v1/me/history?"+q, nil, citizenToken)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: %d %s %s", q, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	}
 }

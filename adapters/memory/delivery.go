@@ -25,11 +25,15 @@ func (s *Store) RecordAccess(ctx context.Context, e consent.AccessEvent) error {
 }
 
 // ListAccess implements consent.DeliveryStore.
-func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, limit int) ([]consent.AccessEvent, error) {
+func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, before int64, limit int) ([]consent.AccessEvent, error) {
 	unlock, _ := s.lock(ctx)
 	defer unlock()
 	var out []consent.AccessEvent
-	for i := len(s.access) - 1; i >= 0 && len(out) < limit; i-- {
+	from := len(s.access) - 1 // IDs are positions + 1
+	if before > 0 {
+		from = min(from, int(before)-2)
+	}
+	for i := from; i >= 0 && len(out) < limit; i-- {
 		if e := s.access[i]; e.Citizen == citizen || e.Holder == citizen {
 			out = append(out, e)
 		}

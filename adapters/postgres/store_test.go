@@ -91,7 +91,7 @@ func TestHistoryBatchIsolatesARefusedEvent(t *testing.T) {
 			t.Errorf("event %d: %v", i, err)
 		}
 	}
-	got, err := s.ListAccess(ctx, "900101400559", 2*n)
+	got, err := s.ListAccess(ctx, "900101400559", 0, 2*n)
 	if err != nil {
 		t.Fatal(err)
 	}
