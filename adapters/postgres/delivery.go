@@ -14,16 +14,17 @@ import (
 var _ consent.DeliveryStore = (*Store)(nil)
 
 // ListAccess implements consent.DeliveryStore.
-// Each side of the OR reads at most a page through its own index, so a
-// page deep in a long history costs what the first one does.
+// The citizen's own rows and those held by them for somebody else are
+// apart, each read at most a page through its own index: a page deep in a
+// long history costs what the first one does.
 func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, before int64, limit int) ([]consent.AccessEvent, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
 	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+` FROM (
 		(SELECT `+accessColumns+` FROM access_events WHERE citizen = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
-		UNION
-		(SELECT `+accessColumns+` FROM access_events WHERE holder = $1 AND id < $2 ORDER BY id DESC LIMIT $3)) a
+		UNION ALL
+		(SELECT `+accessColumns+` FROM access_events WHERE holder = $1 AND holder <> citizen AND id < $2 ORDER BY id DESC LIMIT $3)) a
 		ORDER BY id DESC LIMIT $3`, string(citizen), before, limit)
 	if err != nil {
 		return nil, translate(err)

@@ -85,6 +85,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"ShareBy":          func() error { _, err := s.ShareBy(ctx, "code-100", ""); return err },
 		"ViewsBy":          func() error { _, err := s.ViewsBy(ctx, "p7", 200); return err },
 		"ListReports":      func() error { _, err := s.ListReports(ctx, citizen); return err },
+		"Erase":            func() error { _, err := s.Erase(ctx, "800000012345", "p-erased", now); return err },
 	}
 	for name, call := range calls {
 		mu.Lock()

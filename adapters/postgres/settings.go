@@ -48,7 +48,10 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 // LastUsed implements consent.SettingsStore.
 func (s *Store) LastUsed(ctx context.Context, citizen consent.IIN) (map[string]time.Time, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT grant_id, max(at) FROM access_events WHERE citizen = $1 AND kind IN ('fetch', 'delivery', 'view') GROUP BY grant_id`, string(citizen))
+	rows, err := s.q(ctx).Query(ctx, `SELECT g.id, u.at FROM grants g
+		CROSS JOIN LATERAL (SELECT a.at FROM access_events a WHERE a.grant_id = g.id AND a.kind IN ('fetch', 'delivery', 'view')
+			ORDER BY a.id DESC LIMIT 1) u
+		WHERE g.citizen = $1`, string(citizen))
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -100,14 +103,15 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 			{"otp_records", `DELETE FROM otp_challenges WHERE citizen = $1`},
 			{"tokens", `DELETE FROM oauth_records WHERE grant_id IN (SELECT id FROM grants WHERE citizen = $1)`},
 			{"grants_pseudonymised", `UPDATE grants SET citizen = CASE WHEN citizen = $1 THEN $2 ELSE citizen END,
-				holders = array_replace(holders, $1, $2) WHERE citizen = $1 OR $1 = ANY(holders)`},
+				holders = array_replace(holders, $1, $2) WHERE citizen = $1 OR holders @> ARRAY[$1::text]`},
 			{"history_pseudonymised", `UPDATE access_events SET citizen = CASE WHEN citizen = $1 THEN $2 ELSE citizen END,
 				holder = CASE WHEN holder = $1 THEN $2 ELSE holder END,
 				detail = CASE WHEN detail->'holders' ? $1 THEN jsonb_set(detail, '{holders}',
 					(SELECT jsonb_agg(CASE WHEN h = $1 THEN $2 ELSE h END) FROM jsonb_array_elements_text(detail->'holders') h)) ELSE detail END
-				WHERE citizen = $1 OR holder = $1 OR detail->'holders' ? $1`},
+				WHERE citizen = $1 OR (holder = $1 AND holder <> citizen)
+					OR (detail IS NOT NULL AND grant_id IN (SELECT id FROM grants WHERE holders @> ARRAY[$2::text]) AND detail->'holders' ? $1)`},
 			{"reports_pseudonymised", `UPDATE error_reports SET citizen = $2 WHERE citizen = $1`},
-			{"shares", `DELETE FROM shares WHERE citizen = $1 OR holder = $1`},
+			{"shares", `DELETE FROM shares WHERE citizen = $1 OR (holder = $1 AND holder <> citizen)`},
 			{"notifications", `DELETE FROM outbox WHERE citizen = $1`},
 			{"notification_prefs", `DELETE FROM notification_prefs WHERE citizen = $1`},
 		} {
