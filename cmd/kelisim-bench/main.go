@@ -13,6 +13,9 @@
 // (KELISIM_SYNTHETIC_CITIZENS) and limits raised for load. The raw
 // scenario measures, against -database, what a document fetch cannot
 // beat: a primary-key read, an insert and an ES256 signature per request.
+//
+// kelisim-bench load fills an empty database with a year of a national
+// service first (see load.go), for the scenarios on a loaded database.
 package main
 
 import (
@@ -37,6 +40,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	run := run
+	if len(os.Args) > 1 && os.Args[1] == "load" {
+		run = func(ctx context.Context, args []string, out io.Writer) error { return loadCommand(ctx, args[1:], out) }
+	}
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "kelisim-bench:", err)
 		os.Exit(1)

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kelisim/kelisim/adapters/postgres"
+	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
+)
+
+type countsOnly struct{ tampered int }
+
+func (*countsOnly) Checkpointed(int64) {}
+func (c *countsOnly) Tampered()        { c.tampered++ }
+
+// The loader fills an empty database with what the gateway reads as its
+// own: the sizes asked for, the history in time order and sealed — every
+// leaf and subtree checked again by a round of the gateway's own ledger —,
+// the indexes the migrations make, and a long history for the first
+// citizens. A database that is not empty is refused.
+func TestLoad(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	const secret = "load-test-secret-0123456789abcdef0123456789"
+	t.Setenv("KELISIM_SECRET", secret)
+	args := []string{"-database", url, "-issuer", "http://127.0.0.1:18080", "-partners", "5", "-grants", "2000", "-history", "12007",
+		"-tokens", "500", "-shares", "100", "-outbox", "300", "-heavy", "10", "-heavy-events", "150"}
+	var out strings.Builder
+	if err := loadCommand(ctx, args, &out); err != nil {
+		t.Fatalf("load: %v\n%s", err, out.String())
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for table, want := range map[string]int{"partners": 5, "grants": 2000, "access_events": 12007, "oauth_records": 500, "shares": 100,
+		"outbox": 300, "history_checkpoints": 2} {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n != want {
+			t.Errorf("%s: %d rows, want %d (%v)", table, n, want, err)
+		}
+	}
+	var unsealed, disorder, heavy, revoked int
+	if err := conn.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM access_events WHERE leaf_index IS NULL OR leaf_index <> id - 1),
+		(SELECT count(*) FROM (SELECT at < lag(at) OVER (ORDER BY id) AS back FROM access_events) x WHERE back),
+		(SELECT min(n) FROM (SELECT count(*) AS n FROM access_events WHERE citizen IN (SELECT citizen FROM grants ORDER BY created_at LIMIT 40)
+			GROUP BY citizen) h),
+		(SELECT count(*) FROM grants WHERE status = 'revoked' AND deletion_at IS NOT NULL)`).Scan(&unsealed, &disorder, &heavy, &revoked); err != nil {
+		t.Fatal(err)
+	}
+	if unsealed != 0 || disorder != 0 || heavy < 100 || revoked < 100 {
+		t.Errorf("unsealed or out of place %d, out of time order %d, the first citizens' shortest history %d, revoked grants %d",
+			unsealed, disorder, heavy, revoked)
+	}
+
+	// The migrations' indexes, all of them, as on a database never loaded.
+	fresh := pgtest.URL(t)
+	store, err := postgres.Open(ctx, fresh, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	indexes := func(u string) string {
+		c, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var defs string
+		if err := c.QueryRow(ctx, `SELECT string_agg(replace(indexdef, current_schema() || '.', ''), E'\n' ORDER BY indexname)
+			FROM pg_indexes WHERE schemaname = current_schema()`).Scan(&defs); err != nil {
+			t.Fatal(err)
+		}
+		return defs
+	}
+	if got, want := indexes(url), indexes(fresh); got != want {
+		t.Errorf("the loaded database's indexes:\n%s\nwant:\n%s", got, want)
+	}
+
+	// The gateway's ledger, checking every leaf and subtree of the log.
+	loaded, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loaded.Close()
+	secrets, err := oauth.NewSecrets([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := oauth.NewKeys(ctx, loaded, secrets, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := &countsOnly{}
+	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: loaded, Signer: keys, Key: secrets.Key("settings"), Issuer: "http://127.0.0.1:18080",
+		Observer: counts, Audit: 20000, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := ledger.Round(ctx); err != nil || cp.Size != 12007 || counts.tampered != 0 {
+		t.Errorf("the ledger over the loaded history: %d %v", cp.Size, err)
+	}
+
+	if err := loadCommand(ctx, args, io.Discard); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("a second load: %v", err)
+	}
+}
