@@ -30,6 +30,7 @@ type bench struct {
 	sms      *smsReceiver
 	bank     partner // pull partner allowed id_card and driver_license
 	verifier partner // verifier for client_credentials
+	app      partner // the first-party app, for "me" tokens (onboarded when needed)
 	next     atomic.Int64
 	dp       *dpop // set with -dpop
 }
@@ -222,6 +223,8 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 			}
 			return status, err == nil && status == 200 && h.Get("Content-Type") == "application/jose" && len(body) > 0
 		})}, nil
+	case "citizen":
+		return b.citizen(ctx, conc)
 	case "consent":
 		return []result{b.measure(ctx, "consent (full flow)", conc, func(int, int) (int, bool) {
 			_, err := b.consent(ctx, "openid documents:id_card")
@@ -288,7 +291,11 @@ var (
 // do: the per-IP OTP limit then holds at its real value instead of
 // serialising every flow on one key.
 func (b *bench) consent(ctx context.Context, scope string) (tokens, error) {
-	n := int(b.next.Add(1)-1) % b.o.population
+	return b.consentAs(ctx, b.bank, int(b.next.Add(1)-1)%b.o.population, scope)
+}
+
+// consentAs runs the citizen path for synthetic citizen n with partner p.
+func (b *bench) consentAs(ctx context.Context, p partner, n int, scope string) (tokens, error) {
 	iin, phone := registry.Synthetic(n)
 	addr := fmt.Sprintf("10.%d.%d.%d", (n>>16)&255, (n>>8)&255, n&255)
 	jar, _ := cookiejar.New(nil)
@@ -297,7 +304,7 @@ func (b *bench) consent(ctx context.Context, scope string) (tokens, error) {
 	_, _ = rand.Read(raw)
 	verifier := base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{"response_type": {"code"}, "client_id": {b.bank.id}, "redirect_uri": {redirectURI}, "scope": {scope},
+	q := url.Values{"response_type": {"code"}, "client_id": {p.id}, "redirect_uri": {redirectURI}, "scope": {scope},
 		"state": {"bench-state-123"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
 	// send makes a request as the citizen's browser and returns the
 	// status, the redirect and the page.
@@ -370,7 +377,7 @@ func (b *bench) consent(ctx context.Context, scope string) (tokens, error) {
 		return tokens{}, orStatus(err, status)
 	}
 	u, _ := url.Parse(loc)
-	st, body, err := b.form(ctx, b.client, "/oauth2/token", b.bank, url.Values{"grant_type": {"authorization_code"},
+	st, body, err := b.form(ctx, b.client, "/oauth2/token", p, url.Values{"grant_type": {"authorization_code"},
 		"code": {u.Query().Get("code")}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
 	if err != nil || st != 200 {
 		return tokens{}, orStatus(err, st)
@@ -385,4 +392,84 @@ func orStatus(err error, status int) error {
 		return err
 	}
 	return statusError(status)
+}
+
+// citizen measures what the citizen's app reads, with "me" tokens of the
+// first synthetic citizens (on a loaded database, those with a long
+// history): their grants (the settings), the first page of their history,
+// and a page deep in it — the deepest the next links reach, or from the
+// top where the history is short.
+func (b *bench) citizen(ctx context.Context, conc int) ([]result, error) {
+	if b.app.id == "" {
+		app, err := b.onboard(ctx, map[string]any{"client_name": "Bench App", "redirect_uris": []string{redirectURI}, "first_party": true,
+			"documents": []string{}, "scope": "openid me", "admission": map[string]string{"legal_name": "Bench Operator", "decision": "Operator decision No. 1", "date": "2026-11-01"}})
+		if err != nil {
+			return nil, err
+		}
+		b.app = app
+	}
+	const citizens = 256
+	toks, deep := make([]string, citizens), make([]string, citizens)
+	if err := b.parallel(ctx, 16, func(i int) error {
+		for j := i; j < citizens; j += 16 {
+			tok, err := b.consentAs(ctx, b.app, j%b.o.population, "openid me")
+			if err != nil {
+				return err
+			}
+			// The deepest full page: the cursor before the last one (the
+			// last page holds what is left over).
+			toks[j] = tok.access
+			cursors := []string{"/api/v1/me/history?before=9223372036854775807&limit=100"}
+			for next := "/api/v1/me/history?limit=100"; next != ""; {
+				status, body, err := b.getJSON(ctx, next, tok.access)
+				if err != nil || status != 200 {
+					return fmt.Errorf("history %s: %d %v", next, status, err)
+				}
+				next, _ = body["next"].(string)
+				if next != "" {
+					cursors = append(cursors, next)
+				}
+			}
+			deep[j] = cursors[max(0, len(cursors)-2)]
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var out []result
+	for _, sc := range []struct {
+		name string
+		path func(i int) string
+		want []byte
+	}{
+		{"settings (grants)", func(int) string { return "/api/v1/me/grants" }, []byte(`"grants":`)},
+		{"history (first page)", func(int) string { return "/api/v1/me/history" }, []byte(`"events":`)},
+		{"history (deep page)", func(i int) string { return deep[i] }, []byte(`"events":`)},
+	} {
+		reqs := make([][]byte, citizens)
+		for i, tok := range toks {
+			reqs[i] = rawGet(hostOf(b.o.base), sc.path(i), tok)
+		}
+		conns := b.rawConns(conc)
+		out = append(out, b.measure(ctx, sc.name, conc, func(w, i int) (int, bool) {
+			status, body, _, err := conns[w].do(ctx, reqs[(w*37+i)%len(reqs)])
+			return status, err == nil && status == 200 && bytes.Contains(body, sc.want)
+		}))
+		closeAll(conns)
+	}
+	return out, nil
+}
+
+// getJSON sends a GET with a bearer token and decodes the JSON answer.
+func (b *bench) getJSON(ctx context.Context, path, token string) (int, map[string]any, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.o.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, nil
 }

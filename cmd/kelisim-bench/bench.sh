@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # make bench: start a gateway on PostgreSQL, run every scenario at
-# concurrency 16 and 64, and write the figures into BENCHMARKS.md.
+# concurrency 16 and 64 on an empty database, then load a year of a
+# national service (kelisim-bench load) and run every scenario again on
+# it, and write the figures side by side into BENCHMARKS.md.
+#
+# LOAD=0 skips the loaded database; GRANTS, HISTORY and TOKENS size it
+# (2 M grants, 10 M history rows and 1 M live tokens unless set).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
+LOAD=${LOAD:-1}
+GRANTS=${GRANTS:-2000000} HISTORY=${HISTORY:-10000000} TOKENS=${TOKENS:-1000000} HEAVY=${HEAVY:-2000}
+SCENARIOS="token introspect documents raw consent citizen"
 PG=${KELISIM_BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432}
 ADMIN=bench-admin-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SECRET=bench-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -11,17 +19,25 @@ POPULATION=20000
 
 go build -o bin/kelisim ./cmd/kelisim
 go build -o bin/kelisim-bench ./cmd/kelisim-bench
-export KELISIM_DATABASE_URL="$PG/kelisim_bench?sslmode=disable" KELISIM_SECRET="$SECRET" KELISIM_ADMIN_TOKEN="$ADMIN" \
+EMPTY_DB="$PG/kelisim_bench?sslmode=disable" LOADED_DB="$PG/kelisim_bench_loaded?sslmode=disable"
+export KELISIM_DATABASE_URL="$EMPTY_DB" KELISIM_SECRET="$SECRET" KELISIM_ADMIN_TOKEN="$ADMIN" \
   KELISIM_ADDR=127.0.0.1:18080 KELISIM_METRICS_ADDR=127.0.0.1:19090 \
   KELISIM_SMS=http KELISIM_SMS_URL=http://127.0.0.1:18025/sms KELISIM_SYNTHETIC_CITIZENS=$POPULATION \
   KELISIM_TRUSTED_PROXIES=127.0.0.1 KELISIM_LOG_LEVEL=warn KELISIM_DB_MAX_CONNS=32
 
-# Each scenario gets a fresh database and gateway, so its figures do not
-# depend on what the scenarios before it left in the tables.
+# On the empty database each scenario gets a fresh database and gateway,
+# so its figures do not depend on what the scenarios before it left in
+# the tables; on the loaded one (start_gateway loaded), a fresh gateway on
+# the loaded database, to which a scenario adds little.
 GW=
 start_gateway() {
-  psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench WITH (FORCE)"
-  psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE kelisim_bench"
+  if [ "${1:-}" = loaded ]; then
+    export KELISIM_DATABASE_URL="$LOADED_DB"
+  else
+    export KELISIM_DATABASE_URL="$EMPTY_DB"
+    psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench WITH (FORCE)"
+    psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE kelisim_bench"
+  fi
   bin/kelisim serve 2>>/tmp/kelisim-bench-gateway.log &
   GW=$!
   for _ in $(seq 1 50); do curl -fs http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
@@ -45,7 +61,7 @@ cp BENCHMARKS.md /tmp/kelisim-bench-kept.md 2>/dev/null || : > /tmp/kelisim-benc
 : > /tmp/kelisim-bench-256.md
 : > /tmp/kelisim-bench-dpop.md
 : > /tmp/kelisim-bench-gateway.log
-for scenario in token introspect documents raw consent; do
+for scenario in $SCENARIOS; do
   start_gateway
   tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
   table /tmp/kelisim-bench-one.md /tmp/kelisim-bench.md
@@ -80,6 +96,23 @@ curl -fs "http://127.0.0.1:19090/debug/pprof/profile?seconds=8" -o /tmp/kelisim-
 wait $RUN || true
 stop_gateway
 
+# The loaded database: a year of a national service, then every scenario
+# again on it.
+: > /tmp/kelisim-bench-loaded.md
+: > /tmp/kelisim-bench-load.log
+if [ "$LOAD" = 1 ]; then
+  psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench_loaded WITH (FORCE)"
+  psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE kelisim_bench_loaded"
+  bin/kelisim-bench load -database "$LOADED_DB" -grants "$GRANTS" -history "$HISTORY" -tokens "$TOKENS" -heavy "$HEAVY" | tee /tmp/kelisim-bench-load.log
+  for scenario in $SCENARIOS; do
+    start_gateway loaded
+    tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
+    table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-loaded.md
+    stop_gateway
+  done
+  psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench_loaded WITH (FORCE)"
+fi
+
 {
   echo "# Benchmarks"
   echo
@@ -97,6 +130,38 @@ stop_gateway
   echo
   cat /tmp/kelisim-bench.md
   echo
+  if [ -s /tmp/kelisim-bench-loaded.md ]; then
+    echo "## On a loaded database"
+    echo
+    echo "The same scenarios on a database loaded first by \`kelisim-bench load\` (COPY; the history sealed into the"
+    echo "tamper-evident log by the ledger's bulk sealer and audited by a round of the ledger before the run):"
+    echo
+    echo '```'
+    cat /tmp/kelisim-bench-load.log
+    echo '```'
+    echo
+    echo "Each scenario on a fresh gateway over that database. The first $HEAVY synthetic citizens (the citizen scenario"
+    echo "signs in the first 256) have about 600 history rows each there, so a page deep in the past is six pages of"
+    echo "100 back; on the empty database they have only what the run itself made:"
+    echo
+    cat /tmp/kelisim-bench-loaded.md
+    echo
+    echo "Empty against loaded, from the two tables above (loaded / empty for throughput; 1.00 is flat):"
+    echo
+    echo "| scenario | concurrency | req/s empty | req/s loaded | loaded / empty | p99 ms empty | p99 ms loaded | gateway CPU ms/req empty | loaded | PostgreSQL CPU ms/req empty | loaded | statements/req empty | loaded |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    awk -F'|' '
+      FNR == NR && FNR > 2 { k = $2 "|" $3; e[k] = $0; order[++n] = k; next }
+      FNR > 2 { l[$2 "|" $3] = $0 }
+      END {
+        for (i = 1; i <= n; i++) {
+          k = order[i]; if (!(k in l)) continue
+          split(e[k], a, "|"); split(l[k], b, "|")
+          printf "|%s|%s| %.0f | %.0f | %.2f | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f |\n", a[2], a[3], a[5], b[5], (a[5] > 0 ? b[5] / a[5] : 0), a[8], b[8], a[10], b[10], a[13], b[13], a[16], b[16]
+        }
+      }' /tmp/kelisim-bench.md /tmp/kelisim-bench-loaded.md
+    echo
+  fi
   echo "With DPoP-bound tokens (RFC 9449), the same scenarios on fresh gateways: every token request and every"
   echo "fetch carries a fresh ES256 proof made by the tool, with the server's nonce; compare each row with its"
   echo "bearer row above, from the same run:"
