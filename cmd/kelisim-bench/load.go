@@ -233,10 +233,30 @@ func (l *loader) run(ctx context.Context, database, issuer string) error {
 	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) partners, grants, access_events, history_nodes, oauth_records, shares, outbox`); err != nil {
 		return err
 	}
-	l.step("vacuum and analyze", start)
+	// What the load and the vacuum left dirty is written out now, not by
+	// a checkpoint in the middle of the first measurement.
+	if _, err := conn.Exec(ctx, `CHECKPOINT`); err != nil {
+		fmt.Fprintln(l.out, "no checkpoint (it needs a superuser or pg_checkpoint):", err)
+	}
+	l.step("vacuum, analyze and checkpoint", start)
 	var size string
 	_ = l.pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_database_size(current_database()))`).Scan(&size)
 	fmt.Fprintf(l.out, "loaded in %.0f s; the database is %s\n", time.Since(begin).Seconds(), size)
+	return l.sizes(ctx, tables)
+}
+
+// sizes prints each table's bytes per row, heap and indexes, for sizing.
+func (l *loader) sizes(ctx context.Context, tables []string) error {
+	fmt.Fprintf(l.out, "%-16s %12s %10s %12s %12s\n", "table", "rows", "MB", "heap B/row", "index B/row")
+	for _, t := range tables {
+		var rows, heap, indexes int64
+		if err := l.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+pgx.Identifier{t}.Sanitize()+`),
+			pg_table_size($1::regclass), pg_indexes_size($1::regclass)`, t).Scan(&rows, &heap, &indexes); err != nil {
+			return err
+		}
+		per := func(b int64) int64 { return b / max(rows, 1) }
+		fmt.Fprintf(l.out, "%-16s %12d %10d %12d %12d\n", t, rows, (heap+indexes)>>20, per(heap), per(indexes))
+	}
 	return nil
 }
 
