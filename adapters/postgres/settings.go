@@ -109,7 +109,7 @@ func (s *Store) Erase(ctx context.Context, citizen consent.IIN, pseudonym string
 				detail = CASE WHEN detail->'holders' ? $1 THEN jsonb_set(detail, '{holders}',
 					(SELECT jsonb_agg(CASE WHEN h = $1 THEN $2 ELSE h END) FROM jsonb_array_elements_text(detail->'holders') h)) ELSE detail END
 				WHERE citizen = $1 OR (holder = $1 AND holder <> citizen)
-					OR (detail IS NOT NULL AND grant_id IN (SELECT id FROM grants WHERE holders @> ARRAY[$2::text]) AND detail->'holders' ? $1)`},
+					OR (detail IS NOT NULL AND detail->'holders' @> jsonb_build_array($1::text))`},
 			{"reports_pseudonymised", `UPDATE error_reports SET citizen = $2 WHERE citizen = $1`},
 			{"shares", `DELETE FROM shares WHERE citizen = $1 OR (holder = $1 AND holder <> citizen)`},
 			{"notifications", `DELETE FROM outbox WHERE citizen = $1`},

@@ -346,6 +346,20 @@ func testSettingsStore(t *testing.T, s Store) {
 	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, consent.ErrNoSession) {
 		t.Error("session survived erasure")
 	}
+
+	// A representative's consent that named a minor the grant no longer
+	// covers (narrowed, or replaced, since): the minor's erasure still
+	// reaches that row.
+	const guardian, minor consent.IIN = "900101400559", "150612601232"
+	check(t, s.RecordAccess(ctx, consent.AccessEvent{At: t0, Citizen: guardian, Holder: guardian, PartnerID: "p1", GrantID: "narrowed",
+		Kind: consent.AccessConsent, Grant: &consent.GrantState{Receipt: "r-minor", Holders: []consent.IIN{guardian, minor}, Status: consent.GrantActive}}))
+	if _, err := s.Erase(ctx, minor, "p-minor", t0.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := s.ListAccess(ctx, guardian, 0, 10)
+	if err != nil || len(theirs) != 1 || theirs[0].Grant == nil || !slices.Equal(theirs[0].Grant.Holders, []consent.IIN{guardian, "p-minor"}) {
+		t.Errorf("the representative's consent after the minor's erasure: %+v %v", theirs, err)
+	}
 }
 
 func testShares(t *testing.T, s Store) {

@@ -12,7 +12,10 @@ CREATE INDEX access_events_use_idx ON access_events (grant_id, id) WHERE kind IN
 DROP INDEX access_events_holder_idx;
 CREATE INDEX access_events_held_idx ON access_events (holder, id DESC) WHERE holder <> citizen;
 
--- An erasure finds the grants, and the shares, that hold the citizen as
--- a minor through an index too.
+-- An erasure finds the grants, the consents' rows and the shares that
+-- name the citizen as a minor through an index too. A consent's row keeps
+-- the holders as the grant had them then (a grant may be narrowed since),
+-- so the rows are found by what they say.
 CREATE INDEX grants_holders_idx ON grants USING gin (holders);
+CREATE INDEX access_events_holders_idx ON access_events USING gin ((detail -> 'holders') jsonb_path_ops) WHERE detail IS NOT NULL;
 CREATE INDEX shares_held_idx ON shares (holder) WHERE holder <> citizen;
