@@ -3,6 +3,9 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,5 +207,58 @@ func TestPartnerCacheFollowsChanges(t *testing.T) {
 			t.Fatal("the other replica never heard of the change")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Migration 025 on a large history: the operator builds its indexes
+// first, CONCURRENTLY, as the migration's header says; the upgrade then
+// keeps them and only drops the index they replace.
+func TestMigrationWithIndexesBuiltAhead(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	s := openAt(t, url, postgres.Options{MaxConns: 2})
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Back to the schema before 025, with the index it drops.
+	for _, sql := range []string{
+		`DROP INDEX access_events_use_idx, access_events_held_idx, grants_holders_idx, access_events_holders_idx, shares_held_idx`,
+		`CREATE INDEX access_events_holder_idx ON access_events (holder, id DESC)`,
+		`UPDATE kelisim_schema_version SET version = 24`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := fs.ReadFile(os.DirFS("migrations"), "025_history_pages.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if sql, ok := strings.CutPrefix(line, "--   CREATE INDEX CONCURRENTLY"); ok {
+			if _, err := conn.Exec(ctx, "CREATE INDEX CONCURRENTLY"+sql); err != nil {
+				t.Fatalf("built ahead: %v", err)
+			}
+			built++
+		}
+	}
+	if built != 5 {
+		t.Fatalf("the header gives %d statements", built)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("the upgrade over indexes built ahead: %v", err)
+	}
+	var old, valid int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE c.relname = 'access_events_holder_idx'), count(*) FILTER (WHERE i.indisvalid)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relname IN ('access_events_holder_idx', 'access_events_use_idx', 'access_events_held_idx', 'grants_holders_idx',
+			'access_events_holders_idx', 'shares_held_idx') AND c.relnamespace = current_schema()::regnamespace`).Scan(&old, &valid); err != nil {
+		t.Fatal(err)
+	}
+	if old != 0 || valid != 5 {
+		t.Errorf("after the upgrade: the old index %d times, %d of 5 new ones valid", old, valid)
 	}
 }
