@@ -375,15 +375,15 @@ func (l *loader) history(ctx context.Context, bulk *consent.BulkSealer) error {
 	var revokeNext int // the next grant, in order, that may be revoked
 	nodes := make(chan []any, 4096)
 	copied := make(chan error, 1)
-	go func() {
-		copied <- l.copyRows(ctx, "history_nodes", []string{"level", "idx", "hash"}, func() ([]any, error) {
+	go func(out chan<- error) {
+		out <- l.copyRows(ctx, "history_nodes", []string{"level", "idx", "hash"}, func() ([]any, error) {
 			row, ok := <-nodes
 			if !ok {
 				return nil, nil
 			}
 			return row, nil
 		})
-	}()
+	}(copied)
 	unsealed := 100
 	i := 0
 	err := l.copyRows(ctx, "access_events", []string{"id", "at", "citizen", "holder", "partner_id", "grant_id", "document_type", "kind",
@@ -401,16 +401,19 @@ func (l *loader) history(ctx context.Context, bulk *consent.BulkSealer) error {
 			for k, id := range ids {
 				select {
 				case nodes <- []any{int16(id.Level), id.Index, hashes[k]}:
-				case err := <-copied:
-					return nil, fmt.Errorf("history_nodes: %w", err)
+				case nerr := <-copied: // the other COPY ended early: it failed
+					copied = nil
+					return nil, fmt.Errorf("history_nodes: %w", nerr)
 				}
 			}
 		}
 		return row, nil
 	})
 	close(nodes)
-	if nerr := <-copied; err == nil {
-		err = nerr
+	if copied != nil { // its result is still to come
+		if nerr := <-copied; err == nil {
+			err = nerr
+		}
 	}
 	return err
 }

@@ -118,3 +118,41 @@ func TestLoad(t *testing.T) {
 		t.Errorf("a second load: %v", err)
 	}
 }
+
+// When the log's subtrees cannot be written, the load says so (and does
+// not wait forever for the COPY that failed).
+func TestLoadReportsAFailedCopy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := pgtest.URL(t)
+	t.Setenv("KELISIM_SECRET", "load-test-secret-0123456789abcdef0123456789")
+	store, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO history_nodes (level, idx, hash) VALUES (3, 7, '\x00')`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- loadCommand(ctx, []string{"-database", url, "-partners", "2", "-grants", "20000", "-history", "200000", "-tokens", "0",
+			"-shares", "0", "-outbox", "0", "-heavy", "5", "-heavy-events", "100"}, io.Discard)
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "history_nodes") {
+			t.Errorf("a load whose subtrees could not be written: %v", err)
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("the load hangs after the subtrees' COPY failed")
+	}
+}

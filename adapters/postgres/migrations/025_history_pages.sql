@@ -8,7 +8,11 @@
 --   CREATE INDEX CONCURRENTLY grants_holders_idx ON grants USING gin (holders);
 --   CREATE INDEX CONCURRENTLY access_events_holders_idx ON access_events USING gin ((detail -> 'holders') jsonb_path_ops) WHERE detail IS NOT NULL;
 --   CREATE INDEX CONCURRENTLY shares_held_idx ON shares (holder) WHERE holder <> citizen;
--- then upgrade: this migration keeps them and only drops the old index.
+-- check that each was built (a build cut short leaves an invalid index,
+-- which this migration would keep: none may be listed by
+--   SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid;
+-- drop and build again any that is), then upgrade: this migration keeps
+-- them and only drops the old index.
 
 -- The settings show when each grant was last used: through this index,
 -- one probe per grant instead of every use in the citizen's history.
