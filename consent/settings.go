@@ -409,33 +409,34 @@ func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event
 	return out, err
 }
 
-// HistoryPage returns a page of the history, newest first: what the
-// history holds before the cursor before (0: from the newest), up to limit
-// entries of it, and the cursor of the next page (0 after the last). The
-// first page also shows the grants past their end the upkeep has not yet
-// marked, as History does; the pages after it read the history alone.
+// HistoryPage returns a page of the history, newest first: at most limit
+// entries of what the history holds before the cursor before (0: from the
+// newest), and the cursor of the next page (0 after the last). The first
+// page also shows the grants past their end the upkeep has not yet marked,
+// as History does, in place of as many stored entries; the pages after it
+// read the history alone.
 func (s *Settings) HistoryPage(ctx context.Context, citizen IIN, before int64, limit int) ([]Event, int64, error) {
-	var grants []Grant
+	var out []Event
 	if before <= 0 {
-		var err error
-		if grants, err = s.store.ListGrants(ctx, citizen); err != nil {
+		grants, err := s.store.ListGrants(ctx, citizen)
+		if err != nil {
 			return nil, 0, err
 		}
+		now := s.now()
+		for _, g := range grants {
+			if g.Status == GrantActive && !now.Before(g.ExpiresAt) && len(out) < limit-1 {
+				out = append(out, Event{At: g.ExpiresAt, Kind: AccessExpiry, PartnerID: g.PartnerID, GrantID: g.ID})
+			}
+		}
 	}
-	access, err := s.access.ListAccess(ctx, citizen, before, limit)
+	stored := limit - len(out)
+	access, err := s.access.ListAccess(ctx, citizen, before, stored)
 	if err != nil {
 		return nil, 0, err
 	}
 	var next int64
-	if len(access) == limit {
+	if len(access) == stored {
 		next = access[len(access)-1].ID
-	}
-	now := s.now()
-	var out []Event
-	for _, g := range grants {
-		if g.Status == GrantActive && !now.Before(g.ExpiresAt) {
-			out = append(out, Event{At: g.ExpiresAt, Kind: AccessExpiry, PartnerID: g.PartnerID, GrantID: g.ID})
-		}
 	}
 	adult := citizen.AdultFrom()
 	for _, e := range access {

@@ -73,9 +73,10 @@ func TestGrantsListWithTheRegistryDown(t *testing.T) {
 	}
 }
 
-// The history reads in pages below a cursor: the first page shows a grant
-// past its end the upkeep has not marked yet; the pages after it read
-// the history alone, and the last one has no next cursor.
+// The history reads in pages below a cursor, none longer than asked: the
+// first page shows a grant past its end the upkeep has not marked yet in
+// place of a stored entry; the pages after it read the history alone, and
+// the last one has no next cursor.
 func TestHistoryPages(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t, consent.DefaultOTPConfig)
@@ -86,12 +87,15 @@ func TestHistoryPages(t *testing.T) {
 	}
 	f.clock.advance(48 * time.Hour) // the grant has ended; the upkeep has not run
 	first, next, err := f.settings.HistoryPage(ctx, aidar, 0, 3)
-	if err != nil || len(first) != 4 || first[0].Kind != consent.AccessExpiry || first[1].Kind != consent.AccessFetch || next == 0 {
+	if err != nil || len(first) != 3 || first[0].Kind != consent.AccessExpiry || first[1].Kind != consent.AccessFetch || next == 0 {
 		t.Fatalf("the first page: %+v next %d %v", first, next, err)
 	}
 	second, after, err := f.settings.HistoryPage(ctx, aidar, next, 3)
-	if err != nil || len(second) != 2 || second[0].Kind != consent.AccessFetch || second[1].Kind != consent.AccessConsent || after != 0 {
+	if err != nil || len(second) != 3 || second[1].Kind != consent.AccessFetch || second[2].Kind != consent.AccessConsent || after == 0 {
 		t.Fatalf("the second page: %+v next %d %v", second, after, err)
+	}
+	if last, end, err := f.settings.HistoryPage(ctx, aidar, after, 3); err != nil || len(last) != 0 || end != 0 {
+		t.Fatalf("the page after the last entry: %+v next %d %v", last, end, err)
 	}
 	if whole := must(f.settings.History(ctx, aidar, 3)); len(whole) != 3 || whole[0].Kind != consent.AccessExpiry {
 		t.Errorf("History keeps to its limit: %+v", whole)
