@@ -65,14 +65,7 @@ func TestLoad(t *testing.T) {
 
 	// The migrations' indexes, all of them, as on a database never loaded.
 	fresh := pgtest.URL(t)
-	store, err := postgres.Open(ctx, fresh, postgres.Options{MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	migrated(t, fresh)
 	indexes := func(u string) string {
 		c, err := pgx.Connect(ctx, u)
 		if err != nil {
@@ -91,11 +84,7 @@ func TestLoad(t *testing.T) {
 	}
 
 	// The gateway's ledger, checking every leaf and subtree of the log.
-	loaded, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loaded.Close()
+	loaded := migrated(t, url) // already migrated by the load: a no-op
 	secrets, err := oauth.NewSecrets([]byte(secret))
 	if err != nil {
 		t.Fatal(err)
@@ -126,14 +115,7 @@ func TestLoadReportsAFailedCopy(t *testing.T) {
 	defer cancel()
 	url := pgtest.URL(t)
 	t.Setenv("KELISIM_SECRET", "load-test-secret-0123456789abcdef0123456789")
-	store, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	migrated(t, url)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -155,4 +137,18 @@ func TestLoadReportsAFailedCopy(t *testing.T) {
 	case <-time.After(45 * time.Second):
 		t.Fatal("the load hangs after the subtrees' COPY failed")
 	}
+}
+
+// migrated opens a store on url, migrates it and closes it with the test.
+func migrated(t *testing.T, url string) *postgres.Store {
+	t.Helper()
+	store, err := postgres.Open(context.Background(), url, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	if err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
