@@ -39,6 +39,9 @@ type Seal struct {
 	Index int64  // its leaf index
 	Chain string // the citizen's chain, by pseudonym
 	Hash  []byte // its leaf hash
+	// Dropped: the event's month is past retention and gone; the leaf
+	// stays, so the tree and the chain go on.
+	Dropped bool
 }
 
 // Checkpoint is a signed head of the log.
@@ -88,6 +91,9 @@ type LedgerStore interface {
 	// Node returns a perfect subtree's hash (level 0: a sealed event's
 	// leaf hash), or merkle.ErrMissing.
 	Node(ctx context.Context, id merkle.ID) ([]byte, error)
+	// DroppedBefore is where retention cut the history: events before it
+	// are gone and their leaves kept (Seal.Dropped). Zero before any cut.
+	DroppedBefore(ctx context.Context) (time.Time, error)
 }
 
 // LedgerObserver counts what the ledger does.
@@ -395,11 +401,24 @@ func (l *Ledger) check(ctx context.Context, from, to int64) error {
 	if err != nil {
 		return err
 	}
+	cut, err := l.cfg.Store.DroppedBefore(ctx)
+	if err != nil {
+		return err
+	}
 	leaves := map[merkle.ID][]byte{}
 	for i, e := range events {
 		index := from + int64(i)
 		if e.Seal == nil || e.Seal.Index != index {
 			return fmt.Errorf("%w: leaf %d is missing or out of place", ErrTampered, index)
+		}
+		if e.Seal.Dropped {
+			// Gone by retention, if its month was cut: the leaf stands
+			// for it. An event gone from a kept month was deleted.
+			if !e.At.Before(cut) {
+				return fmt.Errorf("%w: the event of leaf %d is missing", ErrTampered, index)
+			}
+			heads[e.Seal.Chain], leaves[merkle.ID{Index: index}] = e.Seal.Hash, e.Seal.Hash
+			continue
 		}
 		chain := Pseudonym(l.cfg.Key, e.Citizen)
 		h := merkle.LeafHash(l.leaf(e, chain, heads[chain]))
@@ -498,11 +517,23 @@ func (l *Ledger) Export(ctx context.Context, citizen IIN) (HistoryExport, error)
 	if err != nil {
 		return HistoryExport{}, err
 	}
+	cut, err := l.cfg.Store.DroppedBefore(ctx)
+	if err != nil {
+		return HistoryExport{}, err
+	}
 	nodes := &nodeCache{ctx: ctx, store: l.cfg.Store, known: map[merkle.ID][]byte{}}
 	var prev []byte
 	for _, e := range events {
 		if e.Seal == nil || e.Seal.Index >= cp.Size {
 			break
+		}
+		if e.Seal.Dropped {
+			// Past retention, the next entry links to its leaf; gone
+			// from a kept month, the entries after it no longer prove.
+			if e.At.Before(cut) {
+				prev = e.Seal.Hash
+			}
+			continue
 		}
 		leaf := l.leaf(e, chain, prev)
 		proof, err := merkle.InclusionProof(nodes, e.Seal.Index, cp.Size)

@@ -22,7 +22,19 @@ type Janitor interface {
 	// spent rate-limit events, dead sessions and old delivered outbox
 	// entries. It returns how many rows it deleted, by kind.
 	Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error)
+	// PrepareMonths makes room for the history's and the audit log's rows
+	// of now's month and the ahead months after it, and returns what it
+	// created.
+	PrepareMonths(ctx context.Context, now time.Time, ahead int) ([]string, error)
+	// DropMonths drops the history's and the audit log's months that
+	// ended before before, whole, and returns what it dropped. The
+	// history's log keeps their leaves.
+	DropMonths(ctx context.Context, before time.Time) ([]string, error)
 }
+
+// MonthsAhead is how many months after the current one the upkeep keeps
+// ready for the history and the audit log.
+const MonthsAhead = 3
 
 // Upkeep runs the background work that keeps grants and the store honest:
 // expiry (partners are told as for a revocation) and purges. It is safe
@@ -46,6 +58,10 @@ type UpkeepConfig struct {
 	Outbox       EndedNotifier
 	Reports      ReportForwarder
 	OTPRetention time.Duration // how long spent OTP records are kept
+	// HistoryRetention is how long the history and the operators' audit
+	// log are kept: a month is dropped once it ended that long ago (0:
+	// kept for ever).
+	HistoryRetention time.Duration
 	// Deletions are the partners' deletion confirmations; one not given
 	// DeletionDeadline after its grant ended is overdue, and counted to
 	// Observer each round.
@@ -77,8 +93,8 @@ func NewUpkeep(cfg UpkeepConfig) (*Upkeep, error) {
 		"Terms": cfg.Terms == nil, "TermsVersion": cfg.TermsVersion == "", "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewUpkeep: %w", err)
 	}
-	if cfg.OTPRetention < 0 {
-		return nil, errors.New("consent.NewUpkeep: OTPRetention must not be negative")
+	if cfg.OTPRetention < 0 || cfg.HistoryRetention < 0 {
+		return nil, errors.New("consent.NewUpkeep: retentions must not be negative")
 	}
 	return &Upkeep{cfg: cfg}, nil
 }
@@ -117,12 +133,34 @@ func (u *Upkeep) Once(ctx context.Context) error {
 	if len(expired) > 0 || len(purged) > 0 {
 		u.cfg.Log.Info("upkeep", "grants_expired", len(expired), "purged", purged)
 	}
+	if err := u.months(ctx, now); err != nil {
+		return err
+	}
 	overdue, err := u.Overdue(ctx)
 	if err != nil {
 		return err
 	}
 	u.cfg.Observer.OverdueDeletions(len(overdue))
 	return nil
+}
+
+// months keeps the coming months ready and drops those past retention.
+func (u *Upkeep) months(ctx context.Context, now time.Time) error {
+	created, err := u.cfg.Store.PrepareMonths(ctx, now, MonthsAhead)
+	if err != nil {
+		return err
+	}
+	if len(created) > 0 {
+		u.cfg.Log.InfoContext(ctx, "months prepared", "partitions", created)
+	}
+	if u.cfg.HistoryRetention == 0 {
+		return nil
+	}
+	dropped, err := u.cfg.Store.DropMonths(ctx, now.Add(-u.cfg.HistoryRetention))
+	if len(dropped) > 0 {
+		u.cfg.Log.InfoContext(ctx, "months past retention dropped", "partitions", dropped)
+	}
+	return err
 }
 
 // Overdue lists the grants whose partner has not confirmed deletion

@@ -70,7 +70,7 @@ func (s *Store) Unsealed(ctx context.Context, before time.Time, limit int) ([]co
 	defer unlock()
 	var out []consent.AccessEvent
 	for _, e := range s.access {
-		if e.Seal == nil && e.At.Before(before) && len(out) < limit {
+		if e.Seal == nil && e.Kind != "" && e.At.Before(before) && len(out) < limit { // a dropped event has no kind
 			out = append(out, e)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/consent/merkle"
@@ -21,8 +22,10 @@ type Store struct {
 	mu       sync.Mutex
 	partners map[string]partners.Partner
 	audit    []partners.AuditEntry
-	records  map[recordKey]oauth.Record
-	keys     []oauth.SigningKey
+	// auditDropped counts the audit entries retention dropped: IDs go on.
+	auditDropped int64
+	records      map[recordKey]oauth.Record
+	keys         []oauth.SigningKey
 
 	challenges  map[string]consent.Challenge
 	grants      map[string]consent.Grant
@@ -38,6 +41,8 @@ type Store struct {
 	termsTold   map[string]string // grant → the terms version its citizen was told of
 	terms       map[string]consent.Terms
 	termsOrder  []string // versions in the order they were published
+	// droppedBefore is where retention cut the history.
+	droppedBefore time.Time
 }
 
 var (
@@ -384,7 +389,7 @@ func (s *Store) AppendAudit(ctx context.Context, e partners.AuditEntry) error {
 }
 
 func (s *Store) appendAudit(t *tx, e partners.AuditEntry) {
-	e.ID = int64(len(s.audit) + 1)
+	e.ID = s.auditDropped + int64(len(s.audit)+1)
 	appendTo(t, &s.audit, e)
 }
 

@@ -15,12 +15,15 @@ import (
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/consent/merkle"
 	"github.com/kelisim/kelisim/oauth"
 )
 
 // large are the tables that grow with the country: a plan that reads one
 // of them whole, on a request's path or the upkeep's, is a defect.
-var large = []string{"grants", "access_events", "oauth_records", "outbox", "otp_challenges", "shares", "notification_prefs", "rate_counters"}
+// A partition is read as its table is.
+var large = []string{"grants", "access_events", "oauth_records", "outbox", "otp_challenges", "shares", "notification_prefs", "rate_counters",
+	"history_leaves", "audit_log"}
 
 // The statements of the hot paths and of the upkeep use indexes on tables
 // of realistic size: each is sent by the store's own methods against a
@@ -44,6 +47,10 @@ func TestQueriesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	// A year of months, as the upkeep would have made them.
+	if _, err := s.EnsureMonths(ctx, time.Now().AddDate(-1, -1, 0), time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	load(t, conn)
 
 	for _, v := range []string{"2026-11-01", "2027-01-01"} {
@@ -86,6 +93,23 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"ViewsBy":          func() error { _, err := s.ViewsBy(ctx, "p7", 200); return err },
 		"ListReports":      func() error { _, err := s.ListReports(ctx, citizen); return err },
 		"Erase":            func() error { _, err := s.Erase(ctx, "800000012345", "p-erased", now); return err },
+		"Sealed":           func() error { _, err := s.Sealed(ctx, 150_000, 152_000); return err },
+		"ChainEvents":      func() error { _, err := s.ChainEvents(ctx, "c-42"); return err },
+		"ChainHeads":       func() error { _, err := s.ChainHeads(ctx, []string{"c-42", "c-43"}, 150_000); return err },
+		"Node":             func() error { _, err := s.Node(ctx, merkle.ID{Index: 42}); return err },
+		"SealEvents": func() error {
+			return s.SealEvents(ctx, map[int64]consent.Seal{300_001: {Index: 300_000, Chain: "c-1", Hash: []byte{1}}})
+		},
+		"GrantHistory": func() error { _, err := s.GrantHistory(ctx, "g-42"); return err },
+		"ReceiptEvent": func() error {
+			if _, err := s.ReceiptEvent(ctx, "r-42"); !errors.Is(err, consent.ErrReceiptNotFound) {
+				return err
+			}
+			return nil
+		},
+		"ListAudit":     func() error { _, err := s.ListAudit(ctx, "p7", 50); return err },
+		"ListAudit all": func() error { _, err := s.ListAudit(ctx, "", 50); return err },
+		"DroppedBefore": func() error { _, err := s.DroppedBefore(ctx); return err },
 	}
 	for name, call := range calls {
 		mu.Lock()
@@ -99,12 +123,21 @@ func TestQueriesUseIndexes(t *testing.T) {
 		stmts := sent
 		mu.Unlock()
 		for _, st := range stmts {
-			if scans := seqScans(t, conn, st); len(scans) > 0 {
+			scans := seqScans(t, conn, st)
+			if months, ok := wholeMonths[name]; ok && len(scans) <= months {
+				continue
+			}
+			if len(scans) > 0 {
 				t.Errorf("%s reads %v whole:\n%s", name, scans, st.sql)
 			}
 		}
 	}
 }
+
+// wholeMonths are the statements that count whole months of the history:
+// they may read those months' partitions whole, and no more of them (the
+// calls above ask for two).
+var wholeMonths = map[string]int{"PartnerActivity": 2}
 
 type statement struct {
 	sql  string
@@ -131,9 +164,10 @@ func seqScans(t *testing.T, conn *pgx.Conn, st statement) []string {
 	var walk func(n map[string]any)
 	walk = func(n map[string]any) {
 		if n["Node Type"] == "Seq Scan" {
-			rel, _ := n["Relation Name"].(string)
+			var rel string
 			var rows float64
-			_ = conn.QueryRow(context.Background(), `SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)`, rel).Scan(&rows)
+			_ = conn.QueryRow(context.Background(), `SELECT pg_partition_root(oid)::regclass::text, reltuples FROM pg_class
+				WHERE oid = to_regclass($1)`, n["Relation Name"]).Scan(&rel, &rows)
 			for _, l := range large {
 				if rel == l && rows >= 10000 {
 					f, _ := n["Filter"].(string)
@@ -174,6 +208,12 @@ func load(t *testing.T, conn *pgx.Conn) {
 		 SELECT now() - (300000 - i) * interval '105 seconds', lpad((800000000000 + i % 100000)::text, 12, '0'),
 		        lpad((800000000000 + i % 100000)::text, 12, '0'), 'p' || (i % 50), 'g-' || (i % 150000), 'id_card', 'fetch', ''
 		 FROM generate_series(1, 300000) i`,
+		// Sealed, but for the last few, as the ledger leaves them.
+		`INSERT INTO history_leaves (leaf_index, event_id, at, chain, leaf_hash)
+		 SELECT id - 1, id, at, 'c-' || (id % 100000), sha256(id::text::bytea) FROM access_events WHERE id <= 299900`,
+		`INSERT INTO history_unsealed (id, at) SELECT id, at FROM access_events WHERE id > 299900`,
+		`INSERT INTO audit_log (at, actor, action, partner_id)
+		 SELECT now() - (60000 - i) * interval '9 minutes', 'admin', 'partner.updated', 'p' || (i % 50) FROM generate_series(1, 60000) i`,
 		`INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
 		 SELECT 'access', 's-' || i, 'r-' || i, 'p' || (i % 50), 'g-' || (i % 150000), i % 3 = 0, now() + (i % 100 - 1) * interval '1 hour', '\x00'
 		 FROM generate_series(1, 150000) i`,

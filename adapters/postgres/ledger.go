@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,10 +86,14 @@ func (s *Store) SaveCheckpoint(ctx context.Context, cp consent.Checkpoint) error
 	return translate(err)
 }
 
-// Unsealed implements consent.LedgerStore.
+// Unsealed implements consent.LedgerStore: the sealer's queue, each
+// event read by its key in its month (LIMIT keeps the planner from
+// hashing every month's rows instead).
 func (s *Store) Unsealed(ctx context.Context, before time.Time, limit int) ([]consent.AccessEvent, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+` FROM access_events
-		WHERE leaf_index IS NULL AND at < $1 ORDER BY id LIMIT $2`, before, limit)
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+prefixed("e", accessColumns)+`
+		FROM (SELECT id, at FROM history_unsealed WHERE at < $1 ORDER BY id LIMIT $2) u
+		CROSS JOIN LATERAL (SELECT * FROM access_events e WHERE e.id = u.id AND e.at = u.at LIMIT 1) e
+		ORDER BY u.id`, before, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -95,31 +101,61 @@ func (s *Store) Unsealed(ctx context.Context, before time.Time, limit int) ([]co
 	return out, translate(err)
 }
 
-// SealEvents implements consent.LedgerStore.
+// prefixed qualifies each of columns with the table alias.
+func prefixed(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// SealEvents implements consent.LedgerStore: the leaves are appended and
+// the events leave the queue, in one statement; the history rows are not
+// written again.
 func (s *Store) SealEvents(ctx context.Context, seals map[int64]consent.Seal) error {
 	ids, idx, chains, hashes := make([]int64, 0, len(seals)), make([]int64, 0, len(seals)), make([]string, 0, len(seals)), make([][]byte, 0, len(seals))
 	for id, seal := range seals {
 		ids, idx, chains, hashes = append(ids, id), append(idx, seal.Index), append(chains, seal.Chain), append(hashes, seal.Hash)
 	}
-	_, err := s.q(ctx).Exec(ctx, `UPDATE access_events e SET leaf_index = v.idx, chain = v.chain, leaf_hash = v.hash
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[]) AS v(id, idx, chain, hash) WHERE e.id = v.id`,
+	tag, err := s.q(ctx).Exec(ctx, `WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[]) AS v(id, idx, chain, hash)),
+		d AS (DELETE FROM history_unsealed u USING v WHERE u.id = v.id RETURNING u.id, u.at)
+		INSERT INTO history_leaves (leaf_index, event_id, at, chain, leaf_hash)
+		SELECT v.idx, v.id, d.at, v.chain, v.hash FROM v JOIN d ON d.id = v.id`,
 		ids, idx, chains, hashes)
-	return translate(err)
+	if err != nil {
+		return translate(err)
+	}
+	if n := tag.RowsAffected(); n != int64(len(seals)) {
+		return fmt.Errorf("postgres: sealed %d of %d events: the others are not in the queue", n, len(seals))
+	}
+	return nil
 }
 
-const sealedColumns = accessColumns + `, leaf_index, chain, leaf_hash`
+// The leaves with their events; a leaf whose event's month was dropped
+// comes alone (no event id), its seal marked Dropped.
+const sealedColumns = `l.event_id, l.at, e.citizen, e.holder, e.partner_id, e.grant_id, e.document_type, e.kind, e.by_whom, e.detail,
+	l.leaf_index, l.chain, l.leaf_hash, e.id IS NULL`
+
+// Each leaf's event is one probe of its month's primary key (LIMIT keeps
+// the planner from hashing every month's rows instead).
+const sealedFrom = `history_leaves l LEFT JOIN LATERAL (SELECT * FROM access_events e WHERE e.id = l.event_id AND e.at = l.at LIMIT 1) e ON true`
 
 func scanSealed(row pgx.CollectableRow) (consent.AccessEvent, error) {
 	var e consent.AccessEvent
-	var c, h string
+	var c, h, partner, grant, doc, kind, by *string
 	var seal consent.Seal
-	err := row.Scan(&e.ID, &e.At, &c, &h, &e.PartnerID, &e.GrantID, &e.Document, &e.Kind, &e.By, &e.Grant, &seal.Index, &seal.Chain, &seal.Hash)
-	e.Citizen, e.Holder, e.Seal = consent.IIN(c), consent.IIN(h), &seal
+	err := row.Scan(&e.ID, &e.At, &c, &h, &partner, &grant, &doc, &kind, &by, &e.Grant, &seal.Index, &seal.Chain, &seal.Hash, &seal.Dropped)
+	if !seal.Dropped {
+		e.Citizen, e.Holder, e.PartnerID, e.GrantID, e.Document, e.Kind, e.By =
+			consent.IIN(*c), consent.IIN(*h), *partner, *grant, consent.DocumentType(*doc), *kind, *by
+	}
+	e.Seal = &seal
 	return e, err
 }
 
 func (s *Store) sealed(ctx context.Context, where string, args ...any) ([]consent.AccessEvent, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT `+sealedColumns+` FROM access_events WHERE leaf_index IS NOT NULL AND `+where+` ORDER BY leaf_index`, args...)
+	rows, err := s.q(ctx).Query(ctx, `SELECT `+sealedColumns+` FROM `+sealedFrom+` WHERE `+where+` ORDER BY l.leaf_index`, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -129,20 +165,20 @@ func (s *Store) sealed(ctx context.Context, where string, args ...any) ([]consen
 
 // Sealed implements consent.LedgerStore.
 func (s *Store) Sealed(ctx context.Context, from, to int64) ([]consent.AccessEvent, error) {
-	return s.sealed(ctx, `leaf_index >= $1 AND leaf_index < $2`, from, to)
+	return s.sealed(ctx, `l.leaf_index >= $1 AND l.leaf_index < $2`, from, to)
 }
 
 // ChainEvents implements consent.LedgerStore.
 func (s *Store) ChainEvents(ctx context.Context, chain string) ([]consent.AccessEvent, error) {
-	return s.sealed(ctx, `chain = $1`, chain)
+	return s.sealed(ctx, `l.chain = $1`, chain)
 }
 
 // ChainHeads implements consent.LedgerStore: one index probe per chain,
 // in one statement.
 func (s *Store) ChainHeads(ctx context.Context, chains []string, before int64) (map[string][]byte, error) {
 	rows, err := s.q(ctx).Query(ctx, `SELECT c.chain, h.leaf_hash FROM unnest($1::text[]) AS c(chain)
-		CROSS JOIN LATERAL (SELECT leaf_hash FROM access_events a WHERE a.chain = c.chain AND a.leaf_index < $2
-			ORDER BY a.leaf_index DESC LIMIT 1) h`, chains, before)
+		CROSS JOIN LATERAL (SELECT leaf_hash FROM history_leaves l WHERE l.chain = c.chain AND l.leaf_index < $2
+			ORDER BY l.leaf_index DESC LIMIT 1) h`, chains, before)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -201,7 +237,7 @@ func (s *Store) Node(ctx context.Context, id merkle.ID) ([]byte, error) {
 	var h []byte
 	var err error
 	if id.Level == 0 {
-		err = s.q(ctx).QueryRow(ctx, `SELECT leaf_hash FROM access_events WHERE leaf_index = $1`, id.Index).Scan(&h)
+		err = s.q(ctx).QueryRow(ctx, `SELECT leaf_hash FROM history_leaves WHERE leaf_index = $1`, id.Index).Scan(&h)
 	} else {
 		err = s.q(ctx).QueryRow(ctx, `SELECT hash FROM history_nodes WHERE level = $1 AND idx = $2`, int16(id.Level), id.Index).Scan(&h)
 	}

@@ -50,7 +50,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 func (s *Store) LastUsed(ctx context.Context, citizen consent.IIN) (map[string]time.Time, error) {
 	rows, err := s.q(ctx).Query(ctx, `SELECT g.id, u.at FROM grants g
 		CROSS JOIN LATERAL (SELECT a.at FROM access_events a WHERE a.grant_id = g.id AND a.kind IN ('fetch', 'delivery', 'view')
-			ORDER BY a.id DESC LIMIT 1) u
+			ORDER BY a.at DESC LIMIT 1) u
 		WHERE g.citizen = $1`, string(citizen))
 	if err != nil {
 		return nil, translate(err)

@@ -145,6 +145,11 @@ const migrateTimeout = 30 * time.Minute
 // Migrate applies every embedded migration not yet applied. Replicas that
 // migrate at once wait for each other on an advisory lock.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, -1)
+}
+
+// migrate brings the schema to version target (-1: the latest).
+func (s *Store) migrate(ctx context.Context, target int32) error {
 	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 	defer cancel()
 	// A session of its own, past any pooler: the migrator's lock is a
@@ -165,7 +170,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := m.LoadMigrations(sub); err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
-	if err := m.Migrate(ctx); err != nil {
+	if target < 0 {
+		err = m.Migrate(ctx)
+	} else {
+		err = m.MigrateTo(ctx, target)
+	}
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil

@@ -210,23 +210,34 @@ func TestPartnerCacheFollowsChanges(t *testing.T) {
 	}
 }
 
-// Migration 025 on a large history: the operator builds its indexes
-// first, CONCURRENTLY, as the migration's header says; the upgrade then
-// keeps them and only drops the index they replace.
+// An existing history is upgraded: migration 025's indexes built ahead,
+// CONCURRENTLY, as its header says, are kept; then 026 moves the history
+// and the audit log into monthly partitions, the seals into the log's own
+// table and the unsealed events into the sealer's queue, and the ids go on.
 func TestMigrationWithIndexesBuiltAhead(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
-	s := openAt(t, url, postgres.Options{MaxConns: 2})
+	s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.MigrateTo(ctx, 24); err != nil {
+		t.Fatal(err)
+	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	// Back to the schema before 025, with the index it drops.
+	// Two years of history, the older half sealed, and the audit log.
 	for _, sql := range []string{
-		`DROP INDEX access_events_use_idx, access_events_held_idx, grants_holders_idx, access_events_holders_idx, shares_held_idx`,
-		`CREATE INDEX access_events_holder_idx ON access_events (holder, id DESC)`,
-		`UPDATE kelisim_schema_version SET version = 24`,
+		`INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom)
+		 SELECT now() - (1000 - i) * interval '17 hours', '850315300128', '850315300128', 'p1', 'g-' || (i % 7), 'id_card', 'fetch', ''
+		 FROM generate_series(1, 1000) i`,
+		`UPDATE access_events SET leaf_index = id - 1, chain = 'c-' || (id % 3), leaf_hash = sha256(id::text::bytea) WHERE id <= 500`,
+		`INSERT INTO audit_log (at, actor, action, partner_id) SELECT now() - i * interval '1 day', 'admin', 'partner.created', 'p' || i
+		 FROM generate_series(1, 40) i`,
 	} {
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
@@ -260,5 +271,20 @@ func TestMigrationWithIndexesBuiltAhead(t *testing.T) {
 	}
 	if old != 0 || valid != 5 {
 		t.Errorf("after the upgrade: the old index %d times, %d of 5 new ones valid", old, valid)
+	}
+	var events, months, inDefault, leaves, queued, audit, next int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM access_events),
+		(SELECT count(*) FROM pg_inherits WHERE inhparent = 'access_events'::regclass),
+		(SELECT count(*) FROM access_events_default),
+		(SELECT count(*) FROM history_leaves l JOIN access_events e ON e.id = l.event_id AND e.at = l.at AND l.leaf_index = e.id - 1),
+		(SELECT count(*) FROM history_unsealed u JOIN access_events e ON e.id = u.id AND e.at = u.at),
+		(SELECT count(*) FROM audit_log),
+		(SELECT nextval('access_events_id_seq'))`).Scan(&events, &months, &inDefault, &leaves, &queued, &audit, &next); err != nil {
+		t.Fatal(err)
+	}
+	// 1000 × 17 h is 23 or 24 months, and the 3 ahead, and the default.
+	if events != 1000 || months < 27 || months > 29 || inDefault != 0 || leaves != 500 || queued != 500 || audit != 40 || next != 1001 {
+		t.Errorf("after the upgrade: %d events in %d partitions (%d in the default), %d leaves, %d queued, %d audit entries, next id %d",
+			events, months, inDefault, leaves, queued, audit, next)
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func ledgerTests() []namedTest {
-	return []namedTest{{"LedgerSealsAndProves", testLedger}}
+	return []namedTest{{"LedgerSealsAndProves", testLedger}, {"LedgerAcrossRetention", testLedgerAcrossRetention}}
 }
 
 type noLedgerObserver struct{}
@@ -87,5 +87,81 @@ func testLedger(t *testing.T, s Store) {
 	latest, err := s.LatestCheckpoint(ctx)
 	if cp, _ := ledger.Round(ctx); err != nil || latest.Size != 26 || cp.Size != 26 {
 		t.Errorf("after rounds at once: %d %v", latest.Size, err)
+	}
+}
+
+// Retention drops whole months of the history and of the audit log; the
+// log keeps their leaves, so the rounds' audits over the cut, the next
+// seals and the chains' exports all hold. A month's rows that arrived
+// before its partition wait and are kept.
+func testLedgerAcrossRetention(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := t0.Add(time.Hour)
+	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: s, Signer: plainSigner{}, Key: []byte("0123456789abcdef0123456789abcdef"),
+		Issuer: "https://kelisim.test", Observer: noLedgerObserver{}, Batch: 1000, Audit: 1000, Now: func() time.Time { return now },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	check(t, err)
+	citizens := []consent.IIN{"850315300128", "900101400559"}
+	first := time.Date(2026, 7, 10, 0, 0, 0, 0, time.UTC)
+	record := func(from time.Time, n int) {
+		for i := range n {
+			c := citizens[i%2]
+			check(t, s.RecordAccess(ctx, consent.AccessEvent{At: from.Add(time.Duration(i) * 5 * 24 * time.Hour), Citizen: c, Holder: c,
+				PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}))
+		}
+	}
+	record(first, 26) // 10 July to 14 November
+	for _, at := range []time.Time{first, t0} {
+		e := audit("p1", "partner.created")
+		e.At = at
+		check(t, s.AppendAudit(ctx, e))
+	}
+	// July's rows came before its month was made ready: they wait, and
+	// move in when it is.
+	_, err = s.PrepareMonths(ctx, first, 5)
+	check(t, err)
+	kept := func(c consent.IIN) int {
+		events, err := s.ListAccess(ctx, c, 0, 100)
+		check(t, err)
+		return len(events)
+	}
+	if kept(citizens[0])+kept(citizens[1]) != 26 {
+		t.Fatalf("after the months were made ready: %d events", kept(citizens[0])+kept(citizens[1]))
+	}
+	if cp, err := ledger.Round(ctx); err != nil || cp.Size != 26 {
+		t.Fatalf("sealed: %d %v", cp.Size, err)
+	}
+	dropped, err := s.DropMonths(ctx, time.Date(2026, 9, 15, 0, 0, 0, 0, time.UTC))
+	check(t, err)
+	if len(dropped) == 0 {
+		t.Fatal("nothing dropped")
+	}
+	// July and August are gone: 11 events of the first 26 stayed before 1 September.
+	if n := kept(citizens[0]) + kept(citizens[1]); n != 15 {
+		t.Errorf("after July and August were dropped: %d events kept", n)
+	}
+	if entries, err := s.ListAudit(ctx, "", 10); err != nil || len(entries) != 1 || !entries[0].At.Equal(t0) {
+		t.Errorf("the audit log after the cut: %v %v", entries, err)
+	}
+	record(t0, 4)
+	now = t0.Add(30 * 24 * time.Hour)
+	cp, err := ledger.Round(ctx)
+	if err != nil || cp.Size != 30 {
+		t.Fatalf("a round auditing across the cut: %d %v", cp.Size, err)
+	}
+	if _, err := ledger.Round(ctx); err != nil {
+		t.Errorf("the next round's audit: %v", err)
+	}
+	for _, c := range citizens {
+		x, err := ledger.Export(ctx, c)
+		check(t, err)
+		if len(x.Entries) != kept(c) {
+			t.Errorf("the export holds %d of %d kept events", len(x.Entries), kept(c))
+		}
+		for _, e := range x.Entries {
+			if err := merkle.VerifyInclusion(e.Index, cp.Size, merkle.LeafHash(e.Leaf), e.Proof, cp.Root); err != nil {
+				t.Errorf("entry %d after the cut: %v", e.Index, err)
+			}
+		}
 	}
 }

@@ -88,6 +88,7 @@ type Config struct {
 	// deleted what it received once a grant ends.
 	DeletionDeadline time.Duration
 	OTPRetention     time.Duration // KELISIM_OTP_RETENTION: how long spent OTP records are kept
+	HistoryRetention time.Duration // KELISIM_HISTORY_RETENTION: how long the history and the audit log are kept
 
 	VerifyWrongLimit       int // KELISIM_VERIFY_WRONG_LIMIT: wrong share codes a verifier may try per minute
 	VerifyGlobalWrongLimit int // KELISIM_VERIFY_GLOBAL_WRONG_LIMIT: wrong short codes all verifiers may try per minute
@@ -158,6 +159,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_DELETION_DEADLINE", "how long a partner has to confirm deletion once a grant ends before it shows as overdue (default 720h)"},
 	{"KELISIM_HISTORY_SETTLE", "how old a history event must be before it is sealed, so one committed late is not passed over (default 5s)"},
 	{"KELISIM_OTP_RETENTION", "how long OTP records are kept after they expire, for disputes (default 720h)"},
+	{"KELISIM_HISTORY_RETENTION", "how long the access history and the operators' audit log are kept; whole months are dropped after it (default 43800h, 5 years; at least a year, and 31 days longer than KELISIM_MAX_GRANT_DAYS)"},
 	{"KELISIM_VERIFY_WRONG_LIMIT", "wrong share codes a verifier may try per minute (default 10)"},
 	{"KELISIM_VERIFY_GLOBAL_WRONG_LIMIT", "wrong short codes all verifiers together may try per minute (default 60)"},
 	{"KELISIM_AUTHORIZE_IP_LIMIT", "authorization requests one client address may leave waiting for citizens, per 15 minutes (default 300)"},
@@ -328,6 +330,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.VerifyGlobalWrongLimit = integer("KELISIM_VERIFY_GLOBAL_WRONG_LIMIT", 60, 1, 100_000)
 	c.AuthorizeIPLimit = integer("KELISIM_AUTHORIZE_IP_LIMIT", 300, 1, 1_000_000)
 	c.OTPRetention = duration("KELISIM_OTP_RETENTION", 30*24*time.Hour, 5*365*24*time.Hour)
+	c.HistoryRetention = duration("KELISIM_HISTORY_RETENTION", 5*365*24*time.Hour, 50*365*24*time.Hour)
+	// A grant's consent and its receipts outlive it: a month is dropped
+	// only when every grant it saw given has ended, a month ago or more.
+	if least := time.Duration(max(365, c.MaxGrantDays+31)) * 24 * time.Hour; c.HistoryRetention < least {
+		bad("KELISIM_HISTORY_RETENTION", "%s is less than %s: the history is kept a year at least, and 31 days longer than the longest grant (KELISIM_MAX_GRANT_DAYS)",
+			c.HistoryRetention, least)
+	}
 	// A post may last half a lease, so it ends within the lease even with
 	// the replicas' clocks somewhat apart.
 	if c.DeliveryLease < 2*c.WebhookTimeout {

@@ -49,6 +49,9 @@ func TestConfigErrors(t *testing.T) {
 		{"lease shorter than two posts", map[string]string{"KELISIM_DELIVERY_LEASE": "15s", "KELISIM_WEBHOOK_TIMEOUT": "10s"}, []string{"KELISIM_DELIVERY_LEASE"}},
 		{"terms without their text", map[string]string{"KELISIM_TERMS_VERSION": "2027-01-01"}, []string{"KELISIM_TERMS_FILE", "2027-01-01"}},
 		{"a terms file that is not there", map[string]string{"KELISIM_TERMS_FILE": "/nonexistent/terms.txt"}, []string{"KELISIM_TERMS_FILE"}},
+		{"history kept less than a year", map[string]string{"KELISIM_HISTORY_RETENTION": "720h"}, []string{"KELISIM_HISTORY_RETENTION", "9504h"}},
+		{"history dropped before the longest grant ends", map[string]string{"KELISIM_MAX_GRANT_DAYS": "1825", "KELISIM_HISTORY_RETENTION": "43800h"},
+			[]string{"KELISIM_HISTORY_RETENTION", "44544h"}},
 		{"phone total within one address's share", map[string]string{"KELISIM_OTP_PHONE_LIMIT": "5", "KELISIM_OTP_PHONE_TOTAL_LIMIT": "5"}, []string{"KELISIM_OTP_PHONE_TOTAL_LIMIT"}},
 	}
 	for _, tt := range tests {

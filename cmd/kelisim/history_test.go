@@ -132,7 +132,8 @@ func TestHistoryLogEndToEnd(t *testing.T) {
 
 	// An edit: the fetch of an id card becomes a diploma's.
 	exec(`UPDATE access_events SET document_type = 'diploma'
-		WHERE id = (SELECT id FROM access_events WHERE chain = $1 AND kind = 'fetch' ORDER BY leaf_index LIMIT 1)`)
+		WHERE id = (SELECT e.id FROM history_leaves l JOIN access_events e ON e.id = l.event_id AND e.at = l.at
+			WHERE l.chain = $1 AND e.kind = 'fetch' ORDER BY l.leaf_index LIMIT 1)`)
 	invalid("an edited row", "is not in the signed head")
 	deadline := time.Now().Add(10 * time.Second)
 	for tamperCount() == "0" && time.Now().Before(deadline) {
@@ -149,25 +150,23 @@ func TestHistoryLogEndToEnd(t *testing.T) {
 	if after := waitForHead(t, g, 0); after != before {
 		t.Errorf("a head (size %d) was published over the edited history (size %d)", after, before)
 	}
-	exec(`UPDATE access_events SET document_type = 'id_card' WHERE chain = $1 AND document_type = 'diploma'`)
+	exec(`UPDATE access_events SET document_type = 'id_card'
+		WHERE id IN (SELECT event_id FROM history_leaves WHERE chain = $1) AND document_type = 'diploma'`)
 
 	if out, err := runCLI(t, "history", "verify", exportHistory(t, g, br, dir)); err != nil {
 		t.Fatalf("the history put back: %v\n%s", err, out)
 	}
 
 	// Two rows swapped in the log's order.
-	exec(`WITH two AS (SELECT id, leaf_index FROM access_events WHERE chain = $1 ORDER BY leaf_index LIMIT 2),
-		moved AS (UPDATE access_events e SET leaf_index = -e.leaf_index - 1 FROM two WHERE e.id = two.id RETURNING e.id)
-		SELECT count(*) FROM moved`)
-	exec(`WITH two AS (SELECT id, -leaf_index - 1 AS was FROM access_events WHERE chain = $1 AND leaf_index < 0)
-		UPDATE access_events e SET leaf_index = (SELECT max(was) FROM two) + (SELECT min(was) FROM two) - two.was FROM two WHERE e.id = two.id`)
+	const swap = `WITH two AS (SELECT leaf_index, event_id, at FROM history_leaves WHERE chain = $1 ORDER BY leaf_index LIMIT 2)
+		UPDATE history_leaves l SET event_id = o.event_id, at = o.at FROM two w, two o
+		WHERE l.leaf_index = w.leaf_index AND o.leaf_index <> w.leaf_index`
+	exec(swap)
 	invalid("two rows swapped", "is not in the signed head")
-	exec(`WITH two AS (SELECT id, leaf_index FROM access_events WHERE chain = $1 ORDER BY leaf_index LIMIT 2)
-		UPDATE access_events e SET leaf_index = -e.leaf_index - 1 FROM two WHERE e.id = two.id`)
-	exec(`WITH two AS (SELECT id, -leaf_index - 1 AS was FROM access_events WHERE chain = $1 AND leaf_index < 0)
-		UPDATE access_events e SET leaf_index = (SELECT max(was) FROM two) + (SELECT min(was) FROM two) - two.was FROM two WHERE e.id = two.id`)
+	exec(swap)
 
 	// A row removed: the entries after it no longer hash as sealed.
-	exec(`DELETE FROM access_events WHERE id = (SELECT id FROM access_events WHERE chain = $1 AND kind = 'fetch' ORDER BY leaf_index LIMIT 1 OFFSET 1)`)
+	exec(`DELETE FROM access_events WHERE id = (SELECT e.id FROM history_leaves l JOIN access_events e ON e.id = l.event_id AND e.at = l.at
+		WHERE l.chain = $1 AND e.kind = 'fetch' ORDER BY l.leaf_index LIMIT 1 OFFSET 1)`)
 	invalid("a removed row", "is not in the signed head")
 }

@@ -114,7 +114,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		return d, err
 	}
 	if d.upkeep, err = consent.NewUpkeep(consent.UpkeepConfig{Store: st, Outbox: d.outbox, Reports: d.reports,
-		OTPRetention: cfg.OTPRetention, Deletions: st, Majority: st, DeletionDeadline: cfg.DeletionDeadline, Observer: in.metrics,
+		OTPRetention: cfg.OTPRetention, HistoryRetention: cfg.HistoryRetention, Deletions: st, Majority: st, DeletionDeadline: cfg.DeletionDeadline, Observer: in.metrics,
 		Terms: st, TermsVersion: cfg.TermsVersion,
 		Now: now, Log: log}); err != nil {
 		return d, err

@@ -1,0 +1,177 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The tables kept by month: a partition per month of `at`, named
+// <table>_pYYYY_MM, and a default partition for rows whose month has none.
+var monthly = []string{"access_events", "audit_log"}
+
+// partitionLockTimeout bounds the wait for the locks that creating or
+// dropping a month takes: a long query on the table makes the upkeep try
+// again next round rather than queue every request behind it.
+const partitionLockTimeout = 3 * time.Second
+
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+func partitionName(table string, month time.Time) string {
+	return fmt.Sprintf("%s_p%04d_%02d", table, month.Year(), int(month.Month()))
+}
+
+// PrepareMonths implements consent.Janitor: the partitions of the months
+// from now's to ahead months after it, each created unless there. Rows of
+// a month that waited in the default partition move into its partition.
+func (s *Store) PrepareMonths(ctx context.Context, now time.Time, ahead int) ([]string, error) {
+	return s.EnsureMonths(ctx, now, monthStart(now).AddDate(0, ahead, 0))
+}
+
+// EnsureMonths creates the monthly partitions from from's month to to's,
+// those not there yet, and returns their names. A loader calls it before
+// writing rows of past months.
+func (s *Store) EnsureMonths(ctx context.Context, from, to time.Time) ([]string, error) {
+	var created []string
+	for m := monthStart(from); !m.After(to); m = m.AddDate(0, 1, 0) {
+		for _, table := range monthly {
+			name := partitionName(table, m)
+			var exists bool
+			if err := s.q(ctx).QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+				return created, translate(err)
+			}
+			if exists {
+				continue
+			}
+			made, err := s.createMonth(ctx, table, name, m)
+			if err != nil {
+				return created, fmt.Errorf("partition %s: %w", name, err)
+			}
+			if made {
+				created = append(created, name)
+			}
+		}
+	}
+	return created, nil
+}
+
+// createMonth attaches a new partition for month, after moving into it
+// the rows the default partition kept for the month. Attaching takes a
+// weaker lock on the table than creating a partition of it would.
+func (s *Store) createMonth(ctx context.Context, table, name string, month time.Time) (bool, error) {
+	made := false
+	err := s.inTx(ctx, func(q querier) error {
+		made = false
+		if _, err := q.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, partitionLockTimeout.Milliseconds())); err != nil {
+			return translate(err)
+		}
+		// Replicas' upkeeps: one creates, the others find it made.
+		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('kelisim partitions ' || $1, 0))`, table); err != nil {
+			return translate(err)
+		}
+		var exists bool
+		if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil || exists {
+			return translate(err)
+		}
+		id := pgx.Identifier{name}.Sanitize()
+		def := pgx.Identifier{table + "_default"}.Sanitize()
+		lo, hi := month, month.AddDate(0, 1, 0)
+		for _, sql := range []string{
+			fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, id, pgx.Identifier{table}.Sanitize()),
+			fmt.Sprintf(`LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE`, def),
+			fmt.Sprintf(`WITH moved AS (DELETE FROM %s WHERE at >= $1 AND at < $2 RETURNING *) INSERT INTO %s SELECT * FROM moved`, def, id),
+			fmt.Sprintf(`ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')`, pgx.Identifier{table}.Sanitize(), id,
+				lo.Format(time.RFC3339), hi.Format(time.RFC3339)),
+		} {
+			var args []any
+			if sql[0] == 'W' {
+				args = []any{lo, hi}
+			}
+			if _, err := q.Exec(ctx, sql, args...); err != nil {
+				return translate(err)
+			}
+		}
+		made = true
+		return nil
+	})
+	return made, err
+}
+
+// DropMonths implements consent.Janitor: the months that ended before
+// before are dropped whole, the history's and the audit log's. The
+// history's leaves stay in the log; the cut is recorded, so the ledger
+// knows that events before it are gone by retention, not by tampering.
+func (s *Store) DropMonths(ctx context.Context, before time.Time) ([]string, error) {
+	rows, err := s.q(ctx).Query(ctx, `SELECT c.relname::text, p.relname::text FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+		WHERE p.relname = ANY($1) AND p.relnamespace = current_schema()::regnamespace`, monthly)
+	if err != nil {
+		return nil, translate(err)
+	}
+	type part struct {
+		name, table string
+		end         time.Time
+	}
+	var old []part
+	for rows.Next() {
+		var name, table string
+		if err := rows.Scan(&name, &table); err != nil {
+			rows.Close()
+			return nil, translate(err)
+		}
+		var y, m int
+		if _, err := fmt.Sscanf(name[len(table):], "_p%04d_%02d", &y, &m); err != nil {
+			continue // the default partition
+		}
+		end := time.Date(y, time.Month(m)+1, 1, 0, 0, 0, 0, time.UTC)
+		if !end.After(before) {
+			old = append(old, part{name, table, end})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	sort.Slice(old, func(i, j int) bool { return old[i].end.Before(old[j].end) })
+	var dropped []string
+	for _, p := range old {
+		err := s.inTx(ctx, func(q querier) error {
+			if _, err := q.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, partitionLockTimeout.Milliseconds())); err != nil {
+				return translate(err)
+			}
+			if p.table == "access_events" {
+				if _, err := q.Exec(ctx, `INSERT INTO history_retention (dropped_before) VALUES ($1)
+					ON CONFLICT (one) DO UPDATE SET dropped_before = greatest(history_retention.dropped_before, excluded.dropped_before)`, p.end); err != nil {
+					return translate(err)
+				}
+				// An event never sealed (none should be, years on) leaves the queue with its month.
+				if _, err := q.Exec(ctx, `DELETE FROM history_unsealed WHERE at < $1`, p.end); err != nil {
+					return translate(err)
+				}
+			}
+			_, err := q.Exec(ctx, `DROP TABLE `+pgx.Identifier{p.name}.Sanitize())
+			return translate(err)
+		})
+		if err != nil {
+			return dropped, fmt.Errorf("partition %s: %w", p.name, err)
+		}
+		dropped = append(dropped, p.name)
+	}
+	return dropped, nil
+}
+
+// DroppedBefore implements consent.LedgerStore.
+func (s *Store) DroppedBefore(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	err := s.q(ctx).QueryRow(ctx, `SELECT dropped_before FROM history_retention`).Scan(&t)
+	if err == pgx.ErrNoRows {
+		return time.Time{}, nil
+	}
+	return t, translate(err)
+}
