@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -158,12 +159,16 @@ func (l *loader) run(ctx context.Context, database, issuer string) error {
 	}
 
 	start := time.Now()
+	// The history's months, as the upkeep would have made them.
+	if _, err := l.store.EnsureMonths(ctx, l.end.Add(-l.sz.span-48*time.Hour), l.end); err != nil {
+		return err
+	}
 	if err := l.onboard(ctx); err != nil {
 		return err
 	}
 	l.step(fmt.Sprintf("%d partners", len(l.partners)), start)
 
-	tables := []string{"grants", "access_events", "history_nodes", "oauth_records", "shares", "outbox"}
+	tables := []string{"grants", "access_events", "history_leaves", "history_nodes", "oauth_records", "shares", "outbox"}
 	start = time.Now()
 	rebuild, err := l.dropIndexes(ctx, tables)
 	if err != nil {
@@ -230,7 +235,7 @@ func (l *loader) run(ctx context.Context, database, issuer string) error {
 	l.step(fmt.Sprintf("heads of %d and %d leaves, audited", cp.Size, next.Size), start)
 
 	start = time.Now()
-	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) partners, grants, access_events, history_nodes, oauth_records, shares, outbox`); err != nil {
+	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) partners, grants, access_events, history_leaves, history_unsealed, history_nodes, oauth_records, shares, outbox`); err != nil {
 		return err
 	}
 	// What the load and the vacuum left dirty is written out now, not by
@@ -251,7 +256,8 @@ func (l *loader) sizes(ctx context.Context, tables []string) error {
 	for _, t := range tables {
 		var rows, heap, indexes int64
 		if err := l.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+pgx.Identifier{t}.Sanitize()+`),
-			pg_table_size($1::regclass), pg_indexes_size($1::regclass)`, t).Scan(&rows, &heap, &indexes); err != nil {
+			coalesce((SELECT sum(pg_table_size(relid)) FROM pg_partition_tree($1::regclass)), pg_table_size($1::regclass))::bigint,
+			coalesce((SELECT sum(pg_indexes_size(relid)) FROM pg_partition_tree($1::regclass)), pg_indexes_size($1::regclass))::bigint`, t).Scan(&rows, &heap, &indexes); err != nil {
 			return err
 		}
 		per := func(b int64) int64 { return b / max(rows, 1) }
@@ -302,7 +308,9 @@ func (l *loader) dropIndexes(ctx context.Context, tables []string) ([]string, er
 		if err := rows.Scan(&name, &def); err != nil {
 			return nil, err
 		}
-		names, defs = append(names, name), append(defs, def)
+		// A partitioned table's index is defined ON ONLY the parent; built
+		// again, it is built on every partition.
+		names, defs = append(names, name), append(defs, strings.Replace(def, " ON ONLY ", " ON ", 1))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -373,49 +381,87 @@ func (l *loader) history(ctx context.Context, bulk *consent.BulkSealer) error {
 	heavyGrants := int32(sz.heavy * 4)
 	pHeavy := float64(sz.heavy*sz.heavyEvents) / float64(sz.history)
 	var revokeNext int // the next grant, in order, that may be revoked
-	nodes := make(chan []any, 4096)
-	copied := make(chan error, 1)
-	go func(out chan<- error) {
-		out <- l.copyRows(ctx, "history_nodes", []string{"level", "idx", "hash"}, func() ([]any, error) {
-			row, ok := <-nodes
-			if !ok {
-				return nil, nil
-			}
-			return row, nil
-		})
-	}(copied)
+	// The leaves and the subtrees go to COPYs of their own, alongside.
+	leaves, nodes := l.sideCopy(ctx, "history_leaves", "leaf_index", "event_id", "at", "chain", "leaf_hash"),
+		l.sideCopy(ctx, "history_nodes", "level", "idx", "hash")
 	unsealed := 100
 	i := 0
 	err := l.copyRows(ctx, "access_events", []string{"id", "at", "citizen", "holder", "partner_id", "grant_id", "document_type", "kind",
-		"by_whom", "detail", "leaf_index", "chain", "leaf_hash"}, func() ([]any, error) {
+		"by_whom", "detail"}, func() ([]any, error) {
 		if i == sz.history {
 			return nil, nil
 		}
 		at := start.Add(time.Duration(i) * step).Truncate(time.Microsecond) // as the column keeps it
 		e := l.event(at, heavyGrants, pHeavy, &revokeNext)
 		i++
-		row := []any{int64(i), e.At, string(e.Citizen), string(e.Holder), e.PartnerID, e.GrantID, string(e.Document), e.Kind, e.By, e.Grant, nil, nil, nil}
 		if i <= sz.history-unsealed {
 			seal, ids, hashes := bulk.Add(e)
-			row[10], row[11], row[12] = seal.Index, seal.Chain, seal.Hash
+			if err := leaves.send(seal.Index, int64(i), e.At, seal.Chain, seal.Hash); err != nil {
+				return nil, err
+			}
 			for k, id := range ids {
-				select {
-				case nodes <- []any{int16(id.Level), id.Index, hashes[k]}:
-				case nerr := <-copied: // the other COPY ended early: it failed
-					copied = nil
-					return nil, fmt.Errorf("history_nodes: %w", nerr)
+				if err := nodes.send(int16(id.Level), id.Index, hashes[k]); err != nil {
+					return nil, err
 				}
 			}
 		}
-		return row, nil
+		return []any{int64(i), e.At, string(e.Citizen), string(e.Holder), e.PartnerID, e.GrantID, string(e.Document), e.Kind, e.By, e.Grant}, nil
 	})
-	close(nodes)
-	if copied != nil { // its result is still to come
-		if nerr := <-copied; err == nil {
-			err = nerr
+	for _, c := range []*side{leaves, nodes} {
+		if cerr := c.close(); err == nil {
+			err = cerr
 		}
 	}
+	if err != nil {
+		return err
+	}
+	// The last rows wait in the sealer's queue, as the gateway leaves them.
+	_, err = l.pool.Exec(ctx, `INSERT INTO history_unsealed (id, at) SELECT id, at FROM access_events WHERE id > $1`, sz.history-unsealed)
 	return err
+}
+
+// side is a COPY fed row by row from the loader's main COPY.
+type side struct {
+	table string
+	rows  chan []any
+	done  chan error
+}
+
+func (l *loader) sideCopy(ctx context.Context, table string, columns ...string) *side {
+	c := &side{table: table, rows: make(chan []any, 4096), done: make(chan error, 1)}
+	go func() {
+		c.done <- l.copyRows(ctx, table, columns, func() ([]any, error) {
+			row, ok := <-c.rows
+			if !ok {
+				return nil, nil
+			}
+			return row, nil
+		})
+	}()
+	return c
+}
+
+// send gives the COPY a row, or says why it ended early.
+func (c *side) send(row ...any) error {
+	if c.done == nil {
+		return fmt.Errorf("%s: ended early", c.table)
+	}
+	select {
+	case c.rows <- row:
+		return nil
+	case err := <-c.done: // it ended early: it failed
+		c.done = nil
+		return fmt.Errorf("%s: %w", c.table, err)
+	}
+}
+
+// close ends the COPY and returns its result.
+func (c *side) close() error {
+	close(c.rows)
+	if c.done == nil { // its result was taken already
+		return nil
+	}
+	return <-c.done
 }
 
 // event is the history's next row at at.

@@ -51,7 +51,8 @@ func TestLoad(t *testing.T) {
 	}
 	var unsealed, disorder, heavy, revoked int
 	if err := conn.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM access_events WHERE leaf_index IS NULL OR leaf_index <> id - 1),
+		(SELECT count(*) FROM access_events e LEFT JOIN history_leaves l ON l.event_id = e.id AND l.at = e.at
+			WHERE l.leaf_index IS NULL OR l.leaf_index <> e.id - 1) + (SELECT count(*) FROM history_unsealed),
 		(SELECT count(*) FROM (SELECT at < lag(at) OVER (ORDER BY id) AS back FROM access_events) x WHERE back),
 		(SELECT min(n) FROM (SELECT count(*) AS n FROM access_events WHERE citizen IN (SELECT citizen FROM grants ORDER BY created_at LIMIT 40)
 			GROUP BY citizen) h),
@@ -61,6 +62,21 @@ func TestLoad(t *testing.T) {
 	if unsealed != 0 || disorder != 0 || heavy < 100 || revoked < 100 {
 		t.Errorf("unsealed or out of place %d, out of time order %d, the first citizens' shortest history %d, revoked grants %d",
 			unsealed, disorder, heavy, revoked)
+	}
+
+	// The year's rows in the months the upkeep makes, each with every
+	// index of its table.
+	var months, inDefault, missing int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_inherits WHERE inhparent = 'access_events'::regclass),
+		(SELECT count(*) FROM access_events_default),
+		(SELECT count(*) FROM pg_inherits p JOIN pg_index x ON x.indrelid = p.inhparent
+			WHERE p.inhparent = 'access_events'::regclass
+			AND NOT EXISTS (SELECT 1 FROM pg_inherits ii JOIN pg_index px ON px.indexrelid = ii.inhrelid
+				WHERE ii.inhparent = x.indexrelid AND px.indrelid = p.inhrelid))`).Scan(&months, &inDefault, &missing); err != nil {
+		t.Fatal(err)
+	}
+	if months < 14 || inDefault != 0 || missing != 0 {
+		t.Errorf("the history in %d partitions, %d rows in the default one, %d partitions' indexes missing", months, inDefault, missing)
 	}
 
 	// The migrations' indexes, all of them, as on a database never loaded.
@@ -74,7 +90,8 @@ func TestLoad(t *testing.T) {
 		defer c.Close(ctx)
 		var defs string
 		if err := c.QueryRow(ctx, `SELECT string_agg(replace(indexdef, current_schema() || '.', ''), E'\n' ORDER BY indexname)
-			FROM pg_indexes WHERE schemaname = current_schema()`).Scan(&defs); err != nil {
+			FROM pg_indexes WHERE schemaname = current_schema()
+			AND tablename NOT IN (SELECT inhrelid::regclass::text FROM pg_inherits)`).Scan(&defs); err != nil {
 			t.Fatal(err)
 		}
 		return defs
