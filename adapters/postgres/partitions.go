@@ -14,9 +14,10 @@ import (
 var monthly = []string{"access_events", "audit_log"}
 
 // partitionLockTimeout bounds the wait for the locks that creating or
-// dropping a month takes: a long query on the table makes the upkeep try
-// again next round rather than queue every request behind it.
-const partitionLockTimeout = 3 * time.Second
+// dropping a month takes: while it waits, requests for the table queue
+// behind it, so a long query on the table makes the upkeep give up and
+// try again next round instead.
+const partitionLockTimeout = time.Second
 
 func monthStart(t time.Time) time.Time {
 	t = t.UTC()
@@ -71,12 +72,16 @@ func (s *Store) createMonth(ctx context.Context, table, name string, month time.
 		if _, err := q.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, partitionLockTimeout.Milliseconds())); err != nil {
 			return translate(err)
 		}
-		// Replicas' upkeeps: one creates, the others find it made.
-		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('kelisim partitions ' || $1, 0))`, table); err != nil {
+		// Replicas' upkeeps: one creates, the others wait for it and find
+		// the month made. The lock is the one attaching takes anyway: it
+		// lets reads and writes of the table go on. Taking it reads the
+		// catalog afresh, so the check below sees what the other made.
+		if _, err := q.Exec(ctx, `LOCK TABLE `+pgx.Identifier{table}.Sanitize()+` IN SHARE UPDATE EXCLUSIVE MODE`); err != nil {
 			return translate(err)
 		}
 		var exists bool
-		if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil || exists {
+		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace)`,
+			name).Scan(&exists); err != nil || exists {
 			return translate(err)
 		}
 		id := pgx.Identifier{name}.Sanitize()

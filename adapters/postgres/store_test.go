@@ -288,3 +288,95 @@ func TestMigrationWithIndexesBuiltAhead(t *testing.T) {
 			events, months, inDefault, leaves, queued, audit, next)
 	}
 }
+
+// Two replicas' upkeeps make the same months at once: each month is made
+// once, the rows that waited for it in the default partition move in, and
+// neither upkeep fails.
+func TestMonthsFromTwoReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	a, b := openAt(t, url, postgres.Options{MaxConns: 4}), openAt(t, url, postgres.Options{MaxConns: 4})
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// March 2025 had no partition: its rows wait in the default one.
+	if _, err := conn.Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind)
+		SELECT '2025-03-01T00:00:00Z'::timestamptz + i * interval '1 hour', '850315300128', '850315300128', 'p1', 'g1', 'id_card', 'fetch'
+		FROM generate_series(0, 99) i`); err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	made := make(chan []string, 2)
+	errs := make(chan error, 2)
+	for _, s := range []*postgres.Store{a, b} {
+		go func() {
+			created, err := s.EnsureMonths(ctx, from, to)
+			made <- created
+			errs <- err
+		}()
+	}
+	all := map[string]int{}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("an upkeep: %v", err)
+		}
+		for _, name := range <-made {
+			all[name]++
+		}
+	}
+	if len(all) != 12 {
+		t.Errorf("made %d partitions, want 6 months of 2 tables: %v", len(all), all)
+	}
+	for name, n := range all {
+		if n != 1 {
+			t.Errorf("%s made %d times", name, n)
+		}
+	}
+	var waiting, march int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM access_events_default), (SELECT count(*) FROM access_events_p2025_03)`).
+		Scan(&waiting, &march); err != nil || waiting != 0 || march != 100 {
+		t.Errorf("after the months were made: %d rows in the default partition, %d in March (%v)", waiting, march, err)
+	}
+}
+
+// A long read of the history holds its months: dropping one gives up
+// after the lock timeout (a second), so requests do not queue long behind
+// the upkeep, and succeeds on a later round.
+func TestDropMonthsGivesWayToALongRead(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	s := openAt(t, url, postgres.Options{MaxConns: 4})
+	if _, err := s.EnsureMonths(ctx, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close(ctx)
+	tx, err := reader.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT count(*) FROM access_events`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	dropped, err := s.DropMonths(ctx, time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC))
+	// Well within the store's own deadline for a call (5 s).
+	if err == nil || len(dropped) != 0 || time.Since(start) > 3*time.Second {
+		t.Errorf("a drop under a long read: %v %v after %s", dropped, err, time.Since(start))
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err = s.DropMonths(ctx, time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(dropped) != 2 {
+		t.Errorf("the next round: %v %v", dropped, err)
+	}
+	if cut, err := s.DroppedBefore(ctx); err != nil || !cut.Equal(time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("the cut: %s %v", cut, err)
+	}
+}
