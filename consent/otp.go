@@ -238,4 +238,17 @@ type Limiter interface {
 	// would be counted (RateRetry). One statement, no lock held across
 	// statements.
 	Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
+	// HitAll counts one event against each of hits (their keys distinct)
+	// when every one has room, in one statement; when one has none it
+	// counts nothing and returns a *RateLimitError with the longest wait
+	// of those full. Two calls racing for the last room of a key: the
+	// loser may have counted against the others' keys, never past a limit.
+	HitAll(ctx context.Context, hits []RateHit, now time.Time) error
+}
+
+// RateHit is one limit an event counts against.
+type RateHit struct {
+	Key    string
+	Limit  int
+	Window time.Duration
 }

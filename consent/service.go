@@ -199,18 +199,15 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 
 // count spends one code of each budget a send counts against (see
 // OTPConfig): the client address's, and the challenge's from this address
-// and from all. Returns *RateLimitError past any of them.
+// and from all, in one statement. Returns *RateLimitError past any of
+// them, and then spends none.
 func (s *Service) count(ctx context.Context, budget, clientIP string, now time.Time) error {
-	if err := s.store.Hit(ctx, keyed(s.key, "otp-ip", clientIP), s.cfg.IPLimit, s.cfg.IPWindow, now); err != nil {
-		return err
+	hits := []RateHit{{keyed(s.key, "otp-ip", clientIP), s.cfg.IPLimit, s.cfg.IPWindow}}
+	if budget != "" { // else a challenge from before budgets were kept with it
+		hits = append(hits, RateHit{keyed(s.key, "otp-from", budget+"|"+clientIP), s.cfg.PhoneLimit, s.cfg.PhoneWindow},
+			RateHit{budget, s.cfg.PhoneTotalLimit, s.cfg.PhoneWindow})
 	}
-	if budget == "" {
-		return nil // a challenge from before budgets were kept with it
-	}
-	if err := s.store.Hit(ctx, keyed(s.key, "otp-from", budget+"|"+clientIP), s.cfg.PhoneLimit, s.cfg.PhoneWindow, now); err != nil {
-		return err
-	}
-	return s.store.Hit(ctx, budget, s.cfg.PhoneTotalLimit, s.cfg.PhoneWindow, now)
+	return s.store.HitAll(ctx, hits, now)
 }
 
 // sendAsync sends without making the caller wait, so a matched and an

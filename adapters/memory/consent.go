@@ -24,6 +24,31 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 	return nil
 }
 
+// HitAll implements consent.Limiter: under the store's lock, all or none.
+func (s *Store) HitAll(ctx context.Context, hits []consent.RateHit, now time.Time) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	var full *consent.RateLimitError
+	for _, h := range hits {
+		start, covered := consent.RateWindow(now, h.Window)
+		current := s.rates[rateKey{h.Key, start}].count
+		previous := s.rates[rateKey{h.Key, start.Add(-h.Window)}].count
+		if current+consent.RateCarry(previous, covered, h.Window) >= h.Limit {
+			if wait := consent.RateRetry(current, previous, h.Limit, h.Window, now); full == nil || wait > full.RetryAfter {
+				full = &consent.RateLimitError{RetryAfter: wait}
+			}
+		}
+	}
+	if full != nil {
+		return full
+	}
+	for _, h := range hits {
+		start, _ := consent.RateWindow(now, h.Window)
+		put(t, s.rates, rateKey{h.Key, start}, rateCounter{count: s.rates[rateKey{h.Key, start}].count + 1, expires: start.Add(2 * h.Window)})
+	}
+	return nil
+}
+
 // rateKey names one counter: a key's count in the window from start.
 type rateKey struct {
 	key   string

@@ -45,6 +45,68 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 	return nil
 }
 
+// HitAll implements consent.Limiter in one statement: the keys' counters
+// are read at once, and all are upserted, in key order (so two calls
+// lock in the same order), only if every one has room. Each upsert's
+// WHERE is checked again once its row is locked, as Hit's is.
+func (s *Store) HitAll(ctx context.Context, hits []consent.RateHit, now time.Time) error {
+	n := len(hits)
+	keys, limits, prevStart, start, covered, expires, window := make([]string, n), make([]int32, n), make([]time.Time, n),
+		make([]time.Time, n), make([]int64, n), make([]time.Time, n), make([]int64, n)
+	for i, h := range hits {
+		st, cov := consent.RateWindow(now, h.Window)
+		keys[i], limits[i], prevStart[i], start[i], covered[i], expires[i], window[i] =
+			h.Key, int32(h.Limit), st.Add(-h.Window), st, cov.Microseconds(), st.Add(2*h.Window), h.Window.Microseconds()
+	}
+	rows, err := s.q(ctx).Query(ctx, `WITH h AS (
+			SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::timestamptz[], $7::bigint[])
+				WITH ORDINALITY AS h(key, lim, prev_start, start, covered, expires, win, n)),
+		counts AS (
+			SELECT h.*, coalesce((SELECT count FROM rate_counters r WHERE r.key = h.key AND r.window_start = h.prev_start), 0) AS prev,
+				coalesce((SELECT count FROM rate_counters r WHERE r.key = h.key AND r.window_start = h.start), 0) AS cur
+			FROM h),
+		c AS (SELECT *, ((prev::bigint * covered + win - 1) / win)::integer AS carry FROM counts),
+		up AS (
+			INSERT INTO rate_counters AS r (key, window_start, count, expires_at)
+			SELECT key, start, 1, expires FROM c WHERE (SELECT bool_and(cur + carry < lim) FROM c) ORDER BY key
+			ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + 1
+				WHERE r.count + (SELECT carry FROM c WHERE c.key = excluded.key) < (SELECT lim FROM c WHERE c.key = excluded.key)
+			RETURNING r.key)
+		SELECT c.key IN (SELECT key FROM up), c.cur, c.prev FROM c ORDER BY c.n`,
+		keys, limits, prevStart, start, covered, expires, window)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	var full *consent.RateLimitError
+	for i := 0; rows.Next(); i++ {
+		var counted bool
+		var current, previous int
+		if err := rows.Scan(&counted, &current, &previous); err != nil {
+			return translate(err)
+		}
+		h := hits[i]
+		if counted {
+			continue
+		}
+		// Full when read (a wait), or it had room then (none) and another
+		// key was full, or a concurrent call took its last room.
+		if wait := consent.RateRetry(current, previous, h.Limit, h.Window, now); full == nil || wait > full.RetryAfter {
+			full = &consent.RateLimitError{RetryAfter: wait}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return translate(err)
+	}
+	if full == nil {
+		return nil
+	}
+	if full.RetryAfter == 0 {
+		full.RetryAfter = time.Second // it only lost a race: soon
+	}
+	return full
+}
+
 const challengeColumns = `id, pending_id, partner_id, session, citizen, documents, days, code_hash,
 	attempts, resends, status, lang, created_at, sent_at, expires_at, version, budget, represents, method`
 

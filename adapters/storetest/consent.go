@@ -17,6 +17,7 @@ import (
 func consentTests() []namedTest {
 	return []namedTest{
 		{"RateLimitSlidingWindow", testRateLimit},
+		{"RateLimitsAllOrNone", testHitAll},
 		{"ChallengeCompareAndSwap", testChallengeCAS},
 		{"ApproveChallengeCreatesGrant", testApprove},
 		{"ApprovalRolledBack", testApprovalRolledBack},
@@ -24,6 +25,49 @@ func consentTests() []namedTest {
 		{"ChangeGrantMergeAndReplace", testChangeGrant},
 		{"ReplaceGrantsAtOnce", testReplaceAtOnce},
 		{"GuardianGrantsNarrowed", testNarrowGrant},
+	}
+}
+
+// An event counted against several limits at once: all of them, or, when
+// one is full, none, with the longest wait; at once from many callers, no
+// limit is passed.
+func testHitAll(t *testing.T, s Store) {
+	ctx := context.Background()
+	ip, phone := consent.RateHit{Key: "ip", Limit: 3, Window: time.Hour}, consent.RateHit{Key: "phone", Limit: 1, Window: 10 * time.Minute}
+	if err := s.HitAll(ctx, []consent.RateHit{ip, phone}, t0); err != nil {
+		t.Fatal(err)
+	}
+	var rl *consent.RateLimitError
+	if err := s.HitAll(ctx, []consent.RateHit{ip, phone}, t0.Add(time.Minute)); !errors.As(err, &rl) || rl.RetryAfter != 19*time.Minute {
+		t.Fatalf("with the phone's limit reached: %v, want a retry after 19m", err)
+	}
+	// The refused event did not spend the address's room: two remain.
+	for i := range 2 {
+		if err := s.HitAll(ctx, []consent.RateHit{ip}, t0.Add(2*time.Minute)); err != nil {
+			t.Errorf("the address's room %d: %v", i, err)
+		}
+	}
+	if err := s.HitAll(ctx, []consent.RateHit{ip}, t0.Add(2*time.Minute)); !errors.As(err, &rl) {
+		t.Errorf("past the address's limit: %v", err)
+	}
+
+	const n, limit = 40, 6
+	var wg sync.WaitGroup
+	var passed atomic.Int32
+	for i := range n {
+		wg.Go(func() {
+			err := s.HitAll(ctx, []consent.RateHit{{Key: "burst-ip", Limit: 1000, Window: time.Hour}, {Key: "burst", Limit: limit, Window: time.Hour}},
+				t0.Add(time.Duration(i)*time.Millisecond))
+			if err == nil {
+				passed.Add(1)
+			} else if !errors.As(err, new(*consent.RateLimitError)) {
+				t.Errorf("hit %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if passed.Load() != limit {
+		t.Errorf("%d of %d concurrent events passed a limit of %d", passed.Load(), n, limit)
 	}
 }
 
