@@ -98,7 +98,12 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		}
 		ar.GrantScope(sc)
 	}
-	resp, err := s.provider.NewAuthorizeResponse(tx, ar, s.citizenSession(ar, d))
+	// The code, its PKCE challenge and its OpenID request are written
+	// together, in one statement, before the commit.
+	resp, err := s.provider.NewAuthorizeResponse(deferCreates(tx), ar, s.citizenSession(ar, d))
+	if err == nil {
+		err = s.storage.flush(tx)
+	}
 	if err == nil {
 		err = s.storage.store.Commit(tx)
 	}

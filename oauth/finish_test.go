@@ -31,6 +31,15 @@ func (f *failingCodes) CreateRecord(ctx context.Context, r oauth.Record) error {
 	return f.Store.CreateRecord(ctx, r)
 }
 
+func (f *failingCodes) CreateRecords(ctx context.Context, recs []oauth.Record) error {
+	for _, r := range recs {
+		if r.Kind == oauth.KindCode && f.armed.Load() {
+			return errors.New("disk full")
+		}
+	}
+	return f.Store.CreateRecords(ctx, recs)
+}
+
 type noObserver struct{}
 
 func (noObserver) TokenIssued(string)        {}

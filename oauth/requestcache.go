@@ -28,6 +28,13 @@ type requestCache struct {
 	unconfirmed map[string]int // partner id → version read through the shared reader
 	changed     bool           // a partner read here is not as the store has it
 	jtis        map[string]bool
+	// records are a code's records (the code, its PKCE challenge and its
+	// OpenID request), read at once by signature: fosite asks for each
+	// of them, and for the code twice, in one exchange.
+	records map[string]map[Kind]Record
+	// deferred are records to create in one write when the transaction
+	// that decides them is about to commit (see fositeStorage.flush).
+	deferred *[]Record
 }
 
 type requestCacheKey struct{}
@@ -47,6 +54,27 @@ func (c *requestCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.partners, c.grants, c.unconfirmed, c.changed = map[string]partners.Partner{}, map[string]consent.Grant{}, map[string]int{}, false
+	c.records = map[string]map[Kind]Record{}
+}
+
+// codeRecords returns what was read of signature's records, if it was.
+func (c *requestCache) codeRecords(signature string) (map[Kind]Record, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	recs, ok := c.records[signature]
+	return recs, ok
+}
+
+func (c *requestCache) keepCodeRecords(signature string, recs map[Kind]Record) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.records[signature] = recs
+	c.mu.Unlock()
 }
 
 // fromReader keeps p, read through the shared reader, as unconfirmed.

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
@@ -148,12 +149,16 @@ func (s *fositeStorage) DeletePKCERequestSession(context.Context, string) error 
 
 // OpenID Connect.
 
+// fosite names a code's OpenID request by the code itself; it is stored
+// under the code's signature, as the code and its PKCE challenge are: the
+// store never holds a usable code, and the three are read at once.
+
 func (s *fositeStorage) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
-	return s.create(ctx, KindOIDC, code, req, fosite.AuthorizeCode)
+	return s.create(ctx, KindOIDC, codeSignature(code), req, fosite.AuthorizeCode)
 }
 
 func (s *fositeStorage) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
-	out, _, err := s.get(ctx, KindOIDC, code, req.GetSession())
+	out, _, err := s.get(ctx, KindOIDC, codeSignature(code), req.GetSession())
 	if errors.Is(err, fosite.ErrNotFound) {
 		return nil, openid.ErrNoSessionFound
 	}
@@ -161,7 +166,16 @@ func (s *fositeStorage) GetOpenIDConnectSession(ctx context.Context, code string
 }
 
 func (s *fositeStorage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.store.DeleteRecord(ctx, KindOIDC, code)
+	return s.store.DeleteRecord(ctx, KindOIDC, codeSignature(code))
+}
+
+// codeSignature is the signature part of an HMAC authorization code
+// (fosite's "key.signature"), by which its records are stored.
+func codeSignature(code string) string {
+	if i := strings.LastIndexByte(code, '.'); i >= 0 {
+		return code[i+1:]
+	}
+	return code
 }
 
 // Pushed authorization requests.

@@ -157,14 +157,67 @@ func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string,
 	if ok {
 		rec.PartnerVersion, rec.PartnerEpoch = c.p.Version, c.p.Epoch
 	}
+	if c := cacheOf(ctx); c != nil && c.deferred != nil {
+		*c.deferred = append(*c.deferred, rec)
+		return nil // written by flush, with the others
+	}
 	err = s.store.CreateRecord(ctx, rec)
+	s.created(ctx, rec, err)
+	return err
+}
+
+// created notes what storing rec said of its partner.
+func (s *fositeStorage) created(ctx context.Context, rec Record, err error) {
 	switch {
 	case errors.Is(err, ErrPartnerChanged):
 		cacheOf(ctx).markChanged()
-	case err == nil && ok:
-		cacheOf(ctx).confirm(c.p.ID, c.p.Version)
+	case err == nil && rec.PartnerVersion != 0:
+		cacheOf(ctx).confirm(rec.ClientID, rec.PartnerVersion)
+	}
+}
+
+// deferCreates makes the records created with the returned context wait
+// for flush, which writes them in one statement: the code, its PKCE
+// challenge and its OpenID request, created one by one by fosite.
+func deferCreates(ctx context.Context) context.Context {
+	ctx = withRequestCache(ctx)
+	cacheOf(ctx).deferred = new([]Record)
+	return ctx
+}
+
+// flush writes the deferred records, in ctx's transaction.
+func (s *fositeStorage) flush(ctx context.Context) error {
+	c := cacheOf(ctx)
+	if c == nil || c.deferred == nil {
+		return nil
+	}
+	recs := *c.deferred
+	c.deferred = nil
+	err := s.store.CreateRecords(ctx, recs)
+	for _, rec := range recs {
+		s.created(ctx, rec, err)
 	}
 	return err
+}
+
+// codeRecord reads one of a code's records (KindCode, KindPKCE or
+// KindOIDC, all under the code's signature): the first read of the
+// request reads all three, the others are served from it.
+func (s *fositeStorage) codeRecord(ctx context.Context, kind Kind, signature string) (Record, error) {
+	c := cacheOf(ctx)
+	recs, ok := c.codeRecords(signature)
+	if !ok {
+		var err error
+		if recs, err = s.store.GetRecords(ctx, signature, KindCode, KindPKCE, KindOIDC); err != nil {
+			return Record{}, err
+		}
+		c.keepCodeRecords(signature, recs)
+	}
+	rec, ok := recs[kind]
+	if !ok {
+		return Record{}, ErrNotFound
+	}
+	return rec, nil
 }
 
 // defaultRecordLifespan bounds a record whose session names no expiry.
@@ -190,7 +243,11 @@ func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, se
 		grantEnded = rec.GrantID != "" && (tok.Grant == nil || !tok.Grant.ActiveAt(s.now()))
 	} else {
 		var err error
-		rec, err = s.store.GetRecord(ctx, kind, signature)
+		if kind == KindCode || kind == KindPKCE || kind == KindOIDC {
+			rec, err = s.codeRecord(ctx, kind, signature)
+		} else {
+			rec, err = s.store.GetRecord(ctx, kind, signature)
+		}
 		if errors.Is(err, ErrNotFound) {
 			return nil, false, fosite.ErrNotFound
 		}

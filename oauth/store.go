@@ -63,6 +63,13 @@ type Store interface {
 	CreateRecord(ctx context.Context, r Record) error
 	// GetRecord returns ErrNotFound when there is none, active or not.
 	GetRecord(ctx context.Context, kind Kind, signature string) (Record, error)
+	// GetRecords returns the records of kinds under one signature, in one
+	// read; those there are none of are absent.
+	GetRecords(ctx context.Context, signature string, kinds ...Kind) (map[Kind]Record, error)
+	// CreateRecords stores records in one write, as CreateRecord would
+	// each (its errors), inside a transaction: all or, with the
+	// transaction rolled back, none.
+	CreateRecords(ctx context.Context, recs []Record) error
 	// GetToken returns a token's record with its partner and grant in one
 	// read: a token is checked on every request, so this is the hottest
 	// read of the gateway. Returns ErrNotFound when there is no record.

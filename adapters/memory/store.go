@@ -194,6 +194,29 @@ func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string
 	return s.record(kind, signature)
 }
 
+// GetRecords implements oauth.Store.
+func (s *Store) GetRecords(ctx context.Context, signature string, kinds ...oauth.Kind) (map[oauth.Kind]oauth.Record, error) {
+	unlock, _ := s.lock(ctx)
+	defer unlock()
+	out := map[oauth.Kind]oauth.Record{}
+	for _, k := range kinds {
+		if r, err := s.record(k, signature); err == nil {
+			out[k] = r
+		}
+	}
+	return out, nil
+}
+
+// CreateRecords implements oauth.Store.
+func (s *Store) CreateRecords(ctx context.Context, recs []oauth.Record) error {
+	for _, r := range recs {
+		if err := s.CreateRecord(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // record is a copy of a stored record; the caller holds the lock.
 func (s *Store) record(kind oauth.Kind, signature string) (oauth.Record, error) {
 	r, ok := s.records[recordKey{kind, signature}]

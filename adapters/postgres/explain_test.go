@@ -80,10 +80,14 @@ func TestQueriesUseIndexes(t *testing.T) {
 			}
 			return nil
 		},
-		"Release":          func() error { return s.Release(ctx, "otp-ip:42", time.Hour, now) },
-		"Purge":            func() error { _, err := s.Purge(ctx, now, 23*time.Hour); return err },
-		"GetToken":         func() error { _, err := s.GetToken(ctx, oauth.KindAccess, "s-42"); return err },
-		"GetRecord":        func() error { _, err := s.GetRecord(ctx, oauth.KindAccess, "s-42"); return err },
+		"Release":   func() error { return s.Release(ctx, "otp-ip:42", time.Hour, now) },
+		"Purge":     func() error { _, err := s.Purge(ctx, now, 23*time.Hour); return err },
+		"GetToken":  func() error { _, err := s.GetToken(ctx, oauth.KindAccess, "s-42"); return err },
+		"GetRecord": func() error { _, err := s.GetRecord(ctx, oauth.KindAccess, "s-42"); return err },
+		"GetRecords": func() error {
+			_, err := s.GetRecords(ctx, "s-42", oauth.KindCode, oauth.KindPKCE, oauth.KindOIDC)
+			return err
+		},
 		"Unsealed":         func() error { _, err := s.Unsealed(ctx, now, 500); return err },
 		"OverdueDeletions": func() error { _, err := s.OverdueDeletions(ctx, now.Add(-30*24*time.Hour), 100); return err },
 		"GuardianGrants":   func() error { _, err := s.GuardianGrants(ctx); return err },

@@ -127,6 +127,48 @@ func (s *Store) GetRecord(ctx context.Context, kind oauth.Kind, signature string
 	return r, translate(err)
 }
 
+// GetRecords implements oauth.Store.
+func (s *Store) GetRecords(ctx context.Context, signature string, kinds ...oauth.Kind) (map[oauth.Kind]oauth.Record, error) {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	rows, err := s.q(ctx).Query(ctx, `
+		SELECT kind, request_id, client_id, grant_id, active, expires_at, request, partner_epoch
+		FROM oauth_records WHERE signature = $1 AND kind = ANY($2)`, signature, names)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := map[oauth.Kind]oauth.Record{}
+	for rows.Next() {
+		r := oauth.Record{Signature: signature}
+		var grantID *string
+		if err := rows.Scan(&r.Kind, &r.RequestID, &r.ClientID, &grantID, &r.Active, &r.ExpiresAt, &r.Request, &r.PartnerEpoch); err != nil {
+			return nil, translate(err)
+		}
+		if grantID != nil {
+			r.GrantID = *grantID
+		}
+		out[r.Kind] = r
+	}
+	return out, translate(rows.Err())
+}
+
+// CreateRecords implements oauth.Store: the batch's one statement, in
+// the caller's transaction.
+func (s *Store) CreateRecords(ctx context.Context, recs []oauth.Record) error {
+	if !s.inTxContext(ctx) {
+		return errors.New("postgres: CreateRecords outside a transaction")
+	}
+	for _, err := range s.writeRecords(ctx, recs) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DeleteRecord implements oauth.Store.
 func (s *Store) DeleteRecord(ctx context.Context, kind oauth.Kind, signature string) error {
 	_, err := s.q(ctx).Exec(ctx, `DELETE FROM oauth_records WHERE kind = $1 AND signature = $2`, kind, signature)

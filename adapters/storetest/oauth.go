@@ -54,6 +54,37 @@ func testRecordLifecycle(t *testing.T, s Store) {
 	}
 }
 
+// A code's records are written in one go inside the transaction that
+// issues the code, and read back at once by their signature; a conflict
+// fails the write, and the rolled-back transaction leaves none of them.
+func testCodeRecords(t *testing.T, s Store) {
+	ctx := context.Background()
+	code := []oauth.Record{record(oauth.KindCode, "c1", "req1", "p1"), record(oauth.KindPKCE, "c1", "req1", "p1"),
+		record(oauth.KindOIDC, "c1", "req1", "p1")}
+	tx, err := s.BeginTx(ctx)
+	check(t, err)
+	check(t, s.CreateRecords(tx, code))
+	check(t, s.Commit(tx))
+	got, err := s.GetRecords(ctx, "c1", oauth.KindCode, oauth.KindPKCE, oauth.KindOIDC, oauth.KindAccess)
+	if err != nil || len(got) != 3 || got[oauth.KindPKCE].RequestID != "req1" || !got[oauth.KindOIDC].Active ||
+		string(got[oauth.KindCode].Request) != string(code[0].Request) {
+		t.Errorf("the code's records: %+v %v", got, err)
+	}
+	if got, err := s.GetRecords(ctx, "c2", oauth.KindCode); err != nil || len(got) != 0 {
+		t.Errorf("an unknown code's records: %+v %v", got, err)
+	}
+	tx, err = s.BeginTx(ctx)
+	check(t, err)
+	err = s.CreateRecords(tx, []oauth.Record{record(oauth.KindCode, "c2", "req2", "p1"), record(oauth.KindPKCE, "c1", "req2", "p1")})
+	if !errors.Is(err, oauth.ErrConflict) {
+		t.Errorf("a code's records over another's: %v", err)
+	}
+	check(t, s.Rollback(tx))
+	if got, err := s.GetRecords(ctx, "c2", oauth.KindCode); err != nil || len(got) != 0 {
+		t.Errorf("after the rollback: %+v %v", got, err)
+	}
+}
+
 // Records created at once, as many token requests do, are each stored;
 // of several with one key exactly one is, and the others conflict.
 func testRecordsCreatedAtOnce(t *testing.T, s Store) {

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"PartnerList", testPartnerList},
 		{"Audit", testAudit},
 		{"RecordLifecycle", testRecordLifecycle},
+		{"CodeRecordsTogether", testCodeRecords},
 		{"RecordDeactivateOnce", testRecordDeactivateOnce},
 		{"RecordFamilies", testRecordFamilies},
 		{"TokenWithPartnerAndGrant", testTokenWithPartnerAndGrant},

@@ -1,0 +1,132 @@
+package oauth_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/adapters/memory"
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// countingStore counts the reads and writes of a code's records.
+type countingStore struct {
+	*memory.Store
+	mu     sync.Mutex
+	calls  map[string]int
+	stored map[oauth.Kind]string // kind → signature
+}
+
+func (c *countingStore) count(what string) {
+	c.mu.Lock()
+	c.calls[what]++
+	c.mu.Unlock()
+}
+
+func codeKind(k oauth.Kind) bool {
+	return k == oauth.KindCode || k == oauth.KindPKCE || k == oauth.KindOIDC
+}
+
+func (c *countingStore) CreateRecord(ctx context.Context, r oauth.Record) error {
+	if codeKind(r.Kind) {
+		c.count("create one")
+	}
+	return c.Store.CreateRecord(ctx, r)
+}
+
+func (c *countingStore) CreateRecords(ctx context.Context, recs []oauth.Record) error {
+	c.count("create together")
+	c.mu.Lock()
+	for _, r := range recs {
+		c.stored[r.Kind] = r.Signature
+	}
+	c.mu.Unlock()
+	return c.Store.CreateRecords(ctx, recs)
+}
+
+func (c *countingStore) GetRecord(ctx context.Context, kind oauth.Kind, signature string) (oauth.Record, error) {
+	if codeKind(kind) {
+		c.count("read one")
+	}
+	return c.Store.GetRecord(ctx, kind, signature)
+}
+
+func (c *countingStore) GetRecords(ctx context.Context, signature string, kinds ...oauth.Kind) (map[oauth.Kind]oauth.Record, error) {
+	c.count("read together")
+	return c.Store.GetRecords(ctx, signature, kinds...)
+}
+
+// A code's three records (the code, its PKCE challenge and its OpenID
+// request) are written in one go when the citizen approves, all under the
+// code's signature (the store never holds a usable code), and read in one
+// go when the partner exchanges the code, though fosite asks for each, and
+// for the code twice; the exchange still yields the ID token.
+func TestCodeRecordsTogether(t *testing.T) {
+	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
+	var pending string
+	srv := newTestServer(t, st, oauth.Config{Consent: waiting{&pending}}, partners.Partner{ID: "bank", Registration: partners.Registration{
+		ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
+		Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
+	verifier := strings.Repeat("v", 50)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {"https://bank.example/cb"},
+		"scope": {"openid documents:id_card"}, "state": {"state-1234567890"}, "nonce": {"nonce-1234567890"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	rec := httptest.NewRecorder()
+	srv.Authorize(rec, httptest.NewRequest("GET", oauth.PathAuthorize+"?"+q.Encode(), nil))
+	if pending == "" {
+		t.Fatalf("authorize: %d %s", rec.Code, rec.Body)
+	}
+	now := time.Now()
+	c := consent.Challenge{ID: "c1", PartnerID: "bank", Citizen: "850315300128", Status: consent.ChallengePending, Version: 1, ExpiresAt: now.Add(time.Minute)}
+	if err := st.CreateChallenge(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/x/otp", nil), pending, func(ctx context.Context) (oauth.Decision, error) {
+		c.Status = consent.ChallengeUsed
+		g := consent.Grant{ID: "g1", Citizen: "850315300128", PartnerID: "bank", Documents: []consent.DocumentType{"id_card"},
+			ChallengeID: "c1", Status: consent.GrantActive, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		return oauth.Decision{Allow: true, Citizen: "850315300128", GrantID: "g1", Scopes: []string{"openid", "documents:id_card"}},
+			st.ApproveChallenge(ctx, c, g, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code: %s", rec.Header().Get("Location"))
+	}
+	if st.calls["create together"] != 1 || st.calls["create one"] != 0 || len(st.stored) != 3 {
+		t.Errorf("the code's records written: %v, kinds %v", st.calls, st.stored)
+	}
+	for kind, sig := range st.stored {
+		if sig == code || !strings.HasSuffix(code, "."+sig) {
+			t.Errorf("the %s record is stored under %q, not under the code's signature", kind, sig)
+		}
+	}
+
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://bank.example/cb"}, "code_verifier": {verifier}}
+	req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("bank", "s3cret")
+	rec = httptest.NewRecorder()
+	srv.Token(rec, req)
+	var tokens map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &tokens); err != nil || tokens["access_token"] == nil || tokens["id_token"] == nil {
+		t.Fatalf("the exchange: %d %s", rec.Code, rec.Body)
+	}
+	if st.calls["read together"] != 1 || st.calls["read one"] != 0 {
+		t.Errorf("the code's records read: %v", st.calls)
+	}
+}
