@@ -76,14 +76,69 @@ func TestCodeRecordsTogether(t *testing.T) {
 	srv := newTestServer(t, st, oauth.Config{Consent: waiting{&pending}}, partners.Partner{ID: "bank", Registration: partners.Registration{
 		ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
 		Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
-	verifier := strings.Repeat("v", 50)
+	code, verifier := approvedCode(t, srv, st, &pending)
+	if st.calls["create together"] != 1 || st.calls["create one"] != 0 || len(st.stored) != 3 {
+		t.Errorf("the code's records written: %v, kinds %v", st.calls, st.stored)
+	}
+	for kind, sig := range st.stored {
+		if sig == code || !strings.HasSuffix(code, "."+sig) {
+			t.Errorf("the %s record is stored under %q, not under the code's signature", kind, sig)
+		}
+	}
+
+	if tokens := exchange(t, srv, code, verifier); tokens["access_token"] == nil || tokens["id_token"] == nil {
+		t.Fatalf("the exchange: %v", tokens)
+	}
+	if st.calls["read together"] != 1 || st.calls["read one"] != 0 {
+		t.Errorf("the code's records read: %v", st.calls)
+	}
+}
+
+// A code issued before the upgrade that stores its OpenID request under
+// its signature has it under the code itself: its exchange still yields
+// the ID token, and the old record goes with it.
+func TestCodeFromBeforeTheUpgrade(t *testing.T) {
+	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
+	var pending string
+	srv := newTestServer(t, st, oauth.Config{Consent: waiting{&pending}}, partners.Partner{ID: "bank", Registration: partners.Registration{
+		ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
+		Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
+	code, verifier := approvedCode(t, srv, st, &pending)
+	// As the previous version stored it: under the code.
+	ctx := context.Background()
+	sig := code[strings.LastIndexByte(code, '.')+1:]
+	old, err := st.GetRecord(ctx, oauth.KindOIDC, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteRecord(ctx, oauth.KindOIDC, sig); err != nil {
+		t.Fatal(err)
+	}
+	old.Signature = code
+	if err := st.Store.CreateRecord(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	tokens := exchange(t, srv, code, verifier)
+	if tokens["id_token"] == nil {
+		t.Errorf("the exchange of a code from before the upgrade: %v", tokens)
+	}
+	if _, err := st.GetRecord(ctx, oauth.KindOIDC, code); err == nil {
+		t.Error("the old OpenID request outlived its code's exchange")
+	}
+}
+
+// approvedCode is a code the citizen approved for "bank", and its PKCE
+// verifier.
+func approvedCode(t *testing.T, srv *oauth.Server, st *countingStore, pending *string) (code, verifier string) {
+	t.Helper()
+	verifier = strings.Repeat("v", 50)
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {"https://bank.example/cb"},
 		"scope": {"openid documents:id_card"}, "state": {"state-1234567890"}, "nonce": {"nonce-1234567890"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
 	rec := httptest.NewRecorder()
 	srv.Authorize(rec, httptest.NewRequest("GET", oauth.PathAuthorize+"?"+q.Encode(), nil))
-	if pending == "" {
+	if *pending == "" {
 		t.Fatalf("authorize: %d %s", rec.Code, rec.Body)
 	}
 	now := time.Now()
@@ -92,7 +147,7 @@ func TestCodeRecordsTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = httptest.NewRecorder()
-	err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/x/otp", nil), pending, func(ctx context.Context) (oauth.Decision, error) {
+	err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/x/otp", nil), *pending, func(ctx context.Context) (oauth.Decision, error) {
 		c.Status = consent.ChallengeUsed
 		g := consent.Grant{ID: "g1", Citizen: "850315300128", PartnerID: "bank", Documents: []consent.DocumentType{"id_card"},
 			ChallengeID: "c1", Status: consent.GrantActive, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
@@ -103,30 +158,24 @@ func TestCodeRecordsTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	loc, _ := url.Parse(rec.Header().Get("Location"))
-	code := loc.Query().Get("code")
-	if code == "" {
+	if code = loc.Query().Get("code"); code == "" {
 		t.Fatalf("no code: %s", rec.Header().Get("Location"))
 	}
-	if st.calls["create together"] != 1 || st.calls["create one"] != 0 || len(st.stored) != 3 {
-		t.Errorf("the code's records written: %v, kinds %v", st.calls, st.stored)
-	}
-	for kind, sig := range st.stored {
-		if sig == code || !strings.HasSuffix(code, "."+sig) {
-			t.Errorf("the %s record is stored under %q, not under the code's signature", kind, sig)
-		}
-	}
+	return code, verifier
+}
 
+// exchange sends "bank"'s token request for code and returns the answer.
+func exchange(t *testing.T, srv *oauth.Server, code, verifier string) map[string]any {
+	t.Helper()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://bank.example/cb"}, "code_verifier": {verifier}}
 	req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("bank", "s3cret")
-	rec = httptest.NewRecorder()
+	rec := httptest.NewRecorder()
 	srv.Token(rec, req)
 	var tokens map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &tokens); err != nil || tokens["access_token"] == nil || tokens["id_token"] == nil {
+	if err := json.Unmarshal(rec.Body.Bytes(), &tokens); err != nil {
 		t.Fatalf("the exchange: %d %s", rec.Code, rec.Body)
 	}
-	if st.calls["read together"] != 1 || st.calls["read one"] != 0 {
-		t.Errorf("the code's records read: %v", st.calls)
-	}
+	return tokens
 }

@@ -160,13 +160,24 @@ func (s *fositeStorage) CreateOpenIDConnectSession(ctx context.Context, code str
 func (s *fositeStorage) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
 	out, _, err := s.get(ctx, KindOIDC, codeSignature(code), req.GetSession())
 	if errors.Is(err, fosite.ErrNotFound) {
+		// A code issued before the upgrade that keyed these by signature
+		// (for as long as such a code lives) has its request under itself.
+		out, _, err = s.get(ctx, KindOIDC, code, req.GetSession())
+	}
+	if errors.Is(err, fosite.ErrNotFound) {
 		return nil, openid.ErrNoSessionFound
 	}
 	return out, err
 }
 
 func (s *fositeStorage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.store.DeleteRecord(ctx, KindOIDC, codeSignature(code))
+	if err := s.store.DeleteRecord(ctx, KindOIDC, codeSignature(code)); err != nil {
+		return err
+	}
+	if recs, ok := cacheOf(ctx).codeRecords(code); ok && len(recs) > 0 { // one from before the upgrade
+		return s.store.DeleteRecord(ctx, KindOIDC, code)
+	}
+	return nil
 }
 
 // codeSignature is the signature part of an HMAC authorization code
