@@ -10,7 +10,9 @@ import (
 )
 
 // The tables kept by month: a partition per month of `at`, named
-// <table>_pYYYY_MM, and a default partition for rows whose month has none.
+// <table>_pYYYY_MM. There is no default partition (a row of a month not
+// made ready is refused): with one, PostgreSQL could not read the months
+// in order and stop at the first that answers (a grant's last use).
 var monthly = []string{"access_events", "audit_log"}
 
 // partitionLockTimeout bounds the wait for the locks that creating or
@@ -29,8 +31,7 @@ func partitionName(table string, month time.Time) string {
 }
 
 // PrepareMonths implements consent.Janitor: the partitions of the months
-// from now's to ahead months after it, each created unless there. Rows of
-// a month that waited in the default partition move into its partition.
+// from now's to ahead months after it, each created unless there.
 func (s *Store) PrepareMonths(ctx context.Context, now time.Time, ahead int) ([]string, error) {
 	return s.EnsureMonths(ctx, now, monthStart(now).AddDate(0, ahead, 0))
 }
@@ -62,9 +63,9 @@ func (s *Store) EnsureMonths(ctx context.Context, from, to time.Time) ([]string,
 	return created, nil
 }
 
-// createMonth attaches a new partition for month, after moving into it
-// the rows the default partition kept for the month. Attaching takes a
-// weaker lock on the table than creating a partition of it would.
+// createMonth attaches a new partition for month. Attaching takes a
+// weaker lock on the table than creating a partition of it would: reads
+// and writes go on.
 func (s *Store) createMonth(ctx context.Context, table, name string, month time.Time) (bool, error) {
 	made := false
 	err := s.inTx(ctx, func(q querier) error {
@@ -84,21 +85,13 @@ func (s *Store) createMonth(ctx context.Context, table, name string, month time.
 			name).Scan(&exists); err != nil || exists {
 			return translate(err)
 		}
-		id := pgx.Identifier{name}.Sanitize()
-		def := pgx.Identifier{table + "_default"}.Sanitize()
-		lo, hi := month, month.AddDate(0, 1, 0)
+		id, parent := pgx.Identifier{name}.Sanitize(), pgx.Identifier{table}.Sanitize()
 		for _, sql := range []string{
-			fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, id, pgx.Identifier{table}.Sanitize()),
-			fmt.Sprintf(`LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE`, def),
-			fmt.Sprintf(`WITH moved AS (DELETE FROM %s WHERE at >= $1 AND at < $2 RETURNING *) INSERT INTO %s SELECT * FROM moved`, def, id),
-			fmt.Sprintf(`ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')`, pgx.Identifier{table}.Sanitize(), id,
-				lo.Format(time.RFC3339), hi.Format(time.RFC3339)),
+			fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, id, parent),
+			fmt.Sprintf(`ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')`, parent, id,
+				month.Format(time.RFC3339), month.AddDate(0, 1, 0).Format(time.RFC3339)),
 		} {
-			var args []any
-			if sql[0] == 'W' {
-				args = []any{lo, hi}
-			}
-			if _, err := q.Exec(ctx, sql, args...); err != nil {
+			if _, err := q.Exec(ctx, sql); err != nil {
 				return translate(err)
 			}
 		}
@@ -132,7 +125,7 @@ func (s *Store) DropMonths(ctx context.Context, before time.Time) ([]string, err
 		}
 		var y, m int
 		if _, err := fmt.Sscanf(name[len(table):], "_p%04d_%02d", &y, &m); err != nil {
-			continue // the default partition
+			continue // not one of ours
 		}
 		end := time.Date(y, time.Month(m)+1, 1, 0, 0, 0, 0, time.UTC)
 		if !end.After(before) {

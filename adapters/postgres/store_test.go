@@ -272,26 +272,26 @@ func TestMigrationWithIndexesBuiltAhead(t *testing.T) {
 	if old != 0 || valid != 5 {
 		t.Errorf("after the upgrade: the old index %d times, %d of 5 new ones valid", old, valid)
 	}
-	var events, months, inDefault, leaves, queued, audit, next int
+	var events, months, leaves, queued, audit, next int
 	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM access_events),
 		(SELECT count(*) FROM pg_inherits WHERE inhparent = 'access_events'::regclass),
-		(SELECT count(*) FROM access_events_default),
 		(SELECT count(*) FROM history_leaves l JOIN access_events e ON e.id = l.event_id AND e.at = l.at AND l.leaf_index = e.id - 1),
 		(SELECT count(*) FROM history_unsealed u JOIN access_events e ON e.id = u.id AND e.at = u.at),
 		(SELECT count(*) FROM audit_log),
-		(SELECT nextval('access_events_id_seq'))`).Scan(&events, &months, &inDefault, &leaves, &queued, &audit, &next); err != nil {
+		(SELECT nextval('access_events_id_seq'))`).Scan(&events, &months, &leaves, &queued, &audit, &next); err != nil {
 		t.Fatal(err)
 	}
-	// 1000 × 17 h is 23 or 24 months, and the 3 ahead, and the default.
-	if events != 1000 || months < 27 || months > 29 || inDefault != 0 || leaves != 500 || queued != 500 || audit != 40 || next != 1001 {
-		t.Errorf("after the upgrade: %d events in %d partitions (%d in the default), %d leaves, %d queued, %d audit entries, next id %d",
-			events, months, inDefault, leaves, queued, audit, next)
+	// 1000 × 17 h spans 24 or 25 months, and the 3 ahead.
+	if events != 1000 || months < 27 || months > 28 || leaves != 500 || queued != 500 || audit != 40 || next != 1001 {
+		t.Errorf("after the upgrade: %d events in %d partitions, %d leaves, %d queued, %d audit entries, next id %d",
+			events, months, leaves, queued, audit, next)
 	}
 }
 
 // Two replicas' upkeeps make the same months at once: each month is made
-// once, the rows that waited for it in the default partition move in, and
-// neither upkeep fails.
+// once, neither upkeep fails, and the months take their rows. A row of a
+// month not made is refused, not kept somewhere the months' searches
+// would have to read too.
 func TestMonthsFromTwoReplicas(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
@@ -301,11 +301,11 @@ func TestMonthsFromTwoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	// March 2025 had no partition: its rows wait in the default one.
-	if _, err := conn.Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind)
+	const march = `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind)
 		SELECT '2025-03-01T00:00:00Z'::timestamptz + i * interval '1 hour', '850315300128', '850315300128', 'p1', 'g1', 'id_card', 'fetch'
-		FROM generate_series(0, 99) i`); err != nil {
-		t.Fatal(err)
+		FROM generate_series(0, 99) i`
+	if _, err := conn.Exec(ctx, march); err == nil {
+		t.Fatal("a row of a month not made ready was taken")
 	}
 	from, to := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	made := make(chan []string, 2)
@@ -334,10 +334,12 @@ func TestMonthsFromTwoReplicas(t *testing.T) {
 			t.Errorf("%s made %d times", name, n)
 		}
 	}
-	var waiting, march int
-	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM access_events_default), (SELECT count(*) FROM access_events_p2025_03)`).
-		Scan(&waiting, &march); err != nil || waiting != 0 || march != 100 {
-		t.Errorf("after the months were made: %d rows in the default partition, %d in March (%v)", waiting, march, err)
+	if _, err := conn.Exec(ctx, march); err != nil {
+		t.Fatalf("March's rows once March was made: %v", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM access_events_p2025_03`).Scan(&n); err != nil || n != 100 {
+		t.Errorf("March holds %d rows (%v)", n, err)
 	}
 }
 

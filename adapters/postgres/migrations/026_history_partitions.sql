@@ -67,13 +67,10 @@ CREATE TABLE audit_log (
 ) PARTITION BY RANGE (at);
 ALTER SEQUENCE audit_log_id_seq OWNED BY audit_log.id;
 
--- A row whose month has no partition yet (the upkeep creates them months
--- ahead) is kept here, and moved into its month's partition when the
--- upkeep creates it.
-CREATE TABLE access_events_default PARTITION OF access_events DEFAULT;
-CREATE TABLE audit_log_default PARTITION OF audit_log DEFAULT;
-
--- The months the rows need, and this one and the next three.
+-- The months the rows need, and this one and the next three; the upkeep
+-- keeps three months ready from then on. There is no default partition:
+-- with one, a search for the newest rows could no longer read the months
+-- newest first and stop.
 DO $$
 DECLARE
     t text;
