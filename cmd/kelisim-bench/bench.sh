@@ -132,6 +132,7 @@ fi
   echo
   echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): the gateway, PostgreSQL and the load tool share one machine."
   echo
+  echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!BENCHMARKS.md' || echo ', with changes not committed')"
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB memory"
   echo "- $(go version | cut -d' ' -f3-4); $(psql --version | head -1)"
   echo "- gateway: \`KELISIM_DB_MAX_CONNS=32\`, \`KELISIM_LOG_LEVEL=warn\`, HTTP SMS to the load tool, $POPULATION synthetic citizens,"
