@@ -71,12 +71,8 @@ func (c *countingStore) GetRecords(ctx context.Context, signature string, kinds 
 // go when the partner exchanges the code, though fosite asks for each, and
 // for the code twice; the exchange still yields the ID token.
 func TestCodeRecordsTogether(t *testing.T) {
-	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
-	var pending string
-	srv := newTestServer(t, st, oauth.Config{Consent: waiting{&pending}}, partners.Partner{ID: "bank", Registration: partners.Registration{
-		ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
-		Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
-	code, verifier := approvedCode(t, srv, st, &pending)
+	srv, st, pending := codeServer(t)
+	code, verifier := approvedCode(t, srv, st, pending)
 	if st.calls["create together"] != 1 || st.calls["create one"] != 0 || len(st.stored) != 3 {
 		t.Errorf("the code's records written: %v, kinds %v", st.calls, st.stored)
 	}
@@ -98,12 +94,8 @@ func TestCodeRecordsTogether(t *testing.T) {
 // its signature has it under the code itself: its exchange still yields
 // the ID token, and the old record goes with it.
 func TestCodeFromBeforeTheUpgrade(t *testing.T) {
-	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
-	var pending string
-	srv := newTestServer(t, st, oauth.Config{Consent: waiting{&pending}}, partners.Partner{ID: "bank", Registration: partners.Registration{
-		ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
-		Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
-	code, verifier := approvedCode(t, srv, st, &pending)
+	srv, st, pending := codeServer(t)
+	code, verifier := approvedCode(t, srv, st, pending)
 	// As the previous version stored it: under the code.
 	ctx := context.Background()
 	sig := code[strings.LastIndexByte(code, '.')+1:]
@@ -125,6 +117,17 @@ func TestCodeFromBeforeTheUpgrade(t *testing.T) {
 	if _, err := st.GetRecord(ctx, oauth.KindOIDC, code); err == nil {
 		t.Error("the old OpenID request outlived its code's exchange")
 	}
+}
+
+// codeServer is an OAuth server with partner "bank" on a store that
+// counts the code records' reads and writes.
+func codeServer(t *testing.T) (*oauth.Server, *countingStore, *string) {
+	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
+	pending := new(string)
+	srv := newTestServer(t, st, oauth.Config{Consent: waiting{pending}}, partners.Partner{ID: "bank", Registration: partners.Registration{
+		ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
+		Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
+	return srv, st, pending
 }
 
 // approvedCode is a code the citizen approved for "bank", and its PKCE
