@@ -100,8 +100,12 @@ func NewUpkeep(cfg UpkeepConfig) (*Upkeep, error) {
 }
 
 // Once runs one round.
-func (u *Upkeep) Once(ctx context.Context) error {
+func (u *Upkeep) Once(ctx context.Context) (err error) {
 	now := u.cfg.Now()
+	// The coming months first, and the rest whatever they did: without
+	// them the history and the audit log take no rows.
+	monthsErr := u.months(ctx, now)
+	defer func() { err = errors.Join(monthsErr, err) }()
 	expired, err := u.cfg.Store.ExpireGrants(ctx, now)
 	if err != nil {
 		return err
@@ -133,9 +137,6 @@ func (u *Upkeep) Once(ctx context.Context) error {
 	if len(expired) > 0 || len(purged) > 0 {
 		u.cfg.Log.Info("upkeep", "grants_expired", len(expired), "purged", purged)
 	}
-	if err := u.months(ctx, now); err != nil {
-		return err
-	}
 	overdue, err := u.Overdue(ctx)
 	if err != nil {
 		return err
@@ -144,23 +145,21 @@ func (u *Upkeep) Once(ctx context.Context) error {
 	return nil
 }
 
-// months keeps the coming months ready and drops those past retention.
+// months keeps the coming months ready and drops those past retention,
+// each tried whatever the other did.
 func (u *Upkeep) months(ctx context.Context, now time.Time) error {
 	created, err := u.cfg.Store.PrepareMonths(ctx, now, MonthsAhead)
-	if err != nil {
-		return err
-	}
 	if len(created) > 0 {
 		u.cfg.Log.InfoContext(ctx, "months prepared", "partitions", created)
 	}
 	if u.cfg.HistoryRetention == 0 {
-		return nil
+		return err
 	}
-	dropped, err := u.cfg.Store.DropMonths(ctx, now.Add(-u.cfg.HistoryRetention))
+	dropped, derr := u.cfg.Store.DropMonths(ctx, now.Add(-u.cfg.HistoryRetention))
 	if len(dropped) > 0 {
 		u.cfg.Log.InfoContext(ctx, "months past retention dropped", "partitions", dropped)
 	}
-	return err
+	return errors.Join(err, derr)
 }
 
 // Overdue lists the grants whose partner has not confirmed deletion
