@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,7 +78,7 @@ func (s *Store) createMonth(ctx context.Context, table, name string, month time.
 		// the month made. The lock is the one attaching takes anyway: it
 		// lets reads and writes of the table go on. Taking it reads the
 		// catalog afresh, so the check below sees what the other made.
-		if _, err := q.Exec(ctx, `LOCK TABLE `+pgx.Identifier{table}.Sanitize()+` IN SHARE UPDATE EXCLUSIVE MODE`); err != nil {
+		if _, err := q.Exec(ctx, `LOCK TABLE ONLY `+pgx.Identifier{table}.Sanitize()+` IN SHARE UPDATE EXCLUSIVE MODE`); err != nil {
 			return translate(err)
 		}
 		var exists bool
@@ -123,11 +124,11 @@ func (s *Store) DropMonths(ctx context.Context, before time.Time) ([]string, err
 			rows.Close()
 			return nil, translate(err)
 		}
-		var y, m int
-		if _, err := fmt.Sscanf(name[len(table):], "_p%04d_%02d", &y, &m); err != nil {
+		month, err := time.Parse("2006_01", strings.TrimPrefix(name, table+"_p"))
+		if err != nil || name != partitionName(table, month) {
 			continue // not one of ours
 		}
-		end := time.Date(y, time.Month(m)+1, 1, 0, 0, 0, 0, time.UTC)
+		end := month.AddDate(0, 1, 0)
 		if !end.After(before) {
 			old = append(old, part{name, table, end})
 		}
@@ -136,7 +137,13 @@ func (s *Store) DropMonths(ctx context.Context, before time.Time) ([]string, err
 	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
-	sort.Slice(old, func(i, j int) bool { return old[i].end.Before(old[j].end) })
+	// Oldest first; of one month, the history's before the audit log's.
+	sort.Slice(old, func(i, j int) bool {
+		if !old[i].end.Equal(old[j].end) {
+			return old[i].end.Before(old[j].end)
+		}
+		return old[i].table < old[j].table
+	})
 	var dropped []string
 	for _, p := range old {
 		err := s.inTx(ctx, func(q querier) error {
