@@ -116,8 +116,13 @@ type LedgerConfig struct {
 	// how many leaves a round checks again: the latest, and as many from
 	// a random place (default 2,000 each).
 	Batch, Audit int
-	Now          func() time.Time
-	Log          *slog.Logger
+	// Retention is the history's (the upkeep's HistoryRetention): an
+	// event is taken as dropped by retention, not deleted, only if it is
+	// older than that and before the store's recorded cut. 0: nothing is
+	// ever dropped.
+	Retention time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 // Ledger seals the history into its log and answers for it.
@@ -401,7 +406,7 @@ func (l *Ledger) check(ctx context.Context, from, to int64) error {
 	if err != nil {
 		return err
 	}
-	cut, err := l.cfg.Store.DroppedBefore(ctx)
+	cut, err := l.cut(ctx)
 	if err != nil {
 		return err
 	}
@@ -454,6 +459,23 @@ func (l *Ledger) check(ctx context.Context, from, to int64) error {
 	return nil
 }
 
+// cut is the time before which events may be gone by retention: the
+// store's record of its cut, bounded by the configured retention, so that
+// moving the record forward does not hide a deletion.
+func (l *Ledger) cut(ctx context.Context) (time.Time, error) {
+	if l.cfg.Retention == 0 {
+		return time.Time{}, nil
+	}
+	c, err := l.cfg.Store.DroppedBefore(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if most := l.cfg.Now().Add(-l.cfg.Retention); c.After(most) {
+		c = most
+	}
+	return c, nil
+}
+
 // leafView is the tree with the leaves as recomputed; above them, only
 // what they make.
 type leafView struct {
@@ -486,11 +508,22 @@ const HistoryFormat = "kelisim-history/1"
 // proves it: each entry's leaf (the bytes hashed, recomputed from the
 // history as it stands) and its inclusion proof under the signed head.
 type HistoryExport struct {
-	Format     string        `json:"format"`
-	Issuer     string        `json:"issuer"`
-	Chain      string        `json:"chain"`
-	Checkpoint string        `json:"checkpoint"` // the JWS of the head the proofs lead to; "" before the first
-	Entries    []ExportEntry `json:"entries"`
+	Format     string `json:"format"`
+	Issuer     string `json:"issuer"`
+	Chain      string `json:"chain"`
+	Checkpoint string `json:"checkpoint"` // the JWS of the head the proofs lead to; "" before the first
+	// Retained is the chain's last leaf of the months retention dropped,
+	// when it has any: the first entry follows it. Its event is gone; its
+	// leaf hash is proved in the head as an entry's is.
+	Retained *RetainedLeaf `json:"retained,omitempty"`
+	Entries  []ExportEntry `json:"entries"`
+}
+
+// RetainedLeaf is a leaf whose event retention dropped.
+type RetainedLeaf struct {
+	Index int64    `json:"leaf_index"`
+	Hash  []byte   `json:"leaf_hash"`       // base64 in JSON
+	Proof [][]byte `json:"inclusion_proof"` // as an entry's
 }
 
 // ExportEntry is one event of the chain.
@@ -517,7 +550,7 @@ func (l *Ledger) Export(ctx context.Context, citizen IIN) (HistoryExport, error)
 	if err != nil {
 		return HistoryExport{}, err
 	}
-	cut, err := l.cfg.Store.DroppedBefore(ctx)
+	cut, err := l.cut(ctx)
 	if err != nil {
 		return HistoryExport{}, err
 	}
@@ -530,8 +563,17 @@ func (l *Ledger) Export(ctx context.Context, citizen IIN) (HistoryExport, error)
 		if e.Seal.Dropped {
 			// Past retention, the next entry links to its leaf; gone
 			// from a kept month, the entries after it no longer prove.
-			if e.At.Before(cut) {
-				prev = e.Seal.Hash
+			if !e.At.Before(cut) {
+				l.cfg.Log.ErrorContext(ctx, "history tampered: an event of a kept month is missing", "leaf", e.Seal.Index)
+				continue
+			}
+			prev = e.Seal.Hash
+			if len(out.Entries) == 0 {
+				proof, err := merkle.InclusionProof(nodes, e.Seal.Index, cp.Size)
+				if err != nil && !errors.Is(err, merkle.ErrMissing) {
+					return HistoryExport{}, err
+				}
+				out.Retained = &RetainedLeaf{Index: e.Seal.Index, Hash: e.Seal.Hash, Proof: proof}
 			}
 			continue
 		}

@@ -90,15 +90,42 @@ func (s *Store) SaveCheckpoint(ctx context.Context, cp consent.Checkpoint) error
 // event read by its key in its month (LIMIT keeps the planner from
 // hashing every month's rows instead).
 func (s *Store) Unsealed(ctx context.Context, before time.Time, limit int) ([]consent.AccessEvent, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT `+prefixed("e", accessColumns)+`
+	rows, err := s.q(ctx).Query(ctx, `SELECT u.id, `+prefixed("e", accessColumns)+`
 		FROM (SELECT id, at FROM history_unsealed WHERE at < $1 ORDER BY id LIMIT $2) u
-		CROSS JOIN LATERAL (SELECT * FROM access_events e WHERE e.id = u.id AND e.at = u.at LIMIT 1) e
+		LEFT JOIN LATERAL (SELECT * FROM access_events e WHERE e.id = u.id AND e.at = u.at LIMIT 1) e ON true
 		ORDER BY u.id`, before, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
-	out, err := pgx.CollectRows(rows, scanAccess)
-	return out, translate(err)
+	var out []consent.AccessEvent
+	var gone []int64
+	for rows.Next() {
+		var queued int64
+		var id *int64
+		var at *time.Time
+		var e consent.AccessEvent
+		var c, h, partner, grant, doc, kind, by *string
+		if err := rows.Scan(&queued, &id, &at, &c, &h, &partner, &grant, &doc, &kind, &by, &e.Grant); err != nil {
+			rows.Close()
+			return nil, translate(err)
+		}
+		if id == nil {
+			gone = append(gone, queued)
+			continue
+		}
+		e.ID, e.At, e.Citizen, e.Holder, e.PartnerID, e.GrantID, e.Document, e.Kind, e.By =
+			*id, *at, consent.IIN(*c), consent.IIN(*h), *partner, *grant, consent.DocumentType(*doc), *kind, *by
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	if len(gone) > 0 {
+		// Written and gone before its seal: nothing legitimate deletes a
+		// row that young.
+		return nil, fmt.Errorf("%w: %d events were deleted before they were sealed (the first: event %d)", consent.ErrTampered, len(gone), gone[0])
+	}
+	return out, nil
 }
 
 // prefixed qualifies each of columns with the table alias.
@@ -145,13 +172,15 @@ func scanSealed(row pgx.CollectableRow) (consent.AccessEvent, error) {
 	var e consent.AccessEvent
 	var c, h, partner, grant, doc, kind, by *string
 	var seal consent.Seal
-	err := row.Scan(&e.ID, &e.At, &c, &h, &partner, &grant, &doc, &kind, &by, &e.Grant, &seal.Index, &seal.Chain, &seal.Hash, &seal.Dropped)
+	if err := row.Scan(&e.ID, &e.At, &c, &h, &partner, &grant, &doc, &kind, &by, &e.Grant, &seal.Index, &seal.Chain, &seal.Hash, &seal.Dropped); err != nil {
+		return e, err
+	}
 	if !seal.Dropped {
 		e.Citizen, e.Holder, e.PartnerID, e.GrantID, e.Document, e.Kind, e.By =
 			consent.IIN(*c), consent.IIN(*h), *partner, *grant, consent.DocumentType(*doc), *kind, *by
 	}
 	e.Seal = &seal
-	return e, err
+	return e, nil
 }
 
 func (s *Store) sealed(ctx context.Context, where string, args ...any) ([]consent.AccessEvent, error) {

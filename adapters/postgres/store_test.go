@@ -2,8 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -380,5 +383,90 @@ func TestDropMonthsGivesWayToALongRead(t *testing.T) {
 	}
 	if cut, err := s.DroppedBefore(ctx); err != nil || !cut.Equal(time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("the cut: %s %v", cut, err)
+	}
+}
+
+type signedAsIs struct{}
+
+func (signedAsIs) Sign(payload []byte, typ string) (string, error) {
+	return typ + ":" + string(payload), nil
+}
+
+type tamperCount struct{ n int }
+
+func (*tamperCount) Checkpointed(int64) {}
+func (c *tamperCount) Tampered()        { c.n++ }
+
+// An event deleted before it was sealed leaves its place in the sealer's
+// queue: the round reports the history tampered and publishes no head,
+// rather than sealing around the gap.
+func TestEventDeletedBeforeItsSeal(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	s := openAt(t, url, postgres.Options{MaxConns: 4})
+	observed := &tamperCount{}
+	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: s, Signer: signedAsIs{}, Key: []byte("0123456789abcdef0123456789abcdef"),
+		Issuer: "https://kelisim.test", Observer: observed, Now: func() time.Time { return time.Now().Add(time.Minute) },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.RecordAccess(ctx, consent.AccessEvent{At: time.Now().Add(time.Duration(i) * time.Millisecond), Citizen: "850315300128",
+			Holder: "850315300128", PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DELETE FROM access_events WHERE id = (SELECT min(id) + 1 FROM access_events)`); err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := ledger.Round(ctx); !errors.Is(err, consent.ErrTampered) || cp.Size != 0 || observed.n != 1 {
+		t.Errorf("a round over a deleted, unsealed event: head %d, %v, %d reported", cp.Size, err, observed.n)
+	}
+}
+
+// Retention's record of its cut, moved forward by hand, does not pass a
+// deleted event off as dropped: the ledger bounds the cut by the
+// retention it was given.
+func TestDeletionNotPassedOffAsRetention(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	s := openAt(t, url, postgres.Options{MaxConns: 4})
+	observed := &tamperCount{}
+	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: s, Signer: signedAsIs{}, Key: []byte("0123456789abcdef0123456789abcdef"),
+		Issuer: "https://kelisim.test", Observer: observed, Retention: 365 * 24 * time.Hour, Now: func() time.Time { return time.Now().Add(time.Minute) },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.RecordAccess(ctx, consent.AccessEvent{At: time.Now().Add(time.Duration(i) * time.Millisecond), Citizen: "850315300128",
+			Holder: "850315300128", PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cp, err := ledger.Round(ctx); err != nil || cp.Size != 3 {
+		t.Fatalf("sealed: %d %v", cp.Size, err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{
+		`DELETE FROM access_events WHERE id = (SELECT min(id) + 1 FROM access_events)`,
+		`INSERT INTO history_retention (dropped_before) VALUES (now() + interval '1 day')`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ledger.Round(ctx); !errors.Is(err, consent.ErrTampered) || observed.n != 1 {
+		t.Errorf("a deleted event under a cut moved forward: %v, %d reported", err, observed.n)
 	}
 }

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -97,7 +99,7 @@ func testLedgerAcrossRetention(t *testing.T, s Store) {
 	ctx := context.Background()
 	now := t0.Add(time.Hour)
 	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: s, Signer: plainSigner{}, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Issuer: "https://kelisim.test", Observer: noLedgerObserver{}, Batch: 1000, Audit: 1000, Now: func() time.Time { return now },
+		Issuer: "https://kelisim.test", Observer: noLedgerObserver{}, Batch: 1000, Audit: 1000, Retention: 60 * 24 * time.Hour, Now: func() time.Time { return now },
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	check(t, err)
 	citizens := []consent.IIN{"850315300128", "900101400559"}
@@ -155,10 +157,21 @@ func testLedgerAcrossRetention(t *testing.T, s Store) {
 		if len(x.Entries) != kept(c) {
 			t.Errorf("the export holds %d of %d kept events", len(x.Entries), kept(c))
 		}
+		// As a verifier reads it: from the chain's last dropped leaf, in
+		// the head, each entry after the one before.
+		if x.Retained == nil || merkle.VerifyInclusion(x.Retained.Index, cp.Size, x.Retained.Hash, x.Retained.Proof, cp.Root) != nil {
+			t.Fatalf("the chain's last leaf before the cut: %+v", x.Retained)
+		}
+		prev := hex.EncodeToString(x.Retained.Hash)
 		for _, e := range x.Entries {
+			var leaf consent.Leaf
+			if err := json.Unmarshal(e.Leaf, &leaf); err != nil || leaf.Prev != prev {
+				t.Errorf("entry %d does not follow the one before: %v", e.Index, err)
+			}
 			if err := merkle.VerifyInclusion(e.Index, cp.Size, merkle.LeafHash(e.Leaf), e.Proof, cp.Root); err != nil {
 				t.Errorf("entry %d after the cut: %v", e.Index, err)
 			}
+			prev = hex.EncodeToString(merkle.LeafHash(e.Leaf))
 		}
 	}
 }

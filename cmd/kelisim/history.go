@@ -84,7 +84,15 @@ func verifyHistory(ctx context.Context, raw []byte, issuer string) (string, erro
 		return "", fmt.Errorf("the export's head: %w", err)
 	}
 	// Every entry: in the chain, after the one before, in the head's tree.
+	// The first may follow the chain's last leaf of the months retention
+	// dropped, itself in the tree.
 	prev, last := "", int64(-1)
+	if r := x.Retained; r != nil {
+		if err := merkle.VerifyInclusion(r.Index, signed.Size, r.Hash, r.Proof, signed.root); err != nil {
+			return "", fmt.Errorf("the last leaf before retention (leaf %d) is not in the signed head of size %d", r.Index, signed.Size)
+		}
+		prev, last = hex.EncodeToString(r.Hash), r.Index
+	}
 	for i, e := range x.Entries {
 		var leaf consent.Leaf
 		if err := json.Unmarshal(e.Leaf, &leaf); err != nil {

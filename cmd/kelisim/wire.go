@@ -94,7 +94,7 @@ func wireDomain(in inputs) (d domain, err error) {
 		Now: now, Log: log}); err != nil {
 		return d, err
 	}
-	if d.ledger, err = consent.NewLedger(consent.LedgerConfig{Store: st, Signer: in.keys, Key: in.secrets.Key("settings"),
+	if d.ledger, err = consent.NewLedger(consent.LedgerConfig{Store: st, Signer: in.keys, Key: in.secrets.Key("settings"), Retention: cfg.HistoryRetention,
 		Issuer: cfg.Issuer, Observer: in.metrics, Settle: cfg.HistorySettle, Now: now, Log: log}); err != nil {
 		return d, err
 	}
