@@ -200,7 +200,8 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Challenge, error) 
 // count spends one code of each budget a send counts against (see
 // OTPConfig): the client address's, and the challenge's from this address
 // and from all, in one statement. Returns *RateLimitError past any of
-// them, and then spends none.
+// them, and then spends none (but a send that lost a race for one
+// budget's last code may have spent the others').
 func (s *Service) count(ctx context.Context, budget, clientIP string, now time.Time) error {
 	hits := []RateHit{{keyed(s.key, "otp-ip", clientIP), s.cfg.IPLimit, s.cfg.IPWindow}}
 	if budget != "" { // else a challenge from before budgets were kept with it

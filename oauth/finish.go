@@ -99,7 +99,9 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		ar.GrantScope(sc)
 	}
 	// The code, its PKCE challenge and its OpenID request are written
-	// together, in one statement, before the commit.
+	// together, in one statement, before the commit; nothing after
+	// waits for a flush.
+	defer cacheOf(ctx).stopDeferring()
 	resp, err := s.provider.NewAuthorizeResponse(deferCreates(tx), ar, s.citizenSession(ar, d))
 	if err == nil {
 		err = s.storage.flush(tx)

@@ -54,7 +54,46 @@ func (c *requestCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.partners, c.grants, c.unconfirmed, c.changed = map[string]partners.Partner{}, map[string]consent.Grant{}, map[string]int{}, false
-	c.records = map[string]map[Kind]Record{}
+	c.records, c.deferred = map[string]map[Kind]Record{}, nil
+}
+
+// deferring keeps rec for flush when creates are deferred.
+func (c *requestCache) deferring(rec Record) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deferred == nil {
+		return false
+	}
+	*c.deferred = append(*c.deferred, rec)
+	return true
+}
+
+// takeDeferred returns the deferred records and stops deferring.
+func (c *requestCache) takeDeferred() ([]Record, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deferred == nil {
+		return nil, false
+	}
+	recs := *c.deferred
+	c.deferred = nil
+	return recs, true
+}
+
+// stopDeferring makes creates write at once again (see deferCreates).
+func (c *requestCache) stopDeferring() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.deferred = nil
+	c.mu.Unlock()
 }
 
 // codeRecords returns what was read of signature's records, if it was.

@@ -157,8 +157,7 @@ func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string,
 	if ok {
 		rec.PartnerVersion, rec.PartnerEpoch = c.p.Version, c.p.Epoch
 	}
-	if c := cacheOf(ctx); c != nil && c.deferred != nil {
-		*c.deferred = append(*c.deferred, rec)
+	if cacheOf(ctx).deferring(rec) {
 		return nil // written by flush, with the others
 	}
 	err = s.store.CreateRecord(ctx, rec)
@@ -181,18 +180,19 @@ func (s *fositeStorage) created(ctx context.Context, rec Record, err error) {
 // challenge and its OpenID request, created one by one by fosite.
 func deferCreates(ctx context.Context) context.Context {
 	ctx = withRequestCache(ctx)
-	cacheOf(ctx).deferred = new([]Record)
+	c := cacheOf(ctx)
+	c.mu.Lock()
+	c.deferred = new([]Record)
+	c.mu.Unlock()
 	return ctx
 }
 
 // flush writes the deferred records, in ctx's transaction.
 func (s *fositeStorage) flush(ctx context.Context) error {
-	c := cacheOf(ctx)
-	if c == nil || c.deferred == nil {
+	recs, ok := cacheOf(ctx).takeDeferred()
+	if !ok {
 		return nil
 	}
-	recs := *c.deferred
-	c.deferred = nil
 	err := s.store.CreateRecords(ctx, recs)
 	for _, rec := range recs {
 		s.created(ctx, rec, err)
