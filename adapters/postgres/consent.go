@@ -166,8 +166,8 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 		if err := updateChallenge(ctx, q, c); err != nil {
 			return err
 		}
-		// The grant, its consent's history row (queued for sealing) and the
-		// citizen's notice of it, in one statement.
+		// The grant, its consent's history row and the citizen's notice of
+		// it, in one statement.
 		e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
 		e.Lang = c.Lang
 		detail, err := json.Marshal(e.Grant)
@@ -180,8 +180,7 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 					expires_at, terms_version, challenge_id, status, holders, terms_digest, method, terms_told)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $8) RETURNING id, citizen, partner_id, created_at),
 			h AS (INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
-				SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g RETURNING id, at),
-			queued AS (INSERT INTO history_unsealed (id, at) SELECT id, at FROM h)
+				SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g)
 			INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, status, next_attempt_at, created_at)
 			SELECT $14, partner_id, id, $15, citizen, $16, 'pending', created_at, created_at FROM g
 			ON CONFLICT (id) DO NOTHING`,

@@ -50,15 +50,13 @@ func insertAccess(ctx context.Context, q querier, events []consent.AccessEvent) 
 			detail[i] = &d
 		}
 	}
-	// The events, and their places in the sealer's queue.
-	const insert = `WITH events AS (INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
-		RETURNING id, at)`
-	const queue = `INSERT INTO history_unsealed (id, at) SELECT id, at FROM events`
+	// The events (a trigger queues them for sealing).
+	const insert = `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])`
 	args := []any{at, citizen, holder, partner, grant, doc, kind, by, detail}
 	notices := consent.Notices(events)
 	if len(notices) == 0 {
-		_, err := q.Exec(ctx, insert+` `+queue, args...)
+		_, err := q.Exec(ctx, insert, args...)
 		return translate(err)
 	}
 	// The events' notifications go in the same statement: one round trip,
@@ -71,7 +69,7 @@ func insertAccess(ctx context.Context, q querier, events []consent.AccessEvent) 
 		id[i], nPartner[i], nGrant[i], nKind[i], nCitizen[i], nLang[i], due[i], created[i] =
 			n.ID, n.PartnerID, n.GrantID, n.Kind, string(n.Citizen), n.Lang, n.NextAttemptAt, n.CreatedAt
 	}
-	_, err := q.Exec(ctx, insert+`, queued AS (`+queue+`)
+	_, err := q.Exec(ctx, `WITH events AS (`+insert+`)
 		INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, next_attempt_at, created_at, status)
 		SELECT *, 'pending' FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
 			$16::timestamptz[], $17::timestamptz[])

@@ -381,6 +381,16 @@ func (l *loader) history(ctx context.Context, bulk *consent.BulkSealer) error {
 	heavyGrants := int32(sz.heavy * 4)
 	pHeavy := float64(sz.heavy*sz.heavyEvents) / float64(sz.history)
 	var revokeNext int // the next grant, in order, that may be revoked
+	// The rows are sealed here: the trigger that queues the history's rows
+	// for the ledger waits (the last rows are queued below).
+	if _, err := l.pool.Exec(ctx, `ALTER TABLE access_events DISABLE TRIGGER access_events_queued`); err != nil {
+		return err
+	}
+	defer func() {
+		if _, err := l.pool.Exec(context.WithoutCancel(ctx), `ALTER TABLE access_events ENABLE TRIGGER access_events_queued`); err != nil {
+			fmt.Fprintln(l.out, "the history's queue trigger is still disabled:", err)
+		}
+	}()
 	// The leaves and the subtrees go to COPYs of their own, alongside.
 	leaves, nodes := l.sideCopy(ctx, "history_leaves", "leaf_index", "event_id", "at", "chain", "leaf_hash"),
 		l.sideCopy(ctx, "history_nodes", "level", "idx", "hash")

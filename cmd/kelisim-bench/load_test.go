@@ -64,6 +64,12 @@ func TestLoad(t *testing.T) {
 			unsealed, disorder, heavy, revoked)
 	}
 
+	// The history's queue trigger, paused for the load, is on again.
+	var enabled string
+	if err := conn.QueryRow(ctx, `SELECT tgenabled FROM pg_trigger WHERE tgname = 'access_events_queued'`).Scan(&enabled); err != nil || enabled != "O" {
+		t.Errorf("the queue trigger after the load: %q %v", enabled, err)
+	}
+
 	// The year's rows in the months the upkeep makes, each with every
 	// index of its table.
 	var months, missing int

@@ -19,8 +19,8 @@ INSERT INTO history_leaves (leaf_index, event_id, at, chain, leaf_hash)
     SELECT leaf_index, id, at, chain, leaf_hash FROM access_events WHERE leaf_index IS NOT NULL;
 CREATE INDEX history_leaves_chain_idx ON history_leaves (chain, leaf_index);
 
--- The events written and not yet sealed, the sealer's queue: written in
--- the statement that writes the event, deleted when it is sealed.
+-- The events written and not yet sealed, the sealer's queue: written by
+-- a trigger on the history (below), deleted when they are sealed.
 CREATE TABLE history_unsealed (
     id bigint      PRIMARY KEY,
     at timestamptz NOT NULL
@@ -95,6 +95,17 @@ DROP TABLE access_events_unpartitioned;
 INSERT INTO audit_log (id, at, actor, action, partner_id, before, after, subject)
     SELECT id, at, actor, action, partner_id, before, after, subject FROM audit_log_unpartitioned;
 DROP TABLE audit_log_unpartitioned;
+
+-- Every event, whoever writes it (the gateway, a replica of the version
+-- before during an upgrade, an operator's backfill), takes its place in
+-- the sealer's queue: once per statement, from the rows it wrote.
+CREATE FUNCTION history_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO history_unsealed (id, at) SELECT id, at FROM written;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER access_events_queued AFTER INSERT ON access_events
+    REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION history_queue();
 
 -- Each index on the parent is one per partition: a month's index is the
 -- month's size. Receipt ids are random and read by value; their
