@@ -104,33 +104,46 @@ func (s *Store) createMonth(ctx context.Context, table, name string, month time.
 
 // DropMonths implements consent.Janitor: the months that ended before
 // before are dropped whole, the history's and the audit log's. The
-// history's leaves stay in the log; the cut is recorded, so the ledger
-// knows that events before it are gone by retention, not by tampering.
+// history's leaves stay in the log; the cut is recorded first, so the
+// ledger knows that events before it are gone by retention, not by
+// tampering. A month is detached CONCURRENTLY, which never blocks the
+// table's reads and writes (a detach cut short is finished on a later
+// round), then dropped on its own.
 func (s *Store) DropMonths(ctx context.Context, before time.Time) ([]string, error) {
-	rows, err := s.q(ctx).Query(ctx, `SELECT c.relname::text, p.relname::text FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-		WHERE p.relname = ANY($1) AND p.relnamespace = current_schema()::regnamespace`, monthly)
+	// Every table named as a month of ours: attached, being detached, or
+	// detached by a round cut short before its drop.
+	rows, err := s.q(ctx).Query(ctx, `SELECT c.relname::text, i.inhdetachpending, p.relname::text FROM pg_class c
+		LEFT JOIN pg_inherits i ON i.inhrelid = c.oid LEFT JOIN pg_class p ON p.oid = i.inhparent
+		WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND c.relname ~ '^(access_events|audit_log)_p[0-9]{4}_[0-9]{2}$'`)
 	if err != nil {
 		return nil, translate(err)
 	}
 	type part struct {
-		name, table string
-		end         time.Time
+		name, table, parent string
+		pending             bool
+		end                 time.Time
 	}
 	var old []part
 	for rows.Next() {
-		var name, table string
-		if err := rows.Scan(&name, &table); err != nil {
+		var name string
+		var pending *bool
+		var parent *string
+		if err := rows.Scan(&name, &pending, &parent); err != nil {
 			rows.Close()
 			return nil, translate(err)
 		}
-		month, err := time.Parse("2006_01", strings.TrimPrefix(name, table+"_p"))
-		if err != nil || name != partitionName(table, month) {
-			continue // not one of ours
-		}
-		end := month.AddDate(0, 1, 0)
-		if !end.After(before) {
-			old = append(old, part{name, table, end})
+		for _, table := range monthly {
+			month, err := time.Parse("2006_01", strings.TrimPrefix(name, table+"_p"))
+			if err != nil || name != partitionName(table, month) {
+				continue
+			}
+			p := part{name: name, table: table, end: month.AddDate(0, 1, 0)}
+			if parent != nil {
+				p.parent, p.pending = *parent, pending != nil && *pending
+			}
+			if !p.end.After(before) {
+				old = append(old, p)
+			}
 		}
 	}
 	rows.Close()
@@ -146,29 +159,42 @@ func (s *Store) DropMonths(ctx context.Context, before time.Time) ([]string, err
 	})
 	var dropped []string
 	for _, p := range old {
-		err := s.inTx(ctx, func(q querier) error {
-			if _, err := q.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, partitionLockTimeout.Milliseconds())); err != nil {
-				return translate(err)
-			}
-			if p.table == "access_events" {
-				if _, err := q.Exec(ctx, `INSERT INTO history_retention (dropped_before) VALUES ($1)
-					ON CONFLICT (one) DO UPDATE SET dropped_before = greatest(history_retention.dropped_before, excluded.dropped_before)`, p.end); err != nil {
-					return translate(err)
-				}
-				// An event never sealed (none should be, years on) leaves the queue with its month.
-				if _, err := q.Exec(ctx, `DELETE FROM history_unsealed WHERE at < $1`, p.end); err != nil {
-					return translate(err)
-				}
-			}
-			_, err := q.Exec(ctx, `DROP TABLE `+pgx.Identifier{p.name}.Sanitize())
-			return translate(err)
-		})
-		if err != nil {
+		if err := s.dropMonth(ctx, p.name, p.table, p.parent, p.pending, p.end); err != nil {
 			return dropped, fmt.Errorf("partition %s: %w", p.name, err)
 		}
 		dropped = append(dropped, p.name)
 	}
 	return dropped, nil
+}
+
+func (s *Store) dropMonth(ctx context.Context, name, table, parent string, pending bool, end time.Time) error {
+	if table == "access_events" {
+		err := s.inTx(ctx, func(q querier) error {
+			if _, err := q.Exec(ctx, `INSERT INTO history_retention (dropped_before) VALUES ($1)
+				ON CONFLICT (one) DO UPDATE SET dropped_before = greatest(history_retention.dropped_before, excluded.dropped_before)`, end); err != nil {
+				return translate(err)
+			}
+			// An event never sealed (none should be, years on) leaves the queue with its month.
+			_, err := q.Exec(ctx, `DELETE FROM history_unsealed WHERE at < $1`, end)
+			return translate(err)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	id := pgx.Identifier{name}.Sanitize()
+	switch {
+	case parent != "" && pending:
+		if _, err := s.q(ctx).Exec(ctx, `ALTER TABLE `+pgx.Identifier{parent}.Sanitize()+` DETACH PARTITION `+id+` FINALIZE`); err != nil {
+			return translate(err)
+		}
+	case parent != "":
+		if _, err := s.q(ctx).Exec(ctx, `ALTER TABLE `+pgx.Identifier{parent}.Sanitize()+` DETACH PARTITION `+id+` CONCURRENTLY`); err != nil {
+			return translate(err)
+		}
+	}
+	_, err := s.q(ctx).Exec(ctx, `DROP TABLE `+id)
+	return translate(err)
 }
 
 // DroppedBefore implements consent.LedgerStore.
