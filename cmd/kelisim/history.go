@@ -141,8 +141,13 @@ func verifyHistory(ctx context.Context, raw []byte, issuer string) (string, erro
 			return "", fmt.Errorf("the latest head (size %d) does not extend the export's (size %d): the log was rewritten", newest.Size, signed.Size)
 		}
 	}
-	return fmt.Sprintf("%d entries of chain %s are in the signed head of size %d, which the latest published head (size %d) extends",
-		len(x.Entries), x.Chain, signed.Size, newest.Size), nil
+	after := ""
+	if x.Retained != nil {
+		// The verifier cannot tell a cut from an omission: it says where the chain starts.
+		after = fmt.Sprintf(" (following leaf %d, the chain's last of the months retention dropped)", x.Retained.Index)
+	}
+	return fmt.Sprintf("%d entries of chain %s%s are in the signed head of size %d, which the latest published head (size %d) extends",
+		len(x.Entries), x.Chain, after, signed.Size, newest.Size), nil
 }
 
 // verifyHead checks a signed head with the issuer's keys.
