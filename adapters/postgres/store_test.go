@@ -415,6 +415,31 @@ type tamperCount struct{ n int }
 func (*tamperCount) Checkpointed(int64) {}
 func (c *tamperCount) Tampered()        { c.n++ }
 
+// ledgerOn is a ledger over s whose clock runs a minute ahead, so that it
+// seals what was just written, counting what it finds tampered.
+func ledgerOn(t *testing.T, s *postgres.Store, retention time.Duration) (*consent.Ledger, *tamperCount) {
+	t.Helper()
+	observed := &tamperCount{}
+	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: s, Signer: signedAsIs{}, Key: []byte("0123456789abcdef0123456789abcdef"),
+		Issuer: "https://kelisim.test", Observer: observed, Retention: retention, Now: func() time.Time { return time.Now().Add(time.Minute) },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ledger, observed
+}
+
+// fetches records n fetches of one citizen's id card, now.
+func fetches(t *testing.T, s *postgres.Store, n int) {
+	t.Helper()
+	for i := range n {
+		if err := s.RecordAccess(context.Background(), consent.AccessEvent{At: time.Now().Add(time.Duration(i) * time.Millisecond),
+			Citizen: "850315300128", Holder: "850315300128", PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // An event deleted before it was sealed leaves its place in the sealer's
 // queue: the round reports the history tampered and publishes no head,
 // rather than sealing around the gap.
@@ -422,19 +447,8 @@ func TestEventDeletedBeforeItsSeal(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
 	s := openAt(t, url, postgres.Options{MaxConns: 4})
-	observed := &tamperCount{}
-	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: s, Signer: signedAsIs{}, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Issuer: "https://kelisim.test", Observer: observed, Now: func() time.Time { return time.Now().Add(time.Minute) },
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if err := s.RecordAccess(ctx, consent.AccessEvent{At: time.Now().Add(time.Duration(i) * time.Millisecond), Citizen: "850315300128",
-			Holder: "850315300128", PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ledger, observed := ledgerOn(t, s, 0)
+	fetches(t, s, 3)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -455,19 +469,8 @@ func TestDeletionNotPassedOffAsRetention(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
 	s := openAt(t, url, postgres.Options{MaxConns: 4})
-	observed := &tamperCount{}
-	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: s, Signer: signedAsIs{}, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Issuer: "https://kelisim.test", Observer: observed, Retention: 365 * 24 * time.Hour, Now: func() time.Time { return time.Now().Add(time.Minute) },
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if err := s.RecordAccess(ctx, consent.AccessEvent{At: time.Now().Add(time.Duration(i) * time.Millisecond), Citizen: "850315300128",
-			Holder: "850315300128", PartnerID: "p1", GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ledger, observed := ledgerOn(t, s, 365*24*time.Hour)
+	fetches(t, s, 3)
 	if cp, err := ledger.Round(ctx); err != nil || cp.Size != 3 {
 		t.Fatalf("sealed: %d %v", cp.Size, err)
 	}
@@ -496,12 +499,7 @@ func TestEventsFromAnyWriterAreSealed(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
 	s := openAt(t, url, postgres.Options{MaxConns: 4})
-	ledger, err := consent.NewLedger(consent.LedgerConfig{Store: s, Signer: signedAsIs{}, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Issuer: "https://kelisim.test", Observer: &tamperCount{}, Now: func() time.Time { return time.Now().Add(time.Minute) },
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ledger, _ := ledgerOn(t, s, 0)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -511,10 +509,7 @@ func TestEventsFromAnyWriterAreSealed(t *testing.T) {
 		SELECT now() - i * interval '1 second', '850315300128', '850315300128', 'p1', 'g1', 'id_card', 'fetch' FROM generate_series(1, 3) i`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordAccess(ctx, consent.AccessEvent{At: time.Now(), Citizen: "850315300128", Holder: "850315300128", PartnerID: "p1",
-		GrantID: "g1", Document: "id_card", Kind: consent.AccessFetch}); err != nil {
-		t.Fatal(err)
-	}
+	fetches(t, s, 1)
 	if cp, err := ledger.Round(ctx); err != nil || cp.Size != 4 {
 		t.Errorf("sealed %d of 4 events: %v", cp.Size, err)
 	}
