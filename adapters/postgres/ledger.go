@@ -104,8 +104,8 @@ func (s *Store) Unsealed(ctx context.Context, before time.Time, limit int) ([]co
 		var id *int64
 		var at *time.Time
 		var e consent.AccessEvent
-		var c, h, partner, grant, doc, kind, by *string
-		if err := rows.Scan(&queued, &id, &at, &c, &h, &partner, &grant, &doc, &kind, &by, &e.Grant); err != nil {
+		var cols eventColumns
+		if err := rows.Scan(append([]any{&queued, &id, &at}, cols.targets(&e)...)...); err != nil {
 			rows.Close()
 			return nil, translate(err)
 		}
@@ -113,8 +113,8 @@ func (s *Store) Unsealed(ctx context.Context, before time.Time, limit int) ([]co
 			gone = append(gone, queued)
 			continue
 		}
-		e.ID, e.At, e.Citizen, e.Holder, e.PartnerID, e.GrantID, e.Document, e.Kind, e.By =
-			*id, *at, consent.IIN(*c), consent.IIN(*h), *partner, *grant, consent.DocumentType(*doc), *kind, *by
+		e.ID, e.At = *id, *at
+		cols.fill(&e)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -170,17 +170,30 @@ const sealedFrom = `history_leaves l LEFT JOIN LATERAL (SELECT * FROM access_eve
 
 func scanSealed(row pgx.CollectableRow) (consent.AccessEvent, error) {
 	var e consent.AccessEvent
-	var c, h, partner, grant, doc, kind, by *string
+	var cols eventColumns
 	var seal consent.Seal
-	if err := row.Scan(&e.ID, &e.At, &c, &h, &partner, &grant, &doc, &kind, &by, &e.Grant, &seal.Index, &seal.Chain, &seal.Hash, &seal.Dropped); err != nil {
+	if err := row.Scan(append(append([]any{&e.ID, &e.At}, cols.targets(&e)...), &seal.Index, &seal.Chain, &seal.Hash, &seal.Dropped)...); err != nil {
 		return e, err
 	}
 	if !seal.Dropped {
-		e.Citizen, e.Holder, e.PartnerID, e.GrantID, e.Document, e.Kind, e.By =
-			consent.IIN(*c), consent.IIN(*h), *partner, *grant, consent.DocumentType(*doc), *kind, *by
+		cols.fill(&e)
 	}
 	e.Seal = &seal
 	return e, nil
+}
+
+// eventColumns are an event's columns after its id and time (as in
+// accessColumns) read from an outer join: NULL when the event is gone.
+type eventColumns struct{ citizen, holder, partner, grant, doc, kind, by *string }
+
+func (c *eventColumns) targets(e *consent.AccessEvent) []any {
+	return []any{&c.citizen, &c.holder, &c.partner, &c.grant, &c.doc, &c.kind, &c.by, &e.Grant}
+}
+
+// fill sets e's columns; the event must have been there.
+func (c *eventColumns) fill(e *consent.AccessEvent) {
+	e.Citizen, e.Holder, e.PartnerID, e.GrantID, e.Document, e.Kind, e.By =
+		consent.IIN(*c.citizen), consent.IIN(*c.holder), *c.partner, *c.grant, consent.DocumentType(*c.doc), *c.kind, *c.by
 }
 
 func (s *Store) sealed(ctx context.Context, where string, args ...any) ([]consent.AccessEvent, error) {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,10 +17,10 @@ import (
 // in order and stop at the first that answers (a grant's last use).
 var monthly = []string{"access_events", "audit_log"}
 
-// partitionLockTimeout bounds the wait for the locks that creating or
-// dropping a month takes: while it waits, requests for the table queue
-// behind it, so a long query on the table makes the upkeep give up and
-// try again next round instead.
+// partitionLockTimeout bounds the wait for the lock that making a month
+// takes (dropping one takes none that requests wait for): a long-running
+// maintenance of the table makes the upkeep give up and try again next
+// round instead of waiting.
 const partitionLockTimeout = time.Second
 
 func monthStart(t time.Time) time.Time {
@@ -114,7 +115,8 @@ func (s *Store) DropMonths(ctx context.Context, before time.Time) ([]string, err
 	// detached by a round cut short before its drop.
 	rows, err := s.q(ctx).Query(ctx, `SELECT c.relname::text, i.inhdetachpending, p.relname::text FROM pg_class c
 		LEFT JOIN pg_inherits i ON i.inhrelid = c.oid LEFT JOIN pg_class p ON p.oid = i.inhparent
-		WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND c.relname ~ '^(access_events|audit_log)_p[0-9]{4}_[0-9]{2}$'`)
+		WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+			AND c.relname ~ ('^(' || array_to_string($1::text[], '|') || ')_p[0-9]{4}_[0-9]{2}$')`, monthly)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -201,7 +203,7 @@ func (s *Store) dropMonth(ctx context.Context, name, table, parent string, pendi
 func (s *Store) DroppedBefore(ctx context.Context) (time.Time, error) {
 	var t time.Time
 	err := s.q(ctx).QueryRow(ctx, `SELECT dropped_before FROM history_retention`).Scan(&t)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, nil
 	}
 	return t, translate(err)
