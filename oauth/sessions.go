@@ -160,8 +160,8 @@ func (s *fositeStorage) CreateOpenIDConnectSession(ctx context.Context, code str
 func (s *fositeStorage) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
 	out, _, err := s.get(ctx, KindOIDC, codeSignature(code), req.GetSession())
 	if errors.Is(err, fosite.ErrNotFound) {
-		// A code issued before the upgrade that keyed these by signature
-		// (for as long as such a code lives) has its request under itself.
+		// A code issued by the version before, which keyed the request by
+		// the code itself (for as long as such a code lives).
 		out, _, err = s.get(ctx, KindOIDC, code, req.GetSession())
 	}
 	if errors.Is(err, fosite.ErrNotFound) {
