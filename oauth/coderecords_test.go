@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"context"
+	"maps"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -53,6 +54,33 @@ func (c *countingStore) CreateRecords(ctx context.Context, recs []oauth.Record) 
 	return c.Store.CreateRecords(ctx, recs)
 }
 
+func (c *countingStore) UseRecord(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
+	c.count("use " + string(kind))
+	c.mu.Lock()
+	for _, r := range recs {
+		if codeKind(r.Kind) {
+			c.stored[r.Kind] = r.Signature
+		}
+	}
+	c.mu.Unlock()
+	return c.Store.UseRecord(ctx, kind, sig, drop, recs)
+}
+
+func (c *countingStore) DeactivateRecord(ctx context.Context, kind oauth.Kind, sig string) error {
+	c.count("deactivate " + string(kind))
+	return c.Store.DeactivateRecord(ctx, kind, sig)
+}
+
+func (c *countingStore) DeleteRecord(ctx context.Context, kind oauth.Kind, sig string) error {
+	c.count("delete " + string(kind))
+	return c.Store.DeleteRecord(ctx, kind, sig)
+}
+
+func (c *countingStore) BeginTx(ctx context.Context) (context.Context, error) {
+	c.count("begin")
+	return c.Store.BeginTx(ctx)
+}
+
 func (c *countingStore) GetRecord(ctx context.Context, kind oauth.Kind, signature string) (oauth.Record, error) {
 	if codeKind(kind) {
 		c.count("read one")
@@ -73,7 +101,8 @@ func (c *countingStore) GetRecords(ctx context.Context, signature string, kinds 
 func TestCodeRecordsTogether(t *testing.T) {
 	srv, st, pending := codeServer(t)
 	code, verifier := approvedCode(t, srv, st, pending)
-	if st.calls["create together"] != 1 || st.calls["create one"] != 0 || len(st.stored) != 3 {
+	if st.calls["use pending"] != 1 || st.calls["create together"] != 0 || st.calls["create one"] != 0 ||
+		st.calls["deactivate pending"] != 0 || len(st.stored) != 3 {
 		t.Errorf("the code's records written: %v, kinds %v", st.calls, st.stored)
 	}
 	for kind, sig := range st.stored {
@@ -87,6 +116,32 @@ func TestCodeRecordsTogether(t *testing.T) {
 	}
 	if st.calls["read together"] != 1 || st.calls["read one"] != 0 {
 		t.Errorf("the code's records read: %v", st.calls)
+	}
+}
+
+// A code's exchange is one write and no transaction: the code used, its
+// PKCE challenge and OpenID request dropped and its tokens stored at once
+// (Store.UseRecord). The exchange after it is refused, and what is left
+// of the code is only the used code.
+func TestCodeExchangedInOneWrite(t *testing.T) {
+	srv, st, pending := codeServer(t)
+	code, verifier := approvedCode(t, srv, st, pending)
+	st.calls = map[string]int{}
+	tokens := exchange(t, srv, code, verifier)
+	if tokens["access_token"] == nil || tokens["id_token"] == nil {
+		t.Fatalf("the exchange: %v", tokens)
+	}
+	want := map[string]int{"read together": 1, "use code": 1}
+	if !maps.Equal(st.calls, want) {
+		t.Errorf("the exchange's calls to the store: %v, want %v", st.calls, want)
+	}
+	sig := code[strings.LastIndexByte(code, '.')+1:]
+	left, err := st.GetRecords(context.Background(), sig, oauth.KindCode, oauth.KindPKCE, oauth.KindOIDC)
+	if err != nil || len(left) != 1 || left[oauth.KindCode].Active {
+		t.Errorf("left of the code: %+v, %v", left, err)
+	}
+	if again := exchange(t, srv, code, verifier); again["error"] != "invalid_grant" {
+		t.Errorf("the code exchanged again: %v", again)
 	}
 }
 

@@ -71,12 +71,12 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		}
 		return err
 	}
-	if err := s.storage.store.DeactivateRecord(tx, KindPending, id); err != nil {
-		return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
-	}
 	if !d.Allow {
 		if d.Err == nil {
 			d.Err = fosite.ErrAccessDenied.WithHint("The citizen refused.")
+		}
+		if err := s.storage.store.DeactivateRecord(tx, KindPending, id); err != nil {
+			return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
 		}
 		if err := s.storage.store.Commit(tx); err != nil {
 			return fail(err, func() { s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err)) })
@@ -99,12 +99,15 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		ar.GrantScope(sc)
 	}
 	// The code, its PKCE challenge and its OpenID request are written
-	// together, in one statement, before the commit; nothing after
-	// waits for a flush.
+	// together, in the statement that uses up the request, before the
+	// commit; nothing after waits for a flush.
 	defer cacheOf(ctx).stopDeferring()
 	resp, err := s.provider.NewAuthorizeResponse(deferCreates(tx), ar, s.citizenSession(ar, d))
 	if err == nil {
-		err = s.storage.flush(tx)
+		err = s.storage.flushUsing(tx, KindPending, id)
+		if errors.Is(err, ErrNotActive) {
+			return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
+		}
 	}
 	if err == nil {
 		err = s.storage.store.Commit(tx)

@@ -40,6 +40,15 @@ func (f *failingCodes) CreateRecords(ctx context.Context, recs []oauth.Record) e
 	return f.Store.CreateRecords(ctx, recs)
 }
 
+func (f *failingCodes) UseRecord(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
+	for _, r := range recs {
+		if r.Kind == oauth.KindCode && f.armed.Load() {
+			return errors.New("disk full")
+		}
+	}
+	return f.Store.UseRecord(ctx, kind, sig, drop, recs)
+}
+
 type noObserver struct{}
 
 func (noObserver) TokenIssued(string)        {}

@@ -33,8 +33,11 @@ type requestCache struct {
 	// of them, and for the code twice, in one exchange.
 	records map[string]map[Kind]Record
 	// deferred are records to create in one write when the transaction
-	// that decides them is about to commit (see fositeStorage.flush).
+	// that decides them is about to commit (see fositeStorage.flushUsing).
 	deferred *[]Record
+	// gone are the code signatures whose PKCE challenge and OpenID
+	// request went with their exchange.
+	gone map[string]bool
 }
 
 type requestCacheKey struct{}
@@ -54,7 +57,7 @@ func (c *requestCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.partners, c.grants, c.unconfirmed, c.changed = map[string]partners.Partner{}, map[string]consent.Grant{}, map[string]int{}, false
-	c.records, c.deferred = map[string]map[Kind]Record{}, nil
+	c.records, c.deferred, c.gone = map[string]map[Kind]Record{}, nil, map[string]bool{}
 }
 
 // deferring keeps rec for flush when creates are deferred.
@@ -114,6 +117,27 @@ func (c *requestCache) keepCodeRecords(signature string, recs map[Kind]Record) {
 	c.mu.Lock()
 	c.records[signature] = recs
 	c.mu.Unlock()
+}
+
+// droppedWith notes that the records of a code that go with its exchange
+// are gone.
+func (c *requestCache) droppedWith(signature string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.gone[signature] = true
+	c.mu.Unlock()
+}
+
+// dropped reports whether a code's records went with its exchange.
+func (c *requestCache) dropped(signature string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone[signature]
 }
 
 // fromReader keeps p, read through the shared reader, as unconfirmed.

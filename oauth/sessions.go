@@ -12,11 +12,30 @@ import (
 // The fosite storage interfaces, one artefact kind at a time: each is a
 // thin wrapper over create, get and the store's record operations.
 
+// BeginTX opens a transaction in the store, or, in a code's exchange,
+// one that writes at its commit (see withExchange).
 func (s *fositeStorage) BeginTX(ctx context.Context) (context.Context, error) {
+	if x, _ := ctx.Value(exchangeKey{}).(*exchange); x.begin() {
+		return deferCreates(ctx), nil
+	}
 	return s.store.BeginTx(ctx)
 }
-func (s *fositeStorage) Commit(ctx context.Context) error   { return s.store.Commit(ctx) }
-func (s *fositeStorage) Rollback(ctx context.Context) error { return s.store.Rollback(ctx) }
+
+func (s *fositeStorage) Commit(ctx context.Context) error {
+	if x := exchangeOf(ctx); x != nil {
+		return s.commitExchange(ctx, x)
+	}
+	return s.store.Commit(ctx)
+}
+
+func (s *fositeStorage) Rollback(ctx context.Context) error {
+	if x := exchangeOf(ctx); x != nil {
+		x.end()
+		cacheOf(ctx).stopDeferring()
+		return nil
+	}
+	return s.store.Rollback(ctx)
+}
 
 // Authorization codes.
 
@@ -44,6 +63,10 @@ func (s *fositeStorage) GetAuthorizeCodeSession(ctx context.Context, code string
 // exchanges of one code at once, the second finds it used here (the first
 // holds it until it commits) and gets errCodeUsedAtOnce.
 func (s *fositeStorage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	if x := exchangeOf(ctx); x != nil {
+		x.use(code) // with the tokens, at the commit
+		return nil
+	}
 	err := s.store.DeactivateRecord(ctx, KindCode, code)
 	if errors.Is(err, ErrNotActive) {
 		return errCodeUsedAtOnce
@@ -171,8 +194,10 @@ func (s *fositeStorage) GetOpenIDConnectSession(ctx context.Context, code string
 }
 
 func (s *fositeStorage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	if err := s.store.DeleteRecord(ctx, KindOIDC, codeSignature(code)); err != nil {
-		return err
+	if !cacheOf(ctx).dropped(codeSignature(code)) { // not gone with the exchange
+		if err := s.store.DeleteRecord(ctx, KindOIDC, codeSignature(code)); err != nil {
+			return err
+		}
 	}
 	if recs, ok := cacheOf(ctx).codeRecords(code); ok && len(recs) > 0 { // one from before the upgrade
 		return s.store.DeleteRecord(ctx, KindOIDC, code)

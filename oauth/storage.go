@@ -187,10 +187,21 @@ func deferCreates(ctx context.Context) context.Context {
 	return ctx
 }
 
-// flush writes the deferred records, in ctx's transaction.
-func (s *fositeStorage) flush(ctx context.Context) error {
-	recs, ok := cacheOf(ctx).takeDeferred()
-	if !ok {
+// flushUsing writes the deferred records in ctx's transaction, using up
+// the active record (kind, signature) in the same statement
+// (Store.UseRecord): ErrNotActive when it is not active.
+func (s *fositeStorage) flushUsing(ctx context.Context, kind Kind, signature string) error {
+	recs, _ := cacheOf(ctx).takeDeferred()
+	err := s.store.UseRecord(ctx, kind, signature, nil, recs)
+	for _, rec := range recs {
+		s.created(ctx, rec, err)
+	}
+	return err
+}
+
+// flushRecords writes recs in ctx's transaction.
+func (s *fositeStorage) flushRecords(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
 		return nil
 	}
 	err := s.store.CreateRecords(ctx, recs)

@@ -70,6 +70,15 @@ type Store interface {
 	// each (its errors), inside a transaction: all or, with the
 	// transaction rolled back, none.
 	CreateRecords(ctx context.Context, recs []Record) error
+	// UseRecord deactivates the active record (kind, signature), deletes
+	// the records of the kinds in drop under the same signature, and
+	// stores create: one write, all of it or nothing. Nothing is written
+	// when the record is not active (ErrNotActive), a record to create has
+	// a partner that changed (ErrPartnerChanged) or a key that is taken
+	// (ErrConflict). Of two concurrent uses of one record exactly one
+	// succeeds. It needs no transaction: a code's exchange is this one
+	// write.
+	UseRecord(ctx context.Context, kind Kind, signature string, drop []Kind, create []Record) error
 	// GetToken returns a token's record with its partner and grant in one
 	// read: a token is checked on every request, so this is the hottest
 	// read of the gateway. Returns ErrNotFound when there is no record.

@@ -67,6 +67,9 @@ func (s *Server) token(r *http.Request) answer {
 		}
 		sess.JKT = jkt
 	}
+	if ar.GetGrantTypes().ExactOne("authorization_code") {
+		ctx = withExchange(ctx)
+	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
 		return fail(ar, err)

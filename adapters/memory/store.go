@@ -217,6 +217,39 @@ func (s *Store) CreateRecords(ctx context.Context, recs []oauth.Record) error {
 	return nil
 }
 
+// UseRecord implements oauth.Store.
+func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	used, ok := s.records[recordKey{kind, signature}]
+	if !ok || !used.Active {
+		return oauth.ErrNotActive
+	}
+	taken := map[recordKey]bool{}
+	for _, r := range create {
+		if p, ok := s.partners[r.ClientID]; r.PartnerVersion != 0 && (!ok || p.Version != r.PartnerVersion || p.Status != partners.StatusActive) {
+			return oauth.ErrPartnerChanged
+		}
+	}
+	for _, r := range create {
+		k := recordKey{r.Kind, r.Signature}
+		if _, ok := s.records[k]; ok || taken[k] {
+			return oauth.ErrConflict
+		}
+		taken[k] = true
+	}
+	used.Active = false
+	s.setRecord(t, used)
+	for _, k := range drop {
+		remove(t, s.records, recordKey{k, signature})
+	}
+	for _, r := range create {
+		r.Request, r.PartnerVersion = slices.Clone(r.Request), 0
+		s.setRecord(t, r)
+	}
+	return nil
+}
+
 // record is a copy of a stored record; the caller holds the lock.
 func (s *Store) record(kind oauth.Kind, signature string) (oauth.Record, error) {
 	r, ok := s.records[recordKey{kind, signature}]

@@ -169,6 +169,58 @@ func (s *Store) CreateRecords(ctx context.Context, recs []oauth.Record) error {
 	return nil
 }
 
+// UseRecord implements oauth.Store in one statement. The records to
+// create are checked against their partners first; the record is used
+// only if they all pass, and the others are written only if it was.
+// A taken key fails the whole statement.
+func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
+	n := len(create)
+	kinds, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	grant, active, exp, body := make([]*string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
+	epoch, version := make([]int32, n), make([]int32, n)
+	for i, r := range create {
+		kinds[i], sig[i], req[i], client[i], active[i], exp[i], body[i] =
+			string(r.Kind), r.Signature, r.RequestID, r.ClientID, r.Active, r.ExpiresAt, nonNil(r.Request)
+		epoch[i], version[i] = int32(r.PartnerEpoch), int32(r.PartnerVersion)
+		if r.GrantID != "" {
+			grant[i] = &create[i].GrantID
+		}
+	}
+	dropped := make([]string, len(drop))
+	for i, k := range drop {
+		dropped[i] = string(k)
+	}
+	var used int
+	var changed bool
+	err := s.q(ctx).QueryRow(ctx, `
+		WITH u AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[],
+				$8::bytea[], $9::int[], $10::int[]) WITH ORDINALITY
+				AS u(kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch, partner_version, n)),
+		changed AS (SELECT 1 FROM u WHERE NOT `+partnerStill+`),
+		used AS (
+			UPDATE oauth_records SET active = false
+			WHERE kind = $11 AND signature = $12 AND active AND NOT EXISTS (SELECT 1 FROM changed)
+			RETURNING 1),
+		dropped AS (
+			DELETE FROM oauth_records WHERE signature = $12 AND kind = ANY($13) AND EXISTS (SELECT 1 FROM used)),
+		ins AS (
+			INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch)
+			SELECT kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch FROM u
+			WHERE EXISTS (SELECT 1 FROM used) ORDER BY n)
+		SELECT (SELECT count(*) FROM used), EXISTS (SELECT 1 FROM changed)`,
+		kinds, sig, req, client, grant, active, exp, body, epoch, version, kind, signature, dropped).Scan(&used, &changed)
+	switch {
+	case err != nil:
+		return translate(err)
+	case changed:
+		return oauth.ErrPartnerChanged
+	case used == 0:
+		return oauth.ErrNotActive
+	}
+	return nil
+}
+
 // DeleteRecord implements oauth.Store.
 func (s *Store) DeleteRecord(ctx context.Context, kind oauth.Kind, signature string) error {
 	_, err := s.q(ctx).Exec(ctx, `DELETE FROM oauth_records WHERE kind = $1 AND signature = $2`, kind, signature)

@@ -85,6 +85,107 @@ func testCodeRecords(t *testing.T, s Store) {
 	}
 }
 
+// A code's exchange is one write: the code used, its PKCE challenge and
+// OpenID request dropped, its tokens stored — all of it, or nothing when
+// the code is used already, a token's partner changed or its key is
+// taken. Of concurrent uses of one code exactly one issues.
+func testUseRecord(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.CreatePartner(ctx, partner("p1", t0), audit("p1", "partner.create")); err != nil {
+		t.Fatal(err)
+	}
+	code := func(sig string) {
+		t.Helper()
+		tx, err := s.BeginTx(ctx)
+		check(t, err)
+		check(t, s.CreateRecords(tx, []oauth.Record{record(oauth.KindCode, sig, "req-"+sig, "p1"),
+			record(oauth.KindPKCE, sig, "req-"+sig, "p1"), record(oauth.KindOIDC, sig, "req-"+sig, "p1")}))
+		check(t, s.Commit(tx))
+	}
+	tokens := func(sig string, version int) []oauth.Record {
+		a, r := record(oauth.KindAccess, "a-"+sig, "req", "p1"), record(oauth.KindRefresh, "r-"+sig, "req", "p1")
+		a.PartnerVersion, r.PartnerVersion = version, version
+		return []oauth.Record{a, r}
+	}
+	left := func(sig string) map[oauth.Kind]oauth.Record {
+		t.Helper()
+		got, err := s.GetRecords(ctx, sig, oauth.KindCode, oauth.KindPKCE, oauth.KindOIDC)
+		check(t, err)
+		return got
+	}
+	issued := func(sig string) bool {
+		_, err := s.GetRecord(ctx, oauth.KindAccess, "a-"+sig)
+		_, rerr := s.GetRecord(ctx, oauth.KindRefresh, "r-"+sig)
+		return err == nil && rerr == nil
+	}
+	drop := []oauth.Kind{oauth.KindPKCE, oauth.KindOIDC}
+
+	code("c1")
+	if err := s.UseRecord(ctx, oauth.KindCode, "c1", drop, tokens("one", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := left("c1"); len(got) != 1 || got[oauth.KindCode].Active || !issued("one") {
+		t.Errorf("after the exchange: %+v, tokens stored %v", got, issued("one"))
+	}
+	if err := s.UseRecord(ctx, oauth.KindCode, "c1", drop, tokens("again", 1)); !errors.Is(err, oauth.ErrNotActive) || issued("again") {
+		t.Errorf("a used code again: %v, tokens stored %v", err, issued("again"))
+	}
+	if err := s.UseRecord(ctx, oauth.KindCode, "none", drop, tokens("none", 1)); !errors.Is(err, oauth.ErrNotActive) {
+		t.Errorf("an unknown code: %v", err)
+	}
+
+	code("c2")
+	for _, tc := range []struct {
+		name   string
+		create []oauth.Record
+		want   error
+	}{
+		{"a partner that changed", tokens("two", 2), oauth.ErrPartnerChanged},
+		{"a taken key", append(tokens("two", 1), record(oauth.KindAccess, "a-one", "req", "p1")), oauth.ErrConflict},
+		{"a key twice", append(tokens("two", 1), tokens("two", 1)[0]), oauth.ErrConflict},
+	} {
+		if err := s.UseRecord(ctx, oauth.KindCode, "c2", drop, tc.create); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if got := left("c2"); len(got) != 3 || !got[oauth.KindCode].Active || issued("two") {
+			t.Errorf("%s: what was written stayed: %+v, tokens stored %v", tc.name, got, issued("two"))
+		}
+	}
+
+	// In a transaction it rolls back with it.
+	tx, err := s.BeginTx(ctx)
+	check(t, err)
+	err = s.UseRecord(tx, oauth.KindCode, "c2", drop, tokens("two", 1))
+	check(t, s.Rollback(tx))
+	check(t, err)
+	if got := left("c2"); len(got) != 3 || !got[oauth.KindCode].Active || issued("two") {
+		t.Errorf("after the rollback: %+v, tokens stored %v", got, issued("two"))
+	}
+
+	code("c3")
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Go(func() { errs[i] = s.UseRecord(ctx, oauth.KindCode, "c3", drop, tokens(fmt.Sprint("race", i), 1)) })
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, oauth.ErrNotActive):
+			t.Errorf("use %d: %v", i, err)
+		}
+		if issued(fmt.Sprint("race", i)) != (err == nil) {
+			t.Errorf("use %d: %v, but its tokens stored %v", i, err, issued(fmt.Sprint("race", i)))
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d concurrent uses of one code issued tokens, want 1", won)
+	}
+}
+
 // Records created at once, as many token requests do, are each stored;
 // of several with one key exactly one is, and the others conflict.
 func testRecordsCreatedAtOnce(t *testing.T, s Store) {

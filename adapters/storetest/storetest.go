@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"TokenWithPartnerAndGrant", testTokenWithPartnerAndGrant},
 		{"RecordOnlyForThePartnerItWasDecidedOn", testRecordPartnerCondition},
 		{"RecordsCreatedAtOnce", testRecordsCreatedAtOnce},
+		{"RecordUsedOnceWithWhatItIssues", testUseRecord},
 		{"TxRollback", testTxRollback},
 		{"TxCommit", testTxCommit},
 		{"SigningKeyOnce", testSigningKeyOnce},
