@@ -2,10 +2,10 @@ package oauth_test
 
 import (
 	"context"
-	"maps"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http/httptest"
 	"net/url"
 	"strings"
