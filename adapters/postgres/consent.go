@@ -160,39 +160,58 @@ func updateChallenge(ctx context.Context, q querier, c consent.Challenge) error 
 	return nil
 }
 
-// ApproveChallenge implements consent.Store.
+// ApproveChallenge implements consent.Store. One statement takes the
+// lock on the citizen and partner (see ReplaceGrants, which in the same
+// transaction then does not ask again), marks the challenge used, and
+// writes the grant, its consent's history row and the citizen's notice.
 func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
+	e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
+	e.Lang = c.Lang
+	detail, err := json.Marshal(e.Grant)
+	if err != nil {
+		return err
+	}
+	n := consent.Notices([]consent.AccessEvent{e})[0]
 	return s.inTx(ctx, func(q querier) error {
-		if err := updateChallenge(ctx, q, c); err != nil {
-			return err
-		}
-		// The grant, its consent's history row and the citizen's notice of
-		// it, in one statement.
-		e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
-		e.Lang = c.Lang
-		detail, err := json.Marshal(e.Grant)
-		if err != nil {
-			return err
-		}
-		n := consent.Notices([]consent.AccessEvent{e})[0]
-		_, err = q.Exec(ctx, `WITH g AS (
+		var used int
+		err := q.QueryRow(ctx, `WITH l AS (SELECT pg_advisory_xact_lock(`+grantsLock+`) AS locked),
+			c AS (
+				UPDATE otp_challenges SET documents = $19, days = $20, code_hash = $21, attempts = $22, resends = $23,
+					status = $24, sent_at = $25, expires_at = $26, version = version + 1
+				WHERE id = $18 AND version = $27 AND EXISTS (SELECT 1 FROM l)
+				RETURNING id),
+			g AS (
 				INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
 					expires_at, terms_version, challenge_id, status, holders, terms_digest, method, terms_told)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $8) RETURNING id, citizen, partner_id, created_at),
+				SELECT $3, $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $8 FROM c
+				RETURNING id, citizen, partner_id, created_at),
 			h AS (INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom, detail)
-				SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g)
-			INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, status, next_attempt_at, created_at)
-			SELECT $14, partner_id, id, $15, citizen, $16, 'pending', created_at, created_at FROM g
-			ON CONFLICT (id) DO NOTHING`,
-			g.ID, string(g.Citizen), g.PartnerID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
+				SELECT created_at, citizen, citizen, partner_id, id, '', 'consent', '', $13::jsonb FROM g),
+			o AS (INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, status, next_attempt_at, created_at)
+				SELECT $14, partner_id, id, $15, citizen, $16, 'pending', created_at, created_at FROM g
+				ON CONFLICT (id) DO NOTHING)
+			SELECT count(*) FROM c`,
+			string(g.Citizen), g.PartnerID, g.ID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
 			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail),
-			n.ID, n.Kind, n.Lang, g.Method.OrDefault())
+			n.ID, n.Kind, n.Lang, g.Method.OrDefault(),
+			c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status, c.SentAt, c.ExpiresAt, c.Version).Scan(&used)
 		if err != nil {
 			return translate(err)
 		}
+		if used == 0 {
+			return consent.ErrStale
+		}
+		took(ctx, grantsLockKey(g))
 		return insertOutbox(ctx, q, outbox)
 	})
 }
+
+// grantsLock is the advisory lock on a citizen's ($1) grants for a
+// partner ($2): approvals, and the replacements that follow them, take
+// it in turn.
+const grantsLock = `hashtextextended('grants|' || $1 || '|' || $2, 0)`
+
+func grantsLockKey(g consent.Grant) string { return string(g.Citizen) + "|" + g.PartnerID }
 
 // ChangeGrant implements consent.Store.
 func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.Grant, action consent.GrantAction, at time.Time, outbox []consent.OutboxEntry) error {

@@ -28,6 +28,7 @@ func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Gran
 // ReplaceGrants implements consent.Store. The lock on the citizen and
 // partner is taken before the statement that reads their grants, so of
 // two approvals at once the later sees, and ends, the earlier's grant.
+// A transaction that approved g holds it already (ApproveChallenge).
 func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time) ([]consent.Grant, error) {
 	var out []consent.Grant
 	err := s.inTx(ctx, func(q querier) error {
@@ -35,16 +36,20 @@ func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time
 		// trip: each statement takes its snapshot when it starts, so the
 		// update sees what committed while it waited.
 		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('grants|' || $1 || '|' || $2, 0))`, string(g.Citizen), g.PartnerID)
+		if !holds(ctx, grantsLockKey(g)) {
+			b.Queue(`SELECT pg_advisory_xact_lock(`+grantsLock+`)`, string(g.Citizen), g.PartnerID)
+		}
 		b.Queue(`UPDATE grants SET status = 'revoked', status_changed_at = $5, status_by = 'replaced',
 			status_reason = 'replaced by grant ' || $3
 			WHERE citizen = $1 AND partner_id = $2 AND status = 'active' AND id <> $3
 				AND (terms_version <> $4 OR holders && $6 OR (cardinality(holders) = 0 AND citizen = ANY($6)))
 			RETURNING `+grantColumns, string(g.Citizen), g.PartnerID, g.ID, g.TermsVersion, at, iinStrings(g.Holders))
 		res := q.SendBatch(ctx, b)
-		if _, err := res.Exec(); err != nil {
-			_ = res.Close()
-			return translate(err)
+		if b.Len() == 2 {
+			if _, err := res.Exec(); err != nil {
+				_ = res.Close()
+				return translate(err)
+			}
 		}
 		rows, err := res.Query()
 		if err == nil {

@@ -216,7 +216,39 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return nil, failed(ctx, err)
 	}
-	return context.WithValue(ctx, txKey{}, tx), nil
+	return context.WithValue(context.WithValue(ctx, txKey{}, tx), locksKey{}, &heldLocks{}), nil
+}
+
+// heldLocks are the advisory locks a transaction opened by BeginTx holds,
+// by key: a statement that needs one it holds already does not ask again.
+type heldLocks struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+type locksKey struct{}
+
+// took notes that the context's transaction holds the lock on key.
+func took(ctx context.Context, key string) {
+	if h, ok := ctx.Value(locksKey{}).(*heldLocks); ok {
+		h.mu.Lock()
+		if h.keys == nil {
+			h.keys = map[string]bool{}
+		}
+		h.keys[key] = true
+		h.mu.Unlock()
+	}
+}
+
+// holds reports whether the context's transaction holds the lock on key.
+func holds(ctx context.Context, key string) bool {
+	h, ok := ctx.Value(locksKey{}).(*heldLocks)
+	if !ok {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.keys[key]
 }
 
 // Commit implements oauth.Store.
