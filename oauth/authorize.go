@@ -33,6 +33,12 @@ type Pending struct {
 	ExpiresAt time.Time
 	// Params are the request's other parameters (purpose, grant_days, …).
 	Params url.Values
+	// Carried is the request sealed for the browser to carry between the
+	// consent pages and hand back to PendingRequest; empty when it is too
+	// long to carry.
+	Carried string
+
+	rec *Record // as stored, when it was read or made here
 }
 
 // Decision is the citizen's answer to a pending authorization request.
@@ -132,14 +138,16 @@ func (s *Server) authorize(r *http.Request) answer {
 	if err := s.rehearse(ctx, ar); err != nil {
 		return fail(ar, err)
 	}
-	if err := s.keepPending(ctx, r, id, ar); err != nil {
+	rec, err := s.keepPending(ctx, r, id, ar)
+	if err != nil {
 		return fail(ar, err)
 	}
 	p := pending(id, ar)
+	p.rec, p.Carried = &rec, s.carry(rec)
 	return func(w http.ResponseWriter) {
 		// The consent prompt answers the browser itself, with no iss.
 		if d, decided := s.consent.Prompt(w, r, p); decided {
-			if err := s.Finish(w, r, id, func(context.Context) (Decision, error) { return d, nil }); err != nil {
+			if err := s.Finish(w, r, p, func(context.Context) (Decision, error) { return d, nil }); err != nil {
 				s.authorizeError(ctx, &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}, ar, err)
 			}
 		}
@@ -187,28 +195,30 @@ func (s *Server) stale(ctx context.Context) bool {
 // the pushed request_uri it came from, if any, in the same transaction:
 // of two uses of one request_uri, one waits and the other gets
 // invalid_request_uri; a request decided again finds it unused.
-func (s *Server) keepPending(ctx context.Context, r *http.Request, id string, ar fosite.AuthorizeRequester) error {
+func (s *Server) keepPending(ctx context.Context, r *http.Request, id string, ar fosite.AuthorizeRequester) (Record, error) {
 	uri := r.Form.Get("request_uri")
 	if !strings.HasPrefix(uri, parRequestURIBase) {
-		if err := s.storage.create(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext); err != nil {
-			return fosite.ErrServerError.WithWrap(err)
+		rec, err := s.storage.createRecord(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext)
+		if err != nil {
+			return Record{}, fosite.ErrServerError.WithWrap(err)
 		}
-		return nil
+		return rec, nil
 	}
 	tx, err := s.storage.store.BeginTx(ctx)
 	if err != nil {
-		return err
+		return Record{}, err
 	}
 	defer func() { _ = s.storage.store.Rollback(tx) }()
 	if err := s.storage.store.DeactivateRecord(tx, KindPAR, uri); errors.Is(err, ErrNotActive) {
-		return fosite.ErrInvalidRequestURI.WithHint("The request_uri has already been used.")
+		return Record{}, fosite.ErrInvalidRequestURI.WithHint("The request_uri has already been used.")
 	} else if err != nil {
-		return err
+		return Record{}, err
 	}
-	if err := s.storage.create(tx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext); err != nil {
-		return fosite.ErrServerError.WithWrap(err)
+	rec, err := s.storage.createRecord(tx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext)
+	if err != nil {
+		return Record{}, fosite.ErrServerError.WithWrap(err)
 	}
-	return s.storage.store.Commit(tx)
+	return rec, s.storage.store.Commit(tx)
 }
 
 // rehearse runs, before anybody is asked, every check fosite makes when

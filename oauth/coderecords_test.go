@@ -85,6 +85,7 @@ func (c *countingStore) GetRecord(ctx context.Context, kind oauth.Kind, signatur
 	if codeKind(kind) {
 		c.count("read one")
 	}
+	c.count("read " + string(kind))
 	return c.Store.GetRecord(ctx, kind, signature)
 }
 
@@ -205,7 +206,7 @@ func approvedCode(t *testing.T, srv *oauth.Server, st *countingStore, pending *s
 		t.Fatal(err)
 	}
 	rec = httptest.NewRecorder()
-	err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/x/otp", nil), *pending, func(ctx context.Context) (oauth.Decision, error) {
+	err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/x/otp", nil), oauth.Pending{ID: *pending}, func(ctx context.Context) (oauth.Decision, error) {
 		c.Status = consent.ChallengeUsed
 		g := consent.Grant{ID: "g1", Citizen: "850315300128", PartnerID: "bank", Documents: []consent.DocumentType{"id_card"},
 			ChallengeID: "c1", Status: consent.GrantActive, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}

@@ -30,7 +30,8 @@ import (
 // an error) or an error of its own, and returns nil. A request is
 // answered once; an unknown or expired one gets an error without a
 // redirect, since there is no validated place to send it.
-func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decide func(ctx context.Context) (Decision, error)) error {
+func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decide func(ctx context.Context) (Decision, error)) error {
+	id := p.ID
 	// The partner is read from the store: the request is checked against
 	// it as it is now, and the code stored only while it stays so.
 	r = r.WithContext(partners.Fresh(withRequestCache(r.Context())))
@@ -53,7 +54,14 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, id string, decid
 		return fail(err, func() { s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err)) })
 	}
 	defer func() { _ = s.storage.store.Rollback(tx) }()
-	ar, err := s.storage.getAuthorize(tx, KindPending, id)
+	// A request read by PendingRequest (or carried by the browser) is
+	// not read again: it is used up below only while it is active.
+	var ar *fosite.AuthorizeRequest
+	if p.rec != nil {
+		ar, err = s.storage.authorizeFrom(tx, *p.rec)
+	} else {
+		ar, err = s.storage.getAuthorize(tx, KindPending, id)
+	}
 	if err == nil {
 		err = stillAllowed(ar)
 	}
@@ -167,14 +175,30 @@ func (s *Server) citizenSession(ar fosite.AuthorizeRequester, d Decision) *Sessi
 	return sess
 }
 
-// PendingRequest returns a pending authorization request that has not been
-// answered and has not expired; fosite.ErrNotFound otherwise.
-func (s *Server) PendingRequest(ctx context.Context, id string) (Pending, error) {
-	ar, err := s.storage.getAuthorize(ctx, KindPending, id)
+// PendingRequest returns a pending authorization request that has not
+// expired; fosite.ErrNotFound otherwise. carried is what the browser
+// carries of it (Pending.Carried), if anything: then the store is not
+// read, and the request may have been answered meanwhile, which Finish
+// finds. Otherwise the store is read, and an answered request is not
+// found either.
+func (s *Server) PendingRequest(ctx context.Context, id, carried string) (Pending, error) {
+	rec, ok := s.carried(id, carried)
+	if !ok {
+		var err error
+		if rec, err = s.storage.store.GetRecord(ctx, KindPending, id); errors.Is(err, ErrNotFound) {
+			return Pending{}, fosite.ErrNotFound
+		} else if err != nil {
+			return Pending{}, err
+		}
+		carried = ""
+	}
+	ar, err := s.storage.authorizeFrom(ctx, rec)
 	if err != nil {
 		return Pending{}, err
 	}
-	return pending(id, ar), nil
+	p := pending(id, ar)
+	p.rec, p.Carried = &rec, carried
+	return p, nil
 }
 
 func pending(id string, ar fosite.AuthorizeRequester) Pending {

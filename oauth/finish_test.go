@@ -103,7 +103,7 @@ func TestFinishKeepsNoGrantWithoutACode(t *testing.T) {
 	}
 	st.armed.Store(true)
 	rec := httptest.NewRecorder()
-	if err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/"+id+"/otp", nil), id, grant); err != nil {
+	if err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/"+id+"/otp", nil), oauth.Pending{ID: id}, grant); err != nil {
 		t.Fatal(err)
 	}
 	if loc := rec.Header().Get("Location"); strings.Contains(loc, "code=") {
@@ -112,13 +112,13 @@ func TestFinishKeepsNoGrantWithoutACode(t *testing.T) {
 	if _, err := st.GetGrant(context.Background(), "g1"); !errors.Is(err, consent.ErrGrantNotFound) {
 		t.Errorf("a grant is left without a code: %v", err)
 	}
-	if _, err := srv.PendingRequest(context.Background(), id); err != nil {
+	if _, err := srv.PendingRequest(context.Background(), id, ""); err != nil {
 		t.Errorf("the request was used up by a failed answer: %v", err)
 	}
 
 	st.armed.Store(false)
 	rec = httptest.NewRecorder()
-	if err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/"+id+"/otp", nil), id, grant); err != nil {
+	if err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/"+id+"/otp", nil), oauth.Pending{ID: id}, grant); err != nil {
 		t.Fatal(err)
 	}
 	if loc := rec.Header().Get("Location"); !strings.Contains(loc, "code=") {
@@ -135,7 +135,7 @@ func TestFinishKeepsARefusalsWrites(t *testing.T) {
 	srv, st, id := setupServer(t)
 	wrong := errors.New("wrong code")
 	rec := httptest.NewRecorder()
-	err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/"+id+"/otp", nil), id, func(ctx context.Context) (oauth.Decision, error) {
+	err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/"+id+"/otp", nil), oauth.Pending{ID: id}, func(ctx context.Context) (oauth.Decision, error) {
 		return oauth.Decision{}, errors.Join(wrong, st.Hit(ctx, "tries", 5, time.Hour, time.Now()))
 	})
 	if !errors.Is(err, wrong) || rec.Body.Len() != 0 || rec.Header().Get("Location") != "" {
@@ -144,7 +144,7 @@ func TestFinishKeepsARefusalsWrites(t *testing.T) {
 	if err := st.Hit(context.Background(), "tries", 1, time.Hour, time.Now()); err == nil {
 		t.Error("what the refusing decide wrote was rolled back")
 	}
-	if _, err := srv.PendingRequest(context.Background(), id); err != nil {
+	if _, err := srv.PendingRequest(context.Background(), id, ""); err != nil {
 		t.Errorf("a refusal used the request up: %v", err)
 	}
 }

@@ -119,7 +119,7 @@ func TestFinishGrantsWhatAMergeKept(t *testing.T) {
 		rec := httptest.NewRecorder()
 		srv.Authorize(rec, httptest.NewRequest("GET", oauth.PathAuthorize+"?"+bankRequest(url.Values{"grant_id": {"g-bank"}, "grant_management_action": {"merge"}}).Encode(), nil))
 		rec = httptest.NewRecorder()
-		err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/x/otp", nil), *pending, func(context.Context) (oauth.Decision, error) {
+		err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/x/otp", nil), oauth.Pending{ID: *pending}, func(context.Context) (oauth.Decision, error) {
 			return oauth.Decision{Allow: true, Citizen: "850315300128", GrantID: "g-bank", Kept: kept,
 				Scopes: append([]string{"openid", "documents:id_card", "documents:diploma"}, extra...)}, nil
 		})

@@ -132,12 +132,18 @@ func (s *fositeStorage) SetClientAssertionJWT(ctx context.Context, jti string, e
 // create stores req under (kind, signature), expiring when the session says
 // the artefact of type use expires.
 func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string, req fosite.Requester, use fosite.TokenType) error {
+	_, err := s.createRecord(ctx, kind, signature, req, use)
+	return err
+}
+
+// createRecord is create, returning the record it stored.
+func (s *fositeStorage) createRecord(ctx context.Context, kind Kind, signature string, req fosite.Requester, use fosite.TokenType) (Record, error) {
 	if ctx.Value(rehearsalKey{}) != nil {
-		return nil // a rehearsal keeps nothing (see Server.rehearse)
+		return Record{}, nil // a rehearsal keeps nothing (see Server.rehearse)
 	}
 	data, err := encodeRequest(req, kind)
 	if err != nil {
-		return err
+		return Record{}, err
 	}
 	exp := req.GetSession().GetExpiresAt(use)
 	if exp.IsZero() {
@@ -158,11 +164,11 @@ func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string,
 		rec.PartnerVersion, rec.PartnerEpoch = c.p.Version, c.p.Epoch
 	}
 	if cacheOf(ctx).deferring(rec) {
-		return nil // written by flush, with the others
+		return rec, nil // written by flush, with the others
 	}
 	err = s.store.CreateRecord(ctx, rec)
 	s.created(ctx, rec, err)
-	return err
+	return rec, err
 }
 
 // created notes what storing rec said of its partner.
@@ -306,6 +312,13 @@ func (s *fositeStorage) getAuthorize(ctx context.Context, kind Kind, signature s
 	if err != nil {
 		return nil, err
 	}
+	return s.authorizeFrom(ctx, rec)
+}
+
+// authorizeFrom rebuilds the authorization request of rec, unless it
+// was used, has expired or its partner was suspended since.
+func (s *fositeStorage) authorizeFrom(ctx context.Context, rec Record) (*fosite.AuthorizeRequest, error) {
+	kind := rec.Kind
 	if !rec.Active || !rec.ExpiresAt.After(s.now()) {
 		return nil, fosite.ErrNotFound.WithDebug("the request expired or was used")
 	}

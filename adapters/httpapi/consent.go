@@ -25,11 +25,14 @@ import (
 type Authorizations interface {
 	// PendingRequest returns an authorization request still waiting for
 	// the citizen, or an error when it is unknown, expired or answered.
-	PendingRequest(ctx context.Context, id string) (oauth.Pending, error)
+	// carried is what the browser carries of it (oauth.Pending.Carried):
+	// then the store is not read, and an answered request is found
+	// answered only by Finish.
+	PendingRequest(ctx context.Context, id, carried string) (oauth.Pending, error)
 	// Finish answers the partner with decide's decision, made inside the
 	// transaction that issues the code (so no grant exists without one).
 	// When decide fails it returns decide's error and writes nothing.
-	Finish(w http.ResponseWriter, r *http.Request, id string, decide func(ctx context.Context) (oauth.Decision, error)) error
+	Finish(w http.ResponseWriter, r *http.Request, p oauth.Pending, decide func(ctx context.Context) (oauth.Decision, error)) error
 }
 
 // deny is the citizen's refusal.
@@ -51,15 +54,36 @@ type Consents interface {
 
 // ConsentRedirect is the oauth.Consent of the gateway: it sends the
 // citizen's browser to the consent pages, which finish the request later.
-type ConsentRedirect struct{}
+type ConsentRedirect struct {
+	Secure bool // cookies only over https
+}
 
-// Prompt implements oauth.Consent.
-func (ConsentRedirect) Prompt(w http.ResponseWriter, r *http.Request, p oauth.Pending) (oauth.Decision, bool) {
+// Prompt implements oauth.Consent. The browser carries the request to
+// its pages in a cookie of their own path (see oauth.Pending.Carried).
+func (cr ConsentRedirect) Prompt(w http.ResponseWriter, r *http.Request, p oauth.Pending) (oauth.Decision, bool) {
+	if p.Carried != "" {
+		http.SetCookie(w, carrierCookie(p, p.Carried, cr.Secure))
+	}
 	http.Redirect(w, r, "/consent/"+url.PathEscape(p.ID), http.StatusSeeOther)
 	return oauth.Decision{}, false
 }
 
-const sessionCookie = "kelisim_consent"
+const (
+	sessionCookie = "kelisim_consent"
+	// requestCookie carries a pending request between its pages.
+	requestCookie = "kelisim_request"
+)
+
+// carrierCookie carries value for request p's pages, until p expires;
+// an empty value ends it.
+func carrierCookie(p oauth.Pending, value string, secure bool) *http.Cookie {
+	c := &http.Cookie{Name: requestCookie, Value: value, Path: "/consent/" + url.PathEscape(p.ID), HttpOnly: true,
+		Secure: secure, SameSite: http.SameSiteLaxMode, MaxAge: -1}
+	if value != "" {
+		c.MaxAge = max(1, int(time.Until(p.ExpiresAt).Seconds()))
+	}
+	return c
+}
 
 type consentPages struct {
 	*pages
@@ -72,6 +96,7 @@ type consentPages struct {
 // request is one pending authorization as the pages see it.
 type request struct {
 	consent.Request
+	pending   oauth.Pending
 	uiLocales string
 	partner   partners.Partner
 }
@@ -82,7 +107,8 @@ var errRequestGone = consent.NewError(consent.KindNotFound, "err_request_gone", 
 
 func (p *consentPages) load(c *gin.Context) (*request, *consent.Localizer, bool) {
 	ctx := c.Request.Context()
-	pend, err := p.auth.PendingRequest(ctx, c.Param("id"))
+	carried, _ := c.Cookie(requestCookie)
+	pend, err := p.auth.PendingRequest(ctx, c.Param("id"), carried)
 	l := p.localizer(c, pend.UILocales)
 	var partner partners.Partner
 	if err == nil {
@@ -112,14 +138,28 @@ func (p *consentPages) load(c *gin.Context) (*request, *consent.Localizer, bool)
 			req.Changing(g)
 		}
 	}
-	return &request{Request: req, uiLocales: pend.UILocales, partner: partner}, l, true
+	return &request{Request: req, pending: pend, uiLocales: pend.UILocales, partner: partner}, l, true
+}
+
+// finish answers req with decide's decision (see Authorizations.Finish).
+// Once it is answered, the browser stops carrying it; while it is not
+// (decide failed, or the store could not be reached), it carries on.
+func (p *consentPages) finish(c *gin.Context, req *request, decide func(ctx context.Context) (oauth.Decision, error)) error {
+	if req.pending.Carried != "" {
+		http.SetCookie(c.Writer, carrierCookie(req.pending, "", p.cfg.Secure))
+	}
+	err := p.auth.Finish(c.Writer, c.Request, req.pending, decide)
+	if err != nil && req.pending.Carried != "" {
+		http.SetCookie(c.Writer, carrierCookie(req.pending, req.pending.Carried, p.cfg.Secure))
+	}
+	return err
 }
 
 // grantGone answers the partner that the grant its request changes is no
 // longer there to change (FAPI Grant Management's invalid_grant_id): the
 // browser goes back to it.
 func (p *consentPages) grantGone(c *gin.Context, req *request, l *consent.Localizer) {
-	err := p.auth.Finish(c.Writer, c.Request, req.ID, func(context.Context) (oauth.Decision, error) {
+	err := p.finish(c, req, func(context.Context) (oauth.Decision, error) {
 		return oauth.Decision{Err: oauth.ErrInvalidGrantID}, nil
 	})
 	if err != nil {
@@ -214,7 +254,7 @@ func (p *consentPages) start(c *gin.Context) {
 	}
 	session, _ := c.Cookie(sessionCookie)
 	if c.PostForm("decision") == "deny" {
-		if err := p.auth.Finish(c.Writer, c.Request, req.ID, deny); err != nil {
+		if err := p.finish(c, req, deny); err != nil {
 			p.fail(c, l, err)
 		}
 		return
@@ -271,7 +311,7 @@ func (p *consentPages) answering(c *gin.Context) (req *request, l *consent.Local
 		return nil, nil, "", consent.Challenge{}, false
 	}
 	if c.PostForm("decision") == "deny" {
-		if err := p.auth.Finish(c.Writer, c.Request, req.ID, deny); err != nil {
+		if err := p.finish(c, req, deny); err != nil {
 			p.fail(c, l, err)
 		}
 		return nil, nil, "", consent.Challenge{}, false
@@ -424,7 +464,7 @@ func (p *consentPages) answer(c *gin.Context) {
 // signature, verified before), and finishes the authorization request.
 func (p *consentPages) approve(c *gin.Context, req *request, l *consent.Localizer, v view, session string, ch consent.Challenge, code string,
 	docs []consent.DocumentType, days int, holders []int) {
-	err := p.auth.Finish(c.Writer, c.Request, req.ID, func(ctx context.Context) (oauth.Decision, error) {
+	err := p.finish(c, req, func(ctx context.Context) (oauth.Decision, error) {
 		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: ch.ID, Session: session, Read: &ch,
 			Code: code, Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders(),
 			Change: req.Change, Action: req.Action, Allowed: req.partner.Documents})

@@ -66,7 +66,12 @@ func (fakeOAuth) JWKS(w http.ResponseWriter, _ *http.Request)       { w.WriteHea
 // fakeAuth knows one pending request, "req1", from "bank".
 type fakeAuth struct{ *state }
 
-func (a fakeAuth) PendingRequest(_ context.Context, id string) (oauth.Pending, error) {
+func (a fakeAuth) PendingRequest(_ context.Context, id, carried string) (oauth.Pending, error) {
+	if carried != "" {
+		a.mu.Lock()
+		a.calls = append(a.calls, "carried:"+carried)
+		a.mu.Unlock()
+	}
 	params := url.Values{"grant_days": {"30"}, "purpose": {"a loan"}}
 	switch id {
 	case "req1":
@@ -77,10 +82,10 @@ func (a fakeAuth) PendingRequest(_ context.Context, id string) (oauth.Pending, e
 		return oauth.Pending{}, oauth.ErrNotFound
 	}
 	return oauth.Pending{ID: id, ClientID: "bank", Scopes: []string{"openid", "documents:id_card", "documents:diploma"},
-		ExpiresAt: time.Now().Add(10 * time.Minute), Params: params}, nil
+		ExpiresAt: time.Now().Add(10 * time.Minute), Params: params, Carried: carried}, nil
 }
 
-func (a fakeAuth) Finish(w http.ResponseWriter, r *http.Request, _ string, decide func(context.Context) (oauth.Decision, error)) error {
+func (a fakeAuth) Finish(w http.ResponseWriter, r *http.Request, _ oauth.Pending, decide func(context.Context) (oauth.Decision, error)) error {
 	d, err := decide(r.Context())
 	if err != nil {
 		return err

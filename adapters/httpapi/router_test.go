@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
 )
 
 // formSession opens page path and returns its cookies and CSRF token.
@@ -102,6 +106,59 @@ func TestConsentFormStaysWithinTheRequest(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !g.called("finish:allow") {
 		t.Errorf("the right code: %d", resp.StatusCode)
 	}
+}
+
+// The browser carries its pending request to the consent pages in a
+// cookie of their own path, only over https from an https issuer, and
+// hands it back on each page. It stops carrying it once the request is
+// answered; while a wrong code keeps it open, it carries on.
+func TestConsentRequestCarriedByTheBrowser(t *testing.T) {
+	rec := httptest.NewRecorder()
+	p := oauth.Pending{ID: "req1", Carried: "sealed-request", ExpiresAt: time.Now().Add(10 * time.Minute)}
+	httpapi.ConsentRedirect{Secure: true}.Prompt(rec, httptest.NewRequest("GET", "/oauth2/auth", nil), p)
+	c := carrier(rec.Result().Cookies())
+	if c == nil || c.Value != "sealed-request" || c.Path != "/consent/req1" || !c.HttpOnly || !c.Secure ||
+		c.SameSite != http.SameSiteLaxMode || c.MaxAge < 590 || c.MaxAge > 600 {
+		t.Errorf("the carrier: %+v", c)
+	}
+	if loc := rec.Header().Get("Location"); loc != "/consent/req1" {
+		t.Errorf("sent to %q", loc)
+	}
+	rec = httptest.NewRecorder()
+	p.Carried = ""
+	httpapi.ConsentRedirect{}.Prompt(rec, httptest.NewRequest("GET", "/oauth2/auth", nil), p)
+	if c := carrier(rec.Result().Cookies()); c != nil {
+		t.Errorf("a request too long to carry is carried: %+v", c)
+	}
+
+	g := newGateway(t, "https://kelisim.test")
+	h, token := g.formSession(t, "/consent/req1")
+	h.Add("Cookie", "kelisim_request=sealed-request")
+	form := url.Values{"csrf": {token}, "challenge": {"ch1"}, "otp": {"000000"}, "doc": {"id_card"}, "days": {"30"}}
+	g.fail(&consent.WrongCodeError{AttemptsLeft: 2})
+	resp, _ := g.do(t, "POST", "/consent/req1/otp", strings.NewReader(form.Encode()), h)
+	if !g.called("carried:sealed-request") {
+		t.Error("the page did not hand back what the browser carries")
+	}
+	if c := carrier(resp.Cookies()); resp.StatusCode != http.StatusBadRequest || (c != nil && c.Value != "sealed-request") {
+		t.Errorf("after a wrong code: %d, carrier %+v", resp.StatusCode, c)
+	}
+	g.fail(nil)
+	resp, _ = g.do(t, "POST", "/consent/req1/otp", strings.NewReader(form.Encode()), h)
+	if c := carrier(resp.Cookies()); resp.StatusCode != http.StatusSeeOther || c == nil || c.MaxAge >= 0 || c.Path != "/consent/req1" {
+		t.Errorf("after the answer: %d, carrier %+v", resp.StatusCode, c)
+	}
+}
+
+// carrier is the last cookie named kelisim_request, as a browser keeps it.
+func carrier(cookies []*http.Cookie) *http.Cookie {
+	var out *http.Cookie
+	for _, c := range cookies {
+		if c.Name == "kelisim_request" {
+			out = c
+		}
+	}
+	return out
 }
 
 // Every answer carries the security headers; pages a stricter policy and

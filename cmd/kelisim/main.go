@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	g, err := newGateway(ctx, &cfg, wiring{consent: httpapi.ConsentRedirect{}, now: time.Now, stdout: stdout, stderr: stderr})
+	g, err := newGateway(ctx, &cfg, wiring{consent: httpapi.ConsentRedirect{Secure: strings.HasPrefix(cfg.Issuer, "https://")}, now: time.Now, stdout: stdout, stderr: stderr})
 	if err != nil {
 		public.Close()
 		metrics.Close()

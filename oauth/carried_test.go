@@ -1,0 +1,145 @@
+package oauth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/kelisim/kelisim/adapters/memory"
+	"github.com/kelisim/kelisim/consent"
+	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
+)
+
+// keeping leaves every request for the test to finish, and keeps it as
+// the browser gets it.
+type keeping struct{ p *oauth.Pending }
+
+func (k keeping) Prompt(rw http.ResponseWriter, _ *http.Request, p oauth.Pending) (oauth.Decision, bool) {
+	*k.p = p
+	rw.WriteHeader(http.StatusAccepted)
+	return oauth.Decision{}, false
+}
+
+// The browser carries its pending request between the consent pages: the
+// pages and the answer take it from what the browser hands back, not from
+// the store. What was altered, carried for another request or has expired
+// is not believed. A request answered already is found answered when it is
+// answered again, though the browser still carries it.
+func TestPendingRequestCarried(t *testing.T) {
+	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	var kept oauth.Pending
+	srv := newTestServer(t, st, oauth.Config{Consent: keeping{&kept}, Now: now, ConsentLifespan: 10 * time.Minute},
+		partners.Partner{ID: "bank", Registration: partners.Registration{
+			ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
+			Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
+	ask := func() oauth.Pending {
+		t.Helper()
+		kept = oauth.Pending{}
+		q := url.Values{"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {"https://bank.example/cb"},
+			"scope": {"openid documents:id_card"}, "state": {"state-1234567890"}, "login_hint": {"850315300128"},
+			"code_challenge": {strings.Repeat("c", 43)}, "code_challenge_method": {"S256"}}
+		rec := httptest.NewRecorder()
+		srv.Authorize(rec, httptest.NewRequest("GET", oauth.PathAuthorize+"?"+q.Encode(), nil))
+		if kept.ID == "" || kept.Carried == "" || len(kept.Carried) > oauth.MaxCarried {
+			t.Fatalf("authorize: %d, carried %d bytes", rec.Code, len(kept.Carried))
+		}
+		return kept
+	}
+	ctx := context.Background()
+	first, second := ask(), ask()
+	if strings.Contains(first.Carried, "850315300128") {
+		t.Error("the browser can read what it carries")
+	}
+
+	tampered := []byte(first.Carried)
+	tampered[len(tampered)/2] ^= 1
+	for _, tc := range []struct {
+		name    string
+		carried string
+		reads   int
+	}{
+		{"as carried", first.Carried, 0},
+		{"altered", string(tampered), 1},
+		{"carried for another request", second.Carried, 1},
+		{"nothing carried", "", 1},
+	} {
+		st.calls = map[string]int{}
+		p, err := srv.PendingRequest(ctx, first.ID, tc.carried)
+		if err != nil || p.ClientID != "bank" || p.LoginHint != "850315300128" || !slices.Equal(p.Scopes, []string{"openid", "documents:id_card"}) {
+			t.Errorf("%s: %+v, %v", tc.name, p, err)
+		}
+		if st.calls["read pending"] != tc.reads {
+			t.Errorf("%s: the store read %d times, want %d", tc.name, st.calls["read pending"], tc.reads)
+		}
+		if believed := p.Carried != ""; believed != (tc.reads == 0) {
+			t.Errorf("%s: carried on %v", tc.name, believed)
+		}
+	}
+
+	p, err := srv.PendingRequest(ctx, first.ID, first.Carried)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.calls = map[string]int{}
+	if loc := answer(t, srv, st, p, "c1"); !strings.Contains(loc, "code=") {
+		t.Fatalf("the answer: %s", loc)
+	}
+	if st.calls["read pending"] != 0 || st.calls["use pending"] != 1 {
+		t.Errorf("the answer's calls to the store: %v", st.calls)
+	}
+	// Answered: the store says so; the browser's copy still opens, but
+	// answering it again issues nothing.
+	if _, err := srv.PendingRequest(ctx, first.ID, ""); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("an answered request from the store: %v", err)
+	}
+	again, err := srv.PendingRequest(ctx, first.ID, first.Carried)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc := answer(t, srv, st, again, "c2"); strings.Contains(loc, "code=") {
+		t.Errorf("an answered request answered again: %s", loc)
+	}
+	if _, err := st.GetGrant(ctx, "g-c2"); !errors.Is(err, consent.ErrGrantNotFound) {
+		t.Errorf("the second answer's grant stayed: %v", err)
+	}
+
+	offset.Store(int64(11 * time.Minute))
+	if _, err := srv.PendingRequest(ctx, second.ID, second.Carried); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("an expired request the browser carries: %v", err)
+	}
+}
+
+// answer approves p for the citizen with challenge id and returns where
+// the browser is sent.
+func answer(t *testing.T, srv *oauth.Server, st *countingStore, p oauth.Pending, id string) string {
+	t.Helper()
+	now := time.Now()
+	c := consent.Challenge{ID: id, PartnerID: "bank", Citizen: "850315300128", Status: consent.ChallengePending, Version: 1, ExpiresAt: now.Add(time.Minute)}
+	if err := st.CreateChallenge(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	err := srv.Finish(rec, httptest.NewRequest("POST", "/consent/x/otp", nil), p, func(ctx context.Context) (oauth.Decision, error) {
+		c.Status = consent.ChallengeUsed
+		g := consent.Grant{ID: "g-" + id, Citizen: "850315300128", PartnerID: "bank", Documents: []consent.DocumentType{"id_card"},
+			ChallengeID: id, Status: consent.GrantActive, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		return oauth.Decision{Allow: true, Citizen: "850315300128", GrantID: g.ID, Scopes: []string{"openid", "documents:id_card"}},
+			st.ApproveChallenge(ctx, c, g, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Header().Get("Location")
+}
