@@ -226,10 +226,15 @@ as met on this run. Store statements per request:
 - documents: one statement for the token, partner and grant; one ES256 signature (about a fifth
   of the gateway's CPU, see the profile); the history row joins a batched INSERT and the answer
   waits for its commit.
-- consent: seven HTTP exchanges and about 35 statements (the pending request is read by each
-  page, the OTP challenge is written three times, the code exchange reads the code, PKCE and OIDC
-  records and writes the tokens in one transaction); PostgreSQL spends more CPU on a flow than the
-  gateway does.
+- consent: seven HTTP exchanges and 13 statements in them (`TestConsentFlowStatements` holds
+  each route's budget): the address's count at the authorization request (the waiting request
+  joins the batch writer); nothing on the consent page (the browser carries the request, sealed);
+  the code's three limits and the challenge at the code request; the challenge on the code page;
+  the challenge, then begin, the partner, the grant with its challenge used, the grants it
+  replaces, the code with the request used up, and commit at the answer; the code's records and
+  then the exchange itself (one statement, no transaction) at the token endpoint. The rest of
+  "statements/req" is background: the citizen's SMS notice and the sealer. PostgreSQL still
+  spends more CPU on a flow than the gateway does.
 
 DPoP costs the gateway, per request, one ES256 verification of the proof (go-jose v4; with its
 parsing, JSON and thumbprint about 0.15–0.2 ms of CPU here) and one INSERT of the proof's `jti`
@@ -240,9 +245,10 @@ grows. Tokens issued without a proof cost what they did.
 What is left: the document p99 at concurrency 64 is set by queueing on two busy cores (p50 is
 already concurrency ÷ throughput) and by a few long pauses (see max); shorter tails need less CPU
 per fetch — go-jose allocates about 12 KB per signature, and the gateway's garbage collection is
-about a tenth of its CPU — or more cores. The consent flow would gain most from fewer statements
-per flow (the pending request and the challenge re-read on every page) and from PostgreSQL on
-cores of its own.
+about a tenth of its CPU — or more cores. The consent flow's cost is now spread over its writes
+(the grant with its history row and notice, the code's records, the tokens, the three limits),
+its commits and the gateway's pages; it would gain most from PostgreSQL and the load tool on cores
+of their own.
 TXT
   echo
   echo "## Store round trips"
