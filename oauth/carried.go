@@ -1,14 +1,19 @@
 package oauth
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"sync"
 	"time"
 )
 
 // The browser that answers a pending request carries it between the
-// consent pages, sealed under the gateway secret (AES-256-GCM, bound to
-// the request's id), so that no page reads it from the store again. The
+// consent pages, sealed under a key derived from the gateway secret
+// (AES-256-GCM, bound to the request's id), so that no page reads it from the store again. The
 // store stays the truth on whether it is still open: the statement that
 // answers the request uses it up only while it is active (Store.UseRecord).
 // Nothing the browser carries can be read or altered by it; a browser
@@ -27,6 +32,42 @@ type carriedRecord struct {
 	Request   json.RawMessage `json:"q"`
 }
 
+// carrier seals what the browser carries, under a key of its own
+// (derived from the gateway secret for this use alone), so that the
+// ciphertexts browsers see never share a key with what is sealed at rest.
+type carrier struct {
+	once sync.Once
+	aead cipher.AEAD
+}
+
+func (c *carrier) gcm(s *Secrets) cipher.AEAD {
+	c.once.Do(func() {
+		block, err := aes.NewCipher(s.Key("pending request carried by the browser"))
+		if err != nil {
+			panic(err) // the key is always 32 bytes
+		}
+		if c.aead, err = cipher.NewGCM(block); err != nil {
+			panic(err)
+		}
+	})
+	return c.aead
+}
+
+func (c *carrier) seal(s *Secrets, plaintext, aad []byte) []byte {
+	gcm := c.gcm(s)
+	nonce := make([]byte, gcm.NonceSize())
+	_, _ = rand.Read(nonce)
+	return gcm.Seal(nonce, nonce, plaintext, aad)
+}
+
+func (c *carrier) open(s *Secrets, sealed, aad []byte) ([]byte, error) {
+	gcm := c.gcm(s)
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("sealed data too short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
+}
+
 // carriedAAD binds a carried request to its id and to this use of the key.
 func carriedAAD(id string) []byte {
 	return []byte("kelisim pending request carried by the browser\x00" + id)
@@ -40,7 +81,7 @@ func (s *Server) carry(rec Record) string {
 	if err != nil {
 		return ""
 	}
-	out := base64.RawURLEncoding.EncodeToString(s.secrets.Seal(data, carriedAAD(rec.Signature)))
+	out := base64.RawURLEncoding.EncodeToString(s.carrier.seal(s.secrets, data, carriedAAD(rec.Signature)))
 	if len(out) > MaxCarried {
 		return ""
 	}
@@ -58,7 +99,7 @@ func (s *Server) carried(id, sealed string) (rec Record, ok bool) {
 	if err != nil {
 		return Record{}, false
 	}
-	data, err := s.secrets.Open(raw, carriedAAD(id))
+	data, err := s.carrier.open(s.secrets, raw, carriedAAD(id))
 	if err != nil {
 		return Record{}, false
 	}

@@ -130,6 +130,7 @@ type Server struct {
 	observe  Observer
 	log      *slog.Logger
 	now      func() time.Time
+	carrier  carrier // seals pending requests for the browser
 }
 
 // fositeConfig adds to fosite's configuration what it cannot express.

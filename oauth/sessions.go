@@ -15,6 +15,9 @@ import (
 // BeginTX opens a transaction in the store, or, in a code's exchange,
 // one that writes at its commit (see withExchange).
 func (s *fositeStorage) BeginTX(ctx context.Context) (context.Context, error) {
+	if exchangeOf(ctx) != nil {
+		return nil, errors.New("oauth: a code's exchange is open already")
+	}
 	if x, _ := ctx.Value(exchangeKey{}).(*exchange); x.begin() {
 		return deferCreates(ctx), nil
 	}
@@ -57,11 +60,14 @@ func (s *fositeStorage) GetAuthorizeCodeSession(ctx context.Context, code string
 	return req, nil
 }
 
-// InvalidateAuthorizeCodeSession marks a code used, and deletes its PKCE
-// challenge, in the transaction that issues the tokens: a request decided
-// again (Server.settle) or rolled back finds both as they were. Of two
-// exchanges of one code at once, the second finds it used here (the first
-// holds it until it commits) and gets errCodeUsedAtOnce.
+// InvalidateAuthorizeCodeSession marks a code used, with the tokens it
+// issues. At the token endpoint (see withExchange) that waits for the
+// commit, where one statement uses the code, drops its PKCE challenge and
+// OpenID request and stores the tokens; a request decided again
+// (Server.settle) or rolled back finds the code as it was. Of two
+// exchanges of one code at once exactly one issues; the other gets
+// errCodeUsedAtOnce. Elsewhere the code and its PKCE challenge are
+// written at once, in the caller's transaction.
 func (s *fositeStorage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
 	if x := exchangeOf(ctx); x != nil {
 		x.use(code) // with the tokens, at the commit
@@ -166,8 +172,8 @@ func (s *fositeStorage) GetPKCERequestSession(ctx context.Context, signature str
 }
 
 // DeletePKCERequestSession does nothing: fosite calls it while checking the
-// exchange, outside its transaction; InvalidateAuthorizeCodeSession
-// deletes the challenge within it.
+// exchange, outside its transaction; the challenge goes with the code's
+// use (InvalidateAuthorizeCodeSession).
 func (s *fositeStorage) DeletePKCERequestSession(context.Context, string) error { return nil }
 
 // OpenID Connect.

@@ -24,10 +24,10 @@ import (
 // Authorizations is what the consent pages need of the OAuth server.
 type Authorizations interface {
 	// PendingRequest returns an authorization request still waiting for
-	// the citizen, or an error when it is unknown, expired or answered.
-	// carried is what the browser carries of it (oauth.Pending.Carried):
-	// then the store is not read, and an answered request is found
-	// answered only by Finish.
+	// the citizen, or an error when it is unknown or expired, or — read
+	// from the store — answered. carried is what the browser carries of
+	// it (oauth.Pending.Carried): then the store is not read, and an
+	// answered request is found answered only by Finish.
 	PendingRequest(ctx context.Context, id, carried string) (oauth.Pending, error)
 	// Finish answers the partner with decide's decision, made inside the
 	// transaction that issues the code (so no grant exists without one).

@@ -206,6 +206,25 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 	})
 }
 
+// lockedUpdateChallenge is updateChallenge after taking the lock on the
+// citizen's grants for the partner (see grantsLock), in one statement.
+func lockedUpdateChallenge(ctx context.Context, q querier, c consent.Challenge, g consent.Grant) error {
+	tag, err := q.Exec(ctx, `WITH l AS (SELECT pg_advisory_xact_lock(`+grantsLock+`) AS locked)
+		UPDATE otp_challenges SET documents = $4, days = $5, code_hash = $6,
+			attempts = $7, resends = $8, status = $9, sent_at = $10, expires_at = $11, version = version + 1
+		WHERE id = $3 AND version = $12 AND EXISTS (SELECT 1 FROM l)`,
+		string(g.Citizen), g.PartnerID, c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status,
+		c.SentAt, c.ExpiresAt, c.Version)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return consent.ErrStale
+	}
+	took(ctx, grantsLockKey(g))
+	return nil
+}
+
 // grantsLock is the advisory lock on a citizen's ($1) grants for a
 // partner ($2): approvals, and the replacements that follow them, take
 // it in turn.
@@ -216,7 +235,10 @@ func grantsLockKey(g consent.Grant) string { return string(g.Citizen) + "|" + g.
 // ChangeGrant implements consent.Store.
 func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.Grant, action consent.GrantAction, at time.Time, outbox []consent.OutboxEntry) error {
 	return s.inTx(ctx, func(q querier) error {
-		if err := updateChallenge(ctx, q, c); err != nil {
+		// First the lock on the citizen and partner, as an approval takes
+		// it, then the grant's row: the replacement that follows needs the
+		// lock, and taking the row first could deadlock with an approval.
+		if err := lockedUpdateChallenge(ctx, q, c, g); err != nil {
 			return err // first: a stale challenge is tried again, and nothing else was written
 		}
 		tag, err := q.Exec(ctx, `UPDATE grants SET documents = $4, holders = $5, purpose = $6, expires_at = $7,

@@ -191,7 +191,7 @@ func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string
 		dropped[i] = string(k)
 	}
 	var used int
-	var changed bool
+	var changed, open bool
 	err := s.q(ctx).QueryRow(ctx, `
 		WITH u AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[],
@@ -208,11 +208,14 @@ func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string
 			INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch)
 			SELECT kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch FROM u
 			WHERE EXISTS (SELECT 1 FROM used) ORDER BY n)
-		SELECT (SELECT count(*) FROM used), EXISTS (SELECT 1 FROM changed)`,
-		kinds, sig, req, client, grant, active, exp, body, epoch, version, kind, signature, dropped).Scan(&used, &changed)
+		SELECT (SELECT count(*) FROM used), EXISTS (SELECT 1 FROM changed),
+			EXISTS (SELECT 1 FROM oauth_records WHERE kind = $11 AND signature = $12 AND active)`,
+		kinds, sig, req, client, grant, active, exp, body, epoch, version, kind, signature, dropped).Scan(&used, &changed, &open)
 	switch {
 	case err != nil:
 		return translate(err)
+	case !open:
+		return oauth.ErrNotActive // used already, whatever else changed
 	case changed:
 		return oauth.ErrPartnerChanged
 	case used == 0:

@@ -130,6 +130,9 @@ func testUseRecord(t *testing.T, s Store) {
 	if err := s.UseRecord(ctx, oauth.KindCode, "c1", drop, tokens("again", 1)); !errors.Is(err, oauth.ErrNotActive) || issued("again") {
 		t.Errorf("a used code again: %v, tokens stored %v", err, issued("again"))
 	}
+	if err := s.UseRecord(ctx, oauth.KindCode, "c1", drop, tokens("again", 2)); !errors.Is(err, oauth.ErrNotActive) {
+		t.Errorf("a used code, for a partner that changed since: %v", err)
+	}
 	if err := s.UseRecord(ctx, oauth.KindCode, "none", drop, tokens("none", 1)); !errors.Is(err, oauth.ErrNotActive) {
 		t.Errorf("an unknown code: %v", err)
 	}

@@ -48,11 +48,9 @@ func TestConsentFlowStatements(t *testing.T) {
 	flow()
 	after := statementsByRoute(t, g)
 	got := map[string]int{}
-	total := 0
 	for route, n := range after {
 		if d := n - before[route]; d > 0 {
 			got[route] = d
-			total += d
 		}
 	}
 	want := map[string]int{
@@ -64,9 +62,6 @@ func TestConsentFlowStatements(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("statements by route: %v, want %v", got, want)
-	}
-	if total > 13 {
-		t.Errorf("a consent flow sent %d statements", total)
 	}
 }
 
