@@ -119,6 +119,29 @@ func TestPendingRequestCarried(t *testing.T) {
 	if _, err := srv.PendingRequest(ctx, second.ID, second.Carried); !errors.Is(err, fosite.ErrNotFound) {
 		t.Errorf("an expired request the browser carries: %v", err)
 	}
+
+	// A partner suspended since: the pages find the request gone, and an
+	// answer begun before the suspension issues nothing.
+	third := ask()
+	before, err := srv.PendingRequest(ctx, third.ID, third.Carried)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := st.GetPartner(ctx, "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank.Status, bank.Epoch = partners.StatusSuspended, bank.Epoch+1
+	if err := st.UpdatePartner(ctx, bank, partners.AuditEntry{At: time.Now(), Action: "partner.suspend", PartnerID: "bank"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.PendingRequest(ctx, third.ID, third.Carried); err == nil {
+		t.Error("a suspended partner's request the browser carries is still shown")
+	}
+	if loc := answer(t, srv, st, before, "c3"); strings.Contains(loc, "code=") {
+		t.Errorf("a suspended partner's request answered: %s", loc)
+	}
+
 }
 
 // answer approves p for the citizen with challenge id and returns where
