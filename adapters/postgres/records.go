@@ -49,17 +49,8 @@ func (s *Store) insertRecord(ctx context.Context, r oauth.Record) error {
 // whose partner moved on ErrPartnerChanged.
 func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
 	n := len(recs)
-	kind, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	grant, active, exp, body := make([]*string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
-	epoch, version := make([]int32, n), make([]int32, n)
-	for i, r := range recs {
-		kind[i], sig[i], req[i], client[i], active[i], exp[i], body[i] =
-			string(r.Kind), r.Signature, r.RequestID, r.ClientID, r.Active, r.ExpiresAt, nonNil(r.Request)
-		epoch[i], version[i] = int32(r.PartnerEpoch), int32(r.PartnerVersion)
-		if r.GrantID != "" {
-			grant[i] = &recs[i].GrantID
-		}
-	}
+	cols := recordColumns(recs)
+	kind, sig := cols[0].([]string), cols[1].([]string)
 	rows, err := s.q(ctx).Query(ctx, `
 		WITH u AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[],
@@ -74,7 +65,7 @@ func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
 		SELECT kind, signature, 0::bigint FROM ins
 		UNION ALL
 		SELECT kind, signature, n FROM u WHERE n NOT IN (SELECT n FROM ok)`,
-		kind, sig, req, client, grant, active, exp, body, epoch, version)
+		cols...)
 	if err == nil {
 		type key struct{ kind, sig string }
 		inserted, changed := map[key]bool{}, map[int]bool{}
@@ -169,23 +160,30 @@ func (s *Store) CreateRecords(ctx context.Context, recs []oauth.Record) error {
 	return nil
 }
 
+// recordColumns are recs as the arrays a statement unnests, in the order
+// kind, signature, request id, client id, grant id (NULL for none),
+// active, expiry, request, partner epoch and partner version.
+func recordColumns(recs []oauth.Record) []any {
+	n := len(recs)
+	kind, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	grant, active, exp, body := make([]*string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
+	epoch, version := make([]int32, n), make([]int32, n)
+	for i, r := range recs {
+		kind[i], sig[i], req[i], client[i], active[i], exp[i], body[i] =
+			string(r.Kind), r.Signature, r.RequestID, r.ClientID, r.Active, r.ExpiresAt, nonNil(r.Request)
+		epoch[i], version[i] = int32(r.PartnerEpoch), int32(r.PartnerVersion)
+		if r.GrantID != "" {
+			grant[i] = &recs[i].GrantID
+		}
+	}
+	return []any{kind, sig, req, client, grant, active, exp, body, epoch, version}
+}
+
 // UseRecord implements oauth.Store in one statement. The records to
 // create are checked against their partners first; the record is used
 // only if they all pass, and the others are written only if it was.
 // A taken key fails the whole statement.
 func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
-	n := len(create)
-	kinds, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	grant, active, exp, body := make([]*string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
-	epoch, version := make([]int32, n), make([]int32, n)
-	for i, r := range create {
-		kinds[i], sig[i], req[i], client[i], active[i], exp[i], body[i] =
-			string(r.Kind), r.Signature, r.RequestID, r.ClientID, r.Active, r.ExpiresAt, nonNil(r.Request)
-		epoch[i], version[i] = int32(r.PartnerEpoch), int32(r.PartnerVersion)
-		if r.GrantID != "" {
-			grant[i] = &create[i].GrantID
-		}
-	}
 	dropped := make([]string, len(drop))
 	for i, k := range drop {
 		dropped[i] = string(k)
@@ -210,7 +208,7 @@ func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string
 			WHERE EXISTS (SELECT 1 FROM used) ORDER BY n)
 		SELECT (SELECT count(*) FROM used), EXISTS (SELECT 1 FROM changed),
 			EXISTS (SELECT 1 FROM oauth_records WHERE kind = $11 AND signature = $12 AND active)`,
-		kinds, sig, req, client, grant, active, exp, body, epoch, version, kind, signature, dropped).Scan(&used, &changed, &open)
+		append(recordColumns(create), kind, signature, dropped)...).Scan(&used, &changed, &open)
 	switch {
 	case err != nil:
 		return translate(err)
