@@ -38,25 +38,7 @@ func (k keeping) Prompt(rw http.ResponseWriter, _ *http.Request, p oauth.Pending
 func TestPendingRequestCarried(t *testing.T) {
 	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
 	var offset atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	var kept oauth.Pending
-	srv := newTestServer(t, st, oauth.Config{Consent: keeping{&kept}, Now: now, ConsentLifespan: 10 * time.Minute},
-		partners.Partner{ID: "bank", Registration: partners.Registration{
-			ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
-			Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
-	ask := func() oauth.Pending {
-		t.Helper()
-		kept = oauth.Pending{}
-		q := url.Values{"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {"https://bank.example/cb"},
-			"scope": {"openid documents:id_card"}, "state": {"state-1234567890"}, "login_hint": {"850315300128"},
-			"code_challenge": {strings.Repeat("c", 43)}, "code_challenge_method": {"S256"}}
-		rec := httptest.NewRecorder()
-		srv.Authorize(rec, httptest.NewRequest("GET", oauth.PathAuthorize+"?"+q.Encode(), nil))
-		if kept.ID == "" || kept.Carried == "" || len(kept.Carried) > oauth.MaxCarried {
-			t.Fatalf("authorize: %d, carried %d bytes", rec.Code, len(kept.Carried))
-		}
-		return kept
-	}
+	srv, ask := carryingServer(t, st, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
 	ctx := context.Background()
 	first, second := ask(), ask()
 	if strings.Contains(first.Carried, "850315300128") {
@@ -142,6 +124,53 @@ func TestPendingRequestCarried(t *testing.T) {
 		t.Errorf("a suspended partner's request answered: %s", loc)
 	}
 
+}
+
+// carryingServer is an OAuth server with partner "bank" on st, and ask,
+// which starts a request of the bank's and returns it as the browser
+// gets it.
+func carryingServer(tb testing.TB, st *countingStore, now func() time.Time) (*oauth.Server, func() oauth.Pending) {
+	var kept oauth.Pending
+	srv := newTestServer(tb, st, oauth.Config{Consent: keeping{&kept}, Now: now, ConsentLifespan: 10 * time.Minute},
+		partners.Partner{ID: "bank", Registration: partners.Registration{
+			ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"}, TokenEndpointAuthMethod: partners.AuthSecretBasic,
+			Scope: "openid documents:id_card", Documents: []consent.DocumentType{"id_card"}, Delivery: partners.DeliveryPull}})
+	return srv, func() oauth.Pending {
+		tb.Helper()
+		kept = oauth.Pending{}
+		q := url.Values{"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {"https://bank.example/cb"},
+			"scope": {"openid documents:id_card"}, "state": {"state-1234567890"}, "login_hint": {"850315300128"},
+			"code_challenge": {strings.Repeat("c", 43)}, "code_challenge_method": {"S256"}}
+		rec := httptest.NewRecorder()
+		srv.Authorize(rec, httptest.NewRequest("GET", oauth.PathAuthorize+"?"+q.Encode(), nil))
+		if kept.ID == "" || kept.Carried == "" || len(kept.Carried) > oauth.MaxCarried {
+			tb.Fatalf("authorize: %d, carried %d bytes", rec.Code, len(kept.Carried))
+		}
+		return kept
+	}
+}
+
+// Whatever a browser hands back as its carried request, the request is
+// read from the store unless it is the seal made for it; nothing panics.
+func FuzzCarriedRequest(f *testing.F) {
+	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
+	srv, ask := carryingServer(f, st, time.Now)
+	p, other := ask(), ask()
+	f.Add(p.Carried)
+	f.Add(other.Carried)
+	f.Add(p.Carried[:len(p.Carried)/2])
+	f.Add("")
+	f.Add("\x00\xff not base64")
+	f.Add(strings.Repeat("A", oauth.MaxCarried+1))
+	f.Fuzz(func(t *testing.T, carried string) {
+		got, err := srv.PendingRequest(context.Background(), p.ID, carried)
+		if err != nil || got.ID != p.ID || got.ClientID != "bank" {
+			t.Fatalf("the request with %q carried: %+v, %v", carried, got, err)
+		}
+		if (got.Carried != "") != (carried == p.Carried) {
+			t.Fatalf("%q believed: %v", carried, got.Carried != "")
+		}
+	})
 }
 
 // answer approves p for the citizen with challenge id and returns where
