@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"sync"
 	"time"
 )
 
@@ -35,37 +34,32 @@ type carriedRecord struct {
 // carrier seals what the browser carries, under a key of its own
 // (derived from the gateway secret for this use alone), so that the
 // ciphertexts browsers see never share a key with what is sealed at rest.
-type carrier struct {
-	once sync.Once
-	aead cipher.AEAD
+type carrier struct{ aead cipher.AEAD }
+
+func newCarrier(s *Secrets) carrier {
+	block, err := aes.NewCipher(s.Key("pending request carried by the browser"))
+	if err != nil {
+		panic(err) // the key is always 32 bytes
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return carrier{aead: aead}
 }
 
-func (c *carrier) gcm(s *Secrets) cipher.AEAD {
-	c.once.Do(func() {
-		block, err := aes.NewCipher(s.Key("pending request carried by the browser"))
-		if err != nil {
-			panic(err) // the key is always 32 bytes
-		}
-		if c.aead, err = cipher.NewGCM(block); err != nil {
-			panic(err)
-		}
-	})
-	return c.aead
-}
-
-func (c *carrier) seal(s *Secrets, plaintext, aad []byte) []byte {
-	gcm := c.gcm(s)
-	nonce := make([]byte, gcm.NonceSize())
+func (c carrier) seal(plaintext, aad []byte) []byte {
+	nonce := make([]byte, c.aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	return gcm.Seal(nonce, nonce, plaintext, aad)
+	return c.aead.Seal(nonce, nonce, plaintext, aad)
 }
 
-func (c *carrier) open(s *Secrets, sealed, aad []byte) ([]byte, error) {
-	gcm := c.gcm(s)
-	if len(sealed) < gcm.NonceSize() {
+func (c carrier) open(sealed, aad []byte) ([]byte, error) {
+	n := c.aead.NonceSize()
+	if len(sealed) < n {
 		return nil, errors.New("sealed data too short")
 	}
-	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
+	return c.aead.Open(nil, sealed[:n], sealed[n:], aad)
 }
 
 // carriedAAD binds a carried request to its id and to this use of the key.
@@ -81,7 +75,7 @@ func (s *Server) carry(rec Record) string {
 	if err != nil {
 		return ""
 	}
-	out := base64.RawURLEncoding.EncodeToString(s.carrier.seal(s.secrets, data, carriedAAD(rec.Signature)))
+	out := base64.RawURLEncoding.EncodeToString(s.carrier.seal(data, carriedAAD(rec.Signature)))
 	if len(out) > MaxCarried {
 		return ""
 	}
@@ -99,7 +93,7 @@ func (s *Server) carried(id, sealed string) (rec Record, ok bool) {
 	if err != nil {
 		return Record{}, false
 	}
-	data, err := s.carrier.open(s.secrets, raw, carriedAAD(id))
+	data, err := s.carrier.open(raw, carriedAAD(id))
 	if err != nil {
 		return Record{}, false
 	}

@@ -44,16 +44,6 @@ func (c *countingStore) CreateRecord(ctx context.Context, r oauth.Record) error 
 	return c.Store.CreateRecord(ctx, r)
 }
 
-func (c *countingStore) CreateRecords(ctx context.Context, recs []oauth.Record) error {
-	c.count("create together")
-	c.mu.Lock()
-	for _, r := range recs {
-		c.stored[r.Kind] = r.Signature
-	}
-	c.mu.Unlock()
-	return c.Store.CreateRecords(ctx, recs)
-}
-
 func (c *countingStore) UseRecord(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
 	c.count("use " + string(kind))
 	c.mu.Lock()
@@ -102,7 +92,7 @@ func (c *countingStore) GetRecords(ctx context.Context, signature string, kinds 
 func TestCodeRecordsTogether(t *testing.T) {
 	srv, st, pending := codeServer(t)
 	code, verifier := approvedCode(t, srv, st, pending)
-	if st.calls["use pending"] != 1 || st.calls["create together"] != 0 || st.calls["create one"] != 0 ||
+	if st.calls["use pending"] != 1 || st.calls["create one"] != 0 ||
 		st.calls["deactivate pending"] != 0 || len(st.stored) != 3 {
 		t.Errorf("the code's records written: %v, kinds %v", st.calls, st.stored)
 	}

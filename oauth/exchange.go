@@ -79,17 +79,7 @@ func (s *fositeStorage) commitExchange(ctx context.Context, x *exchange) error {
 	code := x.end()
 	recs, _ := cacheOf(ctx).takeDeferred()
 	if code == "" {
-		// Nothing was used: the records are written as a transaction of
-		// their own would write them.
-		tx, err := s.store.BeginTx(ctx)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = s.store.Rollback(tx) }()
-		if err := s.flushRecords(tx, recs); err != nil {
-			return err
-		}
-		return s.store.Commit(tx)
+		return errors.New("oauth: a code's exchange that used no code") // fosite always uses it
 	}
 	err := s.store.UseRecord(ctx, KindCode, code, codeDrops, recs)
 	for _, rec := range recs {

@@ -31,15 +31,6 @@ func (f *failingCodes) CreateRecord(ctx context.Context, r oauth.Record) error {
 	return f.Store.CreateRecord(ctx, r)
 }
 
-func (f *failingCodes) CreateRecords(ctx context.Context, recs []oauth.Record) error {
-	for _, r := range recs {
-		if r.Kind == oauth.KindCode && f.armed.Load() {
-			return errors.New("disk full")
-		}
-	}
-	return f.Store.CreateRecords(ctx, recs)
-}
-
 func (f *failingCodes) UseRecord(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
 	for _, r := range recs {
 		if r.Kind == oauth.KindCode && f.armed.Load() {

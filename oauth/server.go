@@ -218,7 +218,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	srv := &Server{cfg: cfg, provider: provider, storage: st, keys: keys, secrets: secrets,
 		nonces:  nonces{key: secrets.Key("dpop-nonce"), now: cfg.Now},
-		consent: cfg.Consent, observe: cfg.Observer, log: cfg.Log, now: cfg.Now}
+		consent: cfg.Consent, observe: cfg.Observer, log: cfg.Log, now: cfg.Now, carrier: newCarrier(secrets)}
 	fc.ClientAuthenticationStrategy = srv.authenticateClient
 	return srv, nil
 }

@@ -205,18 +205,6 @@ func (s *fositeStorage) flushUsing(ctx context.Context, kind Kind, signature str
 	return err
 }
 
-// flushRecords writes recs in ctx's transaction.
-func (s *fositeStorage) flushRecords(ctx context.Context, recs []Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	err := s.store.CreateRecords(ctx, recs)
-	for _, rec := range recs {
-		s.created(ctx, rec, err)
-	}
-	return err
-}
-
 // codeRecord reads one of a code's records (KindCode, KindPKCE or
 // KindOIDC, all under the code's signature): the first read of the
 // request reads all three, the others are served from it.

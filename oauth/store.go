@@ -66,10 +66,6 @@ type Store interface {
 	// GetRecords returns the records of kinds under one signature, in one
 	// read; those there are none of are absent.
 	GetRecords(ctx context.Context, signature string, kinds ...Kind) (map[Kind]Record, error)
-	// CreateRecords stores records in one write, as CreateRecord would
-	// each (its errors), inside a transaction: all or, with the
-	// transaction rolled back, none.
-	CreateRecords(ctx context.Context, recs []Record) error
 	// UseRecord deactivates the active record (kind, signature), deletes
 	// the records of the kinds in drop under the same signature, and
 	// stores create: one write, all of it or nothing. Nothing is written

@@ -207,16 +207,6 @@ func (s *Store) GetRecords(ctx context.Context, signature string, kinds ...oauth
 	return out, nil
 }
 
-// CreateRecords implements oauth.Store.
-func (s *Store) CreateRecords(ctx context.Context, recs []oauth.Record) error {
-	for _, r := range recs {
-		if err := s.CreateRecord(ctx, r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // UseRecord implements oauth.Store.
 func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
 	unlock, t := s.lock(ctx)

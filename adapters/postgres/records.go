@@ -146,20 +146,6 @@ func (s *Store) GetRecords(ctx context.Context, signature string, kinds ...oauth
 	return out, translate(rows.Err())
 }
 
-// CreateRecords implements oauth.Store: the batch's one statement, in
-// the caller's transaction.
-func (s *Store) CreateRecords(ctx context.Context, recs []oauth.Record) error {
-	if !s.inTxContext(ctx) {
-		return errors.New("postgres: CreateRecords outside a transaction")
-	}
-	for _, err := range s.writeRecords(ctx, recs) {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // recordColumns are recs as the arrays a statement unnests, in the order
 // kind, signature, request id, client id, grant id (NULL for none),
 // active, expiry, request, partner epoch and partner version.

@@ -59,12 +59,13 @@ func testRecordLifecycle(t *testing.T, s Store) {
 // fails the write, and the rolled-back transaction leaves none of them.
 func testCodeRecords(t *testing.T, s Store) {
 	ctx := context.Background()
+	// Written as an approval writes them: with the request they answer.
+	for _, id := range []string{"pending1", "pending2"} {
+		check(t, s.CreateRecord(ctx, record(oauth.KindPending, id, "req-"+id, "p1")))
+	}
 	code := []oauth.Record{record(oauth.KindCode, "c1", "req1", "p1"), record(oauth.KindPKCE, "c1", "req1", "p1"),
 		record(oauth.KindOIDC, "c1", "req1", "p1")}
-	tx, err := s.BeginTx(ctx)
-	check(t, err)
-	check(t, s.CreateRecords(tx, code))
-	check(t, s.Commit(tx))
+	check(t, s.UseRecord(ctx, oauth.KindPending, "pending1", nil, code))
 	got, err := s.GetRecords(ctx, "c1", oauth.KindCode, oauth.KindPKCE, oauth.KindOIDC, oauth.KindAccess)
 	if err != nil || len(got) != 3 || got[oauth.KindPKCE].RequestID != "req1" || !got[oauth.KindOIDC].Active ||
 		string(got[oauth.KindCode].Request) != string(code[0].Request) {
@@ -73,15 +74,16 @@ func testCodeRecords(t *testing.T, s Store) {
 	if got, err := s.GetRecords(ctx, "c2", oauth.KindCode); err != nil || len(got) != 0 {
 		t.Errorf("an unknown code's records: %+v %v", got, err)
 	}
-	tx, err = s.BeginTx(ctx)
-	check(t, err)
-	err = s.CreateRecords(tx, []oauth.Record{record(oauth.KindCode, "c2", "req2", "p1"), record(oauth.KindPKCE, "c1", "req2", "p1")})
+	err = s.UseRecord(ctx, oauth.KindPending, "pending2", nil,
+		[]oauth.Record{record(oauth.KindCode, "c2", "req2", "p1"), record(oauth.KindPKCE, "c1", "req2", "p1")})
 	if !errors.Is(err, oauth.ErrConflict) {
 		t.Errorf("a code's records over another's: %v", err)
 	}
-	check(t, s.Rollback(tx))
 	if got, err := s.GetRecords(ctx, "c2", oauth.KindCode); err != nil || len(got) != 0 {
-		t.Errorf("after the rollback: %+v %v", got, err)
+		t.Errorf("after the conflict: %+v %v", got, err)
+	}
+	if p, err := s.GetRecord(ctx, oauth.KindPending, "pending2"); err != nil || !p.Active {
+		t.Errorf("the request after the conflict: %+v %v", p, err)
 	}
 }
 
@@ -96,11 +98,9 @@ func testUseRecord(t *testing.T, s Store) {
 	}
 	code := func(sig string) {
 		t.Helper()
-		tx, err := s.BeginTx(ctx)
-		check(t, err)
-		check(t, s.CreateRecords(tx, []oauth.Record{record(oauth.KindCode, sig, "req-"+sig, "p1"),
-			record(oauth.KindPKCE, sig, "req-"+sig, "p1"), record(oauth.KindOIDC, sig, "req-"+sig, "p1")}))
-		check(t, s.Commit(tx))
+		for _, k := range []oauth.Kind{oauth.KindCode, oauth.KindPKCE, oauth.KindOIDC} {
+			check(t, s.CreateRecord(ctx, record(k, sig, "req-"+sig, "p1")))
+		}
 	}
 	tokens := func(sig string, version int) []oauth.Record {
 		a, r := record(oauth.KindAccess, "a-"+sig, "req", "p1"), record(oauth.KindRefresh, "r-"+sig, "req", "p1")
