@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,9 +94,72 @@ func IsUse(kind string) bool {
 type AccessLog interface {
 	RecordAccess(ctx context.Context, e AccessEvent) error
 	// ListAccess returns the citizen's history (as holder or as the one
-	// who consented), newest first: up to limit events with an ID below
-	// before (the newest when before is 0).
-	ListAccess(ctx context.Context, citizen IIN, before int64, limit int) ([]AccessEvent, error)
+	// who consented), newest first (by time, then by ID): up to limit
+	// events before the cursor (the newest when it is zero).
+	ListAccess(ctx context.Context, citizen IIN, before HistoryCursor, limit int) ([]AccessEvent, error)
+}
+
+// A HistoryCursor is where a page of a citizen's history ends: the time
+// and ID of its last event. The next page holds the events before it,
+// in time and then in ID, so a store keeping the history in months reads
+// only the months a page covers. The zero cursor is the newest.
+type HistoryCursor struct {
+	At time.Time
+	ID int64
+}
+
+// CursorOf is the cursor just past e: the next page starts before it.
+func CursorOf(e AccessEvent) HistoryCursor { return HistoryCursor{At: e.At, ID: e.ID} }
+
+// IsZero reports whether c is the zero cursor, the newest.
+func (c HistoryCursor) IsZero() bool { return c.ID == 0 && c.At.IsZero() }
+
+// Before reports whether e comes after the cursor in a page's order, that
+// is, before it in time: earlier, or as early with a smaller ID.
+func (c HistoryCursor) Before(e AccessEvent) bool {
+	if c.IsZero() {
+		return true
+	}
+	if d := e.At.Compare(c.At); d != 0 {
+		return d < 0
+	}
+	return e.ID < c.ID
+}
+
+// String is the cursor as a link carries it: the microseconds since
+// 1970 (the history keeps its times to the microsecond) and the ID,
+// joined by a dot; "" for the zero cursor.
+func (c HistoryCursor) String() string {
+	if c.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(c.At.UnixMicro(), 10) + "." + strconv.FormatInt(c.ID, 10)
+}
+
+// ParseHistoryCursor reads a cursor as String writes it: both numbers
+// positive decimals.
+func ParseHistoryCursor(s string) (HistoryCursor, error) {
+	at, id, ok := strings.Cut(s, ".")
+	micros, err1 := strconv.ParseInt(at, 10, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if !ok || err1 != nil || err2 != nil || micros <= 0 || n <= 0 || micros >= maxCursorMicros ||
+		!decimal(at) || !decimal(id) {
+		return HistoryCursor{}, &InputError{Field: "before", Err: errors.New("must be the cursor of a page, as a next link gives it")}
+	}
+	return HistoryCursor{At: time.UnixMicro(micros).UTC(), ID: n}, nil
+}
+
+// maxCursorMicros is the year 10000: no event is as late.
+var maxCursorMicros = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+
+// decimal reports whether s is digits alone (ParseInt takes a sign too).
+func decimal(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // GrantGetter reads grants.

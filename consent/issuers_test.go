@@ -55,7 +55,7 @@ func TestIssuerSignatureOnEveryRead(t *testing.T) {
 			if !strings.Contains(logs.String(), "document refused") || strings.Contains(logs.String(), string(aidar)) {
 				t.Errorf("log: %s", logs.String())
 			}
-			if h := uses(f.store.ListAccess(ctx, aidar, 0, 10)); len(h) != 0 {
+			if h := uses(f.store.ListAccess(ctx, aidar, consent.HistoryCursor{}, 10)); len(h) != 0 {
 				t.Errorf("a refused document is in the history: %+v", h)
 			}
 			own, err := lib.Own(ctx, aidar)

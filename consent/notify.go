@@ -339,7 +339,7 @@ func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, l *Localizer) (s
 	case NoticeUsed:
 		from := e.CreatedAt
 		to := from.Add(time.Hour)
-		events, err := s.cfg.Access.ListAccess(ctx, e.Citizen, 0, 1000)
+		events, err := s.cfg.Access.ListAccess(ctx, e.Citizen, HistoryCursor{}, 1000)
 		if err != nil {
 			return "", err
 		}

@@ -55,7 +55,7 @@ func TestOutboxBackoffAndDeadLetters(t *testing.T) {
 	if len(posts) != 3 || posts[0].key != e.ID || posts[2].key != e.ID {
 		t.Fatalf("posts: %+v, want 3 with key %s", posts, e.ID)
 	}
-	if h := uses(f.store.ListAccess(ctx, aidar, 0, 10)); len(h) != 0 {
+	if h := uses(f.store.ListAccess(ctx, aidar, consent.HistoryCursor{}, 10)); len(h) != 0 {
 		t.Errorf("a failed delivery is in the history: %+v", h)
 	}
 
@@ -71,7 +71,7 @@ func TestOutboxBackoffAndDeadLetters(t *testing.T) {
 	if done = partnerEntries(done); len(done) != 1 || f.webhook.sent()[3].key != e.ID {
 		t.Fatalf("after the replay: %+v", done)
 	}
-	h := uses(f.store.ListAccess(ctx, aidar, 0, 10))
+	h := uses(f.store.ListAccess(ctx, aidar, consent.HistoryCursor{}, 10))
 	if len(h) != 1 || h[0].Kind != consent.AccessDelivery || h[0].GrantID != g.ID {
 		t.Errorf("history after the delivery: %+v", h)
 	}

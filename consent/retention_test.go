@@ -27,7 +27,7 @@ func TestHistoryRetention(t *testing.T) {
 		}
 	}
 	kept := func() []time.Time {
-		events, _, err := f.settings.HistoryPage(ctx, citizen, 0, 100)
+		events, _, err := f.settings.HistoryPage(ctx, citizen, consent.HistoryCursor{}, 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -402,7 +402,7 @@ type Event struct {
 // revocations, expiries, erasure; newest first. A grant past its end that
 // the upkeep has not yet marked shows as expired already.
 func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event, error) {
-	out, _, err := s.HistoryPage(ctx, citizen, 0, limit)
+	out, _, err := s.HistoryPage(ctx, citizen, HistoryCursor{}, limit)
 	if len(out) > limit {
 		out = out[:limit]
 	}
@@ -410,17 +410,17 @@ func (s *Settings) History(ctx context.Context, citizen IIN, limit int) ([]Event
 }
 
 // HistoryPage returns a page of the history, newest first: at most limit
-// entries of what the history holds before the cursor before (0: from the
-// newest), and the cursor of the next page (0 after the last). The first
+// entries of what the history holds before the cursor before (zero: from
+// the newest), and the cursor of the next page (zero after the last). The first
 // page also shows the grants past their end the upkeep has not yet marked,
 // as History does, in place of as many stored entries; the pages after it
 // read the history alone.
-func (s *Settings) HistoryPage(ctx context.Context, citizen IIN, before int64, limit int) ([]Event, int64, error) {
+func (s *Settings) HistoryPage(ctx context.Context, citizen IIN, before HistoryCursor, limit int) ([]Event, HistoryCursor, error) {
 	var out []Event
-	if before <= 0 {
+	if before.IsZero() {
 		grants, err := s.store.ListGrants(ctx, citizen)
 		if err != nil {
-			return nil, 0, err
+			return nil, HistoryCursor{}, err
 		}
 		now := s.now()
 		for _, g := range grants {
@@ -432,11 +432,11 @@ func (s *Settings) HistoryPage(ctx context.Context, citizen IIN, before int64, l
 	stored := limit - len(out)
 	access, err := s.access.ListAccess(ctx, citizen, before, stored)
 	if err != nil {
-		return nil, 0, err
+		return nil, HistoryCursor{}, err
 	}
-	var next int64
+	var next HistoryCursor
 	if len(access) == stored {
-		next = access[len(access)-1].ID
+		next = CursorOf(access[len(access)-1])
 	}
 	adult := citizen.AdultFrom()
 	for _, e := range access {

@@ -86,16 +86,16 @@ func TestHistoryPages(t *testing.T) {
 		must(f.fetcher.Fetch(ctx, tokenOf(g), "id_card", ""))
 	}
 	f.clock.advance(48 * time.Hour) // the grant has ended; the upkeep has not run
-	first, next, err := f.settings.HistoryPage(ctx, aidar, 0, 3)
-	if err != nil || len(first) != 3 || first[0].Kind != consent.AccessExpiry || first[1].Kind != consent.AccessFetch || next == 0 {
-		t.Fatalf("the first page: %+v next %d %v", first, next, err)
+	first, next, err := f.settings.HistoryPage(ctx, aidar, consent.HistoryCursor{}, 3)
+	if err != nil || len(first) != 3 || first[0].Kind != consent.AccessExpiry || first[1].Kind != consent.AccessFetch || next.IsZero() {
+		t.Fatalf("the first page: %+v next %v %v", first, next, err)
 	}
 	second, after, err := f.settings.HistoryPage(ctx, aidar, next, 3)
-	if err != nil || len(second) != 3 || second[1].Kind != consent.AccessFetch || second[2].Kind != consent.AccessConsent || after == 0 {
-		t.Fatalf("the second page: %+v next %d %v", second, after, err)
+	if err != nil || len(second) != 3 || second[1].Kind != consent.AccessFetch || second[2].Kind != consent.AccessConsent || after.IsZero() {
+		t.Fatalf("the second page: %+v next %v %v", second, after, err)
 	}
-	if last, end, err := f.settings.HistoryPage(ctx, aidar, after, 3); err != nil || len(last) != 0 || end != 0 {
-		t.Fatalf("the page after the last entry: %+v next %d %v", last, end, err)
+	if last, end, err := f.settings.HistoryPage(ctx, aidar, after, 3); err != nil || len(last) != 0 || !end.IsZero() {
+		t.Fatalf("the page after the last entry: %+v next %v %v", last, end, err)
 	}
 	if whole := must(f.settings.History(ctx, aidar, 3)); len(whole) != 3 || whole[0].Kind != consent.AccessExpiry {
 		t.Errorf("History keeps to its limit: %+v", whole)

@@ -122,7 +122,7 @@ func TestShareLifecycle(t *testing.T) {
 	if _, err := f.shares.Extend(ctx, aidar, other.ID); !errors.Is(err, consent.ErrShareNotFound) {
 		t.Errorf("extending an expired share: %v", err)
 	}
-	h, _ := f.store.ListAccess(ctx, aidar, 0, 10)
+	h, _ := f.store.ListAccess(ctx, aidar, consent.HistoryCursor{}, 10)
 	if len(h) != 1 || h[0].Kind != consent.AccessView || h[0].PartnerID != "airport" {
 		t.Errorf("views in the history: %+v", h)
 	}
@@ -154,11 +154,11 @@ func TestAPersonVerifiesAShare(t *testing.T) {
 	if v2, err := f.shares.ViewAsPerson(ctx, aigerim, "", f.shares.Token(sh.ID)); err != nil || v2.Share.ID != sh.ID {
 		t.Errorf("by the QR token: %+v %v", v2, err)
 	}
-	theirs, _ := f.store.ListAccess(ctx, aidar, 0, 10)
+	theirs, _ := f.store.ListAccess(ctx, aidar, consent.HistoryCursor{}, 10)
 	if len(theirs) == 0 || theirs[0].Kind != consent.AccessView || theirs[0].PartnerID != consent.PersonViewer || theirs[0].By != "Aigerim N." {
 		t.Errorf("the holder's history: %+v", theirs)
 	}
-	mine, _ := f.store.ListAccess(ctx, aigerim, 0, 10)
+	mine, _ := f.store.ListAccess(ctx, aigerim, consent.HistoryCursor{}, 10)
 	if len(mine) == 0 || mine[0].Kind != consent.AccessViewed || mine[0].By != "Aidar S." || mine[0].Document != "id_card" {
 		t.Errorf("the viewer's history: %+v", mine)
 	}

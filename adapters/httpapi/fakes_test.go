@@ -224,22 +224,27 @@ func (f fakeSettings) History(context.Context, consent.IIN, int) ([]consent.Even
 	return nil, f.call("history")
 }
 
-// HistoryPage has a history of 250 entries with cursors 250…1: a page
-// is the entries below before, and its next cursor its last one's.
-func (f fakeSettings) HistoryPage(_ context.Context, _ consent.IIN, before int64, limit int) ([]consent.Event, int64, error) {
-	if before == 0 {
-		before = 251
+// HistoryPage has a history of 250 entries, the one with ID i at i
+// seconds past 1970: a page is the entries before the cursor, and its next
+// cursor its last one's.
+func (f fakeSettings) HistoryPage(_ context.Context, _ consent.IIN, before consent.HistoryCursor, limit int) ([]consent.Event, consent.HistoryCursor, error) {
+	from := int64(250)
+	if !before.IsZero() {
+		from = before.ID - 1
 	}
 	var out []consent.Event
-	var last int64
-	for id := before - 1; id >= 1 && len(out) < limit; id-- {
-		out, last = append(out, consent.Event{At: time.Unix(id, 0), Kind: consent.AccessFetch, PartnerID: fmt.Sprint(id)}), id
+	var last consent.HistoryCursor
+	for id := from; id >= 1 && len(out) < limit; id-- {
+		out, last = append(out, consent.Event{At: time.Unix(id, 0), Kind: consent.AccessFetch, PartnerID: fmt.Sprint(id)}), fakeCursor(id)
 	}
 	if len(out) < limit {
-		last = 0
+		last = consent.HistoryCursor{}
 	}
-	return out, last, f.call(fmt.Sprintf("history %d %d", before, limit))
+	return out, last, f.call(fmt.Sprintf("history %d %d", from, limit))
 }
+
+func fakeCursor(id int64) consent.HistoryCursor { return consent.HistoryCursor{At: time.Unix(id, 0).UTC(), ID: id} }
+
 func (f fakeSettings) Erase(context.Context, consent.IIN) (consent.Erasure, error) {
 	return consent.Erasure{}, f.call("erase")
 }

@@ -163,10 +163,10 @@ func (a *meAPI) history(c *gin.Context) {
 		renderError(c, a.log, &consent.InputError{Field: "limit", Err: errors.New("must be a number from 1 to 500")})
 		return
 	}
-	var before int64
-	if s := c.Query("before"); s != "" {
-		if before, err = strconv.ParseInt(s, 10, 64); err != nil || before < 1 {
-			renderError(c, a.log, &consent.InputError{Field: "before", Err: errors.New("must be the cursor of a page, as a next link gives it")})
+	var before consent.HistoryCursor
+	if s, ok := c.GetQuery("before"); ok {
+		if before, err = consent.ParseHistoryCursor(s); err != nil {
+			renderError(c, a.log, err)
 			return
 		}
 	}
@@ -188,8 +188,8 @@ func (a *meAPI) history(c *gin.Context) {
 		out[i] = eventJSON{At: e.At, Kind: e.Kind, Partner: e.PartnerID, GrantID: e.GrantID, Document: e.Document, By: e.By}
 	}
 	page := gin.H{"events": out}
-	if next > 0 {
-		page["next"] = fmt.Sprintf("%s?before=%d&limit=%d", c.Request.URL.Path, next, limit)
+	if !next.IsZero() {
+		page["next"] = fmt.Sprintf("%s?before=%s&limit=%d", c.Request.URL.Path, next, limit)
 	}
 	c.JSON(http.StatusOK, page)
 }

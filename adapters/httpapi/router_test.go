@@ -410,11 +410,12 @@ func TestMyHistoryPages(t *testing.T) {
 	if status, p, _ := read("/api/v1/me/history?limit=500"); status != 200 || len(p.Events) != 250 || p.Next != "" {
 		t.Errorf("one page of 500: %d, %d entries, next %q", status, len(p.Events), p.Next)
 	}
-	if status, p, _ := read("/api/v1/me/history?before=11&limit=4"); status != 200 || len(p.Events) != 4 || p.Events[0].Partner != "10" ||
-		p.Next != "/api/v1/me/history?before=7&limit=4" {
+	if status, p, _ := read("/api/v1/me/history?before=" + fakeCursor(11).String() + "&limit=4"); status != 200 || len(p.Events) != 4 ||
+		p.Events[0].Partner != "10" || p.Next != "/api/v1/me/history?before=7000000.7&limit=4" {
 		t.Errorf("a page deep in the past: %d %+v", status, p)
 	}
-	for _, q := range []string{"limit=0", "limit=501", "limit=x", "before=0", "before=-3", "before=abc"} {
+	for _, q := range []string{"limit=0", "limit=501", "limit=x", "before=", "before=0", "before=-3", "before=abc", "before=11",
+		"before=11000000.0", "before=0.11", "before=+11000000.11", "before=11000000.-11", "before=1.2.3", "before=999999999999999999.1"} {
 		resp, body := g.do(t, "GET", "/api/v1/me/history?"+q, nil, citizenToken)
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" {
 			t.Errorf("%s: %d %s %s", q, resp.StatusCode, resp.Header.Get("Content-Type"), body)

@@ -17,7 +17,7 @@ type Settings interface {
 	Grants(ctx context.Context, citizen consent.IIN) ([]consent.GrantView, error)
 	Revoke(ctx context.Context, citizen consent.IIN, r consent.Revocation, by string) (int, error)
 	History(ctx context.Context, citizen consent.IIN, limit int) ([]consent.Event, error)
-	HistoryPage(ctx context.Context, citizen consent.IIN, before int64, limit int) ([]consent.Event, int64, error)
+	HistoryPage(ctx context.Context, citizen consent.IIN, before consent.HistoryCursor, limit int) ([]consent.Event, consent.HistoryCursor, error)
 	Erase(ctx context.Context, citizen consent.IIN) (consent.Erasure, error)
 	Report(ctx context.Context, citizen consent.IIN, t consent.DocumentType, description string) (consent.ErrorReport, error)
 	Reports(ctx context.Context, citizen consent.IIN) ([]consent.ErrorReport, error)

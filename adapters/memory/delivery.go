@@ -25,20 +25,19 @@ func (s *Store) RecordAccess(ctx context.Context, e consent.AccessEvent) error {
 }
 
 // ListAccess implements consent.DeliveryStore.
-func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, before int64, limit int) ([]consent.AccessEvent, error) {
+func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, before consent.HistoryCursor, limit int) ([]consent.AccessEvent, error) {
 	unlock, _ := s.lock(ctx)
 	defer unlock()
 	var out []consent.AccessEvent
-	from := len(s.access) - 1 // IDs are positions + 1
-	if before > 0 {
-		from = min(from, int(before)-2)
-	}
-	for i := from; i >= 0 && len(out) < limit; i-- {
-		if e := s.access[i]; e.Citizen == citizen || e.Holder == citizen {
+	for _, e := range s.access {
+		if (e.Citizen == citizen || e.Holder == citizen) && before.Before(e) {
 			out = append(out, e)
 		}
 	}
-	return out, nil
+	slices.SortFunc(out, func(a, b consent.AccessEvent) int {
+		return cmp.Or(b.At.Compare(a.At), cmp.Compare(b.ID, a.ID))
+	})
+	return out[:min(limit, len(out))], nil
 }
 
 // ClaimDeliveries implements consent.DeliveryStore.

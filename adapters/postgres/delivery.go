@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/kelisim/kelisim/consent"
 )
@@ -15,17 +16,23 @@ var _ consent.DeliveryStore = (*Store)(nil)
 
 // ListAccess implements consent.DeliveryStore.
 // The citizen's own rows and those held by them for somebody else are
-// apart, each read at most a page through its own index: a page deep in a
-// long history costs what the first one does.
-func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, before int64, limit int) ([]consent.AccessEvent, error) {
-	if before <= 0 {
-		before = math.MaxInt64
+// apart, each read at most a page through its own index, newest month
+// first: the months are read in order and the reading stops once a page
+// is full, and the cursor's time keeps the months after it unread, so a
+// page costs the same however many months the history keeps and however
+// deep in the past it is.
+func (s *Store) ListAccess(ctx context.Context, citizen consent.IIN, before consent.HistoryCursor, limit int) ([]consent.AccessEvent, error) {
+	at, id := pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}, int64(math.MaxInt64)
+	if !before.IsZero() {
+		at, id = pgtype.Timestamptz{Time: before.At, Valid: true}, before.ID
 	}
 	rows, err := s.q(ctx).Query(ctx, `SELECT `+accessColumns+` FROM (
-		(SELECT `+accessColumns+` FROM access_events WHERE citizen = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
+		(SELECT `+accessColumns+` FROM access_events WHERE citizen = $1 AND at <= $2 AND (at, id) < ($2, $3)
+			ORDER BY at DESC, id DESC LIMIT $4)
 		UNION ALL
-		(SELECT `+accessColumns+` FROM access_events WHERE holder = $1 AND holder <> citizen AND id < $2 ORDER BY id DESC LIMIT $3)) a
-		ORDER BY id DESC LIMIT $3`, string(citizen), before, limit)
+		(SELECT `+accessColumns+` FROM access_events WHERE holder = $1 AND holder <> citizen AND at <= $2 AND (at, id) < ($2, $3)
+			ORDER BY at DESC, id DESC LIMIT $4)) a
+		ORDER BY at DESC, id DESC LIMIT $4`, string(citizen), at, id, limit)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -62,11 +62,14 @@ func TestQueriesUseIndexes(t *testing.T) {
 	const citizen consent.IIN = "850315300128"
 	now := time.Now() // the load is relative to the database's now()
 	calls := map[string]func() error{
-		"GetGrant":          func() error { _, err := s.GetGrant(ctx, "g-123"); return err },
-		"ListGrants":        func() error { _, err := s.ListGrants(ctx, citizen); return err },
-		"LastUsed":          func() error { _, err := s.LastUsed(ctx, citizen); return err },
-		"ListAccess":        func() error { _, err := s.ListAccess(ctx, citizen, 0, 200); return err },
-		"ListAccess deep":   func() error { _, err := s.ListAccess(ctx, citizen, 150_000, 100); return err },
+		"GetGrant":   func() error { _, err := s.GetGrant(ctx, "g-123"); return err },
+		"ListGrants": func() error { _, err := s.ListGrants(ctx, citizen); return err },
+		"LastUsed":   func() error { _, err := s.LastUsed(ctx, citizen); return err },
+		"ListAccess": func() error { _, err := s.ListAccess(ctx, citizen, consent.HistoryCursor{}, 200); return err },
+		"ListAccess deep": func() error {
+			_, err := s.ListAccess(ctx, citizen, consent.HistoryCursor{At: now.AddDate(0, -6, 0), ID: 150_000}, 100)
+			return err
+		},
 		"ActiveGrants":      func() error { _, err := s.ActiveGrants(ctx, citizen, "id_card", now); return err },
 		"ClaimDeliveries":   func() error { _, err := s.ClaimDeliveries(ctx, now, time.Minute, 16, "w"); return err },
 		"ListDeliveries":    func() error { _, err := s.ListDeliveries(ctx, consent.OutboxDead, 100); return err },
@@ -248,5 +251,103 @@ func load(t *testing.T, conn *pgx.Conn) {
 	_ = conn.QueryRow(ctx, `SELECT count(*) FROM grants`).Scan(&n)
 	if n < 100000 {
 		t.Fatal(fmt.Sprint("loaded ", n, " grants"))
+	}
+}
+
+// A page of a citizen's history reads the months it covers and not the
+// others, so that it costs the same whether the history keeps one year or
+// five: over five years of months, the first page and a page deep in the
+// past are each explained as they run, and the months whose part of the
+// citizens' index was read are counted.
+func TestHistoryPageReadsItsMonths(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	var mu sync.Mutex
+	var sent []statement
+	s := openAt(t, url, postgres.Options{MaxConns: 2, Statement: func(sql string, args []any) {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, statement{sql, args})
+	}})
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	now := time.Now().UTC()
+	if _, err := s.EnsureMonths(ctx, now.AddDate(-5, 0, 0), now); err != nil {
+		t.Fatal(err)
+	}
+	// The citizen's 10 events a month (one every three days), among
+	// 300,000 of others.
+	const citizen consent.IIN = "850315300128"
+	for _, q := range []string{
+		`INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom)
+		 SELECT now() - i * interval '3 days', '850315300128', '850315300128', 'p1', 'g-' || i, 'id_card', 'fetch', ''
+		 FROM generate_series(0, 600) i`,
+		`INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom)
+		 SELECT now() - (i % 1800) * interval '1 day', lpad((800000000000 + i % 100000)::text, 12, '0'),
+		        lpad((800000000000 + i % 100000)::text, 12, '0'), 'p1', 'g-' || i, 'id_card', 'fetch', ''
+		 FROM generate_series(1, 300000) i`,
+		`ANALYZE access_events`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(before consent.HistoryCursor) ([]consent.AccessEvent, []string) {
+		t.Helper()
+		mu.Lock()
+		sent = nil
+		mu.Unlock()
+		page, err := s.ListAccess(ctx, citizen, before, 20)
+		if err != nil || len(page) != 20 {
+			t.Fatalf("a page: %d events, %v", len(page), err)
+		}
+		mu.Lock()
+		st := sent[len(sent)-1]
+		mu.Unlock()
+		var raw []byte
+		if err := conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+st.sql, st.args...).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		var plans []struct{ Plan map[string]any }
+		if err := json.Unmarshal(raw, &plans); err != nil {
+			t.Fatal(err)
+		}
+		var months []string
+		var walk func(n map[string]any)
+		walk = func(n map[string]any) {
+			rel, _ := n["Relation Name"].(string)
+			cond, _ := n["Index Cond"].(string)
+			filter, _ := n["Filter"].(string)
+			if loops, _ := n["Actual Loops"].(float64); rel != "" && loops > 0 && strings.Contains(cond+filter, "citizen = ") {
+				months = append(months, rel)
+			}
+			kids, _ := n["Plans"].([]any)
+			for _, k := range kids {
+				if m, ok := k.(map[string]any); ok {
+					walk(m)
+				}
+			}
+		}
+		walk(plans[0].Plan)
+		return page, months
+	}
+	// The newest page: the months ahead the upkeep made (empty), the
+	// current one and the one or two before it.
+	first, months := read(consent.HistoryCursor{})
+	if len(months) > 6 {
+		t.Errorf("the first page read %d months: %v", len(months), months)
+	}
+	// Thirty months back: what is after the cursor is not read at all.
+	deep := consent.CursorOf(first[0])
+	deep.At = deep.At.AddDate(0, -30, 0)
+	page, months := read(deep)
+	if len(months) > 3 {
+		t.Errorf("a page thirty months back read %d months: %v", len(months), months)
+	}
+	if !deep.Before(page[0]) || page[0].At.Before(deep.At.AddDate(0, 0, -4)) {
+		t.Errorf("the page thirty months back starts at %v, the cursor at %v", page[0].At, deep.At)
 	}
 }

@@ -97,7 +97,7 @@ func TestHistoryBatchIsolatesARefusedEvent(t *testing.T) {
 			t.Errorf("event %d: %v", i, err)
 		}
 	}
-	got, err := s.ListAccess(ctx, "900101400559", 0, 2*n)
+	got, err := s.ListAccess(ctx, "900101400559", consent.HistoryCursor{}, 2*n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestMigrationWithIndexesBuiltAhead(t *testing.T) {
 	if built != 5 {
 		t.Fatalf("the header gives %d statements", built)
 	}
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.MigrateTo(ctx, 26); err != nil {
 		t.Fatalf("the upgrade over indexes built ahead: %v", err)
 	}
 	var old, valid int
@@ -288,6 +288,126 @@ func TestMigrationWithIndexesBuiltAhead(t *testing.T) {
 	if events != 1000 || months < 27 || months > 28 || leaves != 500 || queued != 500 || audit != 40 || next != 1001 {
 		t.Errorf("after the upgrade: %d events in %d partitions, %d leaves, %d queued, %d audit entries, next id %d",
 			events, months, leaves, queued, audit, next)
+	}
+}
+
+// Migration 027's indexes are built ahead on a history already in months,
+// as its header says, while the history is written: an upgrade before
+// every month's index is attached stops with a clear error and changes
+// nothing; once they are, it keeps them, drops the old ones, and a page
+// reads through them.
+func TestHistoryIndexesBuiltAhead(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.MigrateTo(ctx, 26); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := s.EnsureMonths(ctx, now.AddDate(0, -14, 0), now); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const citizen = "850315300128"
+	if _, err := conn.Exec(ctx, `INSERT INTO access_events (at, citizen, holder, partner_id, grant_id, document_type, kind, by_whom)
+		SELECT now() - i * interval '9 hours', $1, $1, 'p1', 'g-' || i, 'id_card', 'fetch', '' FROM generate_series(1, 1000) i`, citizen); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := fs.ReadFile(os.DirFS("migrations"), "027_history_in_time_order.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var build, attach []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if sql, ok := strings.CutPrefix(line, "--   "); ok {
+			if strings.Contains(sql, "ATTACH PARTITION") {
+				attach = append(attach, sql)
+			} else {
+				build = append(build, sql)
+			}
+		}
+	}
+	if len(build) != 4 || len(attach) != 2 {
+		t.Fatalf("the header gives %d statements to build and %d to attach", len(build), len(attach))
+	}
+	// run is psql's: a statement, or with \gexec each statement its query makes.
+	run := func(sql string) {
+		t.Helper()
+		query, gexec := strings.CutSuffix(sql, ` \gexec`)
+		if !gexec {
+			if _, err := conn.Exec(ctx, query); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+			return
+		}
+		rows, err := conn.Query(ctx, query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(made) < 14 {
+			t.Fatalf("%s made %d statements: %v", query, len(made), err)
+		}
+		for _, m := range made {
+			if _, err := conn.Exec(ctx, m); err != nil {
+				t.Fatalf("%s: %v", m, err)
+			}
+		}
+	}
+	// The history is written all along: an index built CONCURRENTLY waits
+	// for no writer and stops none.
+	stop := make(chan struct{})
+	var writes sync.WaitGroup
+	writes.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.RecordAccess(ctx, consent.AccessEvent{At: time.Now(), Citizen: citizen, Holder: citizen, PartnerID: "p1", GrantID: "g-new",
+				Document: "id_card", Kind: consent.AccessFetch}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for _, sql := range build {
+		run(sql)
+	}
+	err = s.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "not yet attached to every month") {
+		t.Fatalf("the upgrade before the months' indexes are attached: %v", err)
+	}
+	for _, sql := range attach {
+		run(sql)
+	}
+	close(stop)
+	writes.Wait()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("the upgrade over indexes built ahead: %v", err)
+	}
+	var old, valid, months int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE c.relname IN ('access_events_citizen_idx', 'access_events_held_idx')),
+		count(*) FILTER (WHERE c.relname IN ('access_events_citizen_at_idx', 'access_events_held_at_idx') AND i.indisvalid),
+		(SELECT count(*) FROM pg_inherits WHERE inhparent = 'access_events_citizen_at_idx'::regclass)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = current_schema()::regnamespace`).Scan(&old, &valid, &months); err != nil {
+		t.Fatal(err)
+	}
+	if old != 0 || valid != 2 || months < 15 {
+		t.Errorf("after the upgrade: the old indexes %d times, %d of 2 new ones valid, on %d months", old, valid, months)
+	}
+	page, err := s.ListAccess(ctx, citizen, consent.HistoryCursor{}, 100)
+	if err != nil || len(page) != 100 || page[0].GrantID != "g-new" {
+		t.Fatalf("a page after the upgrade: %d events %v", len(page), err)
 	}
 }
 

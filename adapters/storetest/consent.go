@@ -297,7 +297,7 @@ func testReplaceGrants(t *testing.T, s Store) {
 		}
 	}
 	// Each end is in the history, with the grant as it left it.
-	history, err := s.ListAccess(ctx, parent, 0, 50)
+	history, err := s.ListAccess(ctx, parent, consent.HistoryCursor{}, 50)
 	ends := map[string]bool{}
 	for _, e := range history {
 		if e.Kind == consent.AccessRevocation && e.By == consent.EndedByReplacement && e.Grant != nil && e.Grant.Status == consent.GrantRevoked {
@@ -373,7 +373,7 @@ func testChangeGrant(t *testing.T, s Store) {
 	if r, err := s.GetRecord(ctx, oauth.KindAccess, "elsewhere"); err != nil || !r.Active {
 		t.Errorf("another grant's token after the replacement: %+v %v", r, err)
 	}
-	history, err := s.ListAccess(ctx, g.Citizen, 0, 10)
+	history, err := s.ListAccess(ctx, g.Citizen, consent.HistoryCursor{}, 10)
 	if err != nil || len(history) != 3 || history[0].Kind != consent.AccessReplace || history[1].Kind != consent.AccessMerge ||
 		history[2].Kind != consent.AccessConsent || history[0].GrantID != "g1" || !history[0].At.Equal(t0.Add(2*time.Minute)) ||
 		history[0].Grant == nil || !slices.Equal(history[0].Grant.Documents, []consent.DocumentType{"diploma"}) ||

@@ -138,13 +138,13 @@ func testAccessHistory(t *testing.T, s Store) {
 			t.Fatal(err)
 		}
 	}
-	mother, err := s.ListAccess(ctx, "900101400559", 0, 10)
+	mother, err := s.ListAccess(ctx, "900101400559", consent.HistoryCursor{}, 10)
 	check(t, err)
 	if len(mother) != 2 || mother[0].Document != "birth_certificate" || mother[1].Document != "id_card" {
 		t.Errorf("the representative's history: %+v", mother)
 	}
 	// The minor's history shows the view of their document too.
-	child, err := s.ListAccess(ctx, "150612601232", 0, 10)
+	child, err := s.ListAccess(ctx, "150612601232", consent.HistoryCursor{}, 10)
 	check(t, err)
 	if len(child) != 1 || child[0].Holder != "150612601232" || !child[0].At.Equal(t0.Add(time.Minute)) {
 		t.Errorf("the minor's history: %+v", child)
@@ -156,7 +156,9 @@ func testAccessHistory(t *testing.T, s Store) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			errs <- s.RecordAccess(ctx, consent.AccessEvent{At: t0.Add(time.Duration(i) * time.Second), Citizen: "870412300415",
+			// Two at each second, and written in no order: a page's order
+			// is by time and then by ID, whatever the order of writing.
+			errs <- s.RecordAccess(ctx, consent.AccessEvent{At: t0.Add(time.Duration(n-i/2) * time.Second), Citizen: "870412300415",
 				Holder: "870412300415", PartnerID: "p1", GrantID: fmt.Sprintf("g%d", i), Document: "id_card", Kind: consent.AccessFetch})
 		})
 	}
@@ -167,7 +169,7 @@ func testAccessHistory(t *testing.T, s Store) {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.ListAccess(ctx, "870412300415", 0, 2*n)
+	got, err := s.ListAccess(ctx, "870412300415", consent.HistoryCursor{}, 2*n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,30 +180,35 @@ func testAccessHistory(t *testing.T, s Store) {
 	if len(got) != n || len(seen) != n {
 		t.Errorf("%d concurrent fetches acknowledged, %d in the history (%d distinct)", n, len(got), len(seen))
 	}
-	// Read in pages, each below the last one's oldest: the same history,
+	for i := 1; i < len(got); i++ {
+		if a, b := got[i-1], got[i]; !consent.CursorOf(a).Before(b) {
+			t.Fatalf("entry %d (%v, id %d) is not older than the one before it (%v, id %d)", i, b.At, b.ID, a.At, a.ID)
+		}
+	}
+	// Read in pages, each before the last one's oldest: the same history,
 	// newest first, nothing twice and nothing left out.
 	var paged []consent.AccessEvent
-	for before := int64(0); ; {
-		page, err := s.ListAccess(ctx, "870412300415", before, 64)
+	for before := (consent.HistoryCursor{}); ; {
+		page, err := s.ListAccess(ctx, "870412300415", before, 63)
 		check(t, err)
 		paged = append(paged, page...)
-		if len(page) < 64 {
+		if len(page) < 63 {
 			break
 		}
-		before = page[len(page)-1].ID
+		before = consent.CursorOf(page[len(page)-1])
 	}
 	if len(paged) != len(got) {
-		t.Fatalf("pages of 64 held %d of %d events", len(paged), len(got))
+		t.Fatalf("pages of 63 held %d of %d events", len(paged), len(got))
 	}
 	for i := range paged {
-		if paged[i].ID != got[i].ID || (i > 0 && paged[i].ID >= paged[i-1].ID) {
+		if paged[i].ID != got[i].ID {
 			t.Fatalf("page entry %d: id %d, the whole history's %d", i, paged[i].ID, got[i].ID)
 		}
 	}
-	// A cursor within a representative's history: what is below it, as
+	// A cursor within a representative's history: what is before it, as
 	// holder and as the one who consented.
-	if older, err := s.ListAccess(ctx, "900101400559", mother[0].ID, 10); err != nil || len(older) != 1 || older[0].ID != mother[1].ID {
-		t.Errorf("the representative's history below %d: %+v %v", mother[0].ID, older, err)
+	if older, err := s.ListAccess(ctx, "900101400559", consent.CursorOf(mother[0]), 10); err != nil || len(older) != 1 || older[0].ID != mother[1].ID {
+		t.Errorf("the representative's history before %d: %+v %v", mother[0].ID, older, err)
 	}
 }
 
@@ -256,7 +263,7 @@ func testUpkeep(t *testing.T, s Store) {
 	if again, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour)); err != nil || len(again) != 0 {
 		t.Errorf("expired twice: %+v", again)
 	}
-	if h, err := s.ListAccess(ctx, "850315300128", 0, 10); err != nil || h[0].Kind != consent.AccessExpiry || h[0].GrantID != "old" ||
+	if h, err := s.ListAccess(ctx, "850315300128", consent.HistoryCursor{}, 10); err != nil || h[0].Kind != consent.AccessExpiry || h[0].GrantID != "old" ||
 		!h[0].At.Equal(t0.Add(time.Hour)) || h[0].Grant.Status != consent.GrantExpired {
 		t.Errorf("the expiry in the history: %+v %v", h, err)
 	}
@@ -330,17 +337,18 @@ func testSettingsStore(t *testing.T, s Store) {
 		t.Errorf("erase counts %v", counts)
 	}
 	// The history keeps the consent, the revocation and the fetch under the
-	// pseudonym, the grant's holders too, and says the citizen erased.
-	h, err := s.ListAccess(ctx, "p-x", 0, 10)
+	// pseudonym, the grant's holders too, and says the citizen erased;
+	// in time order, though the fetch was written after the revocation.
+	h, err := s.ListAccess(ctx, "p-x", consent.HistoryCursor{}, 10)
 	if err != nil || len(h) != 4 || h[0].Kind != consent.AccessErasure || !h[0].At.Equal(t0.Add(4*time.Minute)) ||
-		h[2].Kind != consent.AccessRevocation || h[2].By != "citizen" || h[3].Kind != consent.AccessConsent ||
+		h[1].Kind != consent.AccessRevocation || h[1].By != "citizen" || h[2].Kind != consent.AccessFetch || h[3].Kind != consent.AccessConsent ||
 		h[3].Grant == nil || !slices.Equal(h[3].Grant.Holders, []consent.IIN{"p-x"}) || h[3].Grant.Receipt == "" {
 		t.Errorf("history after erasure: %+v %v", h, err)
 	}
 	if got, err := s.ListGrants(ctx, c.Citizen); err != nil || len(got) != 0 {
 		t.Error("grants still listed under the IIN")
 	}
-	if h, err := s.ListAccess(ctx, c.Citizen, 0, 10); err != nil || len(h) != 0 {
+	if h, err := s.ListAccess(ctx, c.Citizen, consent.HistoryCursor{}, 10); err != nil || len(h) != 0 {
 		t.Error("history still under the IIN")
 	}
 	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, consent.ErrNoSession) {
@@ -356,7 +364,7 @@ func testSettingsStore(t *testing.T, s Store) {
 	if _, err := s.Erase(ctx, minor, "p-minor", t0.Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := s.ListAccess(ctx, guardian, 0, 10)
+	theirs, err := s.ListAccess(ctx, guardian, consent.HistoryCursor{}, 10)
 	if err != nil || len(theirs) != 1 || theirs[0].Grant == nil || !slices.Equal(theirs[0].Grant.Holders, []consent.IIN{guardian, "p-minor"}) {
 		t.Errorf("the representative's consent after the minor's erasure: %+v %v", theirs, err)
 	}

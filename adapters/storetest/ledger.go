@@ -120,7 +120,7 @@ func testLedgerAcrossRetention(t *testing.T, s Store) {
 		check(t, s.AppendAudit(ctx, e))
 	}
 	kept := func(c consent.IIN) int {
-		events, err := s.ListAccess(ctx, c, 0, 100)
+		events, err := s.ListAccess(ctx, c, consent.HistoryCursor{}, 100)
 		check(t, err)
 		return len(events)
 	}

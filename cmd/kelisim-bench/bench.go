@@ -419,7 +419,7 @@ func (b *bench) citizen(ctx context.Context, conc int) ([]result, error) {
 			// The deepest full page: the cursor before the last one (the
 			// last page holds what is left over).
 			toks[j] = tok.access
-			cursors := []string{"/api/v1/me/history?before=9223372036854775807&limit=100"}
+			cursors := []string{"/api/v1/me/history?limit=100"}
 			for next := "/api/v1/me/history?limit=100"; next != ""; {
 				status, body, err := b.getJSON(ctx, next, tok.access)
 				if err != nil || status != 200 {
