@@ -105,6 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintf(stdout, "new signing key %s published; it signs from %s\n", kid, time.Now().Add(oauth.ActivateAfter).UTC().Format(time.RFC3339))
 		return nil
+	case "partners", "deliveries", "keys":
+		return operatorCommand(ctx, cmd, args[1:], getenv, stdout)
 	case "receipt":
 		return receiptCommand(ctx, args[1:], stdout)
 	case "history":
@@ -113,7 +115,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "kelisim", versionString())
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | rotate-keys | receipt verify FILE | history verify FILE | version\n\nconfiguration (environment):")
+		fmt.Fprintln(stdout, "usage: kelisim serve | migrate | rotate-keys | receipt verify FILE | history verify FILE | version")
+		fmt.Fprintln(stdout, "\nthrough a running gateway's admin API:\n"+strings.TrimPrefix(operatorUsage, "usage:\n"))
+		fmt.Fprintln(stdout, "\nconfiguration (environment):")
 		for _, e := range env {
 			fmt.Fprintf(stdout, "  %-28s %s\n", e.name, e.doc)
 		}

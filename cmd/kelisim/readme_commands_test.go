@@ -145,7 +145,9 @@ func TestReadmeOnboardingWalkthrough(t *testing.T) {
 		t.Fatalf("the walk-through failed (%v):\n%s", err, out)
 	}
 	for _, want := range []string{`"client_secret"`, `documents:id_card documents:driver_license`, `"field": "client_name"`, `"active": true`,
-		`"suspended"`, `"request_unauthorized"`, `"partner.suspend"`, `"partner.create"`} {
+		`"suspended"`, `"request_unauthorized"`, `"partner.suspend"`, `"partner.create"`,
+		"client secret (shown this once; give it to the partner now): ", "CLIENT ID ", "Demo Bank", "\nactive\n",
+		"ID  CLIENT ID  KIND  DOCUMENT  STATUS  ATTEMPTS  NEXT ATTEMPT  LAST ERROR"} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("the walk-through's output lacks %s:\n%s", want, out)
 		}
