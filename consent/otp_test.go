@@ -3,6 +3,8 @@ package consent_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +125,65 @@ func TestResendCountsAndDoesNotWait(t *testing.T) {
 	f.clock.advance(cfg.ResendAfter)
 	if _, _, err := f.consents.Resend(ctx, matched.ID, "s-10.0.0.1", "Bank", matched.Documents, matched.Days, "10.0.0.1"); !limited(err) {
 		t.Errorf("fourth send to the pair from one address: %v, want a rate limit", err)
+	}
+}
+
+// The operator's metrics hear what becomes of codes, and nothing of whose:
+// a code sent, one the provider refused, wrong ones until the last locks
+// the challenge, a right one, and a send refused by a limit.
+func TestCodeEventsObserved(t *testing.T) {
+	cfg := consent.DefaultOTPConfig
+	f := setup(t, cfg)
+	ctx := context.Background()
+	c, err := start(f, aidar, aidarPhone, "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sms.waitSent(t, 1)
+	for range cfg.MaxAttempts {
+		_, err = f.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: c.ID, Session: "s-10.0.0.1", Code: "0000000", Documents: c.Documents, Days: c.Days})
+	}
+	if !errors.Is(err, consent.ErrCodeDead) {
+		t.Fatalf("the last wrong code: %v", err)
+	}
+	c, err = start(f, aidar, aidarPhone, "10.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := codeIn(t, f.sms.waitSent(t, 2)[1].text)
+	if _, err := f.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: c.ID, Session: "s-10.0.0.2", Code: code, Documents: c.Documents, Days: c.Days}); err != nil {
+		t.Fatal(err)
+	}
+	f.sms.mu.Lock()
+	f.sms.fail = errors.New("the provider answered 503")
+	f.sms.mu.Unlock()
+	if _, err := start(f, aidar, aidarPhone, "10.0.0.3"); err != nil {
+		t.Fatal(err)
+	}
+	heard := f.observed.await(t, 3+cfg.MaxAttempts)
+	for _, err = start(f, aigerim, aigerimTel, "10.0.0.4"); !limited(err); _, err = start(f, aigerim, aigerimTel, "10.0.0.4") {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	heard = f.observed.await(t, len(heard)+cfg.PhoneLimit+1)
+	want := []string{consent.OTPSent}
+	for range cfg.MaxAttempts - 1 {
+		want = append(want, consent.OTPWrong)
+	}
+	want = append(want, consent.OTPLocked, consent.OTPSent, consent.OTPRight, consent.OTPSendFailed)
+	for range cfg.PhoneLimit {
+		want = append(want, consent.OTPSendFailed)
+	}
+	want = append(want, consent.OTPLimited)
+	// The sends are heard as they finish, after the answers: in order up
+	// to the right code, then in any order.
+	n := cfg.MaxAttempts + 3
+	if len(heard) >= n {
+		slices.Sort(heard[n:])
+		slices.Sort(want[n:])
+	}
+	if strings.Join(heard, " ") != strings.Join(want, " ") {
+		t.Errorf("heard %v\nwant  %v", heard, want)
 	}
 }

@@ -41,6 +41,9 @@ type OutboxConfig struct {
 		Send(ctx context.Context, e OutboxEntry) error
 	}
 
+	// Observer hears each attempt's outcome, for metrics; nil: nobody.
+	Observer DeliveryObserver
+
 	MaxAttempts int           // before an entry is dead (8)
 	Backoff     time.Duration // first retry delay; doubles, with jitter (2 s)
 	MaxBackoff  time.Duration // (10 min)
@@ -49,6 +52,19 @@ type OutboxConfig struct {
 	Now func() time.Time
 	Log *slog.Logger
 }
+
+// DeliveryObserver hears what became of each attempt at an outbox entry of
+// kind: DeliveryDone, DeliveryRetry or DeliveryDead.
+type DeliveryObserver interface {
+	Delivery(kind, outcome string)
+}
+
+// Delivery outcomes.
+const (
+	DeliveryDone  = "delivered"
+	DeliveryRetry = "retry" // failed; tried again later
+	DeliveryDead  = "dead"  // failed for good: a dead letter, until an operator replays it
+)
 
 // Outbox pushes documents and revocations to partners.
 type Outbox struct{ cfg OutboxConfig }
@@ -216,10 +232,21 @@ func (o *Outbox) DeliverDue(ctx context.Context) int {
 		case ferr != nil:
 			log.ErrorContext(ctx, "finish delivery", "delivery", e.ID, "err", ferr)
 		case stored.Status == OutboxDead:
+			o.observe(e.Kind, DeliveryDead)
 			log.WarnContext(ctx, "delivery dead-lettered", "delivery", e.ID, "partner", e.PartnerID, "attempts", stored.Attempts, "err", err)
+		case stored.Status == OutboxDelivered:
+			o.observe(e.Kind, DeliveryDone)
+		default:
+			o.observe(e.Kind, DeliveryRetry)
 		}
 	}
 	return len(entries)
+}
+
+func (o *Outbox) observe(kind, outcome string) {
+	if o.cfg.Observer != nil {
+		o.cfg.Observer.Delivery(kind, outcome)
+	}
 }
 
 var errNoLongerDeliverable = errors.New("the grant is no longer active")

@@ -3,6 +3,8 @@ package consent_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +76,17 @@ func TestOutboxBackoffAndDeadLetters(t *testing.T) {
 	h := uses(f.store.ListAccess(ctx, aidar, consent.HistoryCursor{}, 10))
 	if len(h) != 1 || h[0].Kind != consent.AccessDelivery || h[0].GrantID != g.ID {
 		t.Errorf("history after the delivery: %+v", h)
+	}
+	// The metrics heard each attempt at the push: two to try again, the
+	// dead letter, and the replay delivered.
+	var pushes []string
+	for _, e := range f.observed.await(t, 0) {
+		if kind, outcome, _ := strings.Cut(e, " "); kind == consent.KindGrantDocuments {
+			pushes = append(pushes, outcome)
+		}
+	}
+	if want := []string{consent.DeliveryRetry, consent.DeliveryRetry, consent.DeliveryDead, consent.DeliveryDone}; !slices.Equal(pushes, want) {
+		t.Errorf("the metrics heard %v of the push, want %v", pushes, want)
 	}
 }
 

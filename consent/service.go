@@ -64,9 +64,27 @@ type ServiceConfig struct {
 	// Signatures checks citizens' digital signatures; nil: only SMS codes
 	// are offered.
 	Signatures SignatureCheck
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Observer hears what becomes of the codes, for metrics; nil: nobody.
+	Observer OTPObserver
+	Now      func() time.Time
+	Log      *slog.Logger
 }
+
+// OTPObserver hears what becomes of one-time codes, for the operator's
+// metrics. It is told the event alone: nothing of whose code it was.
+type OTPObserver interface {
+	OTP(event string)
+}
+
+// OTP events.
+const (
+	OTPSent       = "sent"        // the SMS provider took a code
+	OTPSendFailed = "send_failed" // the SMS provider refused it or did not answer
+	OTPLimited    = "limited"     // a send refused by a rate limit
+	OTPRight      = "right"       // a right code
+	OTPWrong      = "wrong"       // a wrong code, with tries left
+	OTPLocked     = "locked"      // a wrong code that spent the last try: the challenge is dead
+)
 
 // Service runs the citizen's consent: it checks who the citizen is, sends
 // one-time passwords by SMS and records grants.
@@ -80,6 +98,7 @@ type Service struct {
 	terms    Terms
 	outbox   GrantOutbox
 	sig      SignatureCheck
+	observer OTPObserver
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -95,7 +114,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("consent.NewService: %w", err)
 	}
 	return &Service{store: cfg.Store, registry: cfg.Registry, sms: cfg.SMS, messages: cfg.Messages, key: cfg.Key, cfg: cfg.OTP,
-		terms: cfg.Terms, outbox: cfg.Outbox, sig: cfg.Signatures, now: cfg.Now, log: cfg.Log}, nil
+		terms: cfg.Terms, outbox: cfg.Outbox, sig: cfg.Signatures, observer: cfg.Observer, now: cfg.Now, log: cfg.Log}, nil
 }
 
 // TermsVersion is the version of the terms consents are given under now.
@@ -208,7 +227,17 @@ func (s *Service) count(ctx context.Context, budget, clientIP string, now time.T
 		hits = append(hits, RateHit{keyed(s.key, "otp-from", budget+"|"+clientIP), s.cfg.PhoneLimit, s.cfg.PhoneWindow},
 			RateHit{budget, s.cfg.PhoneTotalLimit, s.cfg.PhoneWindow})
 	}
-	return s.store.HitAll(ctx, hits, now)
+	err := s.store.HitAll(ctx, hits, now)
+	if errors.As(err, new(*RateLimitError)) {
+		s.observe(OTPLimited)
+	}
+	return err
+}
+
+func (s *Service) observe(event string) {
+	if s.observer != nil {
+		s.observer.OTP(event)
+	}
 }
 
 // sendAsync sends without making the caller wait, so a matched and an
@@ -247,8 +276,11 @@ func (s *Service) send(ctx context.Context, c Challenge, phone Phone, partnerNam
 	text := l.T(msg, map[string]any{"Code": code, "Partner": partnerName, "Documents": strings.Join(names, ", ")})
 	id := fmt.Sprintf("%s-%d", c.ID, c.Resends)
 	if err := s.sms.Send(ctx, id, phone, text); err != nil {
+		s.observe(OTPSendFailed)
 		s.log.ErrorContext(ctx, "sms not delivered", "challenge", c.ID, "err", err)
+		return
 	}
+	s.observe(OTPSent)
 }
 
 // Challenge returns the challenge id if it belongs to the browser session.
@@ -353,6 +385,7 @@ func (s *Service) checkCode(ctx context.Context, c Challenge, session, code stri
 			return Challenge{}, ErrSelectionChanged
 		}
 		if hmac.Equal(c.CodeHash, codeHash(s.key, c, strings.TrimSpace(code))) {
+			s.observe(OTPRight)
 			return c, nil
 		}
 		c.Attempts++
@@ -367,8 +400,10 @@ func (s *Service) checkCode(ctx context.Context, c Challenge, session, code stri
 			return Challenge{}, err
 		}
 		if c.Status == ChallengeDead {
+			s.observe(OTPLocked)
 			return Challenge{}, ErrCodeDead
 		}
+		s.observe(OTPWrong)
 		return Challenge{}, &WrongCodeError{AttemptsLeft: s.cfg.MaxAttempts - c.Attempts}
 	}
 }

@@ -82,6 +82,7 @@ type sms struct {
 	mu   sync.Mutex
 	sent []sent
 	hang chan struct{} // nil: answer at once; else Send waits for it
+	fail error         // nil: take every message; else refuse it
 	more chan struct{}
 }
 
@@ -102,10 +103,45 @@ func (s *sms) Send(ctx context.Context, _ string, to consent.Phone, text string)
 		}
 	}
 	s.mu.Lock()
+	if fail := s.fail; fail != nil {
+		s.mu.Unlock()
+		return fail
+	}
 	s.sent = append(s.sent, sent{to, text})
 	s.mu.Unlock()
 	s.more <- struct{}{}
 	return nil
+}
+
+// observed records what the observers hear: codes' events and deliveries'
+// outcomes (as "kind outcome").
+type observed struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (o *observed) OTP(event string) { o.add(event) }
+
+func (o *observed) Delivery(kind, outcome string) { o.add(kind + " " + outcome) }
+
+func (o *observed) add(e string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events = append(o.events, e)
+}
+
+// await returns what was heard once it holds n events, failing the test
+// after a while.
+func (o *observed) await(t *testing.T, n int) []string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		o.mu.Lock()
+		got := append([]string(nil), o.events...)
+		o.mu.Unlock()
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+	}
 }
 
 // waitSent waits until n messages went out in all.
@@ -209,6 +245,7 @@ type fixture struct {
 	upkeep   *consent.Upkeep
 	notes    *notes
 	notices  *consent.NoticeSender
+	observed *observed
 	log      *slog.Logger
 }
 
@@ -257,7 +294,7 @@ func must[T any](v T, err error) T {
 func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 	t.Helper()
 	f := &fixture{store: memory.New(), clock: &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)},
-		sms: &sms{more: make(chan struct{}, 1000)}, partners: partnerBook{},
+		sms: &sms{more: make(chan struct{}, 1000)}, partners: partnerBook{}, observed: &observed{},
 		registry: fakeRegistry{
 			aidar:   {IIN: aidar, Name: "Aidar Serikov", Phone: aidarPhone},
 			aigerim: {IIN: aigerim, Name: "Aigerim Nurlanova", Phone: aigerimTel, Represents: []consent.IIN{child}},
@@ -285,10 +322,10 @@ func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
 		AppSubject: func(iin consent.IIN) string { return "app/" + string(iin)[:4] }}))
 	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts, Notices: f.notices,
 		Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": pushStyle{f.webhook}}, Library: f.library, Webhook: f.webhook,
-		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Now: f.clock.now, Log: log}))
+		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Observer: f.observed, Now: f.clock.now, Log: log}))
 	f.fetcher = must(consent.NewFetcher(consent.FetcherConfig{Grants: f.store, Partners: f.partners, Library: f.library, Access: f.store, Now: f.clock.now}))
 	f.consents = must(consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: messages,
-		Key: key, OTP: cfg, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Now: f.clock.now, Log: log}))
+		Key: key, OTP: cfg, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Observer: f.observed, Now: f.clock.now, Log: log}))
 	f.reports = must(consent.NewReports(consent.ReportsConfig{Store: f.store, Receiver: f.registry, Types: must(consent.ShippedCatalogue()), Now: f.clock.now}))
 	f.settings = must(consent.NewSettings(consent.SettingsConfig{Store: f.store, Codes: f.consents, Registry: f.registry,
 		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Terms: "2026-11-01", Key: key, Now: f.clock.now}))

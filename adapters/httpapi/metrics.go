@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kelisim/kelisim/consent"
 )
 
 // Metrics are the gateway's Prometheus metrics.
@@ -25,6 +27,9 @@ type Metrics struct {
 	historySize   prometheus.Gauge
 	tampered      prometheus.Counter
 	overdue       prometheus.Gauge
+	otp           *prometheus.CounterVec
+	deliveries    *prometheus.CounterVec
+	ready         prometheus.Gauge
 }
 
 // NewMetrics registers the gateway's metrics, with the Go runtime's and the
@@ -67,10 +72,57 @@ func NewMetrics() *Metrics {
 			Name: "kelisim_history_tamper_detected_total",
 			Help: "Rounds that found the stored history no longer matching its log (an operator must act).",
 		}),
+		otp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelisim_otp_events_total",
+			Help: "What became of one-time codes: sent, send_failed (the SMS provider refused or did not answer), limited (a send refused by a rate limit), right, wrong, locked (the last try spent).",
+		}, []string{"event"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelisim_deliveries_total",
+			Help: "Attempts at outbox entries (pushes to partners, revocations, citizens' notices), by kind and outcome: delivered, retry, dead (dead-lettered).",
+		}, []string{"kind", "outcome"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kelisim_ready",
+			Help: "1 when this replica's latest readiness check (GET /readyz) found the store reachable and the replica not draining, else 0.",
+		}),
+	}
+	// Every outcome is there from the start, so that a rate over it is 0
+	// rather than absent before the first event.
+	for _, e := range []string{consent.OTPSent, consent.OTPSendFailed, consent.OTPLimited, consent.OTPRight, consent.OTPWrong, consent.OTPLocked} {
+		m.otp.WithLabelValues(e)
 	}
 	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration, m.statements, m.historySize, m.tampered, m.overdue,
+		m.otp, m.deliveries, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// OTP implements consent.OTPObserver.
+func (m *Metrics) OTP(event string) { m.otp.WithLabelValues(event).Inc() }
+
+// Delivery implements consent.DeliveryObserver.
+func (m *Metrics) Delivery(kind, outcome string) { m.deliveries.WithLabelValues(kind, outcome).Inc() }
+
+// WatchPartnerCache exports the state of the store's partner cache, read
+// at each scrape: whether it is listening for changes (else bypassed) and
+// how many partners it holds.
+func (m *Metrics) WatchPartnerCache(state func() (listening bool, entries int)) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kelisim_partner_cache_listening",
+			Help: "1 while the partner cache listens for changes and is used; 0 while it is bypassed (its connection lost).",
+		}, func() float64 {
+			if listening, _ := state(); listening {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kelisim_partner_cache_entries",
+			Help: "Partners held in this replica's partner cache.",
+		}, func() float64 {
+			_, n := state()
+			return float64(n)
+		}))
 }
 
 // TokenIssued implements oauth.Observer.

@@ -111,7 +111,7 @@ func New(d Deps, parts Parts) http.Handler {
 	r.NoMethod(func(c *gin.Context) { problem(c, http.StatusMethodNotAllowed, "Method not allowed", "") })
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", ready(d.Ready, d.Log))
+	r.GET("/readyz", ready(d.Ready, d.Metrics, d.Log))
 	if parts.Public {
 		publicRoutes(r, d, pg)
 	}
@@ -269,11 +269,15 @@ func adminRoutes(r *gin.Engine, d Deps) {
 
 // ready answers the readiness probe: 503 while the store is unreachable
 // or the gateway drains.
-func ready(check func(context.Context) error, log *slog.Logger) gin.HandlerFunc {
+func ready(check func(context.Context) error, m *Metrics, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
-		if err := check(ctx); err != nil {
+		err := check(ctx)
+		if m != nil {
+			m.ready.Set(map[bool]float64{true: 1, false: 0}[err == nil])
+		}
+		if err != nil {
 			log.WarnContext(ctx, "not ready", "err", err)
 			c.Header("Retry-After", oauth.RetryAfterUnavailable)
 			problem(c, http.StatusServiceUnavailable, "Not ready", "The store is not reachable.")

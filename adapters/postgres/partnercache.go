@@ -77,6 +77,24 @@ func (c *partnerCache) reset(listening bool) {
 	clear(c.entries)
 }
 
+// state says whether the cache is used (listening) and how many partners
+// it holds.
+func (c *partnerCache) state() (bool, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listening, len(c.entries)
+}
+
+// PartnerCacheState says whether the partner cache listens for changes
+// (and so is used) and how many partners it holds: false and 0 without
+// Options.CachePartners.
+func (s *Store) PartnerCacheState() (listening bool, entries int) {
+	if s.partners == nil {
+		return false, 0
+	}
+	return s.partners.state()
+}
+
 // listenPartners keeps a connection listening on partnersChannel until
 // the store closes, reconnecting after a second when it is lost.
 func (s *Store) listenPartners(cfg *pgx.ConnConfig) {

@@ -238,6 +238,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 			}
 		}
 		st, clients, closeStore = pg, pg.CachedPartners(), pg.Close
+		metrics.WatchPartnerCache(pg.PartnerCacheState)
 	}
 	secrets, err := oauth.NewSecrets([]byte(cfg.Secret))
 	if err != nil {

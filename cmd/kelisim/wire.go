@@ -86,12 +86,12 @@ func wireDomain(in inputs) (d domain, err error) {
 	}
 	if d.outbox, err = consent.NewOutbox(consent.OutboxConfig{Store: st, Access: st, Grants: st, Partners: directory, Receipts: d.receipts, Notices: notices,
 		Styles: delivery.Styles(webhook), Library: d.library, Webhook: webhook, MaxAttempts: cfg.DeliveryAttempts,
-		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease, Now: now, Log: log}); err != nil {
+		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease, Observer: in.metrics, Now: now, Log: log}); err != nil {
 		return d, err
 	}
 	if d.consents, err = consent.NewService(consent.ServiceConfig{Store: st, Registry: in.citizens, SMS: in.sms,
 		Messages: in.messages, Key: in.secrets.Key("otp"), OTP: cfg.OTP, Terms: cfg.Terms, Outbox: d.outbox, Signatures: in.signatures,
-		Now: now, Log: log}); err != nil {
+		Observer: in.metrics, Now: now, Log: log}); err != nil {
 		return d, err
 	}
 	if d.ledger, err = consent.NewLedger(consent.LedgerConfig{Store: st, Signer: in.keys, Key: in.secrets.Key("settings"), Retention: cfg.HistoryRetention,
