@@ -5,7 +5,7 @@ export KELISIM_TEST_DATABASE_URL
 
 GO ?= go
 
-.PHONY: test check-postgres build vet lint run bench fuzz
+.PHONY: test check-postgres build vet lint run bench fuzz deps-check
 
 # Every parser of outside input has a fuzz target; make test runs each for
 # FUZZTIME, and `make fuzz FUZZTIME=10m` runs them longer.
@@ -65,6 +65,16 @@ $(GOLANGCI_LINT):
 
 run:
 	$(GO) run ./cmd/kelisim serve
+
+# deps-check lists the modules compiled into Kelisim's packages and tests
+# (not the whole module graph, most of which is never built) that have a
+# newer release on the module proxy: direct ones first, then indirect.
+# Pin the version it names (go get module@version); the proxy refuses
+# some @latest look-ups, and a release may need a newer Go.
+deps-check:
+	@mods=$$($(GO) list -deps -test -f '{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}' ./... | sort -u) && \
+	  $(GO) list -m -u -e -f '{{if .Update}}{{if .Indirect}}indirect{{else}}direct  {{end}} {{.Path}} {{.Version}} -> {{.Update.Version}}{{end}}{{if .Error}}unknown  {{.Path}}: {{.Error.Err}}{{end}}' $$mods | \
+	  grep . | sort || echo "every module compiled in is at its newest release"
 
 # bench starts a gateway on PostgreSQL, runs every load scenario at
 # concurrency 16 and 64, on an empty database and then on one loaded with a
