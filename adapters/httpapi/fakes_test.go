@@ -243,7 +243,9 @@ func (f fakeSettings) HistoryPage(_ context.Context, _ consent.IIN, before conse
 	return out, last, f.call(fmt.Sprintf("history %d %d", from, limit))
 }
 
-func fakeCursor(id int64) consent.HistoryCursor { return consent.HistoryCursor{At: time.Unix(id, 0).UTC(), ID: id} }
+func fakeCursor(id int64) consent.HistoryCursor {
+	return consent.HistoryCursor{At: time.Unix(id, 0).UTC(), ID: id}
+}
 
 func (f fakeSettings) Erase(context.Context, consent.IIN) (consent.Erasure, error) {
 	return consent.Erasure{}, f.call("erase")

@@ -112,6 +112,7 @@ func New(d Deps, parts Parts) http.Handler {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", ready(d.Ready, d.Metrics, d.Log))
+	r.GET("/openapi.json", serveOpenAPI)
 	if parts.Public {
 		publicRoutes(r, d, pg)
 	}

@@ -238,6 +238,7 @@ func startWith(t *testing.T, o options) *gw {
 	}
 	t.Cleanup(stop)
 	return &gw{base: base, metrics: "http://" + mln.Addr().String(), admin: testAdminToken, logs: logs, sms: inbox, db: dbURL, stopped: stop, http: &http.Client{
+		Transport:     checkedTransport{t: t, next: http.DefaultTransport},
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

@@ -147,7 +147,7 @@ func TestReadmeOnboardingWalkthrough(t *testing.T) {
 	for _, want := range []string{`"client_secret"`, `documents:id_card documents:driver_license`, `"field": "client_name"`, `"active": true`,
 		`"suspended"`, `"request_unauthorized"`, `"partner.suspend"`, `"partner.create"`,
 		"client secret (shown this once; give it to the partner now): ", "CLIENT ID ", "Demo Bank", "\nactive\n",
-		"ID  CLIENT ID  KIND  DOCUMENT  STATUS  ATTEMPTS  NEXT ATTEMPT  LAST ERROR"} {
+		"ID  CLIENT ID  KIND  DOCUMENT  STATUS  ATTEMPTS  NEXT ATTEMPT  LAST ERROR", "\n/api/v1/documents/{type}\n", "\n/grants/{id}/deletion\n"} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("the walk-through's output lacks %s:\n%s", want, out)
 		}
