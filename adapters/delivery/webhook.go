@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kelisim/kelisim/adapters/telemetry"
 	"github.com/kelisim/kelisim/consent"
 )
 
@@ -21,7 +22,7 @@ var _ consent.Webhook = Webhook{}
 
 // NewWebhook returns a poster whose every POST ends within timeout.
 func NewWebhook(timeout time.Duration) Webhook {
-	return Webhook{Client: &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return Webhook{Client: &http.Client{Timeout: timeout, Transport: telemetry.Transport(nil, "webhook"), CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // a webhook answers; it does not send us elsewhere
 	}}}
 }

@@ -106,7 +106,7 @@ func New(d Deps, parts Parts) http.Handler {
 	if parts.Public {
 		pg = newPages(d.Messages, d.Pages, d.Terms, d.Log)
 	}
-	r.Use(requestID(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders(strings.HasPrefix(d.Issuer, "https://")), cleanText(pg))
+	r.Use(requestID(), traceRequests(), logRequests(d.Log), d.Metrics.middleware(), recoverProblem(d.Log), secureHeaders(strings.HasPrefix(d.Issuer, "https://")), cleanText(pg))
 	r.NoRoute(func(c *gin.Context) { problem(c, http.StatusNotFound, "Not found", "No such resource.") })
 	r.NoMethod(func(c *gin.Context) { problem(c, http.StatusMethodNotAllowed, "Method not allowed", "") })
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/kelisim/kelisim/adapters/telemetry"
 	"github.com/kelisim/kelisim/consent"
 )
 
@@ -78,7 +79,7 @@ func NewPush(url, token string, timeout time.Duration, retries int) *Push {
 	rc.RetryMax = retries
 	rc.RetryWaitMin, rc.RetryWaitMax = 200*time.Millisecond, 3*time.Second
 	rc.Logger = nil
-	rc.HTTPClient = &http.Client{Timeout: timeout}
+	rc.HTTPClient = &http.Client{Timeout: timeout, Transport: telemetry.Transport(nil, "push")}
 	return &Push{url: url, token: token, client: rc}
 }
 

@@ -2,12 +2,18 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kelisim/kelisim/adapters/telemetry"
 )
 
 // tracer times every statement, named by its verb and table ("update
@@ -21,8 +27,9 @@ type tracer struct {
 type traceKey struct{}
 
 type traceStart struct {
-	op string
-	at time.Time
+	op   string
+	at   time.Time
+	span trace.Span // nil unless tracing is on
 }
 
 var tableRE = regexp.MustCompile(`(?i)\b(?:from|into|update)\s+([a-z_]+)`)
@@ -44,12 +51,30 @@ func (t *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 	if t.statement != nil {
 		t.statement(data.SQL, data.Args)
 	}
-	return context.WithValue(ctx, traceKey{}, traceStart{op: t.operation(data.SQL), at: time.Now()})
+	st := traceStart{op: t.operation(data.SQL), at: time.Now()}
+	if telemetry.Enabled() {
+		// The statement's verb and table; never its text or arguments.
+		verb, table, _ := strings.Cut(st.op, " ")
+		ctx, st.span = telemetry.Tracer().Start(ctx, "db "+st.op, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", verb),
+				attribute.String("db.collection.name", table)))
+	}
+	return context.WithValue(ctx, traceKey{}, st)
 }
 
-func (t *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
-	if s, ok := ctx.Value(traceKey{}).(traceStart); ok && t.observe != nil {
+func (t *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	s, ok := ctx.Value(traceKey{}).(traceStart)
+	if !ok {
+		return
+	}
+	if t.observe != nil {
 		t.observe(ctx, s.op, time.Since(s.at))
+	}
+	if s.span != nil {
+		if data.Err != nil && !errors.Is(data.Err, pgx.ErrNoRows) {
+			s.span.SetStatus(codes.Error, "statement failed") // not its message, which may quote a value
+		}
+		s.span.End()
 	}
 }
 

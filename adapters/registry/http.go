@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/kelisim/kelisim/adapters/telemetry"
 	"github.com/kelisim/kelisim/consent"
 )
 
@@ -83,7 +84,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	rc.RetryMax = cfg.Retries
 	rc.RetryWaitMin, rc.RetryWaitMax = 100*time.Millisecond, 2*time.Second
 	rc.Logger = nil
-	rc.HTTPClient = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16}}
+	rc.HTTPClient = &http.Client{Timeout: cfg.Timeout, Transport: telemetry.Transport(&http.Transport{TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16}, "registry")}
 	return &HTTP{base: base, client: rc.StandardClient()}, nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/kelisim/kelisim/adapters/telemetry"
 	"github.com/kelisim/kelisim/consent"
 )
 
@@ -58,7 +59,7 @@ func NewHTTP(url, token string, timeout time.Duration, retries int) *HTTP {
 	rc.RetryMax = retries
 	rc.RetryWaitMin, rc.RetryWaitMax = 200*time.Millisecond, 3*time.Second
 	rc.Logger = nil
-	rc.HTTPClient = &http.Client{Timeout: timeout}
+	rc.HTTPClient = &http.Client{Timeout: timeout, Transport: telemetry.Transport(nil, "sms")}
 	return &HTTP{url: url, token: token, client: rc}
 }
 

@@ -70,6 +70,7 @@ table() {
 cp BENCHMARKS.md /tmp/kelisim-bench-kept.md 2>/dev/null || : > /tmp/kelisim-bench-kept.md
 : > /tmp/kelisim-bench-256.md
 : > /tmp/kelisim-bench-dpop.md
+: > /tmp/kelisim-bench-traced.md
 : > /tmp/kelisim-bench-gateway.log
 for scenario in $SCENARIOS; do
   if [ "$scenario" = citizen ]; then start_gateway citizens; else start_gateway; fi
@@ -86,6 +87,16 @@ for scenario in ${EXTRA_SCENARIOS-token documents}; do
   start_gateway
   tool -dpop -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
   table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-dpop.md
+  stop_gateway
+done
+
+# Tracing on: the document and consent scenarios with every request,
+# statement and outgoing call traced and exported over OTLP/HTTP to the
+# load tool (which takes the exports and drops them).
+for scenario in ${EXTRA_SCENARIOS-documents consent}; do
+  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:18025 start_gateway
+  tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
+  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-traced.md
   stop_gateway
 done
 
@@ -186,6 +197,14 @@ fi
   echo
   cat /tmp/kelisim-bench-dpop.md
   echo
+  if [ -s /tmp/kelisim-bench-traced.md ]; then
+    echo "With OpenTelemetry tracing on (\`OTEL_EXPORTER_OTLP_ENDPOINT\` set; every request, statement and outgoing"
+    echo "call a span, batched and exported over OTLP/HTTP to the load tool), the same scenarios on fresh gateways;"
+    echo "compare each row with its row above, where tracing is off (and costs nothing: no span is made):"
+    echo
+    cat /tmp/kelisim-bench-traced.md
+    echo
+  fi
   echo "Document fetch against the raw bound of this machine and PostgreSQL (the \"raw bound\" rows above: per"
   echo "request one pgx primary-key read of a grant-shaped row, one insert of a history-shaped row and one ES256"
   echo "signature with crypto/ecdsa, from the load tool's own process at the same concurrency and pool size, no HTTP):"

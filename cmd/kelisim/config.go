@@ -15,6 +15,7 @@ import (
 
 	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/adapters/registry"
+	"github.com/kelisim/kelisim/adapters/telemetry"
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 	"github.com/kelisim/kelisim/partners"
@@ -97,6 +98,10 @@ type Config struct {
 
 	SyntheticCitizens int        // KELISIM_SYNTHETIC_CITIZENS: extra demo citizens for load tests
 	LogLevel          slog.Level // KELISIM_LOG_LEVEL
+
+	// Traces: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// and OTEL_SERVICE_NAME, as OpenTelemetry names them.
+	Traces telemetry.Config
 }
 
 // Embedded reports whether the gateway runs on the in-memory store.
@@ -165,6 +170,9 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_AUTHORIZE_IP_LIMIT", "authorization requests one client address may leave waiting for citizens, per 15 minutes (default 300)"},
 	{"KELISIM_SYNTHETIC_CITIZENS", "add this many synthetic citizens to the demo registry, for load tests (default 0)"},
 	{"KELISIM_LOG_LEVEL", "debug, info, warn or error (default info)"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "an OpenTelemetry collector's base URL: traces of requests, statements and outgoing calls go to its /v1/traces over OTLP/HTTP (protobuf); unset: no traces"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the whole URL traces go to, in place of the one above"},
+	{"OTEL_SERVICE_NAME", "the service name on the traces (default kelisim)"},
 }
 
 // commandConfig is what the operator's one-shot commands read: the
@@ -325,6 +333,15 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.SyntheticCitizens = integer("KELISIM_SYNTHETIC_CITIZENS", 0, 0, 1_000_000)
 	if err := c.LogLevel.UnmarshalText([]byte(get("KELISIM_LOG_LEVEL", "info"))); err != nil {
 		bad("KELISIM_LOG_LEVEL", "%q is not debug, info, warn or error", get("KELISIM_LOG_LEVEL", ""))
+	}
+	c.Traces = telemetry.Config{Endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT", ""), TracesEndpoint: get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+		Service: get("OTEL_SERVICE_NAME", ""), Version: version}
+	for _, e := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if v := get(e, ""); v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(e, "%q is not an http(s) URL", v)
+			}
+		}
 	}
 	c.VerifyWrongLimit = integer("KELISIM_VERIFY_WRONG_LIMIT", 10, 1, 10_000)
 	c.VerifyGlobalWrongLimit = integer("KELISIM_VERIFY_GLOBAL_WRONG_LIMIT", 60, 1, 100_000)

@@ -52,6 +52,8 @@ func TestConfigErrors(t *testing.T) {
 		{"history kept less than a year", map[string]string{"KELISIM_HISTORY_RETENTION": "720h"}, []string{"KELISIM_HISTORY_RETENTION", "9504h"}},
 		{"history dropped before the longest grant ends", map[string]string{"KELISIM_MAX_GRANT_DAYS": "1825", "KELISIM_HISTORY_RETENTION": "43800h"},
 			[]string{"KELISIM_HISTORY_RETENTION", "44544h"}},
+		{"a collector that is not a URL", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://c/v1/traces"},
+			[]string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"}},
 		{"phone total within one address's share", map[string]string{"KELISIM_OTP_PHONE_LIMIT": "5", "KELISIM_OTP_PHONE_TOTAL_LIMIT": "5"}, []string{"KELISIM_OTP_PHONE_TOTAL_LIMIT"}},
 	}
 	for _, tt := range tests {

@@ -33,6 +33,7 @@ import (
 	"github.com/kelisim/kelisim/adapters/signature"
 	"github.com/kelisim/kelisim/adapters/sms"
 	"github.com/kelisim/kelisim/adapters/storage"
+	"github.com/kelisim/kelisim/adapters/telemetry"
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
 )
@@ -206,9 +207,19 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 	if cfg.LogFormat == "text" {
 		h = slog.NewTextHandler(stderr, opts)
 	}
-	log := slog.New(httpapi.LogHandler{Handler: h})
+	log := slog.New(telemetry.LogHandler{Handler: httpapi.LogHandler{Handler: h}})
 	metrics := httpapi.NewMetrics()
 	now := w.now
+	stopTraces, err := telemetry.Start(ctx, cfg.Traces)
+	if err != nil {
+		return nil, err
+	}
+	wired := false
+	defer func() {
+		if !wired {
+			_ = stopTraces(context.Background())
+		}
+	}()
 
 	var st storage.Store
 	var clients oauth.PartnerGetter // partners as the OAuth server reads them
@@ -305,6 +316,15 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 	if sig != nil {
 		sigCheck = sig
 	}
+	closeData := closeStore
+	closeStore = func() {
+		closeData()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTraces(sctx); err != nil {
+			log.Warn("traces not flushed", "err", err)
+		}
+	}
 	parts, err := wireDomain(inputs{cfg: cfg, store: st, clients: clients, citizens: citizens, trust: trust, signatures: sigCheck, sms: sender, notifiers: notifiers, messages: messages,
 		keys: keys, secrets: secrets, consent: w.consent, metrics: metrics, now: now, log: log})
 	if err != nil {
@@ -328,6 +348,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 		}
 		return st.Ping(ctx)
 	}
+	wired = true
 	return g, nil
 }
 
