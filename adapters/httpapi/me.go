@@ -164,7 +164,7 @@ func (a *meAPI) history(c *gin.Context) {
 		return
 	}
 	var before consent.HistoryCursor
-	if s, ok := c.GetQuery("before"); ok {
+	if s := c.Query("before"); s != "" {
 		if before, err = consent.ParseHistoryCursor(s); err != nil {
 			renderError(c, a.log, err)
 			return

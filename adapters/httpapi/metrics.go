@@ -87,8 +87,16 @@ func NewMetrics() *Metrics {
 	}
 	// Every outcome is there from the start, so that a rate over it is 0
 	// rather than absent before the first event.
+	// (Prometheus's increase() does not count a series' first sample: a
+	// dead letter counted on a series made by it would raise no alert.)
 	for _, e := range []string{consent.OTPSent, consent.OTPSendFailed, consent.OTPLimited, consent.OTPRight, consent.OTPWrong, consent.OTPLocked} {
 		m.otp.WithLabelValues(e)
+	}
+	for _, kind := range []string{consent.KindGrantDocuments, consent.KindDocumentChanged, consent.KindGrantRevoked, consent.KindGrantNarrowed,
+		consent.NoticeGranted, consent.NoticeEnded, consent.NoticeUsed, consent.NoticeTerms} {
+		for _, outcome := range []string{consent.DeliveryDone, consent.DeliveryRetry, consent.DeliveryDead} {
+			m.deliveries.WithLabelValues(kind, outcome)
+		}
 	}
 	reg.MustRegister(m.httpDuration, m.tokensIssued, m.oauthErrors, m.storeDuration, m.statements, m.historySize, m.tampered, m.overdue,
 		m.otp, m.deliveries, m.ready,

@@ -65,7 +65,8 @@ func TestReadinessAndEventsExported(t *testing.T) {
 		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		return rec.Body.String()
 	}
-	if body := scrape(); !hasLine(body, `kelisim_otp_events_total{event="send_failed"} 0`) || !hasLine(body, "kelisim_ready 0") {
+	if body := scrape(); !hasLine(body, `kelisim_otp_events_total{event="send_failed"} 0`) || !hasLine(body, "kelisim_ready 0") ||
+		!hasLine(body, `kelisim_deliveries_total{kind="notice.ended",outcome="dead"} 0`) {
 		t.Errorf("before any event or check:\n%s", grep(body, "kelisim_"))
 	}
 	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/readyz", nil))

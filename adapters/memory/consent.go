@@ -118,8 +118,11 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 
 // recordEvent appends e to the history, and its notification to the
 // outbox unless one with its ID is there, undoably.
+// Its time is kept to the microsecond, as PostgreSQL keeps it, so that a
+// page's cursor, which carries microseconds, falls between events exactly.
 func (s *Store) recordEvent(t *tx, e consent.AccessEvent) {
 	e.ID = int64(len(s.access) + 1)
+	e.At = e.At.Truncate(time.Microsecond)
 	appendTo(t, &s.access, e)
 	for _, n := range consent.Notices([]consent.AccessEvent{e}) {
 		if _, ok := s.outbox[n.ID]; !ok {

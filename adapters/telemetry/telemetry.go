@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
@@ -30,7 +31,9 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// on is whether tracing is on in this process.
+// on is whether tracing is on in this process. Tracing is the process's,
+// as OpenTelemetry's global provider is: one gateway to a process, as in
+// production (tests that run several turn it on in one of them only).
 var on atomic.Bool
 
 // Enabled reports whether spans are made and exported.
@@ -76,10 +79,13 @@ func Start(ctx context.Context, cfg Config) (stop func(context.Context) error, e
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	on.Store(true)
+	var once sync.Once
 	return func(ctx context.Context) error {
-		on.Store(false)
-		err := tp.Shutdown(ctx)
-		otel.SetTracerProvider(noop.NewTracerProvider())
+		once.Do(func() {
+			on.Store(false)
+			err = tp.Shutdown(ctx)
+			otel.SetTracerProvider(noop.NewTracerProvider())
+		})
 		return err
 	}, nil
 }

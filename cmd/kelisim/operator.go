@@ -52,6 +52,9 @@ func operatorCommand(ctx context.Context, group string, args []string, getenv fu
 	if err != nil {
 		return usageError(fmt.Sprintf("kelisim %s %s: %v\n%s", group, verb, err, operatorUsage))
 	}
+	if !operatorVerbs[group+" "+verb] {
+		return usageError(fmt.Sprintf("unknown command kelisim %s %s\n%s", group, verb, operatorUsage))
+	}
 	c, err := newAdminClient(*base, getenv)
 	if err != nil {
 		return err
@@ -123,8 +126,8 @@ func operatorCommand(ctx context.Context, group string, args []string, getenv fu
 		if err != nil {
 			return err
 		}
-		if *grace < 0 {
-			return usageError("--grace must not be negative")
+		if *grace < 0 || *grace%time.Second != 0 {
+			return usageError("--grace must be whole seconds, not negative (e.g. 24h; 0 ends the old secret at once)")
 		}
 		body, _ := json.Marshal(map[string]int{"grace_seconds": int(grace.Seconds())})
 		raw, err = c.call(ctx, "POST", "/partners/"+id+"/secret", body)
@@ -201,6 +204,9 @@ func operatorCommand(ctx context.Context, group string, args []string, getenv fu
 	}
 	return w.Flush()
 }
+
+var operatorVerbs = map[string]bool{"partners list": true, "partners show": true, "partners create": true, "partners suspend": true,
+	"partners resume": true, "partners rotate-secret": true, "deliveries list": true, "deliveries replay": true, "keys rotate": true}
 
 // parseInterleaved parses flags wherever they are among the arguments
 // ("suspend ID --json" as "suspend --json ID") and returns the rest.

@@ -144,6 +144,8 @@ func TestOperatorCommands(t *testing.T) {
 		{args: []string{"partners", "list", "extra"}, want: `takes no "extra"`, usage: true},
 		{args: []string{"partners", "create"}, want: "needs --file", usage: true},
 		{args: []string{"partners", "fly"}, want: "unknown command kelisim partners fly", usage: true},
+		{args: []string{"partners", "fly"}, env: map[string]string{"KELISIM_ADMIN_TOKEN": ""}, want: "unknown command kelisim partners fly", usage: true},
+		{args: []string{"partners", "rotate-secret", "x", "--grace", "500ms"}, want: "whole seconds", usage: true},
 		{args: []string{"keys"}, want: "kelisim keys needs a command", usage: true},
 		{args: []string{"partners", "list", "--colour"}, want: "flag provided but not defined", usage: true},
 	} {

@@ -13,6 +13,8 @@
 --   SELECT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %I (holder, at DESC, id DESC) WHERE holder <> citizen', c.relname || '_held_at', c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'access_events'::regclass \gexec
 --   SELECT format('ALTER INDEX access_events_citizen_at_idx ATTACH PARTITION %I', c.relname || '_citizen_at') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'access_events'::regclass AND NOT EXISTS (SELECT FROM pg_inherits x WHERE x.inhrelid = (c.relname || '_citizen_at')::regclass) \gexec
 --   SELECT format('ALTER INDEX access_events_held_at_idx ATTACH PARTITION %I', c.relname || '_held_at') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'access_events'::regclass AND NOT EXISTS (SELECT FROM pg_inherits x WHERE x.inhrelid = (c.relname || '_held_at')::regclass) \gexec
+-- (A month the upkeep makes meanwhile gets the parent's index with it: the
+-- script then builds it a second one that cannot be attached; drop that.)
 -- then upgrade: once every month's index is attached, the parent's is
 -- valid, and this migration keeps it and only drops the old ones. One
 -- built ahead and not yet attached to every month stops the upgrade here
