@@ -212,13 +212,21 @@ func TestOnboardingVerifierAndFirstParty(t *testing.T) {
 	}
 }
 
+// failingPush starts a gateway on PostgreSQL whose deliveries are dead
+// after one failed attempt, and a webhook whose first post fails.
+func failingPush(t *testing.T) (*gw, *webhook, string) {
+	t.Helper()
+	hook, hookURL := newWebhook(t, 1)
+	g := startWith(t, options{db: pgtestURL(t), consent: httpapi.ConsentRedirect{},
+		env: map[string]string{"KELISIM_DELIVERY_BACKOFF": "100ms", "KELISIM_DELIVERY_MAX_ATTEMPTS": "1"}})
+	return g, hook, hookURL
+}
+
 // Every action through the admin API is in the audit trail with its actor:
 // key rotation, a delivery replayed, a report answered, a document-change
 // notice, besides the partner changes.
 func TestAuditRecordsEveryAdminAction(t *testing.T) {
-	hook, hookURL := newWebhook(t, 1)
-	g := startWith(t, options{db: pgtestURL(t), consent: httpapi.ConsentRedirect{},
-		env: map[string]string{"KELISIM_DELIVERY_BACKOFF": "100ms", "KELISIM_DELIVERY_MAX_ATTEMPTS": "1"}})
+	g, hook, hookURL := failingPush(t)
 	p := g.onboard(t, map[string]any{"delivery": "push", "webhook_url": hookURL})
 	consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card")
 	hook.waitAttempts(t, 1)

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 
-	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/oauth"
 )
 
@@ -119,9 +118,7 @@ func TestMonitoring(t *testing.T) {
 	// A gateway on PostgreSQL whose push partner's webhook fails: a consent
 	// (a code sent, a right code), its push dead-lettered, an OAuth error, a
 	// readiness check.
-	hook, hookURL := newWebhook(t, 1)
-	g := startWith(t, options{db: pgtestURL(t), consent: httpapi.ConsentRedirect{},
-		env: map[string]string{"KELISIM_DELIVERY_BACKOFF": "100ms", "KELISIM_DELIVERY_MAX_ATTEMPTS": "1"}})
+	g, hook, hookURL := failingPush(t)
 	p := g.onboard(t, map[string]any{"delivery": "push", "webhook_url": hookURL})
 	consentAs(t, g, p, aidarIIN, aidarPhone, "openid documents:id_card")
 	hook.waitAttempts(t, 1)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelisim/kelisim/adapters/httpapi"
 	"github.com/kelisim/kelisim/oauth"
 )
 
@@ -23,9 +22,7 @@ import (
 // the signing keys rotated. Tables by default, the API's JSON with --json,
 // and the gateway's problems as readable errors.
 func TestOperatorCommands(t *testing.T) {
-	hook, hookURL := newWebhook(t, 1)
-	g := startWith(t, options{db: pgtestURL(t), consent: httpapi.ConsentRedirect{},
-		env: map[string]string{"KELISIM_DELIVERY_BACKOFF": "100ms", "KELISIM_DELIVERY_MAX_ATTEMPTS": "1"}})
+	g, hook, hookURL := failingPush(t)
 	env := envOf(map[string]string{"KELISIM_ADMIN_URL": g.base, "KELISIM_ADMIN_TOKEN": testAdminToken})
 	ctx := context.Background()
 	kelisim := func(args ...string) (string, error) {
