@@ -104,6 +104,15 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// Ready records what a readiness check found.
+func (m *Metrics) Ready(ok bool) {
+	if ok {
+		m.ready.Set(1)
+	} else {
+		m.ready.Set(0)
+	}
+}
+
 // OTP implements consent.OTPObserver.
 func (m *Metrics) OTP(event string) { m.otp.WithLabelValues(event).Inc() }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 	"gopkg.in/yaml.v3"
@@ -44,17 +45,17 @@ func OpenAPI() ([]byte, error) {
 	return json.Marshal(doc)
 }
 
-// openAPIJSON is the description as served, made once.
-var openAPIJSON = func() []byte {
-	b, err := OpenAPI()
-	if err != nil {
-		panic(err) // the embedded file is checked by the tests
-	}
-	return b
-}()
+// openAPIJSON is the description as served, made at its first request
+// (not at every start of the binary, whose commands do not serve it).
+var openAPIJSON = sync.OnceValues(OpenAPI)
 
 func serveOpenAPI(c *gin.Context) {
+	doc, err := openAPIJSON()
+	if err != nil { // the embedded file is checked by the tests
+		problem(c, http.StatusInternalServerError, "Internal error", "")
+		return
+	}
 	c.Header("Cache-Control", "public, max-age=3600")
 	c.Header("Access-Control-Allow-Origin", "*")
-	c.Data(http.StatusOK, "application/json", openAPIJSON)
+	c.Data(http.StatusOK, "application/json", doc)
 }

@@ -276,7 +276,7 @@ func ready(check func(context.Context) error, m *Metrics, log *slog.Logger) gin.
 		defer cancel()
 		err := check(ctx)
 		if m != nil {
-			m.ready.Set(map[bool]float64{true: 1, false: 0}[err == nil])
+			m.Ready(err == nil)
 		}
 		if err != nil {
 			log.WarnContext(ctx, "not ready", "err", err)

@@ -52,13 +52,6 @@ func operatorCommand(ctx context.Context, group string, args []string, getenv fu
 	if err != nil {
 		return usageError(fmt.Sprintf("kelisim %s %s: %v\n%s", group, verb, err, operatorUsage))
 	}
-	if !operatorVerbs[group+" "+verb] {
-		return usageError(fmt.Sprintf("unknown command kelisim %s %s\n%s", group, verb, operatorUsage))
-	}
-	c, err := newAdminClient(*base, getenv)
-	if err != nil {
-		return err
-	}
 	one := func() (string, error) {
 		if len(pos) != 1 || pos[0] == "" {
 			return "", usageError(fmt.Sprintf("kelisim %s %s needs one id\n%s", group, verb, operatorUsage))
@@ -71,121 +64,58 @@ func operatorCommand(ctx context.Context, group string, args []string, getenv fu
 		}
 		return nil
 	}
-	var raw []byte
+	// Each command is one call: what it sends, and how its answer is shown.
+	// The arguments are checked here, before anything is sent.
+	var method, path string
+	var body []byte
 	var show func([]byte, *tabwriter.Writer) error
+	var id string
 	switch group + " " + verb {
 	case "partners list":
-		if err := none(); err != nil {
-			return err
-		}
-		raw, err = c.call(ctx, "GET", "/partners", nil)
-		show = func(raw []byte, w *tabwriter.Writer) error {
-			var page struct{ Partners []partners.Partner }
-			if err := json.Unmarshal(raw, &page); err != nil {
-				return err
-			}
-			partnerHeader(w)
-			for _, p := range page.Partners {
-				partnerRow(w, p)
-			}
-			return nil
-		}
-	case "partners show", "partners suspend", "partners resume":
-		id, err := one()
-		if err != nil {
-			return err
-		}
-		switch verb {
-		case "show":
-			raw, err = c.call(ctx, "GET", "/partners/"+id, nil)
-		default:
-			raw, err = c.call(ctx, "POST", "/partners/"+id+"/"+verb, nil)
-		}
-		if err != nil {
-			return err
-		}
-		show = showPartner
+		err = none()
+		method, path, show = "GET", "/partners", showPartners
+	case "partners show":
+		id, err = one()
+		method, path, show = "GET", "/partners/"+id, showPartner
+	case "partners suspend", "partners resume":
+		id, err = one()
+		method, path, show = "POST", "/partners/"+id+"/"+verb, showPartner
 	case "partners create":
-		if err := none(); err != nil {
-			return err
+		if err = none(); err == nil && *file == "" {
+			err = usageError("kelisim partners create needs --file FILE: the registration, as POST /admin/v1/partners takes it (- for standard input)")
 		}
-		if *file == "" {
-			return usageError("kelisim partners create needs --file FILE: the registration, as POST /admin/v1/partners takes it (- for standard input)")
+		if err == nil {
+			body, err = readInput(*file)
 		}
-		reg, err := readInput(*file)
-		if err != nil {
-			return err
-		}
-		raw, err = c.call(ctx, "POST", "/partners", reg)
-		if err != nil {
-			return err
-		}
-		show = showPartner
+		method, path, show = "POST", "/partners", showPartner
 	case "partners rotate-secret":
-		id, err := one()
-		if err != nil {
-			return err
+		id, err = one()
+		if err == nil && (*grace < 0 || *grace%time.Second != 0) {
+			err = usageError("--grace must be whole seconds, not negative (e.g. 24h; 0 ends the old secret at once)")
 		}
-		if *grace < 0 || *grace%time.Second != 0 {
-			return usageError("--grace must be whole seconds, not negative (e.g. 24h; 0 ends the old secret at once)")
-		}
-		body, _ := json.Marshal(map[string]int{"grace_seconds": int(grace.Seconds())})
-		raw, err = c.call(ctx, "POST", "/partners/"+id+"/secret", body)
-		if err != nil {
-			return err
-		}
-		show = showPartner
+		body, _ = json.Marshal(map[string]int{"grace_seconds": int(grace.Seconds())})
+		method, path, show = "POST", "/partners/"+id+"/secret", showPartner
 	case "deliveries list":
-		if err := none(); err != nil {
-			return err
-		}
+		err = none()
 		q := url.Values{"status": {*status}, "limit": {fmt.Sprint(*limit)}}
-		raw, err = c.call(ctx, "GET", "/deliveries?"+q.Encode(), nil)
-		show = func(raw []byte, w *tabwriter.Writer) error {
-			var page struct{ Deliveries []consent.OutboxEntry }
-			if err := json.Unmarshal(raw, &page); err != nil {
-				return err
-			}
-			deliveryHeader(w)
-			for _, e := range page.Deliveries {
-				deliveryRow(w, e)
-			}
-			return nil
-		}
+		method, path, show = "GET", "/deliveries?"+q.Encode(), showDeliveries
 	case "deliveries replay":
-		id, err := one()
-		if err != nil {
-			return err
-		}
-		raw, err = c.call(ctx, "POST", "/deliveries/"+id+"/replay", nil)
-		if err != nil {
-			return err
-		}
-		show = func(raw []byte, w *tabwriter.Writer) error {
-			var e consent.OutboxEntry
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return err
-			}
-			deliveryHeader(w)
-			deliveryRow(w, e)
-			return nil
-		}
+		id, err = one()
+		method, path, show = "POST", "/deliveries/"+id+"/replay", showDelivery
 	case "keys rotate":
-		if err := none(); err != nil {
-			return err
-		}
-		raw, err = c.call(ctx, "POST", "/keys/rotate", nil)
-		show = func(raw []byte, w *tabwriter.Writer) error {
-			var k struct{ KID, Status string }
-			if err := json.Unmarshal(raw, &k); err != nil {
-				return err
-			}
-			_, err := fmt.Fprintf(w, "new signing key %s %s\n", k.KID, k.Status)
-			return err
-		}
+		err = none()
+		method, path, show = "POST", "/keys/rotate", showKey
 	default:
 		return usageError(fmt.Sprintf("unknown command kelisim %s %s\n%s", group, verb, operatorUsage))
 	}
+	if err != nil {
+		return err
+	}
+	c, err := newAdminClient(*base, getenv)
+	if err != nil {
+		return err
+	}
+	raw, err := c.call(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
@@ -204,9 +134,6 @@ func operatorCommand(ctx context.Context, group string, args []string, getenv fu
 	}
 	return w.Flush()
 }
-
-var operatorVerbs = map[string]bool{"partners list": true, "partners show": true, "partners create": true, "partners suspend": true,
-	"partners resume": true, "partners rotate-secret": true, "deliveries list": true, "deliveries replay": true, "keys rotate": true}
 
 // parseInterleaved parses flags wherever they are among the arguments
 // ("suspend ID --json" as "suspend --json ID") and returns the rest.
@@ -229,6 +156,49 @@ func readInput(name string) ([]byte, error) {
 		return io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
 	}
 	return os.ReadFile(name)
+}
+
+func showPartners(raw []byte, w *tabwriter.Writer) error {
+	var page struct{ Partners []partners.Partner }
+	if err := json.Unmarshal(raw, &page); err != nil {
+		return err
+	}
+	partnerHeader(w)
+	for _, p := range page.Partners {
+		partnerRow(w, p)
+	}
+	return nil
+}
+
+func showDeliveries(raw []byte, w *tabwriter.Writer) error {
+	var page struct{ Deliveries []consent.OutboxEntry }
+	if err := json.Unmarshal(raw, &page); err != nil {
+		return err
+	}
+	deliveryHeader(w)
+	for _, e := range page.Deliveries {
+		deliveryRow(w, e)
+	}
+	return nil
+}
+
+func showDelivery(raw []byte, w *tabwriter.Writer) error {
+	var e consent.OutboxEntry
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return err
+	}
+	deliveryHeader(w)
+	deliveryRow(w, e)
+	return nil
+}
+
+func showKey(raw []byte, w *tabwriter.Writer) error {
+	var k struct{ KID, Status string }
+	if err := json.Unmarshal(raw, &k); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "new signing key %s %s\n", k.KID, k.Status)
+	return err
 }
 
 func partnerHeader(w io.Writer) {
