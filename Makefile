@@ -5,7 +5,7 @@ export KELISIM_TEST_DATABASE_URL
 
 GO ?= go
 
-.PHONY: test check-postgres build vet lint run bench fuzz deps-check
+.PHONY: test check-postgres build vet lint run bench fuzz deps-check manifests
 
 # Every parser of outside input has a fuzz target; make test runs each for
 # FUZZTIME, and `make fuzz FUZZTIME=10m` runs them longer.
@@ -65,6 +65,12 @@ $(GOLANGCI_LINT):
 
 run:
 	$(GO) run ./cmd/kelisim serve
+
+# manifests renders the Helm chart with its default values into
+# deploy/k8s/kelisim.yaml, for those who apply manifests without Helm;
+# make test fails while the two differ.
+manifests:
+	$(GO) test ./deploy/helm -run TestRawManifestsAreTheChart -update
 
 # deps-check lists the modules compiled into Kelisim's packages and tests
 # (not the whole module graph, most of which is never built) that have a
