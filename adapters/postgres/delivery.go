@@ -84,9 +84,14 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	return pgx.CollectRows(rows, scanOutbox)
 }
 
-// RenewDelivery implements consent.DeliveryStore.
+// RenewDelivery implements consent.DeliveryStore. Only a pending entry
+// holds a claim (every way out of pending clears it), so the entry is
+// found by its key and claim alone: with status = 'pending' beside them,
+// the planner could prefer the small partial index of pending entries and
+// read every one of them to find this one, most of all when a partner's
+// outage has queued thousands since the last ANALYZE.
 func (s *Store) RenewDelivery(ctx context.Context, id, claim string, until time.Time) error {
-	tag, err := s.q(ctx).Exec(ctx, `UPDATE outbox SET locked_until = $3 WHERE id = $1 AND claim = $2 AND status = 'pending'`, id, claim, until)
+	tag, err := s.q(ctx).Exec(ctx, `UPDATE outbox SET locked_until = $3 WHERE id = $1 AND claim = $2`, id, claim, until)
 	if err != nil {
 		return translate(err)
 	}
