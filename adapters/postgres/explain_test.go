@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kelisim/kelisim/adapters/postgres"
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
@@ -132,12 +133,14 @@ func TestQueriesUseIndexes(t *testing.T) {
 		stmts := sent
 		mu.Unlock()
 		for _, st := range stmts {
-			scans := seqScans(t, conn, st)
-			if months, ok := wholeMonths[name]; ok && len(scans) <= months {
-				continue
-			}
-			if len(scans) > 0 {
-				t.Errorf("%s reads %v whole:\n%s", name, scans, st.sql)
+			for _, mode := range planModes {
+				scans := seqScans(t, conn, st, mode)
+				if months, ok := wholeMonths[name]; ok && len(scans) <= months {
+					continue
+				}
+				if len(scans) > 0 {
+					t.Errorf("%s reads %v whole (%s):\n%s", name, scans, mode, st.sql)
+				}
 			}
 		}
 	}
@@ -215,16 +218,53 @@ func TestKeyedStatementsReadTheirRows(t *testing.T) {
 		stmts := sent
 		mu.Unlock()
 		for _, st := range stmts {
-			if n, plan := buffersRead(t, conn, st); n > 40 {
-				t.Errorf("%s reads %d buffers:\n%s\n%s", name, n, st.sql, plan)
+			for _, mode := range planModes {
+				if n, plan := buffersRead(t, conn, st, mode); n > 40 {
+					t.Errorf("%s reads %d buffers (%s):\n%s\n%s", name, n, mode, st.sql, plan)
+				}
 			}
 		}
 	}
 }
 
+// planModes are the two ways the store's statements are planned: once for
+// any arguments, on connections that keep their statements prepared (the
+// store asks for generic plans there), and for each call's arguments
+// behind a pooler in transaction mode, where nothing stays prepared.
+var planModes = []string{"force_generic_plan", "force_custom_plan"}
+
+// explainAsRun explains st as the store's connections run it: prepared,
+// and planned in mode (planModes).
+func explainAsRun(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, st statement, mode, options string) ([]byte, error) {
+	if _, err := q.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+		return nil, err
+	}
+	if _, err := q.Exec(ctx, "PREPARE explained AS "+st.sql); err != nil {
+		return nil, err
+	}
+	defer func() { _, _ = q.Exec(ctx, "DEALLOCATE explained") }()
+	execute := "EXECUTE explained"
+	if len(st.args) > 0 {
+		params := make([]string, len(st.args))
+		for i := range params {
+			params[i] = fmt.Sprintf("$%d", i+1)
+		}
+		execute += "(" + strings.Join(params, ", ") + ")"
+	}
+	// EXPLAIN EXECUTE takes no parameters of its own: the arguments are
+	// written into it as literals, which EXECUTE casts to the types the
+	// statement was prepared with.
+	var raw []byte
+	err := q.QueryRow(ctx, "EXPLAIN ("+options+") "+execute, append([]any{pgx.QueryExecModeSimpleProtocol}, st.args...)...).Scan(&raw)
+	return raw, err
+}
+
 // buffersRead runs st under EXPLAIN ANALYZE in a transaction it rolls
 // back, and returns the buffers its execution read and its plan.
-func buffersRead(t *testing.T, conn *pgx.Conn, st statement) (int, string) {
+func buffersRead(t *testing.T, conn *pgx.Conn, st statement, mode string) (int, string) {
 	t.Helper()
 	verb := strings.ToUpper(strings.Fields(st.sql)[0])
 	if verb == "BEGIN" || verb == "COMMIT" || verb == "ROLLBACK" {
@@ -236,8 +276,8 @@ func buffersRead(t *testing.T, conn *pgx.Conn, st statement) (int, string) {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	var raw []byte
-	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+st.sql, st.args...).Scan(&raw); err != nil {
+	raw, err := explainAsRun(ctx, tx, st, mode, "ANALYZE, BUFFERS, FORMAT JSON")
+	if err != nil {
 		t.Fatalf("explain %s: %v", st.sql, err)
 	}
 	var plans []struct {
@@ -268,14 +308,14 @@ type statement struct {
 
 // seqScans are the large tables st's plan reads sequentially: those the
 // load filled (the planner rightly reads a near-empty table whole).
-func seqScans(t *testing.T, conn *pgx.Conn, st statement) []string {
+func seqScans(t *testing.T, conn *pgx.Conn, st statement, mode string) []string {
 	t.Helper()
 	verb := strings.ToUpper(strings.Fields(st.sql)[0])
 	if verb == "BEGIN" || verb == "COMMIT" || verb == "ROLLBACK" {
 		return nil
 	}
-	var raw []byte
-	if err := conn.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+st.sql, st.args...).Scan(&raw); err != nil {
+	raw, err := explainAsRun(context.Background(), conn, st, mode, "FORMAT JSON")
+	if err != nil {
 		t.Fatalf("explain %s: %v", st.sql, err)
 	}
 	var plans []struct{ Plan map[string]any }
@@ -410,7 +450,7 @@ func TestHistoryPageReadsItsMonths(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func(before consent.HistoryCursor) ([]consent.AccessEvent, []string) {
+	read := func(before consent.HistoryCursor, mode string) ([]consent.AccessEvent, []string) {
 		t.Helper()
 		mu.Lock()
 		sent = nil
@@ -422,8 +462,8 @@ func TestHistoryPageReadsItsMonths(t *testing.T) {
 		mu.Lock()
 		st := sent[len(sent)-1]
 		mu.Unlock()
-		var raw []byte
-		if err := conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+st.sql, st.args...).Scan(&raw); err != nil {
+		raw, err := explainAsRun(ctx, conn, st, mode, "ANALYZE, FORMAT JSON")
+		if err != nil {
 			t.Fatal(err)
 		}
 		var plans []struct{ Plan map[string]any }
@@ -449,20 +489,22 @@ func TestHistoryPageReadsItsMonths(t *testing.T) {
 		walk(plans[0].Plan)
 		return page, months
 	}
-	// The newest page: the months ahead the upkeep made (empty), the
-	// current one and the one or two before it.
-	first, months := read(consent.HistoryCursor{})
-	if len(months) > 6 {
-		t.Errorf("the first page read %d months: %v", len(months), months)
-	}
-	// Thirty months back: what is after the cursor is not read at all.
-	deep := consent.CursorOf(first[0])
-	deep.At = deep.At.AddDate(0, -30, 0)
-	page, months := read(deep)
-	if len(months) > 3 {
-		t.Errorf("a page thirty months back read %d months: %v", len(months), months)
-	}
-	if !deep.Before(page[0]) || page[0].At.Before(deep.At.AddDate(0, 0, -4)) {
-		t.Errorf("the page thirty months back starts at %v, the cursor at %v", page[0].At, deep.At)
+	for _, mode := range planModes {
+		// The newest page: the months ahead the upkeep made (empty), the
+		// current one and the one or two before it.
+		first, months := read(consent.HistoryCursor{}, mode)
+		if len(months) > 6 {
+			t.Errorf("the first page read %d months (%s): %v", len(months), mode, months)
+		}
+		// Thirty months back: what is after the cursor is not read at all.
+		deep := consent.CursorOf(first[0])
+		deep.At = deep.At.AddDate(0, -30, 0)
+		page, months := read(deep, mode)
+		if len(months) > 3 {
+			t.Errorf("a page thirty months back read %d months (%s): %v", len(months), mode, months)
+		}
+		if !deep.Before(page[0]) || page[0].At.Before(deep.At.AddDate(0, 0, -4)) {
+			t.Errorf("the page thirty months back starts at %v, the cursor at %v", page[0].At, deep.At)
+		}
 	}
 }
