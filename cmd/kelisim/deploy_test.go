@@ -252,7 +252,12 @@ type k8sContainer struct {
 
 func k8sObjects(t *testing.T) map[string]k8sObject {
 	t.Helper()
-	f, err := os.Open("../../deploy/k8s/kelisim.yaml")
+	return k8sObjectsIn(t, "../../deploy/k8s/kelisim.yaml")
+}
+
+func k8sObjectsIn(t *testing.T, path string) map[string]k8sObject {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +269,7 @@ func k8sObjects(t *testing.T) map[string]k8sObject {
 		if err := dec.Decode(&o); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			t.Fatalf("deploy/k8s/kelisim.yaml: %v", err)
+			t.Fatalf("%s: %v", path, err)
 		}
 		objs[o.Kind+"/"+o.Metadata.Name] = o
 	}
@@ -418,6 +423,37 @@ func TestKubernetesManifestsStart(t *testing.T) {
 		case <-time.After(time.Duration(pod.TerminationGracePeriodSeconds) * time.Second):
 			t.Errorf("replica %d still running after the grace period of %ds", i, pod.TerminationGracePeriodSeconds)
 		}
+	}
+}
+
+// The Helm chart's production example, as rendered (deploy/helm keeps the
+// rendering current), gives the gateway a configuration it accepts: the
+// pooler and direct URLs, traces, push, the settings in env.
+func TestProductionChartConfigures(t *testing.T) {
+	objs := k8sObjectsIn(t, "../../deploy/helm/testdata/production.rendered.yaml")
+	dep, ok := objs["Deployment/kelisim"]
+	if !ok {
+		t.Fatal("no Deployment kelisim")
+	}
+	cert, key, ca := registryClientCert(t)
+	secrets := map[string]map[string]string{
+		"kelisim": {"database-url": "postgres://kelisim@pgbouncer.internal:6432/kelisim?default_query_exec_mode=exec",
+			"database-direct-url": "postgres://kelisim@postgres.internal:5432/kelisim", "secret": randomToken(),
+			"admin-token": randomToken(), "sms-token": "sms-provider-token", "push-token": "push-token"},
+		"kelisim-registry-tls": {"tls.crt": cert, "tls.key": key, "ca.crt": ca},
+		"kelisim-trust-list":   {"trust-list.json": readFile(t, demoTrustList(t))},
+	}
+	pod := dep.Spec.Template.Spec
+	env := podEnv(t, pod, pod.Containers[0], secrets, t.TempDir())
+	cfg, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DirectURL == "" || cfg.DBMaxConns != 32 || cfg.PushURL == "" || cfg.Registry != "http" || cfg.SMS != "http" {
+		t.Errorf("the production values did not reach the configuration: %+v", cfg)
+	}
+	if env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "" {
+		t.Error("the production values turn on no traces")
 	}
 }
 

@@ -40,13 +40,15 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
-var update = flag.Bool("update", false, "rewrite deploy/k8s/kelisim.yaml from the chart's default values")
+var update = flag.Bool("update", false, "rewrite deploy/k8s/kelisim.yaml and testdata/production.rendered.yaml from the chart")
 
 const (
 	chartDir    = "kelisim"
 	releaseName = "kelisim"
 	namespace   = "kelisim"
 	manifests   = "../k8s/kelisim.yaml"
+	// productionManifests is production.yaml rendered, for deploy_test.go.
+	productionManifests = "testdata/production.rendered.yaml"
 )
 
 // rendered is the chart as `helm install` would send it: the hooks, then
@@ -185,6 +187,10 @@ func TestChartRendersObjectsThatFit(t *testing.T) {
 				t.Errorf("hooks with migrations off: %v", r.hooks)
 			}
 		}},
+		{"an issuer with a port, behind an Ingress", "", map[string]any{"issuer": "https://consent.example.kz:8443",
+			"ingress": map[string]any{"enabled": true, "tlsSecret": "tls"}}, func(t *testing.T, r *rendered) {
+			get[*networkingv1.Ingress](t, r, "Ingress/kelisim")
+		}},
 		{"production", "production.yaml", nil, func(t *testing.T, r *rendered) {
 			get[*autoscalingv2.HorizontalPodAutoscaler](t, r, "HorizontalPodAutoscaler/kelisim")
 			get[*networkingv1.Ingress](t, r, "Ingress/kelisim")
@@ -233,7 +239,11 @@ func checkObjects(t *testing.T, r *rendered, vals common.Values) {
 	secretName := vals["secrets"].(map[string]any)["name"].(string)
 	for key, obj := range r.objects {
 		meta, _ := apimeta.Accessor(obj)
-		if errs := validation.IsDNS1123Subdomain(meta.GetName()); len(errs) > 0 {
+		errs := validation.IsDNS1123Subdomain(meta.GetName())
+		if _, ok := obj.(*corev1.Service); ok {
+			errs = validation.IsDNS1035Label(meta.GetName())
+		}
+		if len(errs) > 0 {
 			t.Errorf("%s: name: %v", key, errs)
 		}
 		for k, v := range meta.GetLabels() {
@@ -245,11 +255,21 @@ func checkObjects(t *testing.T, r *rendered, vals common.Values) {
 	dep := get[*appsv1.Deployment](t, r, "Deployment/kelisim")
 	pod := dep.Spec.Template
 	podLabels := labels.Set(pod.Labels)
+	var jobPodLabels labels.Set
+	if job, ok := r.objects["Job/kelisim-migrate"].(*batchv1.Job); ok {
+		jobPodLabels = job.Spec.Template.Labels
+	}
+	// A selector that also finds the migration Job's pod (which stays,
+	// Completed) blocks every eviction under the PodDisruptionBudget: the
+	// disruption controller cannot scale a Job.
 	selects := func(what string, sel *metav1.LabelSelector) {
 		t.Helper()
 		s, err := metav1.LabelSelectorAsSelector(sel)
 		if err != nil || s.Empty() || !s.Matches(podLabels) {
 			t.Errorf("%s: selector %v does not find the gateway's pods %v (%v)", what, sel, pod.Labels, err)
+		}
+		if err == nil && jobPodLabels != nil && s.Matches(jobPodLabels) {
+			t.Errorf("%s: selector %v also finds the migration Job's pod %v", what, sel, jobPodLabels)
 		}
 	}
 	selects("Deployment", dep.Spec.Selector)
@@ -276,11 +296,15 @@ func checkObjects(t *testing.T, r *rendered, vals common.Values) {
 	if c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil && c.ReadinessProbe.HTTPGet.Path != "/readyz" {
 		t.Errorf("the readiness probe asks %s, not /readyz (which fails while draining)", c.ReadinessProbe.HTTPGet.Path)
 	}
+	if c.ReadinessProbe != nil && c.ReadinessProbe.TimeoutSeconds <= 2 {
+		t.Errorf("the readiness probe gives up after %ds, before the gateway's own 2s check of the database", c.ReadinessProbe.TimeoutSeconds)
+	}
 	var wait time.Duration
-	for _, name := range []string{"KELISIM_DRAIN_TIMEOUT", "KELISIM_SHUTDOWN_TIMEOUT"} {
-		d, err := time.ParseDuration(env[name].Value)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
+	// The gateway refuses a drain over 5m and a shutdown over 10m.
+	for name, most := range map[string]time.Duration{"KELISIM_DRAIN_TIMEOUT": 5 * time.Minute, "KELISIM_SHUTDOWN_TIMEOUT": 10 * time.Minute} {
+		d, err := time.ParseDuration(value(env, name))
+		if err != nil || d < 0 || d > most {
+			t.Errorf("%s is %q, which the gateway refuses (a duration up to %v)", name, value(env, name), most)
 		}
 		wait += d
 	}
@@ -308,16 +332,25 @@ func checkObjects(t *testing.T, r *rendered, vals common.Values) {
 			t.Error("the migration Job is deleted when it succeeds, and its log with it")
 		}
 	}
+	if migrate == nil && c.StartupProbe != nil {
+		deadline := time.Duration(vals["migration"].(map[string]any)["activeDeadlineSeconds"].(float64)) * time.Second
+		if budget := time.Duration(c.StartupProbe.PeriodSeconds*c.StartupProbe.FailureThreshold) * time.Second; budget < deadline {
+			t.Errorf("replicas migrate as they start, and the startup probe kills them after %v, before a migration's %v", budget, deadline)
+		}
+	}
 	switch {
-	case migrate == nil && env["KELISIM_MIGRATE"].Value != "true":
+	case migrate == nil && value(env, "KELISIM_MIGRATE") != "true":
 		t.Error("no migration Job, and the replicas do not migrate either")
-	case migrate != nil && env["KELISIM_MIGRATE"].Value != "false":
+	case migrate != nil && value(env, "KELISIM_MIGRATE") != "false":
 		t.Error("the migration Job migrates, and so does every replica as it starts")
 	case migrate != nil:
 		if len(migrate.Spec.Template.Spec.Containers) != 1 || !slices.Equal(migrate.Spec.Template.Spec.Containers[0].Args, []string{"migrate"}) {
 			t.Errorf("the migration Job runs %v", migrate.Spec.Template.Spec.Containers)
 		}
 		mc := migrate.Spec.Template.Spec.Containers[0]
+		if rp := migrate.Spec.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyNever {
+			t.Errorf("the migration Job restarts %s: its failed pod, and the log of why, is deleted at the backoff limit", rp)
+		}
 		checkContainer(t, "Job", migrate.Spec.Template.Spec, mc, secretName)
 		if mc.Image != c.Image {
 			t.Errorf("the Job migrates with %s and the replicas run %s", mc.Image, c.Image)
@@ -373,7 +406,7 @@ func checkObjects(t *testing.T, r *rendered, vals common.Values) {
 		selects("PodDisruptionBudget", pdb.Spec.Selector)
 		if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MinAvailable != nil {
 			t.Errorf("the budget sets minAvailable %v, maxUnavailable %v: set maxUnavailable, which holds as replicas scale", pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable)
-		} else if n, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, int(minReplicas), false); err != nil || n < 1 || n >= int(minReplicas) {
+		} else if n, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, int(minReplicas), true); err != nil || n < 1 || n >= int(minReplicas) {
 			t.Errorf("maxUnavailable %v of %d replicas: a node can never drain, or every replica can go at once", pdb.Spec.MaxUnavailable, minReplicas)
 		}
 	}
@@ -432,6 +465,9 @@ func checkContainer(t *testing.T, what string, pod corev1.PodSpec, c corev1.Cont
 		sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Errorf("%s: runs as root, writes its filesystem or may escalate: %+v %+v", what, pod.SecurityContext, sc)
 	}
+	if pod.SecurityContext != nil && (pod.SecurityContext.RunAsUser == nil || *pod.SecurityContext.RunAsUser == 0) {
+		t.Errorf("%s: runAsNonRoot without a numeric runAsUser: the kubelet refuses the image's named user", what)
+	}
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Errorf("%s: mounts a service account token it never uses", what)
 	}
@@ -451,6 +487,14 @@ func checkContainer(t *testing.T, what string, pod corev1.PodSpec, c corev1.Cont
 			t.Errorf("%s: %s names %s, in no mounted volume", what, e.Name, e.Value)
 		}
 	}
+}
+
+// value is the literal value env gives name, "" when it gives none.
+func value(env map[string]*corev1.EnvVar, name string) string {
+	if e := env[name]; e != nil {
+		return e.Value
+	}
+	return ""
 }
 
 func envOf(c corev1.Container) map[string]*corev1.EnvVar {
@@ -480,6 +524,15 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"a digest that is a tag", map[string]any{"image": map[string]any{"digest": "latest"}}, "digest"},
 		{"no key for the signing secret", map[string]any{"secrets": map[string]any{"keys": map[string]any{"secret": ""}}}, "secret"},
 		{"an issuer that is no URL", map[string]any{"issuer": "kelisim.example.kz"}, "issuer"},
+		{"an issuer over plain http", map[string]any{"issuer": "http://kelisim.example.kz"}, "issuer"},
+		{"an Ingress for an IP address", map[string]any{"issuer": "https://10.1.2.3", "ingress": map[string]any{"enabled": true}}, "IP address"},
+		{"a number among the settings", map[string]any{"env": map[string]any{"KELISIM_OTP_IP_LIMIT": 2500000}}, "env"},
+		{"a registry without a trust list", map[string]any{"trustList": map[string]any{"configMap": ""}}, "trustList"},
+		{"a trace endpoint without its scheme", map[string]any{"tracing": map[string]any{"otlpEndpoint": "otel-collector:4318"}}, "otlpEndpoint"},
+		{"a proxy list with an empty entry", map[string]any{"trustedProxies": "10.0.0.0/8,"}, "trustedProxies"},
+		{"fewer replicas at most than at least", map[string]any{"autoscaling": map[string]any{"enabled": true, "minReplicas": 8, "maxReplicas": 3}}, "minReplicas"},
+		{"a budget without its limit", map[string]any{"podDisruptionBudget": map[string]any{"maxUnavailable": nil}}, "maxUnavailable"},
+		{"a readiness probe quicker than the gateway's check", map[string]any{"readinessProbe": map[string]any{"timeoutSeconds": 1}}, "timeoutSeconds"},
 		{"a memory limit left out", map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": nil}}}, "memory"},
 		{"a drain longer than the gateway allows", map[string]any{"shutdown": map[string]any{"drainSeconds": 600}}, "drainSeconds"},
 	} {
@@ -527,12 +580,18 @@ const header = `# GENERATED from the chart deploy/helm/kelisim with its default 
 #   kubectl wait --for=condition=complete job/kelisim-migrate --timeout=30m
 #   kubectl apply -f kelisim.yaml
 #
+# From the manifests before the chart (selector app: kelisim): Kubernetes
+# will not change a Deployment's selector, so delete the Deployment first
+# (kubectl delete deployment kelisim; the Services move with the apply).
+# To hand an install to Helm instead, delete its objects, then helm install.
+#
 # cmd/kelisim/deploy_test.go starts the binary with exactly this
 # environment (listen ports moved to free loopback ports) on PostgreSQL.
 `
 
 // The manifests in deploy/k8s are the chart rendered with its defaults,
-// so whoever applies them gets what Helm would install.
+// so whoever applies them gets what Helm would install; testdata holds the
+// production example's rendering.
 func TestRawManifestsAreTheChart(t *testing.T) {
 	r, err := render(t, values(t, "", nil))
 	if err != nil {
@@ -546,16 +605,33 @@ func TestRawManifestsAreTheChart(t *testing.T) {
 	for _, m := range r.manifests {
 		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, strings.TrimSpace(m.Content))
 	}
-	if *update {
-		if err := os.WriteFile(manifests, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	have, err := os.ReadFile(manifests)
+	keep(t, manifests, b.Bytes())
+	// The production example's rendering, whose environment
+	// cmd/kelisim/deploy_test.go hands to the gateway's configuration.
+	r, err = render(t, values(t, "production.yaml", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(have, b.Bytes()) {
-		t.Errorf("deploy/k8s/kelisim.yaml is not the chart rendered with its defaults; run make manifests")
+	b.Reset()
+	for _, m := range r.manifests {
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, strings.TrimSpace(m.Content))
+	}
+	keep(t, productionManifests, b.Bytes())
+}
+
+// keep checks that the file at path holds want, first writing it with -update.
+func keep(t *testing.T, path string, want []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	have, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(have, want) {
+		t.Errorf("%s is not the chart's rendering; run make manifests", path)
 	}
 }

@@ -7,16 +7,30 @@
 {{- end -}}
 {{- end -}}
 
+{{/* The gateway's pods, and only they: not the migration Job's. */}}
 {{- define "kelisim.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: gateway
 {{- end -}}
 
-{{- define "kelisim.labels" -}}
-{{ include "kelisim.selectorLabels" . }}
+{{/* The labels every object of the release carries; each adds its component. */}}
+{{- define "kelisim.commonLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Values.image.tag | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "kelisim.labels" -}}
+{{ include "kelisim.commonLabels" . }}
+app.kubernetes.io/component: gateway
+{{- end -}}
+
+{{/* latest is pulled every time, so that every node and the Job run one build. */}}
+{{- define "kelisim.pullPolicy" -}}
+{{- .Values.image.pullPolicy | default (ternary "Always" "IfNotPresent" (and (eq .Values.image.tag "latest") (not .Values.image.digest))) -}}
 {{- end -}}
 
 {{- define "kelisim.image" -}}
