@@ -32,24 +32,8 @@ var large = []string{"grants", "access_events", "oauth_records", "outbox", "otp_
 // scan of a large table fails the test.
 func TestQueriesUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	var mu sync.Mutex
-	var sent []statement
-	recording := false
-	// The statements run for real on a loaded schema, on a machine that may
-	// be busy: what is checked is their plans, not their time.
-	s := openAt(t, url, postgres.Options{MaxConns: 4, Timeout: time.Minute, Statement: func(sql string, args []any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if recording {
-			sent = append(sent, statement{sql, args})
-		}
-	}})
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	s := record(t)
+	conn := s.conn
 	// A year of months, as the upkeep would have made them.
 	if _, err := s.EnsureMonths(ctx, time.Now().AddDate(-1, -1, 0), time.Now()); err != nil {
 		t.Fatal(err)
@@ -122,16 +106,10 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"DroppedBefore": func() error { _, err := s.DroppedBefore(ctx); return err },
 	}
 	for name, call := range calls {
-		mu.Lock()
-		sent, recording = nil, true
-		mu.Unlock()
-		if err := call(); err != nil && !strings.Contains(err.Error(), "not") {
+		stmts, err := s.during(call)
+		if err != nil && !strings.Contains(err.Error(), "not") {
 			t.Errorf("%s: %v", name, err)
 		}
-		mu.Lock()
-		recording = false
-		stmts := sent
-		mu.Unlock()
 		for _, st := range stmts {
 			for _, mode := range planModes {
 				scans := seqScans(t, conn, st, mode)
@@ -155,19 +133,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 // one that reads more than a few dozen buffers fails the test.
 func TestKeyedStatementsReadTheirRows(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	var mu sync.Mutex
-	var sent []statement
-	s := openAt(t, url, postgres.Options{MaxConns: 4, Timeout: time.Minute, Statement: func(sql string, args []any) {
-		mu.Lock()
-		defer mu.Unlock()
-		sent = append(sent, statement{sql, args})
-	}})
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	s := record(t)
+	conn := s.conn
 	for _, q := range []string{
 		`ALTER TABLE grants SET (autovacuum_enabled = false)`,
 		`ALTER TABLE outbox SET (autovacuum_enabled = false)`,
@@ -208,15 +175,10 @@ func TestKeyedStatementsReadTheirRows(t *testing.T) {
 		"RevokeGrant": func() error { _, err := s.RevokeGrant(ctx, "gn-44", "citizen", "", now, nil); return err },
 	}
 	for name, call := range calls {
-		mu.Lock()
-		sent = nil
-		mu.Unlock()
-		if err := call(); err != nil {
+		stmts, err := s.during(call)
+		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		mu.Lock()
-		stmts := sent
-		mu.Unlock()
 		for _, st := range stmts {
 			for _, mode := range planModes {
 				if n, plan := buffersRead(t, conn, st, mode); n > 40 {
@@ -294,6 +256,46 @@ func buffersRead(t *testing.T, conn *pgx.Conn, st statement, mode string) (int, 
 		n += p.Plan.Hit + p.Plan.Read
 	}
 	return n, string(raw)
+}
+
+// recorded is a store on a database of its own whose methods' statements
+// are recorded as they are sent, with a connection of the test's own
+// beside it to explain them on. The statements run for real, on a machine
+// that may be busy: what is checked is their plans, not their time.
+type recorded struct {
+	*postgres.Store
+	conn *pgx.Conn
+	mu   sync.Mutex
+	sent []statement
+}
+
+func record(t *testing.T) *recorded {
+	t.Helper()
+	url := pgtest.URL(t)
+	r := &recorded{}
+	r.Store = openAt(t, url, postgres.Options{MaxConns: 4, Timeout: time.Minute, Statement: func(sql string, args []any) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.sent = append(r.sent, statement{sql, args})
+	}})
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	r.conn = conn
+	return r
+}
+
+// during returns the statements call sent, and its error.
+func (r *recorded) during(call func() error) ([]statement, error) {
+	r.mu.Lock()
+	r.sent = nil
+	r.mu.Unlock()
+	err := call()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sent, err
 }
 
 // wholeMonths are the statements that count whole months of the history:
@@ -416,19 +418,8 @@ func load(t *testing.T, conn *pgx.Conn) {
 // citizens' index was read are counted.
 func TestHistoryPageReadsItsMonths(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	var mu sync.Mutex
-	var sent []statement
-	s := openAt(t, url, postgres.Options{MaxConns: 2, Statement: func(sql string, args []any) {
-		mu.Lock()
-		defer mu.Unlock()
-		sent = append(sent, statement{sql, args})
-	}})
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	s := record(t)
+	conn := s.conn
 	now := time.Now().UTC()
 	if _, err := s.EnsureMonths(ctx, now.AddDate(-5, 0, 0), now); err != nil {
 		t.Fatal(err)
@@ -452,16 +443,12 @@ func TestHistoryPageReadsItsMonths(t *testing.T) {
 	}
 	read := func(before consent.HistoryCursor, mode string) ([]consent.AccessEvent, []string) {
 		t.Helper()
-		mu.Lock()
-		sent = nil
-		mu.Unlock()
-		page, err := s.ListAccess(ctx, citizen, before, 20)
+		var page []consent.AccessEvent
+		sent, err := s.during(func() (err error) { page, err = s.ListAccess(ctx, citizen, before, 20); return err })
 		if err != nil || len(page) != 20 {
 			t.Fatalf("a page: %d events, %v", len(page), err)
 		}
-		mu.Lock()
 		st := sent[len(sent)-1]
-		mu.Unlock()
 		raw, err := explainAsRun(ctx, conn, st, mode, "ANALYZE, FORMAT JSON")
 		if err != nil {
 			t.Fatal(err)
