@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
@@ -21,6 +22,9 @@ var Languages = []string{"kk", "ru", "en"}
 type Messages struct {
 	bundle *i18n.Bundle
 	types  *Catalogue
+	// speakers holds one Localizer a language, in the order of Languages:
+	// a localizer never changes, so every request in a language shares it.
+	speakers []*Localizer
 }
 
 // NewMessages loads the embedded catalogues, and the names of the types
@@ -33,7 +37,11 @@ func NewMessages(types *Catalogue) (*Messages, error) {
 			return nil, fmt.Errorf("load %s messages: %w", l, err)
 		}
 	}
-	return &Messages{bundle: b, types: types}, nil
+	m := &Messages{bundle: b, types: types}
+	for _, l := range Languages {
+		m.speakers = append(m.speakers, &Localizer{Lang: l, l: i18n.NewLocalizer(b, l), types: types})
+	}
+	return m, nil
 }
 
 // Types is the catalogue of document types the messages name.
@@ -42,17 +50,22 @@ func (m *Messages) Types() *Catalogue { return m.types }
 // matcher picks among Languages, in their order.
 var matcher = language.NewMatcher([]language.Tag{language.Kazakh, language.Russian, language.English})
 
-// Localizer speaks one language.
+// Localizer speaks one language. It is safe for concurrent use.
 type Localizer struct {
 	Lang  string
 	l     *i18n.Localizer
 	types *Catalogue
+	// plain keeps each message of the catalogue asked for without data
+	// or count, as rendered: the catalogue never changes, and a page asks
+	// for dozens. An id it does not have is not kept, so what callers
+	// make of outside values cannot grow it.
+	plain sync.Map // message id → string
 }
 
 // For returns the localizer of the first language of prefs the service
 // speaks; prefs may be tags ("ru", "en-GB") or Accept-Language values.
 func (m *Messages) For(prefs ...string) *Localizer {
-	lang := Languages[0]
+	idx := 0
 	for _, p := range prefs {
 		if p == "" {
 			continue
@@ -61,18 +74,33 @@ func (m *Messages) For(prefs ...string) *Localizer {
 		if err != nil || len(tags) == 0 {
 			continue
 		}
-		_, idx, conf := matcher.Match(tags...)
-		if conf != language.No {
-			lang = Languages[idx]
+		if _, i, conf := matcher.Match(tags...); conf != language.No {
+			idx = i
 			break
 		}
 	}
-	return &Localizer{Lang: lang, l: i18n.NewLocalizer(m.bundle, lang), types: m.types}
+	return m.speakers[idx]
 }
 
 // T translates message id with template data; count, when given, picks
 // the plural form. A missing message shows its id, never panics.
 func (l *Localizer) T(id string, data map[string]any, count ...int) string {
+	if data == nil && len(count) == 0 {
+		if s, ok := l.plain.Load(id); ok {
+			return s.(string)
+		}
+		s, ok := l.localize(id, nil)
+		if ok {
+			l.plain.Store(id, s)
+		}
+		return s
+	}
+	s, _ := l.localize(id, data, count...)
+	return s
+}
+
+// localize is T, and whether the catalogue has message id.
+func (l *Localizer) localize(id string, data map[string]any, count ...int) (string, bool) {
 	cfg := &i18n.LocalizeConfig{MessageID: id, TemplateData: data}
 	if len(count) > 0 {
 		cfg.PluralCount = count[0]
@@ -88,9 +116,9 @@ func (l *Localizer) T(id string, data map[string]any, count ...int) string {
 		s, err = l.l.Localize(cfg)
 	}
 	if err != nil {
-		return id
+		return id, false
 	}
-	return s
+	return s, true
 }
 
 // Document is the name of a document type; a type the catalogue does not

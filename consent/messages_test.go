@@ -3,6 +3,8 @@ package consent
 import (
 	"encoding/json"
 	"os"
+	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -95,4 +97,44 @@ func shippedCatalogue(t *testing.T) *Catalogue {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A localizer is shared by every request in its language: what it keeps
+// of plain messages reads as the catalogue does, from any goroutine, and
+// ids the catalogue lacks (made of outside values) are not kept.
+func TestLocalizerKeepsOnlyCatalogueMessages(t *testing.T) {
+	m, err := NewMessages(shippedCatalogue(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru := m.For("ru")
+	if m.For("ru-RU") != ru {
+		t.Fatal("two localizers for one language")
+	}
+	fresh, _ := m.For("ru").localize("lang_ru", nil)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				if got := ru.T("lang_ru", nil); got != fresh {
+					t.Errorf("lang_ru = %q, want %q", got, fresh)
+				}
+				id := "status_from_outside_" + strconv.Itoa(g*1000+i)
+				if got := ru.T(id, nil); got != id {
+					t.Errorf("unknown %s = %q", id, got)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	kept := 0
+	ru.plain.Range(func(k, _ any) bool { kept++; return true })
+	if kept != 1 {
+		t.Errorf("kept %d messages, want only lang_ru", kept)
+	}
+	if got := ru.T("err_wrong_code", nil, 2); got != "Неверный код. Осталось 2 попытки." {
+		t.Errorf("a counted message after plain ones: %q", got)
+	}
 }
