@@ -144,6 +144,9 @@ func (s *Server) authorize(r *http.Request) answer {
 	}
 	p := pending(id, ar)
 	p.rec, p.Carried = &rec, s.carry(rec)
+	if p.Carried != "" {
+		s.storage.pending.keep(id, p.Carried, &rec, nil, nil, nil) // sealed here: the consent page need not open it
+	}
 	return func(w http.ResponseWriter) {
 		// The consent prompt answers the browser itself, with no iss.
 		if d, decided := s.consent.Prompt(w, r, p); decided {

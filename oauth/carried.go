@@ -89,6 +89,9 @@ func (s *Server) carried(id, sealed string) (rec Record, ok bool) {
 	if sealed == "" || len(sealed) > MaxCarried {
 		return Record{}, false
 	}
+	if rec, ok := s.storage.pending.opened(id, sealed); ok {
+		return rec, true
+	}
 	raw, err := base64.RawURLEncoding.DecodeString(sealed)
 	if err != nil {
 		return Record{}, false
@@ -101,6 +104,8 @@ func (s *Server) carried(id, sealed string) (rec Record, ok bool) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		return Record{}, false
 	}
-	return Record{Kind: KindPending, Signature: id, RequestID: c.RequestID, ClientID: c.ClientID, Active: true,
-		ExpiresAt: c.ExpiresAt, Request: c.Request, PartnerEpoch: c.Epoch}, true
+	rec = Record{Kind: KindPending, Signature: id, RequestID: c.RequestID, ClientID: c.ClientID, Active: true,
+		ExpiresAt: c.ExpiresAt, Request: c.Request, PartnerEpoch: c.Epoch}
+	s.storage.pending.keep(id, sealed, &rec, nil, nil, nil)
+	return rec, true
 }

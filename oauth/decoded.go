@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -88,4 +89,100 @@ func cloneForm(f map[string][]string) map[string][]string {
 		out[k] = slices.Clone(v)
 	}
 	return out
+}
+
+// decodedPending keeps pending authorization requests as the browser
+// carries them and as decoded, by id. The pages of one consent read the
+// request five times (the consent page, the start, the code page, the
+// answer and its transaction), and each read was a seal opened and three
+// JSON decodes. An entry answers only for the very string the browser
+// carries, or the very bytes the store returned; it holds nothing a
+// replica must share (a miss opens and decodes again), and whether the
+// request is still open is always the store's to say. Bounded: full, it
+// starts over.
+type decodedPending struct {
+	mu      sync.Mutex
+	entries map[string]*pendingEntry
+}
+
+// decodedPendingMax bounds the entries: a consent takes a citizen a
+// minute or so, and a replica at a national peak has a few thousand open.
+const decodedPendingMax = 10_000
+
+type pendingEntry struct {
+	sealed  string // what the browser carries of it, as opened here
+	rec     Record // the record it holds
+	raw     []byte // the stored request decoded into request and session
+	request storedRequest
+	session *Session
+}
+
+func (d *decodedPending) entry(id string) *pendingEntry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.entries[id]
+}
+
+// opened returns the record sealed, when sealed is what was opened
+// for id before.
+func (d *decodedPending) opened(id, sealed string) (Record, bool) {
+	e := d.entry(id)
+	if e == nil || e.sealed == "" || subtle.ConstantTimeCompare([]byte(e.sealed), []byte(sealed)) != 1 {
+		return Record{}, false
+	}
+	return e.rec, true
+}
+
+// decoded returns the request stored as raw for id, without its
+// session, and the session, all the caller's own, when raw was decoded
+// before.
+func (d *decodedPending) decoded(id string, raw []byte) (storedRequest, *Session, bool) {
+	e := d.entry(id)
+	if e == nil || e.raw == nil || !bytes.Equal(e.raw, raw) {
+		return storedRequest{}, nil, false
+	}
+	return e.request.clone(), e.session.Clone().(*Session), true
+}
+
+// keep remembers what was opened (sealed, with rec) or decoded (raw,
+// into sr) for id; an entry keeps the other half while it matches.
+func (d *decodedPending) keep(id string, sealed string, rec *Record, raw []byte, sr *storedRequest, session *Session) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries == nil || len(d.entries) >= decodedPendingMax {
+		d.entries = make(map[string]*pendingEntry)
+	}
+	old := d.entries[id]
+	e := &pendingEntry{}
+	if old != nil {
+		*e = *old
+	}
+	if rec != nil {
+		e.sealed, e.rec = sealed, *rec
+	}
+	if sr != nil {
+		e.raw, e.request, e.session = bytes.Clone(raw), sr.clone(), session.Clone().(*Session)
+		e.request.Session = nil
+	}
+	if e.raw != nil && e.sealed != "" && !bytes.Equal(e.raw, e.rec.Request) {
+		e.raw, e.request, e.session = nil, storedRequest{}, nil // another request under this id: decode again
+	}
+	d.entries[id] = e
+}
+
+// forget drops id, answered.
+func (d *decodedPending) forget(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.entries, id)
+}
+
+// clone is sr with its slices, form and session its own.
+func (sr storedRequest) clone() storedRequest {
+	sr.RequestedScope, sr.GrantedScope = slices.Clone(sr.RequestedScope), slices.Clone(sr.GrantedScope)
+	sr.RequestedAudience, sr.GrantedAudience = slices.Clone(sr.RequestedAudience), slices.Clone(sr.GrantedAudience)
+	sr.ResponseTypes = slices.Clone(sr.ResponseTypes)
+	sr.Form = cloneForm(sr.Form)
+	sr.Session = bytes.Clone(sr.Session)
+	return sr
 }

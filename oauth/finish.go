@@ -89,6 +89,7 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decid
 		if err := s.storage.store.Commit(tx); err != nil {
 			return fail(err, func() { s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err)) })
 		}
+		s.storage.pending.forget(id)
 		s.authorizeError(ctx, w, ar, d.Err)
 		return nil
 	}
@@ -123,6 +124,7 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decid
 	if err != nil {
 		return fail(err, func() { s.authorizeError(ctx, w, ar, err) })
 	}
+	s.storage.pending.forget(id)
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 	return nil
 }

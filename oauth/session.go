@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/ory/fosite"
@@ -41,6 +42,7 @@ func (s *Session) Clone() fosite.Session {
 		return nil
 	}
 	c := *s
+	c.AuthorizationDetails = bytes.Clone(s.AuthorizationDetails)
 	if s.DefaultSession != nil {
 		c.DefaultSession = s.DefaultSession.Clone().(*openid.DefaultSession)
 	}

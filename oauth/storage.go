@@ -30,6 +30,7 @@ type fositeStorage struct {
 	partners PartnerGetter
 	now      func() time.Time
 	decoded  decodedTokens
+	pending  decodedPending
 }
 
 var (
@@ -310,7 +311,13 @@ func (s *fositeStorage) authorizeFrom(ctx context.Context, rec Record) (*fosite.
 	if !rec.Active || !rec.ExpiresAt.After(s.now()) {
 		return nil, fosite.ErrNotFound.WithDebug("the request expired or was used")
 	}
-	ar, err := s.decodeAuthorize(ctx, rec.Request)
+	var ar *fosite.AuthorizeRequest
+	var err error
+	if kind == KindPending {
+		ar, err = s.decodePending(ctx, rec.Signature, rec.Request)
+	} else {
+		ar, err = s.decodeAuthorize(ctx, rec.Request)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s record: %w", kind, err)
 	}
@@ -327,7 +334,31 @@ func (s *fositeStorage) decodeAuthorize(ctx context.Context, data []byte) (*fosi
 	if err := json.Unmarshal(data, &sr); err != nil {
 		return nil, err
 	}
-	req, err := s.decodeRequest(ctx, sr, NewSession())
+	return s.authorizeOf(ctx, sr, NewSession())
+}
+
+// decodePending is decodeAuthorize for pending request id, decoding
+// data only when this replica has not decoded it before.
+func (s *fositeStorage) decodePending(ctx context.Context, id string, data []byte) (*fosite.AuthorizeRequest, error) {
+	sr, session, ok := s.pending.decoded(id, data)
+	if ok {
+		return s.authorizeOf(ctx, sr, session)
+	}
+	if err := json.Unmarshal(data, &sr); err != nil {
+		return nil, err
+	}
+	ar, err := s.authorizeOf(ctx, sr, NewSession())
+	if err != nil {
+		return nil, err
+	}
+	s.pending.keep(id, "", nil, data, &sr, ar.GetSession().(*Session))
+	return ar, nil
+}
+
+// authorizeOf rebuilds the authorization request stored as sr, with a
+// live client, into session; it keeps sr's slices.
+func (s *fositeStorage) authorizeOf(ctx context.Context, sr storedRequest, session *Session) (*fosite.AuthorizeRequest, error) {
+	req, err := s.decodeRequest(ctx, sr, session)
 	if err != nil {
 		return nil, err
 	}
