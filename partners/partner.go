@@ -124,7 +124,7 @@ type Partner struct {
 	PreviousSecretExpiresAt time.Time `json:"-"`
 }
 
-// Clone returns a copy of p that shares no slice with it.
+// Clone returns a copy of p that shares no slice or pointer with it.
 func (p Partner) Clone() Partner {
 	p.RedirectURIs = slices.Clone(p.RedirectURIs)
 	p.Documents = slices.Clone(p.Documents)
@@ -132,6 +132,10 @@ func (p Partner) Clone() Partner {
 	p.DocumentEncryptionJWK = slices.Clone(p.DocumentEncryptionJWK)
 	p.SecretHash = slices.Clone(p.SecretHash)
 	p.PreviousSecretHash = slices.Clone(p.PreviousSecretHash)
+	if p.Admission != nil {
+		a := *p.Admission
+		p.Admission = &a
+	}
 	return p
 }
 

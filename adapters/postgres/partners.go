@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,6 +48,12 @@ func (r *partnerRow) dest() []any {
 
 // partner is nil when the row held no partner (an outer join's miss).
 func (r *partnerRow) partner() (*partners.Partner, error) {
+	return r.partnerUsing(nil)
+}
+
+// partnerUsing is partner, taking the registration from regs when it
+// holds these very bytes decoded (regs may be nil).
+func (r *partnerRow) partnerUsing(regs *registrations) (*partners.Partner, error) {
 	if r.id == nil {
 		return nil, nil
 	}
@@ -54,10 +62,59 @@ func (r *partnerRow) partner() (*partners.Partner, error) {
 	if r.prevExp != nil {
 		p.PreviousSecretExpiresAt = *r.prevExp
 	}
+	if reg, ok := regs.get(p.ID, r.reg); ok {
+		p.Registration = reg
+		p = p.Clone() // its slices the caller's own
+		return &p, nil
+	}
 	if err := json.Unmarshal(r.reg, &p.Registration); err != nil {
 		return nil, fmt.Errorf("decode partner %s: %w", p.ID, err)
 	}
+	regs.keep(p.ID, r.reg, p.Clone().Registration)
 	return &p, nil
+}
+
+// registrations keeps each partner's registration as decoded, by id.
+// Every use of a token reads its partner with it (GetToken), and decoding
+// the same JSON again was a few percent of a document fetch. An entry
+// answers only for the very bytes the row holds, so a changed partner is
+// decoded again; it holds nothing a replica must share. Bounded: full,
+// it starts over.
+type registrations struct {
+	mu sync.Mutex
+	m  map[string]decodedRegistration
+}
+
+type decodedRegistration struct {
+	raw []byte
+	reg partners.Registration
+}
+
+const registrationsMax = 10_000
+
+func (r *registrations) get(id string, raw []byte) (partners.Registration, bool) {
+	if r == nil {
+		return partners.Registration{}, false
+	}
+	r.mu.Lock()
+	e, ok := r.m[id]
+	r.mu.Unlock()
+	if !ok || !bytes.Equal(e.raw, raw) {
+		return partners.Registration{}, false
+	}
+	return e.reg, true
+}
+
+func (r *registrations) keep(id string, raw []byte, reg partners.Registration) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil || len(r.m) >= registrationsMax {
+		r.m = make(map[string]decodedRegistration)
+	}
+	r.m[id] = decodedRegistration{raw: bytes.Clone(raw), reg: reg}
 }
 
 // CreatePartner implements partners.Store.

@@ -38,10 +38,11 @@ type Store struct {
 	history   *batcher[consent.AccessEvent]
 	records   *batcher[oauth.Record]
 
-	partners     *partnerCache // nil unless Options.CachePartners
-	listenerDone chan struct{}
-	listenCheck  time.Duration
-	direct       *pgx.ConnConfig // PostgreSQL itself, past any pooler
+	partners      *partnerCache // nil unless Options.CachePartners
+	registrations registrations
+	listenerDone  chan struct{}
+	listenCheck   time.Duration
+	direct        *pgx.ConnConfig // PostgreSQL itself, past any pooler
 }
 
 var (

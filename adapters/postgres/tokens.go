@@ -36,7 +36,7 @@ func (s *Store) GetToken(ctx context.Context, kind oauth.Kind, signature string)
 	if grantID != nil {
 		t.GrantID = *grantID
 	}
-	if t.Partner, err = p.partner(); err != nil {
+	if t.Partner, err = p.partnerUsing(&s.registrations); err != nil {
 		return oauth.TokenRecord{}, err
 	}
 	t.Grant = g.grant()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -286,6 +287,31 @@ func testTokenWithPartnerAndGrant(t *testing.T, s Store) {
 	if got.Grant == nil || got.Grant.ID != "g1" || got.Grant.Citizen != c.Citizen || len(got.Grant.Documents) != 2 ||
 		got.Grant.Status != consent.GrantActive || !got.Grant.ExpiresAt.Equal(g.ExpiresAt) {
 		t.Errorf("grant %+v", got.Grant)
+	}
+
+	// The partner read with a token is current, and the caller's own: a
+	// change of the partner's registration shows in the next read, and
+	// what the caller changes in what it read does not.
+	p1, err := s.GetPartner(ctx, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1.ClientNameKK, p1.RedirectURIs = "Жаңа банк", []string{"https://new.example/cb"}
+	p1.Admission = &partners.Admission{LegalName: "Bank p1 JSC", Date: "2026-11-01"}
+	if err := s.UpdatePartner(ctx, p1, partners.AuditEntry{At: t0, Actor: "operator", Action: "partner.update", PartnerID: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	changed := func(p *partners.Partner) bool {
+		return p == nil || p.ClientNameKK != "Жаңа банк" || !slices.Equal(p.RedirectURIs, []string{"https://new.example/cb"}) ||
+			!slices.Equal(p.Documents, []consent.DocumentType{"id_card"}) || p.Admission == nil || p.Admission.LegalName != "Bank p1 JSC"
+	}
+	for i := range 3 {
+		read, err := s.GetToken(ctx, oauth.KindAccess, "sig1")
+		if err != nil || changed(read.Partner) {
+			t.Fatalf("read %d of a token's partner after the partner changed: %+v, %v", i, read.Partner, err)
+		}
+		read.Partner.RedirectURIs[0], read.Partner.Documents[0] = "https://changed.example/cb", "diploma"
+		read.Partner.Admission.LegalName = "changed"
 	}
 
 	// What the token reads is current: a revocation shows on the next read.
