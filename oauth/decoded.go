@@ -20,7 +20,9 @@ type decodedTokens struct {
 	entries map[string]*decodedAccess
 }
 
-const decodedTokensMax = 100_000
+// decodedTokensMax bounds the entries, of about 2.7 KB each: 42 MiB full
+// (TestDecodedCachesFitAReplica). A miss only decodes again.
+const decodedTokensMax = 16_384
 
 type decodedAccess struct {
 	raw     []byte
@@ -105,9 +107,11 @@ type decodedPending struct {
 	entries map[string]*pendingEntry
 }
 
-// decodedPendingMax bounds the entries: a consent takes a citizen a
-// minute or so, and a replica at a national peak has a few thousand open.
-const decodedPendingMax = 10_000
+// decodedPendingMax bounds the entries, of about 6.5 KB each (the seal,
+// the record and the decoded request): 26 MiB full. A consent takes a
+// citizen a minute or so, and a replica at a national peak (300 flows a
+// second over five replicas) has about 3,600 open.
+const decodedPendingMax = 4_096
 
 type pendingEntry struct {
 	sealed  string // what the browser carries of it, as opened here
@@ -149,10 +153,10 @@ func (d *decodedPending) decoded(id string, raw []byte) (storedRequest, *Session
 func (d *decodedPending) keep(id string, sealed string, rec *Record, raw []byte, sr *storedRequest, session *Session) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.entries == nil || len(d.entries) >= decodedPendingMax {
+	old := d.entries[id]
+	if old == nil && len(d.entries) >= decodedPendingMax || d.entries == nil {
 		d.entries = make(map[string]*pendingEntry)
 	}
-	old := d.entries[id]
 	e := &pendingEntry{}
 	if old != nil {
 		*e = *old

@@ -1,9 +1,13 @@
 package oauth
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +68,78 @@ func TestDecodedTokensMatchDecoding(t *testing.T) {
 	if e.session.GrantID != "g-2" {
 		t.Errorf("a changed record was served as kept: grant %q", e.session.GrantID)
 	}
+}
+
+// What a replica keeps decoded, full, fits well inside the memory the
+// Helm chart gives a replica (256 MiB): at most 72 MiB live, so that the
+// heap, which the collector lets grow to twice what is live, stays under
+// the limit with the rest of the gateway's. Filled with realistic records (an access token's of 590
+// bytes, a pending request's as the browser carries it).
+func TestDecodedCachesFitAReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills both caches")
+	}
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	session := NewSession()
+	session.SetExpiresAt(fosite.AccessToken, at.Add(time.Hour))
+	session.Subject, session.Citizen, session.GrantID = "c2Vjb25kLXN1YmplY3QtMTIzNDU2Nzg5MDEyMzQ1Njc4OTA", "850315300128", "g-0123456789abcdef0123456789abcdef"
+	token := &fosite.Request{ID: "0123456789abcdef0123456789abcdef", RequestedAt: at, Client: &fosite.DefaultClient{ID: "d6a2e31e8768e05828d2e24c3983c371"},
+		RequestedScope: fosite.Arguments{"openid", "offline_access", "documents:id_card", "documents:driver_license"},
+		GrantedScope:   fosite.Arguments{"openid", "offline_access", "documents:id_card", "documents:driver_license"},
+		Form:           url.Values{"grant_type": {"authorization_code"}, "redirect_uri": {"https://bank.example/callback"}}, Session: session}
+	tokenRaw, err := encodeRequest(token, KindAccess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := fosite.NewAuthorizeRequest()
+	pending.ID, pending.RequestedAt, pending.Client = token.ID, at, token.Client
+	pending.RequestedScope, pending.State = token.RequestedScope, "state-0123456789abcdef"
+	pending.RedirectURI, _ = url.Parse("https://bank.example/callback")
+	pending.ResponseTypes = fosite.Arguments{"code"}
+	pending.Form = url.Values{"response_type": {"code"}, "client_id": {"d6a2e31e8768e05828d2e24c3983c371"},
+		"redirect_uri": {"https://bank.example/callback"}, "scope": {"openid offline_access documents:id_card documents:driver_license"},
+		"state": {"state-0123456789abcdef"}, "nonce": {"nonce-0123456789abcdef"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"},
+		"code_challenge_method": {"S256"}, "login_hint": {"850315300128"}, "ui_locales": {"kk ru"}}
+	pendingSession := NewSession()
+	pendingSession.SetExpiresAt(fosite.PushedAuthorizeRequestContext, at.Add(10*time.Minute))
+	pending.Session = pendingSession
+	pendingRaw, err := encodeRequest(pending, KindPending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(pendingRaw, &sr); err != nil {
+		t.Fatal(err)
+	}
+	sealed := strings.Repeat("s", 4*(len(pendingRaw)+150)/3) // the carried record, sealed and in base64
+
+	var tokens decodedTokens
+	var pendings decodedPending
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range decodedTokensMax {
+		if _, err := tokens.decode("signature-of-an-access-token-"+strconv.Itoa(i), tokenRaw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range decodedPendingMax {
+		id := "pending-" + strconv.Itoa(i)
+		rec := Record{Kind: KindPending, Signature: id, RequestID: token.ID, ClientID: "d6a2e31e8768e05828d2e24c3983c371",
+			Active: true, ExpiresAt: at, Request: bytes.Clone(pendingRaw)}
+		pendings.keep(id, sealed+strconv.Itoa(i), &rec, nil, nil, nil)
+		pendings.keep(id, "", nil, pendingRaw, &sr, pendingSession)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	live := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d tokens and %d pending requests: %d MiB live", len(tokens.entries), len(pendings.entries), live>>20)
+	if len(tokens.entries) != decodedTokensMax || len(pendings.entries) != decodedPendingMax {
+		t.Fatalf("filled to %d and %d", len(tokens.entries), len(pendings.entries))
+	}
+	if live > 72<<20 {
+		t.Errorf("full, the caches hold %d MiB, over 72", live>>20)
+	}
+	runtime.KeepAlive(&tokens)
+	runtime.KeepAlive(&pendings)
 }
