@@ -76,9 +76,6 @@ func TestDecodedTokensMatchDecoding(t *testing.T) {
 // the limit with the rest of the gateway's. Filled with realistic records (an access token's of 590
 // bytes, a pending request's as the browser carries it).
 func TestDecodedCachesFitAReplica(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills both caches")
-	}
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	session := NewSession()
 	session.SetExpiresAt(fosite.AccessToken, at.Add(time.Hour))
