@@ -14,20 +14,25 @@ import (
 // is still active, its grant, its partner), is not also a JSON decode. A
 // record's stored request never changes; an entry is used only while its
 // bytes equal what the store returned. It holds nothing a replica must
-// share: a miss decodes again. Bounded: full, it starts over.
+// share: a miss decodes again. Bounded in bytes: full, it starts over.
 type decodedTokens struct {
 	mu      sync.Mutex
 	entries map[string]*decodedAccess
+	size    int // the footprints of the entries
 }
 
-// decodedTokensMax bounds the entries, of about 2.7 KB each: 42 MiB full
-// (TestDecodedCachesFitAReplica). A miss only decodes again.
-const decodedTokensMax = 16_384
+// decodedTokensBudget bounds what the entries hold, by their footprints:
+// some 16,000 access tokens of the usual 2.5 KB estimated (2.7 KB as
+// measured; TestDecodedCachesFitAReplica).
+// No entry over a 256th of it is kept, so that a few tokens asked with
+// long forms cannot take the cache over: they are decoded at every use.
+const decodedTokensBudget = 40 << 20
 
 type decodedAccess struct {
-	raw     []byte
-	request storedRequest
-	session accessSession
+	raw       []byte
+	request   storedRequest
+	session   accessSession
+	footprint int
 }
 
 func (d *decodedTokens) get(signature string, raw []byte) (*decodedAccess, bool) {
@@ -53,11 +58,19 @@ func (d *decodedTokens) decode(signature string, raw []byte) (*decodedAccess, er
 			return nil, err
 		}
 	}
+	e.footprint = 512 + len(e.raw) + e.request.footprint() + len(e.request.Session) + 2*len(e.session.AuthorizationDetails)
+	if e.footprint > decodedTokensBudget/256 {
+		return e, nil
+	}
 	d.mu.Lock()
-	if d.entries == nil || len(d.entries) >= decodedTokensMax {
-		d.entries = make(map[string]*decodedAccess)
+	if old, ok := d.entries[signature]; ok {
+		d.size -= old.footprint
+	}
+	if d.entries == nil || d.size+e.footprint > decodedTokensBudget {
+		d.entries, d.size = make(map[string]*decodedAccess), 0
 	}
 	d.entries[signature] = e
+	d.size += e.footprint
 	d.mu.Unlock()
 	return e, nil
 }
@@ -100,25 +113,44 @@ func cloneForm(f map[string][]string) map[string][]string {
 // JSON decodes. An entry answers only for the very string the browser
 // carries, or the very bytes the store returned; it holds nothing a
 // replica must share (a miss opens and decodes again), and whether the
-// request is still open is always the store's to say. Bounded: full, it
-// starts over.
+// request is still open is always the store's to say. Bounded in bytes:
+// full, it starts over.
 type decodedPending struct {
 	mu      sync.Mutex
 	entries map[string]*pendingEntry
+	size    int // the footprints of the entries
 }
 
-// decodedPendingMax bounds the entries, of about 6.5 KB each (the seal,
-// the record and the decoded request): 26 MiB full. A consent takes a
-// citizen a minute or so, and a replica at a national peak (300 flows a
-// second over five replicas) has about 3,600 open.
-const decodedPendingMax = 4_096
+// decodedPendingBudget bounds what the entries hold, by their footprints:
+// some 4,000 requests of the usual 8 KB estimated (6.5 KB as measured:
+// the seal, the record and the decoded request). A consent takes a citizen a minute or so, and a
+// replica at a national peak (300 flows a second over five replicas) has
+// about 3,600 open. No entry over a 256th of it is kept: a request too
+// long to carry in the browser (the authorization endpoint reads forms of
+// up to 1 MiB) is read and decoded at every page instead.
+const decodedPendingBudget = 32 << 20
 
 type pendingEntry struct {
 	sealed  string // what the browser carries of it, as opened here
-	rec     Record // the record it holds
+	rec     Record // the record it holds; its Request is shared, read only
 	raw     []byte // the stored request decoded into request and session
 	request storedRequest
 	session *Session
+
+	sessionBytes int // the session's JSON
+	footprint    int
+}
+
+// measure sets e's footprint: its strings and bytes, the request decoded
+// and its session, which decoded holds about twice its JSON.
+func (e *pendingEntry) measure() {
+	e.footprint = 1024 + len(e.sealed) + len(e.rec.Request)
+	if e.raw != nil {
+		if len(e.raw) != len(e.rec.Request) || len(e.raw) > 0 && &e.raw[0] != &e.rec.Request[0] {
+			e.footprint += len(e.raw)
+		}
+		e.footprint += e.request.footprint() + 1024 + 2*len(e.session.AuthorizationDetails) + 2*e.sessionBytes
+	}
 }
 
 func (d *decodedPending) entry(id string) *pendingEntry {
@@ -128,7 +160,7 @@ func (d *decodedPending) entry(id string) *pendingEntry {
 }
 
 // opened returns the record sealed, when sealed is what was opened
-// for id before.
+// for id before. The record's Request is shared: read it, never change it.
 func (d *decodedPending) opened(id, sealed string) (Record, bool) {
 	e := d.entry(id)
 	if e == nil || e.sealed == "" || subtle.ConstantTimeCompare([]byte(e.sealed), []byte(sealed)) != 1 {
@@ -151,13 +183,10 @@ func (d *decodedPending) decoded(id string, raw []byte) (storedRequest, *Session
 // keep remembers what was opened (sealed, with rec) or decoded (raw,
 // into sr) for id; an entry keeps the other half while it matches.
 func (d *decodedPending) keep(id string, sealed string, rec *Record, raw []byte, sr *storedRequest, session *Session) {
+	e := &pendingEntry{}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old := d.entries[id]
-	if old == nil && len(d.entries) >= decodedPendingMax || d.entries == nil {
-		d.entries = make(map[string]*pendingEntry)
-	}
-	e := &pendingEntry{}
 	if old != nil {
 		*e = *old
 	}
@@ -165,20 +194,62 @@ func (d *decodedPending) keep(id string, sealed string, rec *Record, raw []byte,
 		e.sealed, e.rec = sealed, *rec
 	}
 	if sr != nil {
-		e.raw, e.request, e.session = bytes.Clone(raw), sr.clone(), session.Clone().(*Session)
+		e.raw, e.request, e.session, e.sessionBytes = raw, sr.clone(), session.Clone().(*Session), len(sr.Session)
 		e.request.Session = nil
+		if !bytes.Equal(raw, e.rec.Request) {
+			e.raw = bytes.Clone(raw)
+		} else {
+			e.raw = e.rec.Request // one copy of the bytes for both halves
+		}
 	}
 	if e.raw != nil && e.sealed != "" && !bytes.Equal(e.raw, e.rec.Request) {
 		e.raw, e.request, e.session = nil, storedRequest{}, nil // another request under this id: decode again
 	}
+	e.measure()
+	if old != nil {
+		d.size -= old.footprint
+		delete(d.entries, id)
+	}
+	if e.footprint > decodedPendingBudget/256 {
+		return
+	}
+	if d.entries == nil || d.size+e.footprint > decodedPendingBudget {
+		d.entries, d.size = make(map[string]*pendingEntry), 0
+	}
 	d.entries[id] = e
+	d.size += e.footprint
 }
 
 // forget drops id, answered.
 func (d *decodedPending) forget(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.entries, id)
+	if e, ok := d.entries[id]; ok {
+		d.size -= e.footprint
+		delete(d.entries, id)
+	}
+}
+
+// footprint estimates the bytes sr holds decoded, beyond the JSON it was
+// decoded from: a map slot and headers for each form key, a string header
+// (room for twice as many, as slices grow) for each value and element.
+func (sr *storedRequest) footprint() int {
+	n := 256 + len(sr.ID) + len(sr.ClientID) + len(sr.RedirectURI) + len(sr.State)
+	for _, l := range [][]string{sr.RequestedScope, sr.GrantedScope, sr.RequestedAudience, sr.GrantedAudience, sr.ResponseTypes} {
+		n += listFootprint(l)
+	}
+	for k, vs := range sr.Form {
+		n += 96 + len(k) + listFootprint(vs)
+	}
+	return n
+}
+
+func listFootprint(l []string) int {
+	n := 24 + 32*len(l)
+	for _, s := range l {
+		n += len(s)
+	}
+	return n
 }
 
 // clone is sr with its slices, form and session its own.

@@ -115,28 +115,151 @@ func TestDecodedCachesFitAReplica(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	for i := range decodedTokensMax {
+	// Filled to what the budgets hold by the entries' footprints.
+	if _, err := tokens.decode("signature-of-an-access-token-0", tokenRaw); err != nil {
+		t.Fatal(err)
+	}
+	wantTokens := decodedTokensBudget / (tokens.size + 16) // later signatures are a few bytes longer
+	for i := 1; i < wantTokens; i++ {
 		if _, err := tokens.decode("signature-of-an-access-token-"+strconv.Itoa(i), tokenRaw); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i := range decodedPendingMax {
+	keepPending := func(i int) {
 		id := "pending-" + strconv.Itoa(i)
 		rec := Record{Kind: KindPending, Signature: id, RequestID: token.ID, ClientID: "d6a2e31e8768e05828d2e24c3983c371",
 			Active: true, ExpiresAt: at, Request: bytes.Clone(pendingRaw)}
 		pendings.keep(id, sealed+strconv.Itoa(i), &rec, nil, nil, nil)
 		pendings.keep(id, "", nil, pendingRaw, &sr, pendingSession)
 	}
+	keepPending(0)
+	wantPending := decodedPendingBudget / (pendings.size + 16)
+	for i := 1; i < wantPending; i++ {
+		keepPending(i)
+	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	live := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("%d tokens and %d pending requests: %d MiB live", len(tokens.entries), len(pendings.entries), live>>20)
-	if len(tokens.entries) != decodedTokensMax || len(pendings.entries) != decodedPendingMax {
-		t.Fatalf("filled to %d and %d", len(tokens.entries), len(pendings.entries))
+	t.Logf("%d tokens (%d B each, estimated) and %d pending requests (%d B): %d MiB live",
+		len(tokens.entries), tokens.size/len(tokens.entries), len(pendings.entries), pendings.size/len(pendings.entries), live>>20)
+	if len(tokens.entries) != wantTokens || len(pendings.entries) != wantPending {
+		t.Fatalf("filled to %d and %d, want %d and %d", len(tokens.entries), len(pendings.entries), wantTokens, wantPending)
+	}
+	// A replica at a national peak has about 3,600 consents open.
+	if len(tokens.entries) < 12_000 || len(pendings.entries) < 3_600 {
+		t.Errorf("full at %d tokens and %d pending requests: too few", len(tokens.entries), len(pendings.entries))
 	}
 	if live > 72<<20 {
 		t.Errorf("full, the caches hold %d MiB, over 72", live>>20)
 	}
 	runtime.KeepAlive(&tokens)
 	runtime.KeepAlive(&pendings)
+}
+
+// A request with a long form costs the caches what it holds, not one
+// entry: the authorization and token endpoints read forms of up to 1 MiB,
+// and a few hundred such requests from one address must not take a
+// replica over its memory limit. Too long to keep, a request is not kept;
+// long ones kept fill the budget sooner.
+func TestDecodedCachesBoundedInBytes(t *testing.T) {
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	longRequest := func(keys int, kind Kind) ([]byte, storedRequest, *Session) {
+		form := url.Values{"response_type": {"code"}, "client_id": {"bank"}}
+		for i := range keys {
+			form.Set("k"+strconv.Itoa(i), "v")
+		}
+		session := NewSession()
+		session.SetExpiresAt(fosite.AccessToken, at.Add(time.Hour))
+		req := fosite.NewAuthorizeRequest()
+		req.ID, req.RequestedAt, req.Client, req.Form, req.Session = "r-1", at, &fosite.DefaultClient{ID: "bank"}, form, session
+		req.RequestedScope, req.ResponseTypes = fosite.Arguments{"openid"}, fosite.Arguments{"code"}
+		raw, err := encodeRequest(req, kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sr storedRequest
+		if err := json.Unmarshal(raw, &sr); err != nil {
+			t.Fatal(err)
+		}
+		return raw, sr, session
+	}
+
+	// Far too long: 50,000 fields, 720 KB of JSON.
+	var tokens decodedTokens
+	var pendings decodedPending
+	raw, sr, session := longRequest(50_000, KindPending)
+	for i := range 3 {
+		pendings.keep("pending-"+strconv.Itoa(i), "", nil, raw, &sr, session)
+	}
+	if len(pendings.entries) != 0 || pendings.size != 0 {
+		t.Errorf("kept %d pending requests of %d KB of JSON (%d B estimated)", len(pendings.entries), len(raw)>>10, pendings.size)
+	}
+	raw, _, _ = longRequest(50_000, KindAccess)
+	for i := range 3 {
+		if _, err := tokens.decode("token-"+strconv.Itoa(i), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tokens.entries) != 0 || tokens.size != 0 {
+		t.Errorf("kept %d tokens of %d KB of JSON (%d B estimated)", len(tokens.entries), len(raw)>>10, tokens.size)
+	}
+
+	// Long, but short enough to keep: the most kept, each decoded on its
+	// own as a miss decodes it, hold about the budget, whatever the count.
+	for _, c := range []struct {
+		name   string
+		budget int
+		fill   func() (keep func(i int), kept func() int)
+	}{
+		{"pending", decodedPendingBudget, func() (func(int), func() int) {
+			raw, _, _ := longRequest(450, KindPending)
+			var d decodedPending
+			return func(i int) {
+				var sr storedRequest
+				if err := json.Unmarshal(raw, &sr); err != nil {
+					t.Fatal(err)
+				}
+				session := NewSession()
+				if err := json.Unmarshal(sr.Session, session); err != nil {
+					t.Fatal(err)
+				}
+				d.keep("pending-"+strconv.Itoa(i), "", nil, raw, &sr, session)
+			}, func() int { return len(d.entries) }
+		}},
+		{"tokens", decodedTokensBudget, func() (func(int), func() int) {
+			raw, _, _ := longRequest(750, KindAccess)
+			var d decodedTokens
+			return func(i int) {
+				if _, err := d.decode("token-"+strconv.Itoa(i), raw); err != nil {
+					t.Fatal(err)
+				}
+			}, func() int { return len(d.entries) }
+		}},
+	} {
+		// How many are kept at most: until the cache starts over.
+		keep, kept := c.fill()
+		most := 0
+		for i := 0; i < 1_000 && kept() == i; i++ {
+			most = i
+			keep(i)
+		}
+		if most == 0 {
+			t.Fatalf("%s: not kept at all", c.name)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		keep, kept = c.fill()
+		for i := range most {
+			keep(i)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		live := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		t.Logf("%s: at most %d kept, %d MiB live", c.name, kept(), live>>20)
+		if live > int64(c.budget)*5/4 {
+			t.Errorf("%s: %d long requests kept hold %d MiB, over the budget of %d MiB", c.name, most, live>>20, c.budget>>20)
+		}
+		runtime.KeepAlive(keep)
+	}
 }
