@@ -23,9 +23,9 @@ type decodedTokens struct {
 
 // decodedTokensBudget bounds what the entries hold, by their footprints:
 // some 16,000 access tokens of the usual 2.5 KB estimated (2.7 KB as
-// measured; TestDecodedCachesFitAReplica).
-// No entry over a 256th of it is kept, so that a few tokens asked with
-// long forms cannot take the cache over: they are decoded at every use.
+// measured; TestDecodedCachesFitAReplica). No entry over a 256th of it
+// is kept, so that a few tokens asked with long forms cannot take the
+// cache over: they are decoded at every use.
 const decodedTokensBudget = 40 << 20
 
 type decodedAccess struct {
@@ -123,9 +123,9 @@ type decodedPending struct {
 
 // decodedPendingBudget bounds what the entries hold, by their footprints:
 // some 4,000 requests of the usual 8 KB estimated (6.5 KB as measured:
-// the seal, the record and the decoded request). A consent takes a citizen a minute or so, and a
-// replica at a national peak (300 flows a second over five replicas) has
-// about 3,600 open. No entry over a 256th of it is kept: a request too
+// the seal, the record and the decoded request). A consent takes a
+// citizen a minute or so, and a replica at a national peak (300 flows a
+// second over five replicas) has about 3,600 open. No entry over a 256th of it is kept: a request too
 // long to carry in the browser (the authorization endpoint reads forms of
 // up to 1 MiB) is read and decoded at every page instead.
 const decodedPendingBudget = 32 << 20
@@ -146,7 +146,7 @@ type pendingEntry struct {
 func (e *pendingEntry) measure() {
 	e.footprint = 1024 + len(e.sealed) + len(e.rec.Request)
 	if e.raw != nil {
-		if len(e.raw) != len(e.rec.Request) || len(e.raw) > 0 && &e.raw[0] != &e.rec.Request[0] {
+		if len(e.raw) != len(e.rec.Request) || len(e.raw) > 0 && &e.raw[0] != &e.rec.Request[0] { // not the shared copy
 			e.footprint += len(e.raw)
 		}
 		e.footprint += e.request.footprint() + 1024 + 2*len(e.session.AuthorizationDetails) + 2*e.sessionBytes
@@ -194,12 +194,11 @@ func (d *decodedPending) keep(id string, sealed string, rec *Record, raw []byte,
 		e.sealed, e.rec = sealed, *rec
 	}
 	if sr != nil {
-		e.raw, e.request, e.session, e.sessionBytes = raw, sr.clone(), session.Clone().(*Session), len(sr.Session)
+		e.request, e.session, e.sessionBytes = sr.clone(), session.Clone().(*Session), len(sr.Session)
 		e.request.Session = nil
+		e.raw = e.rec.Request // one copy of the bytes for both halves
 		if !bytes.Equal(raw, e.rec.Request) {
 			e.raw = bytes.Clone(raw)
-		} else {
-			e.raw = e.rec.Request // one copy of the bytes for both halves
 		}
 	}
 	if e.raw != nil && e.sealed != "" && !bytes.Equal(e.raw, e.rec.Request) {
