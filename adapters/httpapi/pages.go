@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -12,7 +13,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -248,13 +251,31 @@ func (p *pages) formError(c *gin.Context, l *consent.Localizer, name string, v *
 	p.render(c, f.status, name, data)
 }
 
+// A page is rendered whole before any of it is sent: it goes out in one
+// write, with its length, and a template that fails halfway sends an
+// error rather than half a page.
 func (p *pages) render(c *gin.Context, status int, name string, v any) {
-	c.Header("Content-Type", "text/html; charset=utf-8")
-	c.Status(status)
-	if err := p.tmpl.ExecuteTemplate(c.Writer, name, v); err != nil {
+	defer c.Abort()
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer putPageBuffer(buf)
+	buf.Reset()
+	if err := p.tmpl.ExecuteTemplate(buf, name, v); err != nil {
 		p.log.ErrorContext(c.Request.Context(), "render", "template", name, "err", err)
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte(http.StatusText(http.StatusInternalServerError)))
+		return
 	}
-	c.Abort()
+	c.Header("Content-Length", strconv.Itoa(buf.Len()))
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putPageBuffer keeps a buffer for the next page unless an unusually long
+// page grew it.
+func putPageBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 256<<10 {
+		pageBuffers.Put(b)
+	}
 }
 
 // randomToken returns 256 random bits, base64url.
