@@ -108,8 +108,9 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 		if err != nil {
 			return Grant{}, err
 		}
+		var ended []Grant
 		if r.Action == GrantCreate {
-			err = s.store.ApproveChallenge(ctx, c, g, out)
+			ended, err = s.store.ApproveAndReplace(ctx, c, g, out)
 		} else {
 			err = s.store.ChangeGrant(ctx, c, g, r.Action, now, out)
 		}
@@ -120,7 +121,11 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 			return Grant{}, err
 		}
 		s.log.InfoContext(ctx, "grant approved", "grant", g.ID, "action", string(r.Action), "partner", g.PartnerID, "iin", g.Citizen.Masked())
-		s.replaceOthers(ctx, g, now)
+		if r.Action == GrantCreate {
+			s.notifyReplaced(ctx, g, ended, now)
+		} else {
+			s.replaceOthers(ctx, g, now)
+		}
 		return g, nil
 	}
 }
@@ -254,10 +259,16 @@ func (s *Service) changing(ctx context.Context, id, partner string, citizen IIN)
 // own, given with a code. The partner is told of each.
 func (s *Service) replaceOthers(ctx context.Context, g Grant, now time.Time) {
 	ended, err := s.store.ReplaceGrants(ctx, g, now)
-	if err == nil {
-		err = s.outbox.NotifyEnded(ctx, ended, now)
-	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "end the grants a new one replaces", "grant", g.ID, "err", err)
+		return
+	}
+	s.notifyReplaced(ctx, g, ended, now)
+}
+
+// notifyReplaced tells the partner of each grant g replaced (ended).
+func (s *Service) notifyReplaced(ctx context.Context, g Grant, ended []Grant, now time.Time) {
+	if err := s.outbox.NotifyEnded(ctx, ended, now); err != nil {
+		s.log.ErrorContext(ctx, "tell of the grants a new one replaces", "grant", g.ID, "err", err)
 	}
 }

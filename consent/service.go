@@ -24,6 +24,11 @@ type Store interface {
 	// g and its outbox entries, in one transaction; ErrStale when the
 	// challenge moved on.
 	ApproveChallenge(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry) error
+	// ApproveAndReplace is ApproveChallenge and then ReplaceGrants(g,
+	// g.CreatedAt), in one transaction that a store may send at once;
+	// it returns the grants g replaced. When the challenge moved on
+	// (ErrStale) nothing is written and nothing replaced.
+	ApproveAndReplace(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry) ([]Grant, error)
 	// ChangeGrant marks the challenge c (at c.Version) used and writes g
 	// over the active grant of the same id, citizen and partner (a merge
 	// or a replacement, as action says), with its outbox entries, in one

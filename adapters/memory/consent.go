@@ -102,6 +102,20 @@ func (s *Store) updateChallenge(t *tx, c consent.Challenge) error {
 func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
+	return s.approve(t, c, g, outbox)
+}
+
+// ApproveAndReplace implements consent.Store.
+func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) ([]consent.Grant, error) {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	if err := s.approve(t, c, g, outbox); err != nil {
+		return nil, err
+	}
+	return s.replace(t, g, g.CreatedAt), nil
+}
+
+func (s *Store) approve(t *tx, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
 	if err := s.updateChallenge(t, c); err != nil {
 		return err
 	}

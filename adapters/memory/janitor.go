@@ -20,7 +20,13 @@ func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Gran
 
 // ReplaceGrants implements consent.Store.
 func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time) ([]consent.Grant, error) {
-	return s.endGrants(ctx, func(o consent.Grant) bool {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	return s.replace(t, g, at), nil
+}
+
+func (s *Store) replace(t *tx, g consent.Grant, at time.Time) []consent.Grant {
+	return s.endMatching(t, func(o consent.Grant) bool {
 		if o.ID == g.ID || o.Citizen != g.Citizen || o.PartnerID != g.PartnerID {
 			return false
 		}
@@ -33,6 +39,10 @@ func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time
 func (s *Store) endGrants(ctx context.Context, match func(consent.Grant) bool, end func(*consent.Grant)) ([]consent.Grant, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
+	return s.endMatching(t, match, end), nil
+}
+
+func (s *Store) endMatching(t *tx, match func(consent.Grant) bool, end func(*consent.Grant)) []consent.Grant {
 	var out []consent.Grant
 	for _, id := range slices.Sorted(maps.Keys(s.grants)) {
 		g := s.grants[id]
@@ -48,7 +58,7 @@ func (s *Store) endGrants(ctx context.Context, match func(consent.Grant) bool, e
 			out = append(out, g)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Purge implements consent.Janitor.

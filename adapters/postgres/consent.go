@@ -165,16 +165,30 @@ func updateChallenge(ctx context.Context, q querier, c consent.Challenge) error 
 // transaction then does not ask again), marks the challenge used, and
 // writes the grant, its consent's history row and the citizen's notice.
 func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
+	_, err := s.approve(ctx, c, g, outbox, false)
+	return err
+}
+
+// ApproveAndReplace implements consent.Store: ApproveChallenge's
+// statement and ReplaceGrants' update go in one round trip. The update
+// starts once the approval holds the lock, so it sees every grant
+// committed before; it ends nothing unless the grant was written.
+func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) ([]consent.Grant, error) {
+	return s.approve(ctx, c, g, outbox, true)
+}
+
+func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, replace bool) ([]consent.Grant, error) {
 	e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
 	e.Lang = c.Lang
 	detail, err := json.Marshal(e.Grant)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n := consent.Notices([]consent.AccessEvent{e})[0]
-	return s.inTx(ctx, func(q querier) error {
-		var used int
-		err := q.QueryRow(ctx, `WITH l AS (SELECT pg_advisory_xact_lock(`+grantsLock+`) AS locked),
+	var ended []consent.Grant
+	err = s.inTx(ctx, func(q querier) error {
+		b := &pgx.Batch{}
+		b.Queue(`WITH l AS (SELECT pg_advisory_xact_lock(`+grantsLock+`) AS locked),
 			c AS (
 				UPDATE otp_challenges SET documents = $19, days = $20, code_hash = $21, attempts = $22, resends = $23,
 					status = $24, sent_at = $25, expires_at = $26, version = version + 1
@@ -194,7 +208,19 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 			string(g.Citizen), g.PartnerID, g.ID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
 			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail),
 			n.ID, n.Kind, n.Lang, g.Method.OrDefault(),
-			c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status, c.SentAt, c.ExpiresAt, c.Version).Scan(&used)
+			c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status, c.SentAt, c.ExpiresAt, c.Version)
+		if replace {
+			queueReplace(b, g, g.CreatedAt, ` AND EXISTS (SELECT 1 FROM grants n WHERE n.id = $3)`)
+		}
+		res := q.SendBatch(ctx, b)
+		var used int
+		err := res.QueryRow().Scan(&used)
+		if err == nil && replace {
+			ended, err = replaced(res)
+		}
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return translate(err)
 		}
@@ -202,8 +228,15 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 			return consent.ErrStale
 		}
 		took(ctx, grantsLockKey(g))
+		if err := insertAccess(ctx, q, endEvents(ended)); err != nil {
+			return err
+		}
 		return insertOutbox(ctx, q, outbox)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
 }
 
 // lockedUpdateChallenge is updateChallenge after taking the lock on the

@@ -39,21 +39,14 @@ func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time
 		if !holds(ctx, grantsLockKey(g)) {
 			b.Queue(`SELECT pg_advisory_xact_lock(`+grantsLock+`)`, string(g.Citizen), g.PartnerID)
 		}
-		b.Queue(`UPDATE grants SET status = 'revoked', status_changed_at = $5, status_by = 'replaced',
-			status_reason = 'replaced by grant ' || $3
-			WHERE citizen = $1 AND partner_id = $2 AND status = 'active' AND id <> $3
-				AND (terms_version <> $4 OR holders && $6 OR (cardinality(holders) = 0 AND citizen = ANY($6)))
-			RETURNING `+grantColumns, string(g.Citizen), g.PartnerID, g.ID, g.TermsVersion, at, iinStrings(g.Holders))
+		queueReplace(b, g, at, "")
 		res := q.SendBatch(ctx, b)
+		var err error
 		if b.Len() == 2 {
-			if _, err := res.Exec(); err != nil {
-				_ = res.Close()
-				return translate(err)
-			}
+			_, err = res.Exec()
 		}
-		rows, err := res.Query()
 		if err == nil {
-			out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (consent.Grant, error) { return scanGrant(row) })
+			out, err = replaced(res)
 		}
 		if cerr := res.Close(); err == nil {
 			err = cerr
@@ -64,6 +57,26 @@ func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time
 		return insertAccess(ctx, q, endEvents(out))
 	})
 	return out, err
+}
+
+// queueReplace queues the update that ends the citizen's active grants
+// for g's partner that g replaces (see consent.Store.ReplaceGrants),
+// returning them; where narrows it further.
+func queueReplace(b *pgx.Batch, g consent.Grant, at time.Time, where string) {
+	b.Queue(`UPDATE grants SET status = 'revoked', status_changed_at = $5, status_by = 'replaced',
+			status_reason = 'replaced by grant ' || $3
+		WHERE citizen = $1 AND partner_id = $2 AND status = 'active' AND id <> $3
+			AND (terms_version <> $4 OR holders && $6 OR (cardinality(holders) = 0 AND citizen = ANY($6)))`+where+`
+		RETURNING `+grantColumns, string(g.Citizen), g.PartnerID, g.ID, g.TermsVersion, at, iinStrings(g.Holders))
+}
+
+// replaced reads the grants the next queued update (queueReplace) ended.
+func replaced(res pgx.BatchResults) ([]consent.Grant, error) {
+	rows, err := res.Query()
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (consent.Grant, error) { return scanGrant(row) })
 }
 
 // endEvents are the history's records of grants that just ended.

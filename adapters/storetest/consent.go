@@ -23,7 +23,9 @@ func consentTests() []namedTest {
 		{"ApprovalRolledBack", testApprovalRolledBack},
 		{"ReplaceGrantsByHolderAndTerms", testReplaceGrants},
 		{"ChangeGrantMergeAndReplace", testChangeGrant},
-		{"ReplaceGrantsAtOnce", testReplaceAtOnce},
+		{"ReplaceGrantsAtOnce", func(t *testing.T, s Store) { testReplaceAtOnce(t, s, false) }},
+		{"ApproveAndReplace", testApproveAndReplace},
+		{"ApproveAndReplaceAtOnce", func(t *testing.T, s Store) { testReplaceAtOnce(t, s, true) }},
 		{"GuardianGrantsNarrowed", testNarrowGrant},
 	}
 }
@@ -419,10 +421,67 @@ func testChangeGrant(t *testing.T, s Store) {
 	}
 }
 
+// Approving and replacing in one call: the grants the new one replaces
+// end, in the history too, and are returned; a challenge that moved on
+// writes nothing and ends nothing, even in a transaction that goes on to
+// commit (as the gateway's does after a refused answer).
+func testApproveAndReplace(t *testing.T, s Store) {
+	ctx := context.Background()
+	mk := func(id string) (consent.Challenge, consent.Grant) {
+		c := challenge("c" + id)
+		check(t, s.CreateChallenge(ctx, c))
+		c.Status = consent.ChallengeUsed
+		return c, consent.Grant{ID: id, Citizen: c.Citizen, PartnerID: "p1", Holders: []consent.IIN{c.Citizen}, Documents: c.Documents,
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+	}
+	c1, g1 := mk("first")
+	if ended, err := s.ApproveAndReplace(ctx, c1, g1, nil); err != nil || len(ended) != 0 {
+		t.Fatalf("the first grant: %v ended, %v", ended, err)
+	}
+	c2, g2 := mk("second")
+	g2.CreatedAt = t0.Add(time.Minute)
+	ended, err := s.ApproveAndReplace(ctx, c2, g2, nil)
+	if err != nil || len(ended) != 1 || ended[0].ID != "first" || ended[0].Status != consent.GrantRevoked ||
+		ended[0].StatusBy != consent.EndedByReplacement || !ended[0].StatusChangedAt.Equal(g2.CreatedAt) {
+		t.Fatalf("the second grant: %+v, %v", ended, err)
+	}
+	if got, err := s.GetGrant(ctx, "second"); err != nil || got.Status != consent.GrantActive {
+		t.Errorf("the new grant: %s %v", got.Status, err)
+	}
+	history, err := s.ListAccess(ctx, g1.Citizen, consent.HistoryCursor{}, 10)
+	check(t, err)
+	var kinds []string
+	for _, e := range history {
+		kinds = append(kinds, e.GrantID+" "+e.Kind)
+	}
+	slices.Sort(kinds)
+	if want := []string{"first consent", "first revocation", "second consent"}; !slices.Equal(kinds, want) {
+		t.Errorf("history %v, want %v", kinds, want)
+	}
+
+	// The second challenge again, now stale, in a transaction that commits.
+	g3 := g2
+	g3.ID, g3.CreatedAt = "third", t0.Add(2*time.Minute)
+	tx, err := s.BeginTx(ctx)
+	check(t, err)
+	defer func() { _ = s.Rollback(tx) }()
+	if ended, err := s.ApproveAndReplace(tx, c2, g3, nil); !errors.Is(err, consent.ErrStale) || len(ended) != 0 {
+		t.Errorf("a stale challenge: %v ended, %v, want ErrStale", ended, err)
+	}
+	check(t, s.Commit(tx))
+	if got, err := s.GetGrant(ctx, "second"); err != nil || got.Status != consent.GrantActive {
+		t.Errorf("a stale approval ended the grant it would have replaced: %s %v", got.Status, err)
+	}
+	if _, err := s.GetGrant(ctx, "third"); !errors.Is(err, consent.ErrGrantNotFound) {
+		t.Errorf("a stale approval stored a grant: %v", err)
+	}
+}
+
 // Approvals for one citizen and partner at once, each in its own
 // transaction as the gateway approves: whatever the interleaving, one
-// grant stays active, not a stack.
-func testReplaceAtOnce(t *testing.T, s Store) {
+// grant stays active, not a stack. together approves and replaces in one
+// call (ApproveAndReplace), else in two.
+func testReplaceAtOnce(t *testing.T, s Store, together bool) {
 	ctx := context.Background()
 	const rounds, n = 8, 6 // a race is not lost every time: several rounds make losing it likely
 	for round := range rounds {
@@ -442,13 +501,20 @@ func testReplaceAtOnce(t *testing.T, s Store) {
 				c.Status = consent.ChallengeUsed
 				g := consent.Grant{ID: id, Citizen: c.Citizen, PartnerID: partner, Holders: []consent.IIN{c.Citizen}, Documents: c.Documents,
 					CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
-				if err := s.ApproveChallenge(tx, c, g, nil); err != nil {
-					t.Error(err)
-					return
-				}
-				if _, err := s.ReplaceGrants(tx, g, t0); err != nil {
-					t.Error(err)
-					return
+				if together {
+					if _, err := s.ApproveAndReplace(tx, c, g, nil); err != nil {
+						t.Error(err)
+						return
+					}
+				} else {
+					if err := s.ApproveChallenge(tx, c, g, nil); err != nil {
+						t.Error(err)
+						return
+					}
+					if _, err := s.ReplaceGrants(tx, g, t0); err != nil {
+						t.Error(err)
+						return
+					}
 				}
 				if err := s.Commit(tx); err != nil {
 					t.Error(err)
