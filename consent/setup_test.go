@@ -291,7 +291,7 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-func setup(t *testing.T, cfg consent.OTPConfig) *fixture {
+func setup(t testing.TB, cfg consent.OTPConfig) *fixture {
 	t.Helper()
 	f := &fixture{store: memory.New(), clock: &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)},
 		sms: &sms{more: make(chan struct{}, 1000)}, partners: partnerBook{}, observed: &observed{},

@@ -42,6 +42,8 @@ func deny(context.Context) (oauth.Decision, error) { return oauth.Decision{}, ni
 type Consents interface {
 	Start(ctx context.Context, r consent.StartRequest) (consent.Challenge, error)
 	Challenge(ctx context.Context, id, session string) (consent.Challenge, error)
+	CarryChallenge(c consent.Challenge) string
+	CarriedChallenge(carried, id, session string) (consent.Challenge, bool)
 	Resend(ctx context.Context, id, session, partnerName string, docs []consent.DocumentType, days int, clientIP string) (consent.Challenge, time.Duration, error)
 	Approve(ctx context.Context, r consent.ApproveRequest) (consent.Grant, error)
 	Holders(ctx context.Context, challengeID, session string, asked []string) ([]consent.HolderChoice, error)
@@ -292,7 +294,7 @@ func (p *consentPages) start(c *gin.Context) {
 		return
 	}
 	phone, _ := consent.ParsePhone(v.Phone)
-	q := url.Values{"challenge": {ch.ID}, "to": {phone.Masked()}}
+	q := url.Values{"challenge": {ch.ID}, "to": {phone.Masked()}, "c": {p.consents.CarryChallenge(ch)}}
 	c.Redirect(http.StatusSeeOther, "/consent/"+url.PathEscape(req.ID)+"/otp?"+q.Encode())
 }
 
@@ -407,10 +409,15 @@ func (p *consentPages) showOTP(c *gin.Context) {
 		return
 	}
 	session, _ := c.Cookie(sessionCookie)
-	ch, err := p.challenge(c, req, c.Query("challenge"), session)
-	if err != nil {
-		p.fail(c, l, err)
-		return
+	// The challenge as the start sent the browser here with it; read from
+	// the store when it carries none (or it has expired).
+	ch, ok := p.consents.CarriedChallenge(c.Query("c"), c.Query("challenge"), session)
+	if !ok || ch.PendingID != req.ID {
+		var err error
+		if ch, err = p.challenge(c, req, c.Query("challenge"), session); err != nil {
+			p.fail(c, l, err)
+			return
+		}
 	}
 	v := p.otpView(c, req, l, session, ch)
 	v.Notice = l.T("otp_sent", map[string]any{"Phone": maskedPhone(c.Query("to"))})

@@ -109,7 +109,15 @@ func (f fakeConsents) Start(context.Context, consent.StartRequest) (consent.Chal
 	return consent.Challenge{ID: "ch1", PendingID: "req1"}, f.call("start")
 }
 func (f fakeConsents) Challenge(_ context.Context, id, _ string) (consent.Challenge, error) {
+	_ = f.call("challenge:" + id) // noted only: the store's failures are the other calls'
 	return consent.Challenge{ID: id, PendingID: "req1", Documents: []consent.DocumentType{"id_card"}, Days: 30}, nil
+}
+func (f fakeConsents) CarryChallenge(c consent.Challenge) string { return "carried-" + c.ID }
+func (f fakeConsents) CarriedChallenge(carried, id, _ string) (consent.Challenge, bool) {
+	if carried != "carried-"+id {
+		return consent.Challenge{}, false
+	}
+	return consent.Challenge{ID: id, PendingID: "req1", Documents: []consent.DocumentType{"id_card"}, Days: 7}, true
 }
 func (f fakeConsents) Resend(context.Context, string, string, string, []consent.DocumentType, int, string) (consent.Challenge, time.Duration, error) {
 	return consent.Challenge{ID: "ch1", PendingID: "req1"}, 0, f.call("resend")

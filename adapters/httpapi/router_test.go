@@ -422,3 +422,36 @@ func TestMyHistoryPages(t *testing.T) {
 		}
 	}
 }
+
+// The start sends the browser to the code page with its challenge, and
+// the page is shown from it without reading the challenge; a page whose
+// browser carries none, or another challenge's, reads it.
+func TestCodePageFromTheCarriedChallenge(t *testing.T) {
+	g := newGateway(t, "https://kelisim.test")
+	h, token := g.formSession(t, "/consent/req1")
+	form := url.Values{"csrf": {token}, "iin": {"850315300128"}, "phone": {"+77011234567"}, "doc": {"id_card"}, "days": {"30"}}
+	resp, _ := g.do(t, "POST", "/consent/req1", strings.NewReader(form.Encode()), h)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Path != "/consent/req1/otp" ||
+		loc.Query().Get("challenge") != "ch1" || loc.Query().Get("c") != "carried-ch1" {
+		t.Fatalf("the start: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	page := func(q url.Values) (int, bool) {
+		t.Helper()
+		g.calls = nil
+		resp, body := g.do(t, "GET", "/consent/req1/otp?"+q.Encode(), nil, h)
+		if !strings.Contains(body, `name="otp"`) {
+			t.Errorf("%v: no code form", q)
+		}
+		return resp.StatusCode, g.called("challenge:" + q.Get("challenge"))
+	}
+	if status, read := page(loc.Query()); status != 200 || read {
+		t.Errorf("with the carried challenge: %d, read from the store: %v", status, read)
+	}
+	if status, read := page(url.Values{"challenge": {"ch1"}, "to": {"+7********67"}}); status != 200 || !read {
+		t.Errorf("without it: %d, read from the store: %v", status, read)
+	}
+	if status, read := page(url.Values{"challenge": {"ch2"}, "c": {"carried-ch1"}}); status != 200 || !read {
+		t.Errorf("with another challenge's: %d, read from the store: %v", status, read)
+	}
+}

@@ -15,10 +15,11 @@ import (
 //     the requests of the same moment);
 //   - the consent page none: the browser carries the request;
 //   - the start 2: the code's three limits, and the challenge;
-//   - the code page 1: the challenge;
+//   - the code page none: the browser carries the challenge too;
 //   - the answer 7: the challenge, then a transaction (begin; the partner
-//     as the store has it; the grant, with its challenge used; the
-//     grants it replaces; the code, with the request used up; commit);
+//     as the store has it; the grant, with its challenge used, and the
+//     grants it replaces, sent at once; the code, with the request used
+//     up; commit);
 //   - the exchange 2: the code's records, then the tokens with the code
 //     used.
 //
@@ -56,7 +57,6 @@ func TestConsentFlowStatements(t *testing.T) {
 	want := map[string]int{
 		"GET /oauth2/auth":      1,
 		"POST /consent/:id":     2,
-		"GET /consent/:id/otp":  1,
 		"POST /consent/:id/otp": 7,
 		"POST /oauth2/token":    2,
 	}

@@ -1,0 +1,89 @@
+package consent_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelisim/kelisim/consent"
+)
+
+// The code page is shown from the challenge the browser carries: only
+// the challenge as started, for the session that started it, unaltered
+// and unexpired. A decoy is carried as a real challenge is.
+func TestCarriedChallenge(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	real, err := start(f, aidar, aidarPhone, "198.51.100.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoy, err := start(f, aidar, aigerimTel, "198.51.100.9") // the phone is not Aidar's
+	if err != nil {
+		t.Fatal(err)
+	}
+	const session = "s-198.51.100.9"
+	carried := f.consents.CarryChallenge(real)
+	got, ok := f.consents.CarriedChallenge(carried, real.ID, session)
+	if !ok || got.ID != real.ID || got.PendingID != "req" || got.PartnerID != "bank" || !slices.Equal(got.Documents, real.Documents) ||
+		got.Days != 30 || got.Resends != 0 || !got.ExpiresAt.Equal(real.ExpiresAt) || got.Session != real.Session {
+		t.Fatalf("carried %+v, %v; want %+v", got, ok, real)
+	}
+	if got.Citizen != "" || got.CodeHash != nil || got.Budget != "" {
+		t.Errorf("what the browser carries holds the citizen or the code: %+v", got)
+	}
+	if _, ok := f.consents.CarriedChallenge(f.consents.CarryChallenge(decoy), decoy.ID, session); !ok {
+		t.Error("a decoy is not carried as a challenge is")
+	}
+	if a, b := len(f.consents.CarryChallenge(real)), len(f.consents.CarryChallenge(decoy)); a != b {
+		t.Errorf("a decoy's carrier is %d bytes, a real one %d: it tells them apart", b, a)
+	}
+	payload, sig, _ := strings.Cut(carried, ".")
+	other := f.consents.CarryChallenge(consent.Challenge{ID: real.ID, PendingID: "req", PartnerID: "bank", Session: real.Session,
+		Documents: []consent.DocumentType{"id_card", "diploma"}, Days: 365, ExpiresAt: real.ExpiresAt})
+	otherPayload, _, _ := strings.Cut(other, ".")
+	for _, tc := range []struct {
+		name, carried, id, session string
+	}{
+		{"another session", carried, real.ID, "s-203.0.113.7"},
+		{"another challenge", carried, decoy.ID, session},
+		{"another selection, the signature kept", otherPayload + "." + sig, real.ID, session},
+		{"no signature", payload, real.ID, session},
+		{"a signature cut short", payload + "." + sig[:10], real.ID, session},
+		{"nothing", "", real.ID, session},
+		{"too long", carried + strings.Repeat("A", 4096), real.ID, session},
+		{"not base64", "!!." + sig, real.ID, session},
+	} {
+		if got, ok := f.consents.CarriedChallenge(tc.carried, tc.id, tc.session); ok {
+			t.Errorf("%s: accepted as %+v", tc.name, got)
+		}
+	}
+	f.clock.advance(consent.DefaultOTPConfig.TTL)
+	if _, ok := f.consents.CarriedChallenge(carried, real.ID, session); ok {
+		t.Error("an expired challenge is shown from what the browser carries")
+	}
+}
+
+// Whatever a browser sends as its carried challenge, only a challenge the
+// service carried for that session is accepted.
+func FuzzCarriedChallenge(f *testing.F) {
+	fx := setup(f, consent.DefaultOTPConfig)
+	c := consent.Challenge{ID: "ch1", PendingID: "req", PartnerID: "bank", Session: fx.consents.SessionKey("s1"),
+		Documents: []consent.DocumentType{"id_card"}, Days: 30, ExpiresAt: time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC)}
+	genuine := fx.consents.CarryChallenge(c)
+	f.Add(genuine)
+	f.Add("")
+	f.Add(".")
+	f.Add("eyJpIjoiY2gxIn0.AAAA")
+	f.Fuzz(func(t *testing.T, carried string) {
+		got, ok := fx.consents.CarriedChallenge(carried, "ch1", "s1")
+		if ok && (got.ID != "ch1" || got.PendingID != "req" || got.Days != 30) {
+			t.Fatalf("accepted %q as %+v", carried, got)
+		}
+		if ok && carried != genuine {
+			// Another encoding of the same signed bytes would do no harm, but
+			// base64url without padding has only one.
+			t.Fatalf("accepted %q besides the genuine carrier", carried)
+		}
+	})
+}
