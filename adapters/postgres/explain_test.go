@@ -495,3 +495,114 @@ func TestHistoryPageReadsItsMonths(t *testing.T) {
 		}
 	}
 }
+
+// The store's connections keep their statements prepared, each with the
+// generic plan made the first time it ran. On a new deployment that is
+// while the tables are empty and never analyzed, when the planner costs
+// every index alike; the plan then stays until the table is analyzed. A
+// consent's statements keyed by the citizen must read their rows through
+// that plan too, once the grants are many.
+func TestKeyedStatementsPlannedOnAnEmptySchema(t *testing.T) {
+	ctx := context.Background()
+	s := record(t)
+	conn := s.conn
+	if _, err := conn.Exec(ctx, `ALTER TABLE grants SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	g := consent.Grant{ID: "g-next", Citizen: "810000000042", PartnerID: "p1", TermsVersion: "v1", Holders: []consent.IIN{"810000000042"},
+		Documents: []consent.DocumentType{"id_card"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour), ChallengeID: "c-next", Status: consent.GrantActive}
+	c := consent.Challenge{ID: "c-next", PendingID: "r", PartnerID: "p1", Session: "s", Citizen: g.Citizen, Documents: g.Documents, Days: 1,
+		CodeHash: []byte{1}, Status: consent.ChallengeUsed, CreatedAt: now, SentAt: now, ExpiresAt: now.Add(time.Minute), Version: 1}
+	calls := map[string]func() error{
+		"ApproveAndReplace": func() error {
+			if _, err := s.ApproveAndReplace(ctx, c, g, nil); !errors.Is(err, consent.ErrStale) {
+				return err
+			}
+			return nil
+		},
+		"ReplaceGrants": func() error { _, err := s.ReplaceGrants(ctx, g, now); return err },
+		"ActiveGrants":  func() error { _, err := s.ActiveGrants(ctx, g.Citizen, "id_card", now); return err },
+	}
+	type prepared struct {
+		name, as string
+		st       statement
+	}
+	var kept []prepared
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range calls {
+		stmts, err := s.during(call)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, st := range stmts {
+			if !strings.Contains(st.sql, "grants") {
+				continue
+			}
+			p := prepared{name, fmt.Sprintf("empty_%d", len(kept)), st}
+			if _, err := conn.Exec(ctx, "PREPARE "+p.as+" AS "+st.sql); err != nil {
+				t.Fatal(err)
+			}
+			// Planned now, on the empty table, and kept.
+			if _, err := conn.Exec(ctx, "EXPLAIN "+execute(p.as, st), append([]any{pgx.QueryExecModeSimpleProtocol}, st.args...)...); err != nil {
+				t.Fatalf("%s: %v\n%s", name, err, st.sql)
+			}
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) < 3 {
+		t.Fatalf("%d statements on grants recorded", len(kept))
+	}
+	// A day of a new bank's consents: one partner, a grant per citizen, and
+	// the grant just approved (which the replacement sent with its approval
+	// looks for).
+	if _, err := conn.Exec(ctx, `INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at, expires_at, terms_version,
+			challenge_id, status, holders, terms_told)
+		SELECT 'g-' || i, (810000000000 + i)::text, 'p1', ARRAY['id_card'], '', now(), now() + interval '30 days', 'v1', 'c-' || i, 'active',
+			ARRAY[(810000000000 + i)::text], 'v1'
+		FROM generate_series(1, 20000) i
+		UNION ALL SELECT 'g-next', '810000000042', 'p1', ARRAY['id_card'], '', now(), now() + interval '30 days', 'v1', 'c-next', 'active',
+			ARRAY['810000000042'], 'v1'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range kept {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw []byte
+		err = tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+execute(p.as, p.st),
+			append([]any{pgx.QueryExecModeSimpleProtocol}, p.st.args...)...).Scan(&raw)
+		_ = tx.Rollback(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		var plans []struct {
+			Plan struct {
+				Hit  int `json:"Shared Hit Blocks"`
+				Read int `json:"Shared Read Blocks"`
+			}
+		}
+		if err := json.Unmarshal(raw, &plans); err != nil {
+			t.Fatal(err)
+		}
+		if n := plans[0].Plan.Hit + plans[0].Plan.Read; n > 40 {
+			t.Errorf("%s, planned on the empty table, reads %d buffers of 20,000 grants:\n%s\n%s", p.name, n, p.st.sql, raw)
+		}
+	}
+}
+
+// execute is the EXECUTE of the prepared statement name with st's
+// arguments, written in as literals (see explainAsRun).
+func execute(name string, st statement) string {
+	if len(st.args) == 0 {
+		return "EXECUTE " + name
+	}
+	params := make([]string, len(st.args))
+	for i := range params {
+		params[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return "EXECUTE " + name + "(" + strings.Join(params, ", ") + ")"
+}

@@ -634,3 +634,69 @@ func TestEventsFromAnyWriterAreSealed(t *testing.T) {
 		t.Errorf("sealed %d of 4 events: %v", cp.Size, err)
 	}
 }
+
+// Migrations 028 and 029's grant indexes are built ahead, CONCURRENTLY, as
+// their headers say: the upgrade keeps them. One left invalid by a failed
+// build stops the upgrade with a clear error, and changes nothing.
+func TestGrantIndexesBuiltAhead(t *testing.T) {
+	ctx := context.Background()
+	for _, invalid := range []bool{false, true} {
+		url := pgtest.URL(t)
+		s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.MigrateTo(ctx, 27); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		for _, name := range []string{"028_grants_by_partner_and_citizen.sql", "029_active_grants_by_citizen.sql"} {
+			raw, err := fs.ReadFile(os.DirFS("migrations"), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			built := 0
+			for _, line := range strings.Split(string(raw), "\n") {
+				if sql, ok := strings.CutPrefix(line, "--   CREATE INDEX CONCURRENTLY"); ok {
+					if _, err := conn.Exec(ctx, "CREATE INDEX CONCURRENTLY"+sql); err != nil {
+						t.Fatalf("%s built ahead: %v", name, err)
+					}
+					built++
+				}
+			}
+			if built != 1 {
+				t.Fatalf("%s's header gives %d statements", name, built)
+			}
+		}
+		if invalid {
+			if _, err := conn.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'grants_active_citizen_idx'::regclass`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err = s.Migrate(ctx)
+		var version int
+		if qerr := conn.QueryRow(ctx, `SELECT version FROM kelisim_schema_version`).Scan(&version); qerr != nil {
+			t.Fatal(qerr)
+		}
+		if invalid {
+			if err == nil || !strings.Contains(err.Error(), "grants_active_citizen_idx, built ahead, is invalid") || version != 28 {
+				t.Errorf("the upgrade over an invalid index: %v, at version %d", err, version)
+			}
+			continue
+		}
+		var valid int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			WHERE c.relname IN ('grants_partner_citizen_idx', 'grants_active_citizen_idx') AND i.indisvalid
+				AND c.relnamespace = current_schema()::regnamespace`).Scan(&valid); err != nil {
+			t.Fatal(err)
+		}
+		if err != nil || version < 29 || valid != 2 {
+			t.Errorf("the upgrade over indexes built ahead: %v, at version %d, %d of 2 valid", err, version, valid)
+		}
+	}
+}
