@@ -245,13 +245,14 @@ as met on this run. Store statements per request:
 - documents: one statement for the token, partner and grant; one ES256 signature (about a fifth
   of the gateway's CPU, see the profile); the history row joins a batched INSERT and the answer
   waits for its commit.
-- consent: seven HTTP exchanges and 13 statements in them (`TestConsentFlowStatements` holds
+- consent: seven HTTP exchanges and 12 statements in them (`TestConsentFlowStatements` holds
   each route's budget): the address's count at the authorization request (the waiting request
   joins the batch writer); nothing on the consent page (the browser carries the request, sealed);
-  the code's three limits and the challenge at the code request; the challenge on the code page;
-  the challenge, then begin, the partner, the grant with its challenge used, the grants it
-  replaces, the code with the request used up, and commit at the answer; the code's records and
-  then the exchange itself (one statement, no transaction) at the token endpoint. The rest of
+  the code's three limits and the challenge at the code request; nothing on the code page (the
+  browser carries the challenge too, signed); the challenge, then begin, the partner, the grant
+  with its challenge used and the grants it replaces (sent at once), the code with the request
+  used up, and commit at the answer; the code's records and then the exchange itself (one
+  statement, no transaction) at the token endpoint. The rest of
   "statements/req" is background: the citizen's SMS notice and the sealer. Its statements keep
   one generic plan each on their connection; planned at every call, planning was a quarter of
   PostgreSQL's CPU in a flow.
