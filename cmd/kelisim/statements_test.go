@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// A consent flow costs PostgreSQL 13 statements in its requests, counted
+// A consent flow costs PostgreSQL 12 statements in its requests, counted
 // by route:
 //   - the authorization request 1: its address's count (the waiting
 //     request itself joins the batch writer's next insert, shared with
