@@ -25,7 +25,6 @@ type carriedChallenge struct {
 	PartnerID string         `json:"a"`
 	Documents []DocumentType `json:"d"`
 	Days      int            `json:"n"`
-	Resends   int            `json:"r"`
 	ExpiresAt time.Time      `json:"x"`
 	Method    Method         `json:"m,omitempty"`
 }
@@ -35,7 +34,7 @@ type carriedChallenge struct {
 // not alterable.
 func (s *Service) CarryChallenge(c Challenge) string {
 	payload, err := json.Marshal(carriedChallenge{ID: c.ID, PendingID: c.PendingID, PartnerID: c.PartnerID, Documents: c.Documents,
-		Days: c.Days, Resends: c.Resends, ExpiresAt: c.ExpiresAt, Method: c.Method})
+		Days: c.Days, ExpiresAt: c.ExpiresAt, Method: c.Method})
 	if err != nil {
 		return ""
 	}
@@ -44,9 +43,10 @@ func (s *Service) CarryChallenge(c Challenge) string {
 }
 
 // CarriedChallenge returns the challenge id as the browser of session
-// carries it (CarryChallenge), for showing its code page: its documents,
-// days and resends as they were when it was carried, without its code,
-// tries or citizen. ok is false when carried is not the signed
+// carries it (CarryChallenge), for showing its code page: its documents
+// and days as they were when it was started, without its code, tries,
+// resends or citizen (a page shown again after a resend offers the
+// resend again; the store refuses one too many). ok is false when carried is not the signed
 // challenge id of this session, or the challenge has expired: then the
 // store is read, as the page did before.
 func (s *Service) CarriedChallenge(carried, id, session string) (Challenge, bool) {
@@ -71,7 +71,7 @@ func (s *Service) CarriedChallenge(carried, id, session string) (Challenge, bool
 		return Challenge{}, false
 	}
 	return Challenge{ID: cc.ID, PendingID: cc.PendingID, PartnerID: cc.PartnerID, Session: key, Documents: cc.Documents,
-		Days: cc.Days, Resends: cc.Resends, ExpiresAt: cc.ExpiresAt, Method: cc.Method, Status: ChallengePending}, true
+		Days: cc.Days, ExpiresAt: cc.ExpiresAt, Method: cc.Method, Status: ChallengePending}, true
 }
 
 // carriedMAC signs a carried challenge's payload for the session whose
