@@ -14,10 +14,10 @@ import (
 
 // The code page is shown from the challenge the browser carries: only
 // the challenge as started, for the session that started it, unaltered
-// and unexpired. A decoy is carried as a real challenge is.
+// and unexpired. A decoy is carried as a matched challenge is.
 func TestCarriedChallenge(t *testing.T) {
 	f := setup(t, consent.DefaultOTPConfig)
-	real, err := start(f, aidar, aidarPhone, "198.51.100.9")
+	matched, err := start(f, aidar, aidarPhone, "198.51.100.9")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,11 +26,11 @@ func TestCarriedChallenge(t *testing.T) {
 		t.Fatal(err)
 	}
 	const session = "s-198.51.100.9"
-	carried := f.consents.CarryChallenge(real)
-	got, ok := f.consents.CarriedChallenge(carried, real.ID, session)
-	if !ok || got.ID != real.ID || got.PendingID != "req" || got.PartnerID != "bank" || !slices.Equal(got.Documents, real.Documents) ||
-		got.Days != 30 || got.Resends != 0 || !got.ExpiresAt.Equal(real.ExpiresAt) || got.Session != real.Session {
-		t.Fatalf("carried %+v, %v; want %+v", got, ok, real)
+	carried := f.consents.CarryChallenge(matched)
+	got, ok := f.consents.CarriedChallenge(carried, matched.ID, session)
+	if !ok || got.ID != matched.ID || got.PendingID != "req" || got.PartnerID != "bank" || !slices.Equal(got.Documents, matched.Documents) ||
+		got.Days != 30 || got.Resends != 0 || !got.ExpiresAt.Equal(matched.ExpiresAt) || got.Session != matched.Session {
+		t.Fatalf("carried %+v, %v; want %+v", got, ok, matched)
 	}
 	if got.Citizen != "" || got.CodeHash != nil || got.Budget != "" {
 		t.Errorf("what the browser carries holds the citizen or the code: %+v", got)
@@ -38,7 +38,7 @@ func TestCarriedChallenge(t *testing.T) {
 	if _, ok := f.consents.CarriedChallenge(f.consents.CarryChallenge(decoy), decoy.ID, session); !ok {
 		t.Error("a decoy is not carried as a challenge is")
 	}
-	// The browser can read what it carries: a decoy's says what a real
+	// The browser can read what it carries: a decoy's says what a matched
 	// one's says, but for its id.
 	readable := func(c consent.Challenge) map[string]any {
 		p, _, _ := strings.Cut(f.consents.CarryChallenge(c), ".")
@@ -49,31 +49,31 @@ func TestCarriedChallenge(t *testing.T) {
 		delete(m, "i")
 		return m
 	}
-	if r, d := readable(real), readable(decoy); !reflect.DeepEqual(r, d) {
-		t.Errorf("a decoy's carrier reads %v, a real one's %v: it tells them apart", d, r)
+	if r, d := readable(matched), readable(decoy); !reflect.DeepEqual(r, d) {
+		t.Errorf("a decoy's carrier reads %v, a matched one's %v: it tells them apart", d, r)
 	}
 	payload, sig, _ := strings.Cut(carried, ".")
-	other := f.consents.CarryChallenge(consent.Challenge{ID: real.ID, PendingID: "req", PartnerID: "bank", Session: real.Session,
-		Documents: []consent.DocumentType{"id_card", "diploma"}, Days: 365, ExpiresAt: real.ExpiresAt})
+	other := f.consents.CarryChallenge(consent.Challenge{ID: matched.ID, PendingID: "req", PartnerID: "bank", Session: matched.Session,
+		Documents: []consent.DocumentType{"id_card", "diploma"}, Days: 365, ExpiresAt: matched.ExpiresAt})
 	otherPayload, _, _ := strings.Cut(other, ".")
 	for _, tc := range []struct {
 		name, carried, id, session string
 	}{
-		{"another session", carried, real.ID, "s-203.0.113.7"},
+		{"another session", carried, matched.ID, "s-203.0.113.7"},
 		{"another challenge", carried, decoy.ID, session},
-		{"another selection, the signature kept", otherPayload + "." + sig, real.ID, session},
-		{"no signature", payload, real.ID, session},
-		{"a signature cut short", payload + "." + sig[:10], real.ID, session},
-		{"nothing", "", real.ID, session},
-		{"too long", carried + strings.Repeat("A", 4096), real.ID, session},
-		{"not base64", "!!." + sig, real.ID, session},
+		{"another selection, the signature kept", otherPayload + "." + sig, matched.ID, session},
+		{"no signature", payload, matched.ID, session},
+		{"a signature cut short", payload + "." + sig[:10], matched.ID, session},
+		{"nothing", "", matched.ID, session},
+		{"too long", carried + strings.Repeat("A", 4096), matched.ID, session},
+		{"not base64", "!!." + sig, matched.ID, session},
 	} {
 		if got, ok := f.consents.CarriedChallenge(tc.carried, tc.id, tc.session); ok {
 			t.Errorf("%s: accepted as %+v", tc.name, got)
 		}
 	}
 	f.clock.advance(consent.DefaultOTPConfig.TTL)
-	if _, ok := f.consents.CarriedChallenge(carried, real.ID, session); ok {
+	if _, ok := f.consents.CarriedChallenge(carried, matched.ID, session); ok {
 		t.Error("an expired challenge is shown from what the browser carries")
 	}
 }

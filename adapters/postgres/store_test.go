@@ -246,20 +246,7 @@ func TestMigrationWithIndexesBuiltAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw, err := fs.ReadFile(os.DirFS("migrations"), "025_history_pages.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	built := 0
-	for _, line := range strings.Split(string(raw), "\n") {
-		if sql, ok := strings.CutPrefix(line, "--   CREATE INDEX CONCURRENTLY"); ok {
-			if _, err := conn.Exec(ctx, "CREATE INDEX CONCURRENTLY"+sql); err != nil {
-				t.Fatalf("built ahead: %v", err)
-			}
-			built++
-		}
-	}
-	if built != 5 {
+	if built := buildAhead(t, conn, "025_history_pages.sql"); built != 5 {
 		t.Fatalf("the header gives %d statements", built)
 	}
 	if err := s.MigrateTo(ctx, 26); err != nil {
@@ -656,20 +643,7 @@ func TestGrantIndexesBuiltAhead(t *testing.T) {
 		}
 		defer conn.Close(ctx)
 		for _, name := range []string{"028_grants_by_partner_and_citizen.sql", "029_active_grants_by_citizen.sql"} {
-			raw, err := fs.ReadFile(os.DirFS("migrations"), name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			built := 0
-			for _, line := range strings.Split(string(raw), "\n") {
-				if sql, ok := strings.CutPrefix(line, "--   CREATE INDEX CONCURRENTLY"); ok {
-					if _, err := conn.Exec(ctx, "CREATE INDEX CONCURRENTLY"+sql); err != nil {
-						t.Fatalf("%s built ahead: %v", name, err)
-					}
-					built++
-				}
-			}
-			if built != 1 {
+			if built := buildAhead(t, conn, name); built != 1 {
 				t.Fatalf("%s's header gives %d statements", name, built)
 			}
 		}
@@ -699,4 +673,25 @@ func TestGrantIndexesBuiltAhead(t *testing.T) {
 			t.Errorf("the upgrade over indexes built ahead: %v, at version %d, %d of 2 valid", err, version, valid)
 		}
 	}
+}
+
+// buildAhead runs the CREATE INDEX CONCURRENTLY statements the header of
+// migration name gives, as an operator would before upgrading, and
+// returns how many it gave.
+func buildAhead(t *testing.T, conn *pgx.Conn, name string) int {
+	t.Helper()
+	raw, err := fs.ReadFile(os.DirFS("migrations"), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if sql, ok := strings.CutPrefix(line, "--   CREATE INDEX CONCURRENTLY"); ok {
+			if _, err := conn.Exec(context.Background(), "CREATE INDEX CONCURRENTLY"+sql); err != nil {
+				t.Fatalf("%s built ahead: %v", name, err)
+			}
+			built++
+		}
+	}
+	return built
 }
