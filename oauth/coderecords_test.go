@@ -85,15 +85,18 @@ func (c *countingStore) GetRecords(ctx context.Context, signature string, kinds 
 }
 
 // A code's three records (the code, its PKCE challenge and its OpenID
-// request) are written in one go when the citizen approves, all under the
-// code's signature (the store never holds a usable code), and read in one
-// go when the partner exchanges the code, though fosite asks for each, and
-// for the code twice; the exchange still yields the ID token.
+// request) are one row, written when the citizen approves, under the
+// code's signature (the store never holds a usable code): fosite stores
+// the challenge and the OpenID request as the code's request with
+// another form, and the code's record keeps those forms. It is read in
+// one go when the partner exchanges the code, though fosite asks for
+// each, and for the code twice; the exchange still checks the verifier
+// against the challenge and yields an ID token with the nonce.
 func TestCodeRecordsTogether(t *testing.T) {
 	srv, st, pending := codeServer(t)
 	code, verifier := approvedCode(t, srv, st, pending)
 	if st.calls["use pending"] != 1 || st.calls["create one"] != 0 ||
-		st.calls["deactivate pending"] != 0 || len(st.stored) != 3 {
+		st.calls["deactivate pending"] != 0 || len(st.stored) != 1 || st.stored[oauth.KindCode] == "" {
 		t.Errorf("the code's records written: %v, kinds %v", st.calls, st.stored)
 	}
 	for kind, sig := range st.stored {
@@ -102,12 +105,37 @@ func TestCodeRecordsTogether(t *testing.T) {
 		}
 	}
 
-	if tokens := exchange(t, srv, code, verifier); tokens["access_token"] == nil || tokens["id_token"] == nil {
+	if wrong := exchange(t, srv, code, strings.Repeat("w", 50)); wrong["error"] != "invalid_grant" {
+		t.Fatalf("the exchange with another verifier: %v", wrong)
+	}
+	code, verifier = approvedCode(t, srv, st, pending)
+	st.calls = map[string]int{}
+	tokens := exchange(t, srv, code, verifier)
+	if tokens["access_token"] == nil || tokens["id_token"] == nil {
 		t.Fatalf("the exchange: %v", tokens)
 	}
 	if st.calls["read together"] != 1 || st.calls["read one"] != 0 {
 		t.Errorf("the code's records read: %v", st.calls)
 	}
+	if nonce := idTokenClaims(t, tokens)["nonce"]; nonce != "nonce-1234567890" {
+		t.Errorf("the ID token's nonce: %v", nonce)
+	}
+}
+
+// idTokenClaims reads the claims of the ID token in tokens, unverified:
+// the tests that verify it are the server's.
+func idTokenClaims(t *testing.T, tokens map[string]any) map[string]any {
+	t.Helper()
+	parts := strings.Split(tokens["id_token"].(string), ".")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }
 
 // A code's exchange is one write and no transaction: the code used, its
@@ -136,33 +164,87 @@ func TestCodeExchangedInOneWrite(t *testing.T) {
 	}
 }
 
-// A code issued before the upgrade that stores its OpenID request under
-// its signature has it under the code itself: its exchange still yields
-// the ID token, and the old record goes with it.
+// Codes issued by the versions before are exchanged as they were stored:
+// with the PKCE challenge and the OpenID request as records of their own
+// under the code's signature, or the OpenID request under the code
+// itself. The exchange checks the challenge, yields the ID token, and the
+// records stored apart go with it.
 func TestCodeFromBeforeTheUpgrade(t *testing.T) {
-	srv, st, pending := codeServer(t)
-	code, verifier := approvedCode(t, srv, st, pending)
-	// As the previous version stored it: under the code.
+	for _, under := range []string{"signature", "code"} {
+		t.Run("OpenID request under the "+under, func(t *testing.T) {
+			srv, st, pending := codeServer(t)
+			ctx := context.Background()
+			code, verifier := approvedCode(t, srv, st, pending)
+			sig := code[strings.LastIndexByte(code, '.')+1:]
+			oidcUnder := sig
+			if under == "code" {
+				oidcUnder = code
+			}
+			unfold(t, st, sig, oidcUnder)
+			if wrong := exchange(t, srv, code, strings.Repeat("w", 50)); wrong["error"] != "invalid_grant" {
+				t.Fatalf("the exchange with another verifier: %v", wrong)
+			}
+
+			code, verifier = approvedCode(t, srv, st, pending)
+			sig = code[strings.LastIndexByte(code, '.')+1:]
+			if under == "code" {
+				oidcUnder = code
+			} else {
+				oidcUnder = sig
+			}
+			unfold(t, st, sig, oidcUnder)
+			tokens := exchange(t, srv, code, verifier)
+			if tokens["id_token"] == nil || idTokenClaims(t, tokens)["nonce"] != "nonce-1234567890" {
+				t.Errorf("the exchange of a code from before the upgrade: %v", tokens)
+			}
+			if _, err := st.GetRecord(ctx, oauth.KindOIDC, oidcUnder); err == nil {
+				t.Error("the old OpenID request outlived its code's exchange")
+			}
+			if _, err := st.GetRecord(ctx, oauth.KindPKCE, sig); err == nil {
+				t.Error("the old PKCE challenge outlived its code's exchange")
+			}
+		})
+	}
+}
+
+// unfold stores the code under sig as the version before did: its PKCE
+// challenge and OpenID request as records of their own (the OpenID
+// request under oidcUnder), each the code's request with its own form.
+func unfold(t *testing.T, st *countingStore, sig, oidcUnder string) {
+	t.Helper()
 	ctx := context.Background()
-	sig := code[strings.LastIndexByte(code, '.')+1:]
-	old, err := st.GetRecord(ctx, oauth.KindOIDC, sig)
+	code, err := st.GetRecord(ctx, oauth.KindCode, sig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DeleteRecord(ctx, oauth.KindOIDC, sig); err != nil {
+	var req map[string]any
+	if err := json.Unmarshal(code.Request, &req); err != nil {
 		t.Fatal(err)
 	}
-	old.Signature = code
-	if err := st.Store.CreateRecord(ctx, old); err != nil {
-		t.Fatal(err)
+	also, _ := req["also"].(map[string]any)
+	if also["pkce"] == nil || also["oidc"] == nil {
+		t.Fatalf("the code's record holds %v", also)
 	}
-	tokens := exchange(t, srv, code, verifier)
-	if tokens["id_token"] == nil {
-		t.Errorf("the exchange of a code from before the upgrade: %v", tokens)
+	delete(req, "also")
+	rewrite := func(kind oauth.Kind, under string, form any) {
+		rec := code
+		rec.Kind, rec.Signature = kind, under
+		if form != nil {
+			req["form"] = form
+		}
+		if rec.Request, err = json.Marshal(req); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteRecord(ctx, kind, under); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Store.CreateRecord(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := st.GetRecord(ctx, oauth.KindOIDC, code); err == nil {
-		t.Error("the old OpenID request outlived its code's exchange")
-	}
+	rewrite(oauth.KindCode, sig, nil)
+	rewrite(oauth.KindPKCE, sig, also["pkce"])
+	rewrite(oauth.KindOIDC, oidcUnder, also["oidc"])
 }
 
 // codeServer is an OAuth server with partner "bank" on a store that

@@ -9,7 +9,8 @@ import (
 // A code's exchange is one write. fosite begins a transaction, uses the
 // code, creates the access and refresh tokens, and commits; here the
 // writes wait for the commit and go to the store together, with the
-// code's PKCE challenge and OpenID request dropped (Store.UseRecord). The
+// code's PKCE challenge and OpenID request dropped where a code from
+// before they were folded into its record has them apart (Store.UseRecord). The
 // statement needs no transaction of its own: it is all or nothing, and of
 // two exchanges of one code exactly one issues.
 
@@ -77,11 +78,14 @@ var codeDrops = []Kind{KindPKCE, KindOIDC}
 // commitExchange writes what the exchange's transaction decided.
 func (s *fositeStorage) commitExchange(ctx context.Context, x *exchange) error {
 	code := x.end()
-	recs, _ := cacheOf(ctx).takeDeferred()
+	recs, err := cacheOf(ctx).takeDeferred()
+	if err != nil {
+		return err
+	}
 	if code == "" {
 		return errors.New("oauth: a code's exchange that used no code") // fosite always uses it
 	}
-	err := s.store.UseRecord(ctx, KindCode, code, codeDrops, recs)
+	err = s.store.UseRecord(ctx, KindCode, code, codeDrops, recs)
 	for _, rec := range recs {
 		s.created(ctx, rec, err)
 	}

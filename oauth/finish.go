@@ -107,9 +107,9 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decid
 		}
 		ar.GrantScope(sc)
 	}
-	// The code, its PKCE challenge and its OpenID request are written
-	// together, in the statement that uses up the request, before the
-	// commit; nothing after waits for a flush.
+	// The code, its PKCE challenge and its OpenID request are written as
+	// one record (see requestCache.foldCode), in the statement that uses
+	// up the request, before the commit; nothing after waits for a flush.
 	defer cacheOf(ctx).stopDeferring()
 	resp, err := s.provider.NewAuthorizeResponse(deferCreates(tx), ar, s.citizenSession(ar, d))
 	if err == nil {

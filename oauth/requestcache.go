@@ -3,7 +3,10 @@ package oauth
 import (
 	"context"
 	"maps"
+	"net/url"
 	"sync"
+
+	"github.com/ory/fosite"
 
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/partners"
@@ -35,6 +38,9 @@ type requestCache struct {
 	// deferred are records to create in one write when the transaction
 	// that decides them is about to commit (see fositeStorage.flushUsing).
 	deferred *[]Record
+	// codes are the codes among deferred, by signature, each with the
+	// forms of its PKCE challenge and OpenID request (see foldCode).
+	codes map[string]*deferredCode
 	// gone are the code signatures whose PKCE challenge and OpenID
 	// request went with their exchange.
 	gone map[string]bool
@@ -57,7 +63,49 @@ func (c *requestCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.partners, c.grants, c.unconfirmed, c.changed = map[string]partners.Partner{}, map[string]consent.Grant{}, map[string]int{}, false
-	c.records, c.deferred, c.gone = map[string]map[Kind]Record{}, nil, map[string]bool{}
+	c.records, c.deferred, c.codes, c.gone = map[string]map[Kind]Record{}, nil, nil, map[string]bool{}
+}
+
+// deferredCode is a code waiting in deferred, encoded when it is taken,
+// with the forms of the records it holds besides its own.
+type deferredCode struct {
+	at   int // its place in deferred
+	req  fosite.Requester
+	also map[Kind]url.Values
+}
+
+// foldCode keeps a code's record, or its PKCE challenge or OpenID request,
+// for flush when creates are deferred, and reports whether it did. A
+// challenge or an OpenID request is the code's own request with another
+// form (fosite stores each as a sanitized copy): it is kept as that form
+// in the code's record, so that the three are one row, encoded once. One
+// that is not its code's request is left to be stored on its own.
+func (c *requestCache) foldCode(rec Record, req fosite.Requester) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deferred == nil {
+		return false
+	}
+	if rec.Kind == KindCode {
+		if c.codes == nil {
+			c.codes = map[string]*deferredCode{}
+		}
+		c.codes[rec.Signature] = &deferredCode{at: len(*c.deferred), req: req}
+		*c.deferred = append(*c.deferred, rec)
+		return true
+	}
+	code, ok := c.codes[rec.Signature]
+	if !ok || code.req.GetID() != req.GetID() || code.req.GetSession() != req.GetSession() || code.also[rec.Kind] != nil {
+		return false
+	}
+	if code.also == nil {
+		code.also = map[Kind]url.Values{}
+	}
+	code.also[rec.Kind] = storedForm(req)
+	return true
 }
 
 // deferring keeps rec for flush when creates are deferred.
@@ -74,19 +122,28 @@ func (c *requestCache) deferring(rec Record) bool {
 	return true
 }
 
-// takeDeferred returns the deferred records and stops deferring.
-func (c *requestCache) takeDeferred() ([]Record, bool) {
+// takeDeferred returns the deferred records, the codes among them
+// encoded with what they hold, and stops deferring.
+func (c *requestCache) takeDeferred() ([]Record, error) {
 	if c == nil {
-		return nil, false
+		return nil, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.deferred == nil {
-		return nil, false
+		return nil, nil
 	}
 	recs := *c.deferred
-	c.deferred = nil
-	return recs, true
+	codes := c.codes
+	c.deferred, c.codes = nil, nil
+	for _, code := range codes {
+		data, err := encodeWith(code.req, KindCode, code.also)
+		if err != nil {
+			return nil, err
+		}
+		recs[code.at].Request = data
+	}
+	return recs, nil
 }
 
 // stopDeferring makes creates write at once again (see deferCreates).
@@ -95,7 +152,7 @@ func (c *requestCache) stopDeferring() {
 		return
 	}
 	c.mu.Lock()
-	c.deferred = nil
+	c.deferred, c.codes = nil, nil
 	c.mu.Unlock()
 }
 

@@ -142,10 +142,6 @@ func (s *fositeStorage) createRecord(ctx context.Context, kind Kind, signature s
 	if ctx.Value(rehearsalKey{}) != nil {
 		return Record{}, nil // a rehearsal keeps nothing (see Server.rehearse)
 	}
-	data, err := encodeRequest(req, kind)
-	if err != nil {
-		return Record{}, err
-	}
 	exp := req.GetSession().GetExpiresAt(use)
 	if exp.IsZero() {
 		exp = s.now().Add(defaultRecordLifespan)
@@ -156,7 +152,7 @@ func (s *fositeStorage) createRecord(ctx context.Context, kind Kind, signature s
 	}
 	rec := Record{
 		Kind: kind, Signature: signature, RequestID: req.GetID(), ClientID: req.GetClient().GetID(),
-		GrantID: grantID, Active: true, ExpiresAt: exp.UTC(), Request: data,
+		GrantID: grantID, Active: true, ExpiresAt: exp.UTC(),
 	}
 	// Stored only while the partner is as it was when this was decided:
 	// a replica whose partner cache lags never issues on old state.
@@ -164,6 +160,14 @@ func (s *fositeStorage) createRecord(ctx context.Context, kind Kind, signature s
 	if ok {
 		rec.PartnerVersion, rec.PartnerEpoch = c.p.Version, c.p.Epoch
 	}
+	if (kind == KindCode || kind == KindPKCE || kind == KindOIDC) && cacheOf(ctx).foldCode(rec, req) {
+		return rec, nil // written by flush, the three as one record
+	}
+	data, err := encodeRequest(req, kind)
+	if err != nil {
+		return Record{}, err
+	}
+	rec.Request = data
 	if cacheOf(ctx).deferring(rec) {
 		return rec, nil // written by flush, with the others
 	}
@@ -198,8 +202,11 @@ func deferCreates(ctx context.Context) context.Context {
 // the active record (kind, signature) in the same statement
 // (Store.UseRecord): ErrNotActive when it is not active.
 func (s *fositeStorage) flushUsing(ctx context.Context, kind Kind, signature string) error {
-	recs, _ := cacheOf(ctx).takeDeferred()
-	err := s.store.UseRecord(ctx, kind, signature, nil, recs)
+	recs, err := cacheOf(ctx).takeDeferred()
+	if err != nil {
+		return err
+	}
+	err = s.store.UseRecord(ctx, kind, signature, nil, recs)
 	for _, rec := range recs {
 		s.created(ctx, rec, err)
 	}
@@ -207,23 +214,44 @@ func (s *fositeStorage) flushUsing(ctx context.Context, kind Kind, signature str
 }
 
 // codeRecord reads one of a code's records (KindCode, KindPKCE or
-// KindOIDC, all under the code's signature): the first read of the
-// request reads all three, the others are served from it.
-func (s *fositeStorage) codeRecord(ctx context.Context, kind Kind, signature string) (Record, error) {
+// KindOIDC, all under the code's signature) and decodes its request: the
+// first read of the request reads all three, the others are served from
+// it. A challenge or an OpenID request held by the code's record (see
+// foldCode) is there while the code is active, as one stored apart is
+// until the code's exchange drops it; the exchange itself reads them
+// from the code as it read it, before its use.
+func (s *fositeStorage) codeRecord(ctx context.Context, kind Kind, signature string) (Record, storedRequest, error) {
 	c := cacheOf(ctx)
 	recs, ok := c.codeRecords(signature)
 	if !ok {
 		var err error
 		if recs, err = s.store.GetRecords(ctx, signature, KindCode, KindPKCE, KindOIDC); err != nil {
-			return Record{}, err
+			return Record{}, storedRequest{}, err
 		}
 		c.keepCodeRecords(signature, recs)
 	}
-	rec, ok := recs[kind]
-	if !ok {
-		return Record{}, ErrNotFound
+	var sr storedRequest
+	if rec, ok := recs[kind]; ok {
+		if err := json.Unmarshal(rec.Request, &sr); err != nil {
+			return Record{}, storedRequest{}, fmt.Errorf("decode %s record: %w", kind, err)
+		}
+		sr.Also = nil
+		return rec, sr, nil
 	}
-	return rec, nil
+	rec, ok := recs[KindCode]
+	if !ok || !rec.Active {
+		return Record{}, storedRequest{}, ErrNotFound
+	}
+	if err := json.Unmarshal(rec.Request, &sr); err != nil {
+		return Record{}, storedRequest{}, fmt.Errorf("decode %s record: %w", KindCode, err)
+	}
+	form, ok := sr.Also[kind]
+	if !ok {
+		return Record{}, storedRequest{}, ErrNotFound
+	}
+	sr.Form, sr.Also = form, nil
+	rec.Kind = kind
+	return rec, sr, nil
 }
 
 // defaultRecordLifespan bounds a record whose session names no expiry.
@@ -235,7 +263,8 @@ const defaultRecordLifespan = time.Hour
 // round trip, and never outlives the grant it was issued under.
 func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, session fosite.Session) (*fosite.Request, bool, error) {
 	var rec Record
-	var grantEnded bool
+	var sr storedRequest
+	var decoded, grantEnded bool
 	if kind == KindAccess || kind == KindRefresh {
 		tok, err := s.store.GetToken(ctx, kind, signature)
 		if errors.Is(err, ErrNotFound) {
@@ -250,7 +279,8 @@ func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, se
 	} else {
 		var err error
 		if kind == KindCode || kind == KindPKCE || kind == KindOIDC {
-			rec, err = s.codeRecord(ctx, kind, signature)
+			rec, sr, err = s.codeRecord(ctx, kind, signature)
+			decoded = err == nil
 		} else {
 			rec, err = s.store.GetRecord(ctx, kind, signature)
 		}
@@ -272,9 +302,10 @@ func (s *fositeStorage) get(ctx context.Context, kind Kind, signature string, se
 			return nil, false, err
 		}
 	} else {
-		var sr storedRequest
-		if err := json.Unmarshal(rec.Request, &sr); err != nil {
-			return nil, false, fmt.Errorf("decode %s record: %w", kind, err)
+		if !decoded {
+			if err := json.Unmarshal(rec.Request, &sr); err != nil {
+				return nil, false, fmt.Errorf("decode %s record: %w", kind, err)
+			}
 		}
 		var err error
 		if req, err = s.decodeRequest(ctx, sr, session); err != nil {
@@ -389,6 +420,10 @@ type storedRequest struct {
 	GrantedAudience   []string        `json:"granted_audience,omitempty"`
 	Form              url.Values      `json:"form"`
 	Session           json.RawMessage `json:"session"`
+	// Also are the forms of the code's PKCE challenge and OpenID request,
+	// which a code's record holds (see foldCode): fosite stores each
+	// apart, as the same request with another form.
+	Also map[Kind]url.Values `json:"also,omitempty"`
 
 	// Authorization requests only.
 	ResponseTypes       []string `json:"response_types,omitempty"`
@@ -416,6 +451,24 @@ type accessSession struct {
 }
 
 func encodeRequest(req fosite.Requester, kind Kind) ([]byte, error) {
+	return encodeWith(req, kind, nil)
+}
+
+// storedForm is req's form as it is stored: without its secrets.
+func storedForm(req fosite.Requester) url.Values {
+	form := url.Values{}
+	for k, v := range req.GetRequestForm() {
+		form[k] = v
+	}
+	for _, k := range secretFormKeys {
+		form.Del(k)
+	}
+	return form
+}
+
+// encodeWith encodes req with also, the forms of the records it holds
+// besides its own.
+func encodeWith(req fosite.Requester, kind Kind, also map[Kind]url.Values) ([]byte, error) {
 	var session any = req.GetSession()
 	if s, ok := session.(*Session); ok && kind == KindAccess && s.DefaultSession != nil {
 		session = accessSession{ExpiresAt: s.ExpiresAt, Subject: s.Subject, Citizen: s.Citizen, GrantID: s.GrantID, JKT: s.JKT,
@@ -425,18 +478,11 @@ func encodeRequest(req fosite.Requester, kind Kind) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode session: %w", err)
 	}
-	form := url.Values{}
-	for k, v := range req.GetRequestForm() {
-		form[k] = v
-	}
-	for _, k := range secretFormKeys {
-		form.Del(k)
-	}
 	sr := storedRequest{
 		ID: req.GetID(), RequestedAt: req.GetRequestedAt(), ClientID: req.GetClient().GetID(),
 		RequestedScope: req.GetRequestedScopes(), GrantedScope: req.GetGrantedScopes(),
 		RequestedAudience: req.GetRequestedAudience(), GrantedAudience: req.GetGrantedAudience(),
-		Form: form, Session: sess,
+		Form: storedForm(req), Session: sess, Also: also,
 	}
 	if ar, ok := req.(fosite.AuthorizeRequester); ok {
 		sr.ResponseTypes = ar.GetResponseTypes()
