@@ -83,7 +83,7 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decid
 		if d.Err == nil {
 			d.Err = fosite.ErrAccessDenied.WithHint("The citizen refused.")
 		}
-		if err := s.storage.store.DeactivateRecord(tx, KindPending, id); err != nil {
+		if err := s.storage.store.UseRecord(tx, KindPending, id, answered, nil); err != nil {
 			return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
 		}
 		if err := s.storage.store.Commit(tx); err != nil {
@@ -113,7 +113,7 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decid
 	defer cacheOf(ctx).stopDeferring()
 	resp, err := s.provider.NewAuthorizeResponse(deferCreates(tx), ar, s.citizenSession(ar, d))
 	if err == nil {
-		err = s.storage.flushUsing(tx, KindPending, id)
+		err = s.storage.flushUsing(tx, KindPending, id, answered)
 		if errors.Is(err, ErrNotActive) {
 			return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
 		}
@@ -128,6 +128,11 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decid
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 	return nil
 }
+
+// answered drops a pending request as it is answered: once answered it is
+// never read again, and a row deleted costs the store less than one kept
+// inactive (whose every index takes the new version).
+var answered = []Kind{KindPending}
 
 // stillAllowed refuses a waiting request whose redirect URI its partner
 // no longer has: the answer must not go there.

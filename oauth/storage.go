@@ -199,14 +199,15 @@ func deferCreates(ctx context.Context) context.Context {
 }
 
 // flushUsing writes the deferred records in ctx's transaction, using up
-// the active record (kind, signature) in the same statement
-// (Store.UseRecord): ErrNotActive when it is not active.
-func (s *fositeStorage) flushUsing(ctx context.Context, kind Kind, signature string) error {
+// the active record (kind, signature) in the same statement, and
+// dropping the records of the kinds in drop (Store.UseRecord):
+// ErrNotActive when it is not active.
+func (s *fositeStorage) flushUsing(ctx context.Context, kind Kind, signature string, drop []Kind) error {
 	recs, err := cacheOf(ctx).takeDeferred()
 	if err != nil {
 		return err
 	}
-	err = s.store.UseRecord(ctx, kind, signature, nil, recs)
+	err = s.store.UseRecord(ctx, kind, signature, drop, recs)
 	for _, rec := range recs {
 		s.created(ctx, rec, err)
 	}

@@ -68,7 +68,10 @@ type Store interface {
 	GetRecords(ctx context.Context, signature string, kinds ...Kind) (map[Kind]Record, error)
 	// UseRecord deactivates the active record (kind, signature), deletes
 	// the records of the kinds in drop under the same signature, and
-	// stores create: one write, all of it or nothing. Nothing is written
+	// stores create: one write, all of it or nothing. With kind itself in
+	// drop the used record is deleted instead of kept inactive (nothing
+	// asks for it once used: a pending request's answer, unlike a code,
+	// whose reuse revokes what it issued). Nothing is written
 	// when the record is not active (ErrNotActive), a record to create has
 	// a partner that changed (ErrPartnerChanged) or a key that is taken
 	// (ErrConflict). Of two concurrent uses of one record exactly one

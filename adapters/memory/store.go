@@ -228,8 +228,10 @@ func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string
 		}
 		taken[k] = true
 	}
-	used.Active = false
-	s.setRecord(t, used)
+	if !slices.Contains(drop, kind) {
+		used.Active = false
+		s.setRecord(t, used)
+	}
 	for _, k := range drop {
 		remove(t, s.records, recordKey{k, signature})
 	}

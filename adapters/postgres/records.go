@@ -170,9 +170,17 @@ func recordColumns(recs []oauth.Record) []any {
 // only if they all pass, and the others are written only if it was.
 // A taken key fails the whole statement.
 func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
-	dropped := make([]string, len(drop))
-	for i, k := range drop {
-		dropped[i] = string(k)
+	// The used record is deleted when its kind is dropped, kept inactive
+	// otherwise; the others dropped go in a statement's CTE of their own
+	// (one row is not both updated and deleted in one statement).
+	use := `UPDATE oauth_records SET active = false`
+	dropped := make([]string, 0, len(drop))
+	for _, k := range drop {
+		if k == kind {
+			use = `DELETE FROM oauth_records`
+		} else {
+			dropped = append(dropped, string(k))
+		}
 	}
 	var used int
 	var changed, open bool
@@ -183,7 +191,7 @@ func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string
 				AS u(kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch, partner_version, n)),
 		changed AS (SELECT 1 FROM u WHERE NOT `+partnerStill+`),
 		used AS (
-			UPDATE oauth_records SET active = false
+			`+use+`
 			WHERE kind = $11 AND signature = $12 AND active AND NOT EXISTS (SELECT 1 FROM changed)
 			RETURNING 1),
 		dropped AS (

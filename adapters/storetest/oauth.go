@@ -58,15 +58,24 @@ func testRecordLifecycle(t *testing.T, s Store) {
 // A code's records are written in one go inside the transaction that
 // issues the code, and read back at once by their signature; a conflict
 // fails the write, and the rolled-back transaction leaves none of them.
+// The request they answer is used up with them: deleted, when its kind
+// is among those dropped, and of concurrent answers exactly one writes.
 func testCodeRecords(t *testing.T, s Store) {
 	ctx := context.Background()
+	answered := []oauth.Kind{oauth.KindPending}
 	// Written as an approval writes them: with the request they answer.
-	for _, id := range []string{"pending1", "pending2"} {
+	for _, id := range []string{"pending1", "pending2", "pending3"} {
 		check(t, s.CreateRecord(ctx, record(oauth.KindPending, id, "req-"+id, "p1")))
 	}
 	code := []oauth.Record{record(oauth.KindCode, "c1", "req1", "p1"), record(oauth.KindPKCE, "c1", "req1", "p1"),
 		record(oauth.KindOIDC, "c1", "req1", "p1")}
-	check(t, s.UseRecord(ctx, oauth.KindPending, "pending1", nil, code))
+	check(t, s.UseRecord(ctx, oauth.KindPending, "pending1", answered, code))
+	if p, err := s.GetRecord(ctx, oauth.KindPending, "pending1"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("the answered request: %+v %v, want it gone", p, err)
+	}
+	if err := s.UseRecord(ctx, oauth.KindPending, "pending1", answered, nil); !errors.Is(err, oauth.ErrNotActive) {
+		t.Errorf("the answered request answered again: %v", err)
+	}
 	got, err := s.GetRecords(ctx, "c1", oauth.KindCode, oauth.KindPKCE, oauth.KindOIDC, oauth.KindAccess)
 	if err != nil || len(got) != 3 || got[oauth.KindPKCE].RequestID != "req1" || !got[oauth.KindOIDC].Active ||
 		string(got[oauth.KindCode].Request) != string(code[0].Request) {
@@ -75,7 +84,7 @@ func testCodeRecords(t *testing.T, s Store) {
 	if got, err := s.GetRecords(ctx, "c2", oauth.KindCode); err != nil || len(got) != 0 {
 		t.Errorf("an unknown code's records: %+v %v", got, err)
 	}
-	err = s.UseRecord(ctx, oauth.KindPending, "pending2", nil,
+	err = s.UseRecord(ctx, oauth.KindPending, "pending2", answered,
 		[]oauth.Record{record(oauth.KindCode, "c2", "req2", "p1"), record(oauth.KindPKCE, "c1", "req2", "p1")})
 	if !errors.Is(err, oauth.ErrConflict) {
 		t.Errorf("a code's records over another's: %v", err)
@@ -85,6 +94,33 @@ func testCodeRecords(t *testing.T, s Store) {
 	}
 	if p, err := s.GetRecord(ctx, oauth.KindPending, "pending2"); err != nil || !p.Active {
 		t.Errorf("the request after the conflict: %+v %v", p, err)
+	}
+
+	errs := make([]error, 12)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = s.UseRecord(ctx, oauth.KindPending, "pending3", answered,
+				[]oauth.Record{record(oauth.KindCode, fmt.Sprint("race", i), "req3", "p1")})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		got, gerr := s.GetRecords(ctx, fmt.Sprint("race", i), oauth.KindCode)
+		check(t, gerr)
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, oauth.ErrNotActive):
+			t.Errorf("answer %d: %v", i, err)
+		}
+		if (len(got) == 1) != (err == nil) {
+			t.Errorf("answer %d: %v, but its code stored: %v", i, err, len(got) == 1)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d concurrent answers of one request wrote their code, want 1", won)
 	}
 }
 
