@@ -229,9 +229,11 @@ func (s *Store) TellTerms(ctx context.Context, version string, at time.Time, lim
 		}
 		// A grant not yet told has its own (older) version as terms_told:
 		// named as values, the index finds exactly those
-		// (grants_terms_idx), however many were told.
+		// (grants_terms_due_idx, whose predicate this search names:
+		// migration 030), however many were told.
 		rows, err := q.Query(ctx, `WITH due AS (
-				SELECT id FROM grants WHERE status = 'active' AND terms_told = ANY($4::text[]) AND expires_at > $2
+				SELECT id FROM grants WHERE status = 'active' AND terms_told IS NOT NULL AND terms_told = ANY($4::text[])
+					AND expires_at > $2
 				LIMIT $3 FOR UPDATE SKIP LOCKED),
 			marked AS (UPDATE grants g SET terms_told = $1 FROM due WHERE g.id = due.id RETURNING g.id, g.citizen, g.partner_id)
 			SELECT DISTINCT ON (m.citizen) f.id, f.citizen, f.partner_id FROM marked m

@@ -622,12 +622,18 @@ func TestEventsFromAnyWriterAreSealed(t *testing.T) {
 	}
 }
 
-// Migrations 028 and 029's grant indexes are built ahead, CONCURRENTLY, as
-// their headers say: the upgrade keeps them. One left invalid by a failed
+// Migrations 028, 029 and 030's grant indexes are built ahead,
+// CONCURRENTLY, as their headers say: the upgrade keeps them. One left invalid by a failed
 // build stops the upgrade with a clear error, and changes nothing.
 func TestGrantIndexesBuiltAhead(t *testing.T) {
 	ctx := context.Background()
-	for _, invalid := range []bool{false, true} {
+	ahead := map[string]int{"028_grants_by_partner_and_citizen.sql": 1, "029_active_grants_by_citizen.sql": 1,
+		"030_grant_indexes_named_by_their_searches.sql": 2}
+	built := []string{"grants_partner_citizen_idx", "grants_active_citizen_idx", "grants_expiry_due_idx", "grants_terms_due_idx"}
+	for _, tc := range []struct {
+		invalid string // the index a build left invalid, if any
+		stops   int    // the version the upgrade stops at then
+	}{{"", 0}, {"grants_active_citizen_idx", 28}, {"grants_terms_due_idx", 29}} {
 		url := pgtest.URL(t)
 		s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2})
 		if err != nil {
@@ -642,13 +648,13 @@ func TestGrantIndexesBuiltAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close(ctx)
-		for _, name := range []string{"028_grants_by_partner_and_citizen.sql", "029_active_grants_by_citizen.sql"} {
-			if built := buildAhead(t, conn, name); built != 1 {
-				t.Fatalf("%s's header gives %d statements", name, built)
+		for name, want := range ahead {
+			if n := buildAhead(t, conn, name); n != want {
+				t.Fatalf("%s's header gives %d statements, want %d", name, n, want)
 			}
 		}
-		if invalid {
-			if _, err := conn.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'grants_active_citizen_idx'::regclass`); err != nil {
+		if tc.invalid != "" {
+			if _, err := conn.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = $1::regclass`, tc.invalid); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -657,20 +663,19 @@ func TestGrantIndexesBuiltAhead(t *testing.T) {
 		if qerr := conn.QueryRow(ctx, `SELECT version FROM kelisim_schema_version`).Scan(&version); qerr != nil {
 			t.Fatal(qerr)
 		}
-		if invalid {
-			if err == nil || !strings.Contains(err.Error(), "grants_active_citizen_idx, built ahead, is invalid") || version != 28 {
-				t.Errorf("the upgrade over an invalid index: %v, at version %d", err, version)
+		if tc.invalid != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.invalid+", built ahead, is invalid") || version != tc.stops {
+				t.Errorf("the upgrade over an invalid %s: %v, at version %d, want it stopped at %d", tc.invalid, err, version, tc.stops)
 			}
 			continue
 		}
 		var valid int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-			WHERE c.relname IN ('grants_partner_citizen_idx', 'grants_active_citizen_idx') AND i.indisvalid
-				AND c.relnamespace = current_schema()::regnamespace`).Scan(&valid); err != nil {
+			WHERE c.relname = ANY($1) AND i.indisvalid AND c.relnamespace = current_schema()::regnamespace`, built).Scan(&valid); err != nil {
 			t.Fatal(err)
 		}
-		if err != nil || version < 29 || valid != 2 {
-			t.Errorf("the upgrade over indexes built ahead: %v, at version %d, %d of 2 valid", err, version, valid)
+		if err != nil || version < 30 || valid != len(built) {
+			t.Errorf("the upgrade over indexes built ahead: %v, at version %d, %d of %d valid", err, version, valid, len(built))
 		}
 	}
 }
