@@ -36,11 +36,14 @@ func TestStoreDownIsUnavailable(t *testing.T) {
 			_, err := s.RevokeGrant(ctx, "g", "citizen", "test", time.Now(), nil)
 			return err
 		},
-		"begin": func(ctx context.Context) error {
+		// A transaction's BEGIN goes with its first statement.
+		"begin, then read": func(ctx context.Context) error {
 			tx, err := s.BeginTx(ctx)
-			if err == nil {
-				_ = s.Rollback(tx)
+			if err != nil {
+				return err
 			}
+			defer func() { _ = s.Rollback(tx) }()
+			_, err = s.GetPartner(tx, "nobody")
 			return err
 		},
 		"ping": s.Ping,

@@ -204,31 +204,27 @@ type querier interface {
 }
 
 func (s *Store) inTxContext(ctx context.Context) bool {
-	_, ok := ctx.Value(txKey{}).(pgx.Tx)
+	_, ok := ctx.Value(txKey{}).(*lazyTx)
 	return ok
 }
 
 // q is what a statement is sent through: the context's transaction or the
 // pool, with a deadline.
 func (s *Store) q(ctx context.Context) querier {
-	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+	if tx, ok := ctx.Value(txKey{}).(*lazyTx); ok {
 		return timed{q: tx, timeout: s.timeout}
 	}
 	return timed{q: s.pool, timeout: s.timeout}
 }
 
-// BeginTx implements oauth.Store.
+// BeginTx implements oauth.Store. Nothing is sent yet: the BEGIN goes
+// with the transaction's first statement (see lazyTx), so a store that
+// cannot be reached fails that statement.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
-	if _, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+	if _, ok := ctx.Value(txKey{}).(*lazyTx); ok {
 		return nil, errors.New("postgres: transaction already open")
 	}
-	bctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	tx, err := s.pool.Begin(bctx)
-	if err != nil {
-		return nil, failed(ctx, err)
-	}
-	return context.WithValue(context.WithValue(ctx, txKey{}, tx), locksKey{}, &heldLocks{}), nil
+	return context.WithValue(context.WithValue(ctx, txKey{}, &lazyTx{pool: s.pool}), locksKey{}, &heldLocks{}), nil
 }
 
 // heldLocks are the advisory locks a transaction opened by BeginTx holds,
@@ -265,7 +261,7 @@ func holds(ctx context.Context, key string) bool {
 
 // Commit implements oauth.Store.
 func (s *Store) Commit(ctx context.Context) error {
-	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	tx, ok := ctx.Value(txKey{}).(*lazyTx)
 	if !ok {
 		return errors.New("postgres: no transaction")
 	}
@@ -276,7 +272,7 @@ func (s *Store) Commit(ctx context.Context) error {
 
 // Rollback implements oauth.Store; after Commit it does nothing.
 func (s *Store) Rollback(ctx context.Context) error {
-	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	tx, ok := ctx.Value(txKey{}).(*lazyTx)
 	if !ok {
 		return nil
 	}
@@ -292,12 +288,17 @@ func (s *Store) Rollback(ctx context.Context) error {
 // inTx runs fn in the context's transaction, or in a new one that has
 // the store's deadline as a whole.
 func (s *Store) inTx(ctx context.Context, fn func(q querier) error) error {
-	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+	if tx, ok := ctx.Value(txKey{}).(*lazyTx); ok {
 		return fn(timed{q: tx, timeout: s.timeout})
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return failed(ctx, pgx.BeginFunc(tctx, s.pool, func(tx pgx.Tx) error { return fn(timed{q: tx, timeout: s.timeout}) }))
+	tx := &lazyTx{pool: s.pool}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(tctx)) }()
+	if err := fn(timed{q: tx, timeout: s.timeout}); err != nil {
+		return failed(ctx, err)
+	}
+	return failed(ctx, tx.Commit(tctx))
 }
 
 // translate maps PostgreSQL errors to the domain's, by SQLSTATE and

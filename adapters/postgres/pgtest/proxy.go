@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -22,6 +23,7 @@ type Proxy struct {
 	passing  bool
 	conns    map[net.Conn]struct{}
 	wg       sync.WaitGroup
+	sent     atomic.Int64 // chunks passed from clients to the server
 }
 
 // NewProxy returns a running proxy to the server of dbURL, and dbURL
@@ -76,13 +78,19 @@ func (p *Proxy) serve(c net.Conn) {
 	p.mu.Unlock()
 	defer p.forget(up)
 	done := make(chan struct{}, 2)
-	go func() { p.pipe(up, c); done <- struct{}{} }()
-	go func() { p.pipe(c, up); done <- struct{}{} }()
+	go func() { p.pipe(up, c, &p.sent); done <- struct{}{} }()
+	go func() { p.pipe(c, up, nil); done <- struct{}{} }()
 	<-done
 }
 
-// pipe copies src to dst chunk by chunk, holding each chunk while frozen.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// Sent is how many chunks clients have sent the server through the proxy:
+// a client that writes each round trip's messages at once (pgx does) sends
+// a chunk per round trip, when it waits for each answer.
+func (p *Proxy) Sent() int64 { return p.sent.Load() }
+
+// pipe copies src to dst chunk by chunk, holding each chunk while frozen,
+// and counts the chunks in count, if given.
+func (p *Proxy) pipe(dst, src net.Conn, count *atomic.Int64) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -93,6 +101,9 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			<-frozen
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
+			}
+			if count != nil {
+				count.Add(1)
 			}
 		}
 		if err != nil {
