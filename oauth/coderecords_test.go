@@ -94,7 +94,7 @@ func (c *countingStore) GetRecords(ctx context.Context, signature string, kinds 
 // against the challenge and yields an ID token with the nonce.
 func TestCodeRecordsTogether(t *testing.T) {
 	srv, st, pending := codeServer(t)
-	code, verifier := approvedCode(t, srv, st, pending)
+	code, _ := approvedCode(t, srv, st, pending)
 	if st.calls["use pending"] != 1 || st.calls["create one"] != 0 ||
 		st.calls["deactivate pending"] != 0 || len(st.stored) != 1 || st.stored[oauth.KindCode] == "" {
 		t.Errorf("the code's records written: %v, kinds %v", st.calls, st.stored)
@@ -108,7 +108,7 @@ func TestCodeRecordsTogether(t *testing.T) {
 	if wrong := exchange(t, srv, code, strings.Repeat("w", 50)); wrong["error"] != "invalid_grant" {
 		t.Fatalf("the exchange with another verifier: %v", wrong)
 	}
-	code, verifier = approvedCode(t, srv, st, pending)
+	code, verifier := approvedCode(t, srv, st, pending)
 	st.calls = map[string]int{}
 	tokens := exchange(t, srv, code, verifier)
 	if tokens["access_token"] == nil || tokens["id_token"] == nil {
@@ -174,7 +174,7 @@ func TestCodeFromBeforeTheUpgrade(t *testing.T) {
 		t.Run("OpenID request under the "+under, func(t *testing.T) {
 			srv, st, pending := codeServer(t)
 			ctx := context.Background()
-			code, verifier := approvedCode(t, srv, st, pending)
+			code, _ := approvedCode(t, srv, st, pending)
 			sig := code[strings.LastIndexByte(code, '.')+1:]
 			oidcUnder := sig
 			if under == "code" {
@@ -185,7 +185,7 @@ func TestCodeFromBeforeTheUpgrade(t *testing.T) {
 				t.Fatalf("the exchange with another verifier: %v", wrong)
 			}
 
-			code, verifier = approvedCode(t, srv, st, pending)
+			code, verifier := approvedCode(t, srv, st, pending)
 			sig = code[strings.LastIndexByte(code, '.')+1:]
 			if under == "code" {
 				oidcUnder = code
