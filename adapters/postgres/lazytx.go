@@ -99,20 +99,16 @@ func (t *lazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 // Commit commits what was sent; a transaction that sent nothing has
 // nothing to commit.
 func (t *lazyTx) Commit(ctx context.Context) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.done {
-		return pgx.ErrTxClosed
-	}
-	t.done = true
-	if t.tx == nil {
-		return nil
-	}
-	return t.tx.Commit(ctx)
+	return t.end(func(tx pgx.Tx) error { return tx.Commit(ctx) })
 }
 
 // Rollback rolls back what was sent; after Commit it does nothing.
 func (t *lazyTx) Rollback(ctx context.Context) error {
+	return t.end(func(tx pgx.Tx) error { return tx.Rollback(ctx) })
+}
+
+// end closes the transaction with finish, if anything began it.
+func (t *lazyTx) end(finish func(pgx.Tx) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
@@ -122,7 +118,7 @@ func (t *lazyTx) Rollback(ctx context.Context) error {
 	if t.tx == nil {
 		return nil
 	}
-	return t.tx.Rollback(ctx)
+	return finish(t.tx)
 }
 
 // batchRows are the rows of a statement sent with BEGIN: closing them
