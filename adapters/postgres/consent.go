@@ -19,7 +19,8 @@ var _ consent.Store = (*Store)(nil)
 // locked, so concurrent hits never pass the limit; a hit the read already
 // refuses writes and locks nothing, so a key over its limit (a busy
 // carrier NAT's address) costs reads only. The row lock lasts one
-// statement.
+// statement, whose commit does not wait for the WAL flush (see
+// counterCommit).
 func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
 	start, covered := consent.RateWindow(now, window)
 	var counted bool
@@ -34,8 +35,9 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 			ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + 1
 				WHERE r.count + (SELECT n FROM carry) < $4
 			RETURNING r.count)
-		SELECT EXISTS (SELECT 1 FROM up), (SELECT cur FROM counts), (SELECT prev FROM counts)`,
-		key, start.Add(-window), start, limit, covered.Microseconds(), start.Add(2*window), window.Microseconds()).Scan(&counted, &current, &previous)
+		SELECT EXISTS (SELECT 1 FROM up), (SELECT cur FROM counts), (SELECT prev FROM counts), `+counterCommit,
+		key, start.Add(-window), start, limit, covered.Microseconds(), start.Add(2*window), window.Microseconds(), ownCommit(ctx)).
+		Scan(&counted, &current, &previous, nil)
 	if err != nil {
 		return translate(err)
 	}
@@ -48,7 +50,8 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 // HitAll implements consent.Limiter in one statement: the keys' counters
 // are read at once, and all are upserted, in key order (so two calls
 // lock in the same order), only if every one has room. Each upsert's
-// WHERE is checked again once its row is locked, as Hit's is.
+// WHERE is checked again once its row is locked, as Hit's is, and its
+// commit does not wait for the WAL flush (see counterCommit).
 func (s *Store) HitAll(ctx context.Context, hits []consent.RateHit, now time.Time) error {
 	n := len(hits)
 	keys, limits, prevStart, start, covered, expires, window := make([]string, n), make([]int32, n), make([]time.Time, n),
@@ -72,8 +75,8 @@ func (s *Store) HitAll(ctx context.Context, hits []consent.RateHit, now time.Tim
 			ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + 1
 				WHERE r.count + (SELECT carry FROM c WHERE c.key = excluded.key) < (SELECT lim FROM c WHERE c.key = excluded.key)
 			RETURNING r.key)
-		SELECT c.key IN (SELECT key FROM up), c.cur, c.prev FROM c ORDER BY c.n`,
-		keys, limits, prevStart, start, covered, expires, window)
+		SELECT c.key IN (SELECT key FROM up), c.cur, c.prev, `+counterCommit+` FROM c ORDER BY c.n`,
+		keys, limits, prevStart, start, covered, expires, window, ownCommit(ctx))
 	if err != nil {
 		return translate(err)
 	}
@@ -82,7 +85,7 @@ func (s *Store) HitAll(ctx context.Context, hits []consent.RateHit, now time.Tim
 	for i := 0; rows.Next(); i++ {
 		var counted bool
 		var current, previous int
-		if err := rows.Scan(&counted, &current, &previous); err != nil {
+		if err := rows.Scan(&counted, &current, &previous, nil); err != nil {
 			return translate(err)
 		}
 		h := hits[i]
@@ -105,6 +108,25 @@ func (s *Store) HitAll(ctx context.Context, hits []consent.RateHit, now time.Tim
 		full.RetryAfter = time.Second // it only lost a race: soon
 	}
 	return full
+}
+
+// counterCommit, a column of the last parameter's value ($8), lets a
+// counter's statement commit without waiting for its WAL to reach the
+// disk (synchronous_commit off, for its own transaction only): an
+// authorization request and a code's start each count one, and each
+// would otherwise wait for a flush of its own before the answer. What
+// that can lose is the last fraction of a second of counts, and only if
+// PostgreSQL itself crashes (the WAL writer flushes them within three
+// wal_writer_delay); no count is ever answered to anyone. A counter
+// written inside a caller's transaction ($8 false) leaves its commit as
+// it is.
+const counterCommit = `CASE WHEN $8 THEN set_config('synchronous_commit', 'off', true) END`
+
+// ownCommit reports whether a statement made with ctx commits on its
+// own, outside a transaction.
+func ownCommit(ctx context.Context) bool {
+	_, in := ctx.Value(txKey{}).(*lazyTx)
+	return !in
 }
 
 const challengeColumns = `id, pending_id, partner_id, session, citizen, documents, days, code_hash,
