@@ -149,30 +149,17 @@ func (s *Store) ActiveGrants(ctx context.Context, citizen consent.IIN, t consent
 	// The expiry is checked here, not in the search: one naming expires_at
 	// can be planned, before the table is first analyzed, as a read of
 	// every active grant through grants_expiry_due_idx (migration 030).
-	rows, err := s.q(ctx).Query(ctx, `SELECT id, expires_at FROM grants
+	all, err := s.queryGrants(ctx, `SELECT `+grantColumns+` FROM grants
 		WHERE citizen = $1 AND status = 'active' AND $2 = ANY(documents) ORDER BY created_at`,
 		string(citizen), string(t))
 	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
-	type found struct {
-		ID        string
-		ExpiresAt time.Time
-	}
-	all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[found])
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := make([]consent.Grant, 0, len(all))
-	for _, f := range all { // few grants per citizen and document
-		if !f.ExpiresAt.After(now) {
-			continue // expired, not yet swept
+	out := all[:0]
+	for _, g := range all {
+		if g.ExpiresAt.After(now) { // else expired, not yet swept
+			out = append(out, g)
 		}
-		g, err := s.GetGrant(ctx, f.ID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
 	}
 	return out, nil
 }
