@@ -7,7 +7,9 @@
 # LOAD=0 skips the loaded database; GRANTS, HISTORY and TOKENS size it
 # (2 M grants, 10 M history rows and 1 M live tokens unless set).
 # SCENARIOS picks scenarios, EXTRAS=0 skips the DPoP, 256 and profile
-# runs, and OUT names the file written (for a partial run).
+# runs, and OUT names the file written (for a partial run). BASELINE (a
+# commit, 9b1a238 unless set; empty skips it) is run against this tree's
+# consent flow, ROUNDS times in turn (see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
@@ -19,6 +21,8 @@ PG=${KELISIM_BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432}
 ADMIN=bench-admin-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SECRET=bench-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 POPULATION=20000
+BASELINE=${BASELINE-9b1a238} ROUNDS=${ROUNDS:-5}
+GATEWAY=bin/kelisim
 
 go build -o bin/kelisim ./cmd/kelisim
 go build -o bin/kelisim-bench ./cmd/kelisim-bench
@@ -48,7 +52,7 @@ start_gateway() {
         -tokens 0 -shares 0 -outbox 0 -heavy "$HEAVY" -heavy-events 600 > /tmp/kelisim-bench-citizens.log
     fi
   fi
-  bin/kelisim serve 2>>/tmp/kelisim-bench-gateway.log &
+  $GATEWAY serve 2>>/tmp/kelisim-bench-gateway.log &
   GW=$!
   for _ in $(seq 1 50); do curl -fs http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
 }
@@ -119,6 +123,32 @@ if [ "$EXTRAS" = 1 ]; then
   curl -fs "http://127.0.0.1:19090/debug/pprof/profile?seconds=8" -o /tmp/kelisim-documents.pprof || true
   wait $RUN || true
   stop_gateway
+fi
+
+# The consent flow against BASELINE, in the same run: the machine's speed
+# moves by a fifth from one 10 s run to the next, so the two are run in
+# turn, each on a fresh database and gateway, ROUNDS times, at
+# concurrency 16 with the same load tool.
+: > /tmp/kelisim-bench-baseline.md
+if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
+  BASE_TREE=$(mktemp -d)
+  git worktree add -q --detach "$BASE_TREE" "$BASELINE"
+  (cd "$BASE_TREE" && GOFLAGS=-mod=mod go build -o "$OLDPWD/bin/kelisim-baseline" ./cmd/kelisim)
+  git worktree remove --force "$BASE_TREE"
+  flows() { awk -F'|' '$2 ~ /consent/ && $3+0 == 16 { print $5 + 0 }' /tmp/kelisim-bench-one.md; }
+  for round in $(seq 1 "$ROUNDS"); do
+    GATEWAY=bin/kelisim-baseline start_gateway
+    tool -scenarios consent -concurrency 16 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md >/dev/null
+    old=$(flows)
+    stop_gateway
+    GATEWAY=bin/kelisim start_gateway
+    tool -scenarios consent -concurrency 16 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md >/dev/null
+    new=$(flows)
+    stop_gateway
+    echo "| $round | $old | $new | $(awk -v o="$old" -v n="$new" 'BEGIN { printf "%.2f", (o > 0 ? n / o : 0) }') |" >> /tmp/kelisim-bench-baseline.md
+  done
+  awk -F'|' '{ o += $3; n += $4 } END { printf "| all | %.0f | %.0f | **%.2f** |\n", o, n, (o > 0 ? n / o : 0) }' \
+    /tmp/kelisim-bench-baseline.md >> /tmp/kelisim-bench-baseline.md
 fi
 
 # The loaded database: a year of a national service, then every scenario
@@ -203,6 +233,15 @@ fi
     echo "compare each row with its row above, where tracing is off (and costs nothing: no span is made):"
     echo
     cat /tmp/kelisim-bench-traced.md
+    echo
+  fi
+  if [ -s /tmp/kelisim-bench-baseline.md ]; then
+    echo "The consent flow against \`$BASELINE\` (flows a second at concurrency 16, $DURATION each, the two in turn on"
+    echo "fresh databases and gateways with the same load tool):"
+    echo
+    echo "| round | \`$BASELINE\` | this tree | this tree / \`$BASELINE\` |"
+    echo "| --- | --- | --- | --- |"
+    cat /tmp/kelisim-bench-baseline.md
     echo
   fi
   echo "Document fetch against the raw bound of this machine and PostgreSQL (the \"raw bound\" rows above: per"
