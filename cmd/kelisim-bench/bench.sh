@@ -133,8 +133,10 @@ fi
 if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
   BASE_TREE=$(mktemp -d)
   git worktree add -q --detach "$BASE_TREE" "$BASELINE"
-  (cd "$BASE_TREE" && GOFLAGS=-mod=mod go build -o "$OLDPWD/bin/kelisim-baseline" ./cmd/kelisim)
-  git worktree remove --force "$BASE_TREE"
+  built=0
+  (cd "$BASE_TREE" && GOFLAGS=-mod=mod go build -o "$OLDPWD/bin/kelisim-baseline" ./cmd/kelisim) && built=1
+  git worktree remove --force "$BASE_TREE" # built or not
+  [ "$built" = 1 ] || { echo "make bench: $BASELINE does not build" >&2; exit 1; }
   flows() { awk -F'|' '$2 ~ /consent/ && $3+0 == 16 { print $5 + 0 }' /tmp/kelisim-bench-one.md; }
   for round in $(seq 1 "$ROUNDS"); do
     GATEWAY=bin/kelisim-baseline start_gateway
