@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"maps"
+	"net/url"
 	"slices"
 	"sync"
 )
@@ -251,12 +252,19 @@ func listFootprint(l []string) int {
 	return n
 }
 
-// clone is sr with its slices, form and session its own.
+// clone is sr with its slices, forms and session its own.
 func (sr storedRequest) clone() storedRequest {
 	sr.RequestedScope, sr.GrantedScope = slices.Clone(sr.RequestedScope), slices.Clone(sr.GrantedScope)
 	sr.RequestedAudience, sr.GrantedAudience = slices.Clone(sr.RequestedAudience), slices.Clone(sr.GrantedAudience)
 	sr.ResponseTypes = slices.Clone(sr.ResponseTypes)
 	sr.Form = cloneForm(sr.Form)
 	sr.Session = bytes.Clone(sr.Session)
+	if sr.Also != nil {
+		also := make(map[Kind]url.Values, len(sr.Also))
+		for k, f := range sr.Also {
+			also[k] = cloneForm(f)
+		}
+		sr.Also = also
+	}
 	return sr
 }

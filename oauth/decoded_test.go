@@ -263,3 +263,49 @@ func TestDecodedCachesBoundedInBytes(t *testing.T) {
 		runtime.KeepAlive(keep)
 	}
 }
+
+// An exchange decodes its code's record once however often fosite reads
+// the code, its PKCE challenge and its OpenID request, and each read gets
+// a request of its own: what one read changes, the next does not see.
+func TestCodeRequestDecodedOncePerExchange(t *testing.T) {
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	req := &fosite.Request{ID: "r-1", RequestedAt: at, Client: &fosite.DefaultClient{ID: "bank"},
+		RequestedScope: fosite.Arguments{"openid", "documents:id_card"}, GrantedScope: fosite.Arguments{"openid"},
+		Form: url.Values{"scope": {"openid documents:id_card"}}, Session: NewSession()}
+	raw, err := encodeWith(req, KindCode, map[Kind]url.Values{
+		KindPKCE: {"code_challenge": {"abc"}}, KindOIDC: {"nonce": {"n-0123456789"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := Record{Kind: KindCode, Signature: "sig", Active: true, Request: raw}
+	c := &requestCache{}
+	c.reset()
+
+	first, err := c.codeRequest("sig", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.GrantedScope[0] = "changed"
+	first.Form.Set("scope", "changed")
+	first.Also[KindPKCE].Set("code_challenge", "changed")
+
+	rec.Request = []byte("not JSON: a second decode fails")
+	for i := range 3 {
+		sr, err := c.codeRequest("sig", rec)
+		if err != nil {
+			t.Fatalf("read %d decoded the record again: %v", i+2, err)
+		}
+		if sr.GrantedScope[0] != "openid" || sr.Form.Get("scope") != "openid documents:id_card" {
+			t.Fatalf("read %d sees the first read's changes: %v %v", i+2, sr.GrantedScope, sr.Form)
+		}
+		if got := sr.Also[KindPKCE].Get("code_challenge"); got != "abc" {
+			t.Fatalf("read %d sees the first read's change to the challenge's form: %q", i+2, got)
+		}
+		sr.Also[KindPKCE].Set("code_challenge", "changed again")
+	}
+
+	c.reset() // deciding again reads and decodes again
+	if _, err := c.codeRequest("sig", rec); err == nil {
+		t.Fatal("a reset cache served the record decoded before")
+	}
+}

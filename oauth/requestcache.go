@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"maps"
 	"net/url"
 	"sync"
@@ -35,6 +37,9 @@ type requestCache struct {
 	// OpenID request), read at once by signature: fosite asks for each
 	// of them, and for the code twice, in one exchange.
 	records map[string]map[Kind]Record
+	// decoded are the codes' own records' requests as decoded, by
+	// signature: the exchange reads the code's request four times.
+	decoded map[string]storedRequest
 	// deferred are records to create in one write when the transaction
 	// that decides them is about to commit (see fositeStorage.flushUsing).
 	deferred *[]Record
@@ -64,6 +69,7 @@ func (c *requestCache) reset() {
 	defer c.mu.Unlock()
 	c.partners, c.grants, c.unconfirmed, c.changed = map[string]partners.Partner{}, map[string]consent.Grant{}, map[string]int{}, false
 	c.records, c.deferred, c.codes, c.gone = map[string]map[Kind]Record{}, nil, nil, map[string]bool{}
+	c.decoded = map[string]storedRequest{}
 }
 
 // deferredCode is a code waiting in deferred, encoded when it is taken,
@@ -174,6 +180,29 @@ func (c *requestCache) keepCodeRecords(signature string, recs map[Kind]Record) {
 	c.mu.Lock()
 	c.records[signature] = recs
 	c.mu.Unlock()
+}
+
+// codeRequest returns the request of signature's code record rec as
+// decoded, the caller's own: decoded once per request.
+func (c *requestCache) codeRequest(signature string, rec Record) (storedRequest, error) {
+	if c != nil {
+		c.mu.Lock()
+		sr, ok := c.decoded[signature]
+		c.mu.Unlock()
+		if ok {
+			return sr.clone(), nil
+		}
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(rec.Request, &sr); err != nil {
+		return storedRequest{}, fmt.Errorf("decode %s record: %w", KindCode, err)
+	}
+	if c != nil {
+		c.mu.Lock()
+		c.decoded[signature] = sr.clone()
+		c.mu.Unlock()
+	}
+	return sr, nil
 }
 
 // droppedWith notes that the records of a code that go with its exchange

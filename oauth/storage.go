@@ -232,7 +232,7 @@ func (s *fositeStorage) codeRecord(ctx context.Context, kind Kind, signature str
 		c.keepCodeRecords(signature, recs)
 	}
 	var sr storedRequest
-	if rec, ok := recs[kind]; ok {
+	if rec, ok := recs[kind]; ok && kind != KindCode {
 		if err := json.Unmarshal(rec.Request, &sr); err != nil {
 			return Record{}, storedRequest{}, fmt.Errorf("decode %s record: %w", kind, err)
 		}
@@ -240,17 +240,25 @@ func (s *fositeStorage) codeRecord(ctx context.Context, kind Kind, signature str
 		return rec, sr, nil
 	}
 	rec, ok := recs[KindCode]
-	if !ok || !rec.Active {
+	if !ok {
 		return Record{}, storedRequest{}, ErrNotFound
 	}
-	if err := json.Unmarshal(rec.Request, &sr); err != nil {
-		return Record{}, storedRequest{}, fmt.Errorf("decode %s record: %w", KindCode, err)
+	sr, err := c.codeRequest(signature, rec)
+	if err != nil {
+		return Record{}, storedRequest{}, err
+	}
+	if kind == KindCode {
+		sr.Also = nil
+		return rec, sr, nil
+	}
+	if !rec.Active {
+		return Record{}, storedRequest{}, ErrNotFound
 	}
 	form, ok := sr.Also[kind]
 	if !ok {
 		return Record{}, storedRequest{}, ErrNotFound
 	}
-	sr.Form, sr.Also = form, nil
+	sr.Form, sr.Also = cloneForm(form), nil
 	rec.Kind = kind
 	return rec, sr, nil
 }
