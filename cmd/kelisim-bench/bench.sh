@@ -137,7 +137,9 @@ if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
   (cd "$BASE_TREE" && GOFLAGS=-mod=mod go build -o "$OLDPWD/bin/kelisim-baseline" ./cmd/kelisim) && built=1
   git worktree remove --force "$BASE_TREE" # built or not
   [ "$built" = 1 ] || { echo "make bench: $BASELINE does not build" >&2; exit 1; }
-  flows() { awk -F'|' '$2 ~ /consent/ && $3+0 == 16 { print $5 + 0 }' /tmp/kelisim-bench-one.md; }
+  # flows prints a run's flows a second and the gateway's and
+  # PostgreSQL's CPU per flow together (ms).
+  flows() { awk -F'|' '$2 ~ /consent/ && $3+0 == 16 { printf "%d %.2f", $5 + 0, $10 + $13 }' /tmp/kelisim-bench-one.md; }
   for round in $(seq 1 "$ROUNDS"); do
     GATEWAY=bin/kelisim-baseline start_gateway
     tool -scenarios consent -concurrency 16 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md >/dev/null
@@ -147,9 +149,12 @@ if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
     tool -scenarios consent -concurrency 16 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md >/dev/null
     new=$(flows)
     stop_gateway
-    echo "| $round | $old | $new | $(awk -v o="$old" -v n="$new" 'BEGIN { printf "%.2f", (o > 0 ? n / o : 0) }') |" >> /tmp/kelisim-bench-baseline.md
+    awk -v r="$round" -v o="$old" -v n="$new" 'BEGIN { split(o, a, " "); split(n, b, " ")
+      printf "| %s | %d | %d | %.2f | %.2f | %.2f | %.2f |\n", r, a[1], b[1], (a[1] > 0 ? b[1] / a[1] : 0), a[2], b[2], (b[2] > 0 ? a[2] / b[2] : 0) }' \
+      >> /tmp/kelisim-bench-baseline.md
   done
-  awk -F'|' '{ o += $3; n += $4 } END { printf "| all | %.0f | %.0f | **%.2f** |\n", o, n, (o > 0 ? n / o : 0) }' \
+  awk -F'|' '{ o += $3; n += $4; oc += $6; nc += $7; k++ } END {
+      printf "| all | %.0f | %.0f | **%.2f** | %.2f | %.2f | **%.2f** |\n", o, n, (o > 0 ? n / o : 0), oc / k, nc / k, (nc > 0 ? oc / nc : 0) }' \
     /tmp/kelisim-bench-baseline.md >> /tmp/kelisim-bench-baseline.md
 fi
 
@@ -239,10 +244,11 @@ fi
   fi
   if [ -s /tmp/kelisim-bench-baseline.md ]; then
     echo "The consent flow against \`$BASELINE\` (flows a second at concurrency 16, $DURATION each, the two in turn on"
-    echo "fresh databases and gateways with the same load tool):"
+    echo "fresh databases and gateways with the same load tool), and the CPU the gateway and PostgreSQL together"
+    echo "spent per flow (ms; the load tool's share of the two cores, the same work for both, is left out):"
     echo
-    echo "| round | \`$BASELINE\` | this tree | this tree / \`$BASELINE\` |"
-    echo "| --- | --- | --- | --- |"
+    echo "| round | \`$BASELINE\` flows/s | this tree | this tree / \`$BASELINE\` | \`$BASELINE\` CPU ms/flow | this tree | \`$BASELINE\` / this tree |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
     cat /tmp/kelisim-bench-baseline.md
     echo
   fi
