@@ -205,7 +205,7 @@ fi
     echo
     echo "Each scenario on a fresh gateway over that database. The first $HEAVY synthetic citizens (the citizen scenario"
     echo "signs in the first 256) have about 600 history rows each there, so a page deep in the past is six pages of"
-    echo "100 back; on the empty database they have only what the run itself made:"
+    echo "100 back; the citizen scenario's empty database holds the same citizens' own history (see below):"
     echo
     cat /tmp/kelisim-bench-loaded.md
     echo
