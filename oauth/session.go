@@ -52,9 +52,9 @@ func (s *Session) Clone() fosite.Session {
 }
 
 // cloneDefault is fosite's DefaultSession.Clone without its reflection
-// (a generic deep copy, a tenth of the consent pages' CPU): field by
-// field, and the claims' and headers' extras as the JSON values they
-// are. An extra of another type takes fosite's way.
+// (a generic deep copy, about 2 % of the gateway's CPU in a consent
+// flow): field by field, and the claims' and headers' extras as the
+// JSON values they are. An extra of another type takes fosite's way.
 // TestSessionCloneCopiesEveryField holds it to every field fosite has.
 func cloneDefault(s *openid.DefaultSession) *openid.DefaultSession {
 	c := *s
