@@ -122,6 +122,22 @@ func TestCodeRecordsTogether(t *testing.T) {
 	}
 }
 
+// BenchmarkCodeExchange measures a code's exchange at the token endpoint
+// on the memory store: the code's records read and decoded, the PKCE and
+// OpenID checks, the tokens made and the ID token signed.
+func BenchmarkCodeExchange(b *testing.B) {
+	srv, st, pending := codeServer(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		code, verifier := approvedCode(b, srv, st, pending)
+		b.StartTimer()
+		if tokens := exchange(b, srv, code, verifier); tokens["access_token"] == nil {
+			b.Fatalf("the exchange: %v", tokens)
+		}
+	}
+}
+
 // idTokenClaims reads the claims of the ID token in tokens, unverified:
 // the tests that verify it are the server's.
 func idTokenClaims(t *testing.T, tokens map[string]any) map[string]any {
@@ -249,7 +265,7 @@ func unfold(t *testing.T, st *countingStore, sig, oidcUnder string) {
 
 // codeServer is an OAuth server with partner "bank" on a store that
 // counts the code records' reads and writes.
-func codeServer(t *testing.T) (*oauth.Server, *countingStore, *string) {
+func codeServer(t testing.TB) (*oauth.Server, *countingStore, *string) {
 	st := &countingStore{Store: memory.New(), calls: map[string]int{}, stored: map[oauth.Kind]string{}}
 	pending := new(string)
 	srv := newTestServer(t, st, oauth.Config{Consent: waiting{pending}}, partners.Partner{ID: "bank", Registration: partners.Registration{
@@ -260,7 +276,7 @@ func codeServer(t *testing.T) (*oauth.Server, *countingStore, *string) {
 
 // approvedCode is a code the citizen approved for "bank", and its PKCE
 // verifier.
-func approvedCode(t *testing.T, srv *oauth.Server, st *countingStore, pending *string) (code, verifier string) {
+func approvedCode(t testing.TB, srv *oauth.Server, st *countingStore, pending *string) (code, verifier string) {
 	t.Helper()
 	verifier = strings.Repeat("v", 50)
 	sum := sha256.Sum256([]byte(verifier))
@@ -296,7 +312,7 @@ func approvedCode(t *testing.T, srv *oauth.Server, st *countingStore, pending *s
 }
 
 // exchange sends "bank"'s token request for code and returns the answer.
-func exchange(t *testing.T, srv *oauth.Server, code, verifier string) map[string]any {
+func exchange(t testing.TB, srv *oauth.Server, code, verifier string) map[string]any {
 	t.Helper()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://bank.example/cb"}, "code_verifier": {verifier}}
 	req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
