@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kelisim/kelisim/adapters/registry"
 )
 
@@ -32,7 +34,8 @@ type bench struct {
 	verifier partner // verifier for client_credentials
 	app      partner // the first-party app, for "me" tokens (onboarded when needed)
 	next     atomic.Int64
-	dp       *dpop // set with -dpop
+	dp       *dpop     // set with -dpop
+	stats    *pgx.Conn // to -database, for PostgreSQL's block reads (nil without it)
 }
 
 const redirectURI = "http://127.0.0.1:9/callback" // never visited: the tool reads the code from Location
@@ -66,10 +69,21 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 		sms.close()
 		return nil, err
 	}
+	if o.database != "" {
+		if b.stats, err = pgx.Connect(ctx, o.database); err != nil {
+			sms.close()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
-func (b *bench) close() { b.sms.close() }
+func (b *bench) close() {
+	b.sms.close()
+	if b.stats != nil {
+		b.stats.Close(context.Background())
+	}
+}
 
 func (b *bench) onboard(ctx context.Context, reg map[string]any) (partner, error) {
 	body, _ := json.Marshal(reg)

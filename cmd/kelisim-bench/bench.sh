@@ -189,7 +189,8 @@ fi
   echo "- PostgreSQL as installed: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')")"
   echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency; CPU ms/req and peak RSS"
   echo "  are the gateway's, PostgreSQL's CPU is the sum over its processes, the load tool's its own, machine busy"
-  echo "  the share of both cores in use (all from /proc)"
+  echo "  the share of both cores in use (all from /proc); blocks read are those PostgreSQL read for the database from"
+  echo "  outside its shared buffers (\`pg_stat_database\`, which its backends update about once a second)"
   echo
   cat /tmp/kelisim-bench.md
   echo
@@ -214,8 +215,8 @@ fi
     echo "citizens' own grants and history (the same $HEAVY citizens, about 600 rows each), so that a page reads"
     echo "as many rows on both:"
     echo
-    echo "| scenario | concurrency | req/s empty | req/s loaded | loaded / empty | p99 ms empty | p99 ms loaded | gateway CPU ms/req empty | loaded | PostgreSQL CPU ms/req empty | loaded | statements/req empty | loaded |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    echo "| scenario | concurrency | req/s empty | req/s loaded | loaded / empty | p99 ms empty | p99 ms loaded | gateway CPU ms/req empty | loaded | PostgreSQL CPU ms/req empty | loaded | statements/req empty | loaded | PostgreSQL blocks read/req empty | loaded |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     awk -F'|' '
       FNR == NR && FNR > 2 { k = $2 "|" $3; e[k] = $0; order[++n] = k; next }
       FNR > 2 { l[$2 "|" $3] = $0 }
@@ -223,7 +224,7 @@ fi
         for (i = 1; i <= n; i++) {
           k = order[i]; if (!(k in l)) continue
           split(e[k], a, "|"); split(l[k], b, "|")
-          printf "|%s|%s| %.0f | %.0f | %.2f | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f |\n", a[2], a[3], a[5], b[5], (a[5] > 0 ? b[5] / a[5] : 0), a[8], b[8], a[10], b[10], a[13], b[13], a[16], b[16]
+          printf "|%s|%s| %.0f | %.0f | %.2f | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %.1f |\n", a[2], a[3], a[5], b[5], (a[5] > 0 ? b[5] / a[5] : 0), a[8], b[8], a[10], b[10], a[13], b[13], a[16], b[16], a[18], b[18]
         }
       }' /tmp/kelisim-bench.md /tmp/kelisim-bench-loaded.md
     echo

@@ -35,6 +35,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func main() {
@@ -172,6 +174,10 @@ type result struct {
 	// InRequestsPerReq is those it sent while answering the requests.
 	StatementsPerReq float64 `json:"statements_per_request,omitempty"`
 	InRequestsPerReq float64 `json:"statements_in_requests_per_request,omitempty"`
+	// BlocksReadPerReq is how many blocks PostgreSQL read from outside its
+	// shared buffers (the OS cache or the disk) for the database per
+	// request: what a table larger than its buffers costs.
+	BlocksReadPerReq float64 `json:"postgres_blocks_read_per_request"`
 }
 
 // errorList is the errors by status, sorted, or none.
@@ -199,13 +205,13 @@ func (r result) row() string {
 
 func markdown(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors | PostgreSQL CPU ms/req | load tool CPU ms/req | machine busy | statements/req | of them in the requests |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors | PostgreSQL CPU ms/req | load tool CPU ms/req | machine busy | statements/req | of them in the requests | PostgreSQL blocks read/req |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rs {
 		errs := r.errorList("0", ", ")
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s | %.3f | %.3f | %.0f %% | %.1f | %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s | %.3f | %.3f | %.0f %% | %.1f | %.1f | %.1f |\n",
 			r.Scenario, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Max, r.CPUPerReqMS, r.PeakRSSMB, errs,
-			r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent, r.StatementsPerReq, r.InRequestsPerReq)
+			r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent, r.StatementsPerReq, r.InRequestsPerReq, r.BlocksReadPerReq)
 	}
 	return b.String()
 }
@@ -221,6 +227,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	errs := make([]map[string]int, conc)
 	cpu0, tool0, pg0 := procCPU(b.o.pid), procCPU(os.Getpid()), postgresCPU()
 	stmts0, inReq0 := statements(b.o.metrics)
+	blocks0, blocksErr := blocksRead(ctx, b.stats)
 	busy0, total0 := machineCPU()
 	peak := &rssPeak{}
 	stopRSS := peak.watch(b.o.pid)
@@ -278,6 +285,9 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 		r.StatementsPerReq = (stmts1 - stmts0) / float64(len(all))
 		r.InRequestsPerReq = (inReq1 - inReq0) / float64(len(all))
 	}
+	if blocks1, err := blocksRead(context.WithoutCancel(ctx), b.stats); err == nil && blocksErr == nil && len(all) > 0 {
+		r.BlocksReadPerReq = float64(blocks1-blocks0) / float64(len(all))
+	}
 	if b.o.pid > 0 && len(all) > 0 {
 		r.CPUPerReqMS = (procCPU(b.o.pid) - cpu0) * 1000 / float64(len(all))
 		r.PeakRSSMB = float64(peak.max.Load()) / 1024
@@ -316,6 +326,19 @@ func postgresCPU() float64 {
 		}
 	}
 	return sum
+}
+
+// blocksRead is how many blocks PostgreSQL has read for conn's database
+// from outside its shared buffers so far (0 without a connection).
+// Backends report their counts at most once a second while busy, so a
+// 10 s run's figure is good to about a tenth.
+func blocksRead(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	if conn == nil {
+		return 0, nil
+	}
+	var n int64
+	err := conn.QueryRow(ctx, `SELECT blks_read FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+	return n, err
 }
 
 // machineCPU returns the busy and total jiffies of all cores so far.
