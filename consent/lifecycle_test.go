@@ -108,6 +108,31 @@ func TestGrantLifecycle(t *testing.T) {
 			t.Errorf("the partner was told of the expiry %d times, want once", n)
 		}
 	})
+	t.Run("a backlog of expiries worked off in one round, a batch at a time", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		upkeep := must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports, Terms: f.store,
+			TermsVersion: "2026-11-01", Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
+			ExpireBatch: 2, Now: f.clock.now, Log: f.log}))
+		var grants []consent.Grant
+		for _, p := range []string{"bank1", "bank2", "bank3"} {
+			pushPartner(f, p)
+			grants = append(grants, consentTo(t, f, p, 1))
+		}
+		f.clock.advance(24 * time.Hour)
+		if err := upkeep.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range grants {
+			if got, _ := f.consents.Grant(ctx, g.ID); got.Status != consent.GrantExpired {
+				t.Errorf("%s after one round: %s", g.PartnerID, got.Status)
+			}
+		}
+		f.clock.advance(time.Minute)
+		f.outbox.DeliverDue(ctx)
+		if n := strings.Count(postedKinds(f), "secevent"); n != 3 {
+			t.Errorf("partners told of %d expiries, want 3", n)
+		}
+	})
 	t.Run("superseded by a consent under new terms", func(t *testing.T) {
 		f := setup(t, consent.DefaultOTPConfig)
 		old := consentTo(t, f, "bank", 30)

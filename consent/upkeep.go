@@ -14,13 +14,18 @@ import (
 
 // Janitor is the store's upkeep: what the background job asks of it.
 type Janitor interface {
-	// ExpireGrants marks active grants past their expiry as expired and
-	// returns them.
-	ExpireGrants(ctx context.Context, now time.Time) ([]Grant, error)
+	// ExpireGrants marks at most limit active grants past their expiry
+	// as expired, those that expired first first, and returns them. A
+	// grant another transaction holds is left to a later call.
+	ExpireGrants(ctx context.Context, now time.Time, limit int) ([]Grant, error)
 	// Purge deletes what is past retention: expired tokens, codes and
 	// authorization requests, OTP challenges older than otpRetention,
 	// spent rate-limit events, dead sessions and old delivered outbox
-	// entries. It returns how many rows it deleted, by kind.
+	// entries. It returns how many rows it deleted, by kind. However
+	// many are due, it deletes them in statements of bounded size, so
+	// that a backlog (after an outage of the upkeep, or a burst of
+	// short-lived tokens) is worked off within the store's deadline of
+	// each call instead of timing out, rolled back, round after round.
 	Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error)
 	// PrepareMonths makes room for the history's and the audit log's rows
 	// of now's month and the ahead months after it, and returns what it
@@ -74,9 +79,17 @@ type UpkeepConfig struct {
 	Terms        TermsTeller
 	TermsVersion string
 	Observer     UpkeepObserver
-	Now          func() time.Time
-	Log          *slog.Logger
+	// ExpireBatch is how many grants one transaction expires
+	// (DefaultExpireBatch when zero); a round goes on until none is due.
+	ExpireBatch int
+	Now         func() time.Time
+	Log         *slog.Logger
 }
+
+// DefaultExpireBatch is how many grants one transaction of the upkeep
+// expires, with their history rows: a day's backlog of a national
+// service (some 330,000 grants) is then about 660 short transactions.
+const DefaultExpireBatch = 500
 
 // UpkeepObserver counts what an upkeep round finds.
 type UpkeepObserver interface {
@@ -93,8 +106,11 @@ func NewUpkeep(cfg UpkeepConfig) (*Upkeep, error) {
 		"Terms": cfg.Terms == nil, "TermsVersion": cfg.TermsVersion == "", "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewUpkeep: %w", err)
 	}
-	if cfg.OTPRetention < 0 || cfg.HistoryRetention < 0 {
-		return nil, errors.New("consent.NewUpkeep: retentions must not be negative")
+	if cfg.OTPRetention < 0 || cfg.HistoryRetention < 0 || cfg.ExpireBatch < 0 {
+		return nil, errors.New("consent.NewUpkeep: retentions and the expiry batch must not be negative")
+	}
+	if cfg.ExpireBatch == 0 {
+		cfg.ExpireBatch = DefaultExpireBatch
 	}
 	return &Upkeep{cfg: cfg}, nil
 }
@@ -106,11 +122,8 @@ func (u *Upkeep) Once(ctx context.Context) (err error) {
 	// them the history and the audit log take no rows.
 	monthsErr := u.months(ctx, now)
 	defer func() { err = errors.Join(monthsErr, err) }()
-	expired, err := u.cfg.Store.ExpireGrants(ctx, now)
+	expired, err := u.expire(ctx, now)
 	if err != nil {
-		return err
-	}
-	if err := u.cfg.Outbox.NotifyEnded(ctx, expired, now); err != nil {
 		return err
 	}
 	came, err := majority(ctx, u.cfg.Majority, u.cfg.Outbox, now)
@@ -134,8 +147,8 @@ func (u *Upkeep) Once(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if len(expired) > 0 || len(purged) > 0 {
-		u.cfg.Log.Info("upkeep", "grants_expired", len(expired), "purged", purged)
+	if expired > 0 || len(purged) > 0 {
+		u.cfg.Log.Info("upkeep", "grants_expired", expired, "purged", purged)
 	}
 	overdue, err := u.Overdue(ctx)
 	if err != nil {
@@ -143,6 +156,25 @@ func (u *Upkeep) Once(ctx context.Context) (err error) {
 	}
 	u.cfg.Observer.OverdueDeletions(len(overdue))
 	return nil
+}
+
+// expire expires every grant due, a batch a transaction, telling
+// partners of each batch before the next; it returns how many it ended.
+func (u *Upkeep) expire(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		batch, err := u.cfg.Store.ExpireGrants(ctx, now, u.cfg.ExpireBatch)
+		if err != nil {
+			return total, err
+		}
+		if err := u.cfg.Outbox.NotifyEnded(ctx, batch, now); err != nil {
+			return total, err
+		}
+		total += len(batch)
+		if len(batch) < u.cfg.ExpireBatch || ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+	}
 }
 
 // months keeps the coming months ready and drops those past retention,

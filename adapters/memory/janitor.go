@@ -1,9 +1,11 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kelisim/kelisim/consent"
@@ -12,10 +14,25 @@ import (
 var _ consent.Janitor = (*Store)(nil)
 
 // ExpireGrants implements consent.Janitor.
-func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Grant, error) {
-	return s.endGrants(ctx, func(g consent.Grant) bool { return !g.ExpiresAt.After(now) }, func(g *consent.Grant) {
-		g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantExpired, g.ExpiresAt, "system", "expired"
+func (s *Store) ExpireGrants(ctx context.Context, now time.Time, limit int) ([]consent.Grant, error) {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	var due []consent.Grant
+	for _, g := range s.grants {
+		if g.Status == consent.GrantActive && !g.ExpiresAt.IsZero() && !g.ExpiresAt.After(now) {
+			due = append(due, g)
+		}
+	}
+	slices.SortFunc(due, func(a, b consent.Grant) int {
+		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), strings.Compare(a.ID, b.ID))
 	})
+	chosen := map[string]bool{}
+	for _, g := range due[:min(limit, len(due))] {
+		chosen[g.ID] = true
+	}
+	return s.endMatching(t, func(g consent.Grant) bool { return chosen[g.ID] }, func(g *consent.Grant) {
+		g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantExpired, g.ExpiresAt, "system", "expired"
+	}), nil
 }
 
 // ReplaceGrants implements consent.Store.
@@ -34,12 +51,6 @@ func (s *Store) replace(t *tx, g consent.Grant, at time.Time) []consent.Grant {
 	}, func(o *consent.Grant) {
 		o.Status, o.StatusChangedAt, o.StatusBy, o.StatusReason = consent.GrantRevoked, at, consent.EndedByReplacement, "replaced by grant "+g.ID
 	})
-}
-
-func (s *Store) endGrants(ctx context.Context, match func(consent.Grant) bool, end func(*consent.Grant)) ([]consent.Grant, error) {
-	unlock, t := s.lock(ctx)
-	defer unlock()
-	return s.endMatching(t, match, end), nil
 }
 
 func (s *Store) endMatching(t *tx, match func(consent.Grant) bool, end func(*consent.Grant)) []consent.Grant {

@@ -62,7 +62,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"ListDeliveries":    func() error { _, err := s.ListDeliveries(ctx, consent.OutboxDead, 100); return err },
 		"NotificationPrefs": func() error { _, err := s.NotificationPrefs(ctx, citizen); return err },
 		"GetChallenge":      func() error { _, err := s.GetChallenge(ctx, "c-42"); return err },
-		"ExpireGrants":      func() error { _, err := s.ExpireGrants(ctx, now); return err },
+		"ExpireGrants":      func() error { _, err := s.ExpireGrants(ctx, now, consent.DefaultExpireBatch); return err },
 		"TellTerms":         func() error { _, err := s.TellTerms(ctx, "2027-01-01", now, 500); return err },
 		"Hit": func() error {
 			if err := s.Hit(ctx, "otp-ip:42", 30, time.Hour, now); !errors.As(err, new(*consent.RateLimitError)) {

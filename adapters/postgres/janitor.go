@@ -10,13 +10,20 @@ import (
 
 var _ consent.Janitor = (*Store)(nil)
 
-// ExpireGrants implements consent.Janitor.
-func (s *Store) ExpireGrants(ctx context.Context, now time.Time) ([]consent.Grant, error) {
+// ExpireGrants implements consent.Janitor. The grants it ends are locked
+// as they are chosen; one a citizen's revocation holds is skipped, not
+// waited for. They are chosen once, as an array: as a subquery of IN,
+// the choice could run again for each row and, its first choices ended
+// by then, end more than limit.
+func (s *Store) ExpireGrants(ctx context.Context, now time.Time, limit int) ([]consent.Grant, error) {
 	var out []consent.Grant
 	err := s.inTx(ctx, func(q querier) error {
 		var err error
 		out, err = queryGrants(ctx, q, `UPDATE grants SET status = 'expired', status_changed_at = expires_at, status_by = 'system',
-			status_reason = 'expired' WHERE status = 'active' AND expires_at <= $1 RETURNING `+grantColumns, now)
+			status_reason = 'expired'
+			WHERE id = ANY(ARRAY(SELECT id FROM grants WHERE status = 'active' AND expires_at <= $1
+				ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)) AND status = 'active'
+			RETURNING `+grantColumns, now, limit)
 		if err != nil {
 			return err
 		}

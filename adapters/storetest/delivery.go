@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ func deliveryTests() []namedTest {
 		{"AccessHistory", testAccessHistory},
 		{"ActiveGrantsAndEnqueue", testActiveGrantsAndEnqueue},
 		{"Upkeep", testUpkeep},
+		{"ExpireInBatches", testExpireInBatches},
 		{"SettingsStore", testSettingsStore},
 		{"Shares", testShares},
 	}
@@ -281,11 +283,11 @@ func testUpkeep(t *testing.T, s Store) {
 	mk("old", "p1", "v1", t0.Add(time.Hour))
 	mk("fresh", "p1", "v1", t0.Add(48*time.Hour))
 	mk("other", "p2", "v1", t0.Add(48*time.Hour))
-	expired, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour))
+	expired, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour), 100)
 	if err != nil || len(expired) != 1 || expired[0].ID != "old" || expired[0].Status != consent.GrantExpired {
 		t.Fatalf("expire: %+v %v", expired, err)
 	}
-	if again, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour)); err != nil || len(again) != 0 {
+	if again, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour), 100); err != nil || len(again) != 0 {
 		t.Errorf("expired twice: %+v", again)
 	}
 	if h, err := s.ListAccess(ctx, "850315300128", consent.HistoryCursor{}, 10); err != nil || h[0].Kind != consent.AccessExpiry || h[0].GrantID != "old" ||
@@ -313,6 +315,45 @@ func testUpkeep(t *testing.T, s Store) {
 	}
 	if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, consent.ErrNoSession) {
 		t.Error("a dead session survived the purge")
+	}
+}
+
+// A backlog of expiries is worked off in bounded batches, those that
+// expired first first, each grant ended once; a grant not yet due stays.
+func testExpireInBatches(t *testing.T, s Store) {
+	ctx := context.Background()
+	// Made in an order other than their expiries' and their ids'.
+	for _, h := range []int{3, 1, 5, 2, 4, 9} {
+		c := challenge(fmt.Sprintf("c%d", h))
+		check(t, s.CreateChallenge(ctx, c))
+		c.Status = consent.ChallengeUsed
+		g := consent.Grant{ID: fmt.Sprintf("g%d", 10-h), Citizen: "850315300128", PartnerID: fmt.Sprintf("p%d", h), Documents: c.Documents,
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Duration(h) * time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+		check(t, s.ApproveChallenge(ctx, c, g, nil))
+	}
+	now := t0.Add(6 * time.Hour)
+	var got [][]string
+	for range 4 {
+		batch, err := s.ExpireGrants(ctx, now, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, g := range batch {
+			if g.Status != consent.GrantExpired || !g.StatusChangedAt.Equal(g.ExpiresAt) {
+				t.Errorf("%s came back %s at %v", g.ID, g.Status, g.StatusChangedAt)
+			}
+			ids = append(ids, g.ID)
+		}
+		slices.Sort(ids)
+		got = append(got, ids)
+	}
+	// g9 expired at 1h, g8 at 2h, g7 at 3h, g6 at 4h, g5 at 5h; g1 at 9h.
+	if want := [][]string{{"g8", "g9"}, {"g6", "g7"}, {"g5"}, nil}; !reflect.DeepEqual(got, want) {
+		t.Errorf("batches %v, want %v", got, want)
+	}
+	if g, err := s.GetGrant(ctx, "g1"); err != nil || g.Status != consent.GrantActive {
+		t.Errorf("the grant not yet due: %+v %v", g, err)
 	}
 }
 
