@@ -30,8 +30,9 @@ var migrations embed.FS
 // keys, partners, consent, delivery, settings, shares, reports, history
 // and upkeep.
 type Store struct {
-	pool    *pgxpool.Pool
-	timeout time.Duration // of each call to the server
+	pool       *pgxpool.Pool
+	timeout    time.Duration // of each call to the server
+	purgeBatch int           // rows a statement of the purge deletes
 
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -68,6 +69,9 @@ type Options struct {
 	// ListenCheck is how often a quiet partner listener checks that the
 	// server answers (DefaultListenCheck when zero).
 	ListenCheck time.Duration
+	// PurgeBatch is how many rows one statement of the purge deletes
+	// (DefaultPurgeBatch when zero).
+	PurgeBatch int
 	// DirectURL, when the pool's URL is a pooler in transaction mode
 	// (PgBouncer), reaches PostgreSQL itself: for what needs a session of
 	// its own — the partner listener's LISTEN and the migrations'
@@ -98,6 +102,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Observe != nil || opts.Statement != nil {
 		cfg.ConnConfig.Tracer = &tracer{observe: opts.Observe, statement: opts.Statement}
 	}
+	if opts.PurgeBatch <= 0 {
+		opts.PurgeBatch = DefaultPurgeBatch
+	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -116,7 +123,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	s := &Store{pool: pool, timeout: opts.Timeout, listenCheck: opts.ListenCheck, closing: make(chan struct{}), direct: direct}
+	s := &Store{pool: pool, timeout: opts.Timeout, purgeBatch: opts.PurgeBatch, listenCheck: opts.ListenCheck,
+		closing: make(chan struct{}), direct: direct}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
