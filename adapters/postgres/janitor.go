@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -107,8 +106,8 @@ const DefaultPurgeBatch = 1000
 // Purge implements consent.Janitor. Refresh tokens are kept until they
 // expire even when inactive, so a reused one is still recognised.
 //
-// Each statement deletes at most s.purgeBatch rows, chosen by key and
-// locked as they are chosen (a row another transaction holds is left to
+// Each statement deletes at most s.purgeBatch rows, chosen in the order
+// of an index and locked as they are chosen (a row another transaction holds is left to
 // the next round), and commits on its own: one statement for all that is
 // due ran past the call's deadline on a loaded database (about 130,000
 // expired tokens), was rolled back, and was tried again, whole, every
@@ -118,27 +117,27 @@ const DefaultPurgeBatch = 1000
 func (s *Store) Purge(ctx context.Context, now time.Time, otpRetention time.Duration) (map[string]int, error) {
 	counts := map[string]int{}
 	steps := []struct {
-		name, table, where string
-		key                []string
-		args               []any
+		name, table, where, order string
+		args                      []any
 	}{
-		{"oauth_records", "oauth_records", `expires_at < $1`, []string{"kind", "signature"}, []any{now}},
-		{"otp_challenges", "otp_challenges", `expires_at < $1`, []string{"id"}, []any{now.Add(-otpRetention)}},
-		{"rate_counters", "rate_counters", `expires_at < $1`, []string{"key", "window_start"}, []any{now}},
-		{"sessions", "citizen_sessions", `last_seen < $1 OR created_at < $2`, []string{"id"},
+		{"oauth_records", "oauth_records", `expires_at < $1`, "expires_at", []any{now}},
+		{"otp_challenges", "otp_challenges", `expires_at < $1`, "expires_at", []any{now.Add(-otpRetention)}},
+		{"rate_counters", "rate_counters", `expires_at < $1`, "expires_at", []any{now}},
+		{"sessions", "citizen_sessions", `last_seen < $1 OR created_at < $2`, "",
 			[]any{now.Add(-consent.SessionIdle), now.Add(-consent.SessionAbsolute)}},
-		{"outbox", "outbox", `status = 'delivered' AND created_at < $1 AND delivered_at < $1`, []string{"id"}, []any{now.Add(-30 * 24 * time.Hour)}},
+		{"outbox", "outbox", `status = 'delivered' AND created_at < $1 AND delivered_at < $1`, "created_at", []any{now.Add(-30 * 24 * time.Hour)}},
 	}
 	for _, st := range steps {
-		// The batch is chosen once (a materialized CTE): as a subquery of
-		// IN it could run again for each row and delete more than a batch.
-		join := make([]string, len(st.key))
-		for i, k := range st.key {
-			join[i] = "t." + k + " = due." + k
+		// The batch is chosen once, as an array (as a subquery of IN it
+		// could run again for each row and delete more than a batch), in
+		// its index's order: planned for any arguments, a LIMIT without
+		// it reads the table from its start, hoping to meet enough rows.
+		order := ""
+		if st.order != "" {
+			order = " ORDER BY " + st.order
 		}
-		sql := fmt.Sprintf(`WITH due AS MATERIALIZED (SELECT %[2]s FROM %[1]s WHERE %[3]s LIMIT %[4]d FOR UPDATE SKIP LOCKED)
-			DELETE FROM %[1]s t USING due WHERE %[5]s`,
-			st.table, strings.Join(st.key, ", "), st.where, s.purgeBatch, strings.Join(join, " AND "))
+		sql := fmt.Sprintf(`DELETE FROM %[1]s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %[1]s WHERE %[2]s%[3]s LIMIT %[4]d FOR UPDATE SKIP LOCKED))`,
+			st.table, st.where, order, s.purgeBatch)
 		for {
 			start := time.Now()
 			tag, err := s.q(ctx).Exec(ctx, sql, st.args...)
