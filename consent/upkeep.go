@@ -43,7 +43,8 @@ const MonthsAhead = 3
 
 // Upkeep runs the background work that keeps grants and the store honest:
 // expiry (partners are told as for a revocation) and purges. It is safe
-// on several replicas at once: each step is one idempotent statement.
+// on several replicas at once: each step is idempotent, and the expiry's
+// and the purge's batches skip rows another replica holds.
 type Upkeep struct{ cfg UpkeepConfig }
 
 // EndedNotifier tells partners of grants that ended or narrowed.

@@ -107,8 +107,9 @@ const DefaultPurgeBatch = 1000
 // expire even when inactive, so a reused one is still recognised.
 //
 // Each statement deletes at most s.purgeBatch rows, chosen in the order
-// of an index and locked as they are chosen (a row another transaction holds is left to
-// the next round), and commits on its own: one statement for all that is
+// of an index and locked as they are chosen (a row another transaction
+// holds is left to the next round), and commits on its own: one
+// statement for all that is
 // due ran past the call's deadline on a loaded database (about 130,000
 // expired tokens), was rolled back, and was tried again, whole, every
 // round, while its writes slowed every request. After a full batch the
