@@ -104,13 +104,12 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 		c.Status = ChallengeUsed
 		due := g
 		due.CreatedAt = now // the deliveries a change needs are due now
-		out, err := s.outbox.ForGrant(ctx, due)
+		out, tell, err := s.outbox.ForGrant(ctx, due)
 		if err != nil {
 			return Grant{}, err
 		}
-		var ended []Grant
 		if r.Action == GrantCreate {
-			ended, err = s.store.ApproveAndReplace(ctx, c, g, out)
+			_, err = s.store.ApproveAndReplace(ctx, c, g, out, tell)
 		} else {
 			err = s.store.ChangeGrant(ctx, c, g, r.Action, now, out)
 		}
@@ -121,10 +120,8 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 			return Grant{}, err
 		}
 		s.log.InfoContext(ctx, "grant approved", "grant", g.ID, "action", string(r.Action), "partner", g.PartnerID, "iin", g.Citizen.Masked())
-		if r.Action == GrantCreate {
-			s.notifyReplaced(ctx, g, ended, now)
-		} else {
-			s.replaceOthers(ctx, g, now)
+		if r.Action != GrantCreate {
+			s.replaceOthers(ctx, g, now, tell)
 		}
 		return g, nil
 	}
@@ -256,19 +253,10 @@ func (s *Service) changing(ctx context.Context, id, partner string, citizen IIN)
 // g replaces: those covering one of its holders, and those given under
 // older terms, which work only until the partner asks for consent again,
 // as it just did. Nothing is re-consented silently: g is the citizen's
-// own, given with a code. The partner is told of each.
-func (s *Service) replaceOthers(ctx context.Context, g Grant, now time.Time) {
-	ended, err := s.store.ReplaceGrants(ctx, g, now)
-	if err != nil {
+// own, given with a code. The partner is told of each, in the same
+// transaction.
+func (s *Service) replaceOthers(ctx context.Context, g Grant, now time.Time, tell Tell) {
+	if _, err := s.store.ReplaceGrants(ctx, g, now, tell); err != nil {
 		s.log.ErrorContext(ctx, "end the grants a new one replaces", "grant", g.ID, "err", err)
-		return
-	}
-	s.notifyReplaced(ctx, g, ended, now)
-}
-
-// notifyReplaced tells the partner of each grant g replaced (ended).
-func (s *Service) notifyReplaced(ctx context.Context, g Grant, ended []Grant, now time.Time) {
-	if err := s.outbox.NotifyEnded(ctx, ended, now); err != nil {
-		s.log.ErrorContext(ctx, "tell of the grants a new one replaces", "grant", g.ID, "err", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,6 +134,42 @@ func TestGrantLifecycle(t *testing.T) {
 			t.Errorf("partners told of %d expiries, want 3", n)
 		}
 	})
+	t.Run("an expiry waits for its partner's notification", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		pushPartner(f, "pushbank")
+		g := consentTo(t, f, "pushbank", 1)
+		// The partner cannot be read for a round: the notification
+		// cannot be made, so the grant is not marked expired either
+		// (access ended at its expiry all the same, by the clock).
+		partners := &flakyPartners{book: f.partners}
+		partners.down.Store(true)
+		outbox := must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: partners, Receipts: f.receipts,
+			Notices: f.notices, Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": pushStyle{f.webhook}}, Library: f.library,
+			Webhook: f.webhook, MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Observer: f.observed,
+			Now: f.clock.now, Log: f.log}))
+		upkeep := must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: outbox, Reports: f.reports, Terms: f.store,
+			TermsVersion: "2026-11-01", Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
+			Now: f.clock.now, Log: f.log}))
+		f.clock.advance(24 * time.Hour)
+		if err := upkeep.Once(ctx); !errors.Is(err, errPartnersDown) {
+			t.Fatalf("a round with the partners unreadable: %v", err)
+		}
+		if got, _ := f.consents.Grant(ctx, g.ID); got.Status != consent.GrantActive {
+			t.Errorf("marked %s with its partner's notification not made", got.Status)
+		}
+		partners.down.Store(false)
+		if err := upkeep.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := f.consents.Grant(ctx, g.ID); got.Status != consent.GrantExpired {
+			t.Errorf("the next round: %s", got.Status)
+		}
+		f.clock.advance(time.Minute)
+		f.outbox.DeliverDue(ctx)
+		if n := strings.Count(postedKinds(f), "secevent"); n != 1 {
+			t.Errorf("the partner was told of the expiry %d times, want once", n)
+		}
+	})
 	t.Run("superseded by a consent under new terms", func(t *testing.T) {
 		f := setup(t, consent.DefaultOTPConfig)
 		old := consentTo(t, f, "bank", 30)
@@ -148,6 +185,21 @@ func TestGrantLifecycle(t *testing.T) {
 			t.Errorf("the new grant is %s", got.Status)
 		}
 	})
+}
+
+var errPartnersDown = errors.New("the partners cannot be read")
+
+// flakyPartners is a partner book that can be made unreadable.
+type flakyPartners struct {
+	book partnerBook
+	down atomic.Bool
+}
+
+func (p *flakyPartners) PartnerInfo(ctx context.Context, id string) (consent.PartnerInfo, error) {
+	if p.down.Load() {
+		return consent.PartnerInfo{}, errPartnersDown
+	}
+	return p.book.PartnerInfo(ctx, id)
 }
 
 // postedKinds lists what the partners' webhooks got, by content type.

@@ -83,22 +83,64 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	return &Outbox{cfg: cfg}, nil
 }
 
-// ForGrant returns the entries a new grant needs, by its partner's style.
-func (o *Outbox) ForGrant(ctx context.Context, g Grant) ([]OutboxEntry, error) {
+// ForGrant returns the entries a new grant needs, by its partner's style,
+// and what tells the partner of the grants it ends (replaces): one read
+// of the partner serves both.
+func (o *Outbox) ForGrant(ctx context.Context, g Grant) ([]OutboxEntry, Tell, error) {
 	p, err := o.cfg.Partners.PartnerInfo(ctx, g.PartnerID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	style, ok := o.cfg.Styles[p.Delivery]
 	if !ok {
-		return nil, fmt.Errorf("partner %s: no delivery style %q", p.ID, p.Delivery)
+		return nil, nil, fmt.Errorf("partner %s: no delivery style %q", p.ID, p.Delivery)
 	}
 	var out []OutboxEntry
 	for _, kind := range style.OnGrant(p) {
 		out = append(out, OutboxEntry{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: kind,
 			Status: OutboxPending, NextAttemptAt: g.CreatedAt, CreatedAt: g.CreatedAt})
 	}
-	return out, nil
+	return out, tellEnded(map[string]bool{p.ID: p.WebhookURL != ""}, g.CreatedAt), nil
+}
+
+// Tell makes the entries that tell partners of grants that just ended
+// (expired or replaced), as for a revocation. A store calls it inside the
+// transaction that ends them, so that the grants end and their partners'
+// notifications are written together or not at all; it does no I/O.
+type Tell func(ended []Grant) []OutboxEntry
+
+// TellEnded reads the partners once and returns what tells them of their
+// grants that end: a Security Event Token to each that has a webhook.
+func (o *Outbox) TellEnded(ctx context.Context, partners []string, now time.Time) (Tell, error) {
+	hooks := map[string]bool{}
+	for _, id := range partners {
+		if _, read := hooks[id]; read {
+			continue
+		}
+		p, err := o.cfg.Partners.PartnerInfo(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		hooks[id] = p.WebhookURL != ""
+	}
+	return tellEnded(hooks, now), nil
+}
+
+// tellEnded tells the partners hooks says have a webhook. A grant of a
+// partner it was not told of is told too: an entry that cannot be
+// delivered is the operator's to see, a notification never made is lost.
+func tellEnded(hooks map[string]bool, now time.Time) Tell {
+	return func(ended []Grant) []OutboxEntry {
+		var out []OutboxEntry
+		for _, g := range ended {
+			if hook, known := hooks[g.PartnerID]; known && !hook {
+				continue
+			}
+			out = append(out, OutboxEntry{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: KindGrantRevoked,
+				Status: OutboxPending, NextAttemptAt: now, CreatedAt: now})
+		}
+		return out
+	}
 }
 
 // ForRevocation returns the notification a revocation of g needs: a
@@ -124,23 +166,6 @@ func (o *Outbox) ForNarrowing(ctx context.Context, g Grant, now time.Time) ([]Ou
 	}
 	return []OutboxEntry{{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: KindGrantNarrowed,
 		Status: OutboxPending, NextAttemptAt: now, CreatedAt: now}}, nil
-}
-
-// NotifyEnded queues the Security Event Tokens telling partners that
-// grants ended (expired or superseded), as for a revocation.
-func (o *Outbox) NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error {
-	var out []OutboxEntry
-	for _, g := range ended {
-		e, err := o.ForRevocation(ctx, g, now)
-		if err != nil {
-			return err
-		}
-		out = append(out, e...)
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return o.cfg.Store.EnqueueDeliveries(ctx, out)
 }
 
 // DocumentChanged is told by a document source that a citizen's document

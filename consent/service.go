@@ -25,10 +25,10 @@ type Store interface {
 	// challenge moved on.
 	ApproveChallenge(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry) error
 	// ApproveAndReplace is ApproveChallenge and then ReplaceGrants(g,
-	// g.CreatedAt), in one transaction that a store may send at once;
-	// it returns the grants g replaced. When the challenge moved on
+	// g.CreatedAt, tell), in one transaction that a store may send at
+	// once; it returns the grants g replaced. When the challenge moved on
 	// (ErrStale) nothing is written and nothing replaced.
-	ApproveAndReplace(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry) ([]Grant, error)
+	ApproveAndReplace(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
 	// ChangeGrant marks the challenge c (at c.Version) used and writes g
 	// over the active grant of the same id, citizen and partner (a merge
 	// or a replacement, as action says), with its outbox entries, in one
@@ -41,7 +41,8 @@ type Store interface {
 	// that g replaces — those covering one of g's holders, and those
 	// given under other terms — and returns them. Of two grants approved
 	// at once for one citizen and partner, the later ends the earlier.
-	ReplaceGrants(ctx context.Context, g Grant, at time.Time) ([]Grant, error)
+	// The entries tell makes of them are written in the same transaction.
+	ReplaceGrants(ctx context.Context, g Grant, at time.Time, tell Tell) ([]Grant, error)
 	// GetGrant returns ErrGrantNotFound when there is none.
 	GetGrant(ctx context.Context, id string) (Grant, error)
 }
@@ -50,10 +51,9 @@ type Store interface {
 var ErrStale = errors.New("changed concurrently")
 
 // GrantOutbox is what consenting needs of the outbox: the deliveries a
-// new grant needs, and telling partners of grants it ended.
+// new grant needs, and what tells its partner of the grants it ends.
 type GrantOutbox interface {
-	ForGrant(ctx context.Context, g Grant) ([]OutboxEntry, error)
-	NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error
+	ForGrant(ctx context.Context, g Grant) ([]OutboxEntry, Tell, error)
 }
 
 // ServiceConfig is what the consent Service is built from.

@@ -14,10 +14,15 @@ import (
 
 // Janitor is the store's upkeep: what the background job asks of it.
 type Janitor interface {
-	// ExpireGrants marks at most limit active grants past their expiry
-	// as expired, those that expired first first, and returns them. A
-	// grant another transaction holds is left to a later call.
-	ExpireGrants(ctx context.Context, now time.Time, limit int) ([]Grant, error)
+	// DueGrants returns at most limit active grants past their expiry at
+	// now, those that expired first first.
+	DueGrants(ctx context.Context, now time.Time, limit int) ([]Grant, error)
+	// ExpireGrants marks those of the grants ids that are still active
+	// and past their expiry at now as expired, and returns them; their
+	// history and the entries tell makes of them are written in the same
+	// transaction. A grant another transaction holds is left to a later
+	// call.
+	ExpireGrants(ctx context.Context, ids []string, now time.Time, tell Tell) ([]Grant, error)
 	// Purge deletes what is past retention: expired tokens, codes and
 	// authorization requests, OTP challenges older than otpRetention,
 	// spent rate-limit events, dead sessions and old delivered outbox
@@ -49,7 +54,7 @@ type Upkeep struct{ cfg UpkeepConfig }
 
 // EndedNotifier tells partners of grants that ended or narrowed.
 type EndedNotifier interface {
-	NotifyEnded(ctx context.Context, ended []Grant, now time.Time) error
+	TellEnded(ctx context.Context, partners []string, now time.Time) (Tell, error)
 	MajorityNotifier
 }
 
@@ -159,20 +164,33 @@ func (u *Upkeep) Once(ctx context.Context) (err error) {
 	return nil
 }
 
-// expire expires every grant due, a batch a transaction, telling
-// partners of each batch before the next; it returns how many it ended.
+// expire expires every grant due, a batch a transaction, and returns how
+// many it ended. Each batch's partners are read first, so that the
+// notifications telling them are written in the batch's transaction: an
+// expiry is never committed without them.
 func (u *Upkeep) expire(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
-		batch, err := u.cfg.Store.ExpireGrants(ctx, now, u.cfg.ExpireBatch)
+		due, err := u.cfg.Store.DueGrants(ctx, now, u.cfg.ExpireBatch)
+		if err != nil || len(due) == 0 {
+			return total, err
+		}
+		ids, partners := make([]string, len(due)), make([]string, len(due))
+		for i, g := range due {
+			ids[i], partners[i] = g.ID, g.PartnerID
+		}
+		tell, err := u.cfg.Outbox.TellEnded(ctx, partners, now)
 		if err != nil {
 			return total, err
 		}
-		if err := u.cfg.Outbox.NotifyEnded(ctx, batch, now); err != nil {
+		ended, err := u.cfg.Store.ExpireGrants(ctx, ids, now, tell)
+		if err != nil {
 			return total, err
 		}
-		total += len(batch)
-		if len(batch) < u.cfg.ExpireBatch || ctx.Err() != nil {
+		total += len(ended)
+		// None ended: another replica holds (or just ended) them; the
+		// rest is its round's, or the next one's.
+		if len(due) < u.cfg.ExpireBatch || len(ended) == 0 || ctx.Err() != nil {
 			return total, ctx.Err()
 		}
 	}

@@ -106,13 +106,17 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 }
 
 // ApproveAndReplace implements consent.Store.
-func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) ([]consent.Grant, error) {
+func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	if err := s.approve(t, c, g, outbox); err != nil {
 		return nil, err
 	}
-	return s.replace(t, g, g.CreatedAt), nil
+	ended := s.replace(t, g, g.CreatedAt)
+	if tell != nil {
+		s.enqueue(t, tell(ended))
+	}
+	return ended, nil
 }
 
 func (s *Store) approve(t *tx, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
@@ -121,9 +125,7 @@ func (s *Store) approve(t *tx, c consent.Challenge, g consent.Grant, outbox []co
 	}
 	g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 	put(t, s.grants, g.ID, g)
-	for _, e := range outbox {
-		put(t, s.outbox, e.ID, outboxRow{entry: e})
-	}
+	s.enqueue(t, outbox)
 	e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
 	e.Lang = c.Lang
 	s.recordEvent(t, e)
@@ -158,9 +160,7 @@ func (s *Store) ChangeGrant(ctx context.Context, c consent.Challenge, g consent.
 	}
 	g.Documents, g.Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 	put(t, s.grants, g.ID, g)
-	for _, e := range outbox {
-		put(t, s.outbox, e.ID, outboxRow{entry: e})
-	}
+	s.enqueue(t, outbox)
 	e := consent.GrantEvent(g, string(action), at)
 	e.Lang = c.Lang
 	s.recordEvent(t, e)

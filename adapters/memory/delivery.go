@@ -144,10 +144,15 @@ func (s *Store) ActiveGrants(ctx context.Context, citizen consent.IIN, t consent
 func (s *Store) EnqueueDeliveries(ctx context.Context, entries []consent.OutboxEntry) error {
 	unlock, t := s.lock(ctx)
 	defer unlock()
+	s.enqueue(t, entries)
+	return nil
+}
+
+// enqueue writes outbox entries; the store's lock is held.
+func (s *Store) enqueue(t *tx, entries []consent.OutboxEntry) {
 	for _, e := range entries {
 		put(t, s.outbox, e.ID, outboxRow{entry: e})
 	}
-	return nil
 }
 
 // GrantHistory implements consent.ReceiptStore.

@@ -13,9 +13,9 @@ import (
 
 var _ consent.Janitor = (*Store)(nil)
 
-// ExpireGrants implements consent.Janitor.
-func (s *Store) ExpireGrants(ctx context.Context, now time.Time, limit int) ([]consent.Grant, error) {
-	unlock, t := s.lock(ctx)
+// DueGrants implements consent.Janitor.
+func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]consent.Grant, error) {
+	unlock, _ := s.lock(ctx)
 	defer unlock()
 	var due []consent.Grant
 	for _, g := range s.grants {
@@ -26,20 +26,41 @@ func (s *Store) ExpireGrants(ctx context.Context, now time.Time, limit int) ([]c
 	slices.SortFunc(due, func(a, b consent.Grant) int {
 		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), strings.Compare(a.ID, b.ID))
 	})
-	chosen := map[string]bool{}
-	for _, g := range due[:min(limit, len(due))] {
-		chosen[g.ID] = true
+	due = due[:min(limit, len(due))]
+	for i, g := range due {
+		due[i].Documents, due[i].Holders = slices.Clone(g.Documents), slices.Clone(g.Holders)
 	}
-	return s.endMatching(t, func(g consent.Grant) bool { return chosen[g.ID] }, func(g *consent.Grant) {
+	return due, nil
+}
+
+// ExpireGrants implements consent.Janitor.
+func (s *Store) ExpireGrants(ctx context.Context, ids []string, now time.Time, tell consent.Tell) ([]consent.Grant, error) {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	chosen := map[string]bool{}
+	for _, id := range ids {
+		chosen[id] = true
+	}
+	ended := s.endMatching(t, func(g consent.Grant) bool {
+		return chosen[g.ID] && !g.ExpiresAt.IsZero() && !g.ExpiresAt.After(now)
+	}, func(g *consent.Grant) {
 		g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantExpired, g.ExpiresAt, "system", "expired"
-	}), nil
+	})
+	if tell != nil {
+		s.enqueue(t, tell(ended))
+	}
+	return ended, nil
 }
 
 // ReplaceGrants implements consent.Store.
-func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time) ([]consent.Grant, error) {
+func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time, tell consent.Tell) ([]consent.Grant, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
-	return s.replace(t, g, at), nil
+	ended := s.replace(t, g, at)
+	if tell != nil {
+		s.enqueue(t, tell(ended))
+	}
+	return ended, nil
 }
 
 func (s *Store) replace(t *tx, g consent.Grant, at time.Time) []consent.Grant {

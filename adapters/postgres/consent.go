@@ -187,7 +187,7 @@ func updateChallenge(ctx context.Context, q querier, c consent.Challenge) error 
 // transaction then does not ask again), marks the challenge used, and
 // writes the grant, its consent's history row and the citizen's notice.
 func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
-	_, err := s.approve(ctx, c, g, outbox, false)
+	_, err := s.approve(ctx, c, g, outbox, false, nil)
 	return err
 }
 
@@ -195,11 +195,11 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 // statement and ReplaceGrants' update go in one round trip. The update
 // starts once the approval holds the lock, so it sees every grant
 // committed before; it ends nothing unless the grant was written.
-func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) ([]consent.Grant, error) {
-	return s.approve(ctx, c, g, outbox, true)
+func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
+	return s.approve(ctx, c, g, outbox, true, tell)
 }
 
-func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, replace bool) ([]consent.Grant, error) {
+func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, replace bool, tell consent.Tell) ([]consent.Grant, error) {
 	e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
 	e.Lang = c.Lang
 	detail, err := json.Marshal(e.Grant)
@@ -250,10 +250,10 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 			return consent.ErrStale
 		}
 		took(ctx, grantsLockKey(g))
-		if err := insertAccess(ctx, q, endEvents(ended)); err != nil {
+		if err := insertOutbox(ctx, q, outbox); err != nil {
 			return err
 		}
-		return insertOutbox(ctx, q, outbox)
+		return recordEnded(ctx, q, ended, tell)
 	})
 	if err != nil {
 		return nil, err

@@ -172,15 +172,25 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, entries []consent.OutboxE
 	return s.inTx(ctx, func(q querier) error { return insertOutbox(ctx, q, entries) })
 }
 
+// insertOutbox writes entries in one statement, whatever their number (an
+// expiry's batch tells up to consent.DefaultExpireBatch partners).
 func insertOutbox(ctx context.Context, q querier, entries []consent.OutboxEntry) error {
-	for _, e := range entries {
-		if _, err := q.Exec(ctx, `INSERT INTO outbox (id, partner_id, grant_id, kind, document_type, status, next_attempt_at, created_at, citizen, lang)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, e.ID, e.PartnerID, e.GrantID, e.Kind, e.Document, e.Status, e.NextAttemptAt, e.CreatedAt,
-			string(e.Citizen), e.Lang); err != nil {
-			return translate(err)
-		}
+	n := len(entries)
+	if n == 0 {
+		return nil
 	}
-	return nil
+	id, partner, grant, kind, doc, status, citizen, lang := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	next, created := make([]time.Time, n), make([]time.Time, n)
+	for i, e := range entries {
+		id[i], partner[i], grant[i], kind[i], doc[i], status[i], citizen[i], lang[i] =
+			e.ID, e.PartnerID, e.GrantID, e.Kind, string(e.Document), string(e.Status), string(e.Citizen), e.Lang
+		next[i], created[i] = e.NextAttemptAt, e.CreatedAt
+	}
+	_, err := q.Exec(ctx, `INSERT INTO outbox (id, partner_id, grant_id, kind, document_type, status, next_attempt_at, created_at, citizen, lang)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])`,
+		id, partner, grant, kind, doc, status, next, created, citizen, lang)
+	return translate(err)
 }
 
 // GrantHistory implements consent.ReceiptStore.

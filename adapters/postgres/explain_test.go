@@ -62,8 +62,20 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"ListDeliveries":    func() error { _, err := s.ListDeliveries(ctx, consent.OutboxDead, 100); return err },
 		"NotificationPrefs": func() error { _, err := s.NotificationPrefs(ctx, citizen); return err },
 		"GetChallenge":      func() error { _, err := s.GetChallenge(ctx, "c-42"); return err },
-		"ExpireGrants":      func() error { _, err := s.ExpireGrants(ctx, now, consent.DefaultExpireBatch); return err },
-		"TellTerms":         func() error { _, err := s.TellTerms(ctx, "2027-01-01", now, 500); return err },
+		"DueGrants":         func() error { _, err := s.DueGrants(ctx, now, consent.DefaultExpireBatch); return err },
+		"ExpireGrants": func() error {
+			due, err := s.DueGrants(ctx, now, consent.DefaultExpireBatch)
+			if err != nil {
+				return err
+			}
+			ids := make([]string, len(due))
+			for i, g := range due {
+				ids[i] = g.ID
+			}
+			_, err = s.ExpireGrants(ctx, ids, now, tellAll(now))
+			return err
+		},
+		"TellTerms": func() error { _, err := s.TellTerms(ctx, "2027-01-01", now, 500); return err },
 		"Hit": func() error {
 			if err := s.Hit(ctx, "otp-ip:42", 30, time.Hour, now); !errors.As(err, new(*consent.RateLimitError)) {
 				return err
@@ -164,7 +176,7 @@ func TestKeyedStatementsReadTheirRows(t *testing.T) {
 	now := time.Now()
 	calls := map[string]func() error{
 		"ReplaceGrants": func() error {
-			_, err := s.ReplaceGrants(ctx, consent.Grant{ID: "gn-next", Citizen: "810000000042", PartnerID: "p-new", TermsVersion: "v2"}, now)
+			_, err := s.ReplaceGrants(ctx, consent.Grant{ID: "gn-next", Citizen: "810000000042", PartnerID: "p-new", TermsVersion: "v2"}, now, nil)
 			return err
 		},
 		"RenewDelivery": func() error { return s.RenewDelivery(ctx, "op-42", "w", now.Add(time.Minute)) },
@@ -520,12 +532,12 @@ func TestKeyedStatementsPlannedOnAnEmptySchema(t *testing.T) {
 		CodeHash: []byte{1}, Status: consent.ChallengeUsed, CreatedAt: now, SentAt: now, ExpiresAt: now.Add(time.Minute), Version: 1}
 	calls := map[string]func() error{
 		"ApproveAndReplace": func() error {
-			if _, err := s.ApproveAndReplace(ctx, c, g, nil); !errors.Is(err, consent.ErrStale) {
+			if _, err := s.ApproveAndReplace(ctx, c, g, nil, nil); !errors.Is(err, consent.ErrStale) {
 				return err
 			}
 			return nil
 		},
-		"ReplaceGrants": func() error { _, err := s.ReplaceGrants(ctx, g, now); return err },
+		"ReplaceGrants": func() error { _, err := s.ReplaceGrants(ctx, g, now, nil); return err },
 		"ActiveGrants":  func() error { _, err := s.ActiveGrants(ctx, g.Citizen, "id_card", now); return err },
 	}
 	type prepared struct {
@@ -618,4 +630,17 @@ func execute(name string, st statement) string {
 		params[i] = fmt.Sprintf("$%d", i+1)
 	}
 	return "EXECUTE " + name + "(" + strings.Join(params, ", ") + ")"
+}
+
+// tellAll tells every ended grant's partner, as for partners that all
+// have webhooks.
+func tellAll(now time.Time) consent.Tell {
+	return func(ended []consent.Grant) []consent.OutboxEntry {
+		out := make([]consent.OutboxEntry, len(ended))
+		for i, g := range ended {
+			out[i] = consent.OutboxEntry{ID: "told-" + g.ID, PartnerID: g.PartnerID, GrantID: g.ID, Kind: consent.KindGrantRevoked,
+				Status: consent.OutboxPending, NextAttemptAt: now, CreatedAt: now}
+		}
+		return out
+	}
 }

@@ -11,33 +11,54 @@ import (
 
 var _ consent.Janitor = (*Store)(nil)
 
+// DueGrants implements consent.Janitor.
+func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]consent.Grant, error) {
+	return queryGrants(ctx, s.q(ctx), `SELECT `+grantColumns+` FROM grants WHERE status = 'active' AND expires_at <= $1
+		ORDER BY expires_at LIMIT $2`, now, limit)
+}
+
 // ExpireGrants implements consent.Janitor. The grants it ends are locked
 // as they are chosen; one a citizen's revocation holds is skipped, not
 // waited for. They are chosen once, as an array: as a subquery of IN,
-// the choice could run again for each row and, its first choices ended
-// by then, end more than limit.
-func (s *Store) ExpireGrants(ctx context.Context, now time.Time, limit int) ([]consent.Grant, error) {
+// the choice could run again for each row.
+func (s *Store) ExpireGrants(ctx context.Context, ids []string, now time.Time, tell consent.Tell) ([]consent.Grant, error) {
 	var out []consent.Grant
 	err := s.inTx(ctx, func(q querier) error {
 		var err error
 		out, err = queryGrants(ctx, q, `UPDATE grants SET status = 'expired', status_changed_at = expires_at, status_by = 'system',
 			status_reason = 'expired'
-			WHERE id = ANY(ARRAY(SELECT id FROM grants WHERE status = 'active' AND expires_at <= $1
-				ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)) AND status = 'active'
-			RETURNING `+grantColumns, now, limit)
+			WHERE id = ANY(ARRAY(SELECT id FROM grants WHERE id = ANY($1) AND status = 'active' AND expires_at <= $2
+				FOR UPDATE SKIP LOCKED)) AND status = 'active'
+			RETURNING `+grantColumns, ids, now)
 		if err != nil {
 			return err
 		}
-		return insertAccess(ctx, q, endEvents(out))
+		return recordEnded(ctx, q, out, tell)
 	})
 	return out, err
+}
+
+// recordEnded writes the history of grants that just ended and the
+// entries tell (when there is one) makes of them, in the transaction that
+// ended them.
+func recordEnded(ctx context.Context, q querier, grants []consent.Grant, tell consent.Tell) error {
+	if len(grants) == 0 {
+		return nil
+	}
+	if err := insertAccess(ctx, q, endEvents(grants)); err != nil {
+		return err
+	}
+	if tell == nil {
+		return nil
+	}
+	return insertOutbox(ctx, q, tell(grants))
 }
 
 // ReplaceGrants implements consent.Store. The lock on the citizen and
 // partner is taken before the statement that reads their grants, so of
 // two approvals at once the later sees, and ends, the earlier's grant.
 // A transaction that approved g holds it already (ApproveChallenge).
-func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time) ([]consent.Grant, error) {
+func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time, tell consent.Tell) ([]consent.Grant, error) {
 	var out []consent.Grant
 	err := s.inTx(ctx, func(q querier) error {
 		// The lock and the statement that reads under it, in one round
@@ -62,7 +83,7 @@ func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time
 		if err != nil {
 			return translate(err)
 		}
-		return insertAccess(ctx, q, endEvents(out))
+		return recordEnded(ctx, q, out, tell)
 	})
 	return out, err
 }

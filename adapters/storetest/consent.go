@@ -234,7 +234,7 @@ func testApprovalRolledBack(t *testing.T, s Store) {
 	if err := s.ApproveChallenge(tx, c, g, out); err != nil {
 		t.Fatal(err)
 	}
-	if ended, err := s.ReplaceGrants(tx, g, t0); err != nil || len(ended) != 1 {
+	if ended, err := s.ReplaceGrants(tx, g, t0, nil); err != nil || len(ended) != 1 {
 		t.Fatalf("replace in the transaction: %v, %v", ended, err)
 	}
 	if err := s.Rollback(tx); err != nil {
@@ -278,7 +278,7 @@ func testReplaceGrants(t *testing.T, s Store) {
 	mk("p2", parent, "p2", "v1", parent)
 	mk("stranger", other, "p1", "v1", other)
 	g := mk("new", parent, "p1", "v1", parent)
-	ended, err := s.ReplaceGrants(ctx, g, t0.Add(time.Minute))
+	ended, err := s.ReplaceGrants(ctx, g, t0.Add(time.Minute), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,12 +435,12 @@ func testApproveAndReplace(t *testing.T, s Store) {
 			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
 	}
 	c1, g1 := mk("first")
-	if ended, err := s.ApproveAndReplace(ctx, c1, g1, nil); err != nil || len(ended) != 0 {
+	if ended, err := s.ApproveAndReplace(ctx, c1, g1, nil, nil); err != nil || len(ended) != 0 {
 		t.Fatalf("the first grant: %v ended, %v", ended, err)
 	}
 	c2, g2 := mk("second")
 	g2.CreatedAt = t0.Add(time.Minute)
-	ended, err := s.ApproveAndReplace(ctx, c2, g2, nil)
+	ended, err := s.ApproveAndReplace(ctx, c2, g2, nil, nil)
 	if err != nil || len(ended) != 1 || ended[0].ID != "first" || ended[0].Status != consent.GrantRevoked ||
 		ended[0].StatusBy != consent.EndedByReplacement || !ended[0].StatusChangedAt.Equal(g2.CreatedAt) {
 		t.Fatalf("the second grant: %+v, %v", ended, err)
@@ -465,7 +465,7 @@ func testApproveAndReplace(t *testing.T, s Store) {
 	tx, err := s.BeginTx(ctx)
 	check(t, err)
 	defer func() { _ = s.Rollback(tx) }()
-	if ended, err := s.ApproveAndReplace(tx, c2, g3, nil); !errors.Is(err, consent.ErrStale) || len(ended) != 0 {
+	if ended, err := s.ApproveAndReplace(tx, c2, g3, nil, nil); !errors.Is(err, consent.ErrStale) || len(ended) != 0 {
 		t.Errorf("a stale challenge: %v ended, %v, want ErrStale", ended, err)
 	}
 	check(t, s.Commit(tx))
@@ -502,7 +502,7 @@ func testReplaceAtOnce(t *testing.T, s Store, together bool) {
 				g := consent.Grant{ID: id, Citizen: c.Citizen, PartnerID: partner, Holders: []consent.IIN{c.Citizen}, Documents: c.Documents,
 					CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
 				if together {
-					if _, err := s.ApproveAndReplace(tx, c, g, nil); err != nil {
+					if _, err := s.ApproveAndReplace(tx, c, g, nil, nil); err != nil {
 						t.Error(err)
 						return
 					}
@@ -511,7 +511,7 @@ func testReplaceAtOnce(t *testing.T, s Store, together bool) {
 						t.Error(err)
 						return
 					}
-					if _, err := s.ReplaceGrants(tx, g, t0); err != nil {
+					if _, err := s.ReplaceGrants(tx, g, t0, nil); err != nil {
 						t.Error(err)
 						return
 					}

@@ -20,6 +20,7 @@ func deliveryTests() []namedTest {
 		{"ActiveGrantsAndEnqueue", testActiveGrantsAndEnqueue},
 		{"Upkeep", testUpkeep},
 		{"ExpireInBatches", testExpireInBatches},
+		{"EndedAndTold", testEndedAndTold},
 		{"SettingsStore", testSettingsStore},
 		{"Shares", testShares},
 	}
@@ -283,18 +284,22 @@ func testUpkeep(t *testing.T, s Store) {
 	mk("old", "p1", "v1", t0.Add(time.Hour))
 	mk("fresh", "p1", "v1", t0.Add(48*time.Hour))
 	mk("other", "p2", "v1", t0.Add(48*time.Hour))
-	expired, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour), 100)
+	expired, err := expire(ctx, s, t0.Add(2*time.Hour), 100)
 	if err != nil || len(expired) != 1 || expired[0].ID != "old" || expired[0].Status != consent.GrantExpired {
 		t.Fatalf("expire: %+v %v", expired, err)
 	}
-	if again, err := s.ExpireGrants(ctx, t0.Add(2*time.Hour), 100); err != nil || len(again) != 0 {
+	if again, err := expire(ctx, s, t0.Add(2*time.Hour), 100); err != nil || len(again) != 0 {
 		t.Errorf("expired twice: %+v", again)
+	}
+	// Asked to expire grants not due, or ended already, it ends none.
+	if none, err := s.ExpireGrants(ctx, []string{"old", "fresh"}, t0.Add(2*time.Hour), nil); err != nil || len(none) != 0 {
+		t.Errorf("expired what was not due: %+v %v", none, err)
 	}
 	if h, err := s.ListAccess(ctx, "850315300128", consent.HistoryCursor{}, 10); err != nil || h[0].Kind != consent.AccessExpiry || h[0].GrantID != "old" ||
 		!h[0].At.Equal(t0.Add(time.Hour)) || h[0].Grant.Status != consent.GrantExpired {
 		t.Errorf("the expiry in the history: %+v %v", h, err)
 	}
-	ended, err := s.ReplaceGrants(ctx, consent.Grant{ID: "new", Citizen: "850315300128", PartnerID: "p1", TermsVersion: "v2"}, t0.Add(3*time.Hour))
+	ended, err := s.ReplaceGrants(ctx, consent.Grant{ID: "new", Citizen: "850315300128", PartnerID: "p1", TermsVersion: "v2"}, t0.Add(3*time.Hour), nil)
 	if err != nil || len(ended) != 1 || ended[0].ID != "fresh" {
 		t.Fatalf("supersede: %+v %v", ended, err)
 	}
@@ -334,7 +339,7 @@ func testExpireInBatches(t *testing.T, s Store) {
 	now := t0.Add(6 * time.Hour)
 	var got [][]string
 	for range 4 {
-		batch, err := s.ExpireGrants(ctx, now, 2)
+		batch, err := expire(ctx, s, now, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,6 +359,92 @@ func testExpireInBatches(t *testing.T, s Store) {
 	}
 	if g, err := s.GetGrant(ctx, "g1"); err != nil || g.Status != consent.GrantActive {
 		t.Errorf("the grant not yet due: %+v %v", g, err)
+	}
+}
+
+// expire expires the first limit grants due at now, as the upkeep does.
+func expire(ctx context.Context, s Store, now time.Time, limit int) ([]consent.Grant, error) {
+	due, err := s.DueGrants(ctx, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(due))
+	for i, g := range due {
+		ids[i] = g.ID
+	}
+	return s.ExpireGrants(ctx, ids, now, nil)
+}
+
+// The notifications of grants that end go in the transaction that ends
+// them: an expiry or a replacement rolled back leaves none, and one
+// committed leaves them all.
+func testEndedAndTold(t *testing.T, s Store) {
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		c := challenge("c" + id)
+		check(t, s.CreateChallenge(ctx, c))
+		c.Status = consent.ChallengeUsed
+		g := consent.Grant{ID: id, Citizen: "850315300128", PartnerID: "p-" + id, Documents: c.Documents, CreatedAt: t0,
+			ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+		check(t, s.ApproveChallenge(ctx, c, g, nil))
+	}
+	var asked []string
+	tell := func(ended []consent.Grant) []consent.OutboxEntry {
+		var out []consent.OutboxEntry
+		for _, g := range ended {
+			asked = append(asked, g.ID)
+			out = append(out, consent.OutboxEntry{ID: "told-" + g.ID, PartnerID: g.PartnerID, GrantID: g.ID, Kind: consent.KindGrantRevoked,
+				Status: consent.OutboxPending, NextAttemptAt: t0.Add(2 * time.Hour), CreatedAt: t0.Add(2 * time.Hour)})
+		}
+		return out
+	}
+	told := func() []string {
+		entries, err := s.ListDeliveries(ctx, consent.OutboxPending, 100)
+		check(t, err)
+		var ids []string
+		for _, e := range entries {
+			if e.Kind == consent.KindGrantRevoked {
+				ids = append(ids, e.GrantID)
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+
+	tx, err := s.BeginTx(ctx)
+	check(t, err)
+	if ended, err := s.ExpireGrants(tx, []string{"a", "b"}, t0.Add(2*time.Hour), tell); err != nil || len(ended) != 2 {
+		t.Fatalf("expire: %+v %v", ended, err)
+	}
+	check(t, s.Rollback(tx))
+	if got := told(); len(got) != 0 {
+		t.Errorf("an expiry rolled back told partners of %v", got)
+	}
+	if g, err := s.GetGrant(ctx, "a"); err != nil || g.Status != consent.GrantActive {
+		t.Errorf("an expiry rolled back: %+v %v", g, err)
+	}
+
+	if ended, err := s.ExpireGrants(ctx, []string{"a", "b"}, t0.Add(2*time.Hour), tell); err != nil || len(ended) != 2 {
+		t.Fatalf("expire: %+v %v", ended, err)
+	}
+	if got := told(); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Errorf("expiry told partners of %v, want [a b]", got)
+	}
+	asked = nil
+	// A replacement tells of what it ended, and of nothing when it ended
+	// nothing.
+	g := consent.Grant{ID: "new", Citizen: "850315300128", PartnerID: "p-c", TermsVersion: "v2"}
+	if ended, err := s.ReplaceGrants(ctx, g, t0.Add(30*time.Minute), tell); err != nil || len(ended) != 1 {
+		t.Fatalf("replace: %+v %v", ended, err)
+	}
+	if ended, err := s.ReplaceGrants(ctx, g, t0.Add(40*time.Minute), tell); err != nil || len(ended) != 0 {
+		t.Fatalf("replaced again: %+v %v", ended, err)
+	}
+	if got := told(); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Errorf("told partners of %v, want [a b c]", got)
+	}
+	if !reflect.DeepEqual(asked, []string{"c"}) {
+		t.Errorf("tell was asked of %v, want [c]", asked)
 	}
 }
 
