@@ -92,9 +92,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// once for any arguments, not again at every call: planning was a
 	// quarter of PostgreSQL's CPU in a consent flow, whose statements are
 	// long CTEs with many arguments. The plans are checked in both modes
-	// (explain_test.go). Behind a pooler in transaction mode (exec mode)
-	// nothing stays prepared, and the pooler would refuse the parameter.
-	if cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+	// (explain_test.go). A pooler (a DirectURL says there is one) refuses
+	// the parameter: behind one that keeps prepared statements, it is set
+	// on the database (README: Behind PgBouncer); in exec mode nothing
+	// stays prepared.
+	if cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement && opts.DirectURL == "" {
 		if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
 			cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 		}

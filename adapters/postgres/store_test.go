@@ -65,6 +65,30 @@ func TestContractThroughPgBouncer(t *testing.T) {
 	})
 }
 
+// Behind a PgBouncer that keeps prepared statements (1.21 and later, the
+// production set-up: README, Behind PgBouncer) the contract holds in
+// pgx's default mode, and the statements stay prepared on the server
+// connections, each planned once: planned at every call, as in exec mode,
+// they cost PostgreSQL two to five times the CPU (BENCHMARKS.md).
+func TestContractThroughPreparingPgBouncer(t *testing.T) {
+	bouncer := pgtest.NewPreparingBouncer(t, 3)
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		pooled, direct := bouncer.DB(t)
+		return openAt(t, pooled, postgres.Options{MaxConns: 8, CachePartners: true, DirectURL: direct})
+	})
+	pooled, direct := bouncer.DB(t)
+	s := openAt(t, pooled, postgres.Options{MaxConns: 8, DirectURL: direct})
+	ctx := context.Background()
+	for range 10 {
+		if _, err := s.GetPartner(ctx, "nobody"); !errors.Is(err, partners.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if n := bouncer.PreparedOnServers(t); n == 0 {
+		t.Error("no statement stayed prepared on the server connections")
+	}
+}
+
 // Migrating twice, as every replica does at start, is harmless.
 func TestMigrateTwice(t *testing.T) {
 	s := open(t)

@@ -437,7 +437,7 @@ func TestProductionChartConfigures(t *testing.T) {
 	}
 	cert, key, ca := registryClientCert(t)
 	secrets := map[string]map[string]string{
-		"kelisim": {"database-url": "postgres://kelisim@pgbouncer.internal:6432/kelisim?default_query_exec_mode=exec",
+		"kelisim": {"database-url": "postgres://kelisim@pgbouncer.internal:6432/kelisim",
 			"database-direct-url": "postgres://kelisim@postgres.internal:5432/kelisim", "secret": randomToken(),
 			"admin-token": randomToken(), "sms-token": "sms-provider-token", "push-token": "push-token"},
 		"kelisim-registry-tls": {"tls.crt": cert, "tls.key": key, "ca.crt": ca},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +16,39 @@ import (
 // Two replicas through PgBouncer in transaction pooling mode, with fewer
 // server connections than either replica's pool: migrations and the
 // partner listener go to PostgreSQL directly; consent, fetches,
-// revocation and a partner's suspension hold on both replicas.
+// revocation and a partner's suspension hold on both replicas. Through
+// Debian 12's PgBouncer (exec mode: nothing stays prepared), and through
+// one that keeps prepared statements, as production runs (README).
 func TestTwoReplicasThroughPgBouncer(t *testing.T) {
-	pooled, direct := pgtest.PgBouncer(t, 4)
+	for _, tc := range []struct {
+		name    string
+		bouncer func(testing.TB, int) *pgtest.Bouncer
+	}{
+		{"exec mode", pgtest.NewBouncer},
+		{"prepared statements kept", pgtest.NewPreparingBouncer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bouncer := tc.bouncer(t, 4)
+			pooled, direct := bouncer.DB(t)
+			twoReplicasThrough(t, pooled, direct)
+		})
+	}
+}
+
+// The README gives the pooler and the database what the tests give them.
+func TestReadmeShowsThePoolerAsTested(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\n" + pgtest.PreparingConfig + "\n", "\n" + fmt.Sprintf(pgtest.PlanOnce, "kelisim") + "\n"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README does not show %q", strings.TrimSpace(want))
+		}
+	}
+}
+
+func twoReplicasThrough(t *testing.T, pooled, direct string) {
 	env := map[string]string{"KELISIM_DATABASE_DIRECT_URL": direct}
 	a := startWith(t, options{db: pooled, consent: httpapi.ConsentRedirect{}, env: env})
 	b := startWith(t, options{db: pooled, consent: httpapi.ConsentRedirect{}, env: env})

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,23 +20,22 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Bouncer is Debian's PgBouncer in transaction pooling mode in front of
-// the test server, started for one test: each database it makes is the
-// test's own (PgBouncer passes no search_path, so a schema would not do).
+// Bouncer is PgBouncer in transaction pooling mode in front of the test
+// server, started for one test: each database it makes is the test's own
+// (PgBouncer passes no search_path, so a schema would not do).
 type Bouncer struct {
 	base string
 	port int
+	// prepared: the bouncer keeps the clients' prepared statements
+	// (PgBouncer 1.21 and later, max_prepared_statements), so its URLs
+	// use pgx's default mode; else they use exec mode.
+	prepared bool
 }
 
-// PgBouncer starts a bouncer with poolSize server connections per
-// database, and returns a pooled and a direct URL of a fresh database.
-func PgBouncer(t testing.TB, poolSize int) (pooled, direct string) {
-	t.Helper()
-	return NewBouncer(t, poolSize).DB(t)
-}
-
-// NewBouncer starts PgBouncer for t. Without PgBouncer the test skips,
-// except under CI=true, where it fails.
+// NewBouncer starts Debian's PgBouncer for t, whatever its version, with
+// no prepared statement kept past its round trip (as 1.18 in Debian 12
+// must). Without PgBouncer the test skips, except under CI=true, where it
+// fails.
 func NewBouncer(t testing.TB, poolSize int) *Bouncer {
 	t.Helper()
 	bin, err := exec.LookPath("pgbouncer")
@@ -47,6 +48,80 @@ func NewBouncer(t testing.TB, poolSize int) *Bouncer {
 			t.Skip("pgbouncer is not installed")
 		}
 	}
+	return startBouncer(t, bin, poolSize, false)
+}
+
+// What a PgBouncer that keeps prepared statements is given beyond
+// transaction pooling, and what its database is given once (for a
+// database named by %s): README, Behind PgBouncer, shows both as the
+// tests run them.
+const (
+	PreparingConfig = "max_prepared_statements = 200"
+	PlanOnce        = "ALTER DATABASE %s SET plan_cache_mode = force_generic_plan;"
+)
+
+// PreparingVersion is the first PgBouncer that keeps the clients'
+// prepared statements in transaction pooling mode.
+const PreparingVersion = "1.21"
+
+// NewPreparingBouncer starts a PgBouncer that keeps prepared statements
+// (max_prepared_statements): KELISIM_TEST_PGBOUNCER names its binary, or
+// the one on PATH when it is recent enough. The databases it makes plan
+// each statement once (plan_cache_mode, set on the database as README
+// says to). Without one the test skips, except under CI=true.
+func NewPreparingBouncer(t testing.TB, poolSize int) *Bouncer {
+	t.Helper()
+	bin := os.Getenv("KELISIM_TEST_PGBOUNCER")
+	if bin == "" {
+		bin, _ = exec.LookPath("pgbouncer")
+	}
+	if bin != "" {
+		if v := bouncerVersion(bin); versionBefore(v, PreparingVersion) {
+			bin = ""
+		}
+	}
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no PgBouncer " + PreparingVersion + " or later, and CI=true: set KELISIM_TEST_PGBOUNCER (.ci/run builds Debian's)")
+		}
+		t.Skip("no PgBouncer " + PreparingVersion + " or later (KELISIM_TEST_PGBOUNCER)")
+	}
+	return startBouncer(t, bin, poolSize, true)
+}
+
+// bouncerVersion is what bin --version says: "1.24.1" of "PgBouncer 1.24.1".
+func bouncerVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	_, v, _ := strings.Cut(strings.TrimSpace(first), " ")
+	return v
+}
+
+// versionBefore reports whether dotted version v is before first (an
+// unreadable one is).
+func versionBefore(v, first string) bool {
+	a, b := strings.Split(v, "."), strings.Split(first, ".")
+	for i := range b {
+		if i >= len(a) {
+			return true
+		}
+		x, err := strconv.Atoi(a[i])
+		if err != nil {
+			return true
+		}
+		y, _ := strconv.Atoi(b[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+func startBouncer(t testing.TB, bin string, poolSize int, prepared bool) *Bouncer {
+	t.Helper()
 	URL(t) // skips, or fails under CI, without a server
 	base := os.Getenv("KELISIM_TEST_DATABASE_URL")
 	u, _ := url.Parse(base)
@@ -71,13 +146,18 @@ listen_port = %d
 unix_socket_dir =
 auth_type = trust
 auth_file = %s
+admin_users = %s
 pool_mode = transaction
 default_pool_size = %d
 max_client_conn = 500
 server_reset_query =
 ignore_startup_parameters = extra_float_digits
-`, u.Hostname(), u.Port(), port, filepath.Join(dir, "users.txt"), poolSize)
-	for name, content := range map[string]string{"pgbouncer.ini": ini, "users.txt": `"postgres" ""` + "\n"} {
+`, u.Hostname(), u.Port(), port, filepath.Join(dir, "users.txt"), u.User.Username(), poolSize)
+	if prepared {
+		ini += PreparingConfig + "\n"
+	}
+	users := fmt.Sprintf("%q \"\"\n", u.User.Username())
+	for name, content := range map[string]string{"pgbouncer.ini": ini, "users.txt": users} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +177,7 @@ ignore_startup_parameters = extra_float_digits
 		_ = cmd.Wait()
 		_ = os.RemoveAll(dir)
 	})
-	b := &Bouncer{base: base, port: port}
+	b := &Bouncer{base: base, port: port, prepared: prepared}
 	p := b.pooled("postgres")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		c, err := pgx.Connect(context.Background(), p)
@@ -115,9 +195,56 @@ func (b *Bouncer) pooled(db string) string {
 	u, _ := url.Parse(b.base)
 	u.Host = fmt.Sprintf("127.0.0.1:%d", b.port)
 	u.Path = "/" + db
-	// PgBouncer 1.18 keeps no prepared statement between transactions.
-	u.RawQuery = "sslmode=disable&default_query_exec_mode=exec"
+	u.RawQuery = "sslmode=disable"
+	if !b.prepared {
+		// No prepared statement outlives its transaction.
+		u.RawQuery += "&default_query_exec_mode=exec"
+	}
 	return u.String()
+}
+
+// PreparedOnServers is how many prepared statements the bouncer's server
+// connections hold, by its admin console's SHOW SERVERS.
+func (b *Bouncer) PreparedOnServers(t testing.TB) int {
+	t.Helper()
+	u, _ := url.Parse(b.pooled("pgbouncer"))
+	u.RawQuery = "sslmode=disable&default_query_exec_mode=simple_protocol"
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, "SHOW SERVERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	col := -1
+	for i, f := range rows.FieldDescriptions() {
+		if f.Name == "prepared_statements" {
+			col = i
+		}
+	}
+	if col < 0 {
+		t.Fatal("SHOW SERVERS has no prepared_statements column")
+	}
+	n := 0
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := strconv.Atoi(fmt.Sprint(vals[col]))
+		if err != nil {
+			t.Fatalf("SHOW SERVERS: prepared_statements %v", vals[col])
+		}
+		n += k
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // DB makes a fresh database, dropped when t ends, and returns its pooled
@@ -145,6 +272,17 @@ func (b *Bouncer) DB(t testing.TB) (pooled, direct string) {
 	})
 	u, _ := url.Parse(b.base)
 	u.Path, u.RawQuery = "/"+name, "sslmode=disable"
+	if b.prepared {
+		c, err := pgx.Connect(ctx, b.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Exec(ctx, fmt.Sprintf(PlanOnce, name))
+		c.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	return b.pooled(name), u.String()
 }
 
