@@ -47,12 +47,14 @@ start_gateway() {
     export KELISIM_DATABASE_URL="$EMPTY_DB"
     psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench WITH (FORCE)"
     psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE kelisim_bench"
+    [ -z "${PLAN_ONCE:-}" ] || psql "$PG/postgres?sslmode=disable" -qc "$(printf "$PLAN_ONCE" kelisim_bench)"
     if [ "${1:-}" = citizens ]; then
       bin/kelisim-bench load -database "$EMPTY_DB" -partners 10 -grants $((HEAVY * 4)) -history $((HEAVY * 600 + HEAVY * 6)) \
         -tokens 0 -shares 0 -outbox 0 -heavy "$HEAVY" -heavy-events 600 > /tmp/kelisim-bench-citizens.log
     fi
   fi
-  $GATEWAY serve 2>>/tmp/kelisim-bench-gateway.log &
+  KELISIM_DATABASE_URL=${POOLED_URL:-$KELISIM_DATABASE_URL} KELISIM_DATABASE_DIRECT_URL=${POOLED_URL:+$KELISIM_DATABASE_URL} \
+    $GATEWAY serve 2>>/tmp/kelisim-bench-gateway.log &
   GW=$!
   for _ in $(seq 1 50); do curl -fs http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
 }
@@ -160,6 +162,54 @@ fi
 
 # The loaded database: a year of a national service, then every scenario
 # again on it.
+# Through PgBouncer in transaction pooling mode (README: Behind PgBouncer), in turn with a direct
+# connection: Debian's PgBouncer in exec mode (nothing prepared), and one that keeps prepared
+# statements (1.21 or later: KELISIM_BENCH_PGBOUNCER, else the one .ci/run builds), each with
+# the CPU the pooler itself spent.
+: > /tmp/kelisim-bench-pooled.md
+PREPARING=${KELISIM_BENCH_PGBOUNCER:-${KELISIM_TEST_PGBOUNCER:-$(ls /usr/local/lib/kelisim-ci/pgbouncer-* 2>/dev/null | tail -n1)}}
+DEBIAN_PGB=$(command -v pgbouncer || { [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer; } || true)
+POOLER=
+start_pooler() { # binary, extra ini line
+  local dir
+  dir=$(mktemp -d) && chmod 755 "$dir"
+  printf '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 16432\nunix_socket_dir =\nauth_type = trust\nauth_file = %s/users.txt\npool_mode = transaction\ndefault_pool_size = 16\nmax_client_conn = 500\nserver_reset_query =\nignore_startup_parameters = extra_float_digits\n%s\n' "$dir" "$2" > "$dir/pgbouncer.ini"
+  echo '"postgres" ""' > "$dir/users.txt"
+  if [ "$(id -u)" = 0 ]; then "$1" -u postgres "$dir/pgbouncer.ini" 2>/dev/null & else "$1" "$dir/pgbouncer.ini" 2>/dev/null & fi
+  POOLER=$!
+  for _ in $(seq 1 50); do psql "postgres://postgres@127.0.0.1:16432/postgres?sslmode=disable" -qAtc 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+}
+stop_pooler() {
+  if [ -n "$POOLER" ]; then kill "$POOLER" 2>/dev/null || true; wait "$POOLER" 2>/dev/null || true; fi
+  POOLER=
+}
+cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pooled_row() { # scenario, set-up, pooler CPU ticks
+  awk -F'|' -v s="$2" -v t="$3" '$2 ~ /[a-z]/ && $3+0 == 16 {
+      pooler = ($4 > 0 ? t * 10 / $4 : 0)
+      printf "|%s| %s | %d | %.1f | %.3f | %.3f | %.3f | %.3f |\n", $2, s, $5, $8, $10, $13, pooler, $13 + pooler }' /tmp/kelisim-bench-one.md
+}
+if [ -n "${POOLED_SCENARIOS-documents introspect consent}" ] && [ -n "$DEBIAN_PGB$PREPARING" ]; then
+  for scenario in ${POOLED_SCENARIOS-documents introspect consent}; do
+    start_gateway
+    tool -scenarios $scenario -concurrency 16 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md >/dev/null
+    pooled_row $scenario direct 0 >> /tmp/kelisim-bench-pooled.md
+    stop_gateway
+    for setup in exec prepared; do
+      if [ $setup = exec ]; then bin=$DEBIAN_PGB extra= query='&default_query_exec_mode=exec' plan=; else bin=$PREPARING extra='max_prepared_statements = 200' query= plan='ALTER DATABASE %s SET plan_cache_mode = force_generic_plan;'; fi
+      [ -n "$bin" ] || continue
+      start_pooler "$bin" "$extra"
+      POOLED_URL="postgres://postgres@127.0.0.1:16432/kelisim_bench?sslmode=disable$query" PLAN_ONCE=$plan start_gateway
+      c0=$(cpu_of "$POOLER")
+      tool -scenarios $scenario -concurrency 16 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md >/dev/null
+      c1=$(cpu_of "$POOLER")
+      pooled_row $scenario "$("$bin" --version | head -n1 | cut -d' ' -f2), $setup" $((c1 - c0)) >> /tmp/kelisim-bench-pooled.md
+      stop_gateway
+      stop_pooler
+    done
+  done
+fi
+
 : > /tmp/kelisim-bench-loaded.md
 : > /tmp/kelisim-bench-load.log
 if [ "$LOAD" = 1 ]; then
@@ -251,6 +301,20 @@ fi
     echo "| round | \`$BASELINE\` flows/s | this tree | this tree / \`$BASELINE\` | \`$BASELINE\` CPU ms/flow | this tree | \`$BASELINE\` / this tree |"
     echo "| --- | --- | --- | --- | --- | --- | --- |"
     cat /tmp/kelisim-bench-baseline.md
+    echo
+  fi
+  if [ -s /tmp/kelisim-bench-pooled.md ]; then
+    echo "### Through PgBouncer"
+    echo
+    echo "Each scenario at concurrency 16 on a fresh database and gateway, in turn: directly, through Debian's PgBouncer"
+    echo "in transaction pooling mode with \`default_query_exec_mode=exec\` (nothing stays prepared: every statement is"
+    echo "parsed and planned again), and through one that keeps prepared statements (\`max_prepared_statements\`, the"
+    echo "database set to plan each once; README: Behind PgBouncer). 16 server connections, the gateway's pool 32."
+    echo "The pooler's CPU is its own process's, per request:"
+    echo
+    echo "| scenario | set-up | req/s | p99 ms | gateway CPU ms/req | PostgreSQL CPU ms/req | pooler CPU ms/req | PostgreSQL and pooler ms/req |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    cat /tmp/kelisim-bench-pooled.md
     echo
   fi
   echo "Document fetch against the raw bound of this machine and PostgreSQL (the \"raw bound\" rows above: per"
