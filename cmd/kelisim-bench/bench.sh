@@ -53,7 +53,8 @@ start_gateway() {
         -tokens 0 -shares 0 -outbox 0 -heavy "$HEAVY" -heavy-events 600 > /tmp/kelisim-bench-citizens.log
     fi
   fi
-  KELISIM_DATABASE_URL=${POOLED_URL:-$KELISIM_DATABASE_URL} KELISIM_DATABASE_DIRECT_URL=${POOLED_URL:+$KELISIM_DATABASE_URL} \
+  # The direct URL first: an assignment sees those before it.
+  KELISIM_DATABASE_DIRECT_URL=${POOLED_URL:+$KELISIM_DATABASE_URL} KELISIM_DATABASE_URL=${POOLED_URL:-$KELISIM_DATABASE_URL} \
     $GATEWAY serve 2>>/tmp/kelisim-bench-gateway.log &
   GW=$!
   for _ in $(seq 1 50); do curl -fs http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
