@@ -49,7 +49,9 @@ const MonthsAhead = 3
 // Upkeep runs the background work that keeps grants and the store honest:
 // expiry (partners are told as for a revocation) and purges. It is safe
 // on several replicas at once: each step is idempotent, and the expiry's
-// and the purge's batches skip rows another replica holds.
+// and the purge's batches skip rows another replica holds (an expiry
+// batch another replica took first ends the round's expiry here, and
+// that replica goes on).
 type Upkeep struct{ cfg UpkeepConfig }
 
 // EndedNotifier tells partners of grants that ended or narrowed.
@@ -86,7 +88,8 @@ type UpkeepConfig struct {
 	TermsVersion string
 	Observer     UpkeepObserver
 	// ExpireBatch is how many grants one transaction expires
-	// (DefaultExpireBatch when zero); a round goes on until none is due.
+	// (DefaultExpireBatch when zero); a round goes on until none is due,
+	// or a batch ends none (another replica took it).
 	ExpireBatch int
 	Now         func() time.Time
 	Log         *slog.Logger

@@ -69,7 +69,7 @@ func TestContractThroughPgBouncer(t *testing.T) {
 // production set-up: README, Behind PgBouncer) the contract holds in
 // pgx's default mode, and the statements stay prepared on the server
 // connections, each planned once: planned at every call, as in exec mode,
-// they cost PostgreSQL two to five times the CPU (BENCHMARKS.md).
+// they cost PostgreSQL 1.45 to 4.9 times the CPU (BENCHMARKS.md).
 func TestContractThroughPreparingPgBouncer(t *testing.T) {
 	bouncer := pgtest.NewPreparingBouncer(t, 3)
 	storetest.Run(t, func(t *testing.T) storetest.Store {

@@ -63,7 +63,13 @@ stop_gateway() {
   if [ -n "$GW" ]; then kill "$GW" 2>/dev/null || true; wait "$GW" 2>/dev/null || true; fi
   GW=
 }
-trap stop_gateway EXIT
+POOLER= POOLER_DIR=
+stop_pooler() {
+  if [ -n "$POOLER" ]; then kill "$POOLER" 2>/dev/null || true; wait "$POOLER" 2>/dev/null || true; fi
+  if [ -n "$POOLER_DIR" ]; then rm -rf "$POOLER_DIR"; fi
+  POOLER= POOLER_DIR=
+}
+trap 'stop_gateway; stop_pooler' EXIT
 tool() {
   bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 -database "$KELISIM_DATABASE_URL" \
     -population $POPULATION -pid "$GW" -metrics http://127.0.0.1:19090/metrics "$@"
@@ -161,34 +167,29 @@ if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
     /tmp/kelisim-bench-baseline.md >> /tmp/kelisim-bench-baseline.md
 fi
 
-# The loaded database: a year of a national service, then every scenario
-# again on it.
 # Through PgBouncer in transaction pooling mode (README: Behind PgBouncer), in turn with a direct
 # connection: Debian's PgBouncer in exec mode (nothing prepared), and one that keeps prepared
-# statements (1.21 or later: KELISIM_BENCH_PGBOUNCER, else the one .ci/run builds), each with
-# the CPU the pooler itself spent.
+# statements (1.21 or later: KELISIM_BENCH_PGBOUNCER, else the newest .ci/run built), each with
+# the CPU the pooler itself spent over the run's window (the load tool's -pooler-pid).
 : > /tmp/kelisim-bench-pooled.md
-PREPARING=${KELISIM_BENCH_PGBOUNCER:-${KELISIM_TEST_PGBOUNCER:-$(ls /usr/local/lib/kelisim-ci/pgbouncer-* 2>/dev/null | tail -n1)}}
+PREPARING=${KELISIM_BENCH_PGBOUNCER:-${KELISIM_TEST_PGBOUNCER:-$( { ls -d /usr/local/lib/kelisim-ci/pgbouncer-* 2>/dev/null || true; } | sort -V | tail -n1)}}
 DEBIAN_PGB=$(command -v pgbouncer || { [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer; } || true)
-POOLER=
 start_pooler() { # binary, extra ini line
-  local dir
-  dir=$(mktemp -d) && chmod 755 "$dir"
-  printf '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 16432\nunix_socket_dir =\nauth_type = trust\nauth_file = %s/users.txt\npool_mode = transaction\ndefault_pool_size = 16\nmax_client_conn = 500\nserver_reset_query =\nignore_startup_parameters = extra_float_digits\n%s\n' "$dir" "$2" > "$dir/pgbouncer.ini"
-  echo '"postgres" ""' > "$dir/users.txt"
-  if [ "$(id -u)" = 0 ]; then "$1" -u postgres "$dir/pgbouncer.ini" 2>/dev/null & else "$1" "$dir/pgbouncer.ini" 2>/dev/null & fi
+  POOLER_DIR=$(mktemp -d) && chmod 755 "$POOLER_DIR"
+  printf '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 16432\nunix_socket_dir =\nauth_type = trust\nauth_file = %s/users.txt\npool_mode = transaction\ndefault_pool_size = 16\nmax_client_conn = 500\nserver_reset_query =\nignore_startup_parameters = extra_float_digits\n%s\n' "$POOLER_DIR" "$2" > "$POOLER_DIR/pgbouncer.ini"
+  echo '"postgres" ""' > "$POOLER_DIR/users.txt"
+  if [ "$(id -u)" = 0 ]; then "$1" -u postgres "$POOLER_DIR/pgbouncer.ini" 2>/dev/null & else "$1" "$POOLER_DIR/pgbouncer.ini" 2>/dev/null & fi
   POOLER=$!
-  for _ in $(seq 1 50); do psql "postgres://postgres@127.0.0.1:16432/postgres?sslmode=disable" -qAtc 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 50); do
+    psql "postgres://postgres@127.0.0.1:16432/postgres?sslmode=disable" -qAtc 'select 1' >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "make bench: $1 did not answer on 127.0.0.1:16432" >&2
+  exit 1
 }
-stop_pooler() {
-  if [ -n "$POOLER" ]; then kill "$POOLER" 2>/dev/null || true; wait "$POOLER" 2>/dev/null || true; fi
-  POOLER=
-}
-cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pooled_row() { # scenario, set-up, pooler CPU ticks
-  awk -F'|' -v s="$2" -v t="$3" '$2 ~ /[a-z]/ && $3+0 == 16 {
-      pooler = ($4 > 0 ? t * 10 / $4 : 0)
-      printf "|%s| %s | %d | %.1f | %.3f | %.3f | %.3f | %.3f |\n", $2, s, $5, $8, $10, $13, pooler, $13 + pooler }' /tmp/kelisim-bench-one.md
+pooled_row() { # scenario, set-up, pooler CPU ms/req
+  awk -F'|' -v s="$2" -v p="$3" '$2 ~ /[a-z]/ && $3+0 == 16 {
+      printf "|%s| %s | %d | %.1f | %.3f | %.3f | %.3f | %.3f |\n", $2, s, $5, $8, $10, $13, p, $13 + p }' /tmp/kelisim-bench-one.md
 }
 if [ -n "${POOLED_SCENARIOS-documents introspect consent}" ] && [ -n "$DEBIAN_PGB$PREPARING" ]; then
   for scenario in ${POOLED_SCENARIOS-documents introspect consent}; do
@@ -201,16 +202,17 @@ if [ -n "${POOLED_SCENARIOS-documents introspect consent}" ] && [ -n "$DEBIAN_PG
       [ -n "$bin" ] || continue
       start_pooler "$bin" "$extra"
       POOLED_URL="postgres://postgres@127.0.0.1:16432/kelisim_bench?sslmode=disable$query" PLAN_ONCE=$plan start_gateway
-      c0=$(cpu_of "$POOLER")
-      tool -scenarios $scenario -concurrency 16 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md >/dev/null
-      c1=$(cpu_of "$POOLER")
-      pooled_row $scenario "$("$bin" --version | head -n1 | cut -d' ' -f2), $setup" $((c1 - c0)) >> /tmp/kelisim-bench-pooled.md
+      pooler=$(tool -scenarios $scenario -concurrency 16 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md -pooler-pid "$POOLER" -json |
+        awk -F': ' '/"pooler_cpu_ms_per_request"/ { gsub(/,/, "", $2); print $2; exit }')
+      pooled_row $scenario "$("$bin" --version | head -n1 | cut -d' ' -f2), $setup" "${pooler:-0}" >> /tmp/kelisim-bench-pooled.md
       stop_gateway
       stop_pooler
     done
   done
 fi
 
+# The loaded database: a year of a national service, then every scenario
+# again on it.
 : > /tmp/kelisim-bench-loaded.md
 : > /tmp/kelisim-bench-load.log
 if [ "$LOAD" = 1 ]; then

@@ -59,6 +59,7 @@ type options struct {
 	duration                  time.Duration
 	maxRequests               int
 	pid                       int
+	poolerPID                 int // a connection pooler's, for its CPU per request
 	population                int
 	jsonOut                   bool
 	dpop                      bool
@@ -79,6 +80,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "time per scenario and concurrency")
 	fs.IntVar(&o.maxRequests, "max-requests", 1_000_000, "bound on requests per scenario and concurrency")
 	fs.IntVar(&o.pid, "pid", 0, "the gateway's pid, for CPU per request and peak RSS")
+	fs.IntVar(&o.poolerPID, "pooler-pid", 0, "a connection pooler's pid (PgBouncer), for its CPU per request (JSON only)")
 	fs.IntVar(&o.population, "population", 20000, "synthetic citizens the gateway has (KELISIM_SYNTHETIC_CITIZENS)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&o.dpop, "dpop", false, "partners bind their tokens to a key: token requests and document fetches carry DPoP proofs")
@@ -169,6 +171,9 @@ type result struct {
 	ToolCPUPerReqMS float64 `json:"tool_cpu_ms_per_request"`
 	PGCPUPerReqMS   float64 `json:"postgres_cpu_ms_per_request"`
 	BusyPercent     float64 `json:"machine_busy_percent"`
+	// PoolerCPUPerReqMS is the pooler's (-pooler-pid), over the same
+	// window as PostgreSQL's.
+	PoolerCPUPerReqMS float64 `json:"pooler_cpu_ms_per_request,omitempty"`
 	// StatementsPerReq is how many statements the gateway sent PostgreSQL
 	// per request, its background work (outbox, upkeep, sealing) included;
 	// InRequestsPerReq is those it sent while answering the requests.
@@ -225,7 +230,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	var count atomic.Int64
 	lat := make([][]time.Duration, conc)
 	errs := make([]map[string]int, conc)
-	cpu0, tool0, pg0 := procCPU(b.o.pid), procCPU(os.Getpid()), postgresCPU()
+	cpu0, tool0, pg0, pooler0 := procCPU(b.o.pid), procCPU(os.Getpid()), postgresCPU(), procCPU(b.o.poolerPID)
 	stmts0, inReq0 := statements(b.o.metrics)
 	blocks0, blocksErr := blocksRead(ctx, b.stats)
 	busy0, total0 := machineCPU()
@@ -251,7 +256,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	tool1, pg1 := procCPU(os.Getpid()), postgresCPU()
+	tool1, pg1, pooler1 := procCPU(os.Getpid()), postgresCPU(), procCPU(b.o.poolerPID)
 	busy1, total1 := machineCPU()
 	stopRSS()
 	var all []time.Duration
@@ -277,6 +282,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	r.LatencyMS = map[string]any{"p50": r.P50, "p90": r.P90, "p99": r.P99, "max": r.Max}
 	if n := float64(len(all)); n > 0 {
 		r.ToolCPUPerReqMS, r.PGCPUPerReqMS = (tool1-tool0)*1000/n, (pg1-pg0)*1000/n
+		r.PoolerCPUPerReqMS = (pooler1 - pooler0) * 1000 / n
 	}
 	if total1 > total0 {
 		r.BusyPercent = 100 * (busy1 - busy0) / (total1 - total0)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,30 @@ func TestMeasureCountsBlocksRead(t *testing.T) {
 	if row := markdown([]result{r}); !strings.Contains(row, "| PostgreSQL blocks read/req |") ||
 		!strings.HasSuffix(strings.TrimSpace(row), "|") || strings.Count(strings.Split(row, "\n")[2], "|") != 18 {
 		t.Errorf("markdown:\n%s", row)
+	}
+}
+
+// A pooler's CPU is counted over the run's window only, per request.
+func TestMeasureCountsPoolerCPU(t *testing.T) {
+	busy := exec.Command("sh", "-c", "while :; do :; done")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = busy.Process.Kill(); _ = busy.Wait() }()
+	time.Sleep(300 * time.Millisecond) // CPU spent before the run is not the run's
+	b := &bench{o: options{duration: 5 * time.Second, maxRequests: 10, poolerPID: busy.Process.Pid}}
+	r := b.measure(context.Background(), "wait", 1, func(int, int) (int, bool) {
+		time.Sleep(50 * time.Millisecond)
+		return 200, true
+	})
+	// Ten requests of 50 ms with the pooler spinning all along: about
+	// 50 ms of its CPU each (less when it shared a core), never the 80
+	// that counting the time before the run would add.
+	if r.PoolerCPUPerReqMS < 10 || r.PoolerCPUPerReqMS > 75 {
+		t.Errorf("pooler %.1f ms a request, want about 50", r.PoolerCPUPerReqMS)
+	}
+	b.o.poolerPID = 0
+	if r := b.measure(context.Background(), "wait", 1, func(int, int) (int, bool) { return 200, true }); r.PoolerCPUPerReqMS != 0 {
+		t.Errorf("no pooler, %.1f ms a request", r.PoolerCPUPerReqMS)
 	}
 }
