@@ -111,9 +111,9 @@ func TestGrantLifecycle(t *testing.T) {
 	})
 	t.Run("a backlog of expiries worked off in one round, a batch at a time", func(t *testing.T) {
 		f := setup(t, consent.DefaultOTPConfig)
-		upkeep := must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports, Terms: f.store,
-			TermsVersion: "2026-11-01", Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
-			ExpireBatch: 2, Now: f.clock.now, Log: f.log}))
+		cfg := f.upkeepConfig()
+		cfg.ExpireBatch = 2
+		upkeep := must(consent.NewUpkeep(cfg))
 		var grants []consent.Grant
 		for _, p := range []string{"bank1", "bank2", "bank3"} {
 			pushPartner(f, p)
@@ -143,13 +143,9 @@ func TestGrantLifecycle(t *testing.T) {
 		// (access ended at its expiry all the same, by the clock).
 		partners := &flakyPartners{book: f.partners}
 		partners.down.Store(true)
-		outbox := must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: partners, Receipts: f.receipts,
-			Notices: f.notices, Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": pushStyle{f.webhook}}, Library: f.library,
-			Webhook: f.webhook, MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Observer: f.observed,
-			Now: f.clock.now, Log: f.log}))
-		upkeep := must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: outbox, Reports: f.reports, Terms: f.store,
-			TermsVersion: "2026-11-01", Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
-			Now: f.clock.now, Log: f.log}))
+		cfg := f.upkeepConfig()
+		cfg.Outbox = f.newOutbox(partners)
+		upkeep := must(consent.NewUpkeep(cfg))
 		f.clock.advance(24 * time.Hour)
 		if err := upkeep.Once(ctx); !errors.Is(err, errPartnersDown) {
 			t.Fatalf("a round with the partners unreadable: %v", err)

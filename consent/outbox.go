@@ -146,15 +146,11 @@ func tellEnded(hooks map[string]bool, now time.Time) Tell {
 // ForRevocation returns the notification a revocation of g needs: a
 // Security Event Token to the partner's webhook, when it has one.
 func (o *Outbox) ForRevocation(ctx context.Context, g Grant, now time.Time) ([]OutboxEntry, error) {
-	p, err := o.cfg.Partners.PartnerInfo(ctx, g.PartnerID)
+	tell, err := o.TellEnded(ctx, []string{g.PartnerID}, now)
 	if err != nil {
 		return nil, err
 	}
-	if p.WebhookURL == "" {
-		return nil, nil
-	}
-	return []OutboxEntry{{ID: newID(), PartnerID: g.PartnerID, GrantID: g.ID, Kind: KindGrantRevoked,
-		Status: OutboxPending, NextAttemptAt: now, CreatedAt: now}}, nil
+	return tell([]Grant{g}), nil
 }
 
 // ForNarrowing returns the notification a grant narrowed to g needs: a

@@ -2,8 +2,6 @@ package consent_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -15,9 +13,9 @@ import (
 func TestHistoryRetention(t *testing.T) {
 	f := setup(t, consent.DefaultOTPConfig)
 	ctx := context.Background()
-	upkeep := must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports, Terms: f.store,
-		TermsVersion: "2026-11-01", HistoryRetention: 5 * 365 * 24 * time.Hour, Deletions: f.store, Majority: f.store,
-		DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue, Now: f.clock.now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	cfg := f.upkeepConfig()
+	cfg.HistoryRetention = 5 * 365 * 24 * time.Hour
+	upkeep := must(consent.NewUpkeep(cfg))
 	const citizen consent.IIN = "850315300128"
 	at := func(s string) time.Time { t, _ := time.Parse(time.RFC3339, s); return t }
 	for _, s := range []string{"2026-10-31T23:59:59Z", "2026-11-01T00:00:00Z", "2026-11-23T10:00:00Z"} {

@@ -320,9 +320,7 @@ func setup(t testing.TB, cfg consent.OTPConfig) *fixture {
 		List: f.store, TermsVersion: "2026-11-01",
 		Channels:   map[string]consent.Notifier{consent.ChannelSMS: f.notes.channel(consent.ChannelSMS), consent.ChannelApp: f.notes.channel(consent.ChannelApp)},
 		AppSubject: func(iin consent.IIN) string { return "app/" + string(iin)[:4] }}))
-	f.outbox = must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners, Receipts: f.receipts, Notices: f.notices,
-		Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": pushStyle{f.webhook}}, Library: f.library, Webhook: f.webhook,
-		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Observer: f.observed, Now: f.clock.now, Log: log}))
+	f.outbox = f.newOutbox(f.partners)
 	f.fetcher = must(consent.NewFetcher(consent.FetcherConfig{Grants: f.store, Partners: f.partners, Library: f.library, Access: f.store, Now: f.clock.now}))
 	f.consents = must(consent.NewService(consent.ServiceConfig{Store: f.store, Registry: f.registry, SMS: f.sms, Messages: messages,
 		Key: key, OTP: cfg, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Observer: f.observed, Now: f.clock.now, Log: log}))
@@ -331,10 +329,25 @@ func setup(t testing.TB, cfg consent.OTPConfig) *fixture {
 		Outbox: f.outbox, Access: f.store, Reports: f.reports, Prefs: f.store, Documents: f.library, Terms: "2026-11-01", Key: key, Now: f.clock.now}))
 	f.shares = must(consent.NewShares(consent.SharesConfig{Store: f.store, Limits: f.store, Library: f.library, Access: f.store, Registry: f.registry,
 		Key: key, Issuer: "https://kelisim.test", Wrong: consent.VerifyLimits{PerVerifier: 3, All: 5}, Now: f.clock.now}))
-	f.upkeep = must(consent.NewUpkeep(consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports, Terms: f.store, TermsVersion: "2026-11-01",
-		OTPRetention: 30 * 24 * time.Hour, Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue,
-		Now: f.clock.now, Log: log}))
+	up := f.upkeepConfig()
+	up.OTPRetention = 30 * 24 * time.Hour
+	f.upkeep = must(consent.NewUpkeep(up))
 	return f
+}
+
+// newOutbox is the fixture's outbox, reading partners from partners.
+func (f *fixture) newOutbox(partners consent.Partners) *consent.Outbox {
+	return must(consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: partners, Receipts: f.receipts,
+		Notices: f.notices, Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": pushStyle{f.webhook}}, Library: f.library,
+		Webhook: f.webhook, MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute, Observer: f.observed,
+		Now: f.clock.now, Log: f.log}))
+}
+
+// upkeepConfig is what the fixture's upkeep is built from, for a test to
+// vary.
+func (f *fixture) upkeepConfig() consent.UpkeepConfig {
+	return consent.UpkeepConfig{Store: f.store, Outbox: f.outbox, Reports: f.reports, Terms: f.store, TermsVersion: "2026-11-01",
+		Deletions: f.store, Majority: f.store, DeletionDeadline: 30 * 24 * time.Hour, Observer: f.overdue, Now: f.clock.now, Log: f.log}
 }
 
 var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)

@@ -113,9 +113,7 @@ func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g co
 		return nil, err
 	}
 	ended := s.replace(t, g, g.CreatedAt)
-	if tell != nil {
-		s.enqueue(t, tell(ended))
-	}
+	s.tell(t, tell, ended)
 	return ended, nil
 }
 

@@ -148,6 +148,14 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, entries []consent.OutboxE
 	return nil
 }
 
+// tell writes the entries tell (when there is one) makes of the grants
+// that just ended; the store's lock is held.
+func (s *Store) tell(t *tx, tell consent.Tell, ended []consent.Grant) {
+	if tell != nil && len(ended) > 0 {
+		s.enqueue(t, tell(ended))
+	}
+}
+
 // enqueue writes outbox entries; the store's lock is held.
 func (s *Store) enqueue(t *tx, entries []consent.OutboxEntry) {
 	for _, e := range entries {

@@ -46,9 +46,7 @@ func (s *Store) ExpireGrants(ctx context.Context, ids []string, now time.Time, t
 	}, func(g *consent.Grant) {
 		g.Status, g.StatusChangedAt, g.StatusBy, g.StatusReason = consent.GrantExpired, g.ExpiresAt, "system", "expired"
 	})
-	if tell != nil {
-		s.enqueue(t, tell(ended))
-	}
+	s.tell(t, tell, ended)
 	return ended, nil
 }
 
@@ -57,9 +55,7 @@ func (s *Store) ReplaceGrants(ctx context.Context, g consent.Grant, at time.Time
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	ended := s.replace(t, g, at)
-	if tell != nil {
-		s.enqueue(t, tell(ended))
-	}
+	s.tell(t, tell, ended)
 	return ended, nil
 }
 
