@@ -17,12 +17,43 @@ LOAD=${LOAD:-1}
 GRANTS=${GRANTS:-2000000} HISTORY=${HISTORY:-10000000} TOKENS=${TOKENS:-1000000} HEAVY=${HEAVY:-2000}
 SCENARIOS=${SCENARIOS:-token introspect documents raw consent citizen}
 EXTRAS=${EXTRAS:-1} OUT=${OUT:-BENCHMARKS.md}
-PG=${KELISIM_BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432}
+PG_PORT=15432 PG_DIR=
 ADMIN=bench-admin-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SECRET=bench-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 POPULATION=20000
 BASELINE=${BASELINE-9b1a238} ROUNDS=${ROUNDS:-5}
 GATEWAY=bin/kelisim
+
+# PostgreSQL: a cluster of the bench's own, set up as SCALE.md sizes
+# production's: a quarter of the machine's memory as shared_buffers, all
+# else as initdb makes it (fsync and synchronous_commit on), the installed
+# cluster's encoding and locale. It listens on 127.0.0.1:$PG_PORT and is
+# removed at the end. KELISIM_BENCH_DATABASE names another PostgreSQL
+# instead (postgres://postgres@127.0.0.1:5432 for the one installed).
+stop_postgres() {
+  if [ -n "$PG_DIR" ]; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+  PG_DIR=
+}
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ -n "${KELISIM_BENCH_DATABASE:-}" ]; then
+  PG=$KELISIM_BENCH_DATABASE PG_SETUP="as found at $KELISIM_BENCH_DATABASE" POSTMASTER=0
+else
+  PG_BIN=$( { ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true; } | sort -V | tail -n1)
+  [ -x "$PG_BIN/initdb" ] || { echo "make bench: no PostgreSQL server binaries under /usr/lib/postgresql" >&2; exit 1; }
+  SHARED_BUFFERS=$(( $(awk '/MemTotal/ { print $2 }' /proc/meminfo) / 4 / 1024 ))MB
+  PG_DIR=$(mktemp -d) && chmod 755 "$PG_DIR"
+  [ "$(id -u)" != 0 ] || chown postgres "$PG_DIR"
+  trap stop_postgres EXIT
+  as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w start \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c shared_buffers=$SHARED_BUFFERS" >/dev/null
+  PG=postgres://postgres@127.0.0.1:$PG_PORT POSTMASTER=$(head -n1 "$PG_DIR/data/postmaster.pid")
+  PG_SETUP="a cluster of its own ($("$PG_BIN/postgres" --version | cut -d' ' -f3), initdb's defaults but shared_buffers, a quarter of the memory, as SCALE.md advises)"
+fi
+PG_HOST_PORT=${PG#*@}
 
 go build -o bin/kelisim ./cmd/kelisim
 go build -o bin/kelisim-bench ./cmd/kelisim-bench
@@ -69,10 +100,10 @@ stop_pooler() {
   if [ -n "$POOLER_DIR" ]; then rm -rf "$POOLER_DIR"; fi
   POOLER= POOLER_DIR=
 }
-trap 'stop_gateway; stop_pooler' EXIT
+trap 'stop_gateway; stop_pooler; stop_postgres' EXIT
 tool() {
   bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 -database "$KELISIM_DATABASE_URL" \
-    -population $POPULATION -pid "$GW" -metrics http://127.0.0.1:19090/metrics "$@"
+    -population $POPULATION -pid "$GW" -postgres-pid "$POSTMASTER" -metrics http://127.0.0.1:19090/metrics "$@"
 }
 # table appends a scenario's table to $2, without its header after the first.
 table() {
@@ -176,7 +207,7 @@ PREPARING=${KELISIM_BENCH_PGBOUNCER:-${KELISIM_TEST_PGBOUNCER:-$( { ls -d /usr/l
 DEBIAN_PGB=$(command -v pgbouncer || { [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer; } || true)
 start_pooler() { # binary, extra ini line
   POOLER_DIR=$(mktemp -d) && chmod 755 "$POOLER_DIR"
-  printf '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 16432\nunix_socket_dir =\nauth_type = trust\nauth_file = %s/users.txt\npool_mode = transaction\ndefault_pool_size = 16\nmax_client_conn = 500\nserver_reset_query =\nignore_startup_parameters = extra_float_digits\n%s\n' "$POOLER_DIR" "$2" > "$POOLER_DIR/pgbouncer.ini"
+  printf '[databases]\n* = host=%s port=%s\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 16432\nunix_socket_dir =\nauth_type = trust\nauth_file = %s/users.txt\npool_mode = transaction\ndefault_pool_size = 16\nmax_client_conn = 500\nserver_reset_query =\nignore_startup_parameters = extra_float_digits\n%s\n' "${PG_HOST_PORT%:*}" "${PG_HOST_PORT#*:}" "$POOLER_DIR" "$2" > "$POOLER_DIR/pgbouncer.ini"
   echo '"postgres" ""' > "$POOLER_DIR/users.txt"
   if [ "$(id -u)" = 0 ]; then "$1" -u postgres "$POOLER_DIR/pgbouncer.ini" 2>/dev/null & else "$1" "$POOLER_DIR/pgbouncer.ini" 2>/dev/null & fi
   POOLER=$!
@@ -239,9 +270,9 @@ fi
   echo "- gateway: \`KELISIM_DB_MAX_CONNS=32\`, \`KELISIM_LOG_LEVEL=warn\`, HTTP SMS to the load tool, $POPULATION synthetic citizens,"
   echo "  \`KELISIM_TRUSTED_PROXIES=127.0.0.1\`: each synthetic citizen comes from an address of its own (X-Forwarded-For"
   echo "  from the tool), so the OTP limits stay at their defaults (5 an hour per phone, 30 per address); all else default"
-  echo "- PostgreSQL as installed: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')")"
+  echo "- PostgreSQL: $PG_SETUP: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')")"
   echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency; CPU ms/req and peak RSS"
-  echo "  are the gateway's, PostgreSQL's CPU is the sum over its processes, the load tool's its own, machine busy"
+  echo "  are the gateway's, PostgreSQL's CPU is the sum over its cluster's processes, the load tool's its own, machine busy"
   echo "  the share of both cores in use (all from /proc); blocks read are those PostgreSQL read for the database from"
   echo "  outside its shared buffers (\`pg_stat_database\`, which its backends update about once a second)"
   echo

@@ -60,6 +60,7 @@ type options struct {
 	maxRequests               int
 	pid                       int
 	poolerPID                 int // a connection pooler's, for its CPU per request
+	postmasterPID             int // PostgreSQL's, to count its cluster's processes only
 	population                int
 	jsonOut                   bool
 	dpop                      bool
@@ -81,6 +82,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.maxRequests, "max-requests", 1_000_000, "bound on requests per scenario and concurrency")
 	fs.IntVar(&o.pid, "pid", 0, "the gateway's pid, for CPU per request and peak RSS")
 	fs.IntVar(&o.poolerPID, "pooler-pid", 0, "a connection pooler's pid (PgBouncer), for its CPU per request (JSON only)")
+	fs.IntVar(&o.postmasterPID, "postgres-pid", 0, "PostgreSQL's postmaster pid: count its processes only, not every process named postgres")
 	fs.IntVar(&o.population, "population", 20000, "synthetic citizens the gateway has (KELISIM_SYNTHETIC_CITIZENS)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&o.dpop, "dpop", false, "partners bind their tokens to a key: token requests and document fetches carry DPoP proofs")
@@ -230,7 +232,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	var count atomic.Int64
 	lat := make([][]time.Duration, conc)
 	errs := make([]map[string]int, conc)
-	cpu0, tool0, pg0, pooler0 := procCPU(b.o.pid), procCPU(os.Getpid()), postgresCPU(), procCPU(b.o.poolerPID)
+	cpu0, tool0, pg0, pooler0 := procCPU(b.o.pid), procCPU(os.Getpid()), postgresCPU(b.o.postmasterPID), procCPU(b.o.poolerPID)
 	stmts0, inReq0 := statements(b.o.metrics)
 	blocks0, blocksErr := blocksRead(ctx, b.stats)
 	busy0, total0 := machineCPU()
@@ -256,7 +258,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	tool1, pg1, pooler1 := procCPU(os.Getpid()), postgresCPU(), procCPU(b.o.poolerPID)
+	tool1, pg1, pooler1 := procCPU(os.Getpid()), postgresCPU(b.o.postmasterPID), procCPU(b.o.poolerPID)
 	busy1, total1 := machineCPU()
 	stopRSS()
 	var all []time.Duration
@@ -317,9 +319,11 @@ func procCPU(pid int) float64 {
 	return (utime + stime) / 100 // USER_HZ
 }
 
-// postgresCPU is the CPU seconds so far of every running process named
-// postgres (its backends live as long as the gateway's pool connections).
-func postgresCPU() float64 {
+// postgresCPU is the CPU seconds so far of a PostgreSQL cluster: its
+// postmaster and the processes it started (its backends live as long as
+// the gateway's pool connections), or, with no postmaster given, every
+// running process named postgres.
+func postgresCPU(postmaster int) float64 {
 	dirs, _ := os.ReadDir("/proc")
 	var sum float64
 	for _, d := range dirs {
@@ -327,11 +331,29 @@ func postgresCPU() float64 {
 		if err != nil {
 			continue
 		}
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
-			sum += procCPU(pid)
+		switch {
+		case postmaster > 0:
+			if pid == postmaster || parentOf(pid) == postmaster {
+				sum += procCPU(pid)
+			}
+		default:
+			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+				sum += procCPU(pid)
+			}
 		}
 	}
 	return sum
+}
+
+// parentOf is the process's parent's pid, 0 if it is gone.
+func parentOf(pid int) int {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
 }
 
 // blocksRead is how many blocks PostgreSQL has read for conn's database

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,5 +76,36 @@ func TestMeasureCountsPoolerCPU(t *testing.T) {
 	b.o.poolerPID = 0
 	if r := b.measure(context.Background(), "wait", 1, func(int, int) (int, bool) { return 200, true }); r.PoolerCPUPerReqMS != 0 {
 		t.Errorf("no pooler, %.1f ms a request", r.PoolerCPUPerReqMS)
+	}
+}
+
+// Given its postmaster, PostgreSQL's CPU is that process's and its
+// children's, not another process's that spins beside it.
+func TestPostgresCPUCountsOneCluster(t *testing.T) {
+	spin := func(script string) *exec.Cmd {
+		cmd := exec.Command("sh", "-c", script)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to stop its children with it
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+		return cmd
+	}
+	// A parent that waits on a child that spins, and a stranger that spins.
+	parent := spin("sh -c 'while :; do :; done' & wait")
+	spin("while :; do :; done")
+	time.Sleep(100 * time.Millisecond)
+	idle := spin("sleep 30")
+
+	cpu := func(pid int) float64 {
+		t0 := postgresCPU(pid)
+		time.Sleep(500 * time.Millisecond)
+		return postgresCPU(pid) - t0
+	}
+	if got := cpu(parent.Process.Pid); got < 0.1 {
+		t.Errorf("a cluster whose child spun half a second: %.2f s", got)
+	}
+	if got := cpu(idle.Process.Pid); got > 0.05 {
+		t.Errorf("an idle cluster beside a spinning stranger: %.2f s", got)
 	}
 }
