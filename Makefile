@@ -82,10 +82,11 @@ deps-check:
 	  $(GO) list -m -u -e -f '{{if .Update}}{{if .Indirect}}indirect{{else}}direct  {{end}} {{.Path}} {{.Version}} -> {{.Update.Version}}{{end}}{{if .Error}}unknown  {{.Path}}: {{.Error.Err}}{{end}}' $$mods | \
 	  grep . | sort || echo "every module compiled in is at its newest release"
 
-# bench starts a gateway on PostgreSQL, runs every load scenario at
-# concurrency 16 and 64, on an empty database and then on one loaded with a
-# year of a national service (2 M grants, 10 M history rows, 1 M tokens;
-# LOAD=0 skips it, GRANTS, HISTORY and TOKENS size it), and writes
-# BENCHMARKS.md. Not part of make test.
+# bench starts a PostgreSQL cluster of its own (a quarter of the memory as
+# shared_buffers, as SCALE.md advises) and a gateway on it, runs every load
+# scenario at concurrency 16 and 64, on an empty database and then on one
+# loaded with a year of a national service (2 M grants, 10 M history rows,
+# 1 M tokens; LOAD=0 skips it, GRANTS, HISTORY and TOKENS size it), and
+# writes BENCHMARKS.md. Not part of make test.
 bench: check-postgres
 	bash cmd/kelisim-bench/bench.sh
