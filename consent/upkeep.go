@@ -15,7 +15,8 @@ import (
 // Janitor is the store's upkeep: what the background job asks of it.
 type Janitor interface {
 	// DueGrants returns at most limit active grants past their expiry at
-	// now, those that expired first first.
+	// now, those that expired first first, passing over those another
+	// transaction holds.
 	DueGrants(ctx context.Context, now time.Time, limit int) ([]Grant, error)
 	// ExpireGrants marks those of the grants ids that are still active
 	// and past their expiry at now as expired, and returns them; their
@@ -49,9 +50,9 @@ const MonthsAhead = 3
 // Upkeep runs the background work that keeps grants and the store honest:
 // expiry (partners are told as for a revocation) and purges. It is safe
 // on several replicas at once: each step is idempotent, and the expiry's
-// and the purge's batches skip rows another replica holds (an expiry
-// batch another replica took first ends the round's expiry here, and
-// that replica goes on).
+// and the purge's batches skip rows another transaction holds (an expiry
+// batch another replica took first all the same ends the round's expiry
+// here, and that replica goes on).
 type Upkeep struct{ cfg UpkeepConfig }
 
 // EndedNotifier tells partners of grants that ended or narrowed.

@@ -11,10 +11,15 @@ import (
 
 var _ consent.Janitor = (*Store)(nil)
 
-// DueGrants implements consent.Janitor.
+// DueGrants implements consent.Janitor. A grant another transaction
+// holds is passed over, not returned: a citizen's revocation, or another
+// replica's expiry that has it. Its lock lasts the statement, so two
+// replicas that ask at the same moment are mostly given batches of
+// their own; grants given to both are ended by the one that locks them
+// first (ExpireGrants).
 func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]consent.Grant, error) {
 	return queryGrants(ctx, s.q(ctx), `SELECT `+grantColumns+` FROM grants WHERE status = 'active' AND expires_at <= $1
-		ORDER BY expires_at LIMIT $2`, now, limit)
+		ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
 }
 
 // ExpireGrants implements consent.Janitor. The grants it ends are locked
