@@ -88,5 +88,5 @@ deps-check:
 # loaded with a year of a national service (2 M grants, 10 M history rows,
 # 1 M tokens; LOAD=0 skips it, GRANTS, HISTORY and TOKENS size it), and
 # writes BENCHMARKS.md. Not part of make test.
-bench: check-postgres
+bench:
 	bash cmd/kelisim-bench/bench.sh

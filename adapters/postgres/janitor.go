@@ -13,10 +13,10 @@ var _ consent.Janitor = (*Store)(nil)
 
 // DueGrants implements consent.Janitor. A grant another transaction
 // holds is passed over, not returned: a citizen's revocation, or another
-// replica's expiry that has it. Its lock lasts the statement, so two
-// replicas that ask at the same moment are mostly given batches of
-// their own; grants given to both are ended by the one that locks them
-// first (ExpireGrants).
+// replica's expiry that has it. Its own lock lasts the statement only,
+// so a replica that asks between another's DueGrants and ExpireGrants is
+// given the same grants; they are ended by the one that locks them
+// first (ExpireGrants), and the other's round stops there.
 func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]consent.Grant, error) {
 	return queryGrants(ctx, s.q(ctx), `SELECT `+grantColumns+` FROM grants WHERE status = 'active' AND expires_at <= $1
 		ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)

@@ -26,29 +26,34 @@ GATEWAY=bin/kelisim
 
 # PostgreSQL: a cluster of the bench's own, set up as SCALE.md sizes
 # production's: a quarter of the machine's memory as shared_buffers, all
-# else as initdb makes it (fsync and synchronous_commit on), the installed
-# cluster's encoding and locale. It listens on 127.0.0.1:$PG_PORT and is
-# removed at the end. KELISIM_BENCH_DATABASE names another PostgreSQL
+# else as initdb makes it (fsync and synchronous_commit on), UTF-8 and the
+# C.UTF-8 locale (Debian's). It listens on 127.0.0.1:$PG_PORT, keeps its
+# data under /var/tmp and its log in /tmp/kelisim-bench-postgres.log, and
+# is removed at the end. KELISIM_BENCH_DATABASE names another PostgreSQL
 # instead (postgres://postgres@127.0.0.1:5432 for the one installed).
 stop_postgres() {
   if [ -n "$PG_DIR" ]; then
-    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 ||
+      { [ -z "${POSTMASTER:-}" ] || kill -9 "$POSTMASTER" 2>/dev/null || true; }
     rm -rf "$PG_DIR"
   fi
   PG_DIR=
 }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 if [ -n "${KELISIM_BENCH_DATABASE:-}" ]; then
+  [[ $KELISIM_BENCH_DATABASE =~ ^postgres://[^@/]+@[^:/@]+:[0-9]+$ ]] ||
+    { echo "make bench: KELISIM_BENCH_DATABASE must read postgres://user@host:port (the pooled runs point PgBouncer at it)" >&2; exit 1; }
   PG=$KELISIM_BENCH_DATABASE PG_SETUP="as found at $KELISIM_BENCH_DATABASE" POSTMASTER=0
 else
   PG_BIN=$( { ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true; } | sort -V | tail -n1)
   [ -x "$PG_BIN/initdb" ] || { echo "make bench: no PostgreSQL server binaries under /usr/lib/postgresql" >&2; exit 1; }
   SHARED_BUFFERS=$(( $(awk '/MemTotal/ { print $2 }' /proc/meminfo) / 4 / 1024 ))MB
-  PG_DIR=$(mktemp -d) && chmod 755 "$PG_DIR"
+  PG_DIR=$(mktemp -d -p /var/tmp) && chmod 755 "$PG_DIR" # /tmp may be memory
   [ "$(id -u)" != 0 ] || chown postgres "$PG_DIR"
   trap stop_postgres EXIT
   as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
-  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w start \
+  : > /tmp/kelisim-bench-postgres.log && chown postgres /tmp/kelisim-bench-postgres.log 2>/dev/null || true
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l /tmp/kelisim-bench-postgres.log -w start \
     -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c shared_buffers=$SHARED_BUFFERS" >/dev/null
   PG=postgres://postgres@127.0.0.1:$PG_PORT POSTMASTER=$(head -n1 "$PG_DIR/data/postmaster.pid")
   PG_SETUP="a cluster of its own ($("$PG_BIN/postgres" --version | cut -d' ' -f3), initdb's defaults but shared_buffers, a quarter of the memory, as SCALE.md advises)"
@@ -254,9 +259,11 @@ if [ "$LOAD" = 1 ]; then
   # first synthetic citizens, whose settings and history it reads, so
   # after the others they would hold a dozen more grants and their
   # history, which the empty database's do not.
-  first=
-  case " $SCENARIOS " in *" citizen "*) first=citizen ;; esac
-  for scenario in $first ${SCENARIOS//citizen/}; do
+  order=
+  for scenario in $SCENARIOS; do
+    if [ "$scenario" = citizen ]; then order="citizen $order"; else order="$order $scenario"; fi
+  done
+  for scenario in $order; do
     start_gateway loaded
     tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
     table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-loaded.md
