@@ -303,20 +303,28 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	return r
 }
 
-// procCPU is the process's user+system CPU seconds so far.
-func procCPU(pid int) float64 {
+// procStat is what /proc/<pid>/stat says of a process: its parent's pid
+// and its user+system CPU seconds so far (zeros if it is gone).
+func procStat(pid int) (ppid int, cpu float64) {
 	if pid <= 0 {
-		return 0
+		return 0, 0
 	}
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// Fields after the command name, which is in parentheses.
 	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ppid, _ = strconv.Atoi(fields[1])
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100 // USER_HZ
+	return ppid, (utime + stime) / 100 // USER_HZ
+}
+
+// procCPU is the process's user+system CPU seconds so far.
+func procCPU(pid int) float64 {
+	_, cpu := procStat(pid)
+	return cpu
 }
 
 // postgresCPU is the CPU seconds so far of a PostgreSQL cluster: its
@@ -331,29 +339,15 @@ func postgresCPU(postmaster int) float64 {
 		if err != nil {
 			continue
 		}
-		switch {
-		case postmaster > 0:
-			if pid == postmaster || parentOf(pid) == postmaster {
-				sum += procCPU(pid)
+		if postmaster > 0 {
+			if ppid, cpu := procStat(pid); pid == postmaster || ppid == postmaster {
+				sum += cpu
 			}
-		default:
-			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
-				sum += procCPU(pid)
-			}
+		} else if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			sum += procCPU(pid)
 		}
 	}
 	return sum
-}
-
-// parentOf is the process's parent's pid, 0 if it is gone.
-func parentOf(pid int) int {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	ppid, _ := strconv.Atoi(fields[1])
-	return ppid
 }
 
 // blocksRead is how many blocks PostgreSQL has read for conn's database
