@@ -99,11 +99,13 @@ func (p *Proxy) pipe(dst, src net.Conn, count *atomic.Int64) {
 			frozen := p.frozen
 			p.mu.Unlock()
 			<-frozen
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
+			// Counted before it is passed on: the answer to it, and the
+			// client's return, cannot come before the count.
 			if count != nil {
 				count.Add(1)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
 			}
 		}
 		if err != nil {
