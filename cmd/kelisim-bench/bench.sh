@@ -25,12 +25,21 @@ BASELINE=${BASELINE-9b1a238} ROUNDS=${ROUNDS:-5}
 GATEWAY=bin/kelisim
 
 # PostgreSQL: a cluster of the bench's own, set up as SCALE.md sizes
-# production's: a quarter of the machine's memory as shared_buffers, all
-# else as initdb makes it (fsync and synchronous_commit on), UTF-8 and the
-# C.UTF-8 locale (Debian's). It listens on 127.0.0.1:$PG_PORT, keeps its
-# data under /var/tmp and its log in /tmp/kelisim-bench-postgres.log, and
-# is removed at the end. KELISIM_BENCH_DATABASE names another PostgreSQL
-# instead (postgres://postgres@127.0.0.1:5432 for the one installed).
+# production's: a quarter of the machine's memory as shared_buffers, in
+# huge pages, all else as initdb makes it (fsync and synchronous_commit
+# on), UTF-8 and the C.UTF-8 locale (Debian's). It listens on
+# 127.0.0.1:$PG_PORT, keeps its data under /var/tmp and its log in
+# /tmp/kelisim-bench-postgres.log, and is removed at the end.
+# KELISIM_BENCH_DATABASE names another PostgreSQL instead
+# (postgres://postgres@127.0.0.1:5432 for the one installed).
+#
+# Huge pages: with 4 kB pages every backend maps each buffer it touches
+# on its own, and on a loaded database, whose pages a connection meets
+# mostly for the first time, that cost more than the reads (SCALE.md).
+# As root the bench reserves what the cluster needs (vm.nr_hugepages) and
+# gives it back at the end; HUGE_PAGES=0, or too little memory to
+# reserve, runs without them, and the header says which.
+HUGE_PAGES=${HUGE_PAGES:-1} HUGE_KEPT=
 stop_postgres() {
   if [ -n "$PG_DIR" ]; then
     as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 ||
@@ -38,6 +47,24 @@ stop_postgres() {
     rm -rf "$PG_DIR"
   fi
   PG_DIR=
+  if [ -n "$HUGE_KEPT" ]; then echo "$HUGE_KEPT" 2>/dev/null > /proc/sys/vm/nr_hugepages || true; HUGE_KEPT=; fi
+}
+# reserve_huge_pages N: make N huge pages free, raising vm.nr_hugepages
+# if it must (as root); succeeds only if they are.
+reserve_huge_pages() {
+  local free total
+  free=$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)
+  [ "$free" -lt "$1" ] || return 0
+  [ "$(id -u)" = 0 ] || return 1
+  total=$(cat /proc/sys/vm/nr_hugepages)
+  HUGE_KEPT=$total
+  # Memory the page cache holds in small pieces is compacted first.
+  sync; echo 1 2>/dev/null > /proc/sys/vm/compact_memory
+  echo $((total + $1 - free)) 2>/dev/null > /proc/sys/vm/nr_hugepages
+  [ "$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)" -ge "$1" ] && return 0
+  echo 3 2>/dev/null > /proc/sys/vm/drop_caches; echo 1 2>/dev/null > /proc/sys/vm/compact_memory
+  echo $((total + $1 - free)) 2>/dev/null > /proc/sys/vm/nr_hugepages
+  [ "$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)" -ge "$1" ]
 }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 if [ -n "${KELISIM_BENCH_DATABASE:-}" ]; then
@@ -53,10 +80,19 @@ else
   trap stop_postgres EXIT
   as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
   : > /tmp/kelisim-bench-postgres.log && chown postgres /tmp/kelisim-bench-postgres.log 2>/dev/null || true
+  HUGE=off HUGE_SETUP="in 4 kB pages (HUGE_PAGES=0)"
+  if [ "$HUGE_PAGES" = 1 ]; then
+    need=$(as_postgres "$PG_BIN/postgres" -D "$PG_DIR/data" -c shared_buffers="$SHARED_BUFFERS" -C shared_memory_size_in_huge_pages)
+    if reserve_huge_pages "$need"; then
+      HUGE=on HUGE_SETUP="in huge pages ($need of $(awk '/Hugepagesize/ { print $2 / 1024 }' /proc/meminfo) MB)"
+    else
+      HUGE_SETUP="in 4 kB pages: $need huge pages could not be reserved, so the loaded rows pay for the small pages (SCALE.md)"
+    fi
+  fi
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l /tmp/kelisim-bench-postgres.log -w start \
-    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c shared_buffers=$SHARED_BUFFERS" >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c shared_buffers=$SHARED_BUFFERS -c huge_pages=$HUGE" >/dev/null
   PG=postgres://postgres@127.0.0.1:$PG_PORT POSTMASTER=$(head -n1 "$PG_DIR/data/postmaster.pid")
-  PG_SETUP="a cluster of its own ($("$PG_BIN/postgres" --version | cut -d' ' -f3), initdb's defaults but shared_buffers, a quarter of the memory, as SCALE.md advises)"
+  PG_SETUP="a cluster of its own ($("$PG_BIN/postgres" --version | cut -d' ' -f3), initdb's defaults but shared_buffers, a quarter of the memory $HUGE_SETUP, as SCALE.md advises)"
 fi
 PG_HOST_PORT=${PG#*@}
 
@@ -283,7 +319,7 @@ fi
   echo "- gateway: \`KELISIM_DB_MAX_CONNS=32\`, \`KELISIM_LOG_LEVEL=warn\`, HTTP SMS to the load tool, $POPULATION synthetic citizens,"
   echo "  \`KELISIM_TRUSTED_PROXIES=127.0.0.1\`: each synthetic citizen comes from an address of its own (X-Forwarded-For"
   echo "  from the tool), so the OTP limits stay at their defaults (5 an hour per phone, 30 per address); all else default"
-  echo "- PostgreSQL: $PG_SETUP: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')")"
+  echo "- PostgreSQL: $PG_SETUP: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'huge_pages', 'max_connections')")"
   echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency; CPU ms/req and peak RSS"
   echo "  are the gateway's, PostgreSQL's CPU is the sum over its cluster's processes, the load tool's its own, machine busy"
   echo "  the share of both cores in use (all from /proc); blocks read are those PostgreSQL read for the database from"
@@ -436,6 +472,7 @@ TXT
   echo "Statements the gateway ran during each scenario's 16 and 64 runs (setup included), the most frequent"
   echo "by operation (from \`kelisim_store_operation_duration_seconds_count\`; a batched INSERT counts once):"
   for scenario in token introspect documents consent; do
+    [ -s /tmp/kelisim-metrics-$scenario.txt ] || continue # not in SCENARIOS
     echo
     echo "$scenario:"
     echo
