@@ -29,7 +29,8 @@ GATEWAY=bin/kelisim
 # huge pages, all else as initdb makes it (fsync and synchronous_commit
 # on), UTF-8 and the C.UTF-8 locale (Debian's). It listens on
 # 127.0.0.1:$PG_PORT, keeps its data under /var/tmp and its log in
-# /tmp/kelisim-bench-postgres.log, and is removed at the end.
+# /tmp/kelisim-bench-postgres.log (every autovacuum run logged, to tell
+# its work from the scenarios'), and is removed at the end.
 # KELISIM_BENCH_DATABASE names another PostgreSQL instead
 # (postgres://postgres@127.0.0.1:5432 for the one installed).
 #
@@ -90,7 +91,7 @@ else
     fi
   fi
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l /tmp/kelisim-bench-postgres.log -w start \
-    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c shared_buffers=$SHARED_BUFFERS -c huge_pages=$HUGE" >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c shared_buffers=$SHARED_BUFFERS -c huge_pages=$HUGE -c log_autovacuum_min_duration=0" >/dev/null
   PG=postgres://postgres@127.0.0.1:$PG_PORT POSTMASTER=$(head -n1 "$PG_DIR/data/postmaster.pid")
   PG_SETUP="a cluster of its own ($("$PG_BIN/postgres" --version | cut -d' ' -f3), initdb's defaults but shared_buffers, a quarter of the memory $HUGE_SETUP, as SCALE.md advises)"
 fi
