@@ -25,8 +25,8 @@ BASELINE=${BASELINE-9b1a238} ROUNDS=${ROUNDS:-5}
 GATEWAY=bin/kelisim
 
 # PostgreSQL: a cluster of the bench's own, set up as SCALE.md sizes
-# production's: a quarter of the machine's memory as shared_buffers, in
-# huge pages, all else as initdb makes it (fsync and synchronous_commit
+# production's: a quarter of the memory as shared_buffers (the machine's,
+# or its container's if that is less), in huge pages, all else as initdb makes it (fsync and synchronous_commit
 # on), UTF-8 and the C.UTF-8 locale (Debian's). It listens on
 # 127.0.0.1:$PG_PORT, keeps its data under /var/tmp and its log in
 # /tmp/kelisim-bench-postgres.log (every autovacuum run logged, to tell
@@ -67,6 +67,19 @@ reserve_huge_pages() {
   echo $((total + $1 - free)) 2>/dev/null > /proc/sys/vm/nr_hugepages
   [ "$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)" -ge "$1" ]
 }
+# memory_kb: the memory the bench and its cluster may use, in kB: the
+# machine's, or less if the cgroup they run in (a container's) is limited.
+memory_kb() {
+  local kb limit f v1 v2
+  kb=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)
+  v2=$(sed -n 's/^0:://p' /proc/self/cgroup) v1=$(sed -n 's/^[0-9]*:[^:]*\bmemory\b[^:]*://p' /proc/self/cgroup)
+  for f in /sys/fs/cgroup/memory.max "/sys/fs/cgroup$v2/memory.max" \
+    /sys/fs/cgroup/memory/memory.limit_in_bytes "/sys/fs/cgroup/memory$v1/memory.limit_in_bytes"; do
+    limit=$(cat "$f" 2>/dev/null || true)
+    if [[ $limit =~ ^[0-9]+$ ]] && [ $((limit / 1024)) -lt "$kb" ]; then kb=$((limit / 1024)); fi
+  done
+  echo "$kb"
+}
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 if [ -n "${KELISIM_BENCH_DATABASE:-}" ]; then
   [[ $KELISIM_BENCH_DATABASE =~ ^postgres://[^@/]+@[^:/@]+:[0-9]+$ ]] ||
@@ -75,7 +88,7 @@ if [ -n "${KELISIM_BENCH_DATABASE:-}" ]; then
 else
   PG_BIN=$( { ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true; } | sort -V | tail -n1)
   [ -x "$PG_BIN/initdb" ] || { echo "make bench: no PostgreSQL server binaries under /usr/lib/postgresql" >&2; exit 1; }
-  SHARED_BUFFERS=$(( $(awk '/MemTotal/ { print $2 }' /proc/meminfo) / 4 / 1024 ))MB
+  SHARED_BUFFERS=$(( $(memory_kb) / 4 / 1024 ))MB
   PG_DIR=$(mktemp -d -p /var/tmp) && chmod 755 "$PG_DIR" # /tmp may be memory
   [ "$(id -u)" != 0 ] || chown postgres "$PG_DIR"
   trap stop_postgres EXIT
