@@ -24,7 +24,7 @@ import (
 // of them whole, on a request's path or the upkeep's, is a defect.
 // A partition is read as its table is.
 var large = []string{"grants", "access_events", "oauth_records", "outbox", "otp_challenges", "shares", "notification_prefs", "rate_counters",
-	"history_leaves", "audit_log"}
+	"history_leaves", "history_nodes", "audit_log"}
 
 // The statements of the hot paths and of the upkeep use indexes on tables
 // of realistic size: each is sent by the store's own methods against a
@@ -103,6 +103,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"ChainEvents":      func() error { _, err := s.ChainEvents(ctx, "c-42"); return err },
 		"ChainHeads":       func() error { _, err := s.ChainHeads(ctx, []string{"c-42", "c-43"}, 150_000); return err },
 		"Node":             func() error { _, err := s.Node(ctx, merkle.ID{Index: 42}); return err },
+		"NodesWithin":      func() error { _, err := s.NodesWithin(ctx, 150_000, 152_000); return err },
 		"SealEvents": func() error {
 			return s.SealEvents(ctx, map[int64]consent.Seal{300_001: {Index: 300_000, Chain: "c-1", Hash: []byte{1}}})
 		},
@@ -387,6 +388,9 @@ func load(t *testing.T, conn *pgx.Conn) {
 		`INSERT INTO history_leaves (leaf_index, event_id, at, chain, leaf_hash)
 		 SELECT id - 1, id, at, 'c-' || (id % 100000), sha256(id::text::bytea) FROM access_events WHERE id <= 299900`,
 		`DELETE FROM history_unsealed WHERE id <= 299900`,
+		// The log's subtrees over those leaves: 2^(17-level) at each level.
+		`INSERT INTO history_nodes (level, idx, hash)
+		 SELECT l, i, sha256(i::text::bytea) FROM generate_series(1, 17) l CROSS JOIN LATERAL generate_series(0, (299900 >> l) - 1) i`,
 		`INSERT INTO audit_log (at, actor, action, partner_id)
 		 SELECT now() - (60000 - i) * interval '9 minutes', 'admin', 'partner.updated', 'p' || (i % 50) FROM generate_series(1, 60000) i`,
 		`INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)

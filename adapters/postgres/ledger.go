@@ -240,11 +240,14 @@ func (s *Store) ChainHeads(ctx context.Context, chains []string, before int64) (
 // NodesWithin implements consent.LedgerStore.
 func (s *Store) NodesWithin(ctx context.Context, from, to int64) (map[merkle.ID][]byte, error) {
 	// Per level, the subtrees from ⌈from/2^level⌉ to ⌊to/2^level⌋-1: one
-	// index range each.
+	// index range each. OFFSET 0 keeps each level's range a subquery of
+	// its own, run per level with its bounds: joined instead, the planner
+	// hashed the levels and read every subtree the log holds.
 	rows, err := s.q(ctx).Query(ctx, `SELECT n.level, n.idx, n.hash
 		FROM generate_series(1, 62) AS l(level)
 		CROSS JOIN LATERAL (SELECT level, idx, hash FROM history_nodes
-			WHERE level = l.level AND idx >= (($1::bigint + (1::bigint << l.level) - 1) >> l.level) AND idx < ($2::bigint >> l.level)) n
+			WHERE level = l.level AND idx >= (($1::bigint + (1::bigint << l.level) - 1) >> l.level) AND idx < ($2::bigint >> l.level)
+			OFFSET 0) n
 		WHERE (1::bigint << l.level) <= $2::bigint - $1::bigint`, from, to)
 	if err != nil {
 		return nil, translate(err)
