@@ -96,11 +96,12 @@ else
   : > /tmp/kelisim-bench-postgres.log && chown postgres /tmp/kelisim-bench-postgres.log 2>/dev/null || true
   HUGE=off HUGE_SETUP="in 4 kB pages (HUGE_PAGES=0)"
   if [ "$HUGE_PAGES" = 1 ]; then
-    need=$(as_postgres "$PG_BIN/postgres" -D "$PG_DIR/data" -c shared_buffers="$SHARED_BUFFERS" -C shared_memory_size_in_huge_pages)
-    if reserve_huge_pages "$need"; then
+    # -1 where the kernel has no huge pages; an error before PostgreSQL 15.
+    need=$(as_postgres "$PG_BIN/postgres" -D "$PG_DIR/data" -c shared_buffers="$SHARED_BUFFERS" -C shared_memory_size_in_huge_pages 2>/dev/null) || need=
+    if [[ $need =~ ^[1-9][0-9]*$ ]] && reserve_huge_pages "$need"; then
       HUGE=on HUGE_SETUP="in huge pages ($need of $(awk '/Hugepagesize/ { print $2 / 1024 }' /proc/meminfo) MB)"
     else
-      HUGE_SETUP="in 4 kB pages: $need huge pages could not be reserved, so the loaded rows pay for the small pages (SCALE.md)"
+      HUGE_SETUP="in 4 kB pages: the huge pages it needs (${need:-unknown}) could not be reserved, so the loaded rows pay for the small pages (SCALE.md)"
     fi
   fi
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l /tmp/kelisim-bench-postgres.log -w start \
