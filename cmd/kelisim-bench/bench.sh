@@ -26,8 +26,9 @@ GATEWAY=bin/kelisim
 
 # PostgreSQL: a cluster of the bench's own, set up as SCALE.md sizes
 # production's: a quarter of the memory as shared_buffers (the machine's,
-# or its container's if that is less), in huge pages, all else as initdb makes it (fsync and synchronous_commit
-# on), UTF-8 and the C.UTF-8 locale (Debian's). It listens on
+# or its container's if that is less), in huge pages, all else as initdb
+# makes it (fsync and synchronous_commit on), UTF-8 and the C.UTF-8
+# locale (Debian's). It listens on
 # 127.0.0.1:$PG_PORT, keeps its data under /var/tmp and its log in
 # /tmp/kelisim-bench-postgres.log (every autovacuum run logged, to tell
 # its work from the scenarios'), and is removed at the end.
@@ -59,13 +60,16 @@ reserve_huge_pages() {
   [ "$(id -u)" = 0 ] || return 1
   total=$(cat /proc/sys/vm/nr_hugepages)
   HUGE_KEPT=$total
-  # Memory the page cache holds in small pieces is compacted first.
-  sync; echo 1 2>/dev/null > /proc/sys/vm/compact_memory
-  echo $((total + $1 - free)) 2>/dev/null > /proc/sys/vm/nr_hugepages
-  [ "$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)" -ge "$1" ] && return 0
-  echo 3 2>/dev/null > /proc/sys/vm/drop_caches; echo 1 2>/dev/null > /proc/sys/vm/compact_memory
-  echo $((total + $1 - free)) 2>/dev/null > /proc/sys/vm/nr_hugepages
-  [ "$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)" -ge "$1" ]
+  sync
+  # Memory in small pieces is compacted first; if that is not enough, the
+  # page cache is dropped and it is compacted again.
+  for drop in no yes; do
+    [ "$drop" = no ] || echo 3 2>/dev/null > /proc/sys/vm/drop_caches
+    echo 1 2>/dev/null > /proc/sys/vm/compact_memory
+    echo $((total + $1 - free)) 2>/dev/null > /proc/sys/vm/nr_hugepages
+    [ "$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)" -lt "$1" ] || return 0
+  done
+  return 1
 }
 # memory_kb: the memory the bench and its cluster may use, in kB: the
 # machine's, or less if the cgroup they run in (a container's) is limited.
@@ -167,6 +171,7 @@ table() {
 }
 
 : > /tmp/kelisim-bench.md
+rm -f /tmp/kelisim-metrics-*.txt # a scenario not in SCENARIOS has none, not an earlier run's
 cp BENCHMARKS.md /tmp/kelisim-bench-kept.md 2>/dev/null || : > /tmp/kelisim-bench-kept.md
 : > /tmp/kelisim-bench-256.md
 : > /tmp/kelisim-bench-dpop.md
@@ -487,7 +492,7 @@ TXT
   echo "Statements the gateway ran during each scenario's 16 and 64 runs (setup included), the most frequent"
   echo "by operation (from \`kelisim_store_operation_duration_seconds_count\`; a batched INSERT counts once):"
   for scenario in token introspect documents consent; do
-    [ -s /tmp/kelisim-metrics-$scenario.txt ] || continue # not in SCENARIOS
+    [ -s /tmp/kelisim-metrics-$scenario.txt ] || continue # not in SCENARIOS (or its gateway gave none)
     echo
     echo "$scenario:"
     echo
