@@ -90,15 +90,25 @@ func Start(ctx context.Context, cfg Config) (stop func(context.Context) error, e
 	}, nil
 }
 
-// Transport makes a client span of each request sent through next (the
-// default transport when nil), named for what is called ("sms", "registry",
-// "webhook", "push"), and passes the trace on in traceparent.
+// Transport makes a client span of each request sent through next, named
+// for what is called ("sms", "registry", "webhook", "push"), and passes the
+// trace on in traceparent. A nil next is a transport of its own, as
+// net/http's default but keeping up to IdlePerHost idle connections to a
+// host.
 func Transport(next http.RoundTripper, called string) http.RoundTripper {
 	if next == nil {
-		next = http.DefaultTransport
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = IdlePerHost
+		next = t
 	}
 	return transport{next: next, called: called}
 }
+
+// IdlePerHost is how many idle connections an outgoing transport keeps to
+// one host: about as many as a busy replica has calls to it at once.
+// net/http's default keeps 2, so a burst of SMS or pushes dialled (and
+// over TLS shook hands with) the provider anew for nearly every call.
+const IdlePerHost = 64
 
 type transport struct {
 	next   http.RoundTripper
