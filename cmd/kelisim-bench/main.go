@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ type options struct {
 	markdown                  string
 	metrics                   string // the gateway's /metrics, for statements per request
 	database                  string // PostgreSQL, for the raw bound
+	cpuProfile                string // where to write the tool's own CPU profile
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -89,8 +91,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
 	fs.StringVar(&o.metrics, "metrics", "", "the gateway's metrics URL (http://127.0.0.1:9090/metrics), for PostgreSQL statements per request")
 	fs.StringVar(&o.database, "database", os.Getenv("KELISIM_DATABASE_URL"), "PostgreSQL URL for the raw bound scenario (its own tables, dropped after)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file (what the tool spends of the shared cores)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	o.scenarios = strings.Split(scenarios, ",")
 	for _, c := range strings.Split(conc, ",") {
