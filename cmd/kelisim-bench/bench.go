@@ -9,11 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,7 +165,7 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		})
 		chains := make([]string, conc)
 		if err := b.parallel(ctx, conc, func(i int) error {
-			tok, err := b.consent(ctx, "openid offline_access documents:id_card")
+			tok, err := b.consent(ctx, nil, "openid offline_access documents:id_card")
 			chains[i] = tok.refresh
 			return err
 		}); err != nil {
@@ -209,7 +208,7 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		tokens := make([]string, 512)
 		if err := b.parallel(ctx, 16, func(i int) error {
 			for j := i; j < len(tokens); j += 16 {
-				tok, err := b.consent(ctx, "openid documents:id_card documents:driver_license")
+				tok, err := b.consent(ctx, nil, "openid documents:id_card documents:driver_license")
 				if err != nil {
 					return err
 				}
@@ -240,8 +239,10 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 	case "citizen":
 		return b.citizen(ctx, conc)
 	case "consent":
-		return []result{b.measure(ctx, "consent (full flow)", conc, func(int, int) (int, bool) {
-			_, err := b.consent(ctx, "openid documents:id_card")
+		conns := b.rawConns(conc)
+		defer closeAll(conns)
+		return []result{b.measure(ctx, "consent (full flow)", conc, func(w, _ int) (int, bool) {
+			_, err := b.consent(ctx, conns[w], "openid documents:id_card")
 			var se statusError
 			if errors.As(err, &se) {
 				return int(se), false
@@ -298,47 +299,35 @@ var (
 )
 
 // consent runs the whole citizen path for the next synthetic citizen:
-// authorize → consent page → IIN/phone → SMS → code → token.
+// authorize → consent page → IIN/phone → SMS → code → token, on conn (a
+// connection of its own when nil).
 //
 // Each citizen comes from an address of its own (10.0.0.0/8, sent as
 // X-Forwarded-For; the gateway trusts the tool as a proxy), as citizens
 // do: the per-IP OTP limit then holds at its real value instead of
 // serialising every flow on one key.
-func (b *bench) consent(ctx context.Context, scope string) (tokens, error) {
-	return b.consentAs(ctx, b.bank, int(b.next.Add(1)-1)%b.o.population, scope)
+func (b *bench) consent(ctx context.Context, conn *rawConn, scope string) (tokens, error) {
+	return b.consentAs(ctx, conn, b.bank, int(b.next.Add(1)-1)%b.o.population, scope)
 }
 
 // consentAs runs the citizen path for synthetic citizen n with partner p.
-func (b *bench) consentAs(ctx context.Context, p partner, n int, scope string) (tokens, error) {
+// The pages go over one lean keep-alive connection (see rawConn), as a
+// browser's do, with the cookies they set sent back as a browser would:
+// net/http's client cost the shared machine twice as much a flow, the
+// gateway's share and the tool's then moving together with the tool's.
+func (b *bench) consentAs(ctx context.Context, conn *rawConn, p partner, n int, scope string) (tokens, error) {
+	if conn == nil {
+		conn, _ = newRawConn(b.o.base)
+		defer conn.close()
+	}
 	iin, phone := registry.Synthetic(n)
-	addr := fmt.Sprintf("10.%d.%d.%d", (n>>16)&255, (n>>8)&255, n&255)
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Transport: b.client.Transport, Jar: jar, CheckRedirect: b.client.CheckRedirect}
+	br := &browser{conn: conn, host: hostOf(b.o.base), base: b.o.base, addr: fmt.Sprintf("10.%d.%d.%d", (n>>16)&255, (n>>8)&255, n&255)}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	verifier := base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"response_type": {"code"}, "client_id": {p.id}, "redirect_uri": {redirectURI}, "scope": {scope},
 		"state": {"bench-state-123"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	// send makes a request as the citizen's browser and returns the
-	// status, the redirect and the page.
-	send := func(req *http.Request) (int, string, string, error) {
-		req.Header.Set("X-Forwarded-For", addr)
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, "", "", err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("Location"), string(body), nil
-	}
-	get := func(u string) (int, string, string, error) {
-		if !strings.HasPrefix(u, "http") {
-			u = b.o.base + u
-		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
-		return send(req)
-	}
 	post := func(page string, fields url.Values) (int, string, string, error) {
 		m := actionRE.FindStringSubmatch(page)
 		if m == nil {
@@ -357,15 +346,13 @@ func (b *bench) consentAs(ctx context.Context, p partner, n int, scope string) (
 		for k, v := range fields {
 			form[k] = v
 		}
-		req, _ := http.NewRequestWithContext(ctx, "POST", b.o.base+strings.ReplaceAll(m[1], "&amp;", "&"), strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		return send(req)
+		return br.do(ctx, "POST", strings.ReplaceAll(m[1], "&amp;", "&"), form)
 	}
-	status, loc, _, err := get("/oauth2/auth?" + q.Encode())
+	status, loc, _, err := br.do(ctx, "GET", "/oauth2/auth?"+q.Encode(), nil)
 	if err != nil || status != 303 {
 		return tokens{}, orStatus(err, status)
 	}
-	status, _, page, err := get(loc)
+	status, _, page, err := br.do(ctx, "GET", loc, nil)
 	if err != nil || status != 200 {
 		return tokens{}, orStatus(err, status)
 	}
@@ -374,7 +361,7 @@ func (b *bench) consentAs(ctx context.Context, p partner, n int, scope string) (
 	if err != nil || status != 303 {
 		return tokens{}, orStatus(err, status)
 	}
-	status, _, otpPage, err := get(loc)
+	status, _, otpPage, err := br.do(ctx, "GET", loc, nil)
 	if err != nil || status != 200 {
 		return tokens{}, orStatus(err, status)
 	}
@@ -391,14 +378,87 @@ func (b *bench) consentAs(ctx context.Context, p partner, n int, scope string) (
 		return tokens{}, orStatus(err, status)
 	}
 	u, _ := url.Parse(loc)
-	st, body, err := b.form(ctx, b.client, "/oauth2/token", p, url.Values{"grant_type": {"authorization_code"},
+	st, body, err := b.rawToken(ctx, conn, p, url.Values{"grant_type": {"authorization_code"},
 		"code": {u.Query().Get("code")}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
 	if err != nil || st != 200 {
 		return tokens{}, orStatus(err, st)
 	}
-	t := tokens{access: body["access_token"].(string)}
+	t := tokens{}
+	t.access, _ = body["access_token"].(string)
 	t.refresh, _ = body["refresh_token"].(string)
+	if t.access == "" {
+		return tokens{}, errors.New("no access token")
+	}
 	return t, nil
+}
+
+// rawToken is form (a token request with the partner's authentication,
+// and a proof under -dpop, asked again once for a nonce) on conn.
+func (b *bench) rawToken(ctx context.Context, conn *rawConn, p partner, form url.Values) (int, map[string]any, error) {
+	for try := 0; ; try++ {
+		proof := ""
+		if b.dp != nil {
+			proof = b.dp.proof("POST", b.o.base+"/oauth2/token", "")
+		}
+		status, body, h, err := conn.do(ctx, rawForm(hostOf(b.o.base), "/oauth2/token", p, form, proof))
+		if err != nil {
+			return 0, nil, err
+		}
+		var out map[string]any
+		_ = json.Unmarshal(body, &out)
+		if b.dp != nil {
+			b.dp.remember(h)
+		}
+		if b.dp == nil || out["error"] != "use_dpop_nonce" || try > 0 {
+			return status, out, nil
+		}
+	}
+}
+
+// browser is one citizen's browser on a rawConn: it sends the cookies the
+// gateway set (by path, as a browser does) and an address of its own.
+type browser struct {
+	conn             *rawConn
+	host, base, addr string
+	cookies          []*http.Cookie
+}
+
+// do sends a GET, or a POST of form, to target (a path, or a URL of the
+// gateway) and returns the status, the redirect and the page.
+func (br *browser) do(ctx context.Context, method, target string, form url.Values) (int, string, string, error) {
+	path := strings.TrimPrefix(target, br.base)
+	var req strings.Builder
+	fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nX-Forwarded-For: %s\r\n", method, path, br.host, br.addr)
+	sep := "Cookie: "
+	for _, c := range br.cookies {
+		if strings.HasPrefix(path, c.Path) {
+			req.WriteString(sep + c.Name + "=" + c.Value)
+			sep = "; "
+		}
+	}
+	if sep == "; " {
+		req.WriteString("\r\n")
+	}
+	body := ""
+	if method == "POST" {
+		body = form.Encode()
+		fmt.Fprintf(&req, "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n", len(body))
+	}
+	req.WriteString("\r\n" + body)
+	status, page, h, err := br.conn.do(ctx, []byte(req.String()))
+	if err != nil {
+		return 0, "", "", err
+	}
+	for _, c := range (&http.Response{Header: h}).Cookies() {
+		if c.Path == "" {
+			c.Path = "/"
+		}
+		br.cookies = slices.DeleteFunc(br.cookies, func(o *http.Cookie) bool { return o.Name == c.Name && o.Path == c.Path })
+		if c.MaxAge >= 0 && c.Value != "" {
+			br.cookies = append(br.cookies, c)
+		}
+	}
+	return status, h.Get("Location"), string(page), nil
 }
 
 func orStatus(err error, status int) error {
@@ -426,7 +486,7 @@ func (b *bench) citizen(ctx context.Context, conc int) ([]result, error) {
 	toks, deep := make([]string, citizens), make([]string, citizens)
 	if err := b.parallel(ctx, 16, func(i int) error {
 		for j := i; j < citizens; j += 16 {
-			tok, err := b.consentAs(ctx, b.app, j%b.o.population, "openid me")
+			tok, err := b.consentAs(ctx, nil, b.app, j%b.o.population, "openid me")
 			if err != nil {
 				return err
 			}
