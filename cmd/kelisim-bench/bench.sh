@@ -444,9 +444,10 @@ fi
 ## Reading the figures
 
 The scenarios keep the machine busy ("machine busy" near 100 %), and the columns on the right say
-where the two cores go per request: the gateway, PostgreSQL and the load tool. The steady
-scenarios use one lean keep-alive connection per worker so the tool takes little (about 0.05 ms
-per request); the consent flow drives real pages through net/http with cookies. Runs on this
+where the two cores go per request: the gateway, PostgreSQL and the load tool. Every scenario
+uses one lean keep-alive connection per worker so the tool takes little (about 0.05 ms per
+request); the consent flow drives the real pages over it as a browser does, sending back the
+cookies they set, and reads the code from the SMS the gateway posts to the tool. Runs on this
 shared virtual machine vary by ±20 % from one to the next, so read a target met by a few percent
 as met on this run. Store statements per request:
 
