@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -48,6 +50,9 @@ type OutboxConfig struct {
 	Backoff     time.Duration // first retry delay; doubles, with jitter (2 s)
 	MaxBackoff  time.Duration // (10 min)
 	Lease       time.Duration // how long a worker holds an entry (1 min)
+	// Parallel is how many entries of different grants one replica
+	// attempts at once (DefaultOutboxParallel when 0).
+	Parallel int
 
 	Now func() time.Time
 	Log *slog.Logger
@@ -80,8 +85,24 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if cfg.MaxAttempts < 1 || cfg.Backoff <= 0 || cfg.MaxBackoff <= 0 || cfg.Lease <= 0 {
 		return nil, errors.New("consent.NewOutbox: MaxAttempts, Backoff, MaxBackoff and Lease must be positive")
 	}
+	if cfg.Parallel < 0 {
+		return nil, errors.New("consent.NewOutbox: Parallel must not be negative")
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = DefaultOutboxParallel
+	}
 	return &Outbox{cfg: cfg}, nil
 }
+
+// DefaultOutboxParallel is how many entries a replica attempts at once.
+// One at a time, each entry's round trips (the lease, the notice's or the
+// push's reads, the post, the outcome) waited behind the requests of a
+// busy replica: in a burst of consent flows on two cores the citizens'
+// notices went out at about 15 a second against 200 grants.
+const DefaultOutboxParallel = 8
+
+// claimBatch is how many due entries a replica claims at a time.
+const claimBatch = 16
 
 // ForGrant returns the entries a new grant needs, by its partner's style,
 // and what tells the partner of the grants it ends (replaces): one read
@@ -216,52 +237,90 @@ func (o *Outbox) Run(ctx context.Context, every time.Duration) {
 }
 
 // DeliverDue makes one attempt at each due entry it can claim, and
-// returns how many it claimed. Each post has a lease of its own (see
-// OutboxStatus).
+// returns how many it claimed. Entries of different grants are attempted
+// at once (Parallel at most); those of one grant one after another, in the
+// order they were made, so a partner hears of a grant's changes in turn.
+// Each post has a lease of its own (see OutboxStatus).
 func (o *Outbox) DeliverDue(ctx context.Context) int {
-	claim, log := newID(), o.cfg.Log
-	entries, err := o.cfg.Store.ClaimDeliveries(ctx, o.cfg.Now(), o.cfg.Lease, 16, claim)
+	claim, claimed := newID(), o.cfg.Now()
+	entries, err := o.cfg.Store.ClaimDeliveries(ctx, claimed, o.cfg.Lease, claimBatch, claim)
 	if err != nil {
 		if ctx.Err() == nil {
-			log.ErrorContext(ctx, "claim deliveries", "err", err)
+			o.cfg.Log.ErrorContext(ctx, "claim deliveries", "err", err)
 		}
 		return 0
 	}
+	// One queue a grant, in the order of the claim's first entry of each.
+	var queues [][]OutboxEntry
+	byGrant := map[string]int{}
 	for _, e := range entries {
-		if ctx.Err() != nil {
-			break // the lease runs out; another worker takes the rest
+		key := e.GrantID
+		if key == "" {
+			key = "\x00" + e.ID // an entry of no grant is a queue of its own
 		}
-		if err := o.cfg.Store.RenewDelivery(ctx, e.ID, claim, o.cfg.Now().Add(o.cfg.Lease)); err != nil {
+		i, ok := byGrant[key]
+		if !ok {
+			i = len(queues)
+			byGrant[key] = i
+			queues = append(queues, nil)
+		}
+		queues[i] = append(queues[i], e)
+	}
+	slots := make(chan struct{}, o.cfg.Parallel)
+	var wg sync.WaitGroup
+	for _, q := range queues {
+		slices.SortStableFunc(q, func(a, b OutboxEntry) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			for _, e := range q {
+				if ctx.Err() != nil {
+					return // the lease runs out; another worker takes the rest
+				}
+				o.deliver(ctx, claim, claimed, e)
+			}
+		})
+	}
+	wg.Wait()
+	return len(entries)
+}
+
+// deliver makes one attempt at e, leased under claim at claimed, and
+// stores what became of it. The lease is renewed first unless the claim
+// is so fresh that the attempt (at most Lease/2) ends within it.
+func (o *Outbox) deliver(ctx context.Context, claim string, claimed time.Time, e OutboxEntry) {
+	log := o.cfg.Log
+	if now := o.cfg.Now(); now.Sub(claimed) >= o.cfg.Lease/4 {
+		if err := o.cfg.Store.RenewDelivery(ctx, e.ID, claim, now.Add(o.cfg.Lease)); err != nil {
 			if !errors.Is(err, ErrLeaseLost) {
 				log.ErrorContext(ctx, "renew delivery lease", "delivery", e.ID, "err", err)
 			}
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, o.cfg.Lease/2)
-		err := o.attempt(pctx, e)
-		cancel()
-		now := o.cfg.Now()
-		out := DeliveryOutcome{Delivered: err == nil, At: now, MaxAttempts: o.cfg.MaxAttempts}
-		if err != nil {
-			out.Final, out.Error, out.RetryAt = errors.Is(err, errNoLongerDeliverable), err.Error(), now.Add(o.backoff(e.Attempts+1))
-		}
-		// The outcome is stored even when ctx ends, so it is not repeated.
-		stored, ferr := o.cfg.Store.FinishDelivery(context.WithoutCancel(ctx), e.ID, claim, out)
-		switch {
-		case errors.Is(ferr, ErrLeaseLost):
-			log.WarnContext(ctx, "delivery lease lost before the attempt was recorded", "delivery", e.ID)
-		case ferr != nil:
-			log.ErrorContext(ctx, "finish delivery", "delivery", e.ID, "err", ferr)
-		case stored.Status == OutboxDead:
-			o.observe(e.Kind, DeliveryDead)
-			log.WarnContext(ctx, "delivery dead-lettered", "delivery", e.ID, "partner", e.PartnerID, "attempts", stored.Attempts, "err", err)
-		case stored.Status == OutboxDelivered:
-			o.observe(e.Kind, DeliveryDone)
-		default:
-			o.observe(e.Kind, DeliveryRetry)
+			return
 		}
 	}
-	return len(entries)
+	pctx, cancel := context.WithTimeout(ctx, o.cfg.Lease/2)
+	err := o.attempt(pctx, e)
+	cancel()
+	now := o.cfg.Now()
+	out := DeliveryOutcome{Delivered: err == nil, At: now, MaxAttempts: o.cfg.MaxAttempts}
+	if err != nil {
+		out.Final, out.Error, out.RetryAt = errors.Is(err, errNoLongerDeliverable), err.Error(), now.Add(o.backoff(e.Attempts+1))
+	}
+	// The outcome is stored even when ctx ends, so it is not repeated.
+	stored, ferr := o.cfg.Store.FinishDelivery(context.WithoutCancel(ctx), e.ID, claim, out)
+	switch {
+	case errors.Is(ferr, ErrLeaseLost):
+		log.WarnContext(ctx, "delivery lease lost before the attempt was recorded", "delivery", e.ID)
+	case ferr != nil:
+		log.ErrorContext(ctx, "finish delivery", "delivery", e.ID, "err", ferr)
+	case stored.Status == OutboxDead:
+		o.observe(e.Kind, DeliveryDead)
+		log.WarnContext(ctx, "delivery dead-lettered", "delivery", e.ID, "partner", e.PartnerID, "attempts", stored.Attempts, "err", err)
+	case stored.Status == OutboxDelivered:
+		o.observe(e.Kind, DeliveryDone)
+	default:
+		o.observe(e.Kind, DeliveryRetry)
+	}
 }
 
 func (o *Outbox) observe(kind, outcome string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,4 +164,80 @@ func partnerEntries(entries []consent.OutboxEntry) []consent.OutboxEntry {
 		}
 	}
 	return out
+}
+
+// inFlight is a notice sender and a push style that hold each attempt
+// until want are in flight at once (or a moment passes), and record how
+// many were, in all and for one grant.
+type inFlight struct {
+	want    int
+	mu      sync.Mutex
+	now     int
+	most    int
+	grants  map[string]int
+	overlap []string // grants with two entries in flight at once
+	all     chan struct{}
+}
+
+func (f *inFlight) hold(e consent.OutboxEntry) {
+	f.mu.Lock()
+	f.now++
+	f.most = max(f.most, f.now)
+	f.grants[e.GrantID]++
+	if f.grants[e.GrantID] > 1 {
+		f.overlap = append(f.overlap, e.GrantID)
+	}
+	if f.now == f.want {
+		close(f.all)
+	}
+	f.mu.Unlock()
+	select {
+	case <-f.all:
+	case <-time.After(500 * time.Millisecond):
+	}
+	f.mu.Lock()
+	f.now--
+	f.grants[e.GrantID]--
+	f.mu.Unlock()
+}
+
+func (f *inFlight) Send(_ context.Context, e consent.OutboxEntry) error { f.hold(e); return nil }
+
+func (f *inFlight) OnGrant(consent.PartnerInfo) []string { return []string{consent.KindGrantDocuments} }
+func (f *inFlight) Deliver(_ context.Context, _ consent.PartnerInfo, e consent.OutboxEntry, _ []byte) error {
+	f.hold(e)
+	return nil
+}
+
+// The outbox attempts the entries of different grants at once, so that a
+// burst of consents does not queue the citizens' notices one round trip
+// after another; the entries of one grant go one after another.
+func TestOutboxAttemptsGrantsAtOnceAndEachGrantInTurn(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	ctx := context.Background()
+	for _, id := range []string{"bank1", "bank2", "bank3"} {
+		f.partners[id] = consent.PartnerInfo{ID: id, Delivery: "pull"}
+		consentTo(t, f, id, 30)
+	}
+	f.partners["pushbank"] = consent.PartnerInfo{ID: "pushbank", Delivery: "push"}
+	consentTo(t, f, "pushbank", 30) // a push and a notice: one grant, two entries
+	// Held until all five entries are in flight at once, which only an
+	// outbox that sends one grant's two together reaches.
+	held := &inFlight{want: 5, grants: map[string]int{}, all: make(chan struct{})}
+	o, err := consent.NewOutbox(consent.OutboxConfig{Store: f.store, Access: f.store, Grants: f.store, Partners: f.partners,
+		Receipts: f.receipts, Notices: held, Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}, "push": held},
+		Library: f.library, Webhook: f.webhook, MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute,
+		Now: f.clock.now, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := o.DeliverDue(ctx); n != 5 {
+		t.Fatalf("claimed %d entries, want 5", n)
+	}
+	if held.most != 4 || len(held.overlap) != 0 {
+		t.Fatalf("at most %d entries in flight at once (want one for each of the 4 grants), grants overlapping: %v", held.most, held.overlap)
+	}
+	if done, _ := f.outbox.Deliveries(ctx, consent.OutboxDelivered, 10); len(done) != 5 {
+		t.Errorf("%d delivered, want 5", len(done))
+	}
 }

@@ -79,6 +79,7 @@ type Config struct {
 	DeliveryBackoff  time.Duration // KELISIM_DELIVERY_BACKOFF: first retry delay
 	DeliveryAttempts int           // KELISIM_DELIVERY_MAX_ATTEMPTS: before a dead letter
 	DeliveryLease    time.Duration // KELISIM_DELIVERY_LEASE
+	DeliveryParallel int           // KELISIM_DELIVERY_PARALLEL: entries of different grants sent at once
 	WebhookTimeout   time.Duration // KELISIM_WEBHOOK_TIMEOUT
 
 	UpkeepEvery time.Duration // KELISIM_UPKEEP_EVERY: expiry and purge rounds
@@ -158,6 +159,7 @@ var env = []struct{ name, doc string }{
 	{"KELISIM_DELIVERY_BACKOFF", "first retry delay of a push delivery; doubles each try (default 2s)"},
 	{"KELISIM_DELIVERY_MAX_ATTEMPTS", "tries before a push delivery is dead-lettered (default 8)"},
 	{"KELISIM_DELIVERY_LEASE", "how long a replica holds a delivery it is sending (default 1m)"},
+	{"KELISIM_DELIVERY_PARALLEL", "push deliveries and notices of different grants a replica sends at once; one grant's go in turn (default 8)"},
 	{"KELISIM_WEBHOOK_TIMEOUT", "timeout of one webhook POST (default 10s)"},
 	{"KELISIM_UPKEEP_EVERY", "how often grants are expired and old records purged (default 1m)"},
 	{"KELISIM_CHECKPOINT_EVERY", "how often the history is sealed into its log and a signed head published at /history/checkpoints (default 1m)"},
@@ -325,6 +327,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.DeliveryBackoff = duration("KELISIM_DELIVERY_BACKOFF", 2*time.Second, time.Hour)
 	c.DeliveryAttempts = integer("KELISIM_DELIVERY_MAX_ATTEMPTS", 8, 1, 100)
 	c.DeliveryLease = duration("KELISIM_DELIVERY_LEASE", time.Minute, time.Hour)
+	c.DeliveryParallel = integer("KELISIM_DELIVERY_PARALLEL", consent.DefaultOutboxParallel, 1, 64)
 	c.WebhookTimeout = duration("KELISIM_WEBHOOK_TIMEOUT", 10*time.Second, 5*time.Minute)
 	c.UpkeepEvery = duration("KELISIM_UPKEEP_EVERY", time.Minute, 24*time.Hour)
 	c.CheckpointEvery = duration("KELISIM_CHECKPOINT_EVERY", time.Minute, 24*time.Hour)

@@ -47,6 +47,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad bool", map[string]string{"KELISIM_MIGRATE": "maybe"}, []string{"KELISIM_MIGRATE"}},
 		{"bad pool", map[string]string{"KELISIM_DB_MAX_CONNS": "1"}, []string{"KELISIM_DB_MAX_CONNS"}},
 		{"lease shorter than two posts", map[string]string{"KELISIM_DELIVERY_LEASE": "15s", "KELISIM_WEBHOOK_TIMEOUT": "10s"}, []string{"KELISIM_DELIVERY_LEASE"}},
+		{"no delivery at once", map[string]string{"KELISIM_DELIVERY_PARALLEL": "0"}, []string{"KELISIM_DELIVERY_PARALLEL"}},
 		{"terms without their text", map[string]string{"KELISIM_TERMS_VERSION": "2027-01-01"}, []string{"KELISIM_TERMS_FILE", "2027-01-01"}},
 		{"a terms file that is not there", map[string]string{"KELISIM_TERMS_FILE": "/nonexistent/terms.txt"}, []string{"KELISIM_TERMS_FILE"}},
 		{"history kept less than a year", map[string]string{"KELISIM_HISTORY_RETENTION": "720h"}, []string{"KELISIM_HISTORY_RETENTION", "9504h"}},

@@ -86,7 +86,7 @@ func wireDomain(in inputs) (d domain, err error) {
 	}
 	if d.outbox, err = consent.NewOutbox(consent.OutboxConfig{Store: st, Access: st, Grants: st, Partners: directory, Receipts: d.receipts, Notices: notices,
 		Styles: delivery.Styles(webhook), Library: d.library, Webhook: webhook, MaxAttempts: cfg.DeliveryAttempts,
-		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease, Observer: in.metrics, Now: now, Log: log}); err != nil {
+		Backoff: cfg.DeliveryBackoff, MaxBackoff: 10 * time.Minute, Lease: cfg.DeliveryLease, Parallel: cfg.DeliveryParallel, Observer: in.metrics, Now: now, Log: log}); err != nil {
 		return d, err
 	}
 	if d.consents, err = consent.NewService(consent.ServiceConfig{Store: st, Registry: in.citizens, SMS: in.sms,
