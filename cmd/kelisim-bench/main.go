@@ -66,9 +66,10 @@ type options struct {
 	jsonOut                   bool
 	dpop                      bool
 	markdown                  string
-	metrics                   string // the gateway's /metrics, for statements per request
-	database                  string // PostgreSQL, for the raw bound
-	cpuProfile                string // where to write the tool's own CPU profile
+	metrics                   string        // the gateway's /metrics, for statements per request
+	database                  string        // PostgreSQL, for the raw bound
+	cpuProfile                string        // where to write the tool's own CPU profile
+	drain                     time.Duration // after a consent run, wait this long at most for its notices to go out
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
 	fs.StringVar(&o.metrics, "metrics", "", "the gateway's metrics URL (http://127.0.0.1:9090/metrics), for PostgreSQL statements per request")
 	fs.StringVar(&o.database, "database", os.Getenv("KELISIM_DATABASE_URL"), "PostgreSQL URL for the raw bound scenario (its own tables, dropped after)")
+	fs.DurationVar(&o.drain, "drain", 0, "after a consent run, wait up to this long for the outbox to send what the run queued (its notices), "+
+		"and report the gateway's and PostgreSQL's CPU per flow until then (needs -database)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file (what the tool spends of the shared cores)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -199,6 +202,13 @@ type result struct {
 	// shared buffers (the OS cache or the disk) for the database per
 	// request: what a table larger than its buffers costs.
 	BlocksReadPerReq float64 `json:"postgres_blocks_read_per_request"`
+	// With -drain, a consent run's notices: how long after the window the
+	// outbox took to send all the run queued (DrainSeconds; -1 if it did
+	// not within -drain), and the gateway's and PostgreSQL's CPU per flow
+	// from the window's start until then. A gateway that defers its
+	// notices past the window pays for them here.
+	DrainSeconds       float64 `json:"outbox_drain_seconds,omitempty"`
+	DrainedCPUPerReqMS float64 `json:"cpu_ms_per_request_until_drained,omitempty"`
 }
 
 // errorList is the errors by status, sorted, or none.
@@ -225,14 +235,26 @@ func (r result) row() string {
 }
 
 func markdown(rs []result) string {
+	// The drained columns only when a run drained (-drain), so the table
+	// make bench joins keeps its shape.
+	drained := slices.ContainsFunc(rs, func(r result) bool { return r.DrainSeconds != 0 })
 	var b strings.Builder
-	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors | PostgreSQL CPU ms/req | load tool CPU ms/req | machine busy | statements/req | of them in the requests | PostgreSQL blocks read/req |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| scenario | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | gateway CPU ms/req | peak RSS MB | errors | PostgreSQL CPU ms/req | load tool CPU ms/req | machine busy | statements/req | of them in the requests | PostgreSQL blocks read/req |")
+	sep := "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	if drained {
+		b.WriteString(" outbox drained after s | gateway and PostgreSQL CPU ms/req until drained |")
+		sep += " --- | --- |"
+	}
+	b.WriteString("\n" + sep + "\n")
 	for _, r := range rs {
 		errs := r.errorList("0", ", ")
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s | %.3f | %.3f | %.0f %% | %.1f | %.1f | %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f | %s | %.3f | %.3f | %.0f %% | %.1f | %.1f | %.1f |",
 			r.Scenario, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Max, r.CPUPerReqMS, r.PeakRSSMB, errs,
 			r.PGCPUPerReqMS, r.ToolCPUPerReqMS, r.BusyPercent, r.StatementsPerReq, r.InRequestsPerReq, r.BlocksReadPerReq)
+		if drained {
+			fmt.Fprintf(&b, " %.1f | %.3f |", r.DrainSeconds, r.DrainedCPUPerReqMS)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -247,6 +269,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	lat := make([][]time.Duration, conc)
 	errs := make([]map[string]int, conc)
 	cpu0, tool0, pg0, pooler0 := procCPU(b.o.pid), procCPU(os.Getpid()), postgresCPU(b.o.postmasterPID), procCPU(b.o.poolerPID)
+	dbNow, dbErr := dbClock(ctx, b.stats)
 	stmts0, inReq0 := statements(b.o.metrics)
 	blocks0, blocksErr := blocksRead(ctx, b.stats)
 	busy0, total0 := machineCPU()
@@ -314,7 +337,42 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 		r.CPUPerReqMS = (procCPU(b.o.pid) - cpu0) * 1000 / float64(len(all))
 		r.PeakRSSMB = float64(peak.max.Load()) / 1024
 	}
+	if b.o.drain > 0 && b.stats != nil && dbErr == nil && strings.HasPrefix(name, "consent") && len(all) > 0 {
+		r.DrainSeconds = drain(context.WithoutCancel(ctx), b.stats, dbNow, b.o.drain)
+		r.DrainedCPUPerReqMS = (procCPU(b.o.pid) - cpu0 + postgresCPU(b.o.postmasterPID) - pg0) * 1000 / float64(len(all))
+	}
 	return r
+}
+
+// dbClock is PostgreSQL's time now, which the gateway's outbox entries
+// written from here on are stamped after (one machine, one clock).
+func dbClock(ctx context.Context, conn *pgx.Conn) (time.Time, error) {
+	if conn == nil {
+		return time.Time{}, errors.New("no database")
+	}
+	var t time.Time
+	err := conn.QueryRow(ctx, `SELECT now()`).Scan(&t)
+	return t, err
+}
+
+// drain waits until the outbox holds nothing pending written since from,
+// polling every 100 ms for at most limit, and returns the seconds it
+// waited, or -1 if the outbox did not empty in time (or could not be read).
+func drain(ctx context.Context, conn *pgx.Conn, from time.Time, limit time.Duration) float64 {
+	start := time.Now()
+	for {
+		var pending int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'pending' AND created_at >= $1`, from).Scan(&pending); err != nil {
+			return -1
+		}
+		if pending == 0 {
+			return time.Since(start).Seconds()
+		}
+		if time.Since(start) > limit {
+			return -1
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // procStat is what /proc/<pid>/stat says of a process: its parent's pid
