@@ -84,10 +84,13 @@ type PrefsStore interface {
 	NotificationPrefs(ctx context.Context, citizen IIN) (NotificationPrefs, error)
 	SetNotificationPrefs(ctx context.Context, citizen IIN, p NotificationPrefs, at time.Time) error
 	// SetNotificationLang sets only the language, leaving the channels as
-	// they are (the default for a citizen who never chose); with
-	// onlyIfUnset, only when none is set yet. One statement, so a choice
-	// of channels made meanwhile is never undone.
-	SetNotificationLang(ctx context.Context, citizen IIN, lang string, onlyIfUnset bool, at time.Time) error
+	// they are (the default for a citizen who never chose). One
+	// statement, so a choice of channels made meanwhile is never undone.
+	SetNotificationLang(ctx context.Context, citizen IIN, lang string, at time.Time) error
+	// NoticePrefs returns the citizen's preferences as a notice needs
+	// them, having first made lang their language if they have none yet
+	// (and lang is not empty): one statement for the two.
+	NoticePrefs(ctx context.Context, citizen IIN, lang string, at time.Time) (NotificationPrefs, error)
 }
 
 // Notices returns the notifications the history events ask for. The store
@@ -209,17 +212,11 @@ var errNothingToTell = errors.New("nothing to tell")
 // citizen who chose none, or was erased, is told nothing and the entry is
 // done.
 func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
-	prefs, err := s.cfg.Prefs.NotificationPrefs(ctx, e.Citizen)
+	// The first page the citizen used (a consent's) names their language
+	// for the notices no page causes: uses, expiries.
+	prefs, err := s.cfg.Prefs.NoticePrefs(ctx, e.Citizen, e.Lang, s.cfg.Now())
 	if err != nil {
 		return err
-	}
-	if prefs.Lang == "" && e.Lang != "" {
-		// The first page the citizen used (a consent's) names their
-		// language for the notices no page causes: uses, expiries.
-		prefs.Lang = e.Lang
-		if err := s.cfg.Prefs.SetNotificationLang(ctx, e.Citizen, e.Lang, true, s.cfg.Now()); err != nil {
-			return err
-		}
 	}
 	if len(prefs.Channels) == 0 {
 		return nil

@@ -189,7 +189,7 @@ func (s *Settings) open(ctx context.Context, c Challenge) (string, IIN, error) {
 	// Notices not caused from a page (a revocation's, an expiry's) speak
 	// the language the citizen last used here.
 	if c.Lang != "" {
-		if err := s.prefs.SetNotificationLang(ctx, c.Citizen, c.Lang, false, now); err != nil {
+		if err := s.prefs.SetNotificationLang(ctx, c.Citizen, c.Lang, now); err != nil {
 			return "", "", err
 		}
 	}

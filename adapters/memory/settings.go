@@ -362,16 +362,29 @@ func (s *Store) TermsText(ctx context.Context, version string) (consent.Terms, e
 	return t, nil
 }
 
-// SetNotificationLang implements consent.PrefsStore.
-func (s *Store) SetNotificationLang(ctx context.Context, citizen consent.IIN, lang string, onlyIfUnset bool, _ time.Time) error {
+// NoticePrefs implements consent.PrefsStore.
+func (s *Store) NoticePrefs(ctx context.Context, citizen consent.IIN, lang string, _ time.Time) (consent.NotificationPrefs, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	p, ok := s.prefs[citizen]
 	if !ok {
 		p = consent.DefaultNotificationPrefs()
 	}
-	if onlyIfUnset && p.Lang != "" {
-		return nil
+	if p.Lang == "" && lang != "" {
+		p.Lang = lang
+		put(t, s.prefs, citizen, p)
+	}
+	p.Channels = slices.Clone(p.Channels)
+	return p, nil
+}
+
+// SetNotificationLang implements consent.PrefsStore.
+func (s *Store) SetNotificationLang(ctx context.Context, citizen consent.IIN, lang string, _ time.Time) error {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	p, ok := s.prefs[citizen]
+	if !ok {
+		p = consent.DefaultNotificationPrefs()
 	}
 	p.Lang = lang
 	put(t, s.prefs, citizen, p)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -108,25 +109,64 @@ func testNotificationPrefs(t *testing.T, s Store) {
 	if p, err := s.NotificationPrefs(ctx, iin); err != nil || p.Channels == nil || len(p.Channels) != 0 || p.Lang != "kk" {
 		t.Errorf("no channel chosen reads as %+v %v: want none, not the default", p, err)
 	}
-	// The language alone: the channels stay as chosen.
-	check(t, s.SetNotificationLang(ctx, iin, "ru", true, t0))
-	if p, _ := s.NotificationPrefs(ctx, iin); p.Lang != "kk" || len(p.Channels) != 0 {
-		t.Errorf("only if unset, over a set language: %+v", p)
+	// A notice's first language does not replace one set.
+	if p, err := s.NoticePrefs(ctx, iin, "ru", t0); err != nil || p.Lang != "kk" || len(p.Channels) != 0 {
+		t.Errorf("a notice's language over a set one: %+v %v", p, err)
 	}
-	check(t, s.SetNotificationLang(ctx, iin, "ru", false, t0))
+	if p, _ := s.NotificationPrefs(ctx, iin); p.Lang != "kk" {
+		t.Errorf("a notice's language over a set one, stored: %+v", p)
+	}
+	// The language alone: the channels stay as chosen.
+	check(t, s.SetNotificationLang(ctx, iin, "ru", t0))
 	if p, _ := s.NotificationPrefs(ctx, iin); p.Lang != "ru" || len(p.Channels) != 0 {
 		t.Errorf("the language changed the channels: %+v", p)
 	}
-	const other consent.IIN = "900101400559"
-	check(t, s.SetNotificationLang(ctx, other, "en", true, t0))
+	const other, third consent.IIN = "900101400559", "020202500123"
+	check(t, s.SetNotificationLang(ctx, other, "en", t0))
 	if p, _ := s.NotificationPrefs(ctx, other); p.Lang != "en" || len(p.Channels) != 1 || p.Channels[0] != consent.ChannelSMS {
-		t.Errorf("a first language keeps the default channels: %+v", p)
+		t.Errorf("a language keeps the default channels: %+v", p)
+	}
+	// A notice for a citizen who never chose: its language becomes theirs,
+	// with the default channels; one without a language sets none.
+	if p, err := s.NoticePrefs(ctx, third, "", t0); err != nil || p.Lang != "" || len(p.Channels) != 1 {
+		t.Errorf("a notice without a language: %+v %v", p, err)
+	}
+	if p, err := s.NoticePrefs(ctx, third, "kk", t0); err != nil || p.Lang != "kk" || len(p.Channels) != 1 || p.Channels[0] != consent.ChannelSMS {
+		t.Errorf("a notice's first language: %+v %v", p, err)
+	}
+	if p, err := s.NoticePrefs(ctx, third, "en", t0); err != nil || p.Lang != "kk" || len(p.Channels) != 1 {
+		t.Errorf("a notice's language after the first: %+v %v", p, err)
+	}
+	if p, _ := s.NotificationPrefs(ctx, third); p.Lang != "kk" || len(p.Channels) != 1 {
+		t.Errorf("a notice's first language, stored: %+v", p)
 	}
 	if _, err := s.Erase(ctx, iin, "erased:2", t0); err != nil {
 		t.Fatal(err)
 	}
 	if p, _ := s.NotificationPrefs(ctx, iin); len(p.Channels) != 1 || p.Lang != "" {
 		t.Errorf("after erasure: %+v", p)
+	}
+	// Two notices of a new citizen at once, in two languages: one of them
+	// sets it, and both read what it set.
+	for i := range 40 {
+		citizen := consent.IIN(fmt.Sprintf("7701014%05d", i))
+		var wg sync.WaitGroup
+		got := make([]consent.NotificationPrefs, 2)
+		for j, lang := range []string{"kk", "ru"} {
+			wg.Go(func() {
+				p, err := s.NoticePrefs(ctx, citizen, lang, t0)
+				if err != nil {
+					t.Errorf("%s at once: %v", citizen, err)
+				}
+				got[j] = p
+			})
+		}
+		wg.Wait()
+		stored, err := s.NotificationPrefs(ctx, citizen)
+		check(t, err)
+		if stored.Lang == "" || got[0].Lang != stored.Lang || got[1].Lang != stored.Lang || len(got[0].Channels) != 1 || len(got[1].Channels) != 1 {
+			t.Fatalf("%s at once: read %+v, stored %+v", citizen, got, stored)
+		}
 	}
 }
 
