@@ -62,6 +62,12 @@ type DeliveryOutcome struct {
 	MaxAttempts int       // the failure that reaches it dead-letters the entry
 }
 
+// Delivered is an outbox entry that was delivered, and when.
+type Delivered struct {
+	ID string
+	At time.Time
+}
+
 // Outbox entry kinds.
 const (
 	// KindGrantDocuments delivers the documents of a new grant.
@@ -108,6 +114,10 @@ type OutboxStore interface {
 	// reaches MaxAttempts) or pending until RetryAt. It returns the entry
 	// as stored, or ErrLeaseLost.
 	FinishDelivery(ctx context.Context, id, claim string, o DeliveryOutcome) (OutboxEntry, error)
+	// FinishDelivered stores that the entries were delivered, each at its
+	// time (an attempt more each, the lease ended), for those claim still
+	// holds, and returns their IDs: the others' leases were lost.
+	FinishDelivered(ctx context.Context, claim string, done []Delivered) ([]string, error)
 	// ListDeliveries returns entries with the status, oldest first.
 	ListDeliveries(ctx context.Context, status OutboxStatus, limit int) ([]OutboxEntry, error)
 	// ReplayDelivery makes a dead entry pending again, due at now.

@@ -266,6 +266,7 @@ func (o *Outbox) DeliverDue(ctx context.Context) int {
 		}
 		queues[i] = append(queues[i], e)
 	}
+	f := &finisher{o: o, claim: claim, claimed: claimed}
 	slots := make(chan struct{}, o.cfg.Parallel)
 	var wg sync.WaitGroup
 	for _, q := range queues {
@@ -277,21 +278,23 @@ func (o *Outbox) DeliverDue(ctx context.Context) int {
 				if ctx.Err() != nil {
 					return // the lease runs out; another worker takes the rest
 				}
-				o.deliver(ctx, claim, claimed, e)
+				o.deliver(ctx, f, e)
 			}
 		})
 	}
 	wg.Wait()
+	f.flush(ctx)
 	return len(entries)
 }
 
-// deliver makes one attempt at e, leased under claim at claimed, and
-// stores what became of it. The lease is renewed first unless the claim
-// is so fresh that the attempt (at most Lease/2) ends within it.
-func (o *Outbox) deliver(ctx context.Context, claim string, claimed time.Time, e OutboxEntry) {
+// deliver makes one attempt at e, leased under f's claim, and stores what
+// became of it: a failure at once, a delivery with the claim's others (see
+// finisher). The lease is renewed first unless the claim is so fresh that
+// the attempt (at most Lease/2) ends within it.
+func (o *Outbox) deliver(ctx context.Context, f *finisher, e OutboxEntry) {
 	log := o.cfg.Log
-	if now := o.cfg.Now(); now.Sub(claimed) >= o.cfg.Lease/4 {
-		if err := o.cfg.Store.RenewDelivery(ctx, e.ID, claim, now.Add(o.cfg.Lease)); err != nil {
+	if now := o.cfg.Now(); now.Sub(f.claimed) >= o.cfg.Lease/4 {
+		if err := o.cfg.Store.RenewDelivery(ctx, e.ID, f.claim, now.Add(o.cfg.Lease)); err != nil {
 			if !errors.Is(err, ErrLeaseLost) {
 				log.ErrorContext(ctx, "renew delivery lease", "delivery", e.ID, "err", err)
 			}
@@ -302,12 +305,22 @@ func (o *Outbox) deliver(ctx context.Context, claim string, claimed time.Time, e
 	err := o.attempt(pctx, e)
 	cancel()
 	now := o.cfg.Now()
-	out := DeliveryOutcome{Delivered: err == nil, At: now, MaxAttempts: o.cfg.MaxAttempts}
-	if err != nil {
-		out.Final, out.Error, out.RetryAt = errors.Is(err, errNoLongerDeliverable), err.Error(), now.Add(o.backoff(e.Attempts+1))
+	if now.Sub(f.claimed) >= o.cfg.Lease/4 {
+		// The first attempt to end a quarter of a lease after the claim
+		// or later ends by three quarters of one (it began by a quarter,
+		// or as one ended then, and takes half at most): from then on
+		// what the claim delivered is stored as each attempt ends, inside
+		// the claim's lease.
+		defer f.flush(ctx)
 	}
+	if err == nil {
+		f.delivered(e, now)
+		return
+	}
+	out := DeliveryOutcome{At: now, MaxAttempts: o.cfg.MaxAttempts, Final: errors.Is(err, errNoLongerDeliverable),
+		Error: err.Error(), RetryAt: now.Add(o.backoff(e.Attempts + 1))}
 	// The outcome is stored even when ctx ends, so it is not repeated.
-	stored, ferr := o.cfg.Store.FinishDelivery(context.WithoutCancel(ctx), e.ID, claim, out)
+	stored, ferr := o.cfg.Store.FinishDelivery(context.WithoutCancel(ctx), e.ID, f.claim, out)
 	switch {
 	case errors.Is(ferr, ErrLeaseLost):
 		log.WarnContext(ctx, "delivery lease lost before the attempt was recorded", "delivery", e.ID)
@@ -316,10 +329,65 @@ func (o *Outbox) deliver(ctx context.Context, claim string, claimed time.Time, e
 	case stored.Status == OutboxDead:
 		o.observe(e.Kind, DeliveryDead)
 		log.WarnContext(ctx, "delivery dead-lettered", "delivery", e.ID, "partner", e.PartnerID, "attempts", stored.Attempts, "err", err)
-	case stored.Status == OutboxDelivered:
-		o.observe(e.Kind, DeliveryDone)
 	default:
 		o.observe(e.Kind, DeliveryRetry)
+	}
+}
+
+// finisher stores a claim's deliveries together, in one statement: when
+// all the claim's entries have been attempted, or at the end of each
+// attempt from a quarter of a lease after the claim on. Until then each
+// entry delivered is inside the lease of its claim, so no other replica
+// takes it meanwhile;
+// a replica that stops before it stores them leaves them to be sent again
+// under the same notice ID or Idempotency-Key, as a replica that stopped
+// between a post and its outcome always did. One outcome a claim instead
+// of one an entry: in a burst of consents, a commit less a notice.
+type finisher struct {
+	o       *Outbox
+	claim   string
+	claimed time.Time
+
+	mu    sync.Mutex
+	done  []Delivered
+	kinds map[string]string // of the entries in done, for the observer
+}
+
+// delivered keeps e as delivered at at.
+func (f *finisher) delivered(e OutboxEntry, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done = append(f.done, Delivered{ID: e.ID, At: at})
+	if f.kinds == nil {
+		f.kinds = map[string]string{}
+	}
+	f.kinds[e.ID] = e.Kind
+}
+
+// flush stores the deliveries kept so far, even when ctx ends, so they
+// are not repeated.
+func (f *finisher) flush(ctx context.Context) {
+	f.mu.Lock()
+	done, kinds := f.done, f.kinds
+	f.done, f.kinds = nil, nil
+	f.mu.Unlock()
+	if len(done) == 0 {
+		return
+	}
+	stored, err := f.o.cfg.Store.FinishDelivered(context.WithoutCancel(ctx), f.claim, done)
+	if err != nil {
+		f.o.cfg.Log.ErrorContext(ctx, "finish deliveries", "deliveries", len(done), "err", err)
+		return
+	}
+	for _, id := range stored {
+		f.o.observe(kinds[id], DeliveryDone)
+	}
+	if len(stored) < len(done) {
+		for _, d := range done {
+			if !slices.Contains(stored, d.ID) {
+				f.o.cfg.Log.WarnContext(ctx, "delivery lease lost before the attempt was recorded", "delivery", d.ID)
+			}
+		}
 	}
 }
 

@@ -241,3 +241,127 @@ func TestOutboxAttemptsGrantsAtOnceAndEachGrantInTurn(t *testing.T) {
 		t.Errorf("%d delivered, want 5", len(done))
 	}
 }
+
+// finishCounter is an outbox store that records when each delivered
+// entry was stored (by the clock) and how far each lease reached.
+type finishCounter struct {
+	consent.OutboxStore
+	clock     *fakeClock
+	mu        sync.Mutex
+	together  [][]string           // the IDs of each FinishDelivered
+	storedAt  map[string]time.Time // when each was stored delivered
+	leaseTill map[string]time.Time // the lease each had then
+	one       int                  // FinishDelivery calls
+}
+
+func (s *finishCounter) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, claim string) ([]consent.OutboxEntry, error) {
+	out, err := s.OutboxStore.ClaimDeliveries(ctx, now, lease, limit, claim)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range out {
+		s.leaseTill[e.ID] = now.Add(lease)
+	}
+	return out, err
+}
+
+func (s *finishCounter) RenewDelivery(ctx context.Context, id, claim string, until time.Time) error {
+	s.mu.Lock()
+	s.leaseTill[id] = until
+	s.mu.Unlock()
+	return s.OutboxStore.RenewDelivery(ctx, id, claim, until)
+}
+
+func (s *finishCounter) FinishDelivery(ctx context.Context, id, claim string, o consent.DeliveryOutcome) (consent.OutboxEntry, error) {
+	s.mu.Lock()
+	s.one++
+	s.mu.Unlock()
+	return s.OutboxStore.FinishDelivery(ctx, id, claim, o)
+}
+
+func (s *finishCounter) FinishDelivered(ctx context.Context, claim string, done []consent.Delivered) ([]string, error) {
+	s.mu.Lock()
+	var ids []string
+	for _, d := range done {
+		ids = append(ids, d.ID)
+		s.storedAt[d.ID] = s.clock.now()
+	}
+	s.together = append(s.together, ids)
+	s.mu.Unlock()
+	return s.OutboxStore.FinishDelivered(ctx, claim, done)
+}
+
+// slowNotices sends notices, the clock moving on by slow[n] during the
+// nth (from 1).
+type slowNotices struct {
+	clock *fakeClock
+	slow  map[int]time.Duration
+	mu    sync.Mutex
+	n     int
+}
+
+func (s *slowNotices) Send(context.Context, consent.OutboxEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	s.clock.advance(s.slow[s.n])
+	return nil
+}
+
+// A claim's deliveries are stored together, in one statement, not one
+// each: in a burst of consents, a commit less a notice. An entry delivered
+// early waits to be stored at most until an attempt ends a quarter of a
+// lease after the claim, never past its lease, so no other replica claims
+// and sends it again meanwhile; each entry is stored delivered at the time
+// it was.
+func TestOutboxStoresAClaimsDeliveriesTogetherWithinTheLease(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		slow map[int]time.Duration
+		want int // FinishDelivered calls
+	}{
+		{"fast", nil, 1},
+		// Attempt 2 ends 40 s after the claim (the first two are stored
+		// then); attempt 4, under a renewed lease, 80 s after it.
+		{"slow", map[int]time.Duration{2: 40 * time.Second, 4: 40 * time.Second}, 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := setup(t, consent.DefaultOTPConfig)
+			for _, id := range []string{"bank1", "bank2", "bank3", "bank4", "bank5"} {
+				f.partners[id] = consent.PartnerInfo{ID: id, Delivery: "pull"}
+				consentTo(t, f, id, 30) // a notice each
+			}
+			store := &finishCounter{OutboxStore: f.store, clock: f.clock, storedAt: map[string]time.Time{}, leaseTill: map[string]time.Time{}}
+			notices := &slowNotices{clock: f.clock, slow: c.slow}
+			o, err := consent.NewOutbox(consent.OutboxConfig{Store: store, Access: f.store, Grants: f.store, Partners: f.partners,
+				Receipts: f.receipts, Notices: notices, Styles: map[string]consent.DeliveryStyle{"pull": pullStyle{}},
+				Library: f.library, Webhook: f.webhook, MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute, Lease: time.Minute,
+				Parallel: 1, Now: f.clock.now, Log: f.log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := o.DeliverDue(ctx); n != 5 {
+				t.Fatalf("claimed %d entries, want 5", n)
+			}
+			if store.one != 0 || len(store.together) != c.want {
+				t.Errorf("stored by %d FinishDelivery and %d FinishDelivered %v, want %d FinishDelivered", store.one, len(store.together), store.together, c.want)
+			}
+			for id, at := range store.storedAt {
+				if !at.Before(store.leaseTill[id]) {
+					t.Errorf("%s stored delivered at %s, its lease ended at %s", id, at.Format(time.TimeOnly), store.leaseTill[id].Format(time.TimeOnly))
+				}
+			}
+			done, _ := f.outbox.Deliveries(ctx, consent.OutboxDelivered, 10)
+			if len(done) != 5 {
+				t.Fatalf("%d delivered, want 5", len(done))
+			}
+			times := map[time.Time]bool{}
+			for _, e := range done {
+				times[e.DeliveredAt] = true
+			}
+			if c.slow != nil && len(times) != 3 { // at 0, 40 and 80 s
+				t.Errorf("delivered at %d different times, want 3: each at its own", len(times))
+			}
+		})
+	}
+}

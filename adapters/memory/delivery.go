@@ -96,6 +96,26 @@ func (s *Store) FinishDelivery(ctx context.Context, id, claim string, o consent.
 	return e, nil
 }
 
+// FinishDelivered implements consent.DeliveryStore.
+func (s *Store) FinishDelivered(ctx context.Context, claim string, done []consent.Delivered) ([]string, error) {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	var stored []string
+	for _, d := range done {
+		r, ok := s.outbox[d.ID]
+		if !ok || r.entry.Claim != claim {
+			continue
+		}
+		e := r.entry
+		e.Attempts++
+		e.LastError, e.Claim = "", ""
+		e.Status, e.DeliveredAt = consent.OutboxDelivered, d.At
+		put(t, s.outbox, d.ID, outboxRow{entry: e})
+		stored = append(stored, d.ID)
+	}
+	return stored, nil
+}
+
 // ListDeliveries implements consent.DeliveryStore.
 func (s *Store) ListDeliveries(ctx context.Context, status consent.OutboxStatus, limit int) ([]consent.OutboxEntry, error) {
 	unlock, _ := s.lock(ctx)

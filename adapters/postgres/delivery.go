@@ -122,6 +122,25 @@ func (s *Store) FinishDelivery(ctx context.Context, id, claim string, o consent.
 	return e, translate(err)
 }
 
+// FinishDelivered implements consent.DeliveryStore: one statement for
+// all of done.
+func (s *Store) FinishDelivered(ctx context.Context, claim string, done []consent.Delivered) ([]string, error) {
+	ids, ats := make([]string, len(done)), make([]time.Time, len(done))
+	for i, d := range done {
+		ids[i], ats[i] = d.ID, d.At
+	}
+	rows, err := s.q(ctx).Query(ctx, `UPDATE outbox o SET attempts = o.attempts + 1, status = 'delivered', delivered_at = d.at,
+			last_error = '', locked_until = NULL, claim = NULL
+		FROM unnest($2::text[], $3::timestamptz[]) AS d(id, at)
+		WHERE o.id = d.id AND o.claim = $1
+		RETURNING o.id`, claim, ids, ats)
+	if err != nil {
+		return nil, translate(err)
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return stored, translate(err)
+}
+
 // ListDeliveries implements consent.DeliveryStore.
 func (s *Store) ListDeliveries(ctx context.Context, status consent.OutboxStatus, limit int) ([]consent.OutboxEntry, error) {
 	// The limit is written into the statement: planned for any limit, the

@@ -185,6 +185,10 @@ func TestKeyedStatementsReadTheirRows(t *testing.T) {
 			_, err := s.FinishDelivery(ctx, "op-43", "w", consent.DeliveryOutcome{Delivered: true, At: now, MaxAttempts: 5})
 			return err
 		},
+		"FinishDelivered": func() error {
+			_, err := s.FinishDelivered(ctx, "w", []consent.Delivered{{ID: "op-45", At: now}, {ID: "op-46", At: now}})
+			return err
+		},
 		"RevokeGrant": func() error { _, err := s.RevokeGrant(ctx, "gn-44", "citizen", "", now, nil); return err },
 	}
 	for name, call := range calls {

@@ -119,6 +119,34 @@ func testOutbox(t *testing.T, s Store) {
 	if done, err := s.ListDeliveries(ctx, consent.OutboxDelivered, 10); err != nil || len(done) != 1 || !done[0].DeliveredAt.Equal(t0.Add(2*time.Hour)) || done[0].Attempts != 1 {
 		t.Errorf("delivered: %+v", done)
 	}
+	// Deliveries stored together, each at its time, only where the claim
+	// still holds: o4's lease ran out and another worker has it.
+	check(t, s.EnqueueDeliveries(ctx, []consent.OutboxEntry{
+		{ID: "o3", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantDocuments, Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0},
+		{ID: "o4", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantDocuments, Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}}))
+	t4 := t0.Add(4 * time.Hour)
+	if due, err := partnerOnly(s.ClaimDeliveries(ctx, t4, time.Minute, 10, "w9")); err != nil || len(due) != 2 {
+		t.Fatalf("claim o3 and o4: %+v %v", due, err)
+	}
+	check(t, s.RenewDelivery(ctx, "o3", "w9", t4.Add(2*time.Minute)))
+	if due, err := partnerOnly(s.ClaimDeliveries(ctx, t4.Add(61*time.Second), time.Minute, 10, "w10")); err != nil || len(due) != 1 || due[0].ID != "o4" {
+		t.Fatalf("claim o4 again: %+v %v", due, err)
+	}
+	stored, err := s.FinishDelivered(ctx, "w9", []consent.Delivered{{ID: "o3", At: t4.Add(time.Second)}, {ID: "o4", At: t4.Add(2 * time.Second)}})
+	if err != nil || !slices.Equal(stored, []string{"o3"}) {
+		t.Fatalf("finish o3 and o4 under w9: %v %v", stored, err)
+	}
+	done, err := s.ListDeliveries(ctx, consent.OutboxDelivered, 10)
+	check(t, err)
+	if len(done) != 2 || done[1].ID != "o3" || !done[1].DeliveredAt.Equal(t4.Add(time.Second)) || done[1].Attempts != 1 || done[1].Claim != "" {
+		t.Errorf("delivered together: %+v", done)
+	}
+	if stored, err := s.FinishDelivered(ctx, "w9", []consent.Delivered{{ID: "o3", At: t4}}); err != nil || len(stored) != 0 {
+		t.Errorf("a delivery stored twice: %v %v", stored, err)
+	}
+	if stored, err := s.FinishDelivered(ctx, "w10", []consent.Delivered{{ID: "o4", At: t4.Add(time.Minute)}}); err != nil || !slices.Equal(stored, []string{"o4"}) {
+		t.Errorf("o4 under w10: %v %v", stored, err)
+	}
 	// A final failure (the grant ended) dead-letters at once.
 	check(t, s.EnqueueDeliveries(ctx, []consent.OutboxEntry{{ID: "o2", PartnerID: "p1", GrantID: "g1", Kind: consent.KindGrantDocuments,
 		Status: consent.OutboxPending, NextAttemptAt: t0, CreatedAt: t0}}))
