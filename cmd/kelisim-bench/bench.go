@@ -102,35 +102,6 @@ func (b *bench) onboard(ctx context.Context, reg map[string]any) (partner, error
 	return partner{id: out["client_id"].(string), secret: out["client_secret"].(string)}, nil
 }
 
-// form posts a form, authenticating as p when set, and decodes JSON.
-// With -dpop a token request carries a proof, and is sent once more with
-// the gateway's nonce when it asks for one.
-func (b *bench) form(ctx context.Context, client *http.Client, path string, p partner, form url.Values) (int, map[string]any, error) {
-	for try := 0; ; try++ {
-		req, _ := http.NewRequestWithContext(ctx, "POST", b.o.base+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if p.id != "" {
-			req.SetBasicAuth(url.QueryEscape(p.id), url.QueryEscape(p.secret))
-		}
-		if b.dp != nil && path == "/oauth2/token" {
-			req.Header.Set("DPoP", b.dp.proof("POST", b.o.base+path, ""))
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
-		if b.dp != nil {
-			b.dp.remember(resp.Header)
-		}
-		if b.dp == nil || out["error"] != "use_dpop_nonce" || try > 0 {
-			return resp.StatusCode, out, nil
-		}
-	}
-}
-
 // named is a scenario's name, marked when proofs are sent.
 func (b *bench) named(name string) string {
 	if b.dp != nil {
@@ -150,7 +121,7 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}
 		req := rawForm(hostOf(b.o.base), "/oauth2/token", b.verifier, form, "")
 		if b.dp != nil { // the nonce, once, before the clock runs
-			_, _, _ = b.form(ctx, b.client, "/oauth2/token", b.verifier, form)
+			_, _, _ = b.rawToken(ctx, conns[0], b.verifier, form)
 		}
 		cc := b.measure(ctx, b.named("token/client_credentials"), conc, func(w, _ int) (int, bool) {
 			r := req
@@ -172,7 +143,7 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 			return nil, err
 		}
 		rt := b.measure(ctx, b.named("token/refresh_token"), conc, func(w, _ int) (int, bool) {
-			status, body, err := b.form(ctx, b.client, "/oauth2/token", b.bank, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
+			status, body, err := b.rawToken(ctx, conns[w], b.bank, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
 			if err != nil || status != 200 {
 				return status, false
 			}
@@ -183,8 +154,13 @@ func (b *bench) scenario(ctx context.Context, name string, conc int) ([]result, 
 	case "introspect":
 		pool := make([]string, 4000)
 		if err := b.parallel(ctx, 32, func(i int) error {
+			conn, err := newRawConn(b.o.base)
+			if err != nil {
+				return err
+			}
+			defer conn.close()
 			for j := i; j < len(pool); j += 32 {
-				status, body, err := b.form(ctx, b.client, "/oauth2/token", b.bank, url.Values{"grant_type": {"client_credentials"}})
+				status, body, err := b.rawToken(ctx, conn, b.bank, url.Values{"grant_type": {"client_credentials"}})
 				if err != nil || status != 200 {
 					return fmt.Errorf("token for the pool: %d %v", status, err)
 				}
