@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"slices"
 	"sync"
@@ -294,6 +295,7 @@ func (o *Outbox) DeliverDue(ctx context.Context) int {
 func (o *Outbox) deliver(ctx context.Context, f *finisher, e OutboxEntry) {
 	log := o.cfg.Log
 	if now := o.cfg.Now(); now.Sub(f.claimed) >= o.cfg.Lease/4 {
+		f.flush(ctx) // before the renewal's round trip (see finisher)
 		if err := o.cfg.Store.RenewDelivery(ctx, e.ID, f.claim, now.Add(o.cfg.Lease)); err != nil {
 			if !errors.Is(err, ErrLeaseLost) {
 				log.ErrorContext(ctx, "renew delivery lease", "delivery", e.ID, "err", err)
@@ -305,16 +307,18 @@ func (o *Outbox) deliver(ctx context.Context, f *finisher, e OutboxEntry) {
 	err := o.attempt(pctx, e)
 	cancel()
 	now := o.cfg.Now()
-	if now.Sub(f.claimed) >= o.cfg.Lease/4 {
-		// The first attempt to end a quarter of a lease after the claim
-		// or later ends by three quarters of one (it began by a quarter,
-		// or as one ended then, and takes half at most): from then on
-		// what the claim delivered is stored as each attempt ends, inside
-		// the claim's lease.
-		defer f.flush(ctx)
-	}
 	if err == nil {
 		f.delivered(e, now)
+	}
+	if now.Sub(f.claimed) >= o.cfg.Lease/4 {
+		// An attempt in flight a quarter of a lease after the claim ends
+		// by three quarters of one (it takes half at most), and one that
+		// begins later first stores what is kept: from a quarter on, what
+		// the claim delivered is stored as each attempt ends or begins,
+		// before any other round trip, inside the claim's lease.
+		f.flush(ctx)
+	}
+	if err == nil {
 		return
 	}
 	out := DeliveryOutcome{At: now, MaxAttempts: o.cfg.MaxAttempts, Final: errors.Is(err, errNoLongerDeliverable),
@@ -335,8 +339,8 @@ func (o *Outbox) deliver(ctx context.Context, f *finisher, e OutboxEntry) {
 }
 
 // finisher stores a claim's deliveries together, in one statement: when
-// all the claim's entries have been attempted, or at the end of each
-// attempt from a quarter of a lease after the claim on. Until then each
+// all the claim's entries have been attempted, or as each attempt ends or
+// begins from a quarter of a lease after the claim on. Until then each
 // entry delivered is inside the lease of its claim, so no other replica
 // takes it meanwhile;
 // a replica that stops before it stores them leaves them to be sent again
@@ -376,7 +380,16 @@ func (f *finisher) flush(ctx context.Context) {
 	}
 	stored, err := f.o.cfg.Store.FinishDelivered(context.WithoutCancel(ctx), f.claim, done)
 	if err != nil {
+		// Kept for the claim's next flush; if none succeeds in the lease,
+		// they are claimed and sent again (at least once).
 		f.o.cfg.Log.ErrorContext(ctx, "finish deliveries", "deliveries", len(done), "err", err)
+		f.mu.Lock()
+		f.done = append(f.done, done...)
+		if f.kinds == nil {
+			f.kinds = map[string]string{}
+		}
+		maps.Copy(f.kinds, kinds)
+		f.mu.Unlock()
 		return
 	}
 	for _, id := range stored {
