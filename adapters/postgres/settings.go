@@ -310,9 +310,10 @@ func (s *Store) TermsText(ctx context.Context, version string) (consent.Terms, e
 	return t, translate(err)
 }
 
-// NoticePrefs implements consent.PrefsStore: the language is set and the
-// preferences read in one statement. Its read sees the table as the
-// statement began, so in the one race that leaves it nothing (another
+// NoticePrefs implements consent.PrefsStore in one statement: the row is
+// read, and written only when it has no language yet, so a notice to a
+// citizen who has one locks and writes nothing. Its read sees the table as
+// the statement began, so in the one race that leaves it nothing (another
 // notice of the citizen's set their first language meanwhile) a second
 // statement reads what that one wrote.
 func (s *Store) NoticePrefs(ctx context.Context, citizen consent.IIN, lang string, at time.Time) (consent.NotificationPrefs, error) {
@@ -320,14 +321,16 @@ func (s *Store) NoticePrefs(ctx context.Context, citizen consent.IIN, lang strin
 		return s.NotificationPrefs(ctx, citizen)
 	}
 	var p consent.NotificationPrefs
-	err := s.q(ctx).QueryRow(ctx, `WITH chosen AS (
-			INSERT INTO notification_prefs (citizen, channels, lang, updated_at) VALUES ($1, $2, $3, $4)
+	err := s.q(ctx).QueryRow(ctx, `WITH kept AS (SELECT channels, lang FROM notification_prefs WHERE citizen = $1),
+		chosen AS (
+			INSERT INTO notification_prefs (citizen, channels, lang, updated_at)
+			SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT FROM kept WHERE lang <> '')
 			ON CONFLICT (citizen) DO UPDATE SET lang = EXCLUDED.lang, updated_at = EXCLUDED.updated_at
 			WHERE notification_prefs.lang = ''
 			RETURNING channels, lang)
 		SELECT channels, lang FROM chosen
 		UNION ALL
-		SELECT channels, lang FROM notification_prefs WHERE citizen = $1 AND NOT EXISTS (SELECT FROM chosen)`,
+		SELECT channels, lang FROM kept WHERE NOT EXISTS (SELECT FROM chosen)`,
 		string(citizen), consent.DefaultNotificationPrefs().Channels, lang, at).Scan(&p.Channels, &p.Lang)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.NotificationPrefs(ctx, citizen)

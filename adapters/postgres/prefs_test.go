@@ -1,0 +1,48 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kelisim/kelisim/adapters/postgres"
+	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
+	"github.com/kelisim/kelisim/consent"
+)
+
+// A notice to a citizen who has a language reads their preferences and
+// writes nothing: no row lock (xmax stays 0), no transaction ID, no
+// commit to flush. Only a first language is written.
+func TestNoticePrefsWritesOnlyAFirstLanguage(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	s := openAt(t, url, postgres.Options{MaxConns: 4})
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const citizen consent.IIN = "850315300128"
+	now := time.Now()
+	if p, err := s.NoticePrefs(ctx, citizen, "kk", now); err != nil || p.Lang != "kk" {
+		t.Fatalf("a first language: %+v %v", p, err)
+	}
+	var xmin, xmax string
+	if err := conn.QueryRow(ctx, `SELECT xmin::text, xmax::text FROM notification_prefs WHERE citizen = $1`, string(citizen)).Scan(&xmin, &xmax); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if p, err := s.NoticePrefs(ctx, citizen, "ru", now); err != nil || p.Lang != "kk" || len(p.Channels) != 1 {
+			t.Fatalf("a later notice: %+v %v", p, err)
+		}
+	}
+	var xmin2, xmax2 string
+	if err := conn.QueryRow(ctx, `SELECT xmin::text, xmax::text FROM notification_prefs WHERE citizen = $1`, string(citizen)).Scan(&xmin2, &xmax2); err != nil {
+		t.Fatal(err)
+	}
+	if xmin2 != xmin || xmax2 != "0" {
+		t.Errorf("later notices wrote the row: xmin %s → %s, xmax %s → %s (a lock or an update)", xmin, xmin2, xmax, xmax2)
+	}
+}
