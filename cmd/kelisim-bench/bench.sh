@@ -285,9 +285,12 @@ if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
         a[2], b[2], (b[2] > 0 ? a[2] / b[2] : 0), a[3], b[3], a[4], b[4], (b[4] > 0 ? a[4] / b[4] : 0) }' \
       >> /tmp/kelisim-bench-baseline.md
   done
-  awk -F'|' '{ o += $3; n += $4; oc += $6; nc += $7; od += $9; nd += $10; ow += $11; nw += $12; k++ } END {
-      printf "| all | %.0f | %.0f | **%.2f** | %.2f | %.2f | **%.2f** | %.1f | %.1f | %.2f | %.2f | **%.2f** |\n", o, n, (o > 0 ? n / o : 0),
-        oc / k, nc / k, (nc > 0 ? oc / nc : 0), od / k, nd / k, ow / k, nw / k, (nw > 0 ? ow / nw : 0) }' \
+  # A round whose outbox did not drain (-1) has no CPU until drained: the
+  # last three columns of "all" are then left out.
+  awk -F'|' '{ o += $3; n += $4; oc += $6; nc += $7; od += $9; nd += $10; ow += $11; nw += $12; k++; if ($9 < 0 || $10 < 0) undrained++ } END {
+      printf "| all | %.0f | %.0f | **%.2f** | %.2f | %.2f | **%.2f** | ", o, n, (o > 0 ? n / o : 0), oc / k, nc / k, (nc > 0 ? oc / nc : 0)
+      if (undrained) printf "%d rounds not drained | | | | |\n", undrained
+      else printf "%.1f | %.1f | %.2f | %.2f | **%.2f** |\n", od / k, nd / k, ow / k, nw / k, (nw > 0 ? ow / nw : 0) }' \
     /tmp/kelisim-bench-baseline.md >> /tmp/kelisim-bench-baseline.md
 fi
 
