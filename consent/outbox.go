@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math/big"
 	"slices"
 	"sync"
@@ -352,54 +351,47 @@ type finisher struct {
 	claim   string
 	claimed time.Time
 
-	mu    sync.Mutex
-	done  []Delivered
-	kinds map[string]string // of the entries in done, for the observer
+	mu   sync.Mutex
+	kept []OutboxEntry // delivered, not yet stored; DeliveredAt set
 }
 
 // delivered keeps e as delivered at at.
 func (f *finisher) delivered(e OutboxEntry, at time.Time) {
+	e.DeliveredAt = at
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.done = append(f.done, Delivered{ID: e.ID, At: at})
-	if f.kinds == nil {
-		f.kinds = map[string]string{}
-	}
-	f.kinds[e.ID] = e.Kind
+	f.kept = append(f.kept, e)
+	f.mu.Unlock()
 }
 
 // flush stores the deliveries kept so far, even when ctx ends, so they
 // are not repeated.
 func (f *finisher) flush(ctx context.Context) {
 	f.mu.Lock()
-	done, kinds := f.done, f.kinds
-	f.done, f.kinds = nil, nil
+	kept := f.kept
+	f.kept = nil
 	f.mu.Unlock()
-	if len(done) == 0 {
+	if len(kept) == 0 {
 		return
+	}
+	done := make([]Delivered, len(kept))
+	for i, e := range kept {
+		done[i] = Delivered{ID: e.ID, At: e.DeliveredAt}
 	}
 	stored, err := f.o.cfg.Store.FinishDelivered(context.WithoutCancel(ctx), f.claim, done)
 	if err != nil {
 		// Kept for the claim's next flush; if none succeeds in the lease,
 		// they are claimed and sent again (at least once).
-		f.o.cfg.Log.ErrorContext(ctx, "finish deliveries", "deliveries", len(done), "err", err)
+		f.o.cfg.Log.ErrorContext(ctx, "finish deliveries", "deliveries", len(kept), "err", err)
 		f.mu.Lock()
-		f.done = append(f.done, done...)
-		if f.kinds == nil {
-			f.kinds = map[string]string{}
-		}
-		maps.Copy(f.kinds, kinds)
+		f.kept = append(f.kept, kept...)
 		f.mu.Unlock()
 		return
 	}
-	for _, id := range stored {
-		f.o.observe(kinds[id], DeliveryDone)
-	}
-	if len(stored) < len(done) {
-		for _, d := range done {
-			if !slices.Contains(stored, d.ID) {
-				f.o.cfg.Log.WarnContext(ctx, "delivery lease lost before the attempt was recorded", "delivery", d.ID)
-			}
+	for _, e := range kept {
+		if slices.Contains(stored, e.ID) {
+			f.o.observe(e.Kind, DeliveryDone)
+		} else {
+			f.o.cfg.Log.WarnContext(ctx, "delivery lease lost before the attempt was recorded", "delivery", e.ID)
 		}
 	}
 }

@@ -77,6 +77,25 @@ func (s *Store) RenewDelivery(ctx context.Context, id, claim string, until time.
 func (s *Store) FinishDelivery(ctx context.Context, id, claim string, o consent.DeliveryOutcome) (consent.OutboxEntry, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
+	return s.finish(t, id, claim, o)
+}
+
+// FinishDelivered implements consent.DeliveryStore.
+func (s *Store) FinishDelivered(ctx context.Context, claim string, done []consent.Delivered) ([]string, error) {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	var stored []string
+	for _, d := range done {
+		if _, err := s.finish(t, d.ID, claim, consent.DeliveryOutcome{Delivered: true, At: d.At}); err == nil {
+			stored = append(stored, d.ID)
+		}
+	}
+	return stored, nil
+}
+
+// finish records an attempt's outcome at entry id, if claim holds it;
+// the caller holds the lock.
+func (s *Store) finish(t *tx, id, claim string, o consent.DeliveryOutcome) (consent.OutboxEntry, error) {
 	r, ok := s.outbox[id]
 	if !ok || r.entry.Claim != claim {
 		return consent.OutboxEntry{}, consent.ErrLeaseLost
@@ -94,26 +113,6 @@ func (s *Store) FinishDelivery(ctx context.Context, id, claim string, o consent.
 	}
 	put(t, s.outbox, id, outboxRow{entry: e})
 	return e, nil
-}
-
-// FinishDelivered implements consent.DeliveryStore.
-func (s *Store) FinishDelivered(ctx context.Context, claim string, done []consent.Delivered) ([]string, error) {
-	unlock, t := s.lock(ctx)
-	defer unlock()
-	var stored []string
-	for _, d := range done {
-		r, ok := s.outbox[d.ID]
-		if !ok || r.entry.Claim != claim {
-			continue
-		}
-		e := r.entry
-		e.Attempts++
-		e.LastError, e.Claim = "", ""
-		e.Status, e.DeliveredAt = consent.OutboxDelivered, d.At
-		put(t, s.outbox, d.ID, outboxRow{entry: e})
-		stored = append(stored, d.ID)
-	}
-	return stored, nil
 }
 
 // ListDeliveries implements consent.DeliveryStore.
