@@ -9,7 +9,9 @@
 # SCENARIOS picks scenarios, EXTRAS=0 skips the DPoP, 256 and profile
 # runs, and OUT names the file written (for a partial run). BASELINE (a
 # commit, 9b1a238 unless set; empty skips it) is run against this tree's
-# consent flow, ROUNDS times in turn (see below).
+# consent flow, ROUNDS times in turn (see below). PAIRS (2 unless set)
+# is how many times each scenario runs on the empty and on the loaded
+# database, in the order empty, loaded, loaded, empty, ... (see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
@@ -21,7 +23,7 @@ PG_PORT=15432 PG_DIR=
 ADMIN=bench-admin-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SECRET=bench-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 POPULATION=20000
-BASELINE=${BASELINE-9b1a238} ROUNDS=${ROUNDS:-5}
+BASELINE=${BASELINE-9b1a238} ROUNDS=${ROUNDS:-5} PAIRS=${PAIRS:-2}
 GATEWAY=bin/kelisim
 
 # PostgreSQL: a cluster of the bench's own, set up as SCALE.md sizes
@@ -181,7 +183,11 @@ cp BENCHMARKS.md /tmp/kelisim-bench-kept.md 2>/dev/null || : > /tmp/kelisim-benc
 # each scenario then runs on an empty database and at once after on the
 # loaded one, so that the two figures of a row are taken a minute apart,
 # not a quarter of an hour (this shared machine's speed drifts by a fifth
-# over that).
+# over that). It does so PAIRS times, the order turned every other time
+# (empty, loaded, loaded, empty, ...), so that a drift of the machine's
+# speed across a scenario's runs weighs on both sides alike; the tables
+# give each row's mean over its runs (its max and peak RSS the largest),
+# and the comparison each pair's ratio beside the mean's.
 : > /tmp/kelisim-bench-loaded.md
 : > /tmp/kelisim-bench-load.log
 if [ "$LOAD" = 1 ]; then
@@ -197,19 +203,45 @@ order=
 for scenario in $SCENARIOS; do
   if [ "$scenario" = citizen ]; then order="citizen $order"; else order="$order $scenario"; fi
 done
-for scenario in $order; do
-  if [ "$scenario" = citizen ]; then start_gateway citizens; else start_gateway; fi
-  tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
-  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench.md
-  curl -fs http://127.0.0.1:19090/metrics > /tmp/kelisim-metrics-$scenario.txt || true
+rm -f /tmp/kelisim-bench-pair-*.md
+# on_empty and on_loaded run a scenario once on each and append its rows
+# to pair $2's table of that database.
+on_empty() {
+  if [ "$1" = citizen ]; then start_gateway citizens; else start_gateway; fi
+  tool -scenarios "$1" -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
+  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-pair-empty-$2.md
+  [ "$2" != 1 ] || curl -fs http://127.0.0.1:19090/metrics > /tmp/kelisim-metrics-$1.txt || true
   stop_gateway
-  if [ "$LOAD" = 1 ]; then
-    start_gateway loaded
-    tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
-    table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-loaded.md
-    stop_gateway
-  fi
+}
+on_loaded() {
+  start_gateway loaded
+  tool -scenarios "$1" -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
+  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-pair-loaded-$2.md
+  stop_gateway
+}
+[ "$LOAD" = 1 ] || PAIRS=1
+for scenario in $order; do
+  for pair in $(seq 1 "$PAIRS"); do
+    if [ "$LOAD" != 1 ]; then on_empty "$scenario" "$pair"
+    elif [ $((pair % 2)) = 1 ]; then on_empty "$scenario" "$pair"; on_loaded "$scenario" "$pair"
+    else on_loaded "$scenario" "$pair"; on_empty "$scenario" "$pair"; fi
+  done
 done
+# mean_rows: one row per scenario and concurrency, in the order met, from
+# the tables given: the mean of each figure over the runs, but requests
+# and errors summed and max and peak RSS the largest.
+mean_rows() {
+  awk -F'|' 'FNR == 1 && !head { print; getline; print; head = 1; next }
+    FNR <= 2 { next }
+    { k = $2 "|" $3; if (!(k in n)) { order[++m] = k; name[k] = $2; conc[k] = $3 }
+      n[k]++; for (i = 4; i <= 18; i++) { v = $i + 0; sum[k, i] += v; if (v > top[k, i]) top[k, i] = v } }
+    END { for (j = 1; j <= m; j++) { k = order[j]; c = n[k]
+        printf "|%s|%s| %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %d | %d | %.3f | %.3f | %.0f %% | %.1f | %.1f | %.1f |\n", name[k], conc[k],
+          sum[k, 4], sum[k, 5] / c, sum[k, 6] / c, sum[k, 7] / c, sum[k, 8] / c, top[k, 9], sum[k, 10] / c, top[k, 11], sum[k, 12],
+          sum[k, 13] / c, sum[k, 14] / c, sum[k, 15] / c, sum[k, 16] / c, sum[k, 17] / c, sum[k, 18] / c } }' "$@"
+}
+mean_rows $(ls /tmp/kelisim-bench-pair-empty-*.md | sort -V) > /tmp/kelisim-bench.md
+[ "$LOAD" != 1 ] || mean_rows $(ls /tmp/kelisim-bench-pair-loaded-*.md | sort -V) > /tmp/kelisim-bench-loaded.md
 [ "$LOAD" != 1 ] || psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench_loaded WITH (FORCE)"
 
 # The same token and document scenarios with DPoP-bound tokens: every
@@ -354,6 +386,8 @@ fi
   echo "  are the gateway's, PostgreSQL's CPU is the sum over its cluster's processes, the load tool's its own, machine busy"
   echo "  the share of both cores in use (all from /proc); blocks read are those PostgreSQL read for the database from"
   echo "  outside its shared buffers (\`pg_stat_database\`, which its backends update about once a second)"
+  [ "$PAIRS" = 1 ] || echo "- each row is the mean of $PAIRS runs, taken in turn with the loaded database's (see below); requests and errors are"
+  [ "$PAIRS" = 1 ] || echo "  their sums, max ms and peak RSS the largest"
   echo
   cat /tmp/kelisim-bench.md
   echo
@@ -367,29 +401,37 @@ fi
     cat /tmp/kelisim-bench-load.log
     echo '```'
     echo
-    echo "Each scenario on a fresh gateway over that database, right after its run on the empty one. The first $HEAVY synthetic citizens (the citizen scenario"
+    echo "Each scenario on a fresh gateway over that database, next to its run on the empty one, $PAIRS times (empty then loaded, then"
+    echo "loaded then empty, and so on; each row here and in the empty table above is the mean over its runs, every run's rows"
+    echo "are at the end). The first $HEAVY synthetic citizens (the citizen scenario"
     echo "signs in the first 256) have about 600 history rows each there, so a page deep in the past is six pages of"
     echo "100 back; the citizen scenario's empty database holds the same citizens' own history (see below):"
     echo
     cat /tmp/kelisim-bench-loaded.md
     echo
-    echo "Empty against loaded, from the two tables above (loaded / empty for throughput; 1.00 is flat). For the"
+    echo "Empty against loaded, from the two tables above (loaded / empty for throughput; 1.00 is flat; \"by pair\" is each"
+    echo "pair's own loaded / empty, the runs of a pair taken one after the other). For the"
     echo "citizen scenario's rows (settings, history pages) \"empty\" is a database holding only the signed-in"
     echo "citizens' own grants and history (the same $HEAVY citizens, about 600 rows each), so that a page reads"
     echo "as many rows on both:"
     echo
-    echo "| scenario | concurrency | req/s empty | req/s loaded | loaded / empty | p99 ms empty | p99 ms loaded | gateway CPU ms/req empty | loaded | PostgreSQL CPU ms/req empty | loaded | statements/req empty | loaded | PostgreSQL blocks read/req empty | loaded |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    echo "| scenario | concurrency | req/s empty | req/s loaded | loaded / empty | by pair | p99 ms empty | p99 ms loaded | gateway CPU ms/req empty | loaded | PostgreSQL CPU ms/req empty | loaded | statements/req empty | loaded | PostgreSQL blocks read/req empty | loaded |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    # The pairs' tables (kelisim-bench-pair-{empty,loaded}-N.md) give
+    # each pair's req/s; then the two tables of means.
     awk -F'|' '
-      FNR == NR && FNR > 2 { k = $2 "|" $3; e[k] = $0; order[++n] = k; next }
-      FNR > 2 { l[$2 "|" $3] = $0 }
+      FILENAME ~ /-pair-/ { if (FNR > 2) { split(FILENAME, f, "-"); p = f[5]; sub(/\.md$/, "", p); r[f[4], $2 "|" $3, p] = $5 + 0; if (p > np) np = p }; next }
+      FILENAME ~ /loaded\.md$/ { if (FNR > 2) l[$2 "|" $3] = $0; next }
+      FNR > 2 { k = $2 "|" $3; e[k] = $0; order[++n] = k }
       END {
         for (i = 1; i <= n; i++) {
           k = order[i]; if (!(k in l)) continue
           split(e[k], a, "|"); split(l[k], b, "|")
-          printf "|%s|%s| %.0f | %.0f | %.2f | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %.1f |\n", a[2], a[3], a[5], b[5], (a[5] > 0 ? b[5] / a[5] : 0), a[8], b[8], a[10], b[10], a[13], b[13], a[16], b[16], a[18], b[18]
+          pairs = ""
+          for (p = 1; p <= np; p++) pairs = pairs (p > 1 ? ", " : "") (r["empty", k, p] > 0 ? sprintf("%.2f", r["loaded", k, p] / r["empty", k, p]) : "-")
+          printf "|%s|%s| %.0f | %.0f | %.2f | %s | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %.1f |\n", a[2], a[3], a[5], b[5], (a[5] > 0 ? b[5] / a[5] : 0), pairs, a[8], b[8], a[10], b[10], a[13], b[13], a[16], b[16], a[18], b[18]
         }
-      }' /tmp/kelisim-bench.md /tmp/kelisim-bench-loaded.md
+      }' /tmp/kelisim-bench-pair-*.md /tmp/kelisim-bench.md /tmp/kelisim-bench-loaded.md
     echo
   fi
   echo "With DPoP-bound tokens (RFC 9449), the same scenarios on fresh gateways: every token request and every"
@@ -523,6 +565,22 @@ TXT
     echo '```'
     go tool pprof -top -cum -nodecount=30 -focus='kelisim' bin/kelisim /tmp/kelisim-documents.pprof 2>/dev/null | sed -n '6,40p'
     echo '```'
+  fi
+  if [ "$PAIRS" -gt 1 ]; then
+    echo "## Every run of the empty and loaded tables"
+    echo
+    echo "The runs the two tables of means above are made of, pair by pair (an odd pair ran on the empty database first, an"
+    echo "even one on the loaded one first)."
+    for pair in $(seq 1 "$PAIRS"); do
+      for db in empty loaded; do
+        [ -s /tmp/kelisim-bench-pair-$db-$pair.md ] || continue
+        echo
+        echo "Pair $pair, $db:"
+        echo
+        cat /tmp/kelisim-bench-pair-$db-$pair.md
+      done
+    done
+    echo
   fi
   # Measurements against earlier commits are written by hand from paired
   # runs; they are kept as they are.
