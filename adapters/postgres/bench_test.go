@@ -12,6 +12,7 @@ import (
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
+	"github.com/kelisim/kelisim/partners"
 )
 
 func benchStore(b *testing.B) *postgres.Store {
@@ -24,7 +25,27 @@ func benchStore(b *testing.B) *postgres.Store {
 func BenchmarkRecordQueries(b *testing.B) {
 	s := benchStore(b)
 	ctx := context.Background()
-	rec := oauth.Record{Kind: oauth.KindAccess, Signature: "sig", RequestID: "req", ClientID: "p1", Active: true,
+	// The token's partner and grant, which GetToken reads with it.
+	now := time.Now().UTC()
+	p := partners.Partner{ID: "p1", Registration: partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
+		TokenEndpointAuthMethod: partners.AuthSecretBasic, Scope: "openid documents:id_card", Delivery: partners.DeliveryPull},
+		Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now, SecretHash: []byte{1}}
+	if err := s.CreatePartner(ctx, p, partners.AuditEntry{At: now, Actor: "admin", Action: "partner.create", PartnerID: "p1"}); err != nil {
+		b.Fatal(err)
+	}
+	c := consent.Challenge{ID: "ch1", PendingID: "pend", PartnerID: "p1", Session: "session:abc", Citizen: "850315300128",
+		Documents: []consent.DocumentType{"id_card"}, Days: 30, CodeHash: []byte{1, 2, 3}, Status: consent.ChallengePending,
+		Lang: "kk", CreatedAt: now, SentAt: now, ExpiresAt: now.Add(5 * time.Minute), Version: 1}
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	c.Status = consent.ChallengeUsed
+	g := consent.Grant{ID: "g1", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, Holders: []consent.IIN{c.Citizen},
+		CreatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+	if err := s.ApproveChallenge(ctx, c, g, nil); err != nil {
+		b.Fatal(err)
+	}
+	rec := oauth.Record{Kind: oauth.KindAccess, Signature: "sig", RequestID: "req", ClientID: "p1", GrantID: "g1", Active: true,
 		ExpiresAt: time.Now().Add(time.Hour), Request: []byte(`{"id":"req"}`)}
 	if err := s.CreateRecord(ctx, rec); err != nil {
 		b.Fatal(err)
@@ -41,8 +62,8 @@ func BenchmarkRecordQueries(b *testing.B) {
 	b.Run("GetToken", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := s.GetToken(ctx, oauth.KindAccess, "sig"); err != nil {
-					b.Fatal(err)
+				if t, err := s.GetToken(ctx, oauth.KindAccess, "sig"); err != nil || t.Partner == nil || t.Grant == nil {
+					b.Fatal(t, err)
 				}
 			}
 		})

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/kelisim/kelisim/partners"
 )
@@ -34,12 +34,12 @@ func scanPartner(row pgx.Row) (partners.Partner, error) {
 }
 
 // partnerRow receives partnerColumns, every one nullable so that an outer
-// join can read them too.
+// join can read them too, in pgtype's nullable types (see grantRow).
 type partnerRow struct {
-	id, status                *string
+	id, status                pgtype.Text
 	reg, secret, prevSecret   []byte
-	version, epoch            *int
-	prevExp, created, updated *time.Time
+	version, epoch            pgtype.Int8
+	prevExp, created, updated pgtype.Timestamptz
 }
 
 func (r *partnerRow) dest() []any {
@@ -54,14 +54,12 @@ func (r *partnerRow) partner() (*partners.Partner, error) {
 // partnerUsing is partner, taking the registration from regs when it
 // holds these very bytes decoded (regs may be nil).
 func (r *partnerRow) partnerUsing(regs *registrations) (*partners.Partner, error) {
-	if r.id == nil {
+	if !r.id.Valid {
 		return nil, nil
 	}
-	p := partners.Partner{ID: *r.id, Status: partners.Status(*r.status), Version: *r.version, Epoch: *r.epoch,
-		SecretHash: r.secret, PreviousSecretHash: r.prevSecret, CreatedAt: *r.created, UpdatedAt: *r.updated}
-	if r.prevExp != nil {
-		p.PreviousSecretExpiresAt = *r.prevExp
-	}
+	p := partners.Partner{ID: r.id.String, Status: partners.Status(r.status.String), Version: int(r.version.Int64), Epoch: int(r.epoch.Int64),
+		SecretHash: r.secret, PreviousSecretHash: r.prevSecret, CreatedAt: r.created.Time, UpdatedAt: r.updated.Time,
+		PreviousSecretExpiresAt: r.prevExp.Time}
 	if reg, ok := regs.get(p.ID, r.reg); ok {
 		p.Registration = reg
 		p = p.Clone() // its slices the caller's own
