@@ -276,9 +276,10 @@ func (l *Library) Seal(p PartnerInfo, jws string) (string, error) {
 // SignDocument is one document as a partner receives it under grant g: a
 // JWS, wrapped in a JWE when the partner registered an encryption key.
 func (l *Library) SignDocument(p PartnerInfo, g Grant, doc Document) (string, error) {
-	c := l.Claims(p.ID, g.Citizen)
-	c["grant_id"], c["document"] = g.ID, doc
-	jws, err := l.Sign(c, TypeDocument)
+	now := l.cfg.Now()
+	payload := documentClaims{Iss: l.cfg.Issuer, Aud: p.ID, Sub: l.Subject(p.ID, g.Citizen),
+		Iat: now.Unix(), Exp: now.Add(l.cfg.DocumentTTL).Unix(), Jti: newID(), GrantID: g.ID, Document: doc}.appendJSON(make([]byte, 0, 1024))
+	jws, err := l.cfg.Signer.Sign(payload, TypeDocument)
 	if err != nil {
 		return "", err
 	}
