@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,7 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
-		return serve(ctx, cfg, stdout, stderr)
+		gc := gcFor(getenv, containerMemoryLimit)
+		applyGC(gc)
+		return serve(ctx, cfg, gc, stdout, stderr)
 	case "migrate":
 		cfg, err := commandConfig(getenv, false)
 		if err != nil {
@@ -142,7 +146,7 @@ func versionString() string {
 }
 
 // serve runs the gateway until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, cfg Config, gc gcSettings, stdout, stderr io.Writer) error {
 	var lc net.ListenConfig
 	public, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -171,6 +175,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer g.close()
+	limit := "none"
+	if gc.Limit != math.MaxInt64 {
+		limit = strconv.FormatInt(gc.Limit>>20, 10) + " MiB"
+	}
+	g.log.Info("garbage collector", "gogc", gc.Percent, "gogc_from", gc.PercentFrom, "memory_limit", limit, "memory_limit_from", gc.LimitFrom)
 	return g.serve(ctx, public, metrics, adminLn)
 }
 

@@ -45,7 +45,7 @@ var shBlock = regexp.MustCompile("(?s)```sh\n(.*?)```")
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KELISIM_") {
+		if !strings.HasPrefix(kv, "KELISIM_") && !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
 			env = append(env, kv)
 		}
 	}
@@ -122,6 +122,10 @@ func TestReadmeServe(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Admin token for this run (shown once):") {
 		t.Errorf("no admin token printed:\n%s", out.String())
+	}
+	// The README's default for the collector (cleanEnv leaves out GOGC).
+	if !strings.Contains(out.String(), `msg="garbage collector" gogc=400 gogc_from=kelisim`) {
+		t.Errorf("no garbage collector line with the README's GOGC:\n%s", out.String())
 	}
 }
 
