@@ -269,6 +269,17 @@ for scenario in ${EXTRA_SCENARIOS-documents consent}; do
   stop_gateway
 done
 
+# Go's default collector target (GOGC=100) on the document scenario: the
+# tables above run the gateway at its own (400, README: GOGC), the raw
+# bound the load tool at Go's default.
+: > /tmp/kelisim-bench-gc100.md
+for scenario in ${EXTRA_SCENARIOS-documents}; do
+  GOGC=100 start_gateway
+  tool -scenarios $scenario -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
+  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-gc100.md
+  stop_gateway
+done
+
 # No stall at 256: a short run of the token and document scenarios.
 for scenario in ${EXTRA_SCENARIOS-token documents}; do
   start_gateway
@@ -295,6 +306,7 @@ fi
 # turn, each on a fresh database and gateway, ROUNDS times, at
 # concurrency 16 with the same load tool.
 : > /tmp/kelisim-bench-baseline.md
+: > /tmp/kelisim-bench-baseline-gc100.md
 if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
   BASE_TREE=$(mktemp -d)
   git worktree add -q --detach "$BASE_TREE" "$BASELINE"
@@ -308,6 +320,24 @@ if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
   # flow until it had: a tree that sends a flow's notice later than its
   # flow pays for it there (-drain).
   flows() { awk -F'|' '$2 ~ /consent/ && $3+0 == 16 { printf "%d %.2f %.1f %.2f", $5 + 0, $10 + $13, $19 + 0, $20 + 0 }' /tmp/kelisim-bench-one.md; }
+  # round_row appends round $1's row, baseline's figures $2 against $3's,
+  # to table $4; all_row appends its "all" row to table $1.
+  round_row() {
+    awk -v r="$1" -v o="$2" -v n="$3" 'BEGIN { split(o, a, " "); split(n, b, " ")
+      printf "| %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f | %.2f | %.2f | %.2f |\n", r, a[1], b[1], (a[1] > 0 ? b[1] / a[1] : 0),
+        a[2], b[2], (b[2] > 0 ? a[2] / b[2] : 0), a[3], b[3], a[4], b[4], (b[4] > 0 ? a[4] / b[4] : 0) }' >> "$4"
+  }
+  # A round whose outbox did not drain (-1) has no CPU until drained: the
+  # last three columns of "all" are then left out.
+  all_row() {
+    awk -F'|' '{ o += $3; n += $4; oc += $6; nc += $7; od += $9; nd += $10; ow += $11; nw += $12; k++; if ($9 < 0 || $10 < 0) undrained++ } END {
+        printf "| all | %.0f | %.0f | **%.2f** | %.2f | %.2f | **%.2f** | ", o, n, (o > 0 ? n / o : 0), oc / k, nc / k, (nc > 0 ? oc / nc : 0)
+        if (undrained) printf "%d rounds not drained | | | | |\n", undrained
+        else printf "%.1f | %.1f | %.2f | %.2f | **%.2f** |\n", od / k, nd / k, ow / k, nw / k, (nw > 0 ? ow / nw : 0) }' "$1" >> "$1"
+  }
+  # Each round runs this tree a second time with Go's default collector
+  # target (GOGC=100, as BASELINE runs), so what its code saves is told
+  # apart from what its larger target saves (README: GOGC).
   for round in $(seq 1 "$ROUNDS"); do
     GATEWAY=bin/kelisim-baseline start_gateway
     tool -scenarios consent -concurrency 16 -duration "$DURATION" -drain 180s -markdown /tmp/kelisim-bench-one.md >/dev/null
@@ -317,18 +347,15 @@ if [ -n "$BASELINE" ] && git cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
     tool -scenarios consent -concurrency 16 -duration "$DURATION" -drain 180s -markdown /tmp/kelisim-bench-one.md >/dev/null
     new=$(flows)
     stop_gateway
-    awk -v r="$round" -v o="$old" -v n="$new" 'BEGIN { split(o, a, " "); split(n, b, " ")
-      printf "| %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f | %.2f | %.2f | %.2f |\n", r, a[1], b[1], (a[1] > 0 ? b[1] / a[1] : 0),
-        a[2], b[2], (b[2] > 0 ? a[2] / b[2] : 0), a[3], b[3], a[4], b[4], (b[4] > 0 ? a[4] / b[4] : 0) }' \
-      >> /tmp/kelisim-bench-baseline.md
+    GOGC=100 GATEWAY=bin/kelisim start_gateway
+    tool -scenarios consent -concurrency 16 -duration "$DURATION" -drain 180s -markdown /tmp/kelisim-bench-one.md >/dev/null
+    gc100=$(flows)
+    stop_gateway
+    round_row "$round" "$old" "$new" /tmp/kelisim-bench-baseline.md
+    round_row "$round" "$old" "$gc100" /tmp/kelisim-bench-baseline-gc100.md
   done
-  # A round whose outbox did not drain (-1) has no CPU until drained: the
-  # last three columns of "all" are then left out.
-  awk -F'|' '{ o += $3; n += $4; oc += $6; nc += $7; od += $9; nd += $10; ow += $11; nw += $12; k++; if ($9 < 0 || $10 < 0) undrained++ } END {
-      printf "| all | %.0f | %.0f | **%.2f** | %.2f | %.2f | **%.2f** | ", o, n, (o > 0 ? n / o : 0), oc / k, nc / k, (nc > 0 ? oc / nc : 0)
-      if (undrained) printf "%d rounds not drained | | | | |\n", undrained
-      else printf "%.1f | %.1f | %.2f | %.2f | **%.2f** |\n", od / k, nd / k, ow / k, nw / k, (nw > 0 ? ow / nw : 0) }' \
-    /tmp/kelisim-bench-baseline.md >> /tmp/kelisim-bench-baseline.md
+  all_row /tmp/kelisim-bench-baseline.md
+  all_row /tmp/kelisim-bench-baseline-gc100.md
 fi
 
 # Through PgBouncer in transaction pooling mode (README: Behind PgBouncer), in turn with a direct
@@ -385,7 +412,7 @@ fi
   echo "- $(go version | cut -d' ' -f3-4); $(psql --version | head -1)"
   echo "- gateway: \`KELISIM_DB_MAX_CONNS=32\`, \`KELISIM_LOG_LEVEL=warn\`, HTTP SMS to the load tool, $POPULATION synthetic citizens,"
   echo "  \`KELISIM_TRUSTED_PROXIES=127.0.0.1\`: each synthetic citizen comes from an address of its own (X-Forwarded-For"
-  echo "  from the tool), so the OTP limits stay at their defaults (5 an hour per phone, 30 per address); all else default"
+  echo "  from the tool), so the OTP limits stay at their defaults (5 an hour per phone, 30 per address); all else default, the collector too (\`GOGC\` 400, README)"
   echo "- PostgreSQL: $PG_SETUP: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'huge_pages', 'max_connections')")"
   echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency; CPU ms/req and peak RSS"
   echo "  are the gateway's, PostgreSQL's CPU is the sum over its cluster's processes, the load tool's its own, machine busy"
@@ -453,6 +480,13 @@ fi
     cat /tmp/kelisim-bench-traced.md
     echo
   fi
+  if [ -s /tmp/kelisim-bench-gc100.md ]; then
+    echo "With Go's default collector target (\`GOGC=100\`; the gateway's own is 400, README: GOGC), the document"
+    echo "scenario on a fresh gateway; compare with its rows in the first table:"
+    echo
+    cat /tmp/kelisim-bench-gc100.md
+    echo
+  fi
   if [ -s /tmp/kelisim-bench-baseline.md ]; then
     echo "The consent flow against \`$BASELINE\` (flows a second at concurrency 16, $DURATION each, the two in turn on"
     echo "fresh databases and gateways with the same load tool), and the CPU the gateway and PostgreSQL together"
@@ -464,6 +498,15 @@ fi
     echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     cat /tmp/kelisim-bench-baseline.md
     echo
+    if [ -s /tmp/kelisim-bench-baseline-gc100.md ]; then
+      echo "In the same rounds, this tree a third time with Go's default collector target (\`GOGC=100\`, as \`$BASELINE\`"
+      echo "runs; this tree's own is 400, README: GOGC): what its code saves without its larger target:"
+      echo
+      echo "| round | \`$BASELINE\` flows/s | this tree at GOGC=100 | ratio | \`$BASELINE\` CPU ms/flow | this tree at GOGC=100 | \`$BASELINE\` / this tree | \`$BASELINE\` drained after s | this tree | \`$BASELINE\` CPU ms/flow until drained | this tree at GOGC=100 | \`$BASELINE\` / this tree |"
+      echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+      cat /tmp/kelisim-bench-baseline-gc100.md
+      echo
+    fi
   fi
   if [ -s /tmp/kelisim-bench-pooled.md ]; then
     echo "### Through PgBouncer"
