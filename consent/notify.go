@@ -91,6 +91,10 @@ type PrefsStore interface {
 	// them, having first made lang their language if they have none yet
 	// (and lang is not empty): one statement for the two.
 	NoticePrefs(ctx context.Context, citizen IIN, lang string, at time.Time) (NotificationPrefs, error)
+	// NoticePrefsWithGrant is NoticePrefs with the grant grantID, read
+	// in the same statement: ErrGrantNotFound when there is none (the
+	// preferences' first language is set all the same).
+	NoticePrefsWithGrant(ctx context.Context, citizen IIN, lang, grantID string, at time.Time) (NotificationPrefs, Grant, error)
 }
 
 // Notices returns the notifications the history events ask for. The store
@@ -163,7 +167,6 @@ type Notifier interface {
 type NotifierConfig struct {
 	Prefs    PrefsStore
 	Registry Registry // the citizen's phone
-	Grants   GrantGetter
 	Partners Partners
 	Access   AccessLog // what an hour's uses were
 	Messages *Messages
@@ -189,7 +192,7 @@ type NoticeSender struct{ cfg NotifierConfig }
 
 // NewNoticeSender checks cfg and returns the sender.
 func NewNoticeSender(cfg NotifierConfig) (*NoticeSender, error) {
-	if err := required(map[string]bool{"Prefs": cfg.Prefs == nil, "Registry": cfg.Registry == nil, "Grants": cfg.Grants == nil,
+	if err := required(map[string]bool{"Prefs": cfg.Prefs == nil, "Registry": cfg.Registry == nil,
 		"Partners": cfg.Partners == nil, "Access": cfg.Access == nil, "Messages": cfg.Messages == nil,
 		"AppSubject": cfg.AppSubject == nil, "Now": cfg.Now == nil, "Log": cfg.Log == nil}); err != nil {
 		return nil, fmt.Errorf("consent.NewNoticeSender: %w", err)
@@ -214,7 +217,19 @@ var errNothingToTell = errors.New("nothing to tell")
 func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
 	// The first page the citizen used (a consent's) names their language
 	// for the notices no page causes: uses, expiries.
-	prefs, err := s.cfg.Prefs.NoticePrefs(ctx, e.Citizen, e.Lang, s.cfg.Now())
+	// A notice of a grant reads it with the preferences, in one statement;
+	// a use may be under a share, which is no grant.
+	var prefs NotificationPrefs
+	var g Grant
+	var err error
+	if e.Kind == NoticeUsed {
+		prefs, err = s.cfg.Prefs.NoticePrefs(ctx, e.Citizen, e.Lang, s.cfg.Now())
+	} else {
+		prefs, g, err = s.cfg.Prefs.NoticePrefsWithGrant(ctx, e.Citizen, e.Lang, e.GrantID, s.cfg.Now())
+	}
+	if errors.Is(err, ErrGrantNotFound) {
+		return nil // erased: nothing to tell
+	}
 	if err != nil {
 		return err
 	}
@@ -224,7 +239,7 @@ func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
 	// The language of the page that caused the notice, else the one the
 	// citizen last used.
 	lang := cmp.Or(e.Lang, prefs.Lang)
-	text, err := s.text(ctx, e, s.cfg.Messages.For(lang))
+	text, err := s.text(ctx, e, g, s.cfg.Messages.For(lang))
 	if errors.Is(err, errNothingToTell) {
 		return nil
 	}
@@ -265,19 +280,9 @@ func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
 	return nil
 }
 
-// text is the notice in the citizen's language.
-func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, l *Localizer) (string, error) {
-	var g Grant
-	if e.Kind != NoticeUsed { // a use may be under a share, which is no grant
-		var err error
-		g, err = s.cfg.Grants.GetGrant(ctx, e.GrantID)
-		if errors.Is(err, ErrGrantNotFound) {
-			return "", errNothingToTell
-		}
-		if err != nil {
-			return "", err
-		}
-	}
+// text is the notice in the citizen's language; g is its grant (none for
+// a use).
+func (s *NoticeSender) text(ctx context.Context, e OutboxEntry, g Grant, l *Localizer) (string, error) {
 	partner := l.T("notice_a_person", nil) // a citizen who checked a shared document
 	if e.PartnerID != PersonViewer {
 		p, err := s.cfg.Partners.PartnerInfo(ctx, e.PartnerID)

@@ -183,6 +183,20 @@ func TestNotifications(t *testing.T) {
 		}
 	})
 
+	t.Run("a notice of a grant that is gone tells nothing", func(t *testing.T) {
+		f := setup(t, consent.DefaultOTPConfig)
+		before := len(f.notes.all())
+		for _, kind := range []string{consent.NoticeGranted, consent.NoticeEnded} {
+			err := f.notices.Send(ctx, consent.OutboxEntry{ID: "gone-" + kind, Kind: kind, Citizen: aidar, PartnerID: "bank", GrantID: "no-such-grant", Lang: "kk"})
+			if err != nil {
+				t.Errorf("%s of a grant that is gone: %v, want it done", kind, err)
+			}
+		}
+		if notes := f.notes.all()[before:]; len(notes) != 0 {
+			t.Errorf("told of a grant that is gone: %+v", notes)
+		}
+	})
+
 	t.Run("erasure drops what was not yet told", func(t *testing.T) {
 		f := setup(t, consent.DefaultOTPConfig)
 		consentTo(t, f, "bank", 30)
@@ -207,7 +221,7 @@ func TestNewTermsToldAndDeclined(t *testing.T) {
 	sendDue(t, f)
 	const next = "2027-01-01"
 	notes := &notes{fail: map[string]error{}}
-	sender := must(consent.NewNoticeSender(consent.NotifierConfig{Prefs: f.store, Registry: f.registry, Grants: f.store,
+	sender := must(consent.NewNoticeSender(consent.NotifierConfig{Prefs: f.store, Registry: f.registry,
 		Partners: f.partners, Access: f.store, Messages: must(consent.NewMessages(must(consent.ShippedCatalogue()))),
 		BaseURL: "https://kelisim.test", Now: f.clock.now, Log: f.log, List: f.store, TermsVersion: next,
 		Channels:   map[string]consent.Notifier{consent.ChannelSMS: notes.channel(consent.ChannelSMS), consent.ChannelApp: notes.channel(consent.ChannelApp)},

@@ -315,7 +315,7 @@ func setup(t testing.TB, cfg consent.OTPConfig) *fixture {
 	f.receipts = must(consent.NewReceipts(consent.ReceiptsConfig{Store: f.store, Partners: f.partners, Signer: fakeSigner{},
 		Pairwise: func(a, b string) string { return a + "/" + b }, Issuer: "https://kelisim.test", Jurisdiction: "KZ"}))
 	f.notes = &notes{fail: map[string]error{}}
-	f.notices = must(consent.NewNoticeSender(consent.NotifierConfig{Prefs: f.store, Registry: f.registry, Grants: f.store,
+	f.notices = must(consent.NewNoticeSender(consent.NotifierConfig{Prefs: f.store, Registry: f.registry,
 		Partners: f.partners, Access: f.store, Messages: messages, BaseURL: "https://kelisim.test", Now: f.clock.now, Log: log,
 		List: f.store, TermsVersion: "2026-11-01",
 		Channels:   map[string]consent.Notifier{consent.ChannelSMS: f.notes.channel(consent.ChannelSMS), consent.ChannelApp: f.notes.channel(consent.ChannelApp)},

@@ -378,6 +378,19 @@ func (s *Store) NoticePrefs(ctx context.Context, citizen consent.IIN, lang strin
 	return p, nil
 }
 
+// NoticePrefsWithGrant implements consent.PrefsStore.
+func (s *Store) NoticePrefsWithGrant(ctx context.Context, citizen consent.IIN, lang, grantID string, at time.Time) (consent.NotificationPrefs, consent.Grant, error) {
+	p, err := s.NoticePrefs(ctx, citizen, lang, at)
+	if err != nil {
+		return consent.NotificationPrefs{}, consent.Grant{}, err
+	}
+	g, err := s.GetGrant(ctx, grantID)
+	if err != nil {
+		return consent.NotificationPrefs{}, consent.Grant{}, err
+	}
+	return p, g, nil
+}
+
 // SetNotificationLang implements consent.PrefsStore.
 func (s *Store) SetNotificationLang(ctx context.Context, citizen consent.IIN, lang string, _ time.Time) error {
 	unlock, t := s.lock(ctx)

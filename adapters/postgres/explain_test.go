@@ -61,8 +61,12 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"ClaimDeliveries":   func() error { _, err := s.ClaimDeliveries(ctx, now, time.Minute, 16, "w"); return err },
 		"ListDeliveries":    func() error { _, err := s.ListDeliveries(ctx, consent.OutboxDead, 100); return err },
 		"NotificationPrefs": func() error { _, err := s.NotificationPrefs(ctx, citizen); return err },
-		"GetChallenge":      func() error { _, err := s.GetChallenge(ctx, "c-42"); return err },
-		"DueGrants":         func() error { _, err := s.DueGrants(ctx, now, consent.DefaultExpireBatch); return err },
+		"NoticePrefsWithGrant": func() error {
+			_, _, err := s.NoticePrefsWithGrant(ctx, citizen, "kk", "g-123", now)
+			return err
+		},
+		"GetChallenge": func() error { _, err := s.GetChallenge(ctx, "c-42"); return err },
+		"DueGrants":    func() error { _, err := s.DueGrants(ctx, now, consent.DefaultExpireBatch); return err },
 		"ExpireGrants": func() error {
 			due, err := s.DueGrants(ctx, now, consent.DefaultExpireBatch)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/kelisim/kelisim/consent"
 )
@@ -336,6 +337,43 @@ func (s *Store) NoticePrefs(ctx context.Context, citizen consent.IIN, lang strin
 		return s.NotificationPrefs(ctx, citizen)
 	}
 	return p, translate(err)
+}
+
+// NoticePrefsWithGrant implements consent.PrefsStore: NoticePrefs'
+// statement reads the grant too. A citizen without preferences (a notice
+// without a language, or one whose first language another notice set
+// meanwhile) has them read by a second statement.
+func (s *Store) NoticePrefsWithGrant(ctx context.Context, citizen consent.IIN, lang, grantID string, at time.Time) (consent.NotificationPrefs, consent.Grant, error) {
+	var channels []string
+	var chosen pgtype.Text
+	var g grantRow
+	err := s.q(ctx).QueryRow(ctx, `WITH kept AS (SELECT channels, lang FROM notification_prefs WHERE citizen = $1),
+		chosen AS (
+			INSERT INTO notification_prefs (citizen, channels, lang, updated_at)
+			SELECT $1, $2, $3, $4 WHERE $3 <> '' AND NOT EXISTS (SELECT FROM kept WHERE lang <> '')
+			ON CONFLICT (citizen) DO UPDATE SET lang = EXCLUDED.lang, updated_at = EXCLUDED.updated_at
+			WHERE notification_prefs.lang = ''
+			RETURNING channels, lang),
+		p AS (
+			SELECT channels, lang FROM chosen
+			UNION ALL
+			SELECT channels, lang FROM kept WHERE NOT EXISTS (SELECT FROM chosen))
+		SELECT p.channels, p.lang, `+qualify("g", grantColumns)+`
+		FROM grants g LEFT JOIN p ON true WHERE g.id = $5`,
+		string(citizen), consent.DefaultNotificationPrefs().Channels, lang, at, grantID).Scan(append([]any{&channels, &chosen}, g.dest()...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return consent.NotificationPrefs{}, consent.Grant{}, consent.ErrGrantNotFound
+	}
+	if err != nil {
+		return consent.NotificationPrefs{}, consent.Grant{}, translate(err)
+	}
+	p := consent.NotificationPrefs{Channels: channels, Lang: chosen.String}
+	if !chosen.Valid {
+		if p, err = s.NotificationPrefs(ctx, citizen); err != nil {
+			return consent.NotificationPrefs{}, consent.Grant{}, err
+		}
+	}
+	return p, *g.grant(), nil
 }
 
 // SetNotificationLang implements consent.PrefsStore.

@@ -140,6 +140,34 @@ func testNotificationPrefs(t *testing.T, s Store) {
 	if p, _ := s.NotificationPrefs(ctx, third); p.Lang != "kk" || len(p.Channels) != 1 {
 		t.Errorf("a notice's first language, stored: %+v", p)
 	}
+	// With the notice's grant: read with the preferences; a grant that is
+	// gone sets the first language all the same.
+	c := challenge("notice-c")
+	check(t, s.CreateChallenge(ctx, c))
+	c.Status = consent.ChallengeUsed
+	g := consent.Grant{ID: "notice-g", Citizen: c.Citizen, PartnerID: "p1", Documents: c.Documents, CreatedAt: t0,
+		ExpiresAt: t0.Add(30 * 24 * time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+	check(t, s.ApproveChallenge(ctx, c, g, nil))
+	const fourth, fifth consent.IIN = "030303600123", "040404700123"
+	if p, got, err := s.NoticePrefsWithGrant(ctx, fourth, "ru", g.ID, t0); err != nil || p.Lang != "ru" || len(p.Channels) != 1 ||
+		got.ID != g.ID || got.Citizen != g.Citizen || len(got.Documents) != 2 || !got.ExpiresAt.Equal(g.ExpiresAt) {
+		t.Errorf("a notice's first language with its grant: %+v %+v %v", p, got, err)
+	}
+	if p, _, err := s.NoticePrefsWithGrant(ctx, fourth, "en", g.ID, t0); err != nil || p.Lang != "ru" {
+		t.Errorf("a notice's language after the first, with its grant: %+v %v", p, err)
+	}
+	if p, _, err := s.NoticePrefsWithGrant(ctx, iin, "kk", g.ID, t0); err != nil || p.Lang != "ru" || len(p.Channels) != 0 {
+		t.Errorf("no channel chosen, with a grant: %+v %v", p, err)
+	}
+	if p, _, err := s.NoticePrefsWithGrant(ctx, fifth, "", g.ID, t0); err != nil || p.Lang != "" || len(p.Channels) != 1 {
+		t.Errorf("a notice without a language, with its grant, for a citizen who never chose: %+v %v", p, err)
+	}
+	if _, _, err := s.NoticePrefsWithGrant(ctx, fifth, "kk", "no-such-grant", t0); !errors.Is(err, consent.ErrGrantNotFound) {
+		t.Errorf("a grant that is gone: %v", err)
+	}
+	if p, _ := s.NotificationPrefs(ctx, fifth); p.Lang != "kk" {
+		t.Errorf("a grant that is gone, the first language stored: %+v", p)
+	}
 	if _, err := s.Erase(ctx, iin, "erased:2", t0); err != nil {
 		t.Fatal(err)
 	}

@@ -571,8 +571,8 @@ as met on this run. Store statements per request:
   with its challenge used and the grants it replaces (sent at once), the code with the request
   used up, and commit at the answer; the code's records and then the exchange itself (one
   statement, no transaction) at the token endpoint. The rest of
-  "statements/req" is background: the sealer and the citizen's SMS notice (its preferences with
-  their first language set, one statement; the grant, one; and its share of the claim and of the
+  "statements/req" is background: the sealer and the citizen's SMS notice (its preferences, with
+  their first language set, and its grant: one statement; and its share of the claim and of the
   claim's deliveries, stored together, one statement each a claim). The flow's statements keep
   one generic plan each on their connection; planned at every call, planning was a quarter of
   PostgreSQL's CPU in a flow.

@@ -79,7 +79,7 @@ func wireDomain(in inputs) (d domain, err error) {
 	}
 	// A notice only names the partner: the partners the OAuth server reads
 	// (a cache every replica keeps current) serve it, not the store.
-	notices, err := consent.NewNoticeSender(consent.NotifierConfig{Prefs: st, Registry: in.citizens, Grants: st, Partners: partnerDirectory{in.clients},
+	notices, err := consent.NewNoticeSender(consent.NotifierConfig{Prefs: st, Registry: in.citizens, Partners: partnerDirectory{in.clients},
 		Access: st, Messages: in.messages, Channels: in.notifiers, BaseURL: cfg.Issuer, Now: now, Log: log,
 		List: st, TermsVersion: cfg.TermsVersion,
 		AppSubject: func(iin consent.IIN) string { return in.secrets.PairwiseSubject(cfg.PushAudience, string(iin)) }})
