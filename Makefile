@@ -13,7 +13,7 @@ FUZZTIME ?= 3s
 FUZZ_TARGETS = ./cmd/kelisim:FuzzConsentForm ./cmd/kelisim:FuzzSettingsForm ./cmd/kelisim:FuzzAdminJSON \
 	./cmd/kelisim:FuzzClientAssertion ./cmd/kelisim:FuzzAuthorizationHeader \
 	./consent:FuzzParseIIN ./consent:FuzzParsePhone ./consent:FuzzSelect \
-	./consent:FuzzAuthorizationDetails ./consent:FuzzDeletionStatement ./consent:FuzzHistoryCursor ./consent:FuzzDocumentPayload ./oauth:FuzzDPoPProof ./oauth:FuzzCarriedRequest \
+	./consent:FuzzAuthorizationDetails ./consent:FuzzDeletionStatement ./consent:FuzzHistoryCursor ./consent:FuzzDocumentPayload ./consent:FuzzCarriedChallenge ./oauth:FuzzDPoPProof ./oauth:FuzzCarriedRequest \
 	./adapters/signature:FuzzSignature ./adapters/registry:FuzzIssuedDocument
 
 test: check-postgres
