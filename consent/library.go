@@ -276,12 +276,19 @@ func (l *Library) Seal(p PartnerInfo, jws string) (string, error) {
 // SignDocument is one document as a partner receives it under grant g: a
 // JWS, wrapped in a JWE when the partner registered an encryption key.
 func (l *Library) SignDocument(p PartnerInfo, g Grant, doc Document) (string, error) {
-	now := l.cfg.Now()
-	payload := documentClaims{Iss: l.cfg.Issuer, Aud: p.ID, Sub: l.Subject(p.ID, g.Citizen),
-		Iat: now.Unix(), Exp: now.Add(l.cfg.DocumentTTL).Unix(), Jti: newID(), GrantID: g.ID, Document: doc}.appendJSON(make([]byte, 0, 1024))
-	jws, err := l.cfg.Signer.Sign(payload, TypeDocument)
+	jws, err := l.DocumentJWS(p.ID, g, doc)
 	if err != nil {
 		return "", err
 	}
 	return l.Seal(p, jws)
+}
+
+// DocumentJWS is doc signed for partner aud under grant g: the claims of
+// Claims, with grant_id and document, in a payload written by hand (see
+// documentClaims).
+func (l *Library) DocumentJWS(aud string, g Grant, doc Document) (string, error) {
+	now := l.cfg.Now()
+	payload := documentClaims{Iss: l.cfg.Issuer, Aud: aud, Sub: l.Subject(aud, g.Citizen),
+		Iat: now.Unix(), Exp: now.Add(l.cfg.DocumentTTL).Unix(), Jti: newID(), GrantID: g.ID, Document: doc}.appendJSON(make([]byte, 0, 1024))
+	return l.cfg.Signer.Sign(payload, TypeDocument)
 }

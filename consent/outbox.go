@@ -21,6 +21,7 @@ type OutboxLibrary interface {
 	Covered(ctx context.Context, g Grant, t DocumentType) ([]Document, error)
 	Claims(aud string, sub IIN) map[string]any
 	Sign(claims map[string]any, typ string) (string, error)
+	DocumentJWS(aud string, g Grant, doc Document) (string, error)
 	Seal(p PartnerInfo, jws string) (string, error)
 	Subject(aud string, iin IIN) string
 	Issuer() string
@@ -437,9 +438,7 @@ func (o *Outbox) attempt(ctx context.Context, e OutboxEntry) error {
 	}
 	signed := make([]string, len(docs))
 	for i, doc := range docs {
-		c := lib.Claims(p.ID, g.Citizen)
-		c["grant_id"], c["document"] = g.ID, doc
-		if signed[i], err = lib.Sign(c, TypeDocument); err != nil {
+		if signed[i], err = lib.DocumentJWS(p.ID, g, doc); err != nil {
 			return err
 		}
 	}

@@ -7,11 +7,14 @@ import (
 	"unicode/utf8"
 )
 
-// A document's JWS payload is written by hand: it is the one JSON every
-// fetch and push makes, and encoding/json's map of claims (its keys
+// A document's JWS payload, fetched or pushed, is written by hand: it is
+// the JSON every fetch makes, and encoding/json's map of claims (its keys
 // sorted, each value through reflection) was a twentieth of a fetch's
-// CPU. It writes what encoding/json writes for the same claims, as a
-// test checks, in this field order.
+// CPU. It writes what encoding/json writes for a struct of the same
+// claims, as a test checks, in this field order (the map's keys came
+// sorted: the same JSON, its members in another order). A shared
+// document's view, which names its share instead of a grant, keeps the
+// map.
 
 // documentClaims is a document's JWS payload.
 type documentClaims struct {
