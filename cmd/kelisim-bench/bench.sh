@@ -14,6 +14,9 @@
 # database, in the order empty, loaded, loaded, empty, ... (see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The gateway's collector runs at its own settings (README: GOGC) unless
+# a run below sets them; the caller's do not leak into the figures.
+unset GOGC GOMEMLIMIT
 DURATION=${DURATION:-10s}
 LOAD=${LOAD:-1}
 GRANTS=${GRANTS:-2000000} HISTORY=${HISTORY:-10000000} TOKENS=${TOKENS:-1000000} HEAVY=${HEAVY:-2000}
