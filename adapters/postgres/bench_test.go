@@ -12,7 +12,6 @@ import (
 	"github.com/kelisim/kelisim/adapters/postgres/pgtest"
 	"github.com/kelisim/kelisim/consent"
 	"github.com/kelisim/kelisim/oauth"
-	"github.com/kelisim/kelisim/partners"
 )
 
 func benchStore(b *testing.B) *postgres.Store {
@@ -27,12 +26,7 @@ func BenchmarkRecordQueries(b *testing.B) {
 	ctx := context.Background()
 	// The token's partner and grant, which GetToken reads with it.
 	now := time.Now().UTC()
-	p := partners.Partner{ID: "p1", Registration: partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
-		TokenEndpointAuthMethod: partners.AuthSecretBasic, Scope: "openid documents:id_card", Delivery: partners.DeliveryPull},
-		Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now, SecretHash: []byte{1}}
-	if err := s.CreatePartner(ctx, p, partners.AuditEntry{At: now, Actor: "admin", Action: "partner.create", PartnerID: "p1"}); err != nil {
-		b.Fatal(err)
-	}
+	createPartner(b, s, "p1", "openid documents:id_card", now)
 	c := consent.Challenge{ID: "ch1", PendingID: "pend", PartnerID: "p1", Session: "session:abc", Citizen: "850315300128",
 		Documents: []consent.DocumentType{"id_card"}, Days: 30, CodeHash: []byte{1, 2, 3}, Status: consent.ChallengePending,
 		Lang: "kk", CreatedAt: now, SentAt: now, ExpiresAt: now.Add(5 * time.Minute), Version: 1}

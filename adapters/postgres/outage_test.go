@@ -115,12 +115,7 @@ func TestPartnerCacheDropsWhenTheServerFreezes(t *testing.T) {
 	s := openAt(t, url, postgres.Options{MaxConns: 4, CachePartners: true, Timeout: 300 * time.Millisecond, ListenCheck: 200 * time.Millisecond})
 	ctx := context.Background()
 	now := time.Now().UTC()
-	p := partners.Partner{ID: "p1", Registration: partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
-		TokenEndpointAuthMethod: partners.AuthSecretBasic, Scope: "openid", Delivery: partners.DeliveryPull},
-		Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now, SecretHash: []byte{1}}
-	if err := s.CreatePartner(ctx, p, partners.AuditEntry{At: now, Actor: "admin", Action: "partner.create", PartnerID: "p1"}); err != nil {
-		t.Fatal(err)
-	}
+	createPartner(t, s, "p1", "openid", now)
 	cached := s.CachedPartners()
 	waitFor(t, "the cache to start", func() bool { _, _ = cached.GetPartner(ctx, "p1"); return cached.Cached("p1") })
 	proxy.Freeze()

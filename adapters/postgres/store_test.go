@@ -149,18 +149,26 @@ func TestHistoryAfterClose(t *testing.T) {
 // A partner read through the cache reflects a change made on the same
 // replica at once, and one made on another replica as soon as its
 // notification arrives.
+// createPartner onboards an active partner id with scope, as the admin
+// API would, and returns it.
+func createPartner(t testing.TB, s *postgres.Store, id, scope string, now time.Time) partners.Partner {
+	t.Helper()
+	p := partners.Partner{ID: id, Registration: partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
+		TokenEndpointAuthMethod: partners.AuthSecretBasic, Scope: scope, Delivery: partners.DeliveryPull},
+		Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now, SecretHash: []byte{1}}
+	if err := s.CreatePartner(context.Background(), p, partners.AuditEntry{At: now, Actor: "admin", Action: "partner.create", PartnerID: id}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestPartnerCacheFollowsChanges(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
 	a := openAt(t, url, postgres.Options{MaxConns: 4, CachePartners: true})
 	b := openAt(t, url, postgres.Options{MaxConns: 4, CachePartners: true})
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	p := partners.Partner{ID: "p1", Registration: partners.Registration{ClientName: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
-		TokenEndpointAuthMethod: partners.AuthSecretBasic, Scope: "openid", Delivery: partners.DeliveryPull},
-		Status: partners.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now, SecretHash: []byte{1}}
-	if err := a.CreatePartner(ctx, p, partners.AuditEntry{At: now, Actor: "admin", Action: "partner.create", PartnerID: "p1"}); err != nil {
-		t.Fatal(err)
-	}
+	p := createPartner(t, a, "p1", "openid", now)
 	cachedA, cachedB := a.CachedPartners(), b.CachedPartners()
 	waitListening := func(c *postgres.CachedPartners) {
 		// The cache is used only once its replica listens; read until a
