@@ -243,11 +243,15 @@ func (l *Library) Subject(aud string, iin IIN) string { return l.cfg.Pairwise(au
 // audience, the subject as aud knows it, issue and expiry times, a fresh
 // jti.
 func (l *Library) Claims(aud string, sub IIN) map[string]any {
+	c := l.claims(aud, sub)
+	return map[string]any{"iss": c.Iss, "aud": c.Aud, "sub": c.Sub, "iat": c.Iat, "exp": c.Exp, "jti": c.Jti}
+}
+
+// claims are Claims as a document's payload starts (see documentClaims).
+func (l *Library) claims(aud string, sub IIN) documentClaims {
 	now := l.cfg.Now()
-	return map[string]any{
-		"iss": l.cfg.Issuer, "aud": aud, "sub": l.Subject(aud, sub),
-		"iat": now.Unix(), "exp": now.Add(l.cfg.DocumentTTL).Unix(), "jti": newID(),
-	}
+	return documentClaims{Iss: l.cfg.Issuer, Aud: aud, Sub: l.Subject(aud, sub),
+		Iat: now.Unix(), Exp: now.Add(l.cfg.DocumentTTL).Unix(), Jti: newID()}
 }
 
 // Issuer is the iss of everything the library signs.
@@ -287,8 +291,7 @@ func (l *Library) SignDocument(p PartnerInfo, g Grant, doc Document) (string, er
 // Claims, with grant_id and document, in a payload written by hand (see
 // documentClaims).
 func (l *Library) DocumentJWS(aud string, g Grant, doc Document) (string, error) {
-	now := l.cfg.Now()
-	payload := documentClaims{Iss: l.cfg.Issuer, Aud: aud, Sub: l.Subject(aud, g.Citizen),
-		Iat: now.Unix(), Exp: now.Add(l.cfg.DocumentTTL).Unix(), Jti: newID(), GrantID: g.ID, Document: doc}.appendJSON(make([]byte, 0, 1024))
-	return l.cfg.Signer.Sign(payload, TypeDocument)
+	c := l.claims(aud, g.Citizen)
+	c.GrantID, c.Document = g.ID, doc
+	return l.cfg.Signer.Sign(c.appendJSON(make([]byte, 0, 1024)), TypeDocument)
 }

@@ -15,11 +15,12 @@ import (
 // gateway's and PostgreSQL's, 5.33 against 5.51 ms); a document fetch's
 // gateway CPU was 0–12 % lower over three runs, as much as the machine's
 // own swing (BENCHMARKS.md). The price is memory: the heap may grow to
-// five times its live part (about 100 MB more a replica under load). So the gateway runs at gcPercent, and when
-// it runs in a container with a memory limit (a cgroup's), it sets Go's
-// soft memory limit below it (gcLimitRatio): near the limit the collector
-// works harder instead of the container being killed. GOGC and GOMEMLIMIT
-// in the environment are Go's own and win over both.
+// five times its live part (about 100 MB more a replica under load). So
+// the gateway runs at gcPercent, and when it runs in a container with a
+// memory limit (a cgroup's), it sets Go's soft memory limit below it
+// (gcLimitRatio): near the limit the collector works harder instead of
+// the container being killed. GOGC and GOMEMLIMIT in the environment are
+// Go's own and win over both.
 const (
 	gcPercent    = 400
 	gcLimitRatio = 0.9
