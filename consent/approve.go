@@ -18,11 +18,14 @@ import (
 // ApproveRequest is the citizen's answer on the code page.
 type ApproveRequest struct {
 	ChallengeID string
-	Session     string
-	Code        string
-	Documents   []DocumentType // the selection as the page posted it
-	Days        int
-	Purpose     string
+	// PendingID, when set, is the authorization request the answer is
+	// to: a challenge started for another is unknown.
+	PendingID string
+	Session   string
+	Code      string
+	Documents []DocumentType // the selection as the page posted it
+	Days      int
+	Purpose   string
 	// Holders, once the citizen was asked (see ErrChooseHolders), are the
 	// positions in Holders' list of those whose documents to share; nil
 	// before.
@@ -138,6 +141,9 @@ func (s *Service) verified(ctx context.Context, r ApproveRequest) (Challenge, er
 		if c, err = s.Challenge(ctx, r.ChallengeID, r.Session); err != nil {
 			return Challenge{}, err
 		}
+	}
+	if r.PendingID != "" && c.PendingID != r.PendingID {
+		return Challenge{}, ErrUnknownChallenge
 	}
 	if c.Status != ChallengeVerified {
 		return s.checkCode(ctx, c, r.Session, r.Code, r.Documents, r.Days)

@@ -382,7 +382,8 @@ func (p *consentPages) sign(c *gin.Context) {
 		p.formError(c, l, "sign.html", &v, &v, err)
 		return
 	}
-	p.approve(c, req, l, p.otpView(c, req, l, session, ch), session, verified, "", docs, days, nil)
+	shown := p.otpView(c, req, l, session, ch)
+	p.approve(c, answered{p: p, c: c, req: req, l: l, session: session, id: ch.ID, read: &verified, shown: &shown}, "", docs, days, nil)
 }
 
 func (p *consentPages) otpView(c *gin.Context, req *request, l *consent.Localizer, session string, ch consent.Challenge) view {
@@ -436,6 +437,10 @@ func maskedPhone(s string) string {
 }
 
 func (p *consentPages) answer(c *gin.Context) {
+	if c.PostForm("decision") != "deny" && c.PostForm("action") != "resend" {
+		p.answerCode(c)
+		return
+	}
 	req, l, session, ch, ok := p.answering(c)
 	if !ok {
 		return
@@ -448,15 +453,32 @@ func (p *consentPages) answer(c *gin.Context) {
 		return
 	}
 	v.Documents, v.Days = options(req, l, docs, days)
-	if c.PostForm("action") == "resend" {
-		ch, _, err := p.consents.Resend(ctx, ch.ID, session, req.partner.DisplayName(l.Lang), docs, days, c.ClientIP())
-		if err != nil {
-			p.answerError(c, l, v, err)
-			return
+	ch, _, err = p.consents.Resend(ctx, ch.ID, session, req.partner.DisplayName(l.Lang), docs, days, c.ClientIP())
+	if err != nil {
+		p.answerError(c, l, v, err)
+		return
+	}
+	v = p.otpView(c, req, l, session, ch)
+	v.Notice = l.T("otp_sent", map[string]any{"Phone": maskedPhone(c.Query("to"))})
+	p.render(c, http.StatusOK, "otp.html", v)
+}
+
+// answerCode answers a code (or, for a legal representative, the choice
+// of whose documents). The challenge is read once, by the approval, in
+// the transaction that issues the code; a page to show again reads it
+// then.
+func (p *consentPages) answerCode(c *gin.Context) {
+	req, l, ok := p.load(c)
+	if !ok {
+		return
+	}
+	session, _ := c.Cookie(sessionCookie)
+	a := answered{p: p, c: c, req: req, l: l, session: session, id: c.PostForm("challenge")}
+	docs, days, err := req.Select(c.PostFormArray("doc"), c.PostForm("days"))
+	if err != nil {
+		if v, ok := a.view(nil, 0); ok {
+			p.formError(c, l, "otp.html", &v, &v, err)
 		}
-		v = p.otpView(c, req, l, session, ch)
-		v.Notice = l.T("otp_sent", map[string]any{"Phone": maskedPhone(c.Query("to"))})
-		p.render(c, http.StatusOK, "otp.html", v)
 		return
 	}
 	holders, err := consent.Holders(c.PostForm("step") == "holders", c.PostFormArray("holder"))
@@ -464,15 +486,47 @@ func (p *consentPages) answer(c *gin.Context) {
 		p.fail(c, l, err)
 		return
 	}
-	p.approve(c, req, l, v, session, ch, c.PostForm("otp"), docs, days, holders)
+	p.approve(c, a, c.PostForm("otp"), docs, days, holders)
 }
 
-// approve records the grant of a challenge proved by its code (or by a
-// signature, verified before), and finishes the authorization request.
-func (p *consentPages) approve(c *gin.Context, req *request, l *consent.Localizer, v view, session string, ch consent.Challenge, code string,
-	docs []consent.DocumentType, days int, holders []int) {
+// answered is an answer to a challenge of the code page, whose page is
+// made only when it is shown again.
+type answered struct {
+	p       *consentPages
+	c       *gin.Context
+	req     *request
+	l       *consent.Localizer
+	session string
+	id      string
+	// read and shown, when set, are the challenge as just read and the
+	// page to show again.
+	read  *consent.Challenge
+	shown *view
+}
+
+// view is the code page to show again, with the selection posted (docs;
+// the challenge's when nil). ok is false when the challenge is not this
+// browser's and request: then the error page is shown.
+func (a answered) view(docs []consent.DocumentType, days int) (view, bool) {
+	if a.shown != nil {
+		return *a.shown, true
+	}
+	ch, err := a.p.challenge(a.c, a.req, a.id, a.session)
+	if err != nil {
+		a.p.fail(a.c, a.l, err)
+		return view{}, false
+	}
+	v := a.p.otpView(a.c, a.req, a.l, a.session, ch)
+	if docs != nil {
+		v.Documents, v.Days = options(a.req, a.l, docs, days)
+	}
+	return v, true
+}
+
+func (p *consentPages) approve(c *gin.Context, a answered, code string, docs []consent.DocumentType, days int, holders []int) {
+	req := a.req
 	err := p.finish(c, req, func(ctx context.Context) (oauth.Decision, error) {
-		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: ch.ID, Session: session, Read: &ch,
+		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: a.id, PendingID: req.ID, Session: a.session, Read: a.read,
 			Code: code, Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders(),
 			Change: req.Change, Action: req.Action, Allowed: req.partner.Documents})
 		if errors.Is(err, consent.ErrGrantGone) {
@@ -488,18 +542,24 @@ func (p *consentPages) approve(c *gin.Context, req *request, l *consent.Localize
 		return oauth.Decision{Allow: true, Citizen: string(grant.Citizen), Scopes: req.Scopes(grant), GrantID: grant.ID,
 			AuthorizationDetails: req.Granted(grant), Kept: kept}, nil
 	})
-	if errors.Is(err, consent.ErrChooseHolders) || errors.Is(err, consent.ErrNoHolder) {
-		p.chooseHolders(c, l, v, session, ch.ID, req.AskedHolders(), holders, err)
+	if err == nil {
 		return
 	}
-	if err != nil {
-		p.answerError(c, l, v, err)
+	if errors.Is(err, consent.ErrUnknownChallenge) || consent.StoreFailed(c.Request.Context(), err) {
+		p.fail(c, a.l, err)
+		return
 	}
+	v, ok := a.view(docs, days)
+	if !ok {
+		return
+	}
+	if errors.Is(err, consent.ErrChooseHolders) || errors.Is(err, consent.ErrNoHolder) {
+		p.chooseHolders(c, a.l, v, a.session, a.id, req.AskedHolders(), holders, err)
+		return
+	}
+	p.answerError(c, a.l, v, err)
 }
 
-// chooseHolders asks a legal representative, whose code was right, whose
-// documents the grant covers: each named, their own ticked, a child's only
-// when they tick it.
 func (p *consentPages) chooseHolders(c *gin.Context, l *consent.Localizer, v view, session, challenge string, asked []string, ticked []int, err error) {
 	holders, herr := p.consents.Holders(c.Request.Context(), challenge, session, asked)
 	if herr != nil {
