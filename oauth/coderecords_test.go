@@ -44,6 +44,15 @@ func (c *countingStore) CreateRecord(ctx context.Context, r oauth.Record) error 
 	return c.Store.CreateRecord(ctx, r)
 }
 
+// UseRecordAndCommit is the memory store's, through the counting UseRecord.
+func (c *countingStore) UseRecordAndCommit(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
+	if err := c.UseRecord(ctx, kind, sig, drop, recs); err != nil {
+		_ = c.Rollback(ctx)
+		return err
+	}
+	return c.Commit(ctx)
+}
+
 func (c *countingStore) UseRecord(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
 	c.count("use " + string(kind))
 	c.mu.Lock()

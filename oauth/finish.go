@@ -30,11 +30,27 @@ import (
 // an error) or an error of its own, and returns nil. A request is
 // answered once; an unknown or expired one gets an error without a
 // redirect, since there is no validated place to send it.
+//
+// The partner is read as Server.settle reads it: through the shared
+// reader first. The code is stored only while the partner is at the
+// version read, and an answer that stores no code asks the store once;
+// when the store has the partner otherwise, what was written is rolled
+// back and the answer made again with the partner read from the store.
 func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decide func(ctx context.Context) (Decision, error)) error {
+	r = r.WithContext(partners.Once(withRequestCache(r.Context())))
+	again, err := s.finish(w, r, p, decide)
+	if again {
+		cacheOf(r.Context()).reset()
+		_, err = s.finish(w, r.WithContext(partners.Fresh(r.Context())), p, decide)
+	}
+	return err
+}
+
+// finish is one try of Finish. again is true when it found the partner
+// not as the store has it before it answered: then it wrote nothing, to
+// the store or to w.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, p Pending, decide func(ctx context.Context) (Decision, error)) (again bool, err error) {
 	id := p.ID
-	// The partner is read from the store: the request is checked against
-	// it as it is now, and the code stored only while it stays so.
-	r = r.WithContext(partners.Fresh(withRequestCache(r.Context())))
 	ctx := r.Context()
 	if _, ok := w.(*issuerWriter); !ok {
 		w = &issuerWriter{ResponseWriter: w, issuer: s.cfg.Issuer}
@@ -49,49 +65,65 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decid
 		write()
 		return nil
 	}
+	// A request read by PendingRequest (or carried by the browser) is
+	// not read again: it is used up below only while it is active. Its
+	// partner is read through the shared reader, before the transaction.
+	var ar *fosite.AuthorizeRequest
+	var decoded error
+	if p.rec != nil {
+		ar, decoded = s.storage.authorizeFrom(ctx, *p.rec)
+	}
 	tx, err := s.storage.store.BeginTx(ctx)
 	if err != nil {
-		return fail(err, func() { s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err)) })
+		return false, fail(err, func() { s.authorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err)) })
 	}
 	defer func() { _ = s.storage.store.Rollback(tx) }()
-	// A request read by PendingRequest (or carried by the browser) is
-	// not read again: it is used up below only while it is active.
-	var ar *fosite.AuthorizeRequest
-	if p.rec != nil {
-		ar, err = s.storage.authorizeFrom(tx, *p.rec)
-	} else {
+	// stale, where the answer would go out without a code stored against
+	// the partner's version, asks the store (in the transaction) whether
+	// the partner read through the shared reader is as it has it.
+	stale := func() bool { return !partners.WantsFresh(ctx) && s.stale(tx) }
+	if err = decoded; p.rec == nil {
 		ar, err = s.storage.getAuthorize(tx, KindPending, id)
 	}
 	if err == nil {
 		err = stillAllowed(ar)
 	}
 	if err != nil {
-		return fail(err, func() { s.requestGone(ctx, w, err) })
+		if !consent.StoreFailed(ctx, err) && stale() {
+			return true, nil
+		}
+		return false, fail(err, func() { s.requestGone(ctx, w, err) })
 	}
 	if scopes := ar.GetClient().GetScopes(); !scopes.Has(ar.GetRequestedScopes()...) {
+		if stale() {
+			return true, nil
+		}
 		s.authorizeError(ctx, w, ar, fosite.ErrInvalidScope.WithHint("The partner is no longer allowed everything it asked for; ask again."))
-		return nil
+		return false, nil
 	}
 	d, err := decide(tx)
 	if err != nil {
 		if cerr := s.storage.store.Commit(tx); cerr != nil {
-			return cerr
+			return false, cerr
 		}
-		return err
+		return false, err
 	}
 	if !d.Allow {
 		if d.Err == nil {
 			d.Err = fosite.ErrAccessDenied.WithHint("The citizen refused.")
 		}
+		if stale() {
+			return true, nil
+		}
 		if err := s.storage.store.UseRecord(tx, KindPending, id, answered, nil); err != nil {
-			return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
+			return false, fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
 		}
 		if err := s.storage.store.Commit(tx); err != nil {
-			return fail(err, func() { s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err)) })
+			return false, fail(err, func() { s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err)) })
 		}
 		s.storage.pending.forget(id)
 		s.authorizeError(ctx, w, ar, d.Err)
-		return nil
+		return false, nil
 	}
 	asked := append(fosite.Arguments{}, ar.GetRequestedScopes()...)
 	asked = append(asked, detailScopes(ar)...) // documents asked for as authorization_details
@@ -103,30 +135,31 @@ func (s *Server) Finish(w http.ResponseWriter, r *http.Request, p Pending, decid
 	for _, sc := range d.Scopes {
 		if !asked.Has(sc) {
 			s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithDebugf("consent granted scope %q that was not requested", sc))
-			return nil
+			return false, nil
 		}
 		ar.GrantScope(sc)
 	}
 	// The code, its PKCE challenge and its OpenID request are written as
 	// one record (see requestCache.foldCode), in the statement that uses
-	// up the request, before the commit; nothing after waits for a flush.
+	// up the request, sent with the commit; nothing after waits for a
+	// flush.
 	defer cacheOf(ctx).stopDeferring()
 	resp, err := s.provider.NewAuthorizeResponse(deferCreates(tx), ar, s.citizenSession(ar, d))
 	if err == nil {
-		err = s.storage.flushUsing(tx, KindPending, id, answered)
+		err = s.storage.flushAndCommit(tx, KindPending, id, answered)
 		if errors.Is(err, ErrNotActive) {
-			return fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
+			return false, fail(err, func() { s.requestGone(ctx, w, err) }) // answered meanwhile by another request
+		}
+		if errors.Is(err, ErrPartnerChanged) && !partners.WantsFresh(ctx) {
+			return true, nil // rolled back
 		}
 	}
-	if err == nil {
-		err = s.storage.store.Commit(tx)
-	}
 	if err != nil {
-		return fail(err, func() { s.authorizeError(ctx, w, ar, err) })
+		return false, fail(err, func() { s.authorizeError(ctx, w, ar, err) })
 	}
 	s.storage.pending.forget(id)
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
-	return nil
+	return false, nil
 }
 
 // answered drops a pending request as it is answered: once answered it is

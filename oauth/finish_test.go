@@ -31,6 +31,15 @@ func (f *failingCodes) CreateRecord(ctx context.Context, r oauth.Record) error {
 	return f.Store.CreateRecord(ctx, r)
 }
 
+// UseRecordAndCommit is the memory store's, through the failing UseRecord.
+func (f *failingCodes) UseRecordAndCommit(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
+	if err := f.UseRecord(ctx, kind, sig, drop, recs); err != nil {
+		_ = f.Rollback(ctx)
+		return err
+	}
+	return f.Commit(ctx)
+}
+
 func (f *failingCodes) UseRecord(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
 	for _, r := range recs {
 		if r.Kind == oauth.KindCode && f.armed.Load() {

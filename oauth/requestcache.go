@@ -41,7 +41,7 @@ type requestCache struct {
 	// signature: the exchange reads the code's request four times.
 	decoded map[string]storedRequest
 	// deferred are records to create in one write when the transaction
-	// that decides them is about to commit (see fositeStorage.flushUsing).
+	// that decides them is about to commit (see fositeStorage.flushAndCommit).
 	deferred *[]Record
 	// codes are the codes among deferred, by signature, each with the
 	// forms of its PKCE challenge and OpenID request (see foldCode).

@@ -198,16 +198,17 @@ func deferCreates(ctx context.Context) context.Context {
 	return ctx
 }
 
-// flushUsing writes the deferred records in ctx's transaction, using up
-// the active record (kind, signature) in the same statement, and
-// dropping the records of the kinds in drop (Store.UseRecord):
-// ErrNotActive when it is not active.
-func (s *fositeStorage) flushUsing(ctx context.Context, kind Kind, signature string, drop []Kind) error {
+// flushAndCommit writes the deferred records in ctx's transaction,
+// using up the active record (kind, signature) in the same statement and
+// dropping the records of the kinds in drop, then commits it
+// (Store.UseRecordAndCommit): ErrNotActive when the record is not active,
+// and then, as on every failure, the transaction is rolled back.
+func (s *fositeStorage) flushAndCommit(ctx context.Context, kind Kind, signature string, drop []Kind) error {
 	recs, err := cacheOf(ctx).takeDeferred()
 	if err != nil {
 		return err
 	}
-	err = s.store.UseRecord(ctx, kind, signature, drop, recs)
+	err = s.store.UseRecordAndCommit(ctx, kind, signature, drop, recs)
 	for _, rec := range recs {
 		s.created(ctx, rec, err)
 	}

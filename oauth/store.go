@@ -78,6 +78,11 @@ type Store interface {
 	// succeeds. It needs no transaction: a code's exchange is this one
 	// write.
 	UseRecord(ctx context.Context, kind Kind, signature string, drop []Kind, create []Record) error
+	// UseRecordAndCommit is UseRecord in ctx's transaction, then Commit:
+	// when UseRecord fails (with its errors) the transaction is rolled
+	// back instead. Either way the transaction is over. A store may send
+	// the two at once.
+	UseRecordAndCommit(ctx context.Context, kind Kind, signature string, drop []Kind, create []Record) error
 	// GetToken returns a token's record with its partner and grant in one
 	// read: a token is checked on every request, so this is the hottest
 	// read of the gateway. Returns ErrNotFound when there is no record.

@@ -207,6 +207,15 @@ func (s *Store) GetRecords(ctx context.Context, signature string, kinds ...oauth
 	return out, nil
 }
 
+// UseRecordAndCommit implements oauth.Store.
+func (s *Store) UseRecordAndCommit(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
+	if err := s.UseRecord(ctx, kind, signature, drop, create); err != nil {
+		_ = s.Rollback(ctx)
+		return err
+	}
+	return s.Commit(ctx)
+}
+
 // UseRecord implements oauth.Store.
 func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
 	unlock, t := s.lock(ctx)

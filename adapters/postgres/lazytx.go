@@ -10,15 +10,17 @@ import (
 )
 
 // lazyTx is a transaction opened by BeginTx whose BEGIN goes to
-// PostgreSQL with its first statement, in one round trip (pgx's
-// Batch.BeginTx): a transaction costs the round trips of its statements
-// and its COMMIT, and one that sent nothing costs none and holds no
-// connection.
+// PostgreSQL with its first statement, in one round trip, and whose
+// COMMIT may go with its last (commitWith): a transaction costs the round
+// trips of its statements, and one that sent nothing costs none and holds
+// no connection. It holds a connection of the pool from its first
+// statement to its end, and sends BEGIN, COMMIT and ROLLBACK as
+// statements of its own.
 type lazyTx struct {
 	pool *pgxpool.Pool
 	mu   sync.Mutex
-	tx   pgx.Tx // once begun
-	done bool   // committed or rolled back
+	conn *pgxpool.Conn // once begun
+	done bool          // committed or rolled back
 }
 
 // begin sends b after a BEGIN, unless the transaction has begun (then
@@ -29,14 +31,18 @@ func (t *lazyTx) begin(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, boo
 	switch {
 	case t.done:
 		return pgx.FailedBatchResults(b, pgx.ErrTxClosed), true
-	case t.tx != nil:
+	case t.conn != nil:
 		return nil, false
 	}
-	with := &pgx.Batch{}
-	with.BeginTx(pgx.TxOptions{})
+	conn, err := t.pool.Acquire(ctx)
+	if err != nil {
+		return pgx.FailedBatchResults(b, err), true
+	}
+	t.conn = conn
+	with := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
+	with.Queue("begin")
 	with.QueuedQueries = append(with.QueuedQueries, b.QueuedQueries...)
-	br := t.pool.SendBatch(ctx, with)
-	t.tx = br.Tx()
+	br := conn.SendBatch(ctx, with)
 	if _, err := br.Exec(); err != nil { // BEGIN
 		_ = br.Close()
 		return pgx.FailedBatchResults(b, err), true
@@ -53,7 +59,7 @@ func one(sql string, args []any) *pgx.Batch {
 func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	br, first := t.begin(ctx, one(sql, args))
 	if !first {
-		return t.tx.Exec(ctx, sql, args...)
+		return t.conn.Exec(ctx, sql, args...)
 	}
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
@@ -65,7 +71,7 @@ func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	br, first := t.begin(ctx, one(sql, args))
 	if !first {
-		return t.tx.Query(ctx, sql, args...)
+		return t.conn.Query(ctx, sql, args...)
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -78,7 +84,7 @@ func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	br, first := t.begin(ctx, one(sql, args))
 	if !first {
-		return t.tx.QueryRow(ctx, sql, args...)
+		return t.conn.QueryRow(ctx, sql, args...)
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -91,34 +97,96 @@ func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 func (t *lazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	br, first := t.begin(ctx, b)
 	if !first {
-		return t.tx.SendBatch(ctx, b)
+		return t.conn.SendBatch(ctx, b)
 	}
 	return br
 }
 
 // Commit commits what was sent; a transaction that sent nothing has
-// nothing to commit.
+// nothing to commit. pgx.ErrTxCommitRollback: a statement had failed, and
+// PostgreSQL rolled it back instead.
 func (t *lazyTx) Commit(ctx context.Context) error {
-	return t.end(func(tx pgx.Tx) error { return tx.Commit(ctx) })
+	return t.commitWith(ctx, nil, nil)
 }
 
-// Rollback rolls back what was sent; after Commit it does nothing.
-func (t *lazyTx) Rollback(ctx context.Context) error {
-	return t.end(func(tx pgx.Tx) error { return tx.Rollback(ctx) })
-}
-
-// end closes the transaction with finish, if anything began it.
-func (t *lazyTx) end(finish func(pgx.Tx) error) error {
+// commitWith sends b's statements and the COMMIT in one round trip (with
+// the BEGIN too when nothing was sent before), and hands read b's results;
+// the COMMIT's is read after. When a statement fails, the statements after
+// it and the COMMIT are not run: the transaction is rolled back, and the
+// first error returned.
+func (t *lazyTx) commitWith(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
 		return pgx.ErrTxClosed
 	}
 	t.done = true
-	if t.tx == nil {
+	if b == nil {
+		b = &pgx.Batch{}
+	}
+	if t.conn == nil && len(b.QueuedQueries) == 0 {
 		return nil
 	}
-	return finish(t.tx)
+	began := t.conn != nil
+	if !began {
+		conn, err := t.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		t.conn = conn
+	}
+	defer t.release(ctx)
+	with := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2+len(b.QueuedQueries))}
+	if !began {
+		with.Queue("begin")
+	}
+	with.QueuedQueries = append(with.QueuedQueries, b.QueuedQueries...)
+	with.Queue("commit")
+	br := t.conn.SendBatch(ctx, with)
+	var err error
+	if !began {
+		_, err = br.Exec()
+	}
+	if err == nil && read != nil {
+		err = read(br)
+	}
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback
+	}
+	return err
+}
+
+// Rollback rolls back what was sent; after Commit it does nothing.
+func (t *lazyTx) Rollback(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return pgx.ErrTxClosed
+	}
+	t.done = true
+	if t.conn == nil {
+		return nil
+	}
+	defer t.release(ctx)
+	_, err := t.conn.Exec(ctx, "rollback")
+	return err
+}
+
+// release gives the connection back to the pool, ending first what a
+// failure left open: a connection still in a transaction would be
+// closed by the pool. t.mu is held.
+func (t *lazyTx) release(ctx context.Context) {
+	if pc := t.conn.Conn().PgConn(); !pc.IsClosed() && !pc.IsBusy() && pc.TxStatus() != 'I' {
+		_, _ = t.conn.Exec(ctx, "rollback")
+	}
+	t.conn.Release()
 }
 
 // batchRows are the rows of a statement sent with BEGIN: closing them

@@ -95,3 +95,84 @@ func TestTransactionBeginsWithItsFirstStatement(t *testing.T) {
 		t.Errorf("after the failed transaction: %v", err)
 	}
 }
+
+// UseRecordAndCommit sends the use of a record and the COMMIT in one
+// round trip, and commits only what UseRecord would have written: a
+// record no longer active or a partner at another version rolls back the
+// whole transaction, its earlier statements too.
+func TestUseRecordAndCommit(t *testing.T) {
+	proxy, url := pgtest.NewProxy(t, pgtest.URL(t))
+	s := openAt(t, url, postgres.Options{MaxConns: 1})
+	ctx := context.Background()
+	now := time.Now()
+	p := createPartner(t, s, "bank-commit", "openid", now)
+	rec := func(kind oauth.Kind, sig string, version int) oauth.Record {
+		return oauth.Record{Kind: kind, Signature: sig, ClientID: p.ID, Active: true, ExpiresAt: now.Add(time.Hour),
+			Request: []byte("{}"), PartnerVersion: version}
+	}
+	for _, sig := range []string{"warm", "answered", "again", "moved"} {
+		if err := s.CreateRecord(ctx, rec(oauth.KindPending, sig, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written := func(kind oauth.Kind, sig string) bool {
+		t.Helper()
+		_, err := s.GetRecord(ctx, kind, sig)
+		if err != nil && !errors.Is(err, oauth.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	// answer uses pending record sig in a transaction that first writes
+	// a client-assertion record (the grant of a real answer), then
+	// stores a code decided on the partner at version, with the commit:
+	// the round trips from the first statement on, and its error.
+	answer := func(sig string, version int) (int64, error) {
+		decided := "decided-" + sig
+		if written(oauth.KindJTI, decided) {
+			decided += "-again"
+		}
+		t.Helper()
+		tx, err := s.BeginTx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s.Rollback(tx) }()
+		before := proxy.Sent()
+		if err := s.CreateRecord(tx, rec(oauth.KindJTI, decided, 0)); err != nil {
+			t.Fatal(err)
+		}
+		err = s.UseRecordAndCommit(tx, oauth.KindPending, sig, []oauth.Kind{oauth.KindPending}, []oauth.Record{rec(oauth.KindCode, "code-"+sig, version)})
+		return proxy.Sent() - before, err
+	}
+	if _, err := answer("warm", p.Version); err != nil { // the connection and its prepared statements
+		t.Fatal(err)
+	}
+	sent, err := answer("answered", p.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent != 2 {
+		t.Errorf("a transaction of a statement and the use with its commit sent %d round trips, want 2", sent)
+	}
+	if !written(oauth.KindJTI, "decided-answered") || !written(oauth.KindCode, "code-answered") || written(oauth.KindPending, "answered") {
+		t.Error("the answer did not commit all it wrote, or kept the request it used up")
+	}
+
+	if _, err := answer("answered", p.Version); !errors.Is(err, oauth.ErrNotActive) {
+		t.Errorf("a request answered before: %v, want ErrNotActive", err)
+	}
+	if written(oauth.KindJTI, "decided-answered-again") {
+		t.Error("the refused answer committed what it wrote before")
+	}
+	if _, err := answer("moved", p.Version+1); !errors.Is(err, oauth.ErrPartnerChanged) {
+		t.Errorf("a partner at another version: %v, want ErrPartnerChanged", err)
+	}
+	if written(oauth.KindJTI, "decided-moved") || written(oauth.KindCode, "code-moved") || !written(oauth.KindPending, "moved") {
+		t.Error("the answer on a changed partner committed, or used up the request")
+	}
+	// The connection is fit for the next transaction.
+	if _, err := answer("again", p.Version); err != nil {
+		t.Errorf("after the refusals: %v", err)
+	}
+}

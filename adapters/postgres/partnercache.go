@@ -178,14 +178,15 @@ func (c *CachedPartners) Cached(id string) bool {
 
 // GetPartner returns partners.ErrNotFound for an unknown id. Within a
 // transaction, or a context made by partners.Fresh, it reads the store
-// (and keeps what it read).
+// (and keeps what it read). Under partners.Once, what it served the
+// context first it serves again, from memory or the store.
 func (c *CachedPartners) GetPartner(ctx context.Context, id string) (partners.Partner, error) {
 	if c.s.partners == nil || c.s.inTxContext(ctx) {
 		return c.s.GetPartner(ctx, id)
 	}
 	p, gen, ok := c.s.partners.get(id)
 	if ok && !partners.WantsFresh(ctx) {
-		return p, nil
+		return partners.ReadOnce(ctx, id, func() (partners.Partner, error) { return p, nil })
 	}
 	if ok {
 		c.s.partners.evict(id) // it may be stale: what is read next replaces it

@@ -150,7 +150,8 @@ func (s *Store) evictPartner(id string) {
 }
 
 // GetPartner implements partners.Store.
-// Under a context made by partners.Fresh it reads each partner once.
+// Under a context made by partners.Fresh or partners.Once it reads each
+// partner once (under Once, one a cache served the context is not read).
 func (s *Store) GetPartner(ctx context.Context, id string) (partners.Partner, error) {
 	return partners.ReadOnce(ctx, id, func() (partners.Partner, error) {
 		return scanPartner(s.q(ctx).QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = $1`, id))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kelisim/kelisim/oauth"
 )
@@ -170,6 +171,60 @@ func recordColumns(recs []oauth.Record) []any {
 // only if they all pass, and the others are written only if it was.
 // A taken key fails the whole statement.
 func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
+	var used int
+	var changed, open bool
+	sql, args := useRecord(kind, signature, drop, create, false)
+	err := s.q(ctx).QueryRow(ctx, sql, args...).Scan(&used, &changed, &open)
+	switch {
+	case err != nil:
+		return translate(err)
+	case !open:
+		return oauth.ErrNotActive // used already, whatever else changed
+	case changed:
+		return oauth.ErrPartnerChanged
+	case used == 0:
+		return oauth.ErrNotActive
+	}
+	return nil
+}
+
+// UseRecordAndCommit implements oauth.Store: UseRecord's statement and
+// the COMMIT go in one round trip. The statement refuses (kelisim_refuse)
+// where UseRecord returns an error, so nothing commits then.
+func (s *Store) UseRecordAndCommit(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
+	tx, ok := ctx.Value(txKey{}).(*lazyTx)
+	if !ok {
+		return errors.New("postgres: no transaction")
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	sql, args := useRecord(kind, signature, drop, create, true)
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	err := tx.commitWith(cctx, b, func(br pgx.BatchResults) error {
+		_, err := br.Exec()
+		return err
+	})
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == refusedNotActive:
+		return oauth.ErrNotActive
+	case errors.As(err, &pgErr) && pgErr.Code == refusedPartnerChanged:
+		return oauth.ErrPartnerChanged
+	}
+	return failed(ctx, translate(err))
+}
+
+// The SQLSTATEs of UseRecordAndCommit's refusals (kelisim_refuse).
+const (
+	refusedNotActive      = "KL001"
+	refusedPartnerChanged = "KL002"
+)
+
+// useRecord is UseRecord's statement. It returns the records used (0 or
+// 1), whether a partner changed, and whether the record was active
+// before; with refuse, it fails instead where UseRecord returns an error.
+func useRecord(kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record, refuse bool) (string, []any) {
 	// The used record is deleted when its kind is dropped, kept inactive
 	// otherwise; the others dropped go in a statement's CTE of their own
 	// (one row is not both updated and deleted in one statement).
@@ -182,16 +237,24 @@ func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string
 			dropped = append(dropped, string(k))
 		}
 	}
-	var used int
-	var changed, open bool
-	err := s.q(ctx).QueryRow(ctx, `
+	result := `SELECT (SELECT count(*) FROM used), EXISTS (SELECT 1 FROM changed),
+			EXISTS (SELECT 1 FROM oauth_records WHERE kind = $11 AND signature = $12 AND active)`
+	if refuse {
+		result = `SELECT CASE
+			WHEN NOT EXISTS (SELECT 1 FROM oauth_records WHERE kind = $11 AND signature = $12 AND active)
+				THEN kelisim_refuse('` + refusedNotActive + `', 'the record is not active')
+			WHEN EXISTS (SELECT 1 FROM changed) THEN kelisim_refuse('` + refusedPartnerChanged + `', 'the partner changed')
+			WHEN (SELECT count(*) FROM used) = 0 THEN kelisim_refuse('` + refusedNotActive + `', 'the record is not active')
+			ELSE true END`
+	}
+	return `
 		WITH u AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[],
 				$8::bytea[], $9::int[], $10::int[]) WITH ORDINALITY
 				AS u(kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch, partner_version, n)),
-		changed AS (SELECT 1 FROM u WHERE NOT `+partnerStill+`),
+		changed AS (SELECT 1 FROM u WHERE NOT ` + partnerStill + `),
 		used AS (
-			`+use+`
+			` + use + `
 			WHERE kind = $11 AND signature = $12 AND active AND NOT EXISTS (SELECT 1 FROM changed)
 			RETURNING 1),
 		dropped AS (
@@ -200,20 +263,7 @@ func (s *Store) UseRecord(ctx context.Context, kind oauth.Kind, signature string
 			INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch)
 			SELECT kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch FROM u
 			WHERE EXISTS (SELECT 1 FROM used) ORDER BY n)
-		SELECT (SELECT count(*) FROM used), EXISTS (SELECT 1 FROM changed),
-			EXISTS (SELECT 1 FROM oauth_records WHERE kind = $11 AND signature = $12 AND active)`,
-		append(recordColumns(create), kind, signature, dropped)...).Scan(&used, &changed, &open)
-	switch {
-	case err != nil:
-		return translate(err)
-	case !open:
-		return oauth.ErrNotActive // used already, whatever else changed
-	case changed:
-		return oauth.ErrPartnerChanged
-	case used == 0:
-		return oauth.ErrNotActive
-	}
-	return nil
+		` + result, append(recordColumns(create), kind, signature, dropped)
 }
 
 // DeleteRecord implements oauth.Store.

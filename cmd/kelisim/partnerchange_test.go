@@ -150,3 +150,61 @@ func TestCodeExchangeWithoutRedirectURI(t *testing.T) {
 		t.Errorf("exchange without redirect_uri: %d %v", resp.StatusCode, body)
 	}
 }
+
+// The consent pages' answer decides on the partner as the replica's cache
+// has it and stores the code only while the store has the partner so: a
+// change the replica has not heard of, made between the code page and the
+// answer, makes it answer again with the partner read from the store. A
+// harmless change still gives the partner its code, which it exchanges;
+// a removed redirect URI gets nothing sent to it, and the grant approved
+// on the stale partner is not kept.
+func TestConsentAnswerOnALaggingReplica(t *testing.T) {
+	g := startConsent(t)
+	p := g.onboard(t, nil)
+	conn := dbConn(t, g)
+	grants := func() int {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM grants WHERE partner_id = $1`, p.id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// answer walks a consent up to its code page, runs change behind the
+	// replica's back, and answers with the right code.
+	answer := func(change string, args ...any) (page, string) {
+		t.Helper()
+		verifier, challenge := pkce()
+		b := newBrowser(t, g)
+		consentPage := b.consentTo(g.base + "/oauth2/auth?" + authQuery(p, consentDocs, challenge).Encode())
+		otpPage := b.follow(b.submit(consentPage, url.Values{"iin": {aidarIIN}, "phone": {aidarPhone}, "decision": {"start"}}))
+		if _, err := conn.Exec(context.Background(), change, append([]any{p.id}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+		return b.submit(otpPage, url.Values{"otp": {code(t, g.sms.next(t, aidarPhone))}, "decision": {"allow"}}), verifier
+	}
+
+	back, verifier := answer(`UPDATE partners SET registration = jsonb_set(registration, '{client_name}', '"Renamed Bank"'),
+		version = version + 1 WHERE id = $1`)
+	loc, _ := url.Parse(back.location)
+	if !strings.HasPrefix(back.location, p.redirect) || loc.Query().Get("code") == "" {
+		t.Fatalf("after a harmless change: %d %s", back.status, back.location)
+	}
+	resp, body := g.form(t, oauth.PathToken, p, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {p.redirect}, "code_verifier": {verifier}})
+	if resp.StatusCode != http.StatusOK || body["access_token"] == nil {
+		t.Errorf("the code issued after a harmless change: %d %v", resp.StatusCode, body)
+	}
+	if n := grants(); n != 1 {
+		t.Errorf("%d grants after the first answer, want 1", n)
+	}
+
+	back, _ = answer(`UPDATE partners SET registration = jsonb_set(registration, '{redirect_uris}', '["http://127.0.0.1:7777/moved"]'),
+		version = version + 1 WHERE id = $1`)
+	if strings.HasPrefix(back.location, p.redirect) {
+		t.Errorf("sent to a removed redirect URI: %d %s", back.status, back.location)
+	}
+	if n := grants(); n != 1 {
+		t.Errorf("%d grants after the answer on a stale partner, want the first only", n)
+	}
+}
