@@ -95,6 +95,42 @@ type PrefsStore interface {
 	// in the same statement: ErrGrantNotFound when there is none (the
 	// preferences' first language is set all the same).
 	NoticePrefsWithGrant(ctx context.Context, citizen IIN, lang, grantID string, at time.Time) (NotificationPrefs, Grant, error)
+	// NoticeReads is NoticePrefs, or NoticePrefsWithGrant for a read that
+	// names a grant, for each of reads, in order, in as few round trips
+	// as the store can: one result each.
+	NoticeReads(ctx context.Context, reads []NoticeRead, at time.Time) []NoticeReadResult
+}
+
+// ReadNotices makes reads one by one, with NoticePrefs and
+// NoticePrefsWithGrant: PrefsStore.NoticeReads for a store that has no
+// quicker way.
+func ReadNotices(ctx context.Context, st PrefsStore, reads []NoticeRead, at time.Time) []NoticeReadResult {
+	out := make([]NoticeReadResult, len(reads))
+	for i, r := range reads {
+		if r.GrantID == "" {
+			out[i].Prefs, out[i].Err = st.NoticePrefs(ctx, r.Citizen, r.Lang, at)
+		} else {
+			out[i].Prefs, out[i].Grant, out[i].Err = st.NoticePrefsWithGrant(ctx, r.Citizen, r.Lang, r.GrantID, at)
+		}
+	}
+	return out
+}
+
+// NoticeRead is what a notice reads before it is sent: the citizen's
+// preferences (their first language set to Lang if they have none) and,
+// when GrantID is set, the grant.
+type NoticeRead struct {
+	Citizen IIN
+	Lang    string
+	GrantID string
+}
+
+// NoticeReadResult is what a NoticeRead read, or the error its read
+// returned.
+type NoticeReadResult struct {
+	Prefs NotificationPrefs
+	Grant Grant
+	Err   error
 }
 
 // Notices returns the notifications the history events ask for. The store
@@ -215,17 +251,14 @@ var errNothingToTell = errors.New("nothing to tell")
 // citizen who chose none, or was erased, is told nothing and the entry is
 // done.
 func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
-	// The first page the citizen used (a consent's) names their language
-	// for the notices no page causes: uses, expiries.
-	// A notice of a grant reads it with the preferences, in one statement;
-	// a use may be under a share, which is no grant.
 	var prefs NotificationPrefs
 	var g Grant
 	var err error
-	if e.Kind == NoticeUsed {
-		prefs, err = s.cfg.Prefs.NoticePrefs(ctx, e.Citizen, e.Lang, s.cfg.Now())
+	if r, ok := prefetched(ctx, e.ID); ok {
+		prefs, g, err = r.Prefs, r.Grant, r.Err
 	} else {
-		prefs, g, err = s.cfg.Prefs.NoticePrefsWithGrant(ctx, e.Citizen, e.Lang, e.GrantID, s.cfg.Now())
+		r := s.read(ctx, []OutboxEntry{e})[0]
+		prefs, g, err = r.Prefs, r.Grant, r.Err
 	}
 	if errors.Is(err, ErrGrantNotFound) {
 		return nil // erased: nothing to tell
@@ -278,6 +311,53 @@ func (s *NoticeSender) Send(ctx context.Context, e OutboxEntry) error {
 		}
 	}
 	return nil
+}
+
+// Prefetch reads what the notices among entries need before they are
+// sent (NoticeRead), all at once, and returns a context in which Send
+// takes each entry's from there instead of reading it: a claim of the
+// outbox reads its notices in one round trip, not one each. A read that
+// failed is made again by Send.
+func (s *NoticeSender) Prefetch(ctx context.Context, entries []OutboxEntry) context.Context {
+	var notices []OutboxEntry
+	for _, e := range entries {
+		if IsNotice(e.Kind) {
+			notices = append(notices, e)
+		}
+	}
+	if len(notices) < 2 {
+		return ctx
+	}
+	read := map[string]NoticeReadResult{}
+	for i, r := range s.read(ctx, notices) {
+		if r.Err == nil || errors.Is(r.Err, ErrGrantNotFound) {
+			read[notices[i].ID] = r
+		}
+	}
+	return context.WithValue(ctx, prefetchedKey{}, read)
+}
+
+// read reads what entries, notices, need: the first page the citizen
+// used (a consent's) names their language for the notices no page
+// causes (uses, expiries). A notice of a grant reads it with the
+// preferences; a use may be under a share, which is no grant.
+func (s *NoticeSender) read(ctx context.Context, entries []OutboxEntry) []NoticeReadResult {
+	reads := make([]NoticeRead, len(entries))
+	for i, e := range entries {
+		reads[i] = NoticeRead{Citizen: e.Citizen, Lang: e.Lang}
+		if e.Kind != NoticeUsed {
+			reads[i].GrantID = e.GrantID
+		}
+	}
+	return s.cfg.Prefs.NoticeReads(ctx, reads, s.cfg.Now())
+}
+
+type prefetchedKey struct{}
+
+func prefetched(ctx context.Context, id string) (NoticeReadResult, bool) {
+	read, _ := ctx.Value(prefetchedKey{}).(map[string]NoticeReadResult)
+	r, ok := read[id]
+	return r, ok
 }
 
 // text is the notice in the citizen's language; g is its grant (none for

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/kelisim/kelisim/adapters/memory"
 	"github.com/kelisim/kelisim/consent"
 )
 
@@ -303,4 +305,48 @@ func TestNoticeWording(t *testing.T) {
 		t.Errorf("a person's view of a share: %+v", notes)
 	}
 	checkClean(t, notes)
+}
+
+// countedReads counts the reads a notice makes before it is sent.
+type countedReads struct {
+	*memory.Store
+	mu    sync.Mutex
+	calls []int // the reads of each NoticeReads call
+}
+
+func (c *countedReads) NoticeReads(ctx context.Context, reads []consent.NoticeRead, at time.Time) []consent.NoticeReadResult {
+	c.mu.Lock()
+	c.calls = append(c.calls, len(reads))
+	c.mu.Unlock()
+	return c.Store.NoticeReads(ctx, reads, at)
+}
+
+// The notices of one claim of the outbox read what they need (the
+// citizen's preferences, the grant) all at once, and are sent as they are
+// one by one.
+func TestNoticesOfAClaimReadAtOnce(t *testing.T) {
+	f := setup(t, consent.DefaultOTPConfig)
+	f.partners["bank"] = consent.PartnerInfo{ID: "bank", Name: "Test Bank", Delivery: "pull"}
+	f.partners["shop"] = consent.PartnerInfo{ID: "shop", Name: "Test Shop", Delivery: "pull"}
+	prefs := &countedReads{Store: f.store}
+	f.notices = must(consent.NewNoticeSender(consent.NotifierConfig{Prefs: prefs, Registry: f.registry,
+		Partners: f.partners, Access: f.store, Messages: must(consent.NewMessages(must(consent.ShippedCatalogue()))), BaseURL: "https://kelisim.test", Now: f.clock.now, Log: f.log,
+		List: f.store, TermsVersion: "2026-11-01",
+		Channels:   map[string]consent.Notifier{consent.ChannelSMS: f.notes.channel(consent.ChannelSMS)},
+		AppSubject: func(iin consent.IIN) string { return "app/" + string(iin)[:4] }}))
+	f.outbox = f.newOutbox(f.partners)
+	consentTo(t, f, "bank", 30)
+	consentTo(t, f, "shop", 30)
+	notes := sendDue(t, f)
+	if len(notes) != 2 || notes[0].Lang != "en" || notes[1].Lang != "en" {
+		t.Fatalf("the notices of two consents: %+v", notes)
+	}
+	if len(prefs.calls) != 1 || prefs.calls[0] != 2 {
+		t.Errorf("reads by call: %v, want one call of 2", prefs.calls)
+	}
+	for _, partner := range []string{"Test Bank", "Test Shop"} {
+		if !strings.Contains(notes[0].Text+notes[1].Text, partner) {
+			t.Errorf("no notice names %s: %+v", partner, notes)
+		}
+	}
 }

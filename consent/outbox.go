@@ -267,6 +267,11 @@ func (o *Outbox) DeliverDue(ctx context.Context) int {
 		}
 		queues[i] = append(queues[i], e)
 	}
+	if p, ok := o.cfg.Notices.(interface {
+		Prefetch(ctx context.Context, entries []OutboxEntry) context.Context
+	}); ok {
+		ctx = p.Prefetch(ctx, entries) // what the claim's notices read, in one round trip
+	}
 	f := &finisher{o: o, claim: claim, claimed: claimed}
 	slots := make(chan struct{}, o.cfg.Parallel)
 	var wg sync.WaitGroup

@@ -391,6 +391,11 @@ func (s *Store) NoticePrefsWithGrant(ctx context.Context, citizen consent.IIN, l
 	return p, g, nil
 }
 
+// NoticeReads implements consent.PrefsStore, one read after another.
+func (s *Store) NoticeReads(ctx context.Context, reads []consent.NoticeRead, at time.Time) []consent.NoticeReadResult {
+	return consent.ReadNotices(ctx, s, reads, at)
+}
+
 // SetNotificationLang implements consent.PrefsStore.
 func (s *Store) SetNotificationLang(ctx context.Context, citizen consent.IIN, lang string, _ time.Time) error {
 	unlock, t := s.lock(ctx)

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -44,5 +45,25 @@ func TestNoticePrefsWritesOnlyAFirstLanguage(t *testing.T) {
 	}
 	if xmin2 != xmin || xmax2 != "0" {
 		t.Errorf("later notices wrote the row: xmin %s → %s, xmax %s → %s (a lock or an update)", xmin, xmin2, xmax, xmax2)
+	}
+}
+
+// A claim's notices read what they need in one round trip: NoticeReads
+// sends the reads' statements in one batch. A citizen who has no
+// preferences yet and a notice without a language costs no more.
+func TestNoticeReadsInOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	proxy, url := pgtest.NewProxy(t, pgtest.URL(t))
+	s := openAt(t, url, postgres.Options{MaxConns: 1})
+	now := time.Now()
+	reads := []consent.NoticeRead{{Citizen: "850315300128", Lang: "kk"}, {Citizen: "900101400559"}, {Citizen: "850315300128", Lang: "ru", GrantID: "gone"}}
+	s.NoticeReads(ctx, reads, now) // the connection and its prepared statements
+	before := proxy.Sent()
+	got := s.NoticeReads(ctx, reads, now)
+	if sent := proxy.Sent() - before; sent != 1 {
+		t.Errorf("3 reads sent %d round trips, want 1", sent)
+	}
+	if got[0].Err != nil || got[0].Prefs.Lang != "kk" || got[1].Err != nil || len(got[1].Prefs.Channels) != 1 || !errors.Is(got[2].Err, consent.ErrGrantNotFound) {
+		t.Errorf("the reads: %+v", got)
 	}
 }

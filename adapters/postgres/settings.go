@@ -322,7 +322,16 @@ func (s *Store) NoticePrefs(ctx context.Context, citizen consent.IIN, lang strin
 		return s.NotificationPrefs(ctx, citizen)
 	}
 	var p consent.NotificationPrefs
-	err := s.q(ctx).QueryRow(ctx, `WITH kept AS (SELECT channels, lang FROM notification_prefs WHERE citizen = $1),
+	err := s.q(ctx).QueryRow(ctx, noticePrefsSQL, string(citizen), consent.DefaultNotificationPrefs().Channels, lang, at).Scan(&p.Channels, &p.Lang)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.NotificationPrefs(ctx, citizen)
+	}
+	return p, translate(err)
+}
+
+// noticePrefsSQL is NoticePrefs' statement, for a language ($3) that is
+// not empty.
+const noticePrefsSQL = `WITH kept AS (SELECT channels, lang FROM notification_prefs WHERE citizen = $1),
 		chosen AS (
 			INSERT INTO notification_prefs (citizen, channels, lang, updated_at)
 			SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT FROM kept WHERE lang <> '')
@@ -331,23 +340,19 @@ func (s *Store) NoticePrefs(ctx context.Context, citizen consent.IIN, lang strin
 			RETURNING channels, lang)
 		SELECT channels, lang FROM chosen
 		UNION ALL
-		SELECT channels, lang FROM kept WHERE NOT EXISTS (SELECT FROM chosen)`,
-		string(citizen), consent.DefaultNotificationPrefs().Channels, lang, at).Scan(&p.Channels, &p.Lang)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return s.NotificationPrefs(ctx, citizen)
-	}
-	return p, translate(err)
-}
+		SELECT channels, lang FROM kept WHERE NOT EXISTS (SELECT FROM chosen)`
 
 // NoticePrefsWithGrant implements consent.PrefsStore: NoticePrefs'
 // statement reads the grant too. A citizen without preferences (a notice
 // without a language, or one whose first language another notice set
 // meanwhile) has them read by a second statement.
 func (s *Store) NoticePrefsWithGrant(ctx context.Context, citizen consent.IIN, lang, grantID string, at time.Time) (consent.NotificationPrefs, consent.Grant, error) {
-	var channels []string
-	var chosen pgtype.Text
-	var g grantRow
-	err := s.q(ctx).QueryRow(ctx, `WITH kept AS (SELECT channels, lang FROM notification_prefs WHERE citizen = $1),
+	return s.noticeWithGrant(ctx, citizen, s.q(ctx).QueryRow(ctx, noticePrefsWithGrantSQL,
+		string(citizen), consent.DefaultNotificationPrefs().Channels, lang, at, grantID))
+}
+
+// noticePrefsWithGrantSQL is NoticePrefsWithGrant's statement.
+var noticePrefsWithGrantSQL = `WITH kept AS (SELECT channels, lang FROM notification_prefs WHERE citizen = $1),
 		chosen AS (
 			INSERT INTO notification_prefs (citizen, channels, lang, updated_at)
 			SELECT $1, $2, $3, $4 WHERE $3 <> '' AND NOT EXISTS (SELECT FROM kept WHERE lang <> '')
@@ -358,22 +363,99 @@ func (s *Store) NoticePrefsWithGrant(ctx context.Context, citizen consent.IIN, l
 			SELECT channels, lang FROM chosen
 			UNION ALL
 			SELECT channels, lang FROM kept WHERE NOT EXISTS (SELECT FROM chosen))
-		SELECT p.channels, p.lang, `+qualify("g", grantColumns)+`
-		FROM grants g LEFT JOIN p ON true WHERE g.id = $5`,
-		string(citizen), consent.DefaultNotificationPrefs().Channels, lang, at, grantID).Scan(append([]any{&channels, &chosen}, g.dest()...)...)
-	if errors.Is(err, pgx.ErrNoRows) {
+		SELECT p.channels, p.lang, ` + qualify("g", grantColumns) + `
+		FROM grants g LEFT JOIN p ON true WHERE g.id = $5`
+
+// noticeWithGrant reads row, of noticePrefsWithGrantSQL.
+func (s *Store) noticeWithGrant(ctx context.Context, citizen consent.IIN, row pgx.Row) (consent.NotificationPrefs, consent.Grant, error) {
+	var n noticeRow
+	n.err = row.Scan(n.dest()...)
+	return s.noticeRead(ctx, citizen, n)
+}
+
+// noticeRow is a row of noticePrefsWithGrantSQL as scanned, or the error
+// scanning it returned.
+type noticeRow struct {
+	channels []string
+	chosen   pgtype.Text // the citizen's language; NULL: no preferences yet
+	g        grantRow
+	err      error
+}
+
+func (n *noticeRow) dest() []any { return append([]any{&n.channels, &n.chosen}, n.g.dest()...) }
+
+// noticeRead is what n read. A citizen without preferences has them read
+// by a second statement.
+func (s *Store) noticeRead(ctx context.Context, citizen consent.IIN, n noticeRow) (consent.NotificationPrefs, consent.Grant, error) {
+	if errors.Is(n.err, pgx.ErrNoRows) {
 		return consent.NotificationPrefs{}, consent.Grant{}, consent.ErrGrantNotFound
 	}
-	if err != nil {
-		return consent.NotificationPrefs{}, consent.Grant{}, translate(err)
+	if n.err != nil {
+		return consent.NotificationPrefs{}, consent.Grant{}, translate(n.err)
 	}
-	p := consent.NotificationPrefs{Channels: channels, Lang: chosen.String}
-	if !chosen.Valid {
+	p := consent.NotificationPrefs{Channels: n.channels, Lang: n.chosen.String}
+	if !n.chosen.Valid {
+		var err error
 		if p, err = s.NotificationPrefs(ctx, citizen); err != nil {
 			return consent.NotificationPrefs{}, consent.Grant{}, err
 		}
 	}
-	return p, *g.grant(), nil
+	return p, *n.g.grant(), nil
+}
+
+// NoticeReads implements consent.PrefsStore: the reads' statements (as
+// NoticePrefs and NoticePrefsWithGrant send them) go in one batch, one
+// round trip. What a read then needs (the preferences of a citizen who
+// has none yet) is read after, one by one. When the batch fails, every
+// read returns its error.
+func (s *Store) NoticeReads(ctx context.Context, reads []consent.NoticeRead, at time.Time) []consent.NoticeReadResult {
+	if len(reads) < 2 {
+		return consent.ReadNotices(ctx, s, reads, at)
+	}
+	b := &pgx.Batch{}
+	channels := consent.DefaultNotificationPrefs().Channels
+	for _, r := range reads {
+		switch {
+		case r.GrantID != "":
+			b.Queue(noticePrefsWithGrantSQL, string(r.Citizen), channels, r.Lang, at, r.GrantID)
+		case r.Lang != "":
+			b.Queue(noticePrefsSQL, string(r.Citizen), channels, r.Lang, at)
+		default:
+			b.Queue(`SELECT channels, lang FROM notification_prefs WHERE citizen = $1`, string(r.Citizen))
+		}
+	}
+	// Every row is scanned before anything else is sent: the batch holds
+	// its connection until it is closed.
+	rows := make([]noticeRow, len(reads))
+	br := s.q(ctx).SendBatch(ctx, b)
+	for i, r := range reads {
+		n := &rows[i]
+		if r.GrantID != "" {
+			n.err = br.QueryRow().Scan(n.dest()...)
+		} else {
+			var lang string
+			if n.err = br.QueryRow().Scan(&n.channels, &lang); n.err == nil {
+				n.chosen = pgtype.Text{String: lang, Valid: true}
+			}
+		}
+	}
+	err := br.Close()
+	out := make([]consent.NoticeReadResult, len(reads))
+	for i, r := range reads {
+		switch n := rows[i]; {
+		case err != nil:
+			out[i].Err = translate(err)
+		case r.GrantID != "":
+			out[i].Prefs, out[i].Grant, out[i].Err = s.noticeRead(ctx, r.Citizen, n)
+		case errors.Is(n.err, pgx.ErrNoRows) && r.Lang == "":
+			out[i].Prefs = consent.DefaultNotificationPrefs() // never chose
+		case errors.Is(n.err, pgx.ErrNoRows):
+			out[i].Prefs, out[i].Err = s.NotificationPrefs(ctx, r.Citizen) // another notice set the language meanwhile
+		default:
+			out[i].Prefs, out[i].Err = consent.NotificationPrefs{Channels: n.channels, Lang: n.chosen.String}, translate(n.err)
+		}
+	}
+	return out
 }
 
 // SetNotificationLang implements consent.PrefsStore.

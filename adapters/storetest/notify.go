@@ -168,6 +168,35 @@ func testNotificationPrefs(t *testing.T, s Store) {
 	if p, _ := s.NotificationPrefs(ctx, fifth); p.Lang != "kk" {
 		t.Errorf("a grant that is gone, the first language stored: %+v", p)
 	}
+	// Several reads at once read as they do one by one, in order: a
+	// citizen's first language set by the first of them, a use with no
+	// grant, a citizen who never chose, a grant that is gone.
+	const sixth, seventh consent.IIN = "050505800123", "060606900123"
+	got := s.NoticeReads(ctx, []consent.NoticeRead{
+		{Citizen: sixth, Lang: "en", GrantID: g.ID},
+		{Citizen: sixth, Lang: "kk", GrantID: g.ID},
+		{Citizen: fourth, Lang: "kk"},
+		{Citizen: seventh},
+		{Citizen: iin, Lang: "en", GrantID: "no-such-grant"},
+		{Citizen: third, Lang: "ru", GrantID: g.ID},
+	}, t0)
+	if len(got) != 6 {
+		t.Fatalf("%d results for 6 reads", len(got))
+	}
+	for i, want := range []struct {
+		lang     string
+		channels int
+		grant    string
+		err      error
+	}{{"en", 1, g.ID, nil}, {"en", 1, g.ID, nil}, {"ru", 1, "", nil}, {"", 1, "", nil}, {"", 0, "", consent.ErrGrantNotFound}, {"kk", 1, g.ID, nil}} {
+		r := got[i]
+		if !errors.Is(r.Err, want.err) || (want.err == nil && (r.Prefs.Lang != want.lang || len(r.Prefs.Channels) != want.channels || r.Grant.ID != want.grant)) {
+			t.Errorf("read %d: %+v %+v %v, want %s, %d channels, grant %q, %v", i, r.Prefs, r.Grant.ID, r.Err, want.lang, want.channels, want.grant, want.err)
+		}
+	}
+	if p, _ := s.NotificationPrefs(ctx, sixth); p.Lang != "en" {
+		t.Errorf("the first language of reads at once, stored: %+v", p)
+	}
 	if _, err := s.Erase(ctx, iin, "erased:2", t0); err != nil {
 		t.Fatal(err)
 	}
