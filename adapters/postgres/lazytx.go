@@ -175,6 +175,9 @@ func (t *lazyTx) Rollback(ctx context.Context) error {
 		return nil
 	}
 	defer t.release(ctx)
+	if pc := t.conn.Conn().PgConn(); pc.IsClosed() || pc.TxStatus() == 'I' {
+		return nil // the BEGIN failed, or the session is gone and took the transaction with it
+	}
 	_, err := t.conn.Exec(ctx, "rollback")
 	return err
 }
