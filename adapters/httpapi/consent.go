@@ -523,6 +523,8 @@ func (a answered) view(docs []consent.DocumentType, days int) (view, bool) {
 	return v, true
 }
 
+// approve records the grant of a challenge proved by its code (or by a
+// signature, verified before), and finishes the authorization request.
 func (p *consentPages) approve(c *gin.Context, a answered, code string, docs []consent.DocumentType, days int, holders []int) {
 	req := a.req
 	err := p.finish(c, req, func(ctx context.Context) (oauth.Decision, error) {
@@ -560,6 +562,9 @@ func (p *consentPages) approve(c *gin.Context, a answered, code string, docs []c
 	p.answerError(c, a.l, v, err)
 }
 
+// chooseHolders asks a legal representative, whose code was right, whose
+// documents the grant covers: each named, their own ticked, a child's only
+// when they tick it.
 func (p *consentPages) chooseHolders(c *gin.Context, l *consent.Localizer, v view, session, challenge string, asked []string, ticked []int, err error) {
 	holders, herr := p.consents.Holders(c.Request.Context(), challenge, session, asked)
 	if herr != nil {
