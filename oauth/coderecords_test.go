@@ -46,11 +46,7 @@ func (c *countingStore) CreateRecord(ctx context.Context, r oauth.Record) error 
 
 // UseRecordAndCommit is the memory store's, through the counting UseRecord.
 func (c *countingStore) UseRecordAndCommit(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
-	if err := c.UseRecord(ctx, kind, sig, drop, recs); err != nil {
-		_ = c.Rollback(ctx)
-		return err
-	}
-	return c.Commit(ctx)
+	return oauth.UseRecordThenCommit(ctx, c, kind, sig, drop, recs)
 }
 
 func (c *countingStore) UseRecord(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {

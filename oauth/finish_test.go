@@ -33,11 +33,7 @@ func (f *failingCodes) CreateRecord(ctx context.Context, r oauth.Record) error {
 
 // UseRecordAndCommit is the memory store's, through the failing UseRecord.
 func (f *failingCodes) UseRecordAndCommit(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {
-	if err := f.UseRecord(ctx, kind, sig, drop, recs); err != nil {
-		_ = f.Rollback(ctx)
-		return err
-	}
-	return f.Commit(ctx)
+	return oauth.UseRecordThenCommit(ctx, f, kind, sig, drop, recs)
 }
 
 func (f *failingCodes) UseRecord(ctx context.Context, kind oauth.Kind, sig string, drop []oauth.Kind, recs []oauth.Record) error {

@@ -118,6 +118,17 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// UseRecordThenCommit is Store.UseRecordAndCommit made of st's UseRecord
+// and Commit, for a store that sends nothing over a network: on an error
+// the transaction is rolled back.
+func UseRecordThenCommit(ctx context.Context, st Store, kind Kind, signature string, drop []Kind, create []Record) error {
+	if err := st.UseRecord(ctx, kind, signature, drop, create); err != nil {
+		_ = st.Rollback(ctx)
+		return err
+	}
+	return st.Commit(ctx)
+}
+
 // Errors a Store returns.
 var (
 	ErrNotFound  = errors.New("not found")

@@ -436,6 +436,8 @@ func maskedPhone(s string) string {
 	return "+7**********"
 }
 
+// answer takes what the code page posts: a code (answerCode), or a
+// refusal or a resend, which read the challenge first.
 func (p *consentPages) answer(c *gin.Context) {
 	if c.PostForm("decision") != "deny" && c.PostForm("action") != "resend" {
 		p.answerCode(c)

@@ -209,11 +209,7 @@ func (s *Store) GetRecords(ctx context.Context, signature string, kinds ...oauth
 
 // UseRecordAndCommit implements oauth.Store.
 func (s *Store) UseRecordAndCommit(ctx context.Context, kind oauth.Kind, signature string, drop []oauth.Kind, create []oauth.Record) error {
-	if err := s.UseRecord(ctx, kind, signature, drop, create); err != nil {
-		_ = s.Rollback(ctx)
-		return err
-	}
-	return s.Commit(ctx)
+	return oauth.UseRecordThenCommit(ctx, s, kind, signature, drop, create)
 }
 
 // UseRecord implements oauth.Store.

@@ -192,12 +192,15 @@ var _ consent.PrefsStore = (*Store)(nil)
 // NotificationPrefs implements consent.PrefsStore.
 func (s *Store) NotificationPrefs(ctx context.Context, citizen consent.IIN) (consent.NotificationPrefs, error) {
 	var p consent.NotificationPrefs
-	err := s.q(ctx).QueryRow(ctx, `SELECT channels, lang FROM notification_prefs WHERE citizen = $1`, string(citizen)).Scan(&p.Channels, &p.Lang)
+	err := s.q(ctx).QueryRow(ctx, notificationPrefsSQL, string(citizen)).Scan(&p.Channels, &p.Lang)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return consent.DefaultNotificationPrefs(), nil
 	}
 	return p, translate(err)
 }
+
+// notificationPrefsSQL is NotificationPrefs' statement.
+const notificationPrefsSQL = `SELECT channels, lang FROM notification_prefs WHERE citizen = $1`
 
 // SetNotificationPrefs implements consent.PrefsStore.
 func (s *Store) SetNotificationPrefs(ctx context.Context, citizen consent.IIN, p consent.NotificationPrefs, at time.Time) error {
@@ -421,7 +424,7 @@ func (s *Store) NoticeReads(ctx context.Context, reads []consent.NoticeRead, at 
 		case r.Lang != "":
 			b.Queue(noticePrefsSQL, string(r.Citizen), channels, r.Lang, at)
 		default:
-			b.Queue(`SELECT channels, lang FROM notification_prefs WHERE citizen = $1`, string(r.Citizen))
+			b.Queue(notificationPrefsSQL, string(r.Citizen))
 		}
 	}
 	// Every row is scanned before anything else is sent: the batch holds
