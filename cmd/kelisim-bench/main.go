@@ -70,6 +70,17 @@ type options struct {
 	database                  string        // PostgreSQL, for the raw bound
 	cpuProfile                string        // where to write the tool's own CPU profile
 	drain                     time.Duration // after a consent run, wait this long at most for its notices to go out
+	// A second gateway measured in turns with the first (see turns):
+	// its base URL, pid, metrics, database, SMS address and table.
+	twin          twinOptions
+	twinScenarios []string
+	twinMarkdown  string
+	slice         time.Duration
+}
+
+type twinOptions struct {
+	base, metrics, database, smsAddr string
+	pid                              int
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -95,6 +106,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.drain, "drain", 0, "after a consent run, wait up to this long for the outbox to send what the run queued (its notices), "+
 		"and report the gateway's and PostgreSQL's CPU per flow until then (needs -database)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file (what the tool spends of the shared cores)")
+	fs.StringVar(&o.twin.base, "twin", "", "a second gateway's base URL: run the same scenarios on it in turns with -base, in slices of -slice "+
+		"(A B B A A B ...), each side for -duration, and report each side's figures (for an empty and a loaded database side by side)")
+	fs.IntVar(&o.twin.pid, "twin-pid", 0, "the second gateway's pid")
+	fs.StringVar(&o.twin.metrics, "twin-metrics", "", "the second gateway's metrics URL")
+	fs.StringVar(&o.twin.database, "twin-database", "", "the second gateway's PostgreSQL URL (the same cluster as -database's)")
+	fs.StringVar(&o.twin.smsAddr, "twin-sms-addr", "127.0.0.1:18026", "where the tool receives the second gateway's SMS posts")
+	twinScenarios := fs.String("twin-scenarios", "", "with -twin, the scenarios the second gateway runs instead of -scenarios, one for each "+
+		"(raw beside documents: the two measure alike)")
+	fs.StringVar(&o.twinMarkdown, "twin-markdown", "", "write the second gateway's results as a Markdown table to this file")
+	fs.DurationVar(&o.slice, "slice", 2*time.Second, "with -twin, how long each turn lasts")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,6 +131,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	o.scenarios = strings.Split(scenarios, ",")
+	if *twinScenarios != "" {
+		if o.twinScenarios = strings.Split(*twinScenarios, ","); len(o.twinScenarios) != len(o.scenarios) {
+			return errors.New("-twin-scenarios names one scenario for each of -scenarios")
+		}
+	}
 	for _, c := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 || n > 1024 {
@@ -124,18 +150,42 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("-admin-token (or KELISIM_ADMIN_TOKEN) is required")
 	}
 
+	if o.twin.base != "" {
+		if u := strings.TrimPrefix(strings.TrimPrefix(o.twin.base, "http://"), "https://"); !isLoopback(u) {
+			return fmt.Errorf("%s is not on loopback: the load tool only drives a local gateway", o.twin.base)
+		}
+		if o.drain > 0 || o.slice <= 0 {
+			return errors.New("-twin takes a positive -slice and no -drain")
+		}
+	}
+
 	b, err := newBench(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	var results []result
-	for _, sc := range o.scenarios {
+	var twin *bench
+	if o.twin.base != "" {
+		to := o
+		to.base, to.pid, to.metrics, to.database, to.smsAddr = o.twin.base, o.twin.pid, o.twin.metrics, o.twin.database, o.twin.smsAddr
+		if twin, err = newBench(ctx, to); err != nil {
+			return err
+		}
+		defer twin.close()
+		b.turns = &turns{slice: o.slice, postmaster: o.postmasterPID}
+		twin.turns, twin.side = b.turns, 1
+	}
+	var results, twinResults []result
+	for i, sc := range o.scenarios {
+		twinSc := sc
+		if o.twinScenarios != nil {
+			twinSc = o.twinScenarios[i]
+		}
 		for _, c := range o.concurrency {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			rs, err := b.scenario(ctx, strings.TrimSpace(sc), c)
+			rs, ts, err := both(ctx, b, twin, strings.TrimSpace(sc), strings.TrimSpace(twinSc), c)
 			if err != nil {
 				return fmt.Errorf("%s at %d: %w", sc, c, err)
 			}
@@ -145,6 +195,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 					fmt.Fprintln(out, r.row())
 				}
 			}
+			for _, r := range ts {
+				twinResults = append(twinResults, r)
+				if !o.jsonOut {
+					fmt.Fprintln(out, "twin: "+r.row())
+				}
+			}
+		}
+	}
+	if o.twinMarkdown != "" {
+		if err := os.WriteFile(o.twinMarkdown, []byte(markdown(twinResults)), 0o644); err != nil {
+			return err
 		}
 	}
 	if o.jsonOut {
@@ -158,6 +219,42 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return os.WriteFile(o.markdown, []byte(markdown(results)), 0o644)
 	}
 	return nil
+}
+
+// both runs a scenario on b and, with a twin, on the twin at the same
+// time, their measurements taken in turns; the first error of either
+// stops the other.
+func both(ctx context.Context, b, twin *bench, name, twinName string, conc int) (rs, ts []result, err error) {
+	if twin == nil {
+		rs, err = b.scenario(ctx, name, conc)
+		return rs, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var errs [2]error
+	for i, side := range []*bench{b, twin} {
+		wg.Go(func() {
+			out, err := side.scenario(ctx, []string{name, twinName}[i], conc)
+			if err != nil {
+				errs[i] = err
+				cancel()
+			}
+			if i == 0 {
+				rs = out
+			} else {
+				ts = out
+			}
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil {
+		return nil, nil, errs[0]
+	}
+	if errs[1] != nil {
+		return nil, nil, fmt.Errorf("on %s: %w", twin.o.base, errs[1])
+	}
+	return rs, ts, nil
 }
 
 func isLoopback(hostport string) bool {
@@ -262,9 +359,22 @@ func markdown(rs []result) string {
 // measure runs op from conc workers until the duration or the request
 // bound is reached and summarises it. op returns the HTTP status (0 for a
 // transport error) and whether the request succeeded.
+//
+// With turns (-twin), it first waits for the other side to reach the
+// same measurement and then runs only in its own slices (see turns).
 func (b *bench) measure(ctx context.Context, name string, conc int, op func(worker, i int) (int, bool)) result {
-	ctx, cancel := context.WithTimeout(ctx, b.o.duration)
-	defer cancel()
+	var rd *round
+	if b.turns != nil {
+		var err error
+		b.measured++
+		if rd, err = b.turns.meet(ctx, b.measured, conc, b.o.duration); err != nil {
+			return result{Scenario: name, Concurrency: conc, Errors: map[string]int{"not measured": 1}}
+		}
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.o.duration)
+		defer cancel()
+	}
 	var count atomic.Int64
 	lat := make([][]time.Duration, conc)
 	errs := make([]map[string]int, conc)
@@ -280,10 +390,25 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	for w := range conc {
 		errs[w] = map[string]int{}
 		wg.Go(func() {
-			for i := 0; ctx.Err() == nil && count.Add(1) <= int64(b.o.maxRequests); i++ {
+			for i := 0; ; i++ {
+				if rd != nil {
+					if !rd.enter(b.side) {
+						return
+					}
+				} else if ctx.Err() != nil {
+					return
+				}
+				if count.Add(1) > int64(b.o.maxRequests) {
+					if rd != nil {
+						rd.leave(b.side)
+					}
+					return
+				}
 				t := time.Now()
 				status, ok := op(w, i)
-				if ctx.Err() != nil && !ok {
+				if rd != nil {
+					rd.leave(b.side)
+				} else if ctx.Err() != nil && !ok {
 					return // cut off by the end of the run, not a failure
 				}
 				lat[w] = append(lat[w], time.Since(t))
@@ -297,6 +422,13 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	elapsed := time.Since(start)
 	tool1, pg1, pooler1 := procCPU(os.Getpid()), postgresCPU(b.o.postmasterPID), procCPU(b.o.poolerPID)
 	busy1, total1 := machineCPU()
+	if rd != nil { // its own slices' only
+		<-rd.finished
+		s := rd.spent[b.side]
+		elapsed = time.Duration(s.seconds * float64(time.Second))
+		tool0, tool1, pg0, pg1 = 0, s.tool, 0, s.postgres
+		busy0, busy1, total0, total1 = 0, s.busy, 0, s.total
+	}
 	stopRSS()
 	var all []time.Duration
 	merged := map[string]int{}
