@@ -85,9 +85,10 @@ deps-check:
 # bench starts a PostgreSQL cluster of its own (a quarter of the memory as
 # shared_buffers in huge pages, as SCALE.md advises; as root it reserves
 # them, HUGE_PAGES=0 runs without) and a gateway on it, runs every load
-# scenario at concurrency 16 and 64, on an empty database and then on one
-# loaded with a year of a national service (2 M grants, 10 M history rows,
-# 1 M tokens; LOAD=0 skips it, GRANTS, HISTORY and TOKENS size it), and
+# scenario at concurrency 16 and 64, on an empty database and, in turns
+# with it, on one loaded with a year of a national service (2 M grants,
+# 10 M history rows, 1 M tokens; LOAD=0 skips it, GRANTS, HISTORY and
+# TOKENS size it), and
 # writes BENCHMARKS.md. Not part of make test.
 bench:
 	bash cmd/kelisim-bench/bench.sh

@@ -10,8 +10,8 @@
 # runs, and OUT names the file written (for a partial run). BASELINE (a
 # commit, 9b1a238 unless set; empty skips it) is run against this tree's
 # consent flow, ROUNDS times in turn (see below). PAIRS (2 unless set)
-# is how many times each scenario runs on the empty and on the loaded
-# database, in the order empty, loaded, loaded, empty, ... (see below).
+# is how many times each scenario runs on the empty and the loaded
+# database, the two in turns (see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # The gateway's collector runs at its own settings (README: GOGC) unless
@@ -159,13 +159,26 @@ stop_gateway() {
   if [ -n "$GW" ]; then kill "$GW" 2>/dev/null || true; wait "$GW" 2>/dev/null || true; fi
   GW=
 }
+# The loaded database's gateway when it runs beside the empty one's (see
+# on_both): its own ports and SMS address, all else as start_gateway's.
+GW2=
+start_twin() {
+  KELISIM_DATABASE_URL="$LOADED_DB" KELISIM_ADDR=127.0.0.1:18081 KELISIM_METRICS_ADDR=127.0.0.1:19091 \
+    KELISIM_SMS_URL=http://127.0.0.1:18026/sms $GATEWAY serve 2>>/tmp/kelisim-bench-gateway.log &
+  GW2=$!
+  for _ in $(seq 1 50); do curl -fs http://127.0.0.1:18081/readyz >/dev/null && break; sleep 0.2; done
+}
+stop_twin() {
+  if [ -n "$GW2" ]; then kill "$GW2" 2>/dev/null || true; wait "$GW2" 2>/dev/null || true; fi
+  GW2=
+}
 POOLER= POOLER_DIR=
 stop_pooler() {
   if [ -n "$POOLER" ]; then kill "$POOLER" 2>/dev/null || true; wait "$POOLER" 2>/dev/null || true; fi
   if [ -n "$POOLER_DIR" ]; then rm -rf "$POOLER_DIR"; fi
   POOLER= POOLER_DIR=
 }
-trap 'stop_gateway; stop_pooler; stop_postgres' EXIT
+trap 'stop_gateway; stop_twin; stop_pooler; stop_postgres' EXIT
 tool() {
   bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 -database "$KELISIM_DATABASE_URL" \
     -population $POPULATION -pid "$GW" -postgres-pid "$POSTMASTER" -metrics http://127.0.0.1:19090/metrics "$@"
@@ -182,15 +195,19 @@ cp BENCHMARKS.md /tmp/kelisim-bench-kept.md 2>/dev/null || : > /tmp/kelisim-benc
 : > /tmp/kelisim-bench-dpop.md
 : > /tmp/kelisim-bench-traced.md
 : > /tmp/kelisim-bench-gateway.log
-# The loaded database, a year of a national service, is loaded first:
-# each scenario then runs on an empty database and at once after on the
-# loaded one, so that the two figures of a row are taken a minute apart,
-# not a quarter of an hour (this shared machine's speed drifts by a fifth
-# over that). It does so PAIRS times, the order turned every other time
-# (empty, loaded, loaded, empty, ...), so that a drift of the machine's
-# speed across a scenario's runs weighs on both sides alike; the tables
-# give each row's mean over its runs (its max and peak RSS the largest),
-# and the comparison each pair's ratio beside the mean's.
+# The loaded database, a year of a national service, is loaded first.
+# Then each scenario runs on an empty database and on the loaded one at
+# the same time, on a gateway each, in turns: the load tool gives them
+# the machine in slices of 2 s, A B B A A B ..., until each has had the
+# duration (kelisim-bench -twin; cmd/kelisim-bench/turns.go). This
+# shared machine's speed drifts by a fifth over minutes and dips for
+# tens of seconds; two runs taken one after the other could meet a dip
+# on one side only (the runs before 2026-12-02 did, and showed a row's
+# two pairs at 0.97 and 0.72), where slices a few seconds apart meet it
+# on both. It does so PAIRS times, each time on fresh gateways and a
+# fresh empty database; the tables give each row's mean over its runs
+# (its max and peak RSS the largest), and the comparison each pair's
+# ratio beside the mean's.
 : > /tmp/kelisim-bench-loaded.md
 : > /tmp/kelisim-bench-load.log
 if [ "$LOAD" = 1 ]; then
@@ -207,8 +224,8 @@ for scenario in $SCENARIOS; do
   if [ "$scenario" = citizen ]; then order="citizen $order"; else order="$order $scenario"; fi
 done
 rm -f /tmp/kelisim-bench-pair-*.md
-# on_empty and on_loaded run a scenario once on each and append its rows
-# to pair $2's table of that database.
+# on_empty runs a scenario on the empty database alone and on_both on
+# both databases in turns; each appends its rows to pair $2's tables.
 on_empty() {
   if [ "$1" = citizen ]; then start_gateway citizens; else start_gateway; fi
   tool -scenarios "$1" -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
@@ -220,19 +237,23 @@ on_empty() {
 # empty one starts without: the consents of every run start at the first
 # synthetic citizens, whose phones would meet their limit of codes an
 # hour by the third run. They are cleared before each run on it.
-on_loaded() {
+on_both() {
   psql "$LOADED_DB" -qc "TRUNCATE rate_counters"
-  start_gateway loaded
-  tool -scenarios "$1" -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md
-  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-pair-loaded-$2.md
+  if [ "$1" = citizen ]; then start_gateway citizens; else start_gateway; fi
+  start_twin
+  tool -scenarios "$1" -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md \
+    -twin http://127.0.0.1:18081 -twin-pid "$GW2" -twin-metrics http://127.0.0.1:19091/metrics -twin-database "$LOADED_DB" \
+    -twin-sms-addr 127.0.0.1:18026 -twin-markdown /tmp/kelisim-bench-two.md
+  table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-pair-empty-$2.md
+  table /tmp/kelisim-bench-two.md /tmp/kelisim-bench-pair-loaded-$2.md
+  [ "$2" != 1 ] || curl -fs http://127.0.0.1:19090/metrics > /tmp/kelisim-metrics-$1.txt || true
+  stop_twin
   stop_gateway
 }
 [ "$LOAD" = 1 ] || PAIRS=1
 for scenario in $order; do
   for pair in $(seq 1 "$PAIRS"); do
-    if [ "$LOAD" != 1 ]; then on_empty "$scenario" "$pair"
-    elif [ $((pair % 2)) = 1 ]; then on_empty "$scenario" "$pair"; on_loaded "$scenario" "$pair"
-    else on_loaded "$scenario" "$pair"; on_empty "$scenario" "$pair"; fi
+    if [ "$LOAD" = 1 ]; then on_both "$scenario" "$pair"; else on_empty "$scenario" "$pair"; fi
   done
 done
 # mean_rows: one row per scenario and concurrency, in the order met, from
@@ -251,6 +272,24 @@ mean_rows() {
 mean_rows $(ls /tmp/kelisim-bench-pair-empty-*.md | sort -V) > /tmp/kelisim-bench.md
 [ "$LOAD" != 1 ] || mean_rows $(ls /tmp/kelisim-bench-pair-loaded-*.md | sort -V) > /tmp/kelisim-bench-loaded.md
 [ "$LOAD" != 1 ] || psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench_loaded WITH (FORCE)"
+
+# Document fetch against the raw bound, in turns on one fresh database
+# and gateway (the tool's second side runs the raw bound on the same
+# database: -twin-scenarios), PAIRS times: the ratio the issue asks for,
+# from figures taken seconds apart rather than minutes.
+: > /tmp/kelisim-bench-vsraw-documents.md
+: > /tmp/kelisim-bench-vsraw-raw.md
+if [[ " $SCENARIOS " == *" documents "* && " $SCENARIOS " == *" raw "* ]]; then
+  for pair in $(seq 1 "$PAIRS"); do
+    start_gateway
+    tool -scenarios documents -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md \
+      -twin http://127.0.0.1:18080 -twin-scenarios raw -twin-database "$EMPTY_DB" -twin-sms-addr 127.0.0.1:18026 \
+      -twin-markdown /tmp/kelisim-bench-two.md
+    table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-vsraw-documents.md
+    table /tmp/kelisim-bench-two.md /tmp/kelisim-bench-vsraw-raw.md
+    stop_gateway
+  done
+fi
 
 # The same token and document scenarios with DPoP-bound tokens: every
 # token request and fetch carries a fresh proof (with the server's nonce).
@@ -417,11 +456,11 @@ fi
   echo "  \`KELISIM_TRUSTED_PROXIES=127.0.0.1\`: each synthetic citizen comes from an address of its own (X-Forwarded-For"
   echo "  from the tool), so the OTP limits stay at their defaults (5 an hour per phone, 30 per address); all else default, the collector too (\`GOGC\` 400, README)"
   echo "- PostgreSQL: $PG_SETUP: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'huge_pages', 'max_connections')")"
-  echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency; CPU ms/req and peak RSS"
+  echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency$([ "$LOAD" != 1 ] || echo " (in 2 s turns with the loaded database's, below)"); CPU ms/req and peak RSS"
   echo "  are the gateway's, PostgreSQL's CPU is the sum over its cluster's processes, the load tool's its own, machine busy"
-  echo "  the share of both cores in use (all from /proc); blocks read are those PostgreSQL read for the database from"
+  echo "  the share of both cores in use (all from /proc; in turns, the last three over the run's own turns); blocks read are those PostgreSQL read for the database from"
   echo "  outside its shared buffers (\`pg_stat_database\`, which its backends update about once a second)"
-  [ "$PAIRS" = 1 ] || echo "- each row is the mean of $PAIRS runs, taken in turn with the loaded database's (see below); requests and errors are"
+  [ "$PAIRS" = 1 ] || echo "- each row is the mean of $PAIRS runs, each taken in turns with one on the loaded database (see below); requests and errors are"
   [ "$PAIRS" = 1 ] || echo "  their sums, max ms and peak RSS the largest"
   echo
   cat /tmp/kelisim-bench.md
@@ -436,16 +475,18 @@ fi
     cat /tmp/kelisim-bench-load.log
     echo '```'
     echo
-    echo "Each scenario on a fresh gateway over that database, next to its run on the empty one, $PAIRS times (empty then loaded, then"
-    echo "loaded then empty, and so on; each row here and in the empty table above is the mean over its runs, every run's rows"
-    echo "are at the end). The first $HEAVY synthetic citizens (the citizen scenario"
+    echo "Each scenario on a fresh gateway over that database, at the same time as its run on the empty one, $PAIRS times: the"
+    echo "load tool gives the two gateways the machine in turns of 2 s (A B B A A B ..., each request begun in a turn answered"
+    echo "before the other side's turn begins) until each has had $DURATION per concurrency, so that the machine's drifts and"
+    echo "dips weigh on both alike. Each row here and in the empty table above is the mean over its runs, every run's rows"
+    echo "are at the end. The first $HEAVY synthetic citizens (the citizen scenario"
     echo "signs in the first 256) have about 600 history rows each there, so a page deep in the past is six pages of"
     echo "100 back; the citizen scenario's empty database holds the same citizens' own history (see below):"
     echo
     cat /tmp/kelisim-bench-loaded.md
     echo
     echo "Empty against loaded, from the two tables above (loaded / empty for throughput; 1.00 is flat; \"by pair\" is each"
-    echo "pair's own loaded / empty, the runs of a pair taken one after the other). For the"
+    echo "pair's own loaded / empty, the runs of a pair taken in turns). For the"
     echo "citizen scenario's rows (settings, history pages) \"empty\" is a database holding only the signed-in"
     echo "citizens' own grants and history (the same $HEAVY citizens, about 600 rows each), so that a page reads"
     echo "as many rows on both:"
@@ -467,6 +508,24 @@ fi
           printf "|%s|%s| %.0f | %.0f | %.2f | %s | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %.1f |\n", a[2], a[3], a[5], b[5], (a[5] > 0 ? b[5] / a[5] : 0), pairs, a[8], b[8], a[10], b[10], a[13], b[13], a[16], b[16], a[18], b[18]
         }
       }' /tmp/kelisim-bench-pair-*.md /tmp/kelisim-bench.md /tmp/kelisim-bench-loaded.md
+    echo
+  fi
+  if [ -s /tmp/kelisim-bench-vsraw-raw.md ]; then
+    echo "## Document fetch against the raw bound, in turns"
+    echo
+    echo "Document fetch and the raw bound on one fresh empty database and gateway, in turns of 2 s (A B B A ...) until"
+    echo "each has had $DURATION per concurrency, $PAIRS times; \"by run\" is each run's own ratio (every row is below the"
+    echo "empty and loaded runs at the end):"
+    echo
+    echo "| concurrency | documents req/s | raw bound req/s | documents / raw | by run | documents p99 ms | raw bound p99 ms |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    awk -F'|' 'FNR <= 2 { next }
+      { c = $3 + 0; side = FILENAME ~ /-documents\.md$/ ? "d" : "r"; k = side SUBSEP c
+        n[k]++; rps[k] += $5; p99[k] += $8; run[k, n[k]] = $5 + 0; if (!(c in seen)) { seen[c] = 1; order[++m] = c } }
+      END { for (j = 1; j <= m; j++) { c = order[j]; d = "d" SUBSEP c; r = "r" SUBSEP c
+          runs = ""; for (i = 1; i <= n[d]; i++) runs = runs (i > 1 ? ", " : "") sprintf("%.2f", run[d, i] / run[r, i])
+          printf "| %d | %.0f | %.0f | %.2f | %s | %.1f | %.1f |\n", c, rps[d] / n[d], rps[r] / n[r], (rps[d] / n[d]) / (rps[r] / n[r]), runs, p99[d] / n[d], p99[r] / n[r] } }' \
+      /tmp/kelisim-bench-vsraw-documents.md /tmp/kelisim-bench-vsraw-raw.md
     echo
   fi
   echo "With DPoP-bound tokens (RFC 9449), the same scenarios on fresh gateways: every token request and every"
@@ -620,8 +679,8 @@ TXT
   if [ "$PAIRS" -gt 1 ]; then
     echo "## Every run of the empty and loaded tables"
     echo
-    echo "The runs the two tables of means above are made of, pair by pair (an odd pair ran on the empty database first, an"
-    echo "even one on the loaded one first)."
+    echo "The runs the two tables of means above are made of, pair by pair (the two runs of a pair taken in turns), and"
+    echo "the runs of document fetch against the raw bound."
     for pair in $(seq 1 "$PAIRS"); do
       for db in empty loaded; do
         [ -s /tmp/kelisim-bench-pair-$db-$pair.md ] || continue
@@ -630,6 +689,13 @@ TXT
         echo
         cat /tmp/kelisim-bench-pair-$db-$pair.md
       done
+    done
+    for side in documents raw; do
+      [ -s /tmp/kelisim-bench-vsraw-$side.md ] || continue
+      echo
+      echo "Document fetch against the raw bound, in turns, the $side side (run by run):"
+      echo
+      cat /tmp/kelisim-bench-vsraw-$side.md
     done
     echo
   fi
