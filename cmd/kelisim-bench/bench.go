@@ -37,7 +37,8 @@ type bench struct {
 	stats    *pgx.Conn // to -database, for PostgreSQL's block reads (nil without it)
 	turns    *turns    // with -twin: shared with the other side, which is 1 - side
 	side     int
-	measured int // measurements begun, to meet the other side's alike
+	measured int   // measurements begun, to meet the other side's alike
+	turnErr  error // a measurement not taken in turns, for both()
 }
 
 const redirectURI = "http://127.0.0.1:9/callback" // never visited: the tool reads the code from Location

@@ -196,6 +196,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				}
 			}
 			for _, r := range ts {
+				r.Side = "twin"
 				twinResults = append(twinResults, r)
 				if !o.jsonOut {
 					fmt.Fprintln(out, "twin: "+r.row())
@@ -209,6 +210,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	if o.jsonOut {
+		results = append(results, twinResults...)
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(results); err != nil {
@@ -229,15 +231,38 @@ func both(ctx context.Context, b, twin *bench, name, twinName string, conc int) 
 		rs, err = b.scenario(ctx, name, conc)
 		return rs, nil, err
 	}
+	return bothWith(ctx, b, twin, func(ctx context.Context, side *bench) ([]result, error) {
+		return side.scenario(ctx, []string{name, twinName}[side.side], conc)
+	})
+}
+
+// bothWith runs run on b and on twin at the same time and returns the
+// first error either met (a measurement the two could not take in turns
+// included), the other's run cancelled by it.
+func bothWith(ctx context.Context, b, twin *bench, run func(context.Context, *bench) ([]result, error)) (rs, ts []result, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	b.turns.begin()
 	var wg sync.WaitGroup
-	var errs [2]error
+	var mu sync.Mutex
+	var first error
 	for i, side := range []*bench{b, twin} {
 		wg.Go(func() {
-			out, err := side.scenario(ctx, []string{name, twinName}[i], conc)
+			side.turnErr = nil
+			out, err := run(ctx, side)
+			side.turns.finish(i)
+			if err == nil {
+				err = side.turnErr
+			}
 			if err != nil {
-				errs[i] = err
+				if i == 1 {
+					err = fmt.Errorf("on %s: %w", twin.o.base, err)
+				}
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
 				cancel()
 			}
 			if i == 0 {
@@ -248,11 +273,8 @@ func both(ctx context.Context, b, twin *bench, name, twinName string, conc int) 
 		})
 	}
 	wg.Wait()
-	if errs[0] != nil {
-		return nil, nil, errs[0]
-	}
-	if errs[1] != nil {
-		return nil, nil, fmt.Errorf("on %s: %w", twin.o.base, errs[1])
+	if first != nil {
+		return nil, nil, first
 	}
 	return rs, ts, nil
 }
@@ -271,6 +293,7 @@ func isLoopback(hostport string) bool {
 
 // result is one scenario at one concurrency.
 type result struct {
+	Side        string         `json:"side,omitempty"` // "twin" for the second gateway's (-twin)
 	Scenario    string         `json:"scenario"`
 	Concurrency int            `json:"concurrency"`
 	Requests    int            `json:"requests"`
@@ -367,7 +390,8 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op func(work
 	if b.turns != nil {
 		var err error
 		b.measured++
-		if rd, err = b.turns.meet(ctx, b.measured, conc, b.o.duration); err != nil {
+		if rd, err = b.turns.meet(ctx, b.side, b.measured, conc, b.o.duration); err != nil {
+			b.turnErr = err // both() reports it
 			return result{Scenario: name, Concurrency: conc, Errors: map[string]int{"not measured": 1}}
 		}
 	} else {

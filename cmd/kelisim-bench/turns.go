@@ -26,12 +26,41 @@ import (
 // statements and block reads are each side's own, counted over the
 // whole measurement: an idle gateway's background work (the outbox, the
 // upkeep) is counted as it was in a run of its own.
+//
+// What this does not separate: work one side defers past its requests
+// (the history's sealing round, once a minute; the outbox's notices;
+// autovacuum) may run in the other side's slices and be counted in its
+// PostgreSQL CPU and slow its requests. And each slice's last requests
+// run at less than the full concurrency, so a side whose requests take
+// long (a consent flow at 64, about 0.4 s, in 2 s slices) shows fewer
+// requests a second than in a run of its own; both sides alike.
 type turns struct {
 	slice      time.Duration
 	postmaster int // PostgreSQL's, as -postgres-pid
 
 	mu      sync.Mutex
-	waiting *round // a measurement one side has reached and the other not yet
+	waiting *round  // a measurement one side has reached and the other not yet
+	done    [2]bool // a side whose scenario has returned: it measures no more
+}
+
+// begin readies the turns for a scenario run on both sides.
+func (t *turns) begin() {
+	t.mu.Lock()
+	t.done = [2]bool{}
+	t.mu.Unlock()
+}
+
+// finish marks side's scenario as returned: a measurement the other side
+// waits at, or reaches later, will never be met, and fails.
+func (t *turns) finish(side int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done[side] = true
+	if rd := t.waiting; rd != nil && rd.side != side {
+		t.waiting = nil
+		rd.err = fmt.Errorf("measurement %d at %d: the other side measured fewer times; the sides must measure alike", rd.seq, rd.conc)
+		close(rd.ready)
+	}
 }
 
 // round is one measurement taken in turns: the seq-th of each side's
@@ -39,6 +68,8 @@ type turns struct {
 type round struct {
 	seq  int
 	conc int
+	side int   // the side that arrived first
+	err  error // set before ready closes when the round is not taken
 
 	ready    chan struct{} // closed when both sides have arrived
 	finished chan struct{} // closed when every slice has been taken
@@ -61,17 +92,21 @@ type spent struct {
 // The two sides run the same scenarios (or, with -twin-scenarios, ones
 // that measure as often), so their seq-th measurements are at the same
 // concurrency.
-func (t *turns) meet(ctx context.Context, seq, conc int, duration time.Duration) (*round, error) {
+func (t *turns) meet(ctx context.Context, side, seq, conc int, duration time.Duration) (*round, error) {
 	t.mu.Lock()
+	if t.done[1-side] {
+		t.mu.Unlock()
+		return nil, fmt.Errorf("measurement %d at %d: the other side measured fewer times; the sides must measure alike", seq, conc)
+	}
 	rd := t.waiting
 	if rd == nil {
-		rd = &round{seq: seq, conc: conc, ready: make(chan struct{}), finished: make(chan struct{}), active: -1}
+		rd = &round{seq: seq, conc: conc, side: side, ready: make(chan struct{}), finished: make(chan struct{}), active: -1}
 		rd.cond = sync.NewCond(&rd.mu)
 		t.waiting = rd
 		t.mu.Unlock()
 		select {
 		case <-rd.ready:
-			return rd, nil
+			return rd, rd.err
 		case <-ctx.Done():
 			t.mu.Lock()
 			if t.waiting == rd {
@@ -84,20 +119,32 @@ func (t *turns) meet(ctx context.Context, seq, conc int, duration time.Duration)
 	t.waiting = nil
 	t.mu.Unlock()
 	if rd.seq != seq || rd.conc != conc {
-		return nil, fmt.Errorf("one side's measurement %d is at %d, the other's %d at %d: the sides must measure alike", rd.seq, rd.conc, seq, conc)
+		rd.err = fmt.Errorf("one side's measurement %d is at %d, the other's %d at %d: the sides must measure alike", rd.seq, rd.conc, seq, conc)
+		close(rd.ready)
+		return nil, rd.err
 	}
 	close(rd.ready)
-	go rd.alternate(t.slice, duration, t.postmaster)
+	go rd.alternate(ctx, t.slice, duration, t.postmaster)
 	return rd, nil
 }
 
 // alternate gives the sides their slices, A B B A A B ..., as many each
-// as fit in the duration (at least one), and then ends the round.
-func (rd *round) alternate(slice, duration time.Duration, postmaster int) {
+// as fit in the duration (at least one; the last one longer by what is
+// left over), and then ends the round, or sooner if ctx ends. An odd
+// measurement starts with side 1, an even one with side 0, so that
+// neither side always takes the first slice.
+func (rd *round) alternate(ctx context.Context, slice, duration time.Duration, postmaster int) {
 	slice = min(slice, duration)
 	n := max(1, int(duration/slice))
 	for k := range 2 * n {
-		side := (k + 1) / 2 % 2
+		if ctx.Err() != nil {
+			break
+		}
+		side := (k+1)/2%2 ^ rd.seq%2
+		length := slice
+		if k >= 2*n-2 { // each side's last slice
+			length += duration - time.Duration(n)*slice
+		}
 		tool0, pg0 := procCPU(os.Getpid()), postgresCPU(postmaster)
 		busy0, total0 := machineCPU()
 		start := time.Now()
@@ -105,7 +152,10 @@ func (rd *round) alternate(slice, duration time.Duration, postmaster int) {
 		rd.active = side
 		rd.cond.Broadcast()
 		rd.mu.Unlock()
-		time.Sleep(slice)
+		select {
+		case <-time.After(length):
+		case <-ctx.Done():
+		}
 		rd.mu.Lock()
 		rd.active = -1
 		for rd.inflight[side] > 0 {

@@ -85,7 +85,7 @@ func TestTurnsRefuseUnlikeMeasurements(t *testing.T) {
 	defer cancel()
 	first := make(chan error, 1)
 	go func() {
-		_, err := tr.meet(ctx, 1, 16, time.Millisecond)
+		_, err := tr.meet(ctx, 0, 1, 16, time.Millisecond)
 		first <- err
 	}()
 	for {
@@ -97,9 +97,43 @@ func TestTurnsRefuseUnlikeMeasurements(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := tr.meet(ctx, 2, 16, time.Millisecond); err == nil || !strings.Contains(err.Error(), "must measure alike") {
+	if _, err := tr.meet(ctx, 1, 2, 16, time.Millisecond); err == nil || !strings.Contains(err.Error(), "must measure alike") {
 		t.Errorf("unlike measurements met: %v", err)
 	}
-	cancel()
-	<-first
+	// The side that waited is told too, not left waiting for its ctx.
+	if err := <-first; err == nil || !strings.Contains(err.Error(), "must measure alike") {
+		t.Errorf("the waiting side: %v", err)
+	}
+}
+
+// A side that measures more often than the other gets an error for the
+// measurement the other never reaches, and the run ends with it: it does
+// not wait for ever. Here side 0 measures twice and side 1 once, both in
+// turns of a millisecond.
+func TestTurnsEndWhenOneSideMeasuresLess(t *testing.T) {
+	tr := &turns{slice: time.Millisecond}
+	o := options{duration: 10 * time.Millisecond, maxRequests: 1 << 20}
+	b, twin := &bench{o: o, turns: tr}, &bench{o: o, turns: tr, side: 1}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := bothWith(context.Background(), b, twin, func(ctx context.Context, side *bench) ([]result, error) {
+			var out []result
+			for range 2 - side.side {
+				out = append(out, side.measure(ctx, "count", 1, func(int, int) (int, bool) {
+					time.Sleep(100 * time.Microsecond)
+					return 200, true
+				}))
+			}
+			return out, nil
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "measured fewer times") {
+			t.Errorf("got %v, want the unmatched measurement's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run still waits for a measurement the other side never takes")
+	}
 }
