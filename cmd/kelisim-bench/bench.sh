@@ -11,7 +11,7 @@
 # commit, 9b1a238 unless set; empty skips it) is run against this tree's
 # consent flow, ROUNDS times in turn (see below). PAIRS (2 unless set)
 # is how many times each scenario runs on the empty and the loaded
-# database, the two in turns (see below).
+# database, the two in turns of SLICE (2s unless set; see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # The gateway's collector runs at its own settings (README: GOGC) unless
@@ -26,7 +26,7 @@ PG_PORT=15432 PG_DIR=
 ADMIN=bench-admin-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SECRET=bench-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 POPULATION=20000
-BASELINE=${BASELINE-9b1a238} ROUNDS=${ROUNDS:-5} PAIRS=${PAIRS:-2}
+BASELINE=${BASELINE-9b1a238} ROUNDS=${ROUNDS:-5} PAIRS=${PAIRS:-2} SLICE=${SLICE:-2s}
 GATEWAY=bin/kelisim
 
 # PostgreSQL: a cluster of the bench's own, set up as SCALE.md sizes
@@ -194,7 +194,7 @@ cp BENCHMARKS.md /tmp/kelisim-bench-kept.md 2>/dev/null || : > /tmp/kelisim-benc
 # The loaded database, a year of a national service, is loaded first.
 # Then each scenario runs on an empty database and on the loaded one at
 # the same time, on a gateway each, in turns: the load tool gives them
-# the machine in slices of 2 s, A B B A A B ..., until each has had the
+# the machine in slices of SLICE (2 s), A B B A A B ..., until each has had the
 # duration (kelisim-bench -twin; cmd/kelisim-bench/turns.go). This
 # shared machine's speed drifts by a fifth over minutes and dips for
 # tens of seconds; two runs taken one after the other could meet a dip
@@ -238,7 +238,7 @@ on_both() {
   if [ "$1" = citizen ]; then start_gateway citizens; else start_gateway; fi
   start_twin
   tool -scenarios "$1" -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md \
-    -twin http://127.0.0.1:18081 -twin-pid "$GW2" -twin-metrics http://127.0.0.1:19091/metrics -twin-database "$LOADED_DB" \
+    -slice "$SLICE" -twin http://127.0.0.1:18081 -twin-pid "$GW2" -twin-metrics http://127.0.0.1:19091/metrics -twin-database "$LOADED_DB" \
     -twin-sms-addr 127.0.0.1:18026 -twin-markdown /tmp/kelisim-bench-two.md
   table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-pair-empty-$2.md
   table /tmp/kelisim-bench-two.md /tmp/kelisim-bench-pair-loaded-$2.md
@@ -279,7 +279,7 @@ if [[ " $SCENARIOS " == *" documents "* && " $SCENARIOS " == *" raw "* ]]; then
   for pair in $(seq 1 "$PAIRS"); do
     start_gateway
     tool -scenarios documents -concurrency 16,64 -duration "$DURATION" -markdown /tmp/kelisim-bench-one.md \
-      -twin http://127.0.0.1:18080 -twin-scenarios raw -twin-database "$EMPTY_DB" -twin-sms-addr 127.0.0.1:18026 \
+      -slice "$SLICE" -twin http://127.0.0.1:18080 -twin-scenarios raw -twin-database "$EMPTY_DB" -twin-sms-addr 127.0.0.1:18026 \
       -twin-markdown /tmp/kelisim-bench-two.md
     table /tmp/kelisim-bench-one.md /tmp/kelisim-bench-vsraw-documents.md
     table /tmp/kelisim-bench-two.md /tmp/kelisim-bench-vsraw-raw.md
@@ -452,7 +452,7 @@ fi
   echo "  \`KELISIM_TRUSTED_PROXIES=127.0.0.1\`: each synthetic citizen comes from an address of its own (X-Forwarded-For"
   echo "  from the tool), so the OTP limits stay at their defaults (5 an hour per phone, 30 per address); all else default, the collector too (\`GOGC\` 400, README)"
   echo "- PostgreSQL: $PG_SETUP: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'huge_pages', 'max_connections')")"
-  echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency$([ "$LOAD" != 1 ] || echo " (in 2 s turns with the loaded database's, below)"); CPU ms/req and peak RSS"
+  echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency$([ "$LOAD" != 1 ] || echo " (in $SLICE turns with the loaded database's, below)"); CPU ms/req and peak RSS"
   echo "  are the gateway's, PostgreSQL's CPU is the sum over its cluster's processes, the load tool's its own, machine busy"
   echo "  the share of both cores in use (all from /proc; in turns, the last three over the run's own turns); blocks read are those PostgreSQL read for the database from"
   echo "  outside its shared buffers (\`pg_stat_database\`, which its backends update about once a second)"
@@ -472,7 +472,7 @@ fi
     echo '```'
     echo
     echo "Each scenario on a fresh gateway over that database, at the same time as its run on the empty one, $PAIRS times: the"
-    echo "load tool gives the two gateways the machine in turns of 2 s (A B B A A B ..., each request begun in a turn answered"
+    echo "load tool gives the two gateways the machine in turns of $SLICE (A B B A A B ..., each request begun in a turn answered"
     echo "before the other side's turn begins) until each has had $DURATION per concurrency, so that the machine's drifts and"
     echo "dips weigh on both alike. Each row here and in the empty table above is the mean over its runs, every run's rows"
     echo "are at the end. The first $HEAVY synthetic citizens (the citizen scenario"
@@ -509,7 +509,7 @@ fi
   if [ -s /tmp/kelisim-bench-vsraw-raw.md ]; then
     echo "## Document fetch against the raw bound, in turns"
     echo
-    echo "Document fetch and the raw bound on one fresh empty database and gateway, in turns of 2 s (A B B A ...) until"
+    echo "Document fetch and the raw bound on one fresh empty database and gateway, in turns of $SLICE (A B B A ...) until"
     echo "each has had $DURATION per concurrency, $PAIRS times; \"by run\" is each run's own ratio$([ "$PAIRS" = 1 ] || echo " (every row is at the end)"). A"
     echo "fetch's deferred work (its history's sealing round, once a minute) may fall in the raw bound's turns:"
     echo

@@ -58,9 +58,14 @@ func (t *turns) finish(side int) {
 	t.done[side] = true
 	if rd := t.waiting; rd != nil && rd.side != side {
 		t.waiting = nil
-		rd.err = fmt.Errorf("measurement %d at %d: the other side measured fewer times; the sides must measure alike", rd.seq, rd.conc)
+		rd.err = unmatched(rd.seq, rd.conc)
 		close(rd.ready)
 	}
+}
+
+// unmatched is the error of a measurement the other side never reaches.
+func unmatched(seq, conc int) error {
+	return fmt.Errorf("measurement %d at %d: the other side measured fewer times; the sides must measure alike", seq, conc)
 }
 
 // round is one measurement taken in turns: the seq-th of each side's
@@ -96,7 +101,7 @@ func (t *turns) meet(ctx context.Context, side, seq, conc int, duration time.Dur
 	t.mu.Lock()
 	if t.done[1-side] {
 		t.mu.Unlock()
-		return nil, fmt.Errorf("measurement %d at %d: the other side measured fewer times; the sides must measure alike", seq, conc)
+		return nil, unmatched(seq, conc)
 	}
 	rd := t.waiting
 	if rd == nil {
@@ -106,7 +111,10 @@ func (t *turns) meet(ctx context.Context, side, seq, conc int, duration time.Dur
 		t.mu.Unlock()
 		select {
 		case <-rd.ready:
-			return rd, rd.err
+			if rd.err != nil {
+				return nil, rd.err
+			}
+			return rd, nil
 		case <-ctx.Done():
 			t.mu.Lock()
 			if t.waiting == rd {
