@@ -104,8 +104,12 @@ func (s *Server) authorize(r *http.Request) answer {
 		return fail(ar, err)
 	}
 	c := ar.GetClient().(*client)
-	if c.p.RequirePAR && !strings.HasPrefix(r.Form.Get("request_uri"), parRequestURIBase) {
+	pushed := strings.HasPrefix(r.Form.Get("request_uri"), parRequestURIBase)
+	if c.p.RequirePAR && !pushed {
 		return fail(ar, fosite.ErrInvalidRequest.WithHint("This partner must use a pushed authorization request (PAR)."))
+	}
+	if !pushed {
+		ar.SetID(newRequestID()) // a pushed request brought the ID it was given
 	}
 	if ar.GetRequestForm().Get("redirect_uri") != "" && !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
 		// fosite lets loopback redirect URIs vary by port; Kelisim matches exactly.

@@ -253,6 +253,7 @@ func (s *Server) par(r *http.Request) answer {
 	if err != nil {
 		return fail(ar, err)
 	}
+	ar.SetID(newRequestID()) // the authorization it starts keeps it
 	c := ar.GetClient().(*client)
 	if !slices.Contains(c.p.RedirectURIs, ar.GetRequestForm().Get("redirect_uri")) {
 		return fail(ar, fosite.ErrInvalidRequest.WithHint("The redirect_uri does not exactly match a registered one."))

@@ -38,6 +38,7 @@ func (s *Server) token(r *http.Request) answer {
 		return fail(ar, err)
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		ar.SetID(newRequestID()) // a new family; the other grants continue theirs
 		for _, sc := range ar.GetRequestedScopes() {
 			if IsCitizenScope(sc) {
 				return fail(ar, fosite.ErrInvalidScope.WithHintf("Scope '%s' needs a citizen's consent; client_credentials tokens cannot carry it.", sc))

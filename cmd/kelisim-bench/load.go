@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -342,6 +343,20 @@ func syntheticIIN(n int) (iin string, ok bool) {
 
 func hexID(b [16]byte) string { return hex.EncodeToString(b[:]) }
 
+// requestID is a request ID as the gateway makes them (a UUIDv7) for an
+// authorization at t: the request index orders them as on a gateway
+// that has run for a year.
+func (l *loader) requestID(t time.Time) string {
+	b := l.newID()
+	ms := uint64(t.UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
+	b[6] = b[6]&0x0f | 0x70 // version 7
+	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	return uuid.UUID(b).String()
+}
+
 func (l *loader) newID() [16]byte {
 	var b [16]byte
 	for i := 0; i < 16; i += 8 {
@@ -581,7 +596,7 @@ func (l *loader) tokens(ctx context.Context) error {
 			for _, d := range g.documents() {
 				scope = append(scope, d.Scope())
 			}
-			requestID, citizen, grant := hexID(l.newID()), l.citizen(g.citizen), hexID(g.id)
+			requestID, citizen, grant := l.requestID(g.created), l.citizen(g.citizen), hexID(g.id)
 			request, err := json.Marshal(map[string]any{"id": requestID, "requested_at": l.end, "client_id": l.partners[g.partner],
 				"requested_scope": scope, "granted_scope": scope, "form": map[string]any{"grant_type": []string{"authorization_code"}},
 				"session": map[string]any{"expires_at": map[string]time.Time{string(kind) + "_token": expires}, "subject": hexID(l.newID()),

@@ -64,6 +64,16 @@ func TestLoad(t *testing.T) {
 			unsealed, disorder, heavy, revoked)
 	}
 
+	// The tokens' request IDs are the gateway's (UUIDv7), of the time
+	// their grant was made, so the request index is ordered as a running
+	// gateway's.
+	var ids, unlike int
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE r.request_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
+			OR ('x' || substr(replace(r.request_id, '-', ''), 1, 12))::bit(48)::bigint <> floor(extract(epoch FROM g.created_at) * 1000)::bigint)
+		FROM oauth_records r JOIN grants g ON g.id = r.grant_id`).Scan(&ids, &unlike); err != nil || ids != 500 || unlike != 0 {
+		t.Errorf("of %d tokens' request IDs, %d are not UUIDv7 at their grant's making (%v)", ids, unlike, err)
+	}
+
 	// The history's queue trigger, paused for the load, is on again.
 	var enabled string
 	if err := conn.QueryRow(ctx, `SELECT tgenabled FROM pg_trigger WHERE tgname = 'access_events_queued'`).Scan(&enabled); err != nil || enabled != "O" {
