@@ -31,12 +31,13 @@ GATEWAY=bin/kelisim
 
 # PostgreSQL: a cluster of the bench's own, set up as SCALE.md sizes
 # production's: a quarter of the memory as shared_buffers (the machine's,
-# or its container's if that is less), in huge pages, all else as initdb
+# or its container's if that is less), in huge pages, checkpoints every
+# 15 minutes with full-page images compressed (below), all else as initdb
 # makes it (fsync and synchronous_commit on), UTF-8 and the C.UTF-8
-# locale (Debian's). It listens on
-# 127.0.0.1:$PG_PORT, keeps its data under /var/tmp and its log in
-# /tmp/kelisim-bench-postgres.log (every autovacuum run logged, to tell
-# its work from the scenarios'), and is removed at the end.
+# locale (Debian's). It listens on 127.0.0.1:$PG_PORT, keeps its data
+# under /var/tmp and its log in /tmp/kelisim-bench-postgres.log (every
+# autovacuum run and checkpoint logged, to tell their work from the
+# scenarios'), and is removed at the end.
 # KELISIM_BENCH_DATABASE names another PostgreSQL instead
 # (postgres://postgres@127.0.0.1:5432 for the one installed).
 #
@@ -46,6 +47,13 @@ GATEWAY=bin/kelisim
 # As root the bench reserves what the cluster needs (vm.nr_hugepages) and
 # gives it back at the end; HUGE_PAGES=0, or too little memory to
 # reserve, runs without them, and the header says which.
+#
+# Checkpoints: the first change to a page after a checkpoint writes the
+# whole page to the WAL, and a token's insert changes two leaves anywhere
+# in indexes of 100 MB on the loaded database. With initdb's 5 minutes and
+# 1 GB of WAL, the loading and the runs checkpoint every minute or so and
+# nearly every insert pays for a page image (SCALE.md).
+CHECKPOINTS="-c checkpoint_timeout=15min -c max_wal_size=16GB -c wal_compression=lz4"
 HUGE_PAGES=${HUGE_PAGES:-1} HUGE_KEPT=
 stop_postgres() {
   if [ -n "$PG_DIR" ]; then
@@ -114,9 +122,9 @@ else
     fi
   fi
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l /tmp/kelisim-bench-postgres.log -w start \
-    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c shared_buffers=$SHARED_BUFFERS -c huge_pages=$HUGE -c log_autovacuum_min_duration=0" >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c shared_buffers=$SHARED_BUFFERS -c huge_pages=$HUGE $CHECKPOINTS -c log_autovacuum_min_duration=0 -c log_checkpoints=on" >/dev/null
   PG=postgres://postgres@127.0.0.1:$PG_PORT POSTMASTER=$(head -n1 "$PG_DIR/data/postmaster.pid")
-  PG_SETUP="a cluster of its own ($("$PG_BIN/postgres" --version | cut -d' ' -f3), initdb's defaults but shared_buffers, a quarter of the memory $HUGE_SETUP, as SCALE.md advises)"
+  PG_SETUP="a cluster of its own ($("$PG_BIN/postgres" --version | cut -d' ' -f3), initdb's defaults but shared_buffers, a quarter of the memory $HUGE_SETUP, and checkpoints, as SCALE.md advises)"
 fi
 PG_HOST_PORT=${PG#*@}
 
@@ -451,7 +459,7 @@ fi
   echo "- gateway: \`KELISIM_DB_MAX_CONNS=32\`, \`KELISIM_LOG_LEVEL=warn\`, HTTP SMS to the load tool, $POPULATION synthetic citizens,"
   echo "  \`KELISIM_TRUSTED_PROXIES=127.0.0.1\`: each synthetic citizen comes from an address of its own (X-Forwarded-For"
   echo "  from the tool), so the OTP limits stay at their defaults (5 an hour per phone, 30 per address); all else default, the collector too (\`GOGC\` 400, README)"
-  echo "- PostgreSQL: $PG_SETUP: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'huge_pages', 'max_connections')")"
+  echo "- PostgreSQL: $PG_SETUP: $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'huge_pages', 'max_connections', 'checkpoint_timeout', 'max_wal_size', 'wal_compression')")"
   echo "- each scenario runs on a fresh database and gateway, $DURATION per concurrency$([ "$LOAD" != 1 ] || echo " (in $SLICE turns with the loaded database's, below)"); CPU ms/req and peak RSS"
   echo "  are the gateway's, PostgreSQL's CPU is the sum over its cluster's processes, the load tool's its own, machine busy"
   echo "  the share of both cores in use (all from /proc; in turns, the last three over the run's own turns); blocks read are those PostgreSQL read for the database from"
