@@ -143,10 +143,24 @@ export KELISIM_DATABASE_URL="$EMPTY_DB" KELISIM_SECRET="$SECRET" KELISIM_ADMIN_T
 # scenario reads the history of the citizens it signs in, so its empty
 # database (start_gateway citizens) holds their own history and nothing
 # else: a page of it then reads as many rows on both databases.
-GW=
+#
+# The last run's database is put aside under another name, not dropped:
+# DROP DATABASE forces an immediate checkpoint, after which the first
+# change to each page writes it whole to the WAL, so the run that followed
+# would begin where every write of the loaded side's big indexes carries
+# a page image (SCALE.md). Those put aside are dropped at the end.
+GW= ASIDE=0
 start_gateway() {
   export KELISIM_DATABASE_URL="$EMPTY_DB"
-  psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS kelisim_bench WITH (FORCE)"
+  ASIDE=$((ASIDE + 1))
+  psql "$PG/postgres?sslmode=disable" -v ON_ERROR_STOP=1 -qAt >/dev/null <<SQL
+SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = 'kelisim_bench';
+DO \$\$ BEGIN
+  IF EXISTS (SELECT FROM pg_database WHERE datname = 'kelisim_bench') THEN
+    ALTER DATABASE kelisim_bench RENAME TO kelisim_bench_aside_$ASIDE;
+  END IF;
+END \$\$;
+SQL
   psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE kelisim_bench"
   [ -z "${PLAN_ONCE:-}" ] || psql "$PG/postgres?sslmode=disable" -qc "$(printf "$PLAN_ONCE" kelisim_bench)"
   if [ "${1:-}" = citizens ]; then
@@ -182,7 +196,15 @@ stop_pooler() {
   if [ -n "$POOLER_DIR" ]; then rm -rf "$POOLER_DIR"; fi
   POOLER= POOLER_DIR=
 }
-trap 'stop_gateway; stop_twin; stop_pooler; stop_postgres' EXIT
+# drop_aside drops the databases start_gateway put aside (with the bench's
+# own cluster they go with it anyway).
+drop_aside() {
+  local db
+  for db in $(psql "$PG/postgres?sslmode=disable" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'kelisim\_bench\_aside\_%'" 2>/dev/null); do
+    psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  done
+}
+trap 'stop_gateway; stop_twin; stop_pooler; [ -n "$PG_DIR" ] || drop_aside; stop_postgres' EXIT
 tool() {
   bin/kelisim-bench -base http://127.0.0.1:18080 -admin-token "$ADMIN" -sms-addr 127.0.0.1:18025 -database "$KELISIM_DATABASE_URL" \
     -population $POPULATION -pid "$GW" -postgres-pid "$POSTMASTER" -metrics http://127.0.0.1:19090/metrics "$@"
