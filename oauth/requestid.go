@@ -10,5 +10,6 @@ import "github.com/google/uuid"
 // after a checkpoint writes the whole page to the WAL, about one page image
 // per stored token (SCALE.md). IDs that grow with time land on the index's
 // newest leaves. The ID is an internal key, never shown to a partner; its
-// 74 random bits keep two replicas' IDs apart.
+// 62 random bits (beside the millisecond and a 12-bit sequence within it)
+// keep two replicas' IDs apart.
 func newRequestID() string { return uuid.Must(uuid.NewV7()).String() }
