@@ -84,12 +84,7 @@ func TestRequestIDsGrowWithTime(t *testing.T) {
 
 	var previous string
 	for i := range 3 {
-		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}}
-		req := httptest.NewRequest("POST", oauth.PathToken, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("airport", "s3cret")
-		rec := httptest.NewRecorder()
-		srv.Token(rec, req)
+		rec := postAs(srv.Token, oauth.PathToken, "airport", url.Values{"grant_type": {"client_credentials"}, "scope": {"verify"}})
 		if rec.Code != http.StatusOK {
 			t.Fatalf("client_credentials: %d %s", rec.Code, rec.Body)
 		}
@@ -117,11 +112,7 @@ func TestRequestIDsGrowWithTime(t *testing.T) {
 	form := url.Values{"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {"https://bank.example/cb"},
 		"scope": {"openid documents:id_card"}, "state": {"state-1234567890"},
 		"code_challenge": {strings.Repeat("c", 43)}, "code_challenge_method": {"S256"}}
-	req := httptest.NewRequest("POST", oauth.PathPAR, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("bank", "s3cret")
-	rec := httptest.NewRecorder()
-	srv.PAR(rec, req)
+	rec := postAs(srv.PAR, oauth.PathPAR, "bank", form)
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("PAR: %d %s", rec.Code, rec.Body)
 	}
@@ -141,6 +132,16 @@ func TestRequestIDsGrowWithTime(t *testing.T) {
 	if got != pushed {
 		t.Errorf("the pushed request's code: request ID %q, the pushed request's %q", got, pushed)
 	}
+}
+
+// postAs posts form to handler at path as partner client (secret "s3cret").
+func postAs(handler http.HandlerFunc, path, client string, form url.Values) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client, "s3cret")
+	rec := httptest.NewRecorder()
+	handler(rec, req)
+	return rec
 }
 
 // finishFamily approves the pending request and returns the request ID
