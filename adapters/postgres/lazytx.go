@@ -20,7 +20,12 @@ type lazyTx struct {
 	pool *pgxpool.Pool
 	mu   sync.Mutex
 	conn *pgxpool.Conn // once begun
-	done bool          // committed or rolled back
+	done bool          // committed or rolled back, or could not begin
+	// failed is why it could not begin: its first statement found no
+	// connection. It is then over, as one whose first statement failed in
+	// PostgreSQL: a later statement does not begin another on a
+	// connection freed meanwhile, and its commit writes nothing.
+	failed error
 }
 
 // begin sends b after a BEGIN, unless the transaction has begun (then
@@ -29,6 +34,8 @@ func (t *lazyTx) begin(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, boo
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
+	case t.failed != nil:
+		return pgx.FailedBatchResults(b, t.failed), true
 	case t.done:
 		return pgx.FailedBatchResults(b, pgx.ErrTxClosed), true
 	case t.conn != nil:
@@ -36,6 +43,7 @@ func (t *lazyTx) begin(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, boo
 	}
 	conn, err := t.pool.Acquire(ctx)
 	if err != nil {
+		t.done, t.failed = true, err
 		return pgx.FailedBatchResults(b, err), true
 	}
 	t.conn = conn
@@ -117,6 +125,9 @@ func (t *lazyTx) Commit(ctx context.Context) error {
 func (t *lazyTx) commitWith(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.failed != nil {
+		return t.failed
+	}
 	if t.done {
 		return pgx.ErrTxClosed
 	}

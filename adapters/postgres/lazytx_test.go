@@ -176,3 +176,44 @@ func TestUseRecordAndCommit(t *testing.T) {
 		t.Errorf("after the refusals: %v", err)
 	}
 }
+
+// A transaction whose first statement found no connection (the pool was
+// busy past its deadline) is over: a later statement does not begin a
+// transaction of its own on a connection freed meanwhile, and its commit
+// writes nothing, as a transaction whose first statement failed in
+// PostgreSQL writes nothing either.
+func TestTransactionWithoutConnectionIsOver(t *testing.T) {
+	s := openAt(t, pgtest.URL(t), postgres.Options{MaxConns: 1})
+	ctx := context.Background()
+	rec := func(sig string) oauth.Record {
+		return oauth.Record{Kind: oauth.KindJTI, Signature: sig, Active: true, ExpiresAt: time.Now().Add(time.Hour), Request: []byte("{}")}
+	}
+	holder, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRecord(holder, rec("holding")); err != nil { // the pool's one connection
+		t.Fatal(err)
+	}
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Rollback(tx) }()
+	short, cancel := context.WithTimeout(tx, 50*time.Millisecond)
+	err = s.CreateRecord(short, rec("first"))
+	cancel()
+	if err == nil {
+		t.Fatal("the first statement found a connection the pool did not have")
+	}
+	if err := s.Commit(holder); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRecord(tx, rec("after")); err == nil {
+		t.Error("a statement after the first found no connection began a transaction of its own")
+	}
+	_ = s.Commit(tx)
+	if _, err := s.GetRecord(ctx, oauth.KindJTI, "after"); !errors.Is(err, oauth.ErrNotFound) {
+		t.Errorf("the statement after the failed first: %v, want it not written", err)
+	}
+}
