@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,7 +141,18 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) {
 		defer cancel()
 		conn.Close(cctx)
 	}()
-	// What changed before LISTEN took effect is not in the cache: empty.
+	// What changed before LISTEN took effect is not in the cache: empty,
+	// and used only once the listener has heard a notification sent as
+	// a partner's change is.
+	if err := s.hear(ctx, conn); err != nil {
+		if ctx.Err() == nil && !s.deaf.Swap(true) {
+			s.log.Error("the partner cache is bypassed: its listener does not hear what is notified", "err", err)
+		}
+		return
+	}
+	if s.deaf.Swap(false) {
+		s.log.Info("the partner cache's listener hears again")
+	}
 	s.partners.reset(true)
 	for {
 		wctx, cancel := context.WithTimeout(ctx, s.listenCheck)
@@ -146,7 +160,9 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) {
 		cancel()
 		switch {
 		case err == nil:
-			s.partners.evict(n.Payload)
+			if !strings.HasPrefix(n.Payload, probePrefix) { // another replica's listener's
+				s.partners.evict(n.Payload)
+			}
 			continue
 		case ctx.Err() != nil || !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded):
 			return
@@ -156,6 +172,37 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) {
 		cancel()
 		if err != nil {
 			return // not listening: the caller empties the cache and bypasses it
+		}
+	}
+}
+
+// probePrefix starts the payload of a listener's own notification, which
+// no partner's id does.
+const probePrefix = "kelisim-listener-probe "
+
+// hear sends a notification through the pool, as a partner's change is
+// sent, and waits for the listening connection conn to hear it. Behind a
+// pooler in transaction mode (a direct URL that is not direct), LISTEN
+// takes, but what is notified never reaches the connection: the cache
+// would then be trusted while it misses every change. Changes heard
+// meanwhile are applied.
+func (s *Store) hear(ctx context.Context, conn *pgx.Conn) error {
+	probe := probePrefix + rand.Text()
+	pctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.pool.Exec(pctx, `SELECT pg_notify('`+partnersChannel+`', $1)`, probe); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	for {
+		n, err := conn.WaitForNotification(pctx)
+		if err != nil {
+			return fmt.Errorf("not heard within %v (is KELISIM_DATABASE_DIRECT_URL, or the database URL without it, a pooler in transaction mode?): %w", s.timeout, err)
+		}
+		if n.Payload == probe {
+			return nil
+		}
+		if !strings.HasPrefix(n.Payload, probePrefix) {
+			s.partners.evict(n.Payload)
 		}
 	}
 }

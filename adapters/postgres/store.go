@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +46,8 @@ type Store struct {
 	listenerDone  chan struct{}
 	listenCheck   time.Duration
 	direct        *pgx.ConnConfig // PostgreSQL itself, past any pooler
+	log           *slog.Logger
+	deaf          atomic.Bool // the partner listener did not hear its own notification
 }
 
 var (
@@ -77,6 +81,9 @@ type Options struct {
 	// its own — the partner listener's LISTEN and the migrations'
 	// session lock.
 	DirectURL string
+	// Log, when set, is told what the store cannot do by itself: a
+	// partner listener that does not hear what is notified.
+	Log *slog.Logger
 }
 
 // Open connects to the database at url.
@@ -126,7 +133,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	s := &Store{pool: pool, timeout: opts.Timeout, purgeBatch: opts.PurgeBatch, listenCheck: opts.ListenCheck,
-		closing: make(chan struct{}), direct: direct}
+		closing: make(chan struct{}), direct: direct, log: opts.Log}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)

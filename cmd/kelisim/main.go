@@ -247,7 +247,7 @@ func newGateway(ctx context.Context, cfg *Config, w wiring) (*gateway, error) {
 	} else {
 		pg, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
 			MaxConns: int32(cfg.DBMaxConns), Observe: metrics.StoreOperation, CachePartners: true, Timeout: cfg.DBTimeout,
-			DirectURL: cfg.DirectURL})
+			DirectURL: cfg.DirectURL, Log: log})
 		if err != nil {
 			return nil, err
 		}
