@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -144,9 +143,11 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) {
 	// What changed before LISTEN took effect is not in the cache: empty,
 	// and used only once the listener has heard a notification sent as
 	// a partner's change is.
-	if err := s.hear(ctx, conn); err != nil {
-		if ctx.Err() == nil && !s.deaf.Swap(true) {
-			s.log.Error("the partner cache is bypassed: its listener does not hear what is notified", "err", err)
+	if heard, err := s.hear(ctx, conn); !heard {
+		// A probe that could not be sent (the store unreachable or its
+		// pool busy) says nothing of the listener: it tries again.
+		if err == nil && ctx.Err() == nil && !s.deaf.Swap(true) {
+			s.log.Error("the partner cache is bypassed: its listener does not hear what is notified through the pool; is KELISIM_DATABASE_DIRECT_URL (or the database URL without it) a pooler in transaction mode?", "waited", s.timeout)
 		}
 		return
 	}
@@ -181,27 +182,29 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) {
 const probePrefix = "kelisim-listener-probe "
 
 // hear sends a notification through the pool, as a partner's change is
-// sent, and waits for the listening connection conn to hear it. Behind a
-// pooler in transaction mode (a direct URL that is not direct), LISTEN
-// takes, but what is notified never reaches the connection: the cache
-// would then be trusted while it misses every change. Changes heard
-// meanwhile are applied.
-func (s *Store) hear(ctx context.Context, conn *pgx.Conn) error {
+// sent, and reports whether the listening connection conn heard it
+// within the store's timeout. Behind a pooler in transaction mode (a
+// direct URL that is not direct), LISTEN takes, but what is notified
+// never reaches the connection: the cache would then be trusted while it
+// misses every change. Changes heard meanwhile are applied. err is set
+// when the notification could not be sent, or the connection failed.
+func (s *Store) hear(ctx context.Context, conn *pgx.Conn) (heard bool, err error) {
 	probe := probePrefix + rand.Text()
 	pctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if _, err := s.pool.Exec(pctx, `SELECT pg_notify('`+partnersChannel+`', $1)`, probe); err != nil {
-		return fmt.Errorf("notify: %w", err)
+		return false, err
 	}
 	for {
 		n, err := conn.WaitForNotification(pctx)
-		if err != nil {
-			return fmt.Errorf("not heard within %v (is KELISIM_DATABASE_DIRECT_URL, or the database URL without it, a pooler in transaction mode?): %w", s.timeout, err)
-		}
-		if n.Payload == probe {
-			return nil
-		}
-		if !strings.HasPrefix(n.Payload, probePrefix) {
+		switch {
+		case err != nil && pctx.Err() != nil && ctx.Err() == nil:
+			return false, nil // not heard in time
+		case err != nil:
+			return false, err
+		case n.Payload == probe:
+			return true, nil
+		case !strings.HasPrefix(n.Payload, probePrefix):
 			s.partners.evict(n.Payload)
 		}
 	}
