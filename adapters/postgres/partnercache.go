@@ -190,11 +190,16 @@ const probePrefix = "kelisim-listener-probe "
 // when the notification could not be sent, or the connection failed.
 func (s *Store) hear(ctx context.Context, conn *pgx.Conn) (heard bool, err error) {
 	probe := probePrefix + rand.Text()
-	pctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if _, err := s.pool.Exec(pctx, `SELECT pg_notify('`+partnersChannel+`', $1)`, probe); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, s.timeout)
+	_, err = s.pool.Exec(sctx, `SELECT pg_notify('`+partnersChannel+`', $1)`, probe)
+	cancel()
+	if err != nil {
 		return false, err
 	}
+	// The wait has the timeout to itself: a pool slow to send the probe
+	// does not leave it too little to be heard.
+	pctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	for {
 		n, err := conn.WaitForNotification(pctx)
 		switch {
