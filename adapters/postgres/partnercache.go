@@ -191,7 +191,7 @@ const probePrefix = "kelisim-listener-probe "
 func (s *Store) hear(ctx context.Context, conn *pgx.Conn) (heard bool, err error) {
 	probe := probePrefix + rand.Text()
 	sctx, cancel := context.WithTimeout(ctx, s.timeout)
-	_, err = s.pool.Exec(sctx, `SELECT pg_notify('`+partnersChannel+`', $1)`, probe)
+	err = notifyPartner(sctx, s.pool, probe)
 	cancel()
 	if err != nil {
 		return false, err

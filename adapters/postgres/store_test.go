@@ -98,37 +98,41 @@ func TestContractThroughPreparingPgBouncer(t *testing.T) {
 func TestPartnerCacheListensOnlyWhereItHears(t *testing.T) {
 	bouncer := pgtest.NewBouncer(t, 3)
 	pooled, direct := bouncer.DB(t)
-	var logged strings.Builder
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logged.Write(p)
-	}), nil))
+	logged := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logged, nil))
 	deaf := openAt(t, pooled, postgres.Options{MaxConns: 4, CachePartners: true, DirectURL: pooled, Timeout: time.Second, Log: log})
 	heard := openAt(t, pooled, postgres.Options{MaxConns: 4, CachePartners: true, DirectURL: direct, Timeout: time.Second})
 	waitFor(t, "the listener past the pooler to listen", func() bool { listening, _ := heard.PartnerCacheState(); return listening })
-	waitFor(t, "the log to say why the cache is bypassed", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Contains(logged.String(), "does not hear")
-	})
+	waitFor(t, "the log to say why the cache is bypassed", func() bool { return strings.Contains(logged.String(), "does not hear") })
 	for range 3 { // through its reconnections
 		if listening, _ := deaf.PartnerCacheState(); listening {
 			t.Fatal("the cache of a listener behind the pooler is used")
 		}
 		time.Sleep(time.Second)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if n := strings.Count(logged.String(), "does not hear"); n != 1 {
 		t.Errorf("the bypass was logged %d times, want once until it hears again:\n%s", n, logged.String())
 	}
 }
 
-type writerFunc func([]byte) (int, error)
+// logBuffer is a log's output, written by the store's goroutines and
+// read by the test.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
 
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // Migrating twice, as every replica does at start, is harmless.
 func TestMigrateTwice(t *testing.T) {
