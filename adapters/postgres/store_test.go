@@ -624,6 +624,35 @@ func fetches(t *testing.T, s *postgres.Store, n int) {
 	}
 }
 
+// Two gateways whose tables live in different schemas of one database
+// seal their own histories: a round running in one does not make the
+// other's skip, while a second round on the same schema does skip.
+func TestSealRoundPerSchema(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	one := openAt(t, url, postgres.Options{MaxConns: 4})
+	same := openAt(t, url, postgres.Options{MaxConns: 4})
+	other := openAt(t, pgtest.URL(t), postgres.Options{MaxConns: 4})
+	held, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := one.SealRound(ctx, func(context.Context) error { close(held); <-release; return nil })
+		done <- err
+	}()
+	<-held
+	noop := func(context.Context) error { return nil }
+	if ran, err := same.SealRound(ctx, noop); err != nil || ran {
+		t.Errorf("a round on the same schema while one runs: ran %v, %v; want skipped", ran, err)
+	}
+	if ran, err := other.SealRound(ctx, noop); err != nil || !ran {
+		t.Errorf("a round on another schema while one runs: ran %v, %v; want it run", ran, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // An event deleted before it was sealed leaves its place in the sealer's
 // queue: the round reports the history tampered and publishes no head,
 // rather than sealing around the gap.
