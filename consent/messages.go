@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -37,11 +38,46 @@ func NewMessages(types *Catalogue) (*Messages, error) {
 			return nil, fmt.Errorf("load %s messages: %w", l, err)
 		}
 	}
+	plain, err := plainIDs()
+	if err != nil {
+		return nil, err
+	}
 	m := &Messages{bundle: b, types: types}
-	for _, l := range Languages {
-		m.speakers = append(m.speakers, &Localizer{Lang: l, l: i18n.NewLocalizer(b, l), types: types})
+	for _, lang := range Languages {
+		l := &Localizer{Lang: lang, l: i18n.NewLocalizer(b, lang), types: types, Texts: make(map[string]string, len(plain))}
+		for _, id := range plain {
+			l.Texts[id], _ = l.localize(id, nil)
+		}
+		m.speakers = append(m.speakers, l)
 	}
 	return m, nil
+}
+
+// plainIDs are the ids of the catalogue's messages that take no data: in
+// no language a template, nor a plural.
+func plainIDs() ([]string, error) {
+	takesData := map[string]bool{}
+	for _, lang := range Languages {
+		data, err := locales.ReadFile("locales/" + lang + ".json")
+		if err != nil {
+			return nil, err
+		}
+		var msgs map[string]any
+		if err := json.Unmarshal(data, &msgs); err != nil {
+			return nil, fmt.Errorf("read %s messages: %w", lang, err)
+		}
+		for id, m := range msgs {
+			s, ok := m.(string)
+			takesData[id] = takesData[id] || !ok || strings.Contains(s, "{{")
+		}
+	}
+	var ids []string
+	for id, data := range takesData {
+		if !data {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // Types is the catalogue of document types the messages name.
@@ -60,6 +96,11 @@ type Localizer struct {
 	// for dozens. An id it does not have is not kept, so what callers
 	// make of outside values cannot grow it.
 	plain sync.Map // message id → string
+	// Texts are the catalogue's messages that take no data, as T gives
+	// them, by id. Pages read them as fields ({{.L.Texts.send_code}}): a
+	// call of T from a template is a method look-up and a call by
+	// reflection, about a fifth of the time a consent page takes to render.
+	Texts map[string]string
 }
 
 // For returns the localizer of the first language of prefs the service

@@ -138,3 +138,25 @@ func TestLocalizerKeepsOnlyCatalogueMessages(t *testing.T) {
 		t.Errorf("a counted message after plain ones: %q", got)
 	}
 }
+
+// Texts holds every message that takes no data, as T gives it in each
+// language, and none that takes data (it would read "<no value>").
+func TestLocalizerTexts(t *testing.T) {
+	m, err := NewMessages(shippedCatalogue(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range Languages {
+		l := m.For(lang)
+		for _, id := range []string{"send_code", "allow", "lang_kk", "never_share"} {
+			if got, want := l.Texts[id], l.T(id, nil); got == "" || got != want {
+				t.Errorf("%s %s: Texts %q, T %q", lang, id, got, want)
+			}
+		}
+		for _, id := range []string{"consent_intro", "expires_at", "err_wrong_code"} {
+			if got, ok := l.Texts[id]; ok {
+				t.Errorf("%s %s takes data, but Texts has %q", lang, id, got)
+			}
+		}
+	}
+}

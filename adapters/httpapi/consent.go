@@ -200,6 +200,7 @@ func (p *consentPages) base(c *gin.Context, req *request, l *consent.Localizer, 
 	if v.Purpose == "" {
 		v.Purpose = l.T("purpose_none", nil)
 	}
+	v.Intro = l.T("consent_intro", map[string]any{"Partner": v.Partner})
 	v.LangLinks = langLinks(c, l)
 	v.DocumentsLegend = l.T("documents_legend", nil)
 	if g := req.Changes; g != nil {

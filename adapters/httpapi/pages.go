@@ -101,6 +101,7 @@ type view struct {
 	Action     string
 	CSRF       string
 	Partner    string
+	Intro      string // what the partner asks, in a sentence naming it
 	LogoURL    string
 	Documents  []docOption
 	Purpose    string
