@@ -204,7 +204,8 @@ func New(cfg Config) (*Server, error) {
 			fc.AuthorizeEndpointHandlers.Append(ah)
 		}
 		if th, ok := h.(fosite.TokenEndpointHandler); ok {
-			fc.TokenEndpointHandlers.Append(th)
+			// Appended as they are: Append keeps one handler of a type.
+			fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, ownRequestsOnly{th})
 		}
 		if ti, ok := h.(fosite.TokenIntrospector); ok {
 			fc.TokenIntrospectionHandlers.Append(ti)
@@ -221,6 +222,20 @@ func New(cfg Config) (*Server, error) {
 		consent: cfg.Consent, observe: cfg.Observer, log: cfg.Log, now: cfg.Now, carrier: newCarrier(secrets)}
 	fc.ClientAuthenticationStrategy = srv.authenticateClient
 	return srv, nil
+}
+
+// ownRequestsOnly answers a token request only in the handler that
+// handles it. fosite asks every token handler to answer every request,
+// and each that does not handle it says so with an error carrying a stack
+// trace: in an exchange of a code, the client credentials and refresh
+// handlers' traces cost about 1 % of the gateway's CPU in a consent flow.
+type ownRequestsOnly struct{ fosite.TokenEndpointHandler }
+
+func (h ownRequestsOnly) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, req) {
+		return fosite.ErrUnknownRequest
+	}
+	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, req, resp)
 }
 
 // jwksClient fetches partners' jwks_uri: bounded in time and retries, and
