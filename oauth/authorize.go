@@ -139,10 +139,11 @@ func (s *Server) authorize(r *http.Request) answer {
 	id := randomID()
 	exp := s.now().Add(s.cfg.ConsentLifespan).UTC()
 	ar.GetSession().SetExpiresAt(fosite.PushedAuthorizeRequestContext, exp)
-	if err := s.rehearse(ctx, ar); err != nil {
+	data, err := s.rehearse(ctx, ar)
+	if err != nil {
 		return fail(ar, err)
 	}
-	rec, err := s.keepPending(ctx, r, id, ar)
+	rec, err := s.keepPending(ctx, r, id, ar, data)
 	if err != nil {
 		return fail(ar, err)
 	}
@@ -202,10 +203,10 @@ func (s *Server) stale(ctx context.Context) bool {
 // the pushed request_uri it came from, if any, in the same transaction:
 // of two uses of one request_uri, one waits and the other gets
 // invalid_request_uri; a request decided again finds it unused.
-func (s *Server) keepPending(ctx context.Context, r *http.Request, id string, ar fosite.AuthorizeRequester) (Record, error) {
+func (s *Server) keepPending(ctx context.Context, r *http.Request, id string, ar fosite.AuthorizeRequester, data []byte) (Record, error) {
 	uri := r.Form.Get("request_uri")
 	if !strings.HasPrefix(uri, parRequestURIBase) {
-		rec, err := s.storage.createRecord(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext)
+		rec, err := s.storage.createEncoded(ctx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext, data)
 		if err != nil {
 			return Record{}, fosite.ErrServerError.WithWrap(err)
 		}
@@ -221,7 +222,7 @@ func (s *Server) keepPending(ctx context.Context, r *http.Request, id string, ar
 	} else if err != nil {
 		return Record{}, err
 	}
-	rec, err := s.storage.createRecord(tx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext)
+	rec, err := s.storage.createEncoded(tx, KindPending, id, ar, fosite.PushedAuthorizeRequestContext, data)
 	if err != nil {
 		return Record{}, fosite.ErrServerError.WithWrap(err)
 	}
@@ -232,22 +233,25 @@ func (s *Server) keepPending(ctx context.Context, r *http.Request, id string, ar
 // it answers a request (PKCE, nonce, prompt, …): it answers a copy of the
 // request as it will be stored, granting all it asks, with storage that
 // keeps nothing. A request the partner got wrong goes back to the partner
-// now, not after the citizen has typed a code.
-func (s *Server) rehearse(ctx context.Context, ar fosite.AuthorizeRequester) error {
+// now, not after the citizen has typed a code. It returns the request
+// encoded as it is stored.
+func (s *Server) rehearse(ctx context.Context, ar fosite.AuthorizeRequester) ([]byte, error) {
 	data, err := encodeRequest(ar, KindPending)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx = context.WithValue(ctx, rehearsalKey{}, true)
 	dry, err := s.storage.decodeAuthorize(ctx, data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, sc := range dry.GetRequestedScopes() {
 		dry.GrantScope(sc)
 	}
-	_, err = s.provider.NewAuthorizeResponse(ctx, dry, s.citizenSession(dry, Decision{}))
-	return err
+	if _, err := s.provider.NewAuthorizeResponse(ctx, dry, s.citizenSession(dry, Decision{})); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // rehearsalKey marks a context in which the storage keeps nothing.

@@ -139,6 +139,12 @@ func (s *fositeStorage) create(ctx context.Context, kind Kind, signature string,
 
 // createRecord is create, returning the record it stored.
 func (s *fositeStorage) createRecord(ctx context.Context, kind Kind, signature string, req fosite.Requester, use fosite.TokenType) (Record, error) {
+	return s.createEncoded(ctx, kind, signature, req, use, nil)
+}
+
+// createEncoded is createRecord for req encoded as data (by
+// encodeRequest, for kind), or encoded here when data is nil.
+func (s *fositeStorage) createEncoded(ctx context.Context, kind Kind, signature string, req fosite.Requester, use fosite.TokenType, data []byte) (Record, error) {
 	if ctx.Value(rehearsalKey{}) != nil {
 		return Record{}, nil // a rehearsal keeps nothing (see Server.rehearse)
 	}
@@ -163,15 +169,17 @@ func (s *fositeStorage) createRecord(ctx context.Context, kind Kind, signature s
 	if (kind == KindCode || kind == KindPKCE || kind == KindOIDC) && cacheOf(ctx).foldCode(rec, req) {
 		return rec, nil // written by flush, the three as one record
 	}
-	data, err := encodeRequest(req, kind)
-	if err != nil {
-		return Record{}, err
+	if data == nil {
+		var err error
+		if data, err = encodeRequest(req, kind); err != nil {
+			return Record{}, err
+		}
 	}
 	rec.Request = data
 	if cacheOf(ctx).deferring(rec) {
 		return rec, nil // written by flush, with the others
 	}
-	err = s.store.CreateRecord(ctx, rec)
+	err := s.store.CreateRecord(ctx, rec)
 	s.created(ctx, rec, err)
 	return rec, err
 }
