@@ -57,14 +57,7 @@ func TestPagesRenderWhole(t *testing.T) {
 // ({{.L.Texts.id}}) is there, in every language: a missing one would read
 // as nothing.
 func TestPagesTextsInCatalogue(t *testing.T) {
-	cat, err := consent.ShippedCatalogue()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := consent.NewMessages(cat)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := shippedMessages(t)
 	files, err := fs.Glob(assets, "templates/*.html")
 	if err != nil || len(files) == 0 {
 		t.Fatal(files, err)
@@ -93,14 +86,7 @@ func TestPagesTextsInCatalogue(t *testing.T) {
 // BenchmarkConsentPages renders the two pages of a consent flow, the
 // consent page and the code page, as a flow does.
 func BenchmarkConsentPages(b *testing.B) {
-	cat, err := consent.ShippedCatalogue()
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := consent.NewMessages(cat)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := shippedMessages(b)
 	p := newPages(m, PageConfig{CSRFKey: []byte("key")}, "v1", slog.New(slog.DiscardHandler))
 	l := m.For("ru")
 	v := view{L: l, Lang: l.Lang, Title: l.T("page_title", nil), Action: "/consent/r1", CSRF: "token", Partner: "Bank",
@@ -126,4 +112,18 @@ func langLinksOf(path string, l *consent.Localizer) []langLink {
 		out = append(out, langLink{Lang: lang, Label: l.T("lang_"+lang, nil), URL: path + "?lang=" + lang, Current: lang == l.Lang})
 	}
 	return out
+}
+
+// shippedMessages is the message catalogue the gateway ships.
+func shippedMessages(tb testing.TB) *consent.Messages {
+	tb.Helper()
+	cat, err := consent.ShippedCatalogue()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := consent.NewMessages(cat)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }
