@@ -46,6 +46,10 @@ type Store struct {
 	listenerDone  chan struct{}
 	listenCheck   time.Duration
 	direct        *pgx.ConnConfig // PostgreSQL itself, past any pooler
+	// replan leads the arguments of a statement planned again at each
+	// call (see replanned): set where the pool's statements stay
+	// prepared, each planned once.
+	replan []any
 	log           *slog.Logger
 	deaf          atomic.Bool // the partner listener did not hear its own notification
 }
@@ -134,6 +138,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s := &Store{pool: pool, timeout: opts.Timeout, purgeBatch: opts.PurgeBatch, listenCheck: opts.ListenCheck,
 		closing: make(chan struct{}), direct: direct, log: opts.Log}
+	if cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+		s.replan = []any{pgx.QueryExecModeCacheDescribe}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -235,6 +242,24 @@ func (s *Store) q(ctx context.Context) querier {
 		return timed{q: tx, timeout: s.timeout}
 	}
 	return timed{q: s.pool, timeout: s.timeout}
+}
+
+// replanned is the arguments of a statement that is planned again at each
+// call, against its tables as they are then, where the pool's statements
+// otherwise stay prepared and are planned once, at a connection's first
+// call. It is for a statement whose plan changes as its table grows: one
+// that joins a batch of keys with the table reads a nearly empty table
+// whole, rightly, and prepared then (a new database, a pool opened before
+// the table filled) went on reading it whole as it grew, until an ANALYZE
+// made the connection plan it again. Planning such a statement each time
+// costs less than one sequential scan of a few hundred rows. Inside a
+// transaction the arguments are as given: its first statement goes in a
+// batch, which takes no mode.
+func (s *Store) replanned(ctx context.Context, args ...any) []any {
+	if s.replan == nil || s.inTxContext(ctx) {
+		return args
+	}
+	return append(s.replan[:1:1], args...)
 }
 
 // BeginTx implements oauth.Store. Nothing is sent yet: the BEGIN goes

@@ -49,7 +49,13 @@ func (t *tracer) operation(sql string) string {
 
 func (t *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	if t.statement != nil {
-		t.statement(data.SQL, data.Args)
+		args := data.Args
+		if len(args) > 0 {
+			if _, mode := args[0].(pgx.QueryExecMode); mode {
+				args = args[1:] // how it is sent, not what
+			}
+		}
+		t.statement(data.SQL, args)
 	}
 	st := traceStart{op: t.operation(data.SQL), at: time.Now()}
 	if telemetry.Enabled() {
@@ -89,7 +95,13 @@ func (t *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBa
 
 func (t *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
 	if t.statement != nil {
-		t.statement(data.SQL, data.Args)
+		args := data.Args
+		if len(args) > 0 {
+			if _, mode := args[0].(pgx.QueryExecMode); mode {
+				args = args[1:] // how it is sent, not what
+			}
+		}
+		t.statement(data.SQL, args)
 	}
 	if at, ok := ctx.Value(batchKey{}).(time.Time); ok && t.observe != nil {
 		t.observe(ctx, t.operation(data.SQL), time.Since(at))
