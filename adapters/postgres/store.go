@@ -50,8 +50,8 @@ type Store struct {
 	// call (see replanned): set where the pool's statements stay
 	// prepared, each planned once.
 	replan []any
-	log           *slog.Logger
-	deaf          atomic.Bool // the partner listener did not hear its own notification
+	log    *slog.Logger
+	deaf   atomic.Bool // the partner listener did not hear its own notification
 }
 
 var (
