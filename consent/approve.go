@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -45,6 +46,13 @@ type ApproveRequest struct {
 	// with this session), saves reading it again; a concurrent change is
 	// still caught, since every write compares versions.
 	Read *Challenge
+	// Carried, when the browser carried the challenge back
+	// (CarriedChallenge with this session), lets a right code be approved
+	// in the statement that uses the challenge, without reading it first
+	// (Store.ApproveProved). Any other answer — a wrong code, a decoy's, a
+	// challenge used, dead or expired, a citizen who represents minors —
+	// reads the challenge and is answered as without it.
+	Carried *Challenge
 }
 
 // ErrChooseHolders: the code was right and the citizen represents minors:
@@ -67,6 +75,9 @@ var ErrNoHolder = newError(KindInvalid, "err_no_holder", "no holder was chosen")
 // ErrUnknownChallenge, and — when it changes a grant — ErrGrantGone or
 // ErrOtherCitizen.
 func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) {
+	if g, ok, err := s.approveCarried(ctx, r); ok {
+		return g, err
+	}
 	for {
 		c, err := s.verified(ctx, r)
 		r.Read = nil // after a stale write, read it again
@@ -128,6 +139,44 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 		}
 		return g, nil
 	}
+}
+
+// approveCarried approves a right code of the challenge the browser
+// carried, proved in the statement that uses it (Store.ApproveProved),
+// for a new grant of the citizen's own documents. ok is false when the
+// answer is not one it takes, or the challenge is not as proved: then
+// nothing was written, and Approve reads the challenge. A decoy's answer
+// goes the same way as a wrong code's.
+func (s *Service) approveCarried(ctx context.Context, r ApproveRequest) (g Grant, ok bool, err error) {
+	c := r.Carried
+	if c == nil || r.Read != nil || r.Action != GrantCreate || r.Holders != nil || c.ID != r.ChallengeID || c.PendingID != r.PendingID ||
+		c.Method.OrDefault() != MethodSMS || (len(r.Asked) > 0 && !slices.Contains(r.Asked, HolderSelf)) ||
+		!hmac.Equal([]byte(c.Session), []byte(s.SessionKey(r.Session))) || !sameSelection(c.Documents, c.Days, r.Documents, r.Days) {
+		return Grant{}, false, nil
+	}
+	now := s.now()
+	if !now.Before(c.ExpiresAt) {
+		return Grant{}, false, nil
+	}
+	g = Grant{
+		ID: newID(), Citizen: c.Citizen, PartnerID: c.PartnerID, Holders: []IIN{c.Citizen}, Documents: c.Documents, Purpose: r.Purpose,
+		CreatedAt: now, ExpiresAt: now.Add(time.Duration(c.Days) * 24 * time.Hour), TermsVersion: s.terms.Version, TermsDigest: s.terms.Digest(),
+		ChallengeID: c.ID, Status: GrantActive, Method: MethodSMS,
+	}
+	out, tell, err := s.outbox.ForGrant(ctx, g)
+	if err != nil {
+		return Grant{}, true, err
+	}
+	_, err = s.store.ApproveProved(ctx, *c, codeHash(s.key, *c, strings.TrimSpace(r.Code)), now, g, out, tell)
+	if errors.Is(err, ErrStale) {
+		return Grant{}, false, nil
+	}
+	if err != nil {
+		return Grant{}, true, err
+	}
+	s.observe(OTPRight)
+	s.log.InfoContext(ctx, "grant approved", "grant", g.ID, "action", string(r.Action), "partner", g.PartnerID, "iin", g.Citizen.Masked())
+	return g, true, nil
 }
 
 // verified returns the challenge once the citizen has proved the phone:

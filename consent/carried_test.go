@@ -1,20 +1,24 @@
 package consent_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
-	"encoding/json"
-	"reflect"
+	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kelisim/kelisim/adapters/memory"
 	"github.com/kelisim/kelisim/consent"
 )
 
-// The code page is shown from the challenge the browser carries: only
-// the challenge as started, for the session that started it, unaltered
-// and unexpired. A decoy is carried as a matched challenge is.
+// The code page is shown, and a right code approved, from the challenge
+// the browser carries: only the challenge as started, for the session that
+// started it, unaltered and unexpired. The browser reads nothing of it, and
+// a decoy's is as long as a matched one's.
 func TestCarriedChallenge(t *testing.T) {
 	f := setup(t, consent.DefaultOTPConfig)
 	matched, err := start(f, aidar, aidarPhone, "198.51.100.9")
@@ -28,45 +32,40 @@ func TestCarriedChallenge(t *testing.T) {
 	const session = "s-198.51.100.9"
 	carried := f.consents.CarryChallenge(matched)
 	got, ok := f.consents.CarriedChallenge(carried, matched.ID, session)
-	if !ok || got.ID != matched.ID || got.PendingID != "req" || got.PartnerID != "bank" || !slices.Equal(got.Documents, matched.Documents) ||
-		got.Days != 30 || got.Resends != 0 || !got.ExpiresAt.Equal(matched.ExpiresAt) || got.Session != matched.Session {
+	if !ok || got.ID != matched.ID || got.PendingID != "req" || got.PartnerID != "bank" || got.Citizen != aidar ||
+		!slices.Equal(got.Documents, matched.Documents) || got.Days != 30 || got.Resends != 0 || !got.ExpiresAt.Equal(matched.ExpiresAt) ||
+		got.Session != matched.Session || got.Status != consent.ChallengePending {
 		t.Fatalf("carried %+v, %v; want %+v", got, ok, matched)
 	}
-	if got.Citizen != "" || got.CodeHash != nil || got.Budget != "" {
-		t.Errorf("what the browser carries holds the citizen or the code: %+v", got)
+	if got.CodeHash != nil || got.Budget != "" || got.Represents != nil {
+		t.Errorf("what the browser carries holds the code or the minors: %+v", got)
 	}
-	if _, ok := f.consents.CarriedChallenge(f.consents.CarryChallenge(decoy), decoy.ID, session); !ok {
-		t.Error("a decoy is not carried as a challenge is")
+	if got, ok := f.consents.CarriedChallenge(f.consents.CarryChallenge(decoy), decoy.ID, session); !ok || got.Citizen != "" {
+		t.Errorf("a decoy is carried as %+v, %v", got, ok)
 	}
-	// The browser can read what it carries: a decoy's says what a matched
-	// one's says, but for its id.
-	readable := func(c consent.Challenge) map[string]any {
-		p, _, _ := strings.Cut(f.consents.CarryChallenge(c), ".")
-		var m map[string]any
-		if err := json.Unmarshal(must(base64.RawURLEncoding.DecodeString(p)), &m); err != nil {
-			t.Fatal(err)
-		}
-		delete(m, "i")
-		return m
+	sealed := must(base64.RawURLEncoding.DecodeString(carried))
+	if bytes.Contains(sealed, []byte(aidar)) || strings.Contains(carried, string(aidar)) || bytes.Contains(sealed, []byte("id_card")) {
+		t.Error("the browser can read what it carries")
 	}
-	if r, d := readable(matched), readable(decoy); !reflect.DeepEqual(r, d) {
-		t.Errorf("a decoy's carrier reads %v, a matched one's %v: it tells them apart", d, r)
+	if d := f.consents.CarryChallenge(decoy); len(d) != len(carried) {
+		t.Errorf("a decoy's carrier is %d long, a matched one's %d: it tells them apart", len(d), len(carried))
 	}
-	payload, sig, _ := strings.Cut(carried, ".")
-	other := f.consents.CarryChallenge(consent.Challenge{ID: matched.ID, PendingID: "req", PartnerID: "bank", Session: matched.Session,
-		Documents: []consent.DocumentType{"id_card", "diploma"}, Days: 365, ExpiresAt: matched.ExpiresAt})
-	otherPayload, _, _ := strings.Cut(other, ".")
+	if again := f.consents.CarryChallenge(matched); again == carried {
+		t.Error("the same challenge is sealed the same twice")
+	}
+	flipped := slices.Clone(sealed)
+	flipped[len(flipped)/2] ^= 1
 	for _, tc := range []struct {
 		name, carried, id, session string
 	}{
 		{"another session", carried, matched.ID, "s-203.0.113.7"},
 		{"another challenge", carried, decoy.ID, session},
-		{"another selection, the signature kept", otherPayload + "." + sig, matched.ID, session},
-		{"no signature", payload, matched.ID, session},
-		{"a signature cut short", payload + "." + sig[:10], matched.ID, session},
+		{"altered", base64.RawURLEncoding.EncodeToString(flipped), matched.ID, session},
+		{"cut short", base64.RawURLEncoding.EncodeToString(sealed[:len(sealed)-1]), matched.ID, session},
+		{"only a nonce", base64.RawURLEncoding.EncodeToString(sealed[:12]), matched.ID, session},
 		{"nothing", "", matched.ID, session},
 		{"too long", carried + strings.Repeat("A", 4096), matched.ID, session},
-		{"not base64", "!!." + sig, matched.ID, session},
+		{"not base64", "!!" + carried, matched.ID, session},
 	} {
 		if got, ok := f.consents.CarriedChallenge(tc.carried, tc.id, tc.session); ok {
 			t.Errorf("%s: accepted as %+v", tc.name, got)
@@ -88,16 +87,145 @@ func FuzzCarriedChallenge(f *testing.F) {
 	f.Add(genuine)
 	f.Add("")
 	f.Add(".")
-	f.Add("eyJpIjoiY2gxIn0.AAAA")
+	f.Add(genuine[:len(genuine)-2])
 	f.Fuzz(func(t *testing.T, carried string) {
 		got, ok := fx.consents.CarriedChallenge(carried, "ch1", "s1")
 		if ok && (got.ID != "ch1" || got.PendingID != "req" || got.Days != 30) {
 			t.Fatalf("accepted %q as %+v", carried, got)
 		}
 		if ok && carried != genuine {
-			// Another encoding of the same signed bytes would do no harm, but
+			// Another encoding of the same sealed bytes would do no harm, but
 			// base64url without padding has only one.
 			t.Fatalf("accepted %q besides the genuine carrier", carried)
 		}
 	})
+}
+
+// readCounter counts the challenges read from the store.
+type readCounter struct {
+	*memory.Store
+	reads *atomic.Int32
+}
+
+func (r readCounter) GetChallenge(ctx context.Context, id string) (consent.Challenge, error) {
+	r.reads.Add(1)
+	return r.Store.GetChallenge(ctx, id)
+}
+
+// A right code of the challenge the browser carried back is approved
+// without reading the challenge; every other answer reads it and is
+// answered as it is without what the browser carried.
+func TestApproveFromTheCarriedChallenge(t *testing.T) {
+	const session = "browser"
+	docs := []consent.DocumentType{"id_card"}
+	for _, tc := range []struct {
+		name   string
+		iin    consent.IIN
+		phone  consent.Phone
+		answer func(f *fixture, r *consent.ApproveRequest, code string) // changes the right answer
+		check  func(t *testing.T, g consent.Grant, err error)
+		read   bool
+	}{
+		{name: "the right code", iin: aidar, phone: aidarPhone, check: func(t *testing.T, g consent.Grant, err error) {
+			if err != nil || g.Citizen != aidar || !slices.Equal(g.Holders, []consent.IIN{aidar}) || !slices.Equal(g.Documents, docs) ||
+				g.Method != consent.MethodSMS || g.Status != consent.GrantActive || g.ExpiresAt.Sub(g.CreatedAt) != 30*24*time.Hour {
+				t.Errorf("approved %+v, %v", g, err)
+			}
+		}},
+		{name: "a wrong code", iin: aidar, phone: aidarPhone, read: true,
+			answer: func(_ *fixture, r *consent.ApproveRequest, code string) { r.Code = wrong(code) },
+			check:  wantAttemptsLeft(consent.DefaultOTPConfig.MaxAttempts - 1)},
+		{name: "a decoy's", iin: aidar, phone: aigerimTel, read: true,
+			answer: func(_ *fixture, r *consent.ApproveRequest, _ string) { r.Code = "123456" },
+			check:  wantAttemptsLeft(consent.DefaultOTPConfig.MaxAttempts - 1)},
+		{name: "a representative's", iin: aigerim, phone: aigerimTel, read: true, check: wantErr(consent.ErrChooseHolders)},
+		{name: "another selection", iin: aidar, phone: aidarPhone, read: true,
+			answer: func(_ *fixture, r *consent.ApproveRequest, _ string) { r.Days = 7 },
+			check:  wantErr(consent.ErrSelectionChanged)},
+		{name: "another session's", iin: aidar, phone: aidarPhone, read: true,
+			answer: func(_ *fixture, r *consent.ApproveRequest, _ string) { r.Session = "another browser" },
+			check:  wantErr(consent.ErrUnknownChallenge)},
+		{name: "another request's", iin: aidar, phone: aidarPhone, read: true,
+			answer: func(_ *fixture, r *consent.ApproveRequest, _ string) { r.PendingID = "another" },
+			check:  wantErr(consent.ErrUnknownChallenge)},
+		{name: "expired", iin: aidar, phone: aidarPhone, read: true,
+			answer: func(f *fixture, _ *consent.ApproveRequest, _ string) { f.clock.advance(consent.DefaultOTPConfig.TTL) },
+			check:  wantErr(consent.ErrCodeExpired)},
+		{name: "used", iin: aidar, phone: aidarPhone, read: true,
+			answer: func(f *fixture, r *consent.ApproveRequest, _ string) {
+				if _, err := f.consents.Approve(context.Background(), *r); err != nil {
+					panic(err)
+				}
+			},
+			check: wantErr(consent.ErrCodeUsed)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t, consent.DefaultOTPConfig)
+			reads := &atomic.Int32{}
+			svc := must(consent.NewService(consent.ServiceConfig{Store: readCounter{f.store, reads}, Registry: f.registry, SMS: f.sms,
+				Messages: must(consent.NewMessages(must(consent.ShippedCatalogue()))), Key: []byte("0123456789abcdef0123456789abcdef"),
+				OTP: consent.DefaultOTPConfig, Terms: must(consent.ShippedTerms("2026-11-01")), Outbox: f.outbox, Observer: f.observed,
+				Now: f.clock.now, Log: f.log}))
+			ctx := context.Background()
+			ch, err := svc.Start(ctx, consent.StartRequest{PendingID: "req", PartnerID: "bank", Session: session, IIN: string(tc.iin),
+				Phone: string(tc.phone), Documents: docs, Days: 30, Lang: "en", ClientIP: "198.51.100.9"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code := "000000" // a decoy's: none was sent
+			if ch.Citizen != "" {
+				code = codeIn(t, f.sms.waitSent(t, 1)[0].text)
+			}
+			carried, ok := svc.CarriedChallenge(svc.CarryChallenge(ch), ch.ID, session)
+			if !ok {
+				t.Fatal("the challenge is not carried")
+			}
+			r := consent.ApproveRequest{ChallengeID: ch.ID, PendingID: "req", Session: session, Code: code, Documents: docs, Days: 30,
+				Carried: &carried}
+			if tc.answer != nil {
+				tc.answer(f, &r, code)
+			}
+			reads.Store(0)
+			g, err := svc.Approve(ctx, r)
+			tc.check(t, g, err)
+			if n := reads.Load(); (n > 0) != tc.read {
+				t.Errorf("the challenge was read %d times", n)
+			}
+			if err == nil {
+				if stored, err := f.store.GetChallenge(ctx, ch.ID); err != nil || stored.Status != consent.ChallengeUsed {
+					t.Errorf("the challenge is %s, %v", stored.Status, err)
+				}
+				if got, err := f.store.GetGrant(ctx, g.ID); err != nil || got.Citizen != aidar {
+					t.Errorf("the grant stored: %+v, %v", got, err)
+				}
+			}
+		})
+	}
+}
+
+// wrong is another six digits than code.
+func wrong(code string) string {
+	if code == "000001" {
+		return "000002"
+	}
+	return "000001"
+}
+
+func wantErr(want error) func(*testing.T, consent.Grant, error) {
+	return func(t *testing.T, _ consent.Grant, err error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("answered %v, want %v", err, want)
+		}
+	}
+}
+
+func wantAttemptsLeft(n int) func(*testing.T, consent.Grant, error) {
+	return func(t *testing.T, _ consent.Grant, err error) {
+		t.Helper()
+		var wrong *consent.WrongCodeError
+		if !errors.As(err, &wrong) || wrong.AttemptsLeft != n {
+			t.Errorf("answered %v, want a wrong code with %d tries left", err, n)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hmac"
 	"errors"
 	"fmt"
@@ -29,6 +30,16 @@ type Store interface {
 	// once; it returns the grants g replaced. When the challenge moved on
 	// (ErrStale) nothing is written and nothing replaced.
 	ApproveAndReplace(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
+	// ApproveProved is ApproveAndReplace for a challenge proved by its
+	// code instead of read first: c is the challenge as the browser
+	// carried it (its version, tries and code hash unknown) and proof the
+	// keyed hash of the code typed (as CodeHash is made). The challenge is
+	// used only while its stored code hash is proof — which binds it to
+	// c's partner, citizen, documents and days — and it is pending, asked
+	// by code, of c.Session and c.PendingID, unexpired at now, and for a
+	// citizen who represents nobody; else nothing is written, no lock is
+	// taken, and ErrStale is returned.
+	ApproveProved(ctx context.Context, c Challenge, proof []byte, now time.Time, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
 	// ChangeGrant marks the challenge c (at c.Version) used and writes g
 	// over the active grant of the same id, citizen and partner (a merge
 	// or a replacement, as action says), with its outbox entries, in one
@@ -99,6 +110,7 @@ type Service struct {
 	sms      SMS
 	messages *Messages
 	key      []byte
+	carrier  cipher.AEAD // seals carried challenges (CarryChallenge)
 	cfg      OTPConfig
 	terms    Terms
 	outbox   GrantOutbox
@@ -118,8 +130,8 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if err := cfg.OTP.validate(); err != nil {
 		return nil, fmt.Errorf("consent.NewService: %w", err)
 	}
-	return &Service{store: cfg.Store, registry: cfg.Registry, sms: cfg.SMS, messages: cfg.Messages, key: cfg.Key, cfg: cfg.OTP,
-		terms: cfg.Terms, outbox: cfg.Outbox, sig: cfg.Signatures, observer: cfg.Observer, now: cfg.Now, log: cfg.Log}, nil
+	return &Service{store: cfg.Store, registry: cfg.Registry, sms: cfg.SMS, messages: cfg.Messages, key: cfg.Key, carrier: newCarrier(cfg.Key),
+		cfg: cfg.OTP, terms: cfg.Terms, outbox: cfg.Outbox, sig: cfg.Signatures, observer: cfg.Observer, now: cfg.Now, log: cfg.Log}, nil
 }
 
 // TermsVersion is the version of the terms consents are given under now.

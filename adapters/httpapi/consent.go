@@ -390,7 +390,7 @@ func (p *consentPages) sign(c *gin.Context) {
 func (p *consentPages) otpView(c *gin.Context, req *request, l *consent.Localizer, session string, ch consent.Challenge) view {
 	v := p.base(c, req, l, session)
 	v.Action = "/consent/" + url.PathEscape(req.ID) + "/otp?" + url.Values{"to": {maskedPhone(c.Query("to"))}}.Encode()
-	v.Challenge = ch.ID
+	v.Challenge, v.Carried = ch.ID, p.consents.CarryChallenge(ch)
 	v.Documents, v.Days = options(req, l, ch.Documents, ch.Days)
 	v.CanAnswer, v.CanResend = true, ch.Resends < p.consents.Config().MaxResends
 	return v
@@ -467,9 +467,10 @@ func (p *consentPages) answer(c *gin.Context) {
 }
 
 // answerCode answers a code (or, for a legal representative, the choice
-// of whose documents). The challenge is read once, by the approval, in
-// the transaction that issues the code; a page to show again reads it
-// then.
+// of whose documents). A right code of the challenge the form carried
+// back is approved without reading the challenge; else it is read once,
+// by the approval, in the transaction that issues the code. A page to
+// show again reads it then.
 func (p *consentPages) answerCode(c *gin.Context) {
 	req, l, ok := p.load(c)
 	if !ok {
@@ -477,6 +478,9 @@ func (p *consentPages) answerCode(c *gin.Context) {
 	}
 	session, _ := c.Cookie(sessionCookie)
 	a := answered{p: p, c: c, req: req, l: l, session: session, id: c.PostForm("challenge")}
+	if ch, ok := p.consents.CarriedChallenge(c.PostForm("carried"), a.id, session); ok {
+		a.carried = &ch
+	}
 	docs, days, err := req.Select(c.PostFormArray("doc"), c.PostForm("days"))
 	if err != nil {
 		if v, ok := a.view(nil, 0); ok {
@@ -505,6 +509,9 @@ type answered struct {
 	// page to show again.
 	read  *consent.Challenge
 	shown *view
+	// carried, when set, is the challenge as the code page's form carried
+	// it back.
+	carried *consent.Challenge
 }
 
 // view is the code page to show again, with the selection posted (docs;
@@ -532,7 +539,7 @@ func (p *consentPages) approve(c *gin.Context, a answered, code string, docs []c
 	req := a.req
 	err := p.finish(c, req, func(ctx context.Context) (oauth.Decision, error) {
 		grant, err := p.consents.Approve(ctx, consent.ApproveRequest{ChallengeID: a.id, PendingID: req.ID, Session: a.session, Read: a.read,
-			Code: code, Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders(),
+			Carried: a.carried, Code: code, Documents: docs, Days: days, Purpose: req.Purpose, Holders: holders, Asked: req.AskedHolders(),
 			Change: req.Change, Action: req.Action, Allowed: req.partner.Documents})
 		if errors.Is(err, consent.ErrGrantGone) {
 			return oauth.Decision{Err: oauth.ErrInvalidGrantID}, nil // ended since the page was shown

@@ -112,8 +112,11 @@ type view struct {
 	Notice     string
 	Expires    string
 	Challenge  string
-	CanResend  bool
-	CanAnswer  bool
+	// Carried is the challenge sealed for the code page's form to post
+	// back (consent.Service.CarryChallenge).
+	Carried   string
+	CanResend bool
+	CanAnswer bool
 	// Holders, once the code was right and the citizen represents minors:
 	// whose documents to share.
 	Holders []holderOption

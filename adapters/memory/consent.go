@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"crypto/hmac"
 	"slices"
 	"time"
 
@@ -110,6 +111,25 @@ func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g co
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	if err := s.approve(t, c, g, outbox); err != nil {
+		return nil, err
+	}
+	ended := s.replace(t, g, g.CreatedAt)
+	s.tell(t, tell, ended)
+	return ended, nil
+}
+
+// ApproveProved implements consent.Store.
+func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []byte, now time.Time, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
+	unlock, t := s.lock(ctx)
+	defer unlock()
+	stored, ok := s.challenges[c.ID]
+	if !ok || !hmac.Equal(stored.CodeHash, proof) || stored.Status != consent.ChallengePending || stored.Method.OrDefault() != consent.MethodSMS ||
+		stored.Session != c.Session || stored.PendingID != c.PendingID || !now.Before(stored.ExpiresAt) || len(stored.Represents) > 0 {
+		return nil, consent.ErrStale
+	}
+	used := cloneChallenge(stored)
+	used.Status = consent.ChallengeUsed
+	if err := s.approve(t, used, g, outbox); err != nil {
 		return nil, err
 	}
 	ended := s.replace(t, g, g.CreatedAt)

@@ -188,7 +188,7 @@ func updateChallenge(ctx context.Context, q querier, c consent.Challenge) error 
 // transaction then does not ask again), marks the challenge used, and
 // writes the grant, its consent's history row and the citizen's notice.
 func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry) error {
-	_, err := s.approve(ctx, c, g, outbox, false, nil)
+	_, err := s.approve(ctx, c, g, outbox, false, nil, nil)
 	return err
 }
 
@@ -197,10 +197,46 @@ func (s *Store) ApproveChallenge(ctx context.Context, c consent.Challenge, g con
 // starts once the approval holds the lock, so it sees every grant
 // committed before; it ends nothing unless the grant was written.
 func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
-	return s.approve(ctx, c, g, outbox, true, tell)
+	return s.approve(ctx, c, g, outbox, true, tell, nil)
 }
 
-func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, replace bool, tell consent.Tell) ([]consent.Grant, error) {
+// ApproveProved implements consent.Store: ApproveAndReplace's round trip,
+// with the challenge found by the code's proof instead of its version.
+// The lock on the citizen and partner is taken only once the challenge
+// is found so, and the challenge is used only if it still is once its
+// row is locked.
+func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []byte, now time.Time, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
+	return s.approve(ctx, c, g, outbox, true, tell, &proved{proof: proof, now: now})
+}
+
+// proved is how an approval found its challenge: by the code's proof,
+// instead of the version read.
+type proved struct {
+	proof []byte
+	now   time.Time
+}
+
+// The first part of an approval's statement: the challenge, found by its
+// version (approvedAt) or by the code's proof (approvedBy), is marked used
+// once the lock on the citizen ($1) and partner ($2) is held.
+const (
+	approvedAt = `WITH l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked),
+			c AS (
+				UPDATE otp_challenges SET documents = $19, days = $20, code_hash = $21, attempts = $22, resends = $23,
+					status = $24, sent_at = $25, expires_at = $26, version = version + 1
+				WHERE id = $18 AND version = $27 AND EXISTS (SELECT 1 FROM l)
+				RETURNING id),`
+	provedChallenge = `id = $18 AND code_hash = $19 AND status = 'pending' AND session = $20 AND pending_id = $21
+					AND expires_at > $22 AND method = 'sms-otp' AND cardinality(represents) = 0`
+	approvedBy = `WITH p AS (SELECT 1 FROM otp_challenges WHERE ` + provedChallenge + `),
+			l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked FROM p),
+			c AS (
+				UPDATE otp_challenges SET status = 'used', version = version + 1
+				WHERE ` + provedChallenge + ` AND EXISTS (SELECT 1 FROM l)
+				RETURNING id),`
+)
+
+func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, replace bool, tell consent.Tell, by *proved) ([]consent.Grant, error) {
 	e := consent.GrantEvent(g, consent.AccessConsent, g.CreatedAt)
 	e.Lang = c.Lang
 	detail, err := json.Marshal(e.Grant)
@@ -211,12 +247,12 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 	var ended []consent.Grant
 	err = s.inTx(ctx, func(q querier) error {
 		b := &pgx.Batch{}
-		b.Queue(`WITH l AS (SELECT pg_advisory_xact_lock(`+grantsLock+`) AS locked),
-			c AS (
-				UPDATE otp_challenges SET documents = $19, days = $20, code_hash = $21, attempts = $22, resends = $23,
-					status = $24, sent_at = $25, expires_at = $26, version = version + 1
-				WHERE id = $18 AND version = $27 AND EXISTS (SELECT 1 FROM l)
-				RETURNING id),
+		first, found := approvedAt, []any{c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status, c.SentAt,
+			c.ExpiresAt, c.Version}
+		if by != nil {
+			first, found = approvedBy, []any{c.ID, by.proof, c.Session, c.PendingID, by.now}
+		}
+		b.Queue(first+`
 			g AS (
 				INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at,
 					expires_at, terms_version, challenge_id, status, holders, terms_digest, method, terms_told)
@@ -228,10 +264,9 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 				SELECT $14, partner_id, id, $15, citizen, $16, 'pending', created_at, created_at FROM g
 				ON CONFLICT (id) DO NOTHING)
 			SELECT count(*) FROM c`,
-			string(g.Citizen), g.PartnerID, g.ID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
-			g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail),
-			n.ID, n.Kind, n.Lang, g.Method.OrDefault(),
-			c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status, c.SentAt, c.ExpiresAt, c.Version)
+			append([]any{string(g.Citizen), g.PartnerID, g.ID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
+				g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail),
+				n.ID, n.Kind, n.Lang, g.Method.OrDefault()}, found...)...)
 		if replace {
 			queueReplace(b, g, g.CreatedAt, ` AND EXISTS (SELECT 1 FROM grants n WHERE n.id = $3)`)
 		}

@@ -549,6 +549,12 @@ func TestKeyedStatementsPlannedOnAnEmptySchema(t *testing.T) {
 			}
 			return nil
 		},
+		"ApproveProved": func() error {
+			if _, err := s.ApproveProved(ctx, c, []byte{2}, now, g, nil, nil); !errors.Is(err, consent.ErrStale) {
+				return err
+			}
+			return nil
+		},
 		"ReplaceGrants": func() error { _, err := s.ReplaceGrants(ctx, g, now, nil); return err },
 		"ActiveGrants":  func() error { _, err := s.ActiveGrants(ctx, g.Citizen, "id_card", now); return err },
 	}

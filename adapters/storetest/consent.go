@@ -26,6 +26,8 @@ func consentTests() []namedTest {
 		{"ReplaceGrantsAtOnce", func(t *testing.T, s Store) { testReplaceAtOnce(t, s, false) }},
 		{"ApproveAndReplace", testApproveAndReplace},
 		{"ApproveAndReplaceAtOnce", func(t *testing.T, s Store) { testReplaceAtOnce(t, s, true) }},
+		{"ApproveProved", testApproveProved},
+		{"ApproveProvedAtOnce", testApproveProvedAtOnce},
 		{"GuardianGrantsNarrowed", testNarrowGrant},
 	}
 }
@@ -570,5 +572,145 @@ func testNarrowGrant(t *testing.T, s Store) {
 	}
 	if err := s.NarrowGrant(ctx, "child", nil, consent.EndedByMajority, t0, nil); !errors.Is(err, consent.ErrGrantGone) {
 		t.Errorf("narrowing a revoked grant: %v", err)
+	}
+}
+
+// A challenge proved by its code is used only as it was when the code
+// went out: pending, asked by code, of the session and request that
+// carried it, unexpired, for a citizen who represents nobody. Anything
+// else writes nothing and is stale (the caller reads the challenge).
+// Proved, it approves and replaces as ApproveAndReplace does.
+func testApproveProved(t *testing.T, s Store) {
+	ctx := context.Background()
+	proof := []byte{1, 2, 3} // challenge's code hash
+	grant := func(id string, c consent.Challenge) consent.Grant {
+		return consent.Grant{ID: id, Citizen: c.Citizen, PartnerID: c.PartnerID, Holders: []consent.IIN{c.Citizen}, Documents: c.Documents,
+			CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive,
+			Method: consent.MethodSMS}
+	}
+	for _, tc := range []struct {
+		name   string
+		stored func(c *consent.Challenge)
+		proof  []byte
+		asked  func(c *consent.Challenge) // what the browser carried
+		at     time.Time
+	}{
+		{name: "another code", proof: []byte{1, 2, 4}},
+		{name: "another session", asked: func(c *consent.Challenge) { c.Session = "session:other" }},
+		{name: "another request", asked: func(c *consent.Challenge) { c.PendingID = "other" }},
+		{name: "expired", at: t0.Add(5 * time.Minute)},
+		{name: "used", stored: func(c *consent.Challenge) { c.Status = consent.ChallengeUsed }},
+		{name: "verified", stored: func(c *consent.Challenge) { c.Status = consent.ChallengeVerified }},
+		{name: "dead", stored: func(c *consent.Challenge) { c.Status = consent.ChallengeDead }},
+		{name: "to sign", stored: func(c *consent.Challenge) { c.Method = consent.MethodSignature }},
+		{name: "a representative", stored: func(c *consent.Challenge) { c.Represents = []consent.IIN{"150101500015"} }},
+	} {
+		c := challenge("proved-" + tc.name)
+		if tc.stored != nil {
+			tc.stored(&c)
+		}
+		check(t, s.CreateChallenge(ctx, c))
+		asked := challenge(c.ID)
+		if tc.asked != nil {
+			tc.asked(&asked)
+		}
+		p, at := proof, t0.Add(time.Minute)
+		if tc.proof != nil {
+			p = tc.proof
+		}
+		if !tc.at.IsZero() {
+			at = tc.at
+		}
+		g := grant("g-"+tc.name, asked)
+		if ended, err := s.ApproveProved(ctx, asked, p, at, g, nil, nil); !errors.Is(err, consent.ErrStale) || len(ended) != 0 {
+			t.Errorf("%s: %v ended, %v; want ErrStale", tc.name, ended, err)
+		}
+		if _, err := s.GetGrant(ctx, g.ID); !errors.Is(err, consent.ErrGrantNotFound) {
+			t.Errorf("%s: a grant was stored: %v", tc.name, err)
+		}
+		if got, err := s.GetChallenge(ctx, c.ID); err != nil || got.Status != c.Status || got.Version != 1 {
+			t.Errorf("%s: the challenge became %s at version %d, %v", tc.name, got.Status, got.Version, err)
+		}
+	}
+
+	// Proved: used, the grant stored with its history, the citizen's
+	// earlier grant for the partner replaced.
+	first := challenge("proved-first")
+	check(t, s.CreateChallenge(ctx, first))
+	if _, err := s.ApproveProved(ctx, first, proof, t0.Add(time.Minute), grant("proved-first", first), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := challenge("proved-second")
+	c.Attempts, c.Version = 2, 3 // two wrong codes before: the right one still proves it
+	check(t, s.CreateChallenge(ctx, c))
+	g := grant("proved-second", c)
+	g.CreatedAt = t0.Add(2 * time.Minute)
+	carried := consent.Challenge{ID: c.ID, PendingID: c.PendingID, PartnerID: c.PartnerID, Citizen: c.Citizen, Session: c.Session,
+		Documents: c.Documents, Days: c.Days, ExpiresAt: c.ExpiresAt}
+	ended, err := s.ApproveProved(ctx, carried, proof, g.CreatedAt, g, nil, nil)
+	if err != nil || len(ended) != 1 || ended[0].ID != "proved-first" || ended[0].StatusBy != consent.EndedByReplacement {
+		t.Fatalf("the second grant: %+v, %v", ended, err)
+	}
+	got, err := s.GetChallenge(ctx, c.ID)
+	if err != nil || got.Status != consent.ChallengeUsed || got.Version != 4 || got.Attempts != 2 || got.Days != 30 || len(got.Documents) != 2 {
+		t.Errorf("the challenge proved: %+v, %v", got, err)
+	}
+	if stored, err := s.GetGrant(ctx, g.ID); err != nil || stored.Status != consent.GrantActive || stored.Citizen != c.Citizen ||
+		!stored.ExpiresAt.Equal(g.ExpiresAt) || stored.Method != consent.MethodSMS {
+		t.Errorf("the grant: %+v, %v", stored, err)
+	}
+	history, err := s.ListAccess(ctx, c.Citizen, consent.HistoryCursor{}, 10)
+	check(t, err)
+	var kinds []string
+	for _, e := range history {
+		kinds = append(kinds, e.GrantID+" "+e.Kind)
+	}
+	slices.Sort(kinds)
+	if want := []string{"proved-first consent", "proved-first revocation", "proved-second consent"}; !slices.Equal(kinds, want) {
+		t.Errorf("history %v, want %v", kinds, want)
+	}
+	// Once used, the same proof approves nothing.
+	again := grant("proved-again", c)
+	if _, err := s.ApproveProved(ctx, carried, proof, g.CreatedAt, again, nil, nil); !errors.Is(err, consent.ErrStale) {
+		t.Errorf("a used challenge proved again: %v", err)
+	}
+}
+
+// The same right code answered at once, each in its own transaction as the
+// gateway approves: one grant.
+func testApproveProvedAtOnce(t *testing.T, s Store) {
+	ctx := context.Background()
+	for round := range 4 {
+		c := challenge(fmt.Sprintf("proved-at-once-%d", round))
+		c.PartnerID = fmt.Sprintf("p-proved-%d", round)
+		check(t, s.CreateChallenge(ctx, c))
+		var wg sync.WaitGroup
+		var approved atomic.Int32
+		for i := range 6 {
+			wg.Go(func() {
+				tx, err := s.BeginTx(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer func() { _ = s.Rollback(tx) }()
+				g := consent.Grant{ID: fmt.Sprintf("%s-%d", c.ID, i), Citizen: c.Citizen, PartnerID: c.PartnerID, Holders: []consent.IIN{c.Citizen},
+					Documents: c.Documents, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
+				_, err = s.ApproveProved(tx, c, []byte{1, 2, 3}, t0.Add(time.Minute), g, nil, nil)
+				if err == nil {
+					err = s.Commit(tx)
+				}
+				switch {
+				case err == nil:
+					approved.Add(1)
+				case !errors.Is(err, consent.ErrStale):
+					t.Errorf("answer %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		if approved := approved.Load(); approved != 1 {
+			t.Errorf("round %d: one right code answered at once six times approved %d times", round, approved)
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// A consent flow costs PostgreSQL 11 statements in its requests, counted
+// A consent flow costs PostgreSQL 10 statements in its requests, counted
 // by route:
 //   - the authorization request 1: its address's count (the waiting
 //     request itself joins the batch writer's next insert, shared with
@@ -16,11 +16,11 @@ import (
 //   - the consent page none: the browser carries the request;
 //   - the start 2: the code's three limits, and the challenge;
 //   - the code page none: the browser carries the challenge too;
-//   - the answer 6, in three round trips: a transaction (begin with the
-//     challenge; the grant, with its challenge used, and the grants it
-//     replaces; the code, with the request used up, with the commit). The
-//     partner is the replica's: the code is stored only while the partner
-//     is at the version read;
+//   - the answer 5, in two round trips: a transaction (begin with the
+//     grant, with its challenge — carried back by the form and proved by
+//     the code — used, and the grants it replaces; the code, with the
+//     request used up, with the commit). The partner is the replica's: the
+//     code is stored only while the partner is at the version read;
 //   - the exchange 2: the code's records, then the tokens with the code
 //     used.
 //
@@ -58,7 +58,7 @@ func TestConsentFlowStatements(t *testing.T) {
 	want := map[string]int{
 		"GET /oauth2/auth":      1,
 		"POST /consent/:id":     2,
-		"POST /consent/:id/otp": 6,
+		"POST /consent/:id/otp": 5,
 		"POST /oauth2/token":    2,
 	}
 	if !maps.Equal(got, want) {
