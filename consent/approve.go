@@ -49,9 +49,13 @@ type ApproveRequest struct {
 	// Carried, when the browser carried the challenge back
 	// (CarriedChallenge with this session), lets a right code be approved
 	// in the statement that uses the challenge, without reading it first
-	// (Store.ApproveProved). Any other answer — a wrong code, a decoy's, a
-	// challenge used, dead or expired, a citizen who represents minors —
-	// reads the challenge and is answered as without it.
+	// (Store.ApproveProved), while the challenge is at the version
+	// carried: as after reading it, a try counted meanwhile sends the
+	// answer to read it again, so answers sent at once get no more tries
+	// than answers sent in turn. Any other answer — a wrong code, a
+	// decoy's, a challenge used, dead, expired or moved on, a citizen who
+	// represents minors — reads the challenge and is answered as without
+	// it.
 	Carried *Challenge
 }
 
@@ -165,7 +169,7 @@ func (s *Service) approveCarried(ctx context.Context, r ApproveRequest) (g Grant
 	}
 	out, tell, err := s.outbox.ForGrant(ctx, g)
 	if err != nil {
-		return Grant{}, true, err
+		return Grant{}, false, nil // answered as without it, which needs the partner only for a right code
 	}
 	_, err = s.store.ApproveProved(ctx, *c, codeHash(s.key, *c, strings.TrimSpace(r.Code)), now, g, out, tell)
 	if errors.Is(err, ErrStale) {

@@ -34,8 +34,13 @@ type carriedChallenge struct {
 	Pad       string         `json:"z"` // as long as Citizen is not, for a decoy
 	Documents []DocumentType `json:"d"`
 	Days      int            `json:"n"`
-	ExpiresAt int64          `json:"x"` // in microseconds since 1970: as long for every challenge`
+	ExpiresAt int64          `json:"x"` // in microseconds since 1970: as long for every challenge
 	Method    Method         `json:"m,omitempty"`
+	Lang      string         `json:"l"`
+	// Version is the challenge's when it was carried: a right code is
+	// approved from what is carried only while the challenge is still at
+	// it, as an approval after reading it is (see ApproveRequest.Carried).
+	Version int `json:"v"`
 }
 
 // newCarrier is the seal of carried challenges, under a key of its own
@@ -65,7 +70,7 @@ func carriedFor(sessionKey, id string) []byte {
 func (s *Service) CarryChallenge(c Challenge) string {
 	payload, err := json.Marshal(carriedChallenge{ID: c.ID, PendingID: c.PendingID, PartnerID: c.PartnerID, Citizen: c.Citizen,
 		Pad: strings.Repeat("0", max(0, iinLength-len(c.Citizen))), Documents: c.Documents, Days: c.Days,
-		ExpiresAt: c.ExpiresAt.UnixMicro(), Method: c.Method})
+		ExpiresAt: c.ExpiresAt.UnixMicro(), Method: c.Method, Lang: c.Lang, Version: c.Version})
 	if err != nil {
 		return ""
 	}
@@ -79,8 +84,8 @@ const iinLength = 12
 
 // CarriedChallenge returns the challenge id as the browser of session
 // carries it (CarryChallenge): its partner, citizen (none for a decoy),
-// documents and days as they were when it was started, without its code,
-// tries, resends or the minors the citizen represents. It shows the code
+// documents, days, language and version as they were when it was carried,
+// without its code, tries, resends or the minors the citizen represents. It shows the code
 // page (which offers a resend the store may refuse) and proves a right
 // code (ApproveRequest.Carried). ok is false when carried is not a sealed
 // challenge id of this session, or the challenge has expired: then the
@@ -108,5 +113,6 @@ func (s *Service) CarriedChallenge(carried, id, session string) (Challenge, bool
 		return Challenge{}, false
 	}
 	return Challenge{ID: cc.ID, PendingID: cc.PendingID, PartnerID: cc.PartnerID, Citizen: cc.Citizen, Session: key,
-		Documents: cc.Documents, Days: cc.Days, ExpiresAt: expires, Method: cc.Method, Status: ChallengePending}, true
+		Documents: cc.Documents, Days: cc.Days, ExpiresAt: expires, Method: cc.Method, Lang: cc.Lang, Version: cc.Version,
+		Status: ChallengePending}, true
 }

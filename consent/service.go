@@ -32,13 +32,16 @@ type Store interface {
 	ApproveAndReplace(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
 	// ApproveProved is ApproveAndReplace for a challenge proved by its
 	// code instead of read first: c is the challenge as the browser
-	// carried it (its version, tries and code hash unknown) and proof the
-	// keyed hash of the code typed (as CodeHash is made). The challenge is
-	// used only while its stored code hash is proof — which binds it to
-	// c's partner, citizen, documents and days — and it is pending, asked
-	// by code, of c.Session and c.PendingID, unexpired at now, and for a
-	// citizen who represents nobody; else nothing is written, no lock is
-	// taken, and ErrStale is returned.
+	// carried it (its tries and code hash unknown) and proof the keyed
+	// hash of the code typed (as CodeHash is made). The challenge is used
+	// only while it is at c.Version (as ApproveAndReplace compares it:
+	// a try counted since, or a resend, makes it stale) and its stored
+	// code hash is proof — which binds it to c's partner, citizen,
+	// documents and days — and it is pending, asked by code, of c.Session
+	// and c.PendingID, unexpired at now, and for a citizen who represents
+	// nobody; else nothing is written and ErrStale is returned. The lock
+	// on the citizen and partner is taken only once the challenge is found
+	// so. c.Lang is the language of the grant's notice.
 	ApproveProved(ctx context.Context, c Challenge, proof []byte, now time.Time, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
 	// ChangeGrant marks the challenge c (at c.Version) used and writes g
 	// over the active grant of the same id, citizen and partner (a merge

@@ -123,7 +123,8 @@ func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	stored, ok := s.challenges[c.ID]
-	if !ok || !hmac.Equal(stored.CodeHash, proof) || stored.Status != consent.ChallengePending || stored.Method.OrDefault() != consent.MethodSMS ||
+	if !ok || stored.Version != c.Version || !hmac.Equal(stored.CodeHash, proof) || stored.Status != consent.ChallengePending ||
+		stored.Method.OrDefault() != consent.MethodSMS ||
 		stored.Session != c.Session || stored.PendingID != c.PendingID || !now.Before(stored.ExpiresAt) || len(stored.Represents) > 0 {
 		return nil, consent.ErrStale
 	}

@@ -201,10 +201,10 @@ func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g co
 }
 
 // ApproveProved implements consent.Store: ApproveAndReplace's round trip,
-// with the challenge found by the code's proof instead of its version.
+// with the challenge found by the code's proof and the version carried.
 // The lock on the citizen and partner is taken only once the challenge
-// is found so, and the challenge is used only if it still is once its
-// row is locked.
+// is found so (then held to the transaction's end, as an approval's), and
+// the challenge is used only if it still is once its row is locked.
 func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []byte, now time.Time, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
 	return s.approve(ctx, c, g, outbox, true, tell, &proved{proof: proof, now: now})
 }
@@ -226,8 +226,8 @@ const (
 					status = $24, sent_at = $25, expires_at = $26, version = version + 1
 				WHERE id = $18 AND version = $27 AND EXISTS (SELECT 1 FROM l)
 				RETURNING id),`
-	provedChallenge = `id = $18 AND code_hash = $19 AND status = 'pending' AND session = $20 AND pending_id = $21
-					AND expires_at > $22 AND method = 'sms-otp' AND cardinality(represents) = 0`
+	provedChallenge = `id = $18 AND version = $23 AND code_hash = $19 AND status = 'pending' AND session = $20
+					AND pending_id = $21 AND expires_at > $22 AND method = 'sms-otp' AND cardinality(represents) = 0`
 	approvedBy = `WITH p AS (SELECT 1 FROM otp_challenges WHERE ` + provedChallenge + `),
 			l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked FROM p),
 			c AS (
@@ -250,7 +250,7 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 		first, found := approvedAt, []any{c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status, c.SentAt,
 			c.ExpiresAt, c.Version}
 		if by != nil {
-			first, found = approvedBy, []any{c.ID, by.proof, c.Session, c.PendingID, by.now}
+			first, found = approvedBy, []any{c.ID, by.proof, c.Session, c.PendingID, by.now, c.Version}
 		}
 		b.Queue(first+`
 			g AS (

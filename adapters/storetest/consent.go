@@ -596,6 +596,7 @@ func testApproveProved(t *testing.T, s Store) {
 		at     time.Time
 	}{
 		{name: "another code", proof: []byte{1, 2, 4}},
+		{name: "a try counted since", stored: func(c *consent.Challenge) { c.Attempts, c.Version = 1, 2 }},
 		{name: "another session", asked: func(c *consent.Challenge) { c.Session = "session:other" }},
 		{name: "another request", asked: func(c *consent.Challenge) { c.PendingID = "other" }},
 		{name: "expired", at: t0.Add(5 * time.Minute)},
@@ -628,7 +629,7 @@ func testApproveProved(t *testing.T, s Store) {
 		if _, err := s.GetGrant(ctx, g.ID); !errors.Is(err, consent.ErrGrantNotFound) {
 			t.Errorf("%s: a grant was stored: %v", tc.name, err)
 		}
-		if got, err := s.GetChallenge(ctx, c.ID); err != nil || got.Status != c.Status || got.Version != 1 {
+		if got, err := s.GetChallenge(ctx, c.ID); err != nil || got.Status != c.Status || got.Version != c.Version {
 			t.Errorf("%s: the challenge became %s at version %d, %v", tc.name, got.Status, got.Version, err)
 		}
 	}
@@ -641,12 +642,12 @@ func testApproveProved(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	c := challenge("proved-second")
-	c.Attempts, c.Version = 2, 3 // two wrong codes before: the right one still proves it
+	c.Attempts, c.Version = 2, 3 // two wrong codes before it was carried: the right one still proves it
 	check(t, s.CreateChallenge(ctx, c))
 	g := grant("proved-second", c)
 	g.CreatedAt = t0.Add(2 * time.Minute)
 	carried := consent.Challenge{ID: c.ID, PendingID: c.PendingID, PartnerID: c.PartnerID, Citizen: c.Citizen, Session: c.Session,
-		Documents: c.Documents, Days: c.Days, ExpiresAt: c.ExpiresAt}
+		Documents: c.Documents, Days: c.Days, ExpiresAt: c.ExpiresAt, Lang: c.Lang, Version: c.Version}
 	ended, err := s.ApproveProved(ctx, carried, proof, g.CreatedAt, g, nil, nil)
 	if err != nil || len(ended) != 1 || ended[0].ID != "proved-first" || ended[0].StatusBy != consent.EndedByReplacement {
 		t.Fatalf("the second grant: %+v, %v", ended, err)
