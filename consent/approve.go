@@ -47,14 +47,16 @@ type ApproveRequest struct {
 	// still caught, since every write compares versions.
 	Read *Challenge
 	// Carried, when the browser carried the challenge back
-	// (CarriedChallenge with this session), lets a right code be approved
-	// in the statement that uses the challenge, without reading it first
+	// (CarriedChallenge with this session), lets the code be settled in
+	// one statement, without reading the challenge first
 	// (Store.ApproveProved), while the challenge is at the version
-	// carried: as after reading it, a try counted meanwhile sends the
-	// answer to read it again, so answers sent at once get no more tries
-	// than answers sent in turn. Any other answer — a wrong code, a
-	// decoy's, a challenge used, dead, expired or moved on, a citizen who
-	// represents minors — reads the challenge and is answered as without
+	// carried: a right code uses it, a wrong one (a decoy's too) counts a
+	// try, as after reading it, where each answer settles its code by one
+	// compare-and-swap at the version it read. So answers sent at once get
+	// no more tries than answers sent in turn: of those carrying one
+	// version, one settles its code and the others read the challenge. An
+	// answer for a challenge used, dead, expired or moved on, or for a
+	// citizen who represents minors, reads it and is answered as without
 	// it.
 	Carried *Challenge
 }
@@ -145,12 +147,12 @@ func (s *Service) Approve(ctx context.Context, r ApproveRequest) (Grant, error) 
 	}
 }
 
-// approveCarried approves a right code of the challenge the browser
-// carried, proved in the statement that uses it (Store.ApproveProved),
-// for a new grant of the citizen's own documents. ok is false when the
-// answer is not one it takes, or the challenge is not as proved: then
-// nothing was written, and Approve reads the challenge. A decoy's answer
-// goes the same way as a wrong code's.
+// approveCarried settles the code of the challenge the browser carried
+// back, in the statement that uses it or counts a try
+// (Store.ApproveProved), for a new grant of the citizen's own documents.
+// ok is false when the answer is not one it takes, or the challenge is
+// not at the version carried: then nothing was written, and Approve reads
+// the challenge. A decoy's answer goes the same way as a wrong code's.
 func (s *Service) approveCarried(ctx context.Context, r ApproveRequest) (g Grant, ok bool, err error) {
 	c := r.Carried
 	if c == nil || r.Read != nil || r.Action != GrantCreate || r.Holders != nil || c.ID != r.ChallengeID || c.PendingID != r.PendingID ||
@@ -171,11 +173,17 @@ func (s *Service) approveCarried(ctx context.Context, r ApproveRequest) (g Grant
 	if err != nil {
 		return Grant{}, false, nil // answered as without it, which needs the partner only for a right code
 	}
-	_, err = s.store.ApproveProved(ctx, *c, codeHash(s.key, *c, strings.TrimSpace(r.Code)), now, g, out, tell)
-	if errors.Is(err, ErrStale) {
+	_, err = s.store.ApproveProved(ctx, *c, codeHash(s.key, *c, strings.TrimSpace(r.Code)), now, s.cfg.MaxAttempts, g, out, tell)
+	switch {
+	case errors.Is(err, ErrStale):
 		return Grant{}, false, nil
-	}
-	if err != nil {
+	case errors.Is(err, ErrCodeDead):
+		s.observe(OTPLocked)
+		return Grant{}, true, err
+	case errors.As(err, new(*WrongCodeError)):
+		s.observe(OTPWrong)
+		return Grant{}, true, err
+	case err != nil:
 		return Grant{}, true, err
 	}
 	s.observe(OTPRight)

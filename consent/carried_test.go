@@ -111,9 +111,10 @@ func (r readCounter) GetChallenge(ctx context.Context, id string) (consent.Chall
 	return r.Store.GetChallenge(ctx, id)
 }
 
-// A right code of the challenge the browser carried back is approved
-// without reading the challenge; every other answer reads it and is
-// answered as it is without what the browser carried.
+// The code of the challenge the browser carried back is settled without
+// reading the challenge: a right one approves, a wrong one (a decoy's
+// too) counts a try. Every other answer reads it and is answered as it is
+// without what the browser carried.
 func TestApproveFromTheCarriedChallenge(t *testing.T) {
 	const session = "browser"
 	docs := []consent.DocumentType{"id_card"}
@@ -131,10 +132,10 @@ func TestApproveFromTheCarriedChallenge(t *testing.T) {
 				t.Errorf("approved %+v, %v", g, err)
 			}
 		}},
-		{name: "a wrong code", iin: aidar, phone: aidarPhone, read: true,
+		{name: "a wrong code", iin: aidar, phone: aidarPhone,
 			answer: func(_ *fixture, r *consent.ApproveRequest, code string) { r.Code = wrong(code) },
 			check:  wantAttemptsLeft(consent.DefaultOTPConfig.MaxAttempts - 1)},
-		{name: "a decoy's", iin: aidar, phone: aigerimTel, read: true,
+		{name: "a decoy's", iin: aidar, phone: aigerimTel,
 			answer: func(_ *fixture, r *consent.ApproveRequest, _ string) { r.Code = "123456" },
 			check:  wantAttemptsLeft(consent.DefaultOTPConfig.MaxAttempts - 1)},
 		{name: "a representative's", iin: aigerim, phone: aigerimTel, read: true, check: wantErr(consent.ErrChooseHolders)},
@@ -202,6 +203,11 @@ func TestApproveFromTheCarriedChallenge(t *testing.T) {
 			tc.check(t, g, err)
 			if n := reads.Load(); (n > 0) != tc.read {
 				t.Errorf("the challenge was read %d times", n)
+			}
+			if wrong := new(consent.WrongCodeError); errors.As(err, &wrong) {
+				if stored, err := f.store.GetChallenge(ctx, ch.ID); err != nil || stored.Attempts != 1 || stored.Status != consent.ChallengePending {
+					t.Errorf("after a wrong code the challenge is %+v, %v", stored, err)
+				}
 			}
 			if err == nil {
 				if stored, err := f.store.GetChallenge(ctx, ch.ID); err != nil || stored.Status != consent.ChallengeUsed {

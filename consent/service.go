@@ -30,19 +30,22 @@ type Store interface {
 	// once; it returns the grants g replaced. When the challenge moved on
 	// (ErrStale) nothing is written and nothing replaced.
 	ApproveAndReplace(ctx context.Context, c Challenge, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
-	// ApproveProved is ApproveAndReplace for a challenge proved by its
-	// code instead of read first: c is the challenge as the browser
-	// carried it (its tries and code hash unknown) and proof the keyed
-	// hash of the code typed (as CodeHash is made). The challenge is used
-	// only while it is at c.Version (as ApproveAndReplace compares it:
-	// a try counted since, or a resend, makes it stale) and its stored
-	// code hash is proof — which binds it to c's partner, citizen,
-	// documents and days — and it is pending, asked by code, of c.Session
-	// and c.PendingID, unexpired at now, and for a citizen who represents
-	// nobody; else nothing is written and ErrStale is returned. The lock
-	// on the citizen and partner is taken only once the challenge is found
-	// so. c.Lang is the language of the grant's notice.
-	ApproveProved(ctx context.Context, c Challenge, proof []byte, now time.Time, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
+	// ApproveProved settles the code of a challenge as the browser carried
+	// it (c: its tries and code hash unknown), without reading it first.
+	// proof is the keyed hash of the code typed (as CodeHash is made). The
+	// challenge is settled only while it is at c.Version (a try counted
+	// since, or a resend, makes it stale, as for UpdateChallenge), pending,
+	// asked by code, of c.Session and c.PendingID, unexpired at now, and
+	// for a citizen who represents nobody; else nothing is written and
+	// ErrStale is returned. Then, when its stored code hash is proof (which
+	// binds it to c's partner, citizen, documents and days), it is
+	// ApproveAndReplace's: the lock on the citizen and partner is taken,
+	// only then, the challenge used, g stored and the grants it replaces
+	// ended. Otherwise a try is counted, as for a wrong code
+	// (*WrongCodeError; ErrCodeDead when it was the last of maxAttempts),
+	// and stays counted even when the caller's transaction goes on. c.Lang
+	// is the language of the grant's notice.
+	ApproveProved(ctx context.Context, c Challenge, proof []byte, now time.Time, maxAttempts int, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
 	// ChangeGrant marks the challenge c (at c.Version) used and writes g
 	// over the active grant of the same id, citizen and partner (a merge
 	// or a replacement, as action says), with its outbox entries, in one

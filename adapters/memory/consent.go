@@ -119,18 +119,30 @@ func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g co
 }
 
 // ApproveProved implements consent.Store.
-func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []byte, now time.Time, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
+func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []byte, now time.Time, maxAttempts int, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
 	unlock, t := s.lock(ctx)
 	defer unlock()
 	stored, ok := s.challenges[c.ID]
-	if !ok || stored.Version != c.Version || !hmac.Equal(stored.CodeHash, proof) || stored.Status != consent.ChallengePending ||
-		stored.Method.OrDefault() != consent.MethodSMS ||
+	if !ok || stored.Version != c.Version || stored.Status != consent.ChallengePending || stored.Method.OrDefault() != consent.MethodSMS ||
 		stored.Session != c.Session || stored.PendingID != c.PendingID || !now.Before(stored.ExpiresAt) || len(stored.Represents) > 0 {
 		return nil, consent.ErrStale
 	}
-	used := cloneChallenge(stored)
-	used.Status = consent.ChallengeUsed
-	if err := s.approve(t, used, g, outbox); err != nil {
+	settled := cloneChallenge(stored)
+	if !hmac.Equal(stored.CodeHash, proof) {
+		settled.Attempts++
+		if settled.Attempts >= maxAttempts {
+			settled.Status = consent.ChallengeDead
+		}
+		if err := s.updateChallenge(t, settled); err != nil {
+			return nil, err
+		}
+		if settled.Status == consent.ChallengeDead {
+			return nil, consent.ErrCodeDead
+		}
+		return nil, &consent.WrongCodeError{AttemptsLeft: maxAttempts - settled.Attempts}
+	}
+	settled.Status = consent.ChallengeUsed
+	if err := s.approve(t, settled, g, outbox); err != nil {
 		return nil, err
 	}
 	ended := s.replace(t, g, g.CreatedAt)

@@ -201,24 +201,27 @@ func (s *Store) ApproveAndReplace(ctx context.Context, c consent.Challenge, g co
 }
 
 // ApproveProved implements consent.Store: ApproveAndReplace's round trip,
-// with the challenge found by the code's proof and the version carried.
-// The lock on the citizen and partner is taken only once the challenge
-// is found so (then held to the transaction's end, as an approval's), and
-// the challenge is used only if it still is once its row is locked.
-func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []byte, now time.Time, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
-	return s.approve(ctx, c, g, outbox, true, tell, &proved{proof: proof, now: now})
+// with the challenge found at the version carried and the code settled
+// in the statement: a right one uses it (the lock on the citizen and
+// partner taken first, only then, and held to the transaction's end, as
+// an approval's), a wrong one counts a try.
+func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []byte, now time.Time, maxAttempts int, g consent.Grant, outbox []consent.OutboxEntry, tell consent.Tell) ([]consent.Grant, error) {
+	return s.approve(ctx, c, g, outbox, true, tell, &proved{proof: proof, now: now, maxAttempts: maxAttempts})
 }
 
-// proved is how an approval found its challenge: by the code's proof,
-// instead of the version read.
+// proved is how an approval found its challenge: at the version carried,
+// with the code to settle, instead of at the version read.
 type proved struct {
-	proof []byte
-	now   time.Time
+	proof       []byte
+	now         time.Time
+	maxAttempts int
 }
 
 // The first part of an approval's statement: the challenge, found by its
-// version (approvedAt) or by the code's proof (approvedBy), is marked used
-// once the lock on the citizen ($1) and partner ($2) is held.
+// version read (approvedAt), is marked used once the lock on the citizen
+// ($1) and partner ($2) is held; or, found at the version carried
+// (approvedBy), its code is settled: used if right, once the lock is
+// held, or a try counted (the last kills it).
 const (
 	approvedAt = `WITH l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked),
 			c AS (
@@ -226,14 +229,17 @@ const (
 					status = $24, sent_at = $25, expires_at = $26, version = version + 1
 				WHERE id = $18 AND version = $27 AND EXISTS (SELECT 1 FROM l)
 				RETURNING id),`
-	provedChallenge = `id = $18 AND version = $23 AND code_hash = $19 AND status = 'pending' AND session = $20
-					AND pending_id = $21 AND expires_at > $22 AND method = 'sms-otp' AND cardinality(represents) = 0`
-	approvedBy = `WITH p AS (SELECT 1 FROM otp_challenges WHERE ` + provedChallenge + `),
-			l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked FROM p),
-			c AS (
-				UPDATE otp_challenges SET status = 'used', version = version + 1
-				WHERE ` + provedChallenge + ` AND EXISTS (SELECT 1 FROM l)
-				RETURNING id),`
+	carriedFound = `id = $18 AND version = $23 AND status = 'pending' AND session = $20 AND pending_id = $21
+					AND expires_at > $22 AND method = 'sms-otp' AND cardinality(represents) = 0`
+	approvedBy = `WITH p AS (SELECT code_hash = $19 AS right_code FROM otp_challenges WHERE ` + carriedFound + `),
+			l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked FROM p WHERE right_code),
+			t AS (
+				UPDATE otp_challenges SET
+					status = CASE WHEN code_hash = $19 THEN 'used' WHEN attempts + 1 >= $24 THEN 'dead' ELSE 'pending' END,
+					attempts = attempts + CASE WHEN code_hash = $19 THEN 0 ELSE 1 END, version = version + 1
+				WHERE ` + carriedFound + ` AND (NOT (SELECT right_code FROM p) OR EXISTS (SELECT 1 FROM l))
+				RETURNING id, status, attempts),
+			c AS (SELECT id FROM t WHERE status = 'used'),`
 )
 
 func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Grant, outbox []consent.OutboxEntry, replace bool, tell consent.Tell, by *proved) ([]consent.Grant, error) {
@@ -245,12 +251,15 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 	}
 	n := consent.Notices([]consent.AccessEvent{e})[0]
 	var ended []consent.Grant
+	var wrong error // a wrong code's, settled by the statement
 	err = s.inTx(ctx, func(q querier) error {
 		b := &pgx.Batch{}
 		first, found := approvedAt, []any{c.ID, docStrings(c.Documents), c.Days, c.CodeHash, c.Attempts, c.Resends, c.Status, c.SentAt,
 			c.ExpiresAt, c.Version}
+		result := `SELECT count(*), '', 0 FROM c`
 		if by != nil {
-			first, found = approvedBy, []any{c.ID, by.proof, c.Session, c.PendingID, by.now, c.Version}
+			first, found = approvedBy, []any{c.ID, by.proof, c.Session, c.PendingID, by.now, c.Version, by.maxAttempts}
+			result = `SELECT count(*), coalesce((SELECT status FROM t), ''), coalesce((SELECT attempts FROM t), 0) FROM c`
 		}
 		b.Queue(first+`
 			g AS (
@@ -263,7 +272,7 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 			o AS (INSERT INTO outbox (id, partner_id, grant_id, kind, citizen, lang, status, next_attempt_at, created_at)
 				SELECT $14, partner_id, id, $15, citizen, $16, 'pending', created_at, created_at FROM g
 				ON CONFLICT (id) DO NOTHING)
-			SELECT count(*) FROM c`,
+			`+result,
 			append([]any{string(g.Citizen), g.PartnerID, g.ID, docStrings(g.Documents), g.Purpose, g.CreatedAt,
 				g.ExpiresAt, g.TermsVersion, g.ChallengeID, g.Status, iinStrings(g.Holders), g.TermsDigest, string(detail),
 				n.ID, n.Kind, n.Lang, g.Method.OrDefault()}, found...)...)
@@ -271,8 +280,9 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 			queueReplace(b, g, g.CreatedAt, ` AND EXISTS (SELECT 1 FROM grants n WHERE n.id = $3)`)
 		}
 		res := q.SendBatch(ctx, b)
-		var used int
-		err := res.QueryRow().Scan(&used)
+		var used, attempts int
+		var settled string
+		err := res.QueryRow().Scan(&used, &settled, &attempts)
 		if err == nil && replace {
 			ended, err = replaced(res)
 		}
@@ -282,7 +292,14 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 		if err != nil {
 			return translate(err)
 		}
-		if used == 0 {
+		switch {
+		case settled == string(consent.ChallengeDead):
+			wrong = consent.ErrCodeDead // the try counted commits
+			return nil
+		case settled == string(consent.ChallengePending):
+			wrong = &consent.WrongCodeError{AttemptsLeft: by.maxAttempts - attempts}
+			return nil
+		case used == 0:
 			return consent.ErrStale
 		}
 		took(ctx, grantsLockKey(g))
@@ -291,6 +308,9 @@ func (s *Store) approve(ctx context.Context, c consent.Challenge, g consent.Gran
 		}
 		return recordEnded(ctx, q, ended, tell)
 	})
+	if err == nil {
+		err = wrong
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -550,7 +550,7 @@ func TestKeyedStatementsPlannedOnAnEmptySchema(t *testing.T) {
 			return nil
 		},
 		"ApproveProved": func() error {
-			if _, err := s.ApproveProved(ctx, c, []byte{2}, now, g, nil, nil); !errors.Is(err, consent.ErrStale) {
+			if _, err := s.ApproveProved(ctx, c, []byte{2}, now, 5, g, nil, nil); !errors.Is(err, consent.ErrStale) {
 				return err
 			}
 			return nil

@@ -575,14 +575,17 @@ func testNarrowGrant(t *testing.T, s Store) {
 	}
 }
 
-// A challenge proved by its code is used only as it was when the code
-// went out: pending, asked by code, of the session and request that
-// carried it, unexpired, for a citizen who represents nobody. Anything
-// else writes nothing and is stale (the caller reads the challenge).
-// Proved, it approves and replaces as ApproveAndReplace does.
+// A carried challenge's code is settled only as the challenge was when it
+// was carried: at that version, pending, asked by code, of the session
+// and request that carried it, unexpired, for a citizen who represents
+// nobody. Anything else writes nothing and is stale (the caller reads the
+// challenge). Settled, a right code approves and replaces as
+// ApproveAndReplace does; a wrong one counts a try, which stays counted,
+// and the last kills the challenge.
 func testApproveProved(t *testing.T, s Store) {
 	ctx := context.Background()
 	proof := []byte{1, 2, 3} // challenge's code hash
+	const maxAttempts = 5
 	grant := func(id string, c consent.Challenge) consent.Grant {
 		return consent.Grant{ID: id, Citizen: c.Citizen, PartnerID: c.PartnerID, Holders: []consent.IIN{c.Citizen}, Documents: c.Documents,
 			CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive,
@@ -591,11 +594,9 @@ func testApproveProved(t *testing.T, s Store) {
 	for _, tc := range []struct {
 		name   string
 		stored func(c *consent.Challenge)
-		proof  []byte
 		asked  func(c *consent.Challenge) // what the browser carried
 		at     time.Time
 	}{
-		{name: "another code", proof: []byte{1, 2, 4}},
 		{name: "a try counted since", stored: func(c *consent.Challenge) { c.Attempts, c.Version = 1, 2 }},
 		{name: "another session", asked: func(c *consent.Challenge) { c.Session = "session:other" }},
 		{name: "another request", asked: func(c *consent.Challenge) { c.PendingID = "other" }},
@@ -606,39 +607,61 @@ func testApproveProved(t *testing.T, s Store) {
 		{name: "to sign", stored: func(c *consent.Challenge) { c.Method = consent.MethodSignature }},
 		{name: "a representative", stored: func(c *consent.Challenge) { c.Represents = []consent.IIN{"150101500015"} }},
 	} {
-		c := challenge("proved-" + tc.name)
-		if tc.stored != nil {
-			tc.stored(&c)
-		}
-		check(t, s.CreateChallenge(ctx, c))
-		asked := challenge(c.ID)
-		if tc.asked != nil {
-			tc.asked(&asked)
-		}
-		p, at := proof, t0.Add(time.Minute)
-		if tc.proof != nil {
-			p = tc.proof
-		}
-		if !tc.at.IsZero() {
-			at = tc.at
-		}
-		g := grant("g-"+tc.name, asked)
-		if ended, err := s.ApproveProved(ctx, asked, p, at, g, nil, nil); !errors.Is(err, consent.ErrStale) || len(ended) != 0 {
-			t.Errorf("%s: %v ended, %v; want ErrStale", tc.name, ended, err)
-		}
-		if _, err := s.GetGrant(ctx, g.ID); !errors.Is(err, consent.ErrGrantNotFound) {
-			t.Errorf("%s: a grant was stored: %v", tc.name, err)
-		}
-		if got, err := s.GetChallenge(ctx, c.ID); err != nil || got.Status != c.Status || got.Version != c.Version {
-			t.Errorf("%s: the challenge became %s at version %d, %v", tc.name, got.Status, got.Version, err)
+		for _, code := range [][]byte{proof, {1, 2, 4}} { // neither a right code nor a wrong one is settled
+			c := challenge(fmt.Sprintf("proved-%s-%x", tc.name, code))
+			if tc.stored != nil {
+				tc.stored(&c)
+			}
+			check(t, s.CreateChallenge(ctx, c))
+			asked := challenge(c.ID)
+			if tc.asked != nil {
+				tc.asked(&asked)
+			}
+			at := t0.Add(time.Minute)
+			if !tc.at.IsZero() {
+				at = tc.at
+			}
+			g := grant("g-"+c.ID, asked)
+			if ended, err := s.ApproveProved(ctx, asked, code, at, maxAttempts, g, nil, nil); !errors.Is(err, consent.ErrStale) || len(ended) != 0 {
+				t.Errorf("%s, code %x: %v ended, %v; want ErrStale", tc.name, code, ended, err)
+			}
+			if _, err := s.GetGrant(ctx, g.ID); !errors.Is(err, consent.ErrGrantNotFound) {
+				t.Errorf("%s: a grant was stored: %v", tc.name, err)
+			}
+			if got, err := s.GetChallenge(ctx, c.ID); err != nil || got.Status != c.Status || got.Version != c.Version || got.Attempts != c.Attempts {
+				t.Errorf("%s: the challenge became %s at version %d with %d tries, %v", tc.name, got.Status, got.Version, got.Attempts, err)
+			}
 		}
 	}
 
-	// Proved: used, the grant stored with its history, the citizen's
+	// A wrong code counts a try, in a transaction of its own too; the
+	// last kills the challenge.
+	w := challenge("proved-wrong")
+	w.Attempts, w.Version = maxAttempts-2, 4
+	check(t, s.CreateChallenge(ctx, w))
+	var wrong *consent.WrongCodeError
+	if _, err := s.ApproveProved(ctx, w, []byte{9}, t0.Add(time.Minute), maxAttempts, grant("g-wrong", w), nil, nil); !errors.As(err, &wrong) || wrong.AttemptsLeft != 1 {
+		t.Errorf("a wrong code: %v, want one try left", err)
+	}
+	if got, err := s.GetChallenge(ctx, w.ID); err != nil || got.Attempts != maxAttempts-1 || got.Version != 5 || got.Status != consent.ChallengePending {
+		t.Errorf("after a wrong code: %+v, %v", got, err)
+	}
+	w.Version = 5
+	if _, err := s.ApproveProved(ctx, w, []byte{9}, t0.Add(time.Minute), maxAttempts, grant("g-wrong", w), nil, nil); !errors.Is(err, consent.ErrCodeDead) {
+		t.Errorf("the last wrong code: %v, want ErrCodeDead", err)
+	}
+	if got, err := s.GetChallenge(ctx, w.ID); err != nil || got.Attempts != maxAttempts || got.Status != consent.ChallengeDead {
+		t.Errorf("after the last wrong code: %+v, %v", got, err)
+	}
+	if _, err := s.GetGrant(ctx, "g-wrong"); !errors.Is(err, consent.ErrGrantNotFound) {
+		t.Errorf("a wrong code stored a grant: %v", err)
+	}
+
+	// Right: used, the grant stored with its history, the citizen's
 	// earlier grant for the partner replaced.
 	first := challenge("proved-first")
 	check(t, s.CreateChallenge(ctx, first))
-	if _, err := s.ApproveProved(ctx, first, proof, t0.Add(time.Minute), grant("proved-first", first), nil, nil); err != nil {
+	if _, err := s.ApproveProved(ctx, first, proof, t0.Add(time.Minute), maxAttempts, grant("proved-first", first), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	c := challenge("proved-second")
@@ -648,7 +671,7 @@ func testApproveProved(t *testing.T, s Store) {
 	g.CreatedAt = t0.Add(2 * time.Minute)
 	carried := consent.Challenge{ID: c.ID, PendingID: c.PendingID, PartnerID: c.PartnerID, Citizen: c.Citizen, Session: c.Session,
 		Documents: c.Documents, Days: c.Days, ExpiresAt: c.ExpiresAt, Lang: c.Lang, Version: c.Version}
-	ended, err := s.ApproveProved(ctx, carried, proof, g.CreatedAt, g, nil, nil)
+	ended, err := s.ApproveProved(ctx, carried, proof, g.CreatedAt, maxAttempts, g, nil, nil)
 	if err != nil || len(ended) != 1 || ended[0].ID != "proved-first" || ended[0].StatusBy != consent.EndedByReplacement {
 		t.Fatalf("the second grant: %+v, %v", ended, err)
 	}
@@ -670,15 +693,18 @@ func testApproveProved(t *testing.T, s Store) {
 	if want := []string{"proved-first consent", "proved-first revocation", "proved-second consent"}; !slices.Equal(kinds, want) {
 		t.Errorf("history %v, want %v", kinds, want)
 	}
-	// Once used, the same proof approves nothing.
+	// Once used, the same proof settles nothing.
 	again := grant("proved-again", c)
-	if _, err := s.ApproveProved(ctx, carried, proof, g.CreatedAt, again, nil, nil); !errors.Is(err, consent.ErrStale) {
+	if _, err := s.ApproveProved(ctx, carried, proof, g.CreatedAt, maxAttempts, again, nil, nil); !errors.Is(err, consent.ErrStale) {
 		t.Errorf("a used challenge proved again: %v", err)
 	}
 }
 
-// The same right code answered at once, each in its own transaction as the
-// gateway approves: one grant.
+// Answers carrying one version sent at once, the right code among wrong
+// ones, each in its own transaction as the gateway answers: one settles
+// its code (as one compare-and-swap does when each answer read the
+// challenge first), the others are stale and read it. Which one settles
+// does not depend on which code is right.
 func testApproveProvedAtOnce(t *testing.T, s Store) {
 	ctx := context.Background()
 	for round := range 4 {
@@ -686,7 +712,7 @@ func testApproveProvedAtOnce(t *testing.T, s Store) {
 		c.PartnerID = fmt.Sprintf("p-proved-%d", round)
 		check(t, s.CreateChallenge(ctx, c))
 		var wg sync.WaitGroup
-		var approved atomic.Int32
+		var settled atomic.Int32
 		for i := range 6 {
 			wg.Go(func() {
 				tx, err := s.BeginTx(ctx)
@@ -697,21 +723,26 @@ func testApproveProvedAtOnce(t *testing.T, s Store) {
 				defer func() { _ = s.Rollback(tx) }()
 				g := consent.Grant{ID: fmt.Sprintf("%s-%d", c.ID, i), Citizen: c.Citizen, PartnerID: c.PartnerID, Holders: []consent.IIN{c.Citizen},
 					Documents: c.Documents, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), TermsVersion: "v1", ChallengeID: c.ID, Status: consent.GrantActive}
-				_, err = s.ApproveProved(tx, c, []byte{1, 2, 3}, t0.Add(time.Minute), g, nil, nil)
-				if err == nil {
-					err = s.Commit(tx)
+				code := []byte{1, 2, byte(3 + i%3)} // two answers of six carry the right code
+				_, err = s.ApproveProved(tx, c, code, t0.Add(time.Minute), 5, g, nil, nil)
+				if cerr := s.Commit(tx); err == nil {
+					err = cerr
 				}
 				switch {
-				case err == nil:
-					approved.Add(1)
+				case err == nil || errors.As(err, new(*consent.WrongCodeError)):
+					settled.Add(1)
 				case !errors.Is(err, consent.ErrStale):
 					t.Errorf("answer %d: %v", i, err)
 				}
 			})
 		}
 		wg.Wait()
-		if approved := approved.Load(); approved != 1 {
-			t.Errorf("round %d: one right code answered at once six times approved %d times", round, approved)
+		if n := settled.Load(); n != 1 {
+			t.Errorf("round %d: six answers at one version settled %d codes, want 1", round, n)
+		}
+		got, err := s.GetChallenge(ctx, c.ID)
+		if err != nil || got.Version != 2 {
+			t.Errorf("round %d: the challenge is at version %d, %v", round, got.Version, err)
 		}
 	}
 }
