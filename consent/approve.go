@@ -55,9 +55,9 @@ type ApproveRequest struct {
 	// compare-and-swap at the version it read. So answers sent at once get
 	// no more tries than answers sent in turn: of those carrying one
 	// version, one settles its code and the others read the challenge. An
-	// answer for a challenge used, dead, expired or moved on, or for a
-	// citizen who represents minors, reads it and is answered as without
-	// it.
+	// answer for a challenge used, dead, expired or moved on, or a right
+	// code of a citizen who represents minors, reads it and is answered as
+	// without it.
 	Carried *Challenge
 }
 

@@ -139,6 +139,9 @@ func TestApproveFromTheCarriedChallenge(t *testing.T) {
 			answer: func(_ *fixture, r *consent.ApproveRequest, _ string) { r.Code = "123456" },
 			check:  wantAttemptsLeft(consent.DefaultOTPConfig.MaxAttempts - 1)},
 		{name: "a representative's", iin: aigerim, phone: aigerimTel, read: true, check: wantErr(consent.ErrChooseHolders)},
+		{name: "a representative's wrong code", iin: aigerim, phone: aigerimTel, // as long as a decoy's
+			answer: func(_ *fixture, r *consent.ApproveRequest, code string) { r.Code = wrong(code) },
+			check:  wantAttemptsLeft(consent.DefaultOTPConfig.MaxAttempts - 1)},
 		{name: "another selection", iin: aidar, phone: aidarPhone, read: true,
 			answer: func(_ *fixture, r *consent.ApproveRequest, _ string) { r.Days = 7 },
 			check:  wantErr(consent.ErrSelectionChanged)},

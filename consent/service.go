@@ -35,15 +35,17 @@ type Store interface {
 	// proof is the keyed hash of the code typed (as CodeHash is made). The
 	// challenge is settled only while it is at c.Version (a try counted
 	// since, or a resend, makes it stale, as for UpdateChallenge), pending,
-	// asked by code, of c.Session and c.PendingID, unexpired at now, and
-	// for a citizen who represents nobody; else nothing is written and
-	// ErrStale is returned. Then, when its stored code hash is proof (which
-	// binds it to c's partner, citizen, documents and days), it is
+	// asked by code, of c.Session and c.PendingID, and unexpired at now;
+	// else nothing is written and ErrStale is returned. Then, when its
+	// stored code hash is proof (which binds it to c's partner, citizen,
+	// documents and days) and its citizen represents nobody, it is
 	// ApproveAndReplace's: the lock on the citizen and partner is taken,
 	// only then, the challenge used, g stored and the grants it replaces
-	// ended. Otherwise a try is counted, as for a wrong code
+	// ended; a right code of a citizen who represents minors is ErrStale
+	// too (the caller asks whose documents). A wrong code counts a try
 	// (*WrongCodeError; ErrCodeDead when it was the last of maxAttempts),
-	// and stays counted even when the caller's transaction goes on. c.Lang
+	// whoever's the challenge, and the try stays counted even when the
+	// caller's transaction goes on. c.Lang
 	// is the language of the grant's notice.
 	ApproveProved(ctx context.Context, c Challenge, proof []byte, now time.Time, maxAttempts int, g Grant, outbox []OutboxEntry, tell Tell) ([]Grant, error)
 	// ChangeGrant marks the challenge c (at c.Version) used and writes g

@@ -124,11 +124,15 @@ func (s *Store) ApproveProved(ctx context.Context, c consent.Challenge, proof []
 	defer unlock()
 	stored, ok := s.challenges[c.ID]
 	if !ok || stored.Version != c.Version || stored.Status != consent.ChallengePending || stored.Method.OrDefault() != consent.MethodSMS ||
-		stored.Session != c.Session || stored.PendingID != c.PendingID || !now.Before(stored.ExpiresAt) || len(stored.Represents) > 0 {
+		stored.Session != c.Session || stored.PendingID != c.PendingID || !now.Before(stored.ExpiresAt) {
 		return nil, consent.ErrStale
 	}
+	right := hmac.Equal(stored.CodeHash, proof)
+	if right && len(stored.Represents) > 0 {
+		return nil, consent.ErrStale // the caller asks whose documents
+	}
 	settled := cloneChallenge(stored)
-	if !hmac.Equal(stored.CodeHash, proof) {
+	if !right {
 		settled.Attempts++
 		if settled.Attempts >= maxAttempts {
 			settled.Status = consent.ChallengeDead

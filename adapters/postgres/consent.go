@@ -221,7 +221,10 @@ type proved struct {
 // version read (approvedAt), is marked used once the lock on the citizen
 // ($1) and partner ($2) is held; or, found at the version carried
 // (approvedBy), its code is settled: used if right, once the lock is
-// held, or a try counted (the last kills it).
+// held, or a try counted (the last kills it). A right code of a citizen
+// who represents minors is left to the caller (who asks whose documents);
+// a wrong one is counted as anyone's, so that a wrong code takes as long
+// for a representative as for a decoy.
 const (
 	approvedAt = `WITH l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked),
 			c AS (
@@ -230,14 +233,16 @@ const (
 				WHERE id = $18 AND version = $27 AND EXISTS (SELECT 1 FROM l)
 				RETURNING id),`
 	carriedFound = `id = $18 AND version = $23 AND status = 'pending' AND session = $20 AND pending_id = $21
-					AND expires_at > $22 AND method = 'sms-otp' AND cardinality(represents) = 0`
-	approvedBy = `WITH p AS (SELECT code_hash = $19 AS right_code FROM otp_challenges WHERE ` + carriedFound + `),
-			l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked FROM p WHERE right_code),
+					AND expires_at > $22 AND method = 'sms-otp'`
+	approvedBy = `WITH p AS (SELECT code_hash = $19 AS right_code, cardinality(represents) = 0 AS own
+				FROM otp_challenges WHERE ` + carriedFound + `),
+			l AS (SELECT pg_advisory_xact_lock(` + grantsLock + `) AS locked FROM p WHERE right_code AND own),
 			t AS (
 				UPDATE otp_challenges SET
 					status = CASE WHEN code_hash = $19 THEN 'used' WHEN attempts + 1 >= $24 THEN 'dead' ELSE 'pending' END,
 					attempts = attempts + CASE WHEN code_hash = $19 THEN 0 ELSE 1 END, version = version + 1
-				WHERE ` + carriedFound + ` AND (NOT (SELECT right_code FROM p) OR EXISTS (SELECT 1 FROM l))
+				WHERE ` + carriedFound + `
+					AND (NOT (SELECT right_code FROM p) OR ((SELECT own FROM p) AND EXISTS (SELECT 1 FROM l)))
 				RETURNING id, status, attempts),
 			c AS (SELECT id FROM t WHERE status = 'used'),`
 )

@@ -605,7 +605,6 @@ func testApproveProved(t *testing.T, s Store) {
 		{name: "verified", stored: func(c *consent.Challenge) { c.Status = consent.ChallengeVerified }},
 		{name: "dead", stored: func(c *consent.Challenge) { c.Status = consent.ChallengeDead }},
 		{name: "to sign", stored: func(c *consent.Challenge) { c.Method = consent.MethodSignature }},
-		{name: "a representative", stored: func(c *consent.Challenge) { c.Represents = []consent.IIN{"150101500015"} }},
 	} {
 		for _, code := range [][]byte{proof, {1, 2, 4}} { // neither a right code nor a wrong one is settled
 			c := challenge(fmt.Sprintf("proved-%s-%x", tc.name, code))
@@ -632,6 +631,26 @@ func testApproveProved(t *testing.T, s Store) {
 				t.Errorf("%s: the challenge became %s at version %d with %d tries, %v", tc.name, got.Status, got.Version, got.Attempts, err)
 			}
 		}
+	}
+
+	// A representative's right code is left to the caller, who asks whose
+	// documents; a wrong one counts as anyone's.
+	rep := challenge("proved-representative")
+	rep.Represents = []consent.IIN{"150101500015"}
+	check(t, s.CreateChallenge(ctx, rep))
+	if _, err := s.ApproveProved(ctx, rep, proof, t0.Add(time.Minute), maxAttempts, grant("g-rep", rep), nil, nil); !errors.Is(err, consent.ErrStale) {
+		t.Errorf("a representative's right code: %v, want ErrStale", err)
+	}
+	if got, err := s.GetChallenge(ctx, rep.ID); err != nil || got.Version != 1 || got.Status != consent.ChallengePending {
+		t.Errorf("after a representative's right code: %+v, %v", got, err)
+	}
+	var repWrong *consent.WrongCodeError
+	if _, err := s.ApproveProved(ctx, rep, []byte{9}, t0.Add(time.Minute), maxAttempts, grant("g-rep", rep), nil, nil); !errors.As(err, &repWrong) ||
+		repWrong.AttemptsLeft != maxAttempts-1 {
+		t.Errorf("a representative's wrong code: %v, want a try counted", err)
+	}
+	if _, err := s.GetGrant(ctx, "g-rep"); !errors.Is(err, consent.ErrGrantNotFound) {
+		t.Errorf("a representative's answer stored a grant: %v", err)
 	}
 
 	// A wrong code counts a try, in a transaction of its own too; the
