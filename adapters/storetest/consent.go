@@ -450,14 +450,7 @@ func testApproveAndReplace(t *testing.T, s Store) {
 	if got, err := s.GetGrant(ctx, "second"); err != nil || got.Status != consent.GrantActive {
 		t.Errorf("the new grant: %s %v", got.Status, err)
 	}
-	history, err := s.ListAccess(ctx, g1.Citizen, consent.HistoryCursor{}, 10)
-	check(t, err)
-	var kinds []string
-	for _, e := range history {
-		kinds = append(kinds, e.GrantID+" "+e.Kind)
-	}
-	slices.Sort(kinds)
-	if want := []string{"first consent", "first revocation", "second consent"}; !slices.Equal(kinds, want) {
+	if kinds, want := grantEvents(t, s, g1.Citizen), []string{"first consent", "first revocation", "second consent"}; !slices.Equal(kinds, want) {
 		t.Errorf("history %v, want %v", kinds, want)
 	}
 
@@ -702,14 +695,7 @@ func testApproveProved(t *testing.T, s Store) {
 		!stored.ExpiresAt.Equal(g.ExpiresAt) || stored.Method != consent.MethodSMS {
 		t.Errorf("the grant: %+v, %v", stored, err)
 	}
-	history, err := s.ListAccess(ctx, c.Citizen, consent.HistoryCursor{}, 10)
-	check(t, err)
-	var kinds []string
-	for _, e := range history {
-		kinds = append(kinds, e.GrantID+" "+e.Kind)
-	}
-	slices.Sort(kinds)
-	if want := []string{"proved-first consent", "proved-first revocation", "proved-second consent"}; !slices.Equal(kinds, want) {
+	if kinds, want := grantEvents(t, s, c.Citizen), []string{"proved-first consent", "proved-first revocation", "proved-second consent"}; !slices.Equal(kinds, want) {
 		t.Errorf("history %v, want %v", kinds, want)
 	}
 	// Once used, the same proof settles nothing.
@@ -764,4 +750,18 @@ func testApproveProvedAtOnce(t *testing.T, s Store) {
 			t.Errorf("round %d: the challenge is at version %d, %v", round, got.Version, err)
 		}
 	}
+}
+
+// grantEvents are a citizen's first ten history events as "grant kind",
+// sorted.
+func grantEvents(t *testing.T, s Store, citizen consent.IIN) []string {
+	t.Helper()
+	history, err := s.ListAccess(context.Background(), citizen, consent.HistoryCursor{}, 10)
+	check(t, err)
+	var kinds []string
+	for _, e := range history {
+		kinds = append(kinds, e.GrantID+" "+e.Kind)
+	}
+	slices.Sort(kinds)
+	return kinds
 }
