@@ -133,13 +133,24 @@ func ownCommit(ctx context.Context) bool {
 const challengeColumns = `id, pending_id, partner_id, session, citizen, documents, days, code_hash,
 	attempts, resends, status, lang, created_at, sent_at, expires_at, version, budget, represents, method`
 
-// CreateChallenge implements consent.Store.
+// CreateChallenge implements consent.Store. On its own, its commit does
+// not wait for the WAL flush either (synchronous_commit off for its own
+// transaction, as a counter's): a new challenge grants nothing and its
+// code has gone out by SMS already, without an outbox. What a crash of
+// PostgreSQL can lose is a challenge of the last fraction of a second,
+// whose code then verifies nothing and the citizen asks for another.
+// Whatever uses the challenge — the answer's approval, a wrong code's
+// try, a resend — commits waiting for the flush, and the WAL is flushed
+// in order, so no grant is ever kept without the challenge it used. A
+// consent flow waits for one flush fewer, which is what a slow disk
+// costs it.
 func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error {
-	_, err := s.q(ctx).Exec(ctx, `INSERT INTO otp_challenges (`+challengeColumns+`)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+	err := s.q(ctx).QueryRow(ctx, `INSERT INTO otp_challenges (`+challengeColumns+`)
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+		RETURNING CASE WHEN $20 THEN set_config('synchronous_commit', 'off', true) END`,
 		c.ID, c.PendingID, c.PartnerID, c.Session, string(c.Citizen), docStrings(c.Documents), c.Days, c.CodeHash,
 		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version, c.Budget, iinStrings(c.Represents),
-		c.Method.OrDefault())
+		c.Method.OrDefault(), ownCommit(ctx)).Scan(nil)
 	return translate(err)
 }
 

@@ -63,16 +63,16 @@ func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
 			SELECT kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch FROM ok ORDER BY n
 			ON CONFLICT (kind, signature) DO NOTHING
 			RETURNING kind, signature)
-		SELECT kind, signature, 0::bigint FROM ins
+		SELECT kind, signature, 0::bigint, CASE WHEN $11 THEN set_config('synchronous_commit', 'off', true) END FROM ins
 		UNION ALL
-		SELECT kind, signature, n FROM u WHERE n NOT IN (SELECT n FROM ok)`,
-		cols...)
+		SELECT kind, signature, n, NULL FROM u WHERE n NOT IN (SELECT n FROM ok)`,
+		append(cols, onlyPending(recs))...)
 	if err == nil {
 		type key struct{ kind, sig string }
 		inserted, changed := map[key]bool{}, map[int]bool{}
 		var k key
 		var ord int64
-		_, err = pgx.ForEachRow(rows, []any{&k.kind, &k.sig, &ord}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&k.kind, &k.sig, &ord, nil}, func() error {
 			if ord > 0 {
 				changed[int(ord)-1] = true
 			} else {
@@ -150,6 +150,27 @@ func (s *Store) GetRecords(ctx context.Context, signature string, kinds ...oauth
 // recordColumns are recs as the arrays a statement unnests, in the order
 // kind, signature, request id, client id, grant id (NULL for none),
 // active, expiry, request, partner epoch and partner version.
+// onlyPending reports whether a batch holds only authorization requests
+// waiting for a citizen: then its commit does not wait for the WAL flush
+// (synchronous_commit off for its own transaction, as a counter's or a
+// new challenge's). Such a request is the gateway's state for a few
+// minutes, and nothing of anyone's: the browser carries it sealed, and
+// the row only lets it be answered once. A crash of PostgreSQL can lose
+// the requests of the last fraction of a second; their answer then finds
+// none and the citizen starts again from the partner's app. The answer
+// that uses a request commits waiting for the flush, and the WAL is
+// flushed in order, so no code is ever kept without its request. A
+// batch with any other record — a token, a client assertion's jti, a
+// pushed request — waits, as each of them is answered to a partner.
+func onlyPending(recs []oauth.Record) bool {
+	for _, r := range recs {
+		if r.Kind != oauth.KindPending {
+			return false
+		}
+	}
+	return true
+}
+
 func recordColumns(recs []oauth.Record) []any {
 	n := len(recs)
 	kind, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
