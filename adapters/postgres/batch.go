@@ -13,8 +13,10 @@ import (
 // A batcher hands them to one writer, which writes whatever has queued up
 // in one statement and then answers every caller. A caller returns only
 // after the statement that holds its item has committed, so nothing it
-// acknowledges can be lost. Nothing waits for a batch to fill: a lone item
-// is written at once, and while one batch is written the next gathers.
+// acknowledges can be lost (a batch of passing state only, waiting
+// authorization requests, commits without waiting for the flush: see
+// onlyPending). Nothing waits for a batch to fill: a lone item is written
+// at once, and while one batch is written the next gathers.
 type batcher[T any] struct {
 	in      chan batchItem[T]
 	closing <-chan struct{}

@@ -135,8 +135,8 @@ const challengeColumns = `id, pending_id, partner_id, session, citizen, document
 
 // CreateChallenge implements consent.Store. On its own, its commit does
 // not wait for the WAL flush either (synchronous_commit off for its own
-// transaction, as a counter's): a new challenge grants nothing and its
-// code has gone out by SMS already, without an outbox. What a crash of
+// transaction, as a counter's): a new challenge grants nothing, and its
+// code goes out by SMS straight after, with no outbox. What a crash of
 // PostgreSQL can lose is a challenge of the last fraction of a second,
 // whose code then verifies nothing and the citizen asks for another.
 // Whatever uses the challenge — the answer's approval, a wrong code's

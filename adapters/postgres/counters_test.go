@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -20,7 +21,8 @@ import (
 // the configured setting for whatever it runs next (behind PgBouncer,
 // another client's statements), and one written inside a caller's
 // transaction leaves that transaction's commit as configured. A record
-// answered to a partner (here an access token) waits for its flush.
+// answered to a partner (here an access token) waits for its flush, and
+// so does any batch that holds one.
 func TestCountersCommitWithoutWaitingForTheFlush(t *testing.T) {
 	s := openAt(t, pgtest.URL(t), postgres.Options{MaxConns: 1})
 	ctx := context.Background()
@@ -45,10 +47,24 @@ func TestCountersCommitWithoutWaitingForTheFlush(t *testing.T) {
 	}
 	now := time.Now()
 	const n = 100
+	var seq int
+	rec := func(kind oauth.Kind) oauth.Record {
+		seq++
+		return oauth.Record{Kind: kind, Signature: fmt.Sprintf("record-commit-%d-%d", now.UnixNano(), seq),
+			RequestID: "r", ClientID: "p1", Active: true, ExpiresAt: now.Add(time.Hour), Request: []byte("{}")}
+	}
 	record := func(kind oauth.Kind) func(ctx context.Context, i int) error {
-		return func(ctx context.Context, i int) error {
-			return s.CreateRecord(ctx, oauth.Record{Kind: kind, Signature: fmt.Sprintf("record-commit-%d-%d", now.UnixNano(), i),
-				RequestID: "r", ClientID: "p1", Active: true, ExpiresAt: now.Add(time.Hour), Request: []byte("{}")})
+		return func(ctx context.Context, _ int) error { return s.CreateRecord(ctx, rec(kind)) }
+	}
+	// batch writes one batch of the records' writer, as requests of the
+	// same moment would.
+	batch := func(kinds ...oauth.Kind) func(ctx context.Context, i int) error {
+		return func(ctx context.Context, _ int) error {
+			recs := make([]oauth.Record, len(kinds))
+			for j, k := range kinds {
+				recs[j] = rec(k)
+			}
+			return errors.Join(s.WriteRecords(ctx, recs)...)
 		}
 	}
 	for _, w := range []struct {
@@ -73,6 +89,9 @@ func TestCountersCommitWithoutWaitingForTheFlush(t *testing.T) {
 		}, false},
 		{"a waiting request", record(oauth.KindPending), false},
 		{"an access token", record(oauth.KindAccess), true},
+		{"a batch of waiting requests", batch(oauth.KindPending, oauth.KindPending), false},
+		{"a batch of a waiting request and a token", batch(oauth.KindPending, oauth.KindAccess), true},
+		{"a batch of a token and a waiting request", batch(oauth.KindAccess, oauth.KindPending), true},
 	} {
 		t.Run(w.name, func(t *testing.T) {
 			before := syncs()

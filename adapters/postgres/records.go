@@ -66,7 +66,7 @@ func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
 		SELECT kind, signature, 0::bigint, CASE WHEN $11 THEN set_config('synchronous_commit', 'off', true) END FROM ins
 		UNION ALL
 		SELECT kind, signature, n, NULL FROM u WHERE n NOT IN (SELECT n FROM ok)`,
-		append(cols, onlyPending(recs))...)
+		append(cols, onlyPending(recs) && ownCommit(ctx))...)
 	if err == nil {
 		type key struct{ kind, sig string }
 		inserted, changed := map[key]bool{}, map[int]bool{}
@@ -147,9 +147,6 @@ func (s *Store) GetRecords(ctx context.Context, signature string, kinds ...oauth
 	return out, translate(rows.Err())
 }
 
-// recordColumns are recs as the arrays a statement unnests, in the order
-// kind, signature, request id, client id, grant id (NULL for none),
-// active, expiry, request, partner epoch and partner version.
 // onlyPending reports whether a batch holds only authorization requests
 // waiting for a citizen: then its commit does not wait for the WAL flush
 // (synchronous_commit off for its own transaction, as a counter's or a
@@ -171,6 +168,9 @@ func onlyPending(recs []oauth.Record) bool {
 	return true
 }
 
+// recordColumns are recs as the arrays a statement unnests, in the order
+// kind, signature, request id, client id, grant id (NULL for none),
+// active, expiry, request, partner epoch and partner version.
 func recordColumns(recs []oauth.Record) []any {
 	n := len(recs)
 	kind, sig, req, client := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
