@@ -111,17 +111,20 @@ func (s *Store) HitAll(ctx context.Context, hits []consent.RateHit, now time.Tim
 	return full
 }
 
-// counterCommit, a column of the last parameter's value ($8), lets a
-// counter's statement commit without waiting for its WAL to reach the
-// disk (synchronous_commit off, for its own transaction only): an
-// authorization request and a code's start each count one, and each
-// would otherwise wait for a flush of its own before the answer. What
-// that can lose is the last fraction of a second of counts, and only if
-// PostgreSQL itself crashes (the WAL writer flushes them within three
-// wal_writer_delay); no count is ever answered to anyone. A counter
-// written inside a caller's transaction ($8 false) leaves its commit as
-// it is.
-const counterCommit = `CASE WHEN $8 THEN set_config('synchronous_commit', 'off', true) END`
+// noFlushWait, evaluated in a statement, lets it commit without waiting
+// for its WAL to reach the disk (synchronous_commit off, for its own
+// transaction only). What that can lose is the statement's write of the
+// last fraction of a second, and only if PostgreSQL itself crashes (the
+// WAL writer flushes it within three wal_writer_delay). Statements put it
+// in a CASE on a parameter of ownCommit: inside a caller's transaction
+// the commit stays as it is.
+const noFlushWait = `set_config('synchronous_commit', 'off', true)`
+
+// counterCommit lets a counter's statement commit without waiting for
+// the flush (noFlushWait, where $8): an authorization request and a
+// code's start each count one, and each would otherwise wait for a flush
+// of its own before the answer. No count is ever answered to anyone.
+const counterCommit = `CASE WHEN $8 THEN ` + noFlushWait + ` END`
 
 // ownCommit reports whether a statement made with ctx commits on its
 // own, outside a transaction.
@@ -147,7 +150,7 @@ const challengeColumns = `id, pending_id, partner_id, session, citizen, document
 func (s *Store) CreateChallenge(ctx context.Context, c consent.Challenge) error {
 	err := s.q(ctx).QueryRow(ctx, `INSERT INTO otp_challenges (`+challengeColumns+`)
 		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-		RETURNING CASE WHEN $20 THEN set_config('synchronous_commit', 'off', true) END`,
+		RETURNING CASE WHEN $20 THEN `+noFlushWait+` END`,
 		c.ID, c.PendingID, c.PartnerID, c.Session, string(c.Citizen), docStrings(c.Documents), c.Days, c.CodeHash,
 		c.Attempts, c.Resends, c.Status, c.Lang, c.CreatedAt, c.SentAt, c.ExpiresAt, c.Version, c.Budget, iinStrings(c.Represents),
 		c.Method.OrDefault(), ownCommit(ctx)).Scan(nil)

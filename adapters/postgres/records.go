@@ -63,7 +63,7 @@ func (s *Store) writeRecords(ctx context.Context, recs []oauth.Record) []error {
 			SELECT kind, signature, request_id, client_id, grant_id, active, expires_at, request, partner_epoch FROM ok ORDER BY n
 			ON CONFLICT (kind, signature) DO NOTHING
 			RETURNING kind, signature)
-		SELECT kind, signature, 0::bigint, CASE WHEN $11 THEN set_config('synchronous_commit', 'off', true) END FROM ins
+		SELECT kind, signature, 0::bigint, CASE WHEN $11 THEN `+noFlushWait+` END FROM ins
 		UNION ALL
 		SELECT kind, signature, n, NULL FROM u WHERE n NOT IN (SELECT n FROM ok)`,
 		append(cols, onlyPending(recs) && ownCommit(ctx))...)
