@@ -40,6 +40,7 @@ type Store struct {
 	closeOnce sync.Once
 	history   *batcher[consent.AccessEvent]
 	records   *batcher[oauth.Record]
+	tokens    *batcher[*tokenRead] // reads, batched as the writes are
 
 	partners      *partnerCache // nil unless Options.CachePartners
 	registrations registrations
@@ -150,6 +151,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s.history = newBatcher(s.closing, s.timeout, s.writeHistory)
 	s.records = newBatcher(s.closing, s.timeout, s.writeRecords)
+	s.tokens = newBatcher(s.closing, s.timeout, s.readTokens)
 	if opts.CachePartners {
 		s.partners, s.listenerDone = newPartnerCache(), make(chan struct{})
 		go s.listenPartners(direct.Copy())
@@ -164,6 +166,7 @@ func (s *Store) Close() {
 		close(s.closing)
 		<-s.history.done
 		<-s.records.done
+		<-s.tokens.done
 		if s.listenerDone != nil {
 			<-s.listenerDone
 		}

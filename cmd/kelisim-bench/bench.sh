@@ -647,11 +647,11 @@ as met on this run. Store statements per request:
 - refresh: the refresh token with its partner and grant (one statement), then one transaction that
   deactivates the old refresh token and the family's access tokens and inserts the new pair —
   about 1.5 ms of PostgreSQL CPU a rotation, which bounds it near 700 a second here.
-- introspection: one statement (the token with its partner and grant); the caller's partner is
-  cached.
-- documents: one statement for the token, partner and grant; one ES256 signature (about a fifth
-  of the gateway's CPU, see the profile); the history row joins a batched INSERT and the answer
-  waits for its commit.
+- introspection: the token with its partner and grant, read in a batch with the tokens of the
+  concurrent requests (one statement for a lone one); the caller's partner is cached.
+- documents: the token, partner and grant, read in a batch as introspection's; one ES256
+  signature (see the profile); the history row joins a batched INSERT and the answer waits for
+  its commit.
 - consent: seven HTTP exchanges and 12 statements in them (`TestConsentFlowStatements` holds
   each route's budget): the address's count at the authorization request (the waiting request
   joins the batch writer); nothing on the consent page (the browser carries the request, sealed);
