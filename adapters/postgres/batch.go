@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/kelisim/kelisim/consent"
 )
 
 // Some writes come from many concurrent requests and each needs its own
 // commit: the history row of a document fetch, the record of a token.
+// (Token reads are batched the same way: see GetToken.)
 // A batcher hands them to one writer, which writes whatever has queued up
 // in one statement and then answers every caller. A caller returns only
 // after the statement that holds its item has committed, so nothing it
@@ -43,24 +42,23 @@ func newBatcher[T any](closing <-chan struct{}, timeout time.Duration, write fun
 	return b
 }
 
-// do writes v in the next batch and returns its own error.
+// do writes v in the next batch and returns its own error; a closed
+// store, a deadline passed while waiting and an unreachable server are
+// consent.ErrUnavailable, as a statement of the caller's own would be.
 func (b *batcher[T]) do(ctx context.Context, v T) error {
 	it := batchItem[T]{v: v, done: make(chan error, 1)}
 	select {
 	case b.in <- it:
 	case <-b.closing:
-		return errClosed
+		return failed(ctx, errClosed)
 	case <-ctx.Done():
-		return ctx.Err()
+		return failed(ctx, ctx.Err())
 	}
 	select {
 	case err := <-it.done:
-		if unavailable(err) {
-			consent.NoteUnavailable(ctx)
-		}
-		return err
+		return failed(ctx, err)
 	case <-ctx.Done():
-		return ctx.Err()
+		return failed(ctx, ctx.Err())
 	}
 }
 
