@@ -527,9 +527,10 @@ func TestHistoryPageReadsItsMonths(t *testing.T) {
 // while the tables are small and never analyzed, when the planner takes
 // every active grant for a few rows and costs a full read of a small
 // partial index like a search by key; the plan then stays until the table
-// is analyzed. A consent's statements keyed by the citizen must read their
-// rows through that plan too, once the grants are many, whether it was
-// made on the empty table or on its first few hundred grants.
+// is analyzed. A consent's statements keyed by the citizen, and a token's
+// read with its grant, must read their rows through that plan too, once
+// the grants are many, whether it was made on the empty table or on its
+// first few hundred grants.
 func TestKeyedStatementsPlannedOnAnEmptySchema(t *testing.T) {
 	ctx := context.Background()
 	s := record(t)
@@ -557,6 +558,13 @@ func TestKeyedStatementsPlannedOnAnEmptySchema(t *testing.T) {
 		},
 		"ReplaceGrants": func() error { _, err := s.ReplaceGrants(ctx, g, now, nil); return err },
 		"ActiveGrants":  func() error { _, err := s.ActiveGrants(ctx, g.Citizen, "id_card", now); return err },
+		// A token's read joins its grant: planned while both are small.
+		"GetToken": func() error {
+			if _, err := s.GetToken(ctx, oauth.KindAccess, "s-42"); !errors.Is(err, oauth.ErrNotFound) {
+				return err
+			}
+			return nil
+		},
 	}
 	type prepared struct {
 		name, as string
@@ -608,9 +616,14 @@ func TestKeyedStatementsPlannedOnAnEmptySchema(t *testing.T) {
 	if len(kept) < 12 {
 		t.Fatalf("%d statements on grants recorded", len(kept))
 	}
-	// A day of them, and the grant just approved (which the replacement
-	// sent with its approval looks for).
+	// A day of them with their tokens, and the grant just approved (which
+	// the replacement sent with its approval looks for).
 	grants(had+1, 20000)
+	if _, err := conn.Exec(ctx, `INSERT INTO oauth_records (kind, signature, request_id, client_id, grant_id, active, expires_at, request)
+		SELECT 'access', 's-' || i, 'r-' || i, 'p1', 'g-' || i, true, now() + interval '1 hour', '{}'::bytea
+		FROM generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := conn.Exec(ctx, `INSERT INTO grants (id, citizen, partner_id, documents, purpose, created_at, expires_at, terms_version,
 			challenge_id, status, holders, terms_told)
 		VALUES ('g-next', '810000000042', 'p1', ARRAY['id_card'], '', now(), now() + interval '30 days', 'v1', 'c-next', 'active',

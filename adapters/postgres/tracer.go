@@ -40,8 +40,12 @@ func (t *tracer) operation(sql string) string {
 	}
 	verb, _, _ := strings.Cut(strings.TrimSpace(sql), " ")
 	op := strings.ToLower(verb)
-	if m := tableRE.FindStringSubmatch(sql); m != nil {
-		op += " " + strings.ToLower(m[1])
+	// The first table named; a batch's unnest of its keys is not one.
+	for _, m := range tableRE.FindAllStringSubmatch(sql, -1) {
+		if !strings.EqualFold(m[1], "unnest") {
+			op += " " + strings.ToLower(m[1])
+			break
+		}
 	}
 	t.names.Store(sql, op)
 	return op
